@@ -1,0 +1,24 @@
+//! MetalLB's configuration language for ferrolb.
+//!
+//! - [`metallb`]: the `metallb.io` resource types (CRDs derived from them).
+//! - [`crds`]: the CustomResourceDefinitions as MetalLB installs them.
+//! - [`load`]: multi-document YAML files into a [`Snapshot`], keeping the line
+//!   of every object and field.
+//! - [`validate`]: every rule of MetalLB's webhooks and config parser, over
+//!   the whole snapshot at once.
+//!
+//! No I/O beyond reading the files the caller names; no clock, no globals.
+
+pub mod crds;
+pub mod diagnostic;
+pub mod metallb;
+pub mod snapshot;
+
+pub use diagnostic::{Diagnostic, Location, Severity};
+pub use snapshot::{FieldLines, Located, Snapshot};
+
+/// The Kubernetes core objects ferrolb reads.
+pub mod core {
+    pub use k8s_openapi::api::core::v1::{Namespace, Node, Secret, Service};
+    pub use k8s_openapi::api::discovery::v1::EndpointSlice;
+}

@@ -1,0 +1,88 @@
+use kube_derive::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::LabelSelector;
+
+/// A pool of addresses that Services of type LoadBalancer get their IPs from.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "metallb.io",
+    version = "v1beta1",
+    kind = "IPAddressPool",
+    plural = "ipaddresspools",
+    namespaced,
+    status = "IPAddressPoolStatus",
+    printcolumn = r#"{"name":"Auto Assign","type":"boolean","jsonPath":".spec.autoAssign"}"#,
+    printcolumn = r#"{"name":"Avoid Buggy IPs","type":"boolean","jsonPath":".spec.avoidBuggyIPs"}"#,
+    printcolumn = r#"{"name":"Addresses","type":"string","jsonPath":".spec.addresses"}"#,
+    crates(kube_core = "::kube_core", k8s_openapi = "::k8s_openapi", schemars = "::schemars", serde = "::serde", serde_json = "::serde_json")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct IPAddressPoolSpec {
+    /// Address ranges of the pool: each a CIDR (`192.0.2.0/28`) or an
+    /// inclusive range (`192.0.2.10-192.0.2.20`); all share the pool's settings.
+    pub addresses: Vec<String>,
+    /// Whether Services may get an address from this pool without asking for it
+    /// by name or address. Defaults to true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = true))]
+    pub auto_assign: Option<bool>,
+    /// Skip addresses ending in `.0` and `.255`, which some old clients
+    /// mistake for network or broadcast addresses.
+    #[serde(default, rename = "avoidBuggyIPs", skip_serializing_if = "std::ops::Not::not")]
+    #[schemars(extend("default" = false))]
+    pub avoid_buggy_ips: bool,
+    /// Restricts the pool to some namespaces or Services and orders it
+    /// against other pools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_allocation: Option<ServiceAllocation>,
+}
+
+impl IPAddressPoolSpec {
+    /// Whether the pool hands out addresses to Services that did not ask for it.
+    pub fn auto_assign(&self) -> bool {
+        self.auto_assign.unwrap_or(true)
+    }
+}
+
+/// Which Services may take addresses from a pool, and how the pool ranks.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAllocation {
+    /// Rank among the pools a Service matches: lower is tried first; a pool
+    /// without a priority comes after every pool with one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub priority: i32,
+    /// Namespaces whose Services may use the pool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
+    /// Label selectors on namespaces whose Services may use the pool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespace_selectors: Vec<LabelSelector>,
+    /// Label selectors on the Services that may use the pool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_selectors: Vec<LabelSelector>,
+}
+
+fn is_zero(v: &i32) -> bool {
+    *v == 0
+}
+
+/// How many addresses of a pool are in use, written by the controller.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IPAddressPoolStatus {
+    /// IPv4 addresses assigned to Services.
+    #[serde(rename = "assignedIPv4")]
+    pub assigned_ipv4: i64,
+    /// IPv6 addresses assigned to Services.
+    #[serde(rename = "assignedIPv6")]
+    pub assigned_ipv6: i64,
+    /// IPv4 addresses still free.
+    #[serde(rename = "availableIPv4")]
+    pub available_ipv4: i64,
+    /// IPv6 addresses still free (saturated at the largest i64).
+    #[serde(rename = "availableIPv6")]
+    pub available_ipv6: i64,
+}

@@ -1,0 +1,36 @@
+//! The `metallb.io` custom resources, field for field as MetalLB defines them.
+//!
+//! Every kind is declared with kube's `CustomResource` derive, so the CRDs that
+//! `ferrolb crds` prints come from these types and existing MetalLB YAML applies
+//! unchanged. `BGPPeer` exists in two versions: `v1beta2` (stored) and the
+//! older `v1beta1`, which converts into it.
+
+mod bfdprofile;
+mod bgpadvertisement;
+mod bgppeer;
+mod community;
+mod ipaddresspool;
+mod l2advertisement;
+mod status;
+
+pub use bfdprofile::{BFDProfile, BFDProfileSpec};
+pub use bgpadvertisement::{BGPAdvertisement, BGPAdvertisementSpec};
+pub use bgppeer::{
+    v1beta1, BGPPeer, BGPPeerSpec, DynamicAsnMode, SecretReference,
+};
+pub use community::{Community, CommunityAlias, CommunitySpec};
+pub use ipaddresspool::{
+    IPAddressPool, IPAddressPoolSpec, IPAddressPoolStatus, ServiceAllocation,
+};
+pub use l2advertisement::{L2Advertisement, L2AdvertisementSpec, PreferredNodeSelector};
+pub use status::{
+    ConfigurationResult, ConfigurationState, ConfigurationStateSpec, ConfigurationStateStatus,
+    InterfaceInfo, ServiceBGPStatus, ServiceBGPStatusSpec, ServiceBGPStatusStatus,
+    ServiceL2Status, ServiceL2StatusSpec, ServiceL2StatusStatus,
+};
+
+/// The API group of every MetalLB resource.
+pub const GROUP: &str = "metallb.io";
+
+/// A Kubernetes label selector (`metav1.LabelSelector`), as MetalLB uses it.
+pub type LabelSelector = k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;

@@ -1,0 +1,127 @@
+//! The [`Snapshot`]: every object that matters, whatever its source (the
+//! standalone file loader or the Kubernetes watchers), each with where it
+//! came from.
+
+use std::sync::Arc;
+
+use crate::core::{EndpointSlice, Namespace, Node, Secret, Service};
+use crate::diagnostic::Location;
+use crate::metallb::{
+    BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
+};
+
+/// The lines of an object's fields, by path (`spec.addresses[0]`).
+///
+/// Kept for `metallb.io` objects so that every problem points at its line;
+/// empty for objects that did not come from a file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FieldLines {
+    /// Sorted by path.
+    lines: Vec<(Box<str>, u32)>,
+}
+
+impl FieldLines {
+    /// Field lines from `(path, line)` pairs in any order.
+    pub fn new(mut lines: Vec<(Box<str>, u32)>) -> Self {
+        lines.sort_unstable();
+        lines.dedup_by(|a, b| a.0 == b.0);
+        FieldLines { lines }
+    }
+
+    /// The line of `path`, or of its nearest ancestor that has one
+    /// (`spec.addresses[3]` falls back to `spec.addresses`, then `spec`).
+    pub fn line_of(&self, path: &str) -> Option<u32> {
+        let mut path = path;
+        loop {
+            if let Ok(i) = self.lines.binary_search_by(|(p, _)| (**p).cmp(path)) {
+                return Some(self.lines[i].1);
+            }
+            let cut = path.rfind(['.', '['])?;
+            path = &path[..cut];
+        }
+    }
+}
+
+/// An object with where it was read from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Located<T> {
+    /// The object itself.
+    pub object: T,
+    /// The start of the object (its first line).
+    pub location: Location,
+    /// The lines of its fields.
+    pub fields: FieldLines,
+}
+
+impl<T> Located<T> {
+    /// An object with no source file (built in code or read from an API server).
+    pub fn unsourced(object: T) -> Self {
+        Located { object, location: Location::new("<api>", 0), fields: FieldLines::default() }
+    }
+
+    /// Where `path` is: its own line, an ancestor's, or the object's.
+    pub fn location_of(&self, path: &str) -> Location {
+        match self.fields.line_of(path) {
+            Some(line) => Location { file: Arc::clone(&self.location.file), line },
+            None => self.location.clone(),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Located<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.object
+    }
+}
+
+/// Everything ferrolb plans from. `BGPPeer`s of `v1beta1` are already
+/// converted to `v1beta2`.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// `IPAddressPool`s.
+    pub pools: Vec<Located<IPAddressPool>>,
+    /// `L2Advertisement`s.
+    pub l2_advertisements: Vec<Located<L2Advertisement>>,
+    /// `BGPAdvertisement`s.
+    pub bgp_advertisements: Vec<Located<BGPAdvertisement>>,
+    /// `BGPPeer`s.
+    pub bgp_peers: Vec<Located<BGPPeer>>,
+    /// `BFDProfile`s.
+    pub bfd_profiles: Vec<Located<BFDProfile>>,
+    /// `Community` alias sets.
+    pub communities: Vec<Located<Community>>,
+    /// Services of every type; those not of type LoadBalancer are ignored by IPAM.
+    pub services: Vec<Located<Service>>,
+    /// Nodes (their labels and addresses).
+    pub nodes: Vec<Located<Node>>,
+    /// Namespaces (their labels, for namespace selectors).
+    pub namespaces: Vec<Located<Namespace>>,
+    /// EndpointSlices (which nodes have endpoints of a Service).
+    pub endpoint_slices: Vec<Located<EndpointSlice>>,
+    /// Secrets (BGP passwords).
+    pub secrets: Vec<Located<Secret>>,
+}
+
+/// `Kind/name` of an object, as diagnostics name it.
+pub fn object_ref(kind: &str, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    format!("{kind}/{}", meta.name.as_deref().unwrap_or(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_of_falls_back_to_the_nearest_ancestor() {
+        let lines = FieldLines::new(vec![
+            ("spec".into(), 5),
+            ("spec.addresses".into(), 6),
+            ("spec.addresses[0]".into(), 7),
+        ]);
+        assert_eq!(lines.line_of("spec.addresses[0]"), Some(7));
+        assert_eq!(lines.line_of("spec.addresses[3]"), Some(6));
+        assert_eq!(lines.line_of("spec.serviceAllocation.priority"), Some(5));
+        assert_eq!(lines.line_of("metadata.name"), None);
+    }
+}
