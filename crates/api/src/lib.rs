@@ -9,6 +9,7 @@
 //!
 //! No I/O beyond reading the files the caller names; no clock, no globals.
 
+pub mod addr;
 pub mod crds;
 pub mod diagnostic;
 pub mod metallb;

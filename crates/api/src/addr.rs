@@ -1,0 +1,250 @@
+//! Address ranges of pools, as MetalLB writes them: a CIDR (`192.0.2.0/28`,
+//! host bits allowed and cleared, as Go's `net.ParseCIDR` does) or an
+//! inclusive range (`192.0.2.10-192.0.2.20`, spaces around the dash allowed).
+
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
+
+/// An IP address family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+impl Family {
+    /// The family of `ip`.
+    pub fn of(ip: IpAddr) -> Family {
+        if ip.is_ipv4() { Family::V4 } else { Family::V6 }
+    }
+
+    /// The Kubernetes name (`IPv4`, `IPv6`), as in `spec.ipFamilies`.
+    pub fn k8s_name(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+
+    /// Address width in bits.
+    pub fn bits(self) -> u8 {
+        match self {
+            Family::V4 => 32,
+            Family::V6 => 128,
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.k8s_name())
+    }
+}
+
+/// Why an address range does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RangeError {
+    /// Not a CIDR (no dash, so it was read as one).
+    #[error("invalid CIDR {0:?} (expected ADDRESS/LENGTH or START-END)")]
+    InvalidCidr(String),
+    /// The start of a range is not an IP address.
+    #[error("invalid IP range {range:?}: invalid start IP {start:?}")]
+    InvalidStart {
+        /// The range as written.
+        range: String,
+        /// The start as written.
+        start: String,
+    },
+    /// The end of a range is not an IP address.
+    #[error("invalid IP range {range:?}: invalid end IP {end:?}")]
+    InvalidEnd {
+        /// The range as written.
+        range: String,
+        /// The end as written.
+        end: String,
+    },
+    /// Start and end are of different families.
+    #[error("invalid IP range {0:?}: start and end are of different IP families (expected both IPv4 or both IPv6)")]
+    MixedFamilies(String),
+    /// The start comes after the end.
+    #[error("invalid IP range {range:?}: start IP {start} is after the end IP {end}")]
+    Reversed {
+        /// The range as written.
+        range: String,
+        /// The start.
+        start: IpAddr,
+        /// The end.
+        end: IpAddr,
+    },
+}
+
+/// An inclusive range of addresses of one family; `start <= end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IpRange {
+    start: IpAddr,
+    end: IpAddr,
+}
+
+impl IpRange {
+    /// Parses a CIDR or a `START-END` range.
+    pub fn parse(text: &str) -> Result<IpRange, RangeError> {
+        let Some((start_text, end_text)) = text.split_once('-') else {
+            let net: IpNet =
+                text.trim().parse().map_err(|_| RangeError::InvalidCidr(text.to_owned()))?;
+            return Ok(IpRange::from(net.trunc()));
+        };
+        let start: IpAddr = start_text.trim().parse().map_err(|_| RangeError::InvalidStart {
+            range: text.to_owned(),
+            start: start_text.to_owned(),
+        })?;
+        let end: IpAddr = end_text.trim().parse().map_err(|_| RangeError::InvalidEnd {
+            range: text.to_owned(),
+            end: end_text.to_owned(),
+        })?;
+        if Family::of(start) != Family::of(end) {
+            return Err(RangeError::MixedFamilies(text.to_owned()));
+        }
+        if start > end {
+            return Err(RangeError::Reversed { range: text.to_owned(), start, end });
+        }
+        Ok(IpRange { start, end })
+    }
+
+    /// A range from `start` to `end` inclusive, if they are of one family and in order.
+    pub fn new(start: IpAddr, end: IpAddr) -> Option<IpRange> {
+        (Family::of(start) == Family::of(end) && start <= end).then_some(IpRange { start, end })
+    }
+
+    /// The first address.
+    pub fn start(&self) -> IpAddr {
+        self.start
+    }
+
+    /// The last address.
+    pub fn end(&self) -> IpAddr {
+        self.end
+    }
+
+    /// The family of every address in the range.
+    pub fn family(&self) -> Family {
+        Family::of(self.start)
+    }
+
+    /// Whether `ip` lies in the range.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        Family::of(ip) == self.family() && self.start <= ip && ip <= self.end
+    }
+
+    /// Whether the two ranges share an address.
+    pub fn overlaps(&self, other: &IpRange) -> bool {
+        self.family() == other.family() && self.start <= other.end && other.start <= self.end
+    }
+
+    /// How many addresses the range holds (saturating at `u128::MAX`).
+    pub fn len(&self) -> u128 {
+        (to_u128(self.end) - to_u128(self.start)).saturating_add(1)
+    }
+
+    /// Always false: a range holds at least its start.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The fewest CIDRs that cover exactly this range.
+    pub fn cidrs(&self) -> Vec<IpNet> {
+        match (self.start, self.end) {
+            (IpAddr::V4(s), IpAddr::V4(e)) => Ipv4Subnets::new(s, e, 0).map(IpNet::V4).collect(),
+            (IpAddr::V6(s), IpAddr::V6(e)) => Ipv6Subnets::new(s, e, 0).map(IpNet::V6).collect(),
+            _ => unreachable!("a range has one family"),
+        }
+    }
+}
+
+impl From<IpNet> for IpRange {
+    fn from(net: IpNet) -> Self {
+        IpRange { start: net.network(), end: net.broadcast() }
+    }
+}
+
+impl fmt::Display for IpRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.cidrs().as_slice() {
+            [one] => write!(f, "{one}"),
+            _ => write!(f, "{}-{}", self.start, self.end),
+        }
+    }
+}
+
+/// The address as an unsigned integer (IPv4 in the low 32 bits).
+pub fn to_u128(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u32::from(v4).into(),
+        IpAddr::V6(v6) => v6.into(),
+    }
+}
+
+/// The address of `family` whose integer value is `n` (truncated to the width).
+pub fn from_u128(family: Family, n: u128) -> IpAddr {
+    match family {
+        Family::V4 => IpAddr::V4((n as u32).into()),
+        Family::V6 => IpAddr::V6(n.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn cidr_with_host_bits_is_its_network() {
+        let r = IpRange::parse("192.0.2.77/28").unwrap();
+        assert_eq!((r.start(), r.end()), (ip("192.0.2.64"), ip("192.0.2.79")));
+        assert_eq!(r.len(), 16);
+    }
+
+    #[test]
+    fn range_with_spaces_parses() {
+        let r = IpRange::parse("192.0.2.10 - 192.0.2.20").unwrap();
+        assert_eq!(r.len(), 11);
+        assert_eq!(r.to_string(), "192.0.2.10-192.0.2.20");
+    }
+
+    #[test]
+    fn errors_say_what_was_expected() {
+        assert_eq!(
+            IpRange::parse("192.0.2.0/33").unwrap_err().to_string(),
+            "invalid CIDR \"192.0.2.0/33\" (expected ADDRESS/LENGTH or START-END)"
+        );
+        assert!(matches!(IpRange::parse("192.0.2.9-192.0.2.1"), Err(RangeError::Reversed { .. })));
+        assert!(matches!(IpRange::parse("192.0.2.1-2001:db8::1"), Err(RangeError::MixedFamilies(_))));
+        assert!(matches!(IpRange::parse("x-192.0.2.1"), Err(RangeError::InvalidStart { .. })));
+        assert!(matches!(IpRange::parse("192.0.2.1-y"), Err(RangeError::InvalidEnd { .. })));
+    }
+
+    #[test]
+    fn whole_ipv6_space_saturates() {
+        assert_eq!(IpRange::parse("::/0").unwrap().len(), u128::MAX);
+    }
+
+    proptest! {
+        #[test]
+        fn cidrs_cover_the_range_exactly(a: u32, b: u32) {
+            let (s, e) = (a.min(b), a.max(b));
+            let r = IpRange::new(IpAddr::V4(s.into()), IpAddr::V4(e.into())).unwrap();
+            let nets = r.cidrs();
+            let total: u128 = nets.iter().map(|n| IpRange::from(*n).len()).sum();
+            prop_assert_eq!(total, r.len());
+            prop_assert_eq!(nets.first().unwrap().network(), r.start());
+            prop_assert_eq!(nets.last().unwrap().broadcast(), r.end());
+        }
+    }
+}
