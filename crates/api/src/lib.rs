@@ -12,8 +12,10 @@
 pub mod addr;
 pub mod crds;
 pub mod diagnostic;
+pub mod load;
 pub mod metallb;
 pub mod snapshot;
+pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Location, Severity};
 pub use snapshot::{FieldLines, Located, Snapshot};

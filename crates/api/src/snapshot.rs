@@ -59,6 +59,11 @@ impl<T> Located<T> {
         Located { object, location: Location::new("<api>", 0), fields: FieldLines::default() }
     }
 
+    /// The same place holding `f(object)`, e.g. a converted version.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Located<U> {
+        Located { object: f(self.object), location: self.location, fields: self.fields }
+    }
+
     /// Where `path` is: its own line, an ancestor's, or the object's.
     pub fn location_of(&self, path: &str) -> Location {
         match self.fields.line_of(path) {

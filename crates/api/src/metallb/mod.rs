@@ -31,6 +31,10 @@ pub use status::{
 
 /// The API group of every MetalLB resource.
 pub const GROUP: &str = "metallb.io";
+/// The apiVersion of every MetalLB kind (and the older `BGPPeer`).
+pub const V1BETA1: &str = "metallb.io/v1beta1";
+/// The apiVersion of the stored `BGPPeer`.
+pub const V1BETA2: &str = "metallb.io/v1beta2";
 
 /// A Kubernetes label selector (`metav1.LabelSelector`), as MetalLB uses it.
 pub type LabelSelector = k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;

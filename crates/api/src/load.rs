@@ -1,0 +1,378 @@
+//! Loading configuration: multi-document YAML (or JSON) from files,
+//! directories and standard input into a [`Snapshot`].
+//!
+//! Every object keeps its file and line, and `metallb.io` objects the line of
+//! each field. Problems never stop the load: each becomes a [`Diagnostic`] and
+//! the loader moves on to the next document, so one run reports them all.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use crate::core::{EndpointSlice, Namespace, Node as K8sNode, Secret, Service};
+use crate::diagnostic::{Diagnostic, Location};
+use crate::metallb::{self, BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement};
+use crate::snapshot::{FieldLines, Located, Snapshot};
+use crate::yaml::{self, de, Node, Value};
+
+/// Loads YAML text named `file` (used in diagnostics).
+pub fn load_str(file: &str, text: &str) -> (Snapshot, Vec<Diagnostic>) {
+    let mut loader = Loader::default();
+    loader.add_str(file, text);
+    loader.finish()
+}
+
+/// Loads files, directories (their `*.yaml`, `*.yml` and `*.json` files, in
+/// name order, not recursing, as `kubectl apply -f DIR`) and `-` (standard input).
+pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> (Snapshot, Vec<Diagnostic>) {
+    let mut loader = Loader::default();
+    for path in paths {
+        loader.add_path(path.as_ref());
+    }
+    loader.finish()
+}
+
+/// Accumulates objects and problems from several sources.
+#[derive(Default)]
+pub struct Loader {
+    snapshot: Snapshot,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Loader {
+    /// Adds a file, a directory or `-`.
+    pub fn add_path(&mut self, path: &Path) {
+        if path == Path::new("-") {
+            let mut text = String::new();
+            match std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+                Ok(_) => self.add_str("-", &text),
+                Err(e) => self.io_error(path, &e),
+            }
+        } else if path.is_dir() {
+            match config_files_in(path) {
+                Ok(files) => files.iter().for_each(|f| self.add_file(f)),
+                Err(e) => self.io_error(path, &e),
+            }
+        } else {
+            self.add_file(path);
+        }
+    }
+
+    fn add_file(&mut self, path: &Path) {
+        match std::fs::read_to_string(path) {
+            Ok(text) => self.add_str(&path.display().to_string(), &text),
+            Err(e) => self.io_error(path, &e),
+        }
+    }
+
+    fn io_error(&mut self, path: &Path, e: &std::io::Error) {
+        let file = path.display().to_string();
+        self.diagnostics.push(Diagnostic::error(Location::new(file, 0), "", "", format!("cannot read: {e}")));
+    }
+
+    /// Adds every document of YAML `text`, read from `file`.
+    pub fn add_str(&mut self, file: &str, text: &str) {
+        let file: Arc<str> = file.into();
+        let result = yaml::for_each_document(text, |doc| self.add_document(&file, &doc));
+        if let Err(e) = result {
+            self.diagnostics.push(Diagnostic::error(Location { file, line: e.line }, "", "", e.message));
+        }
+    }
+
+    /// The snapshot and every problem found, in order of file and line.
+    pub fn finish(mut self) -> (Snapshot, Vec<Diagnostic>) {
+        self.diagnostics.sort();
+        (self.snapshot, self.diagnostics)
+    }
+
+    fn add_document(&mut self, file: &Arc<str>, doc: &Node) {
+        if doc.is_null() {
+            return; // an empty document, e.g. after a trailing `---`
+        }
+        let at = |line| Location { file: Arc::clone(file), line };
+        let (Some(api_version), Some(kind)) = (
+            doc.get("apiVersion").and_then(Node::as_str),
+            doc.get("kind").and_then(Node::as_str),
+        ) else {
+            let message = if matches!(doc.value, Value::Map(_)) {
+                "not a Kubernetes object (expected apiVersion and kind)"
+            } else {
+                "not a Kubernetes object (expected a mapping with apiVersion and kind)"
+            };
+            self.diagnostics.push(Diagnostic::error(at(doc.line), "", "", message));
+            return;
+        };
+        let s = &mut self.snapshot;
+        let d = &mut self.diagnostics;
+        match (api_version, kind) {
+            ("v1", "List") => {
+                if let Some(Node { value: Value::Seq(items), .. }) = doc.get("items") {
+                    items.iter().for_each(|item| self.add_document(file, item));
+                }
+            }
+            (metallb::V1BETA1, "IPAddressPool") => add::<IPAddressPool>(s, d, file, doc, kind, Spec::Required, |s| &mut s.pools),
+            (metallb::V1BETA1, "L2Advertisement") => {
+                add::<L2Advertisement>(s, d, file, doc, kind, Spec::Optional, |s| &mut s.l2_advertisements)
+            }
+            (metallb::V1BETA1, "BGPAdvertisement") => {
+                add::<BGPAdvertisement>(s, d, file, doc, kind, Spec::Optional, |s| &mut s.bgp_advertisements)
+            }
+            (metallb::V1BETA1, "BFDProfile") => add::<BFDProfile>(s, d, file, doc, kind, Spec::Optional, |s| &mut s.bfd_profiles),
+            (metallb::V1BETA1, "Community") => add::<Community>(s, d, file, doc, kind, Spec::Optional, |s| &mut s.communities),
+            (metallb::V1BETA2, "BGPPeer") => add::<BGPPeer>(s, d, file, doc, kind, Spec::Required, |s| &mut s.bgp_peers),
+            (metallb::V1BETA1, "BGPPeer") => {
+                if let Some(old) = parse::<metallb::v1beta1::BGPPeer>(d, file, doc, kind, Spec::Required) {
+                    s.bgp_peers.push(old.map(BGPPeer::from));
+                }
+            }
+            ("v1", "Service") => add::<Service>(s, d, file, doc, kind, Spec::Core, |s| &mut s.services),
+            ("v1", "Node") => add::<K8sNode>(s, d, file, doc, kind, Spec::Core, |s| &mut s.nodes),
+            ("v1", "Namespace") => add::<Namespace>(s, d, file, doc, kind, Spec::Core, |s| &mut s.namespaces),
+            ("v1", "Secret") => add::<Secret>(s, d, file, doc, kind, Spec::Core, |s| &mut s.secrets),
+            ("discovery.k8s.io/v1", "EndpointSlice") => {
+                add::<EndpointSlice>(s, d, file, doc, kind, Spec::Core, |s| &mut s.endpoint_slices)
+            }
+            (version, kind) => {
+                let object = format!("{kind}/{}", name_of(doc));
+                let message = match expected_version(kind) {
+                    Some(expected) => format!("unsupported apiVersion {version:?} for {kind} (expected {expected})"),
+                    None => format!("ignored: ferrolb does not read {version} {kind}"),
+                };
+                let diagnostic = if expected_version(kind).is_some() {
+                    Diagnostic::error(at(doc.line), object, "apiVersion", message)
+                } else {
+                    Diagnostic::warning(at(doc.line), object, "", message)
+                };
+                d.push(diagnostic);
+            }
+        }
+    }
+}
+
+/// The apiVersion(s) ferrolb reads for a kind it knows.
+fn expected_version(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "IPAddressPool" | "L2Advertisement" | "BGPAdvertisement" | "BFDProfile" | "Community" => metallb::V1BETA1,
+        "BGPPeer" => "metallb.io/v1beta2 or metallb.io/v1beta1",
+        "Service" | "Node" | "Namespace" | "Secret" => "v1",
+        "EndpointSlice" => "discovery.k8s.io/v1",
+        _ => return None,
+    })
+}
+
+/// How an object's `spec` is treated.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Spec {
+    /// A `metallb.io` kind that cannot do without a spec.
+    Required,
+    /// A `metallb.io` kind whose spec fields are all optional: `spec` may be left out.
+    Optional,
+    /// A core Kubernetes kind: only the object's own line is kept.
+    Core,
+}
+
+fn add<T: DeserializeOwned>(
+    snapshot: &mut Snapshot,
+    diagnostics: &mut Vec<Diagnostic>,
+    file: &Arc<str>,
+    doc: &Node,
+    kind: &str,
+    spec: Spec,
+    list: impl FnOnce(&mut Snapshot) -> &mut Vec<Located<T>>,
+) {
+    if let Some(object) = parse(diagnostics, file, doc, kind, spec) {
+        list(snapshot).push(object);
+    }
+}
+
+/// Deserializes one object, turning each problem into a diagnostic. Unknown
+/// fields are errors but do not prevent the object from being used by
+/// `plan`; a field of the wrong type does.
+fn parse<T: DeserializeOwned>(
+    diagnostics: &mut Vec<Diagnostic>,
+    file: &Arc<str>,
+    doc: &Node,
+    kind: &str,
+    spec: Spec,
+) -> Option<Located<T>> {
+    let object = format!("{kind}/{}", name_of(doc));
+    let at = |line| Location { file: Arc::clone(file), line };
+    let filled;
+    let doc = if spec == Spec::Optional && doc.get("spec").is_none() {
+        filled = with_empty_spec(doc);
+        &filled
+    } else {
+        doc
+    };
+    if name_of(doc).is_empty() {
+        let line = doc.get("metadata").map_or(doc.line, |m| m.line);
+        diagnostics.push(Diagnostic::error(at(line), &object, "metadata.name", "missing (expected the object's name)"));
+    }
+    // Every object may carry a status (as `kubectl get -o yaml` prints it),
+    // even kinds whose type has none.
+    let (value, unknown) = match de::from_node::<T>(doc, &["apiVersion", "kind", "status"]) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            diagnostics.push(Diagnostic::error(at(e.line.unwrap_or(doc.line)), object, e.path, e.message));
+            return None;
+        }
+    };
+    for field in unknown {
+        diagnostics.push(Diagnostic::error(at(field.line), &object, &field.path, field.message()));
+    }
+    let fields = if spec == Spec::Core { FieldLines::default() } else { field_lines(doc) };
+    Some(Located { object: value, location: at(doc.line), fields })
+}
+
+fn field_lines(doc: &Node) -> FieldLines {
+    let mut lines = Vec::new();
+    doc.walk(&mut String::new(), &mut |path, line| lines.push((Box::from(path), line)));
+    FieldLines::new(lines)
+}
+
+fn with_empty_spec(doc: &Node) -> Node {
+    let mut doc = doc.clone();
+    if let Value::Map(entries) = &mut doc.value {
+        let line = doc.line;
+        let scalar = |text: &str| Node { line, value: Value::Scalar { text: text.into(), plain: false } };
+        entries.push((scalar("spec"), Node { line, value: Value::Map(Vec::new()) }));
+    }
+    doc
+}
+
+fn name_of(doc: &Node) -> &str {
+    doc.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("")
+}
+
+fn config_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let is_config = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"));
+        if is_config && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(diagnostics: &[Diagnostic]) -> Vec<String> {
+        diagnostics.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn pools_keep_the_line_of_each_address() {
+        let (snapshot, diagnostics) = load_str(
+            "c.yaml",
+            "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: a\nspec:\n  addresses:\n  - 192.0.2.0/28\n  - 192.0.2.64/28\n",
+        );
+        assert_eq!(messages(&diagnostics), Vec::<String>::new());
+        let pool = &snapshot.pools[0];
+        assert_eq!(pool.location.to_string(), "c.yaml:1");
+        assert_eq!(pool.location_of("spec.addresses[1]").to_string(), "c.yaml:8");
+        assert_eq!(pool.spec.addresses, ["192.0.2.0/28", "192.0.2.64/28"]);
+    }
+
+    #[test]
+    fn unknown_fields_name_the_closest_known_one() {
+        let (snapshot, diagnostics) = load_str(
+            "c.yaml",
+            "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: a\n  lables: {}\nspec:\n  addresses: [192.0.2.0/28]\n  avoidBuggyIps: true\n",
+        );
+        assert_eq!(
+            messages(&diagnostics),
+            [
+                "c.yaml:5: IPAddressPool/a: metadata.lables: unknown field \"lables\" (did you mean \"labels\"?)",
+                "c.yaml:8: IPAddressPool/a: spec.avoidBuggyIps: unknown field \"avoidBuggyIps\" (did you mean \"avoidBuggyIPs\"?)",
+            ]
+        );
+        assert_eq!(snapshot.pools.len(), 1, "an unknown field does not drop the object");
+    }
+
+    #[test]
+    fn type_errors_drop_the_object_and_say_where() {
+        let (snapshot, diagnostics) = load_str(
+            "c.yaml",
+            "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata:\n  name: r\nspec:\n  myASN: 64512\n  peerASN: big\n  peerAddress: 192.0.2.1\n",
+        );
+        assert_eq!(
+            messages(&diagnostics),
+            ["c.yaml:7: BGPPeer/r: spec.peerASN: invalid type: string \"big\", expected u32"]
+        );
+        assert!(snapshot.bgp_peers.is_empty());
+    }
+
+    #[test]
+    fn v1beta1_peers_convert_to_v1beta2() {
+        let (snapshot, diagnostics) = load_str(
+            "c.yaml",
+            "apiVersion: metallb.io/v1beta1\nkind: BGPPeer\nmetadata:\n  name: r\nspec:\n  myASN: 64512\n  peerASN: 64513\n  peerAddress: 192.0.2.1\n  holdTime: 30s\n  nodeSelectors:\n  - matchLabels: {rack: r1}\n",
+        );
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let peer = &snapshot.bgp_peers[0];
+        assert_eq!((peer.spec.my_asn, peer.spec.peer_asn), (64512, 64513));
+        assert_eq!(peer.spec.hold_time.map(std::time::Duration::from), Some(std::time::Duration::from_secs(30)));
+        assert_eq!(peer.spec.node_selectors[0].match_labels.as_ref().unwrap()["rack"], "r1");
+        assert_eq!(peer.location_of("spec.holdTime").line, 9);
+    }
+
+    #[test]
+    fn advertisements_without_spec_advertise_everything() {
+        let (snapshot, diagnostics) =
+            load_str("c.yaml", "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: all\n");
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        assert_eq!(snapshot.l2_advertisements[0].spec, Default::default());
+    }
+
+    #[test]
+    fn services_nodes_and_lists_load() {
+        let (snapshot, diagnostics) = load_str(
+            "c.yaml",
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Service\n  metadata: {name: web, namespace: default}\n  spec:\n    type: LoadBalancer\n    ports: [{port: 80, protocol: TCP}]\n---\napiVersion: v1\nkind: Node\nmetadata: {name: node1}\nstatus:\n  addresses: [{type: InternalIP, address: 198.51.100.11}]\n",
+        );
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        assert_eq!(snapshot.services[0].location.line, 4);
+        assert_eq!(snapshot.nodes[0].location.line, 11);
+    }
+
+    #[test]
+    fn every_problem_of_every_document_is_reported() {
+        let (_, diagnostics) = load_str(
+            "c.yaml",
+            "kind: IPAddressPool\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\napiVersion: metallb.io/v1beta2\nkind: IPAddressPool\nmetadata: {name: p}\n---\napiVersion: v1\nkind: Service\nmetadata: {namespace: x}\n---\n- just a list\n",
+        );
+        assert_eq!(
+            messages(&diagnostics),
+            [
+                "c.yaml:1: not a Kubernetes object (expected apiVersion and kind)",
+                "c.yaml:3: warning: Deployment/d: ignored: ferrolb does not read apps/v1 Deployment",
+                "c.yaml:7: IPAddressPool/p: apiVersion: unsupported apiVersion \"metallb.io/v1beta2\" for IPAddressPool (expected metallb.io/v1beta1)",
+                "c.yaml:13: Service/: metadata.name: missing (expected the object's name)",
+                "c.yaml:15: not a Kubernetes object (expected a mapping with apiVersion and kind)",
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_keep_what_came_before() {
+        let (snapshot, diagnostics) = load_str(
+            "c.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: [\n",
+        );
+        assert_eq!(snapshot.namespaces.len(), 1);
+        assert_eq!(diagnostics.len(), 1);
+        assert!(diagnostics[0].to_string().starts_with("c.yaml:7: invalid YAML:"), "{}", diagnostics[0]);
+    }
+
+    #[test]
+    fn unreadable_files_are_diagnostics() {
+        let (_, diagnostics) = load_paths(&["/nonexistent/ferrolb.yaml"]);
+        assert!(diagnostics[0].to_string().starts_with("/nonexistent/ferrolb.yaml:0: cannot read:"));
+    }
+}

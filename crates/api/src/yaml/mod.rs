@@ -1,0 +1,316 @@
+//! YAML documents as trees that remember the line of every node.
+//!
+//! The event parser is `saphyr-parser` (the maintained successor of
+//! yaml-rust). Scalars keep their text and whether they were quoted, so the
+//! deserializer in [`de`] resolves them the way the target type wants, as
+//! Kubernetes' YAML-to-JSON step followed by JSON decoding would.
+
+pub mod de;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
+
+/// A YAML node and the line it starts on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    /// 1-based line of the node's first character.
+    pub line: u32,
+    /// What the node holds.
+    pub value: Value,
+}
+
+/// The content of a [`Node`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A scalar: its text, and whether it was plain (unquoted, so `80`,
+    /// `true` and `null` are not strings).
+    Scalar {
+        /// The scalar's text after unescaping.
+        text: String,
+        /// Written without quotes or block style.
+        plain: bool,
+    },
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping, in document order.
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    /// Whether the node is a YAML null (`~`, `null`, or nothing at all).
+    pub fn is_null(&self) -> bool {
+        matches!(&self.value, Value::Scalar { text, plain: true } if is_null_text(text))
+    }
+
+    /// The value under `key` when the node is a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(entries) => entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The text of a scalar node.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    /// Calls `visit(path, line)` for this node and every node below it, with
+    /// paths written as in diagnostics (`spec.addresses[0]`).
+    pub fn walk(&self, path: &mut String, visit: &mut impl FnMut(&str, u32)) {
+        match &self.value {
+            Value::Scalar { .. } => {}
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    visit(path, item.line);
+                    item.walk(path, visit);
+                    path.truncate(len);
+                }
+            }
+            Value::Map(entries) => {
+                for (key, value) in entries {
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(key.as_str().unwrap_or("?"));
+                    visit(path, key.line);
+                    value.walk(path, visit);
+                    path.truncate(len);
+                }
+            }
+        }
+    }
+}
+
+/// Plain-scalar spellings of null in YAML 1.2's core schema.
+pub(crate) fn is_null_text(text: &str) -> bool {
+    matches!(text, "" | "~" | "null" | "Null" | "NULL")
+}
+
+/// A document that is not well-formed YAML.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SyntaxError {
+    /// 1-based line of the problem.
+    pub line: u32,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl From<ScanError> for SyntaxError {
+    fn from(e: ScanError) -> Self {
+        SyntaxError {
+            line: line_of(e.marker().line()),
+            message: format!("invalid YAML: {} (column {})", e.info(), e.marker().col() + 1),
+        }
+    }
+}
+
+fn line_of(line: usize) -> u32 {
+    u32::try_from(line).unwrap_or(u32::MAX)
+}
+
+/// Parses every document of a YAML stream. Documents before a syntax error
+/// are returned together with the error; nothing after it can be trusted.
+pub fn parse_documents(text: &str) -> (Vec<Node>, Option<SyntaxError>) {
+    let mut documents = Vec::new();
+    let error = for_each_document(text, |doc| documents.push(doc)).err();
+    (documents, error)
+}
+
+/// Hands each document of a YAML stream to `handle` as soon as it is complete,
+/// so a large stream never sits in memory as trees all at once.
+pub fn for_each_document(text: &str, handle: impl FnMut(Node)) -> Result<(), SyntaxError> {
+    let mut builder = Builder { handle, stack: Vec::new(), pending_keys: Vec::new(), anchors: HashMap::new() };
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event?;
+        builder.event(event, span)?;
+    }
+    Ok(())
+}
+
+/// Assembles nodes from parser events.
+struct Builder<F> {
+    handle: F,
+    /// Open sequences and mappings, innermost last, with their anchor id.
+    stack: Vec<(Node, usize)>,
+    /// A mapping key waiting for its value, per open mapping.
+    pending_keys: Vec<Option<Node>>,
+    anchors: HashMap<usize, Node>,
+}
+
+impl<F: FnMut(Node)> Builder<F> {
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), SyntaxError> {
+        let line = line_of(span.start.line());
+        match event {
+            Event::Scalar(text, style, anchor, _tag) => {
+                let plain = style == ScalarStyle::Plain;
+                let node = Node { line, value: Value::Scalar { text: Cow::into_owned(text), plain } };
+                self.remember(anchor, &node);
+                self.push(node)?;
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.stack.push((Node { line, value: Value::Seq(Vec::new()) }, anchor));
+                self.pending_keys.push(None);
+            }
+            Event::MappingStart(anchor, _) => {
+                self.stack.push((Node { line, value: Value::Map(Vec::new()) }, anchor));
+                self.pending_keys.push(None);
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                self.pending_keys.pop();
+                if let Some((mut node, anchor)) = self.stack.pop() {
+                    merge_keys(&mut node);
+                    self.remember(anchor, &node);
+                    self.push(node)?;
+                }
+            }
+            Event::Alias(id) => {
+                let node = self.anchors.get(&id).cloned().ok_or_else(|| SyntaxError {
+                    line,
+                    message: "invalid YAML: alias to an unknown anchor".into(),
+                })?;
+                self.push(node)?;
+            }
+            Event::DocumentStart(_) | Event::DocumentEnd | Event::StreamStart | Event::StreamEnd | Event::Nothing => {
+                if matches!(event, Event::DocumentStart(_)) {
+                    self.anchors.clear();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, anchor: usize, node: &Node) {
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+    }
+
+    /// Attaches a finished node to the open collection, or ends a document.
+    fn push(&mut self, node: Node) -> Result<(), SyntaxError> {
+        let Some((parent, _)) = self.stack.last_mut() else {
+            (self.handle)(node);
+            return Ok(());
+        };
+        match &mut parent.value {
+            Value::Seq(items) => items.push(node),
+            Value::Map(entries) => {
+                let pending = self.pending_keys.last_mut().expect("one pending slot per open collection");
+                match pending.take() {
+                    None => *pending = Some(node),
+                    Some(key) => {
+                        if let Some(name) = key.as_str() {
+                            if let Some((first, _)) = entries.iter().find(|(k, _)| k.as_str() == Some(name) && name != "<<") {
+                                return Err(SyntaxError {
+                                    line: key.line,
+                                    message: format!("duplicate key {name:?} (first on line {})", first.line),
+                                });
+                            }
+                        }
+                        entries.push((key, node));
+                    }
+                }
+            }
+            Value::Scalar { .. } => unreachable!("only collections are stacked"),
+        }
+        Ok(())
+    }
+}
+
+/// Applies YAML merge keys (`<<: *base`), which Kubernetes' YAML reader honours:
+/// keys of the merged mappings are added unless the mapping has them already.
+fn merge_keys(node: &mut Node) {
+    let Value::Map(entries) = &mut node.value else { return };
+    if !entries.iter().any(|(k, _)| is_merge_key(k)) {
+        return;
+    }
+    let (merges, mut own): (Vec<_>, Vec<_>) = std::mem::take(entries).into_iter().partition(|(k, _)| is_merge_key(k));
+    for (_, source) in merges {
+        let sources = match source.value {
+            Value::Seq(items) => items,
+            other => vec![Node { line: source.line, value: other }],
+        };
+        for source in sources {
+            if let Value::Map(inherited) = source.value {
+                for (k, v) in inherited {
+                    if !own.iter().any(|(o, _)| o.as_str() == k.as_str()) {
+                        own.push((k, v));
+                    }
+                }
+            }
+        }
+    }
+    *entries = own;
+}
+
+fn is_merge_key(key: &Node) -> bool {
+    matches!(&key.value, Value::Scalar { text, plain: true } if text == "<<")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scalar(node: &Node) -> (&str, u32) {
+        (node.as_str().unwrap(), node.line)
+    }
+
+    #[test]
+    fn every_node_knows_its_line() {
+        let (docs, err) = parse_documents("a: 1\nb:\n  - x\n  - 'y'\n---\nc: {d: e}\n");
+        assert_eq!(err, None);
+        assert_eq!(docs.len(), 2);
+        let b = docs[0].get("b").unwrap();
+        let Value::Seq(items) = &b.value else { panic!("b is a sequence") };
+        assert_eq!(scalar(&items[1]), ("y", 4));
+        assert_eq!(items[1].value, Value::Scalar { text: "y".into(), plain: false });
+        assert_eq!(scalar(docs[1].get("c").unwrap().get("d").unwrap()), ("e", 6));
+    }
+
+    #[test]
+    fn walk_yields_paths_and_lines() {
+        let (docs, _) = parse_documents("spec:\n  addresses:\n  - 192.0.2.0/28\n  - 192.0.2.64/28\n");
+        let mut seen = Vec::new();
+        docs[0].walk(&mut String::new(), &mut |p, l| seen.push((p.to_owned(), l)));
+        assert_eq!(
+            seen,
+            [
+                ("spec".to_owned(), 1),
+                ("spec.addresses".to_owned(), 2),
+                ("spec.addresses[0]".to_owned(), 3),
+                ("spec.addresses[1]".to_owned(), 4)
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_are_errors() {
+        let (_, err) = parse_documents("a: 1\nb: 2\na: 3\n");
+        assert_eq!(err, Some(SyntaxError { line: 3, message: "duplicate key \"a\" (first on line 1)".into() }));
+    }
+
+    #[test]
+    fn syntax_error_keeps_earlier_documents() {
+        let (docs, err) = parse_documents("a: 1\n---\nb: [1, 2\n");
+        assert_eq!(docs.len(), 1);
+        assert_eq!(err.unwrap().line, 4);
+    }
+
+    #[test]
+    fn anchors_aliases_and_merge_keys() {
+        let (docs, err) = parse_documents("base: &b {x: 1, y: 2}\nuse:\n  <<: *b\n  y: 3\n");
+        assert_eq!(err, None);
+        let used = docs[0].get("use").unwrap();
+        assert_eq!(used.get("x").unwrap().as_str(), Some("1"));
+        assert_eq!(used.get("y").unwrap().as_str(), Some("3"));
+    }
+}
