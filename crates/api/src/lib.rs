@@ -10,11 +10,13 @@
 //! No I/O beyond reading the files the caller names; no clock, no globals.
 
 pub mod addr;
+pub mod community;
 pub mod crds;
 pub mod diagnostic;
 pub mod load;
 pub mod metallb;
 pub mod snapshot;
+pub mod validate;
 pub mod yaml;
 
 pub use diagnostic::{Diagnostic, Location, Severity};

@@ -208,13 +208,14 @@ impl<F: FnMut(Node)> Builder<F> {
                 match pending.take() {
                     None => *pending = Some(node),
                     Some(key) => {
-                        if let Some(name) = key.as_str() {
-                            if let Some((first, _)) = entries.iter().find(|(k, _)| k.as_str() == Some(name) && name != "<<") {
-                                return Err(SyntaxError {
-                                    line: key.line,
-                                    message: format!("duplicate key {name:?} (first on line {})", first.line),
-                                });
-                            }
+                        if let Some(name) = key.as_str()
+                            && let Some((first, _)) =
+                                entries.iter().find(|(k, _)| k.as_str() == Some(name) && name != "<<")
+                        {
+                            return Err(SyntaxError {
+                                line: key.line,
+                                message: format!("duplicate key {name:?} (first on line {})", first.line),
+                            });
                         }
                         entries.push((key, node));
                     }

@@ -1,0 +1,122 @@
+//! What L2 and BGP advertisements share: the pools they apply to, the nodes
+//! they announce from, and references to pools by name.
+
+use std::collections::BTreeSet;
+
+use kube_core::Resource;
+
+use super::pool::{ParsedPools, PoolRange};
+use super::{Findings, item, name_of, selector};
+use crate::diagnostic::Severity;
+use crate::metallb::{IPAddressPool, LabelSelector};
+use crate::snapshot::{Located, Snapshot};
+
+/// A pool an advertisement applies to, with its valid address entries.
+pub(super) type SelectedPool<'p, 'a> = &'p (&'a Located<IPAddressPool>, Vec<PoolRange<'a>>);
+
+/// The pools an advertisement applies to: those it names or selects by
+/// label, or every pool when it does neither. Each pool once, in snapshot
+/// order; names of no pool are left out (MetalLB ignores them).
+pub(super) fn selected_pools<'p, 'a>(
+    parsed: &'p ParsedPools<'a>,
+    names: &[String],
+    selectors: &[LabelSelector],
+) -> Vec<SelectedPool<'p, 'a>> {
+    let every_pool = names.is_empty() && selectors.is_empty();
+    parsed
+        .pools
+        .iter()
+        .filter(|(pool, _)| {
+            every_pool
+                || names.iter().any(|name| name == name_of(&pool.object))
+                || selector::any_matches(selectors, pool.metadata.labels.as_ref())
+        })
+        .collect()
+}
+
+/// The nodes an advertisement (or peer) with `selectors` covers.
+pub(super) enum NodeScope<'s> {
+    /// The snapshot has nodes: exactly these.
+    Known(BTreeSet<&'s str>),
+    /// The snapshot has no node: every node when there is no selector, else
+    /// some nodes that cannot be told.
+    Unknown {
+        /// No selector: whichever nodes join, all of them.
+        every: bool,
+    },
+}
+
+impl<'s> NodeScope<'s> {
+    /// The nodes of `snapshot` that `selectors` select (all nodes when empty).
+    pub fn of(snapshot: &'s Snapshot, selectors: &[LabelSelector]) -> Self {
+        if snapshot.nodes.is_empty() {
+            return NodeScope::Unknown { every: selectors.is_empty() };
+        }
+        let nodes = snapshot.nodes.iter().filter(|node| {
+            selectors.is_empty() || selector::any_matches(selectors, node.metadata.labels.as_ref())
+        });
+        NodeScope::Known(nodes.map(|node| name_of(&node.object)).collect())
+    }
+
+    /// Whether some node is surely in both scopes.
+    pub fn shares_a_node(&self, other: &NodeScope<'_>) -> bool {
+        match (self, other) {
+            (NodeScope::Known(a), NodeScope::Known(b)) => a.iter().any(|node| b.contains(node)),
+            (NodeScope::Unknown { every: a }, NodeScope::Unknown { every: b }) => *a && *b,
+            _ => false,
+        }
+    }
+}
+
+/// Warns about each name in the list at `path` that names no pool: MetalLB
+/// accepts it (the pool may come later) and announces nothing for it.
+pub(super) fn check_pool_names<K>(
+    snapshot: &Snapshot,
+    findings: &mut Findings,
+    object: &Located<K>,
+    path: &str,
+    names: &[String],
+) where
+    K: Resource<DynamicType = ()>,
+{
+    for (index, name) in names.iter().enumerate() {
+        if !snapshot.pools.iter().any(|pool| name_of(&pool.object) == name) {
+            let message = format!("no IPAddressPool named {name:?} (expected the name of an IPAddressPool)");
+            findings.warning(object, &item(path, index), message);
+        }
+    }
+}
+
+/// The fields both kinds of advertisement have: pool names and the three
+/// selector lists.
+pub(super) struct CommonFields<'a> {
+    /// `spec.ipAddressPools`.
+    pub pools: &'a [String],
+    /// `spec.ipAddressPoolSelectors`.
+    pub pool_selectors: &'a [LabelSelector],
+    /// `spec.nodeSelectors`.
+    pub node_selectors: &'a [LabelSelector],
+    /// `spec.serviceSelectors`.
+    pub service_selectors: &'a [LabelSelector],
+}
+
+impl CommonFields<'_> {
+    /// Repeated pools, unknown pools, selector syntax and repeated selectors.
+    pub fn check<K>(&self, snapshot: &Snapshot, findings: &mut Findings, object: &Located<K>)
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        let pools = "spec.ipAddressPools";
+        super::check_unique(findings, object, pools, self.pools, "pool", Severity::Error);
+        check_pool_names(snapshot, findings, object, pools, self.pools);
+        selector::check_list(findings, object, "spec.ipAddressPoolSelectors", self.pool_selectors);
+        selector::check_list(findings, object, "spec.nodeSelectors", self.node_selectors);
+        selector::check_list(findings, object, "spec.serviceSelectors", self.service_selectors);
+    }
+}
+
+/// Checks every L2 and BGP advertisement.
+pub(super) fn check(snapshot: &Snapshot, parsed: &ParsedPools<'_>, findings: &mut Findings) {
+    super::l2_advertisement::check(snapshot, findings);
+    super::bgp_advertisement::check(snapshot, parsed, findings);
+}

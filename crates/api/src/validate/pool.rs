@@ -1,0 +1,273 @@
+//! `IPAddressPool`: addresses that parse and never overlap, within a pool or
+//! across pools, and a valid `serviceAllocation`.
+
+use super::{Findings, check_unique, item, selector};
+use crate::addr::{Family, IpRange};
+use crate::diagnostic::Severity;
+use crate::metallb::IPAddressPool;
+use crate::snapshot::{Located, Snapshot, object_ref};
+
+/// One address entry of a pool that parses.
+pub(super) struct PoolRange<'a> {
+    /// Its index in `spec.addresses`.
+    pub index: usize,
+    /// As written.
+    pub text: &'a str,
+    /// What it covers.
+    pub range: IpRange,
+}
+
+/// The address entries of every pool that parse, in the snapshot's order
+/// (one entry per pool, even for a pool with no valid address).
+pub(super) struct ParsedPools<'a> {
+    pub pools: Vec<(&'a Located<IPAddressPool>, Vec<PoolRange<'a>>)>,
+}
+
+impl<'a> ParsedPools<'a> {
+    /// Parses the addresses of every pool of `snapshot`.
+    pub fn new(snapshot: &'a Snapshot) -> Self {
+        let pools = snapshot.pools.iter().map(|pool| (pool, valid_ranges(pool))).collect();
+        ParsedPools { pools }
+    }
+}
+
+fn valid_ranges(pool: &Located<IPAddressPool>) -> Vec<PoolRange<'_>> {
+    let addresses = pool.spec.addresses.iter().enumerate();
+    addresses
+        .filter_map(|(index, text)| {
+            IpRange::parse(text).ok().map(|range| PoolRange { index, text: text.as_str(), range })
+        })
+        .collect()
+}
+
+impl PoolRange<'_> {
+    /// The family of the entry.
+    pub fn family(&self) -> Family {
+        self.range.family()
+    }
+
+    /// The shortest prefix among the fewest CIDRs that cover the entry (for a
+    /// CIDR, its own length), as MetalLB compares aggregation lengths with.
+    pub fn shortest_prefix(&self) -> u8 {
+        let cidrs = self.range.cidrs();
+        cidrs.iter().map(|net| net.prefix_len()).min().unwrap_or(self.family().bits())
+    }
+}
+
+/// Checks every pool: addresses, overlaps, service allocation.
+pub(super) fn check(snapshot: &Snapshot, parsed: &ParsedPools<'_>, findings: &mut Findings) {
+    for pool in &snapshot.pools {
+        check_addresses(pool, findings);
+        check_service_allocation(pool, findings);
+    }
+    check_overlaps(parsed, findings);
+}
+
+fn check_addresses(pool: &Located<IPAddressPool>, findings: &mut Findings) {
+    if pool.spec.addresses.is_empty() {
+        findings.error(pool, "spec.addresses", "no addresses (expected at least one CIDR or range)");
+    }
+    for (index, text) in pool.spec.addresses.iter().enumerate() {
+        if let Err(error) = IpRange::parse(text) {
+            findings.error(pool, &item("spec.addresses", index), error.to_string());
+        }
+    }
+}
+
+/// Every entry against every entry before it, in this pool or an earlier one
+/// (MetalLB rejects both).
+fn check_overlaps(parsed: &ParsedPools<'_>, findings: &mut Findings) {
+    for (pool_index, (pool, ranges)) in parsed.pools.iter().enumerate() {
+        for (range_index, entry) in ranges.iter().enumerate() {
+            let earlier_pools = parsed.pools[..pool_index].iter().flat_map(|(other, ranges)| {
+                ranges
+                    .iter()
+                    .map(move |r| (r, format!("of {}", object_ref("IPAddressPool", &other.metadata))))
+            });
+            let same_pool = ranges[..range_index]
+                .iter()
+                .map(|r| (r, format!("(spec.addresses[{}]) of the same pool", r.index)));
+            for (other, whose) in earlier_pools.chain(same_pool) {
+                if entry.range.overlaps(&other.range) {
+                    let message = format!("{} overlaps {} {whose}", entry.range, other.range);
+                    findings.error(pool, &item("spec.addresses", entry.index), message);
+                }
+            }
+        }
+    }
+}
+
+fn check_service_allocation(pool: &Located<IPAddressPool>, findings: &mut Findings) {
+    let Some(allocation) = &pool.spec.service_allocation else {
+        return;
+    };
+    let path = "spec.serviceAllocation";
+    let namespaces = format!("{path}.namespaces");
+    check_unique(findings, pool, &namespaces, &allocation.namespaces, "namespace", Severity::Error);
+    let namespace_selectors = format!("{path}.namespaceSelectors");
+    selector::check_list(findings, pool, &namespace_selectors, &allocation.namespace_selectors);
+    let service_selectors = format!("{path}.serviceSelectors");
+    selector::check_list(findings, pool, &service_selectors, &allocation.service_selectors);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::validate::testing::{assert_clean, assert_problems};
+
+    #[test]
+    fn pool_without_addresses_is_an_error() {
+        assert_problems(
+            r"apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: empty
+spec:
+  addresses: []
+",
+            &["t.yaml:6: IPAddressPool/empty: spec.addresses: no addresses \
+               (expected at least one CIDR or range)"],
+        );
+    }
+
+    #[test]
+    fn unparsable_entries_are_errors_at_their_line() {
+        assert_problems(
+            r"apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: bad
+spec:
+  addresses:
+  - 192.0.2.0/33
+  - 192.0.2.9-192.0.2.1
+  - 192.0.2.1-2001:db8::1
+  - 192.0.2.x-192.0.2.9
+  - 192.0.2.1-192.0.2.y
+",
+            &[
+                "t.yaml:7: IPAddressPool/bad: spec.addresses[0]: invalid CIDR \"192.0.2.0/33\" \
+                 (expected ADDRESS/LENGTH or START-END)",
+                "t.yaml:8: IPAddressPool/bad: spec.addresses[1]: invalid IP range \
+                 \"192.0.2.9-192.0.2.1\": start IP 192.0.2.9 is after the end IP 192.0.2.1",
+                "t.yaml:9: IPAddressPool/bad: spec.addresses[2]: invalid IP range \
+                 \"192.0.2.1-2001:db8::1\": start and end are of different IP families \
+                 (expected both IPv4 or both IPv6)",
+                "t.yaml:10: IPAddressPool/bad: spec.addresses[3]: invalid IP range \
+                 \"192.0.2.x-192.0.2.9\": invalid start IP \"192.0.2.x\"",
+                "t.yaml:11: IPAddressPool/bad: spec.addresses[4]: invalid IP range \
+                 \"192.0.2.1-192.0.2.y\": invalid end IP \"192.0.2.y\"",
+            ],
+        );
+    }
+
+    #[test]
+    fn overlap_across_pools_names_the_other_pool() {
+        assert_problems(
+            r"apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: first
+spec:
+  addresses:
+  - 203.0.113.0/28
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: overlapping
+spec:
+  addresses:
+  - 198.51.100.0/24
+  - 203.0.113.8-203.0.113.20
+",
+            &["t.yaml:16: IPAddressPool/overlapping: spec.addresses[1]: \
+               203.0.113.8-203.0.113.20 overlaps 203.0.113.0/28 of IPAddressPool/first"],
+        );
+    }
+
+    #[test]
+    fn overlap_within_a_pool_names_the_other_entry() {
+        assert_problems(
+            r"apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: self
+spec:
+  addresses:
+  - 2001:db8::/64
+  - 2001:db8::10-2001:db8::20
+",
+            &["t.yaml:8: IPAddressPool/self: spec.addresses[1]: 2001:db8::10-2001:db8::20 \
+               overlaps 2001:db8::/64 (spec.addresses[0]) of the same pool"],
+        );
+    }
+
+    #[test]
+    fn adjacent_ranges_and_other_families_do_not_overlap() {
+        assert_clean(
+            r"apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: dual
+spec:
+  addresses:
+  - 192.0.2.0/28
+  - 192.0.2.16-192.0.2.31
+  - 2001:db8::/120
+",
+        );
+    }
+
+    #[test]
+    fn repeated_namespace_in_service_allocation_is_an_error() {
+        assert_problems(
+            r"apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: team
+spec:
+  addresses:
+  - 192.0.2.0/28
+  serviceAllocation:
+    priority: -5
+    namespaces:
+    - web
+    - web
+",
+            &["t.yaml:12: IPAddressPool/team: spec.serviceAllocation.namespaces[1]: \
+               duplicate namespace \"web\" (expected each namespace once)"],
+        );
+    }
+
+    #[test]
+    fn service_allocation_selectors_are_checked() {
+        assert_problems(
+            r"apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: team
+spec:
+  addresses:
+  - 192.0.2.0/28
+  serviceAllocation:
+    namespaceSelectors:
+    - matchLabels:
+        team: a
+    - matchLabels:
+        team: a
+    serviceSelectors:
+    - matchExpressions:
+      - key: app
+        operator: Exists
+        values: [web]
+",
+            &[
+                "t.yaml:12: IPAddressPool/team: spec.serviceAllocation.namespaceSelectors[1]: \
+                 duplicate of spec.serviceAllocation.namespaceSelectors[0] (expected each selector once)",
+                "t.yaml:18: IPAddressPool/team: \
+                 spec.serviceAllocation.serviceSelectors[0].matchExpressions[0].values: \
+                 operator Exists takes no values (expected an empty values list)",
+            ],
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the configuration crate, one binary (STYLE 16).
+
+mod robustness;
