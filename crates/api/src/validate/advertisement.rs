@@ -29,7 +29,7 @@ pub(super) fn selected_pools<'p, 'a>(
         .filter(|(pool, _)| {
             every_pool
                 || names.iter().any(|name| name == name_of(&pool.object))
-                || selector::any_matches(selectors, pool.metadata.labels.as_ref())
+                || selector::any_matches(selectors, &pool.metadata.labels)
         })
         .collect()
 }
@@ -53,7 +53,7 @@ impl<'s> NodeScope<'s> {
             return NodeScope::Unknown { every: selectors.is_empty() };
         }
         let nodes = snapshot.nodes.iter().filter(|node| {
-            selectors.is_empty() || selector::any_matches(selectors, node.metadata.labels.as_ref())
+            selectors.is_empty() || selector::any_matches(selectors, &node.metadata.labels)
         });
         NodeScope::Known(nodes.map(|node| name_of(&node.object)).collect())
     }

@@ -222,36 +222,12 @@ impl CanonicalExpression {
     }
 }
 
-/// Whether `selector` selects an object with `labels`. An empty selector
-/// selects everything; an invalid one (reported elsewhere) nothing.
-pub(super) fn matches(selector: &LabelSelector, labels: Option<&BTreeMap<String, String>>) -> bool {
-    let empty = BTreeMap::new();
-    let labels = labels.unwrap_or(&empty);
-    let labels_match =
-        selector.match_labels.iter().flatten().all(|(key, value)| labels.get(key) == Some(value));
-    labels_match && selector.match_expressions.iter().flatten().all(|e| expression_matches(e, labels))
-}
-
-fn expression_matches(expression: &LabelSelectorRequirement, labels: &BTreeMap<String, String>) -> bool {
-    let values = expression.values.as_deref().unwrap_or_default();
-    let label = labels.get(&expression.key);
-    match Operator::parse(&expression.operator) {
-        Some(Operator::In) => label.is_some_and(|v| values.contains(v)),
-        Some(Operator::NotIn) => label.is_none_or(|v| !values.contains(v)),
-        Some(Operator::Exists) => label.is_some(),
-        Some(Operator::DoesNotExist) => label.is_none(),
-        None => false,
-    }
-}
-
-/// Whether any of `selectors` selects an object with `labels`.
-pub(super) fn any_matches(selectors: &[LabelSelector], labels: Option<&BTreeMap<String, String>>) -> bool {
-    selectors.iter().any(|s| matches(s, labels))
-}
+pub(super) use crate::labels::any_matches;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::matches;
     use crate::validate::testing::assert_problems;
 
     fn selector(labels: &[(&str, &str)], expressions: &[(&str, &str, &[&str])]) -> LabelSelector {
@@ -308,12 +284,12 @@ mod tests {
             (&[("rack", "Gt", &["1"])], false),
         ];
         for (expressions, expected) in cases {
-            assert_eq!(matches(&selector(&[], expressions), Some(&node)), expected, "{expressions:?}");
+            assert_eq!(matches(&selector(&[], expressions), &Some(&node)), expected, "{expressions:?}");
         }
-        assert!(matches(&selector(&[("rack", "r1")], &[]), Some(&node)));
-        assert!(!matches(&selector(&[("rack", "r2")], &[]), Some(&node)));
-        assert!(matches(&LabelSelector::default(), None));
-        assert!(!any_matches(&[], Some(&node)));
+        assert!(matches(&selector(&[("rack", "r1")], &[]), &Some(&node)));
+        assert!(!matches(&selector(&[("rack", "r2")], &[]), &Some(&node)));
+        assert!(matches(&LabelSelector::default(), &None::<&BTreeMap<String, String>>));
+        assert!(!any_matches(&[], &Some(&node)));
     }
 
     const HEAD: &str = r"apiVersion: metallb.io/v1beta1

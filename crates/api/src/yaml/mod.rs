@@ -6,6 +6,7 @@
 //! Kubernetes' YAML-to-JSON step followed by JSON decoding would.
 
 pub mod de;
+mod fast;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -105,6 +106,13 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+impl SyntaxError {
+    fn shifted(mut self, lines: u32) -> Self {
+        self.line += lines;
+        self
+    }
+}
+
 impl From<ScanError> for SyntaxError {
     fn from(e: ScanError) -> Self {
         SyntaxError {
@@ -128,10 +136,64 @@ pub fn parse_documents(text: &str) -> (Vec<Node>, Option<SyntaxError>) {
 
 /// Hands each document of a YAML stream to `handle` as soon as it is complete,
 /// so a large stream never sits in memory as trees all at once.
-pub fn for_each_document(text: &str, handle: impl FnMut(Node)) -> Result<(), SyntaxError> {
-    let mut builder = Builder { handle, stack: Vec::new(), pending_keys: Vec::new(), anchors: HashMap::new() };
+///
+/// Documents in the plain block style go through the fast reader; any other
+/// document, or a stream with directives, through the full parser.
+pub fn for_each_document(text: &str, mut handle: impl FnMut(Node)) -> Result<(), SyntaxError> {
+    let Some(documents) = split_documents(text) else {
+        return parse_full(text, 1, &mut handle);
+    };
+    for (document, first_line) in documents {
+        match fast::parse_document(document, first_line) {
+            Some(Some(node)) => handle(node),
+            Some(None) => {}
+            None => parse_full(document, first_line, &mut handle)?,
+        }
+    }
+    Ok(())
+}
+
+/// The documents of a stream with the line each starts on, split at `---`
+/// lines (which YAML forbids inside any scalar, so the split is exact).
+/// `None` when the stream needs the full parser as a whole: directives,
+/// `...` markers, content on a `---` line, a byte-order mark.
+fn split_documents(text: &str) -> Option<Vec<(&str, u32)>> {
+    let mut documents = Vec::new();
+    let (mut start, mut start_line) = (0, 1);
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let line_number = u32::try_from(i).ok()? + 1;
+        let content = line.trim_end_matches(['\n', '\r']);
+        if content.starts_with(['%', '\u{feff}']) || content.starts_with("...") {
+            return None;
+        }
+        if let Some(rest) = content.strip_prefix("---").filter(|r| r.is_empty() || r.starts_with([' ', '\t'])) {
+            let rest = rest.trim_start_matches([' ', '\t']);
+            if !(rest.is_empty() || rest.starts_with('#')) {
+                return None;
+            }
+            documents.push((&text[start..offset], start_line));
+            start = offset + line.len();
+            start_line = line_number + 1;
+        }
+        offset += line.len();
+    }
+    documents.push((&text[start..], start_line));
+    Some(documents)
+}
+
+/// Parses with the full YAML parser; `first_line` is the stream line of the
+/// text's first line.
+fn parse_full(text: &str, first_line: u32, handle: &mut impl FnMut(Node)) -> Result<(), SyntaxError> {
+    let mut builder = Builder {
+        handle,
+        stack: Vec::new(),
+        pending_keys: Vec::new(),
+        anchors: HashMap::new(),
+        line_offset: first_line - 1,
+    };
     for event in Parser::new_from_str(text) {
-        let (event, span) = event?;
+        let (event, span) = event.map_err(|e| SyntaxError::from(e).shifted(first_line - 1))?;
         builder.event(event, span)?;
     }
     Ok(())
@@ -140,6 +202,8 @@ pub fn for_each_document(text: &str, handle: impl FnMut(Node)) -> Result<(), Syn
 /// Assembles nodes from parser events.
 struct Builder<F> {
     handle: F,
+    /// Added to every line: the text parsed may start inside a stream.
+    line_offset: u32,
     /// Open sequences and mappings, innermost last, with their anchor id.
     stack: Vec<(Node, usize)>,
     /// A mapping key waiting for its value, per open mapping.
@@ -149,7 +213,7 @@ struct Builder<F> {
 
 impl<F: FnMut(Node)> Builder<F> {
     fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), SyntaxError> {
-        let line = line_of(span.start.line());
+        let line = line_of(span.start.line()) + self.line_offset;
         match event {
             Event::Scalar(text, style, anchor, _tag) => {
                 let plain = style == ScalarStyle::Plain;
