@@ -16,6 +16,12 @@ use crate::metallb::{self, BFDProfile, BGPAdvertisement, BGPPeer, Community, IPA
 use crate::snapshot::{FieldLines, Located, Snapshot};
 use crate::yaml::{self, de, Node, Value};
 
+/// Streams with fewer documents are read by one thread: threads cost more
+/// than they save on small files.
+const PARALLEL_DOCUMENTS: usize = 2048;
+/// More threads than this bring little: the work is mostly memory allocation.
+const MAX_WORKERS: usize = 4;
+
 /// Loads YAML text named `file` (used in diagnostics).
 pub fn load_str(file: &str, text: &str) -> (Snapshot, Vec<Diagnostic>) {
     let mut loader = Loader::default();
@@ -71,12 +77,52 @@ impl Loader {
         self.diagnostics.push(Diagnostic::error(Location::new(file, 0), "", "", format!("cannot read: {e}")));
     }
 
-    /// Adds every document of YAML `text`, read from `file`.
+    /// Adds every document of YAML `text`, read from `file`. A large stream
+    /// is read by several threads, each on a run of documents; the result is
+    /// the same as reading it in order.
     pub fn add_str(&mut self, file: &str, text: &str) {
         let file: Arc<str> = file.into();
-        let result = yaml::for_each_document(text, |doc| self.add_document(&file, &doc));
+        let Some(documents) = yaml::documents(text) else {
+            let result = yaml::for_each_document_slow(text, |doc| self.add_document(&file, &doc));
+            self.syntax_error(&file, result);
+            return;
+        };
+        let workers = std::thread::available_parallelism().map_or(1, usize::from).min(MAX_WORKERS);
+        if workers < 2 || documents.len() < PARALLEL_DOCUMENTS {
+            self.add_documents(&file, &documents);
+            return;
+        }
+        let parts: Vec<Loader> = std::thread::scope(|scope| {
+            let file = &file;
+            let handles: Vec<_> = documents
+                .chunks(documents.len().div_ceil(workers))
+                .map(|run| {
+                    scope.spawn(move || {
+                        let mut part = Loader::default();
+                        part.add_documents(file, run);
+                        part
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a loader thread does not panic")).collect()
+        });
+        for part in parts {
+            self.snapshot.extend(part.snapshot);
+            self.diagnostics.extend(part.diagnostics);
+        }
+    }
+
+    fn add_documents(&mut self, file: &Arc<str>, documents: &[yaml::Document<'_>]) {
+        for document in documents {
+            let result = document.parse(&mut |doc| self.add_document(file, &doc));
+            self.syntax_error(file, result);
+        }
+    }
+
+    fn syntax_error(&mut self, file: &Arc<str>, result: Result<(), yaml::SyntaxError>) {
         if let Err(e) = result {
-            self.diagnostics.push(Diagnostic::error(Location { file, line: e.line }, "", "", e.message));
+            let at = Location { file: Arc::clone(file), line: e.line };
+            self.diagnostics.push(Diagnostic::error(at, "", "", e.message));
         }
     }
 
@@ -368,6 +414,23 @@ mod tests {
         assert_eq!(snapshot.namespaces.len(), 1);
         assert_eq!(diagnostics.len(), 1);
         assert!(diagnostics[0].to_string().starts_with("c.yaml:7: invalid YAML:"), "{}", diagnostics[0]);
+    }
+
+    #[test]
+    fn reading_in_parallel_gives_what_reading_in_order_gives() {
+        let mut text = String::new();
+        for i in 0..PARALLEL_DOCUMENTS * 2 {
+            let extra = if i % 500 == 7 { "  bogus: 1\n" } else { "" };
+            text.push_str(&format!("---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns-{i}\n{extra}"));
+        }
+        let (parallel, parallel_diagnostics) = load_str("c.yaml", &text);
+        let mut in_order = Loader::default();
+        in_order.add_documents(&Arc::from("c.yaml"), &yaml::documents(&text).unwrap());
+        let (in_order, in_order_diagnostics) = in_order.finish();
+        assert_eq!(parallel.namespaces, in_order.namespaces);
+        assert_eq!(parallel_diagnostics, in_order_diagnostics);
+        assert_eq!(parallel_diagnostics.len(), (0..PARALLEL_DOCUMENTS * 2).filter(|i| i % 500 == 7).count());
+        assert_eq!(parallel_diagnostics[0].location.line, 7 * 5 + 6, "after 7 documents of 5 lines");
     }
 
     #[test]

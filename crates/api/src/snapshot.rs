@@ -108,6 +108,36 @@ pub struct Snapshot {
     pub secrets: Vec<Located<Secret>>,
 }
 
+impl Snapshot {
+    /// Appends every object of `other`, keeping order: `self`'s first.
+    pub fn extend(&mut self, other: Snapshot) {
+        let Snapshot {
+            pools,
+            l2_advertisements,
+            bgp_advertisements,
+            bgp_peers,
+            bfd_profiles,
+            communities,
+            services,
+            nodes,
+            namespaces,
+            endpoint_slices,
+            secrets,
+        } = other;
+        self.pools.extend(pools);
+        self.l2_advertisements.extend(l2_advertisements);
+        self.bgp_advertisements.extend(bgp_advertisements);
+        self.bgp_peers.extend(bgp_peers);
+        self.bfd_profiles.extend(bfd_profiles);
+        self.communities.extend(communities);
+        self.services.extend(services);
+        self.nodes.extend(nodes);
+        self.namespaces.extend(namespaces);
+        self.endpoint_slices.extend(endpoint_slices);
+        self.secrets.extend(secrets);
+    }
+}
+
 /// `Kind/name` of an object, as diagnostics name it.
 pub fn object_ref(kind: &str, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
     format!("{kind}/{}", meta.name.as_deref().unwrap_or(""))

@@ -136,28 +136,59 @@ pub fn parse_documents(text: &str) -> (Vec<Node>, Option<SyntaxError>) {
 
 /// Hands each document of a YAML stream to `handle` as soon as it is complete,
 /// so a large stream never sits in memory as trees all at once.
-///
-/// Documents in the plain block style go through the fast reader; any other
-/// document, or a stream with directives, through the full parser.
 pub fn for_each_document(text: &str, mut handle: impl FnMut(Node)) -> Result<(), SyntaxError> {
-    let Some(documents) = split_documents(text) else {
-        return parse_full(text, 1, &mut handle);
-    };
-    for (document, first_line) in documents {
-        match fast::parse_document(document, first_line) {
-            Some(Some(node)) => handle(node),
-            Some(None) => {}
-            None => parse_full(document, first_line, &mut handle)?,
+    match split_documents(text) {
+        Some(documents) => {
+            let mut first_error = None;
+            for document in documents {
+                if let Err(e) = document.parse(&mut handle) {
+                    first_error.get_or_insert(e);
+                }
+            }
+            first_error.map_or(Ok(()), Err)
+        }
+        None => parse_full(text, 1, &mut handle),
+    }
+}
+
+/// One document of a stream, not parsed yet.
+#[derive(Clone, Copy, Debug)]
+pub struct Document<'a> {
+    /// The document's text, without its `---` line.
+    pub text: &'a str,
+    /// The stream line of its first line.
+    pub first_line: u32,
+}
+
+impl Document<'_> {
+    /// Parses the document (the plain block style through the fast reader,
+    /// anything else through the full parser) and hands its node to `handle`;
+    /// nothing for an empty document.
+    pub fn parse(&self, handle: &mut impl FnMut(Node)) -> Result<(), SyntaxError> {
+        match fast::parse_document(self.text, self.first_line) {
+            Some(Some(node)) => Ok(handle(node)),
+            Some(None) => Ok(()),
+            None => parse_full(self.text, self.first_line, handle),
         }
     }
-    Ok(())
+}
+
+/// Cuts a stream into documents that parse independently, or `None` when it
+/// must be parsed as a whole (see [`split_documents`]).
+pub fn documents(text: &str) -> Option<Vec<Document<'_>>> {
+    split_documents(text)
+}
+
+/// Parses a stream as a whole with the full YAML parser.
+pub fn for_each_document_slow(text: &str, mut handle: impl FnMut(Node)) -> Result<(), SyntaxError> {
+    parse_full(text, 1, &mut handle)
 }
 
 /// The documents of a stream with the line each starts on, split at `---`
 /// lines (which YAML forbids inside any scalar, so the split is exact).
 /// `None` when the stream needs the full parser as a whole: directives,
 /// `...` markers, content on a `---` line, a byte-order mark.
-fn split_documents(text: &str) -> Option<Vec<(&str, u32)>> {
+fn split_documents(text: &str) -> Option<Vec<Document<'_>>> {
     let mut documents = Vec::new();
     let (mut start, mut start_line) = (0, 1);
     let mut offset = 0;
@@ -172,13 +203,13 @@ fn split_documents(text: &str) -> Option<Vec<(&str, u32)>> {
             if !(rest.is_empty() || rest.starts_with('#')) {
                 return None;
             }
-            documents.push((&text[start..offset], start_line));
+            documents.push(Document { text: &text[start..offset], first_line: start_line });
             start = offset + line.len();
             start_line = line_number + 1;
         }
         offset += line.len();
     }
-    documents.push((&text[start..], start_line));
+    documents.push(Document { text: &text[start..], first_line: start_line });
     Some(documents)
 }
 
