@@ -68,7 +68,9 @@ pub enum RangeError {
         end: String,
     },
     /// Start and end are of different families.
-    #[error("invalid IP range {0:?}: start and end are of different IP families (expected both IPv4 or both IPv6)")]
+    #[error(
+        "invalid IP range {0:?}: start and end are of different IP families (expected both IPv4 or both IPv6)"
+    )]
     MixedFamilies(String),
     /// The start comes after the end.
     #[error("invalid IP range {range:?}: start IP {start} is after the end IP {end}")]
@@ -93,18 +95,17 @@ impl IpRange {
     /// Parses a CIDR or a `START-END` range.
     pub fn parse(text: &str) -> Result<IpRange, RangeError> {
         let Some((start_text, end_text)) = text.split_once('-') else {
-            let net: IpNet =
-                text.trim().parse().map_err(|_| RangeError::InvalidCidr(text.to_owned()))?;
+            let net: IpNet = text.trim().parse().map_err(|_| RangeError::InvalidCidr(text.to_owned()))?;
             return Ok(IpRange::from(net.trunc()));
         };
-        let start: IpAddr = start_text.trim().parse().map_err(|_| RangeError::InvalidStart {
-            range: text.to_owned(),
-            start: start_text.to_owned(),
-        })?;
-        let end: IpAddr = end_text.trim().parse().map_err(|_| RangeError::InvalidEnd {
-            range: text.to_owned(),
-            end: end_text.to_owned(),
-        })?;
+        let start: IpAddr = start_text
+            .trim()
+            .parse()
+            .map_err(|_| RangeError::InvalidStart { range: text.to_owned(), start: start_text.to_owned() })?;
+        let end: IpAddr = end_text
+            .trim()
+            .parse()
+            .map_err(|_| RangeError::InvalidEnd { range: text.to_owned(), end: end_text.to_owned() })?;
         if Family::of(start) != Family::of(end) {
             return Err(RangeError::MixedFamilies(text.to_owned()));
         }

@@ -2,12 +2,12 @@
 //! the types with MetalLB's group, names, versions and storage versions.
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube_core::crd::merge_crds;
 use kube_core::CustomResourceExt;
+use kube_core::crd::merge_crds;
 
 use crate::metallb::{
-    v1beta1, BFDProfile, BGPAdvertisement, BGPPeer, Community, ConfigurationState,
-    IPAddressPool, L2Advertisement, ServiceBGPStatus, ServiceL2Status,
+    BFDProfile, BGPAdvertisement, BGPPeer, Community, ConfigurationState, IPAddressPool, L2Advertisement,
+    ServiceBGPStatus, ServiceL2Status, v1beta1,
 };
 
 /// Every CRD, sorted by name, ready to apply.

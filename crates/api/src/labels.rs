@@ -55,7 +55,8 @@ impl LabelSet for Labels {
 
 impl<K: Into<Box<str>>, V: Into<Box<str>>> FromIterator<(K, V)> for Labels {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        let mut pairs: Vec<(Box<str>, Box<str>)> = iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let mut pairs: Vec<(Box<str>, Box<str>)> =
+            iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
         pairs.sort();
         pairs.dedup_by(|a, b| a.0 == b.0);
         Labels(pairs.into_boxed_slice())

@@ -12,9 +12,11 @@ use serde::de::DeserializeOwned;
 
 use crate::core::{EndpointSlice, Namespace, Node as K8sNode, Secret, Service};
 use crate::diagnostic::{Diagnostic, Location};
-use crate::metallb::{self, BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement};
+use crate::metallb::{
+    self, BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
+};
 use crate::snapshot::{FieldLines, Located, Snapshot};
-use crate::yaml::{self, de, Node, Value};
+use crate::yaml::{self, Node, Value, de};
 
 /// Streams with fewer documents are read by one thread: threads cost more
 /// than they save on small files.
@@ -137,10 +139,9 @@ impl Loader {
             return; // an empty document, e.g. after a trailing `---`
         }
         let at = |line| Location { file: Arc::clone(file), line };
-        let (Some(api_version), Some(kind)) = (
-            doc.get("apiVersion").and_then(Node::as_str),
-            doc.get("kind").and_then(Node::as_str),
-        ) else {
+        let (Some(api_version), Some(kind)) =
+            (doc.get("apiVersion").and_then(Node::as_str), doc.get("kind").and_then(Node::as_str))
+        else {
             let message = if matches!(doc.value, Value::Map(_)) {
                 "not a Kubernetes object (expected apiVersion and kind)"
             } else {
@@ -157,16 +158,24 @@ impl Loader {
                     items.iter().for_each(|item| self.add_document(file, item));
                 }
             }
-            (metallb::V1BETA1, "IPAddressPool") => add::<IPAddressPool>(s, d, file, doc, kind, Spec::Required, |s| &mut s.pools),
+            (metallb::V1BETA1, "IPAddressPool") => {
+                add::<IPAddressPool>(s, d, file, doc, kind, Spec::Required, |s| &mut s.pools)
+            }
             (metallb::V1BETA1, "L2Advertisement") => {
                 add::<L2Advertisement>(s, d, file, doc, kind, Spec::Optional, |s| &mut s.l2_advertisements)
             }
             (metallb::V1BETA1, "BGPAdvertisement") => {
                 add::<BGPAdvertisement>(s, d, file, doc, kind, Spec::Optional, |s| &mut s.bgp_advertisements)
             }
-            (metallb::V1BETA1, "BFDProfile") => add::<BFDProfile>(s, d, file, doc, kind, Spec::Optional, |s| &mut s.bfd_profiles),
-            (metallb::V1BETA1, "Community") => add::<Community>(s, d, file, doc, kind, Spec::Optional, |s| &mut s.communities),
-            (metallb::V1BETA2, "BGPPeer") => add::<BGPPeer>(s, d, file, doc, kind, Spec::Required, |s| &mut s.bgp_peers),
+            (metallb::V1BETA1, "BFDProfile") => {
+                add::<BFDProfile>(s, d, file, doc, kind, Spec::Optional, |s| &mut s.bfd_profiles)
+            }
+            (metallb::V1BETA1, "Community") => {
+                add::<Community>(s, d, file, doc, kind, Spec::Optional, |s| &mut s.communities)
+            }
+            (metallb::V1BETA2, "BGPPeer") => {
+                add::<BGPPeer>(s, d, file, doc, kind, Spec::Required, |s| &mut s.bgp_peers)
+            }
             (metallb::V1BETA1, "BGPPeer") => {
                 if let Some(old) = parse::<metallb::v1beta1::BGPPeer>(d, file, doc, kind, Spec::Required) {
                     s.bgp_peers.push(old.map(BGPPeer::from));
@@ -182,7 +191,9 @@ impl Loader {
             (version, kind) => {
                 let object = format!("{kind}/{}", name_of(doc));
                 let message = match expected_version(kind) {
-                    Some(expected) => format!("unsupported apiVersion {version:?} for {kind} (expected {expected})"),
+                    Some(expected) => {
+                        format!("unsupported apiVersion {version:?} for {kind} (expected {expected})")
+                    }
                     None => format!("ignored: ferrolb does not read {version} {kind}"),
                 };
                 let diagnostic = if expected_version(kind).is_some() {
@@ -199,7 +210,9 @@ impl Loader {
 /// The apiVersion(s) ferrolb reads for a kind it knows.
 fn expected_version(kind: &str) -> Option<&'static str> {
     Some(match kind {
-        "IPAddressPool" | "L2Advertisement" | "BGPAdvertisement" | "BFDProfile" | "Community" => metallb::V1BETA1,
+        "IPAddressPool" | "L2Advertisement" | "BGPAdvertisement" | "BFDProfile" | "Community" => {
+            metallb::V1BETA1
+        }
         "BGPPeer" => "metallb.io/v1beta2 or metallb.io/v1beta1",
         "Service" | "Node" | "Namespace" | "Secret" => "v1",
         "EndpointSlice" => "discovery.k8s.io/v1",
@@ -253,7 +266,12 @@ fn parse<T: DeserializeOwned>(
     };
     if name_of(doc).is_empty() {
         let line = doc.get("metadata").map_or(doc.line, |m| m.line);
-        diagnostics.push(Diagnostic::error(at(line), &object, "metadata.name", "missing (expected the object's name)"));
+        diagnostics.push(Diagnostic::error(
+            at(line),
+            &object,
+            "metadata.name",
+            "missing (expected the object's name)",
+        ));
     }
     // Every object may carry a status (as `kubectl get -o yaml` prints it),
     // even kinds whose type has none.
@@ -363,15 +381,20 @@ mod tests {
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
         let peer = &snapshot.bgp_peers[0];
         assert_eq!((peer.spec.my_asn, peer.spec.peer_asn), (64512, 64513));
-        assert_eq!(peer.spec.hold_time.map(std::time::Duration::from), Some(std::time::Duration::from_secs(30)));
+        assert_eq!(
+            peer.spec.hold_time.map(std::time::Duration::from),
+            Some(std::time::Duration::from_secs(30))
+        );
         assert_eq!(peer.spec.node_selectors[0].match_labels.as_ref().unwrap()["rack"], "r1");
         assert_eq!(peer.location_of("spec.holdTime").line, 9);
     }
 
     #[test]
     fn advertisements_without_spec_advertise_everything() {
-        let (snapshot, diagnostics) =
-            load_str("c.yaml", "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: all\n");
+        let (snapshot, diagnostics) = load_str(
+            "c.yaml",
+            "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: all\n",
+        );
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
         assert_eq!(snapshot.l2_advertisements[0].spec, Default::default());
     }
@@ -421,7 +444,9 @@ mod tests {
         let mut text = String::new();
         for i in 0..PARALLEL_DOCUMENTS * 2 {
             let extra = if i % 500 == 7 { "  bogus: 1\n" } else { "" };
-            text.push_str(&format!("---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns-{i}\n{extra}"));
+            text.push_str(&format!(
+                "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns-{i}\n{extra}"
+            ));
         }
         let (parallel, parallel_diagnostics) = load_str("c.yaml", &text);
         let mut in_order = Loader::default();

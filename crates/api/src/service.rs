@@ -85,7 +85,10 @@ impl From<Service> for LbService {
             .ports
             .into_iter()
             .flatten()
-            .map(|p| ServicePort { protocol: p.protocol.unwrap_or_else(|| "TCP".into()).into(), port: p.port })
+            .map(|p| ServicePort {
+                protocol: p.protocol.unwrap_or_else(|| "TCP".into()).into(),
+                port: p.port,
+            })
             .collect();
         let ingress_ips = service
             .status
@@ -105,7 +108,11 @@ impl From<Service> for LbService {
             load_balancer_ip: spec.load_balancer_ip.filter(|ip| !ip.is_empty()).map(Into::into),
             ip_family_policy: spec.ip_family_policy.map(Into::into),
             ip_families: spec.ip_families.into_iter().flatten().map(Into::into).collect(),
-            cluster_ips: cluster_ips.into_iter().filter(|ip| !ip.is_empty() && ip != "None").map(Into::into).collect(),
+            cluster_ips: cluster_ips
+                .into_iter()
+                .filter(|ip| !ip.is_empty() && ip != "None")
+                .map(Into::into)
+                .collect(),
             ports,
             traffic_policy_local: spec.external_traffic_policy.as_deref() == Some("Local"),
             selector: spec.selector.into_iter().flatten().collect(),

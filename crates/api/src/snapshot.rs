@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use crate::core::{EndpointSlice, Namespace, Node, Secret, Service};
 use crate::diagnostic::Location;
-use crate::metallb::{
-    BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
-};
+use crate::metallb::{BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement};
 
 /// The lines of an object's fields, by path (`spec.addresses[0]`).
 ///

@@ -1,1 +1,55 @@
-fn main() {}
+//! `ferrolb`: the one binary. Each subcommand lives in its own module under
+//! `cmd/`; this file only parses the command line and dispatches.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod output;
+
+/// A load balancer for bare-metal Kubernetes clusters and plain Linux hosts,
+/// configured with MetalLB's resources.
+#[derive(Parser)]
+#[command(name = "ferrolb", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check configuration files; print every problem as FILE:LINE: Kind/name: field: reason.
+    Validate {
+        /// YAML or JSON files, directories of them, or - for standard input.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show what every LoadBalancer Service would get, without touching the network.
+    Plan(cmd::plan::Args),
+    /// Print the CustomResourceDefinitions of the metallb.io resources.
+    Crds,
+    /// Demonstrate or measure ferrolb in a lab.
+    Lab {
+        #[command(subcommand)]
+        command: cmd::lab::Command,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate { files } => cmd::validate::run(&files),
+        Command::Plan(args) => cmd::plan::run(&args),
+        Command::Crds => cmd::crds::run(),
+        Command::Lab { command } => cmd::lab::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ferrolb: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -20,7 +20,13 @@ use super::LabelSelector;
     printcolumn = r#"{"name":"ASN","type":"string","jsonPath":".spec.peerASN"}"#,
     printcolumn = r#"{"name":"BFD Profile","type":"string","jsonPath":".spec.bfdProfile"}"#,
     printcolumn = r#"{"name":"Multi Hops","type":"string","jsonPath":".spec.ebgpMultiHop"}"#,
-    crates(kube_core = "::kube_core", k8s_openapi = "::k8s_openapi", schemars = "::schemars", serde = "::serde", serde_json = "::serde_json")
+    crates(
+        kube_core = "::kube_core",
+        k8s_openapi = "::k8s_openapi",
+        schemars = "::schemars",
+        serde = "::serde",
+        serde_json = "::serde_json"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BGPPeerSpec {
@@ -149,7 +155,7 @@ pub mod v1beta1 {
     use schemars::JsonSchema;
     use serde::{Deserialize, Serialize};
 
-    use super::{is_zero_u16, LabelSelector};
+    use super::{LabelSelector, is_zero_u16};
 
     /// A BGP router that speakers keep a session with (old version).
     #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -163,7 +169,13 @@ pub mod v1beta1 {
         printcolumn = r#"{"name":"ASN","type":"string","jsonPath":".spec.peerASN"}"#,
         printcolumn = r#"{"name":"BFD Profile","type":"string","jsonPath":".spec.bfdProfile"}"#,
         printcolumn = r#"{"name":"Multi Hops","type":"string","jsonPath":".spec.ebgpMultiHop"}"#,
-        crates(kube_core = "::kube_core", k8s_openapi = "::k8s_openapi", schemars = "::schemars", serde = "::serde", serde_json = "::serde_json")
+        crates(
+            kube_core = "::kube_core",
+            k8s_openapi = "::k8s_openapi",
+            schemars = "::schemars",
+            serde = "::serde",
+            serde_json = "::serde_json"
+        )
     )]
     #[serde(rename_all = "camelCase")]
     pub struct BGPPeerSpec {

@@ -10,7 +10,13 @@ use serde::{Deserialize, Serialize};
     kind = "Community",
     plural = "communities",
     namespaced,
-    crates(kube_core = "::kube_core", k8s_openapi = "::k8s_openapi", schemars = "::schemars", serde = "::serde", serde_json = "::serde_json")
+    crates(
+        kube_core = "::kube_core",
+        k8s_openapi = "::k8s_openapi",
+        schemars = "::schemars",
+        serde = "::serde",
+        serde_json = "::serde_json"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct CommunitySpec {

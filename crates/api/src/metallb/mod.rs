@@ -15,18 +15,14 @@ mod status;
 
 pub use bfdprofile::{BFDProfile, BFDProfileSpec};
 pub use bgpadvertisement::{BGPAdvertisement, BGPAdvertisementSpec};
-pub use bgppeer::{
-    v1beta1, BGPPeer, BGPPeerSpec, DynamicAsnMode, SecretReference,
-};
+pub use bgppeer::{BGPPeer, BGPPeerSpec, DynamicAsnMode, SecretReference, v1beta1};
 pub use community::{Community, CommunityAlias, CommunitySpec};
-pub use ipaddresspool::{
-    IPAddressPool, IPAddressPoolSpec, IPAddressPoolStatus, ServiceAllocation,
-};
+pub use ipaddresspool::{IPAddressPool, IPAddressPoolSpec, IPAddressPoolStatus, ServiceAllocation};
 pub use l2advertisement::{L2Advertisement, L2AdvertisementSpec, PreferredNodeSelector};
 pub use status::{
-    ConfigurationResult, ConfigurationState, ConfigurationStateSpec, ConfigurationStateStatus,
-    InterfaceInfo, ServiceBGPStatus, ServiceBGPStatusSpec, ServiceBGPStatusStatus,
-    ServiceL2Status, ServiceL2StatusSpec, ServiceL2StatusStatus,
+    ConfigurationResult, ConfigurationState, ConfigurationStateSpec, ConfigurationStateStatus, InterfaceInfo,
+    ServiceBGPStatus, ServiceBGPStatusSpec, ServiceBGPStatusStatus, ServiceL2Status, ServiceL2StatusSpec,
+    ServiceL2StatusStatus,
 };
 
 /// The API group of every MetalLB resource.

@@ -18,7 +18,13 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Allocated Node","type":"string","jsonPath":".status.node"}"#,
     printcolumn = r#"{"name":"Service Name","type":"string","jsonPath":".status.serviceName"}"#,
     printcolumn = r#"{"name":"Service Namespace","type":"string","jsonPath":".status.serviceNamespace"}"#,
-    crates(kube_core = "::kube_core", k8s_openapi = "::k8s_openapi", schemars = "::schemars", serde = "::serde", serde_json = "::serde_json")
+    crates(
+        kube_core = "::kube_core",
+        k8s_openapi = "::k8s_openapi",
+        schemars = "::schemars",
+        serde = "::serde",
+        serde_json = "::serde_json"
+    )
 )]
 pub struct ServiceL2StatusSpec {}
 
@@ -60,7 +66,13 @@ pub struct InterfaceInfo {
     printcolumn = r#"{"name":"Node","type":"string","jsonPath":".status.node"}"#,
     printcolumn = r#"{"name":"Service Name","type":"string","jsonPath":".status.serviceName"}"#,
     printcolumn = r#"{"name":"Service Namespace","type":"string","jsonPath":".status.serviceNamespace"}"#,
-    crates(kube_core = "::kube_core", k8s_openapi = "::k8s_openapi", schemars = "::schemars", serde = "::serde", serde_json = "::serde_json")
+    crates(
+        kube_core = "::kube_core",
+        k8s_openapi = "::k8s_openapi",
+        schemars = "::schemars",
+        serde = "::serde",
+        serde_json = "::serde_json"
+    )
 )]
 pub struct ServiceBGPStatusSpec {}
 
@@ -94,7 +106,13 @@ pub struct ServiceBGPStatusStatus {
     printcolumn = r#"{"name":"Result","type":"string","jsonPath":".status.result"}"#,
     printcolumn = r#"{"name":"ErrorSummary","type":"string","jsonPath":".status.errorSummary"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
-    crates(kube_core = "::kube_core", k8s_openapi = "::k8s_openapi", schemars = "::schemars", serde = "::serde", serde_json = "::serde_json")
+    crates(
+        kube_core = "::kube_core",
+        k8s_openapi = "::k8s_openapi",
+        schemars = "::schemars",
+        serde = "::serde",
+        serde_json = "::serde_json"
+    )
 )]
 pub struct ConfigurationStateSpec {}
 

@@ -52,9 +52,10 @@ impl<'s> NodeScope<'s> {
         if snapshot.nodes.is_empty() {
             return NodeScope::Unknown { every: selectors.is_empty() };
         }
-        let nodes = snapshot.nodes.iter().filter(|node| {
-            selectors.is_empty() || selector::any_matches(selectors, &node.metadata.labels)
-        });
+        let nodes = snapshot
+            .nodes
+            .iter()
+            .filter(|node| selectors.is_empty() || selector::any_matches(selectors, &node.metadata.labels));
         NodeScope::Known(nodes.map(|node| name_of(&node.object)).collect())
     }
 

@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Unexpected, Visitor};
 
-use super::{is_null_text, Node, Value};
+use super::{Node, Value, is_null_text};
 
 /// A deserialization failure, located.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,7 +69,8 @@ pub fn from_node<'de, T: de::Deserialize<'de>>(
     root_fields: &'static [&'static str],
 ) -> Result<(T, Vec<UnknownField>), Error> {
     let state = RefCell::new(State { path: Vec::new(), unknown: Vec::new() });
-    let value = T::deserialize(De { node, state: &state, root_fields }).map_err(|e| locate(e, node, &state))?;
+    let value =
+        T::deserialize(De { node, state: &state, root_fields }).map_err(|e| locate(e, node, &state))?;
     Ok((value, state.into_inner().unknown))
 }
 
@@ -165,7 +166,11 @@ impl<'de, 's> De<'de, 's> {
         }
     }
 
-    fn map<V: Visitor<'de>>(self, visitor: V, fields: Option<&'static [&'static str]>) -> Result<V::Value, Error> {
+    fn map<V: Visitor<'de>>(
+        self,
+        visitor: V,
+        fields: Option<&'static [&'static str]>,
+    ) -> Result<V::Value, Error> {
         match &self.node.value {
             Value::Map(entries) => visitor.visit_map(MapAccess {
                 entries: entries.iter(),
@@ -174,9 +179,9 @@ impl<'de, 's> De<'de, 's> {
                 fields,
                 root_fields: self.root_fields,
             }),
-            _ if self.node.is_null() => visitor.visit_map(de::value::MapDeserializer::new(
-                std::iter::empty::<(&str, &str)>(),
-            )),
+            _ if self.node.is_null() => {
+                visitor.visit_map(de::value::MapDeserializer::new(std::iter::empty::<(&str, &str)>()))
+            }
             _ => Err(self.invalid_type(&visitor)),
         }
     }
@@ -207,7 +212,9 @@ impl<'de> de::Deserializer<'de> for De<'de, '_> {
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         // YAML 1.1 spellings too: Kubernetes reads YAML with a 1.1 parser.
         match self.plain_text() {
-            Some("true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON") => visitor.visit_bool(true),
+            Some("true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON") => {
+                visitor.visit_bool(true)
+            }
             Some("false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF") => {
                 visitor.visit_bool(false)
             }
@@ -287,14 +294,21 @@ impl<'de> de::Deserializer<'de> for De<'de, '_> {
             Value::Seq(items) => {
                 visitor.visit_seq(SeqAccess { items: items.iter().enumerate(), de: self.child(self.node) })
             }
-            _ if self.node.is_null() => visitor.visit_seq(SeqAccess { items: [].iter().enumerate(), de: self }),
+            _ if self.node.is_null() => {
+                visitor.visit_seq(SeqAccess { items: [].iter().enumerate(), de: self })
+            }
             _ => Err(self.invalid_type(&visitor)),
         }
     }
     fn deserialize_tuple<V: Visitor<'de>>(self, _: usize, v: V) -> Result<V::Value, Error> {
         self.deserialize_seq(v)
     }
-    fn deserialize_tuple_struct<V: Visitor<'de>>(self, _: &'static str, _: usize, v: V) -> Result<V::Value, Error> {
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: usize,
+        v: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_seq(v)
     }
 
@@ -433,7 +447,11 @@ impl<'de> de::VariantAccess<'de> for De<'de, '_> {
     fn tuple_variant<V: Visitor<'de>>(self, _: usize, v: V) -> Result<V::Value, Error> {
         de::Deserializer::deserialize_seq(self, v)
     }
-    fn struct_variant<V: Visitor<'de>>(self, fields: &'static [&'static str], v: V) -> Result<V::Value, Error> {
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        v: V,
+    ) -> Result<V::Value, Error> {
         de::Deserializer::deserialize_struct(self, "", fields, v)
     }
 }
@@ -548,10 +566,16 @@ mod tests {
     #[test]
     fn scalars_resolve_for_the_target_type() {
         let (peer, unknown) =
-            parse::<Peer>("kind: x\nmyAsn: 64512\nholdTime: 30s\naddresses:\n- 192.0.2.1\nenabled: yes\n").unwrap();
+            parse::<Peer>("kind: x\nmyAsn: 64512\nholdTime: 30s\naddresses:\n- 192.0.2.1\nenabled: yes\n")
+                .unwrap();
         assert_eq!(
             peer,
-            Peer { my_asn: 64512, hold_time: Some("30s".into()), addresses: vec!["192.0.2.1".into()], enabled: true }
+            Peer {
+                my_asn: 64512,
+                hold_time: Some("30s".into()),
+                addresses: vec!["192.0.2.1".into()],
+                enabled: true
+            }
         );
         assert!(unknown.is_empty());
     }

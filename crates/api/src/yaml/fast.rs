@@ -134,7 +134,8 @@ impl<'a> Reader<'a> {
             if (key.plain && key.text == "<<") || entries.iter().any(|(k, _)| k.as_str() == Some(&key.text)) {
                 return None; // merge keys and duplicates: the full parser's business
             }
-            let key_node = Node { line: line.number, value: Value::Scalar { text: key.text, plain: key.plain } };
+            let key_node =
+                Node { line: line.number, value: Value::Scalar { text: key.text, plain: key.plain } };
             self.next += 1;
             let value = if rest.is_empty() {
                 self.nested_or_null(indent, line.number, true)?
@@ -178,7 +179,6 @@ struct Key {
     text: String,
     plain: bool,
 }
-
 
 /// Splits `key: value` (or `key:`), `None` when the line is not a simple
 /// mapping entry.
@@ -317,7 +317,8 @@ impl Flow<'_> {
     fn plain(&mut self) -> Option<Node> {
         let start = self.pos;
         while let Some(&b) = self.text.get(self.pos) {
-            let ends_key = b == b':' && matches!(self.text.get(self.pos + 1), None | Some(b' ' | b',' | b']' | b'}'));
+            let ends_key =
+                b == b':' && matches!(self.text.get(self.pos + 1), None | Some(b' ' | b',' | b']' | b'}'));
             if matches!(b, b',' | b'[' | b']' | b'{' | b'}') || ends_key {
                 break;
             }
@@ -398,9 +399,12 @@ mod tests {
         a.line == b.line
             && match (&a.value, &b.value) {
                 (Value::Scalar { .. }, Value::Scalar { .. }) => a.value == b.value,
-                (Value::Seq(x), Value::Seq(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+                (Value::Seq(x), Value::Seq(y)) => {
+                    x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
+                }
                 (Value::Map(x), Value::Map(y)) => {
-                    x.len() == y.len() && x.iter().zip(y).all(|((k1, v1), (k2, v2))| same(k1, k2) && same(v1, v2))
+                    x.len() == y.len()
+                        && x.iter().zip(y).all(|((k1, v1), (k2, v2))| same(k1, k2) && same(v1, v2))
                 }
                 _ => false,
             }
@@ -451,16 +455,70 @@ mod tests {
 
     fn token() -> impl Strategy<Value = &'static str> {
         prop::sample::select(vec![
-            "a", "\"x\\ty\"", "key", "b c", "80", "-1", "0x1F", "true", "~", "null", "", "192.0.2.1", "2001:db8::",
-            "2001:db8::/64", "http://x", "a:b", "a: b", "a #c", "#c", "'q'", "'it''s'", "\"d\"", "\"e\\\"f\"",
-            "\"\\q\"", "[a, b]", "[a, [b]]", "{a: 1}", "{a: 1, b: [2]}", "{a}", "[a: 1]", "[a,]", "[", "]", "{",
-            "- x", "-", "&a x", "*a", "!t x", "|", ">", "?", "@x", "`x", "%x", ",", "-x", ":x", "a:", "'",
-            "\"", "'a' b", "\"a\" b", "x # y", "x#y",
+            "a",
+            "\"x\\ty\"",
+            "key",
+            "b c",
+            "80",
+            "-1",
+            "0x1F",
+            "true",
+            "~",
+            "null",
+            "",
+            "192.0.2.1",
+            "2001:db8::",
+            "2001:db8::/64",
+            "http://x",
+            "a:b",
+            "a: b",
+            "a #c",
+            "#c",
+            "'q'",
+            "'it''s'",
+            "\"d\"",
+            "\"e\\\"f\"",
+            "\"\\q\"",
+            "[a, b]",
+            "[a, [b]]",
+            "{a: 1}",
+            "{a: 1, b: [2]}",
+            "{a}",
+            "[a: 1]",
+            "[a,]",
+            "[",
+            "]",
+            "{",
+            "- x",
+            "-",
+            "&a x",
+            "*a",
+            "!t x",
+            "|",
+            ">",
+            "?",
+            "@x",
+            "`x",
+            "%x",
+            ",",
+            "-x",
+            ":x",
+            "a:",
+            "'",
+            "\"",
+            "'a' b",
+            "\"a\" b",
+            "x # y",
+            "x#y",
         ])
     }
 
     fn line() -> impl Strategy<Value = String> {
-        (0usize..7, prop::sample::select(vec!["k: ", "- ", "", "k:", "- k: ", "-", "'q k': ", "\"d\": "]), token())
+        (
+            0usize..7,
+            prop::sample::select(vec!["k: ", "- ", "", "k:", "- k: ", "-", "'q k': ", "\"d\": "]),
+            token(),
+        )
             .prop_map(|(indent, lead, tok)| format!("{}{lead}{tok}", " ".repeat(indent)))
     }
 

@@ -166,7 +166,10 @@ impl Document<'_> {
     /// nothing for an empty document.
     pub fn parse(&self, handle: &mut impl FnMut(Node)) -> Result<(), SyntaxError> {
         match fast::parse_document(self.text, self.first_line) {
-            Some(Some(node)) => Ok(handle(node)),
+            Some(Some(node)) => {
+                handle(node);
+                Ok(())
+            }
             Some(None) => Ok(()),
             None => parse_full(self.text, self.first_line, handle),
         }
@@ -198,7 +201,8 @@ fn split_documents(text: &str) -> Option<Vec<Document<'_>>> {
         if content.starts_with(['%', '\u{feff}']) || content.starts_with("...") {
             return None;
         }
-        if let Some(rest) = content.strip_prefix("---").filter(|r| r.is_empty() || r.starts_with([' ', '\t'])) {
+        if let Some(rest) = content.strip_prefix("---").filter(|r| r.is_empty() || r.starts_with([' ', '\t']))
+        {
             let rest = rest.trim_start_matches([' ', '\t']);
             if !(rest.is_empty() || rest.starts_with('#')) {
                 return None;
@@ -275,7 +279,11 @@ impl<F: FnMut(Node)> Builder<F> {
                 })?;
                 self.push(node)?;
             }
-            Event::DocumentStart(_) | Event::DocumentEnd | Event::StreamStart | Event::StreamEnd | Event::Nothing => {
+            Event::DocumentStart(_)
+            | Event::DocumentEnd
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::Nothing => {
                 if matches!(event, Event::DocumentStart(_)) {
                     self.anchors.clear();
                 }
@@ -329,7 +337,8 @@ fn merge_keys(node: &mut Node) {
     if !entries.iter().any(|(k, _)| is_merge_key(k)) {
         return;
     }
-    let (merges, mut own): (Vec<_>, Vec<_>) = std::mem::take(entries).into_iter().partition(|(k, _)| is_merge_key(k));
+    let (merges, mut own): (Vec<_>, Vec<_>) =
+        std::mem::take(entries).into_iter().partition(|(k, _)| is_merge_key(k));
     for (_, source) in merges {
         let sources = match source.value {
             Value::Seq(items) => items,
@@ -391,7 +400,10 @@ mod tests {
     #[test]
     fn duplicate_keys_are_errors() {
         let (_, err) = parse_documents("a: 1\nb: 2\na: 3\n");
-        assert_eq!(err, Some(SyntaxError { line: 3, message: "duplicate key \"a\" (first on line 1)".into() }));
+        assert_eq!(
+            err,
+            Some(SyntaxError { line: 3, message: "duplicate key \"a\" (first on line 1)".into() })
+        );
     }
 
     #[test]

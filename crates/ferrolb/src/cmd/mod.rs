@@ -1,0 +1,6 @@
+//! One module per subcommand.
+
+pub mod crds;
+pub mod lab;
+pub mod plan;
+pub mod validate;

@@ -1,0 +1,56 @@
+//! `ferrolb validate FILE...`: load, check every rule, print every problem.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ferrolb_api::{Diagnostic, Snapshot};
+
+/// Loads and validates `files`; exit 0 when valid (warnings allowed), 1 otherwise.
+pub fn run(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let (snapshot, diagnostics) = load_and_validate(files);
+    report(&diagnostics);
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
+    if errors > 0 {
+        eprintln!("invalid: {errors} error(s), {warnings} warning(s)");
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("valid: {} ({warnings} warning(s))", summary(&snapshot));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every problem of the files: loading problems and broken rules, sorted.
+pub fn load_and_validate(files: &[PathBuf]) -> (Snapshot, Vec<Diagnostic>) {
+    let (snapshot, mut diagnostics) = ferrolb_api::load::load_paths(files);
+    diagnostics.extend(ferrolb_api::validate::validate(&snapshot));
+    diagnostics.sort();
+    diagnostics.dedup();
+    (snapshot, diagnostics)
+}
+
+/// Prints diagnostics to standard error, one per line.
+pub fn report(diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
+        eprintln!("{d}");
+    }
+}
+
+/// `3 IPAddressPool, 1 L2Advertisement, 2 Service`: what the files hold.
+fn summary(s: &Snapshot) -> String {
+    let counts = [
+        (s.pools.len(), "IPAddressPool"),
+        (s.l2_advertisements.len(), "L2Advertisement"),
+        (s.bgp_advertisements.len(), "BGPAdvertisement"),
+        (s.bgp_peers.len(), "BGPPeer"),
+        (s.bfd_profiles.len(), "BFDProfile"),
+        (s.communities.len(), "Community"),
+        (s.services.len(), "Service"),
+        (s.nodes.len(), "Node"),
+        (s.namespaces.len(), "Namespace"),
+        (s.endpoint_slices.len(), "EndpointSlice"),
+        (s.secrets.len(), "Secret"),
+    ];
+    let parts: Vec<String> =
+        counts.iter().filter(|(n, _)| *n > 0).map(|(n, kind)| format!("{n} {kind}")).collect();
+    if parts.is_empty() { "no objects".into() } else { parts.join(", ") }
+}

@@ -1,0 +1,66 @@
+//! Output formats shared by subcommands: a readable table, JSON or YAML.
+
+use serde::Serialize;
+
+/// How a subcommand prints its result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// JSON for programs.
+    Json,
+    /// YAML for programs and people.
+    Yaml,
+}
+
+/// Serializes `value` as JSON or YAML (the table is each command's own).
+pub fn render<T: Serialize>(value: &T, format: Format) -> anyhow::Result<String> {
+    Ok(match format {
+        Format::Json => serde_json::to_string_pretty(value)? + "\n",
+        Format::Yaml => serde_saphyr::to_string(value)?,
+        Format::Table => unreachable!("tables are rendered by each command"),
+    })
+}
+
+/// Left-aligned columns separated by two spaces, with a header row.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::new();
+        for (i, cell) in cells.enumerate() {
+            if i > 0 {
+                text.push_str("  ");
+            }
+            text.push_str(&format!("{cell:<width$}", width = widths[i]));
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let rows =
+            vec![vec!["default".to_owned(), "web".to_owned()], vec!["x".to_owned(), "database".to_owned()]];
+        assert_eq!(
+            table(&["NAMESPACE", "NAME"], &rows),
+            "NAMESPACE  NAME\ndefault    web\nx          database\n"
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! [`Assignments`]: which Service holds which addresses, the memory that
+//! keeps allocation stable from one run to the next.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A Service's identity: namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ServiceKey {
+    /// The namespace.
+    pub namespace: String,
+    /// The name.
+    pub name: String,
+}
+
+impl ServiceKey {
+    /// The key of `namespace/name`.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        ServiceKey { namespace: namespace.into(), name: name.into() }
+    }
+}
+
+impl std::fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// The addresses one Service holds and the pool they came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// The pool.
+    pub pool: String,
+    /// One address, or one of each family.
+    pub ips: Vec<IpAddr>,
+}
+
+/// Which Service holds which addresses; the result of one run, fed to the next.
+///
+/// Serialized as a list of `{namespace, name, pool, ips}` sorted by Service,
+/// so that `ferrolb run` can keep it in a file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Assignments {
+    by_service: BTreeMap<ServiceKey, Assignment>,
+}
+
+impl Assignments {
+    /// No assignments.
+    pub fn new() -> Self {
+        Assignments::default()
+    }
+
+    /// Records that `namespace/name` holds `ips` from `pool`, replacing what it held.
+    pub fn insert(
+        &mut self,
+        namespace: impl Into<String>,
+        name: impl Into<String>,
+        pool: impl Into<String>,
+        ips: Vec<IpAddr>,
+    ) {
+        self.by_service.insert(ServiceKey::new(namespace, name), Assignment { pool: pool.into(), ips });
+    }
+
+    /// Forgets what `namespace/name` held.
+    pub fn remove(&mut self, namespace: &str, name: &str) -> Option<Assignment> {
+        self.by_service.remove(&ServiceKey::new(namespace, name))
+    }
+
+    /// What `namespace/name` holds.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<&Assignment> {
+        self.by_service.get(&ServiceKey::new(namespace, name))
+    }
+
+    /// Every assignment, sorted by Service.
+    pub fn iter(&self) -> impl Iterator<Item = (&ServiceKey, &Assignment)> {
+        self.by_service.iter()
+    }
+
+    /// How many Services hold addresses.
+    pub fn len(&self) -> usize {
+        self.by_service.len()
+    }
+
+    /// Whether no Service holds an address.
+    pub fn is_empty(&self) -> bool {
+        self.by_service.is_empty()
+    }
+}
+
+impl FromIterator<(ServiceKey, Assignment)> for Assignments {
+    fn from_iter<I: IntoIterator<Item = (ServiceKey, Assignment)>>(iter: I) -> Self {
+        Assignments { by_service: iter.into_iter().collect() }
+    }
+}
+
+/// One entry as written out.
+#[derive(Serialize)]
+struct EntryRef<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    pool: &'a str,
+    ips: &'a [IpAddr],
+}
+
+/// One entry as read back.
+#[derive(Deserialize)]
+struct Entry {
+    namespace: String,
+    name: String,
+    pool: String,
+    ips: Vec<IpAddr>,
+}
+
+impl Serialize for Assignments {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.by_service.iter().map(|(key, a)| EntryRef {
+            namespace: &key.namespace,
+            name: &key.name,
+            pool: &a.pool,
+            ips: &a.ips,
+        }))
+    }
+}
+
+impl<'de> Deserialize<'de> for Assignments {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let entries = Vec::<Entry>::deserialize(deserializer)?;
+        Ok(entries
+            .into_iter()
+            .map(|e| (ServiceKey::new(e.namespace, e.name), Assignment { pool: e.pool, ips: e.ips }))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assignments_round_trip_through_json_as_a_sorted_list() {
+        let mut a = Assignments::new();
+        a.insert("b", "web", "pool", vec!["192.0.2.1".parse().unwrap()]);
+        a.insert("a", "dns", "pool", vec!["192.0.2.2".parse().unwrap(), "2001:db8::2".parse().unwrap()]);
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!([
+                {"namespace": "a", "name": "dns", "pool": "pool", "ips": ["192.0.2.2", "2001:db8::2"]},
+                {"namespace": "b", "name": "web", "pool": "pool", "ips": ["192.0.2.1"]},
+            ])
+        );
+        let back: Assignments = serde_json::from_value(json).unwrap();
+        assert_eq!(back, a);
+    }
+}

@@ -1,0 +1,343 @@
+//! Who uses which address, and whether another Service may join it.
+//!
+//! Services may share an address when both carry the same
+//! `allow-shared-ip` key, select the same pods when traffic is node-local
+//! (MetalLB's backend key), and serve no common port (protocol and number).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferrolb_api::addr::Family;
+
+use crate::hash::FastMap;
+use crate::pool::is_buggy;
+use crate::request::{Port, Protocol};
+
+/// A Service, by its index in the sorted list of Services being allocated.
+pub(crate) type Holder = u32;
+
+/// A sharing group: sharing key and backend key. Only addresses held under
+/// the same group may be shared.
+pub(crate) type GroupId = u32;
+
+/// A port, interned.
+pub(crate) type PortId = u32;
+
+/// What a Service brings to an address.
+#[derive(Clone, Debug)]
+pub(crate) struct Claim {
+    pub holder: Holder,
+    /// `None` when the Service does not allow sharing.
+    pub group: Option<GroupId>,
+    /// Its ports, as an interned set (see [`Usage::ports_of`]).
+    pub port_set: u32,
+}
+
+/// Why a Service may not use an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Conflict {
+    /// It or the holder does not allow sharing.
+    NoSharing { by: Holder },
+    /// The holder has another sharing key.
+    KeyMismatch { by: Holder, existing: GroupId },
+    /// Same sharing key, other backends.
+    BackendMismatch { by: Holder },
+    /// The holder already serves the port there.
+    PortInUse { port: PortId, by: Holder },
+}
+
+/// One address in use.
+#[derive(Clone, Debug)]
+struct IpUse {
+    /// The pool it was taken from (by the first holder), for statistics.
+    pool: u32,
+    group: Option<GroupId>,
+    /// The first holder, and any others (most addresses have one).
+    first: Holder,
+    others: Vec<Holder>,
+    /// Which holder serves each port; kept only for shareable addresses.
+    ports: BTreeMap<PortId, Holder>,
+}
+
+fn index(family: Family) -> usize {
+    match family {
+        Family::V4 => 0,
+        Family::V6 => 1,
+    }
+}
+
+/// Every address in use in one run, with what sharing needs to know.
+#[derive(Debug, Default)]
+pub(crate) struct Usage {
+    /// By family, then by address.
+    ips: [FastMap<u128, IpUse>; 2],
+    groups: Vec<(String, String)>,
+    group_ids: FastMap<(String, String), GroupId>,
+    /// Addresses held by each group, by family.
+    group_ips: Vec<[BTreeSet<u128>; 2]>,
+    /// For a group and a set of ports: the group's addresses not yet seen
+    /// to clash with those ports. Ports are only ever added to an address
+    /// during a run, so an address that clashes once clashes for good and
+    /// is dropped from the set; a search never looks at it again.
+    candidates: FastMap<(GroupId, u32), [BTreeSet<u128>; 2]>,
+    /// Port sets with a candidate set, by group.
+    port_sets_of_group: Vec<Vec<u32>>,
+    port_ids: FastMap<Port, PortId>,
+    port_list: Vec<Port>,
+    /// Interned port sets (sorted, without repeats), both ways.
+    port_sets: FastMap<Vec<PortId>, u32>,
+    port_set_list: Vec<Vec<PortId>>,
+    /// Reused to look port sets up without allocating.
+    scratch: Vec<PortId>,
+}
+
+impl Usage {
+    /// The claim of `holder` with `ports`, sharing under `sharing` (if any)
+    /// and `backend`.
+    pub fn claim(&mut self, holder: Holder, sharing: Option<&str>, backend: &str, ports: &[Port]) -> Claim {
+        let group = sharing.map(|key| {
+            let pair = (key.to_owned(), backend.to_owned());
+            if let Some(&id) = self.group_ids.get(&pair) {
+                return id;
+            }
+            let id = self.groups.len() as GroupId;
+            self.groups.push(pair.clone());
+            self.group_ids.insert(pair, id);
+            self.group_ips.push(Default::default());
+            self.port_sets_of_group.push(Vec::new());
+            id
+        });
+        self.scratch.clear();
+        for p in ports {
+            let id = match self.port_ids.get(p) {
+                Some(&id) => id,
+                None => {
+                    let id = self.port_list.len() as PortId;
+                    self.port_list.push(p.clone());
+                    self.port_ids.insert(p.clone(), id);
+                    id
+                }
+            };
+            self.scratch.push(id);
+        }
+        self.scratch.sort_unstable();
+        self.scratch.dedup();
+        let port_set = match self.port_sets.get(self.scratch.as_slice()) {
+            Some(&set) => set,
+            None => {
+                let set = self.port_set_list.len() as u32;
+                self.port_sets.insert(self.scratch.clone(), set);
+                self.port_set_list.push(self.scratch.clone());
+                set
+            }
+        };
+        Claim { holder, group, port_set }
+    }
+
+    /// The ports of a claim, sorted.
+    pub fn ports_of(&self, claim: &Claim) -> &[PortId] {
+        self.port_set_list.get(claim.port_set as usize).map_or(&[], Vec::as_slice)
+    }
+
+    /// The sharing key of a group.
+    pub fn sharing_key(&self, group: GroupId) -> &str {
+        self.groups.get(group as usize).map_or("", |g| g.0.as_str())
+    }
+
+    /// The port behind an id.
+    pub fn port(&self, id: PortId) -> Port {
+        self.port_list.get(id as usize).cloned().unwrap_or(Port { protocol: Protocol::Tcp, port: 0 })
+    }
+
+    /// Whether any Service holds the address.
+    pub fn is_used(&self, family: Family, n: u128) -> bool {
+        self.ips[index(family)].contains_key(&n)
+    }
+
+    /// Whether `claim` may use the address (free, or shareable with it).
+    pub fn check(&self, family: Family, n: u128, claim: &Claim) -> Result<(), Conflict> {
+        let Some(used) = self.ips[index(family)].get(&n) else {
+            return Ok(());
+        };
+        // A Service that is the only holder may change how it holds the address.
+        let holders = std::iter::once(used.first).chain(used.others.iter().copied());
+        let Some(by) = holders.filter(|h| *h != claim.holder).min() else {
+            return Ok(());
+        };
+        match (claim.group, used.group) {
+            (Some(mine), Some(theirs)) if mine == theirs => {}
+            (Some(mine), Some(theirs)) => {
+                let (m, t) = (&self.groups[mine as usize], &self.groups[theirs as usize]);
+                return Err(if m.0 != t.0 {
+                    Conflict::KeyMismatch { by, existing: theirs }
+                } else {
+                    Conflict::BackendMismatch { by }
+                });
+            }
+            _ => return Err(Conflict::NoSharing { by }),
+        }
+        match first_clash(used, self.ports_of(claim), claim.holder) {
+            Some((port, by)) => Err(Conflict::PortInUse { port, by }),
+            None => Ok(()),
+        }
+    }
+
+    /// Records that `claim` holds the address, taken from pool `pool`.
+    /// The caller has checked that it may.
+    pub fn take(&mut self, family: Family, n: u128, claim: &Claim, pool: u32) {
+        let fam = index(family);
+        let mut joined = None;
+        let used = self.ips[fam].entry(n).or_insert_with(|| {
+            joined = claim.group;
+            IpUse {
+                pool,
+                group: claim.group,
+                first: claim.holder,
+                others: Vec::new(),
+                ports: BTreeMap::new(),
+            }
+        });
+        if used.first != claim.holder && !used.others.contains(&claim.holder) {
+            used.others.push(claim.holder);
+        }
+        if used.group.is_some() {
+            let ports = self.port_set_list.get(claim.port_set as usize).map_or(&[][..], Vec::as_slice);
+            for &p in ports {
+                used.ports.insert(p, claim.holder);
+            }
+        }
+        if let Some(group) = joined {
+            let g = group as usize;
+            self.group_ips[g][fam].insert(n);
+            for set in &self.port_sets_of_group[g] {
+                if let Some(c) = self.candidates.get_mut(&(group, *set)) {
+                    c[fam].insert(n);
+                }
+            }
+        }
+    }
+
+    /// The lowest address in `start..=end` that the claim's group already
+    /// holds and that the claim may join (no port in common).
+    pub fn shared_candidate(
+        &mut self,
+        claim: &Claim,
+        family: Family,
+        start: u128,
+        end: u128,
+        avoid_buggy: bool,
+    ) -> Option<u128> {
+        let group = claim.group?;
+        let fam = index(family);
+        let g = group as usize;
+        // Most searches find nothing to share; they need no candidate set.
+        self.group_ips.get(g)?[fam].range(start..=end).next()?;
+        let key = (group, claim.port_set);
+        if !self.candidates.contains_key(&key) {
+            self.port_sets_of_group[g].push(claim.port_set);
+            self.candidates.insert(key, self.group_ips[g].clone());
+        }
+        let candidates = self.candidates.get_mut(&key)?;
+        let ports = self.port_set_list.get(claim.port_set as usize).map_or(&[][..], Vec::as_slice);
+        let mut clashing = Vec::new();
+        let mut found = None;
+        for &n in candidates[fam].range(start..=end) {
+            if avoid_buggy && is_buggy(family, n) {
+                continue;
+            }
+            let Some(used) = self.ips[fam].get(&n) else { continue };
+            if first_clash(used, ports, claim.holder).is_some() {
+                clashing.push(n);
+                continue;
+            }
+            found = Some(n);
+            break;
+        }
+        for n in clashing {
+            candidates[fam].remove(&n);
+        }
+        found
+    }
+
+    /// Addresses in use per pool: `(pool, IPv4 count, IPv6 count)` summed into `counts`.
+    pub fn count_by_pool(&self, counts: &mut [(u64, u64)]) {
+        for (fam, map) in self.ips.iter().enumerate() {
+            for used in map.values() {
+                if let Some(c) = counts.get_mut(used.pool as usize) {
+                    if fam == 0 {
+                        c.0 += 1;
+                    } else {
+                        c.1 += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The first of `ports` a holder other than `holder` already serves on the address.
+fn first_clash(used: &IpUse, ports: &[PortId], holder: Holder) -> Option<(PortId, Holder)> {
+    ports.iter().find_map(|p| match used.ports.get(p) {
+        Some(&by) if by != holder => Some((*p, by)),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn port(n: i32) -> Port {
+        Port { protocol: Protocol::Tcp, port: n }
+    }
+
+    #[test]
+    fn free_address_is_open_to_anyone() {
+        let mut u = Usage::default();
+        let c = u.claim(0, None, "", &[port(80)]);
+        assert_eq!(u.check(Family::V4, 1, &c), Ok(()));
+    }
+
+    #[test]
+    fn address_without_key_is_not_shared() {
+        let mut u = Usage::default();
+        let a = u.claim(0, None, "", &[port(80)]);
+        let b = u.claim(1, Some("k"), "", &[port(443)]);
+        u.take(Family::V4, 1, &a, 0);
+        assert_eq!(u.check(Family::V4, 1, &b), Err(Conflict::NoSharing { by: 0 }));
+    }
+
+    #[test]
+    fn same_key_with_distinct_ports_shares_and_same_port_clashes() {
+        let mut u = Usage::default();
+        let a = u.claim(0, Some("k"), "", &[port(80)]);
+        let b = u.claim(1, Some("k"), "", &[port(443)]);
+        let c = u.claim(2, Some("k"), "", &[port(80)]);
+        u.take(Family::V4, 1, &a, 0);
+        assert_eq!(u.check(Family::V4, 1, &b), Ok(()));
+        assert_eq!(u.shared_candidate(&b, Family::V4, 0, 10, false), Some(1));
+        let p80 = u.ports_of(&c)[0];
+        assert_eq!(u.check(Family::V4, 1, &c), Err(Conflict::PortInUse { port: p80, by: 0 }));
+        assert_eq!(u.shared_candidate(&c, Family::V4, 0, 10, false), None);
+    }
+
+    #[test]
+    fn other_backend_under_the_same_key_is_refused() {
+        let mut u = Usage::default();
+        let a = u.claim(0, Some("k"), "app=a", &[port(80)]);
+        let b = u.claim(1, Some("k"), "app=b", &[port(443)]);
+        u.take(Family::V4, 1, &a, 0);
+        assert_eq!(u.check(Family::V4, 1, &b), Err(Conflict::BackendMismatch { by: 0 }));
+    }
+
+    #[test]
+    fn candidates_learn_of_addresses_joining_the_group_later() {
+        let mut u = Usage::default();
+        let a = u.claim(0, Some("k"), "", &[port(80)]);
+        let b = u.claim(1, Some("k"), "", &[port(80)]);
+        let c = u.claim(2, Some("k"), "", &[port(443)]);
+        u.take(Family::V4, 5, &a, 0);
+        assert_eq!(u.shared_candidate(&b, Family::V4, 0, 10, false), None);
+        u.take(Family::V4, 3, &c, 0);
+        assert_eq!(u.shared_candidate(&b, Family::V4, 0, 10, false), Some(3));
+    }
+}

@@ -1,0 +1,411 @@
+//! Property tests over random pools, Services and sharing keys.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ferrolb_api::addr::{Family, IpRange};
+use ferrolb_api::{Located, Snapshot};
+use proptest::prelude::*;
+
+use crate::fixtures::*;
+use crate::request::Request;
+use crate::{Allocation, Assignments, Options, allocate};
+
+/// A random pool: small ranges in its own block, so that pools run full.
+#[derive(Clone, Debug)]
+struct PoolCase {
+    v4: Option<(u8, u8)>,
+    v6: Option<(u8, u8)>,
+    manual: bool,
+    avoid_buggy: bool,
+    namespaces: Option<Vec<&'static str>>,
+    priority: i32,
+}
+
+/// A random Service.
+#[derive(Clone, Debug)]
+struct ServiceCase {
+    namespace: &'static str,
+    share: Option<&'static str>,
+    ports: Vec<(bool, i32)>,
+    local: Option<&'static str>,
+    policy: Option<&'static str>,
+    families: Option<Vec<&'static str>>,
+    pool: Option<&'static str>,
+    /// (pool, offset, IPv6)
+    requested: Option<(usize, u8, bool)>,
+    /// (pool, offset, IPv6)
+    status: Option<(usize, u8, bool)>,
+}
+
+const POOLS: [&str; 3] = ["p0", "p1", "p2"];
+
+fn v4_range(i: usize, start: u8, len: u8) -> String {
+    let base = i as u32 * 64 + u32::from(start);
+    format!("192.0.2.{}-192.0.2.{}", base, base + u32::from(len))
+}
+
+fn v6_range(i: usize, start: u8, len: u8) -> String {
+    let base = i as u32 * 64 + u32::from(start);
+    format!("2001:db8::{:x}-2001:db8::{:x}", base, base + u32::from(len))
+}
+
+fn address(i: usize, offset: u8, v6: bool) -> String {
+    let n = i as u32 * 64 + u32::from(offset);
+    if v6 { format!("2001:db8::{n:x}") } else { format!("192.0.2.{n}") }
+}
+
+fn pool_case() -> impl Strategy<Value = PoolCase> {
+    (
+        proptest::option::weighted(0.9, (0u8..3, 0u8..6)),
+        proptest::option::weighted(0.5, (0u8..3, 0u8..6)),
+        proptest::bool::weighted(0.2),
+        proptest::bool::weighted(0.3),
+        proptest::option::weighted(0.3, proptest::sample::subsequence(vec!["a", "b"], 1..=2)),
+        prop_oneof![Just(0), 1..4i32],
+    )
+        .prop_map(|(v4, v6, manual, avoid_buggy, namespaces, priority)| PoolCase {
+            v4,
+            v6,
+            manual,
+            avoid_buggy,
+            namespaces,
+            priority,
+        })
+}
+
+fn service_case() -> impl Strategy<Value = ServiceCase> {
+    // Few places, so that Services often ask for the same address.
+    let place = (0usize..2, 0u8..3, proptest::bool::weighted(0.2));
+    (
+        prop_oneof![Just("a"), Just("b")],
+        proptest::option::weighted(0.6, prop_oneof![3 => Just("k1"), 1 => Just("k2")]),
+        proptest::collection::vec((proptest::bool::weighted(0.2), prop_oneof![Just(80), Just(443)]), 0..3),
+        proptest::option::weighted(0.3, prop_oneof![Just("x"), Just("y")]),
+        prop_oneof![Just(None), Just(Some("PreferDualStack")), Just(Some("RequireDualStack"))],
+        prop_oneof![Just(None), Just(Some(vec!["IPv6"])), Just(Some(vec!["IPv6", "IPv4"]))],
+        proptest::option::weighted(0.2, prop_oneof![Just("p0"), Just("p1"), Just("p2"), Just("nope")]),
+        proptest::option::weighted(0.25, place.clone()),
+        proptest::option::weighted(0.2, place),
+    )
+        .prop_map(|(namespace, share, ports, local, policy, families, pool, requested, status)| {
+            ServiceCase { namespace, share, ports, local, policy, families, pool, requested, status }
+        })
+}
+
+fn build(pools: &[PoolCase], services: &[ServiceCase]) -> Snapshot {
+    let pools = pools
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut ranges = Vec::new();
+            if let Some((s, l)) = p.v4 {
+                ranges.push(v4_range(i, s, l));
+            }
+            if let Some((s, l)) = p.v6 {
+                ranges.push(v6_range(i, s, l));
+            }
+            let refs: Vec<&str> = ranges.iter().map(String::as_str).collect();
+            let mut b = pool(POOLS[i], &refs);
+            if p.manual {
+                b = b.manual();
+            }
+            if p.avoid_buggy {
+                b = b.avoid_buggy();
+            }
+            if let Some(ns) = &p.namespaces {
+                b = b.namespaces(ns);
+            }
+            if p.priority > 0 {
+                b = b.priority(p.priority);
+            }
+            b
+        })
+        .collect();
+    let services = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut b = lb_service(s.namespace, &format!("s{i:02}"));
+            if let Some(k) = s.share {
+                b = b.share(k);
+            }
+            for (udp, port) in &s.ports {
+                b = b.port(Some(if *udp { "UDP" } else { "TCP" }), *port);
+            }
+            if let Some(app) = s.local {
+                b = b.local().selector(&[("app", app)]);
+            }
+            if let Some(p) = s.policy {
+                b = b.policy(p);
+            }
+            if let Some(f) = &s.families {
+                b = b.families(f);
+            }
+            if let Some(p) = s.pool {
+                b = b.pool(p);
+            }
+            if let Some((p, o, v6)) = s.requested {
+                b = b.ips(&address(p, o, v6));
+            }
+            if let Some((p, o, v6)) = s.status {
+                b = b.status_ips(&[&address(p, o, v6)]);
+            }
+            b
+        })
+        .collect();
+    snapshot(pools, services)
+}
+
+fn cases() -> impl Strategy<Value = (Vec<PoolCase>, Vec<ServiceCase>)> {
+    (proptest::collection::vec(pool_case(), 1..=3), proptest::collection::vec(service_case(), 0..24))
+}
+
+fn requests(snap: &Snapshot) -> BTreeMap<(String, String), Request> {
+    snap.services
+        .iter()
+        .map(|s| {
+            let key = (s.metadata.namespace.clone().unwrap(), s.metadata.name.clone().unwrap());
+            (key, Request::of(s))
+        })
+        .collect()
+}
+
+/// Which Services hold each address.
+fn holders(result: &Allocation) -> BTreeMap<IpAddr, Vec<(String, String)>> {
+    let mut out: BTreeMap<IpAddr, Vec<(String, String)>> = BTreeMap::new();
+    for s in &result.services {
+        for ip in &s.ips {
+            out.entry(*ip).or_default().push((s.namespace.clone(), s.name.clone()));
+        }
+    }
+    out
+}
+
+/// Pool, addresses and error of every Service.
+/// Service, pool, addresses and error.
+type Summary = (String, Option<String>, Vec<IpAddr>, Option<String>);
+
+fn summary(result: &Allocation) -> Vec<Summary> {
+    result
+        .services
+        .iter()
+        .map(|s| {
+            (
+                format!("{}/{}", s.namespace, s.name),
+                s.pool.clone(),
+                s.ips.clone(),
+                s.error.as_ref().map(ToString::to_string),
+            )
+        })
+        .collect()
+}
+
+proptest! {
+    /// (1) An address goes to two Services only if they share a key, have
+    /// the same backends and no port in common.
+    #[test]
+    fn no_ip_is_given_to_two_services_unless_sharing_allows((pools, services) in cases()) {
+        let snap = build(&pools, &services);
+        let result = run(&snap);
+        let requests = requests(&snap);
+        for (ip, who) in holders(&result) {
+            for (i, a) in who.iter().enumerate() {
+                for b in &who[i + 1..] {
+                    let (ra, rb) = (&requests[a], &requests[b]);
+                    prop_assert!(ra.sharing.is_some() && ra.sharing == rb.sharing, "{ip}: {a:?} and {b:?} share without a common key");
+                    prop_assert_eq!(&ra.backend, &rb.backend, "{}: backends differ", ip);
+                    prop_assert!(ra.ports.iter().all(|p| !rb.ports.contains(p)), "{ip}: {a:?} and {b:?} clash on a port");
+                }
+            }
+        }
+    }
+
+    /// (2) Every address lies in the Service's pool, which it may use, and
+    /// is of a family it wants.
+    #[test]
+    fn every_ip_lies_in_a_pool_the_service_may_use((pools, services) in cases()) {
+        let snap = build(&pools, &services);
+        let result = run(&snap);
+        let requests = requests(&snap);
+        for s in &result.services {
+            let request = &requests[&(s.namespace.clone(), s.name.clone())];
+            if s.ips.is_empty() {
+                prop_assert!(s.pool.is_none());
+                continue;
+            }
+            prop_assert!(s.families.accepts(&s.ips), "{}/{}: {:?} for {}", s.namespace, s.name, s.ips, s.families);
+            let name = s.pool.clone().unwrap();
+            let i = POOLS.iter().position(|p| *p == name).unwrap();
+            let case = &pools[i];
+            let spec = &snap.pools.iter().find(|p| p.metadata.name.as_deref() == Some(&name)).unwrap().spec;
+            for ip in &s.ips {
+                let inside = spec.addresses.iter().any(|r| IpRange::parse(r).unwrap().contains(*ip));
+                prop_assert!(inside, "{ip} not in {name}");
+                if case.avoid_buggy && let IpAddr::V4(v4) = ip {
+                    prop_assert!(!matches!(v4.octets()[3], 0 | 255), "{ip} is buggy");
+                }
+            }
+            if let Some(ns) = &case.namespaces {
+                prop_assert!(ns.contains(&s.namespace.as_str()), "{}/{} in {name}", s.namespace, s.name);
+            }
+            if let Some(wanted) = &request.pool {
+                prop_assert_eq!(wanted, &name);
+            }
+            if case.manual {
+                let asked = request.pool.is_some()
+                    || request.ips.as_ref().is_ok_and(|ips| !ips.is_empty())
+                    || s.ips.iter().any(|ip| had_status(&snap, s, *ip));
+                prop_assert!(asked, "{}/{} got {name} without asking", s.namespace, s.name);
+            }
+            if let Ok(asked) = &request.ips && !asked.is_empty() {
+                let mut got = s.ips.clone();
+                let mut want = asked.clone();
+                got.sort();
+                want.sort();
+                prop_assert_eq!(got, want);
+            }
+        }
+    }
+
+    /// (3) Allocating again from the result changes nothing.
+    #[test]
+    fn allocating_again_with_the_previous_result_is_a_fixpoint((pools, services) in cases()) {
+        let snap = build(&pools, &services);
+        let first = run(&snap);
+        // As the controller would: statuses now say what the first run gave.
+        let second = rerun(&with_status(&snap, &first), &first);
+        prop_assert_eq!(summary(&first), summary(&second));
+        prop_assert!(second.services.iter().all(|s| s.released.is_none()));
+        prop_assert_eq!(&first.pools, &second.pools);
+        prop_assert_eq!(first.assignments(), second.assignments());
+    }
+
+    /// (4) Deleting a Service frees its addresses: a new Service asking for
+    /// them gets them, unless one went to a Service whose addresses changed.
+    #[test]
+    fn deleting_a_service_frees_its_ips((pools, services) in cases(), pick in any::<prop::sample::Index>()) {
+        let snap = build(&pools, &services);
+        let first = run(&snap);
+        let holding: Vec<_> = first.services.iter().filter(|s| !s.ips.is_empty()).collect();
+        prop_assume!(!holding.is_empty());
+        let gone = pick.get(&holding);
+        let mut after = snap.clone();
+        let at = after.services.iter().position(|s| s.metadata.name.as_deref() == Some(gone.name.as_str())).unwrap();
+        let mut newcomer = after.services.remove(at).object;
+        newcomer.metadata.name = Some("0-new".into());
+        newcomer.status = None;
+        let annotations = newcomer.metadata.annotations.get_or_insert_with(BTreeMap::new);
+        let ips: Vec<String> = gone.ips.iter().map(ToString::to_string).collect();
+        annotations.insert(crate::annotation::LOAD_BALANCER_IPS.into(), ips.join(","));
+        if let Some(spec) = newcomer.spec.as_mut() {
+            spec.load_balancer_ip = None;
+        }
+        after.services.push(Located::unsourced(newcomer));
+        let second = rerun(&after, &first);
+        let new = outcome(&second, &gone.namespace, "0-new");
+        if new.ips.is_empty() {
+            let changed: Vec<_> = second.services.iter().filter(|s| {
+                s.name != "0-new" && first.get(&s.namespace, &s.name).is_some_and(|f| f.ips != s.ips)
+            }).collect();
+            let taken = gone.ips.iter().any(|ip| changed.iter().any(|s| s.ips.contains(ip)));
+            prop_assert!(taken, "{:?} not given back: {:?}", gone.ips, new.error);
+        } else {
+            let (mut got, mut want) = (new.ips.clone(), gone.ips.clone());
+            got.sort();
+            want.sort();
+            prop_assert_eq!(got, want);
+        }
+    }
+
+    /// (5) The result depends on the snapshot, not on the order of its lists.
+    #[test]
+    fn output_is_deterministic((pools, services) in cases()) {
+        let snap = build(&pools, &services);
+        let first = run(&snap);
+        prop_assert_eq!(&first, &run(&snap));
+        let mut reversed = snap.clone();
+        reversed.pools.reverse();
+        reversed.services.reverse();
+        prop_assert_eq!(&first, &run(&reversed));
+    }
+
+    /// Nothing panics, whatever the strings say.
+    #[test]
+    fn garbage_in_never_panics(
+        addresses in proptest::collection::vec("[0-9a-f:./ -]{0,24}", 0..4),
+        requested in "[0-9a-f:., ]{0,30}",
+        status in proptest::collection::vec("[0-9a-f:.]{0,20}", 0..3),
+        cluster_ips in proptest::collection::vec("[0-9a-fNone:.]{0,20}", 0..3),
+        policy in "(SingleStack|PreferDualStack|RequireDualStack|x)?",
+        families in proptest::collection::vec("(IPv4|IPv6|x)", 0..3),
+        share in "[a-z]{0,2}",
+        previous_ips in proptest::collection::vec(any::<IpAddr>(), 0..4),
+    ) {
+        let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
+        let status: Vec<&str> = status.iter().map(String::as_str).collect();
+        let cluster: Vec<&str> = cluster_ips.iter().map(String::as_str).collect();
+        let families: Vec<&str> = families.iter().map(String::as_str).collect();
+        let snap = snapshot(
+            vec![pool("p", &refs).avoid_buggy(), pool("q", &["192.0.2.0/30", "2001:db8::/126"])],
+            vec![
+                lb_service("ns", "a").ips(&requested).status_ips(&status).cluster_ips(&cluster)
+                    .policy(&policy).families(&families).share(&share).tcp(80),
+                lb_service("ns", "b").load_balancer_ip(&requested).share(&share).tcp(80),
+            ],
+        );
+        let mut previous = Assignments::new();
+        previous.insert("ns", "b", "q", previous_ips);
+        let first = allocate(&snap, &previous, &Options::default());
+        let _ = rerun(&snap, &first);
+    }
+}
+
+/// `snap` with each Service's status set to what `result` gave it.
+fn with_status(snap: &Snapshot, result: &Allocation) -> Snapshot {
+    let mut out = snap.clone();
+    for svc in &mut out.services {
+        let ns = svc.metadata.namespace.clone().unwrap_or_default();
+        let name = svc.metadata.name.clone().unwrap_or_default();
+        let ips: Vec<String> = result
+            .get(&ns, &name)
+            .map(|o| o.ips.iter().map(ToString::to_string).collect())
+            .unwrap_or_default();
+        let refs: Vec<&str> = ips.iter().map(String::as_str).collect();
+        svc.object = ServiceBuilder::from(svc.object.clone()).status_ips(&refs).build();
+    }
+    out
+}
+
+fn had_status(snap: &Snapshot, s: &crate::ServiceOutcome, ip: IpAddr) -> bool {
+    snap.services.iter().any(|svc| {
+        svc.metadata.namespace.as_deref() == Some(&s.namespace)
+            && svc.metadata.name.as_deref() == Some(&s.name)
+            && svc
+                .status
+                .as_ref()
+                .and_then(|st| st.load_balancer.as_ref())
+                .and_then(|lb| lb.ingress.as_ref())
+                .is_some_and(|ing| {
+                    ing.iter().any(|i| i.ip.as_deref().and_then(|t| t.parse().ok()) == Some(ip))
+                })
+    })
+}
+
+#[test]
+fn families_of_generated_addresses_are_documentation_ranges() {
+    // Keeps the generators honest: every address they make is in
+    // 192.0.2.0/24 or 2001:db8::/32.
+    for i in 0..3 {
+        for o in 0..16 {
+            for v6 in [false, true] {
+                let ip: IpAddr = address(i, o, v6).parse().unwrap();
+                let doc = match Family::of(ip) {
+                    Family::V4 => IpRange::parse("192.0.2.0/24").unwrap().contains(ip),
+                    Family::V6 => IpRange::parse("2001:db8::/32").unwrap().contains(ip),
+                };
+                assert!(doc, "{ip}");
+            }
+        }
+    }
+}
