@@ -17,6 +17,13 @@ impl LabelSet for BTreeMap<String, String> {
     }
 }
 
+/// No labels at all.
+impl LabelSet for () {
+    fn label(&self, _: &str) -> Option<&str> {
+        None
+    }
+}
+
 impl<T: LabelSet> LabelSet for Option<T> {
     fn label(&self, key: &str) -> Option<&str> {
         self.as_ref()?.label(key)
@@ -40,6 +47,11 @@ impl Labels {
         self.0.is_empty()
     }
 
+    /// These labels with `key` set to `value`.
+    pub fn with(&self, key: &str, value: &str) -> Labels {
+        std::iter::once((key, value)).chain(self.iter().filter(|(k, _)| *k != key)).collect()
+    }
+
     /// The labels in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (&**k, &**v))
@@ -57,8 +69,9 @@ impl<K: Into<Box<str>>, V: Into<Box<str>>> FromIterator<(K, V)> for Labels {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut pairs: Vec<(Box<str>, Box<str>)> =
             iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
-        pairs.sort();
-        pairs.dedup_by(|a, b| a.0 == b.0);
+        // Stable, so that of two values for one key the first is kept.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.dedup_by(|later, first| later.0 == first.0);
         Labels(pairs.into_boxed_slice())
     }
 }

@@ -15,6 +15,7 @@ use crate::diagnostic::{Diagnostic, Location};
 use crate::metallb::{
     self, BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
 };
+use crate::service::LbService;
 use crate::snapshot::{FieldLines, Located, Snapshot};
 use crate::yaml::{self, Node, Value, de};
 
@@ -181,7 +182,11 @@ impl Loader {
                     s.bgp_peers.push(old.map(BGPPeer::from));
                 }
             }
-            ("v1", "Service") => add::<Service>(s, d, file, doc, kind, Spec::Core, |s| &mut s.services),
+            ("v1", "Service") => {
+                if let Some(service) = parse::<Service>(d, file, doc, kind, Spec::Core) {
+                    s.services.push(service.map(LbService::from));
+                }
+            }
             ("v1", "Node") => add::<K8sNode>(s, d, file, doc, kind, Spec::Core, |s| &mut s.nodes),
             ("v1", "Namespace") => add::<Namespace>(s, d, file, doc, kind, Spec::Core, |s| &mut s.namespaces),
             ("v1", "Secret") => add::<Secret>(s, d, file, doc, kind, Spec::Core, |s| &mut s.secrets),

@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::core::{EndpointSlice, Namespace, Node, Secret, Service};
+use crate::core::{EndpointSlice, Namespace, Node, Secret};
 use crate::diagnostic::Location;
 use crate::metallb::{BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement};
+use crate::service::LbService;
 
 /// The lines of an object's fields, by path (`spec.addresses[0]`).
 ///
@@ -94,8 +95,9 @@ pub struct Snapshot {
     pub bfd_profiles: Vec<Located<BFDProfile>>,
     /// `Community` alias sets.
     pub communities: Vec<Located<Community>>,
-    /// Services of every type; those not of type LoadBalancer are ignored by IPAM.
-    pub services: Vec<Located<Service>>,
+    /// Services of every type, reduced to what ferrolb reads; those not of
+    /// type LoadBalancer are ignored by IPAM.
+    pub services: Vec<Located<LbService>>,
     /// Nodes (their labels and addresses).
     pub nodes: Vec<Located<Node>>,
     /// Namespaces (their labels, for namespace selectors).

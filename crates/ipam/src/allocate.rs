@@ -12,19 +12,19 @@
 //! 3. **Automatic.** Every other Service gets the first free addresses of
 //!    the pools it may use (the one it names, or the first that has some).
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ferrolb_api::Snapshot;
 use ferrolb_api::addr::{Family, from_u128, to_u128};
-use ferrolb_api::core::Service;
+use ferrolb_api::labels::{LabelSet, Labels};
 use ferrolb_api::metallb::IPAddressPoolStatus;
+use ferrolb_api::service::LbService;
 
 use crate::assignments::{Assignment, Assignments, ServiceKey};
 use crate::error::{AllocationError, ReleaseReason};
 use crate::families::{Families, other};
 use crate::hash::FastMap;
-use crate::pool::{Labels, Pools};
+use crate::pool::Pools;
 use crate::request::{Request, canonical};
 use crate::sharing::{Claim, Conflict, Holder, Usage};
 
@@ -128,14 +128,12 @@ impl Allocation {
     }
 }
 
-static NO_LABELS: Labels = BTreeMap::new();
-
 /// One Service being allocated.
 struct Subject<'a> {
     namespace: &'a str,
     name: &'a str,
     labels: &'a Labels,
-    namespace_labels: &'a Labels,
+    namespace_labels: &'a dyn LabelSet,
     request: Request,
     claim: Claim,
     /// The pool it says it had, and the addresses.
@@ -153,10 +151,10 @@ impl Subject<'_> {
 /// still allowed. The same inputs give the same result.
 pub fn allocate(snapshot: &Snapshot, previous: &Assignments, options: &Options) -> Allocation {
     let mut pools = Pools::new(&snapshot.pools);
-    let namespace_labels: FastMap<&str, &Labels> = snapshot
+    let namespace_labels: FastMap<&str, &dyn LabelSet> = snapshot
         .namespaces
         .iter()
-        .filter_map(|ns| Some((ns.metadata.name.as_deref()?, ns.metadata.labels.as_ref()?)))
+        .filter_map(|ns| Some((ns.metadata.name.as_deref()?, ns.metadata.labels.as_ref()? as &dyn LabelSet)))
         .collect();
 
     let services = handled_services(snapshot, options);
@@ -180,8 +178,8 @@ pub fn allocate(snapshot: &Snapshot, previous: &Assignments, options: &Options) 
             Subject {
                 namespace,
                 name,
-                labels: service.metadata.labels.as_ref().unwrap_or(&NO_LABELS),
-                namespace_labels: namespace_labels.get(namespace).copied().unwrap_or(&NO_LABELS),
+                labels: &service.labels,
+                namespace_labels: namespace_labels.get(namespace).copied().unwrap_or(&()),
                 previous: previous_ips(had, service),
                 request,
                 claim,
@@ -265,12 +263,12 @@ pub fn allocate(snapshot: &Snapshot, previous: &Assignments, options: &Options) 
 }
 
 /// The Services ferrolb handles, sorted by (namespace, name), one per name.
-fn handled_services<'a>(snapshot: &'a Snapshot, options: &Options) -> Vec<(&'a str, &'a str, &'a Service)> {
-    let mut services: Vec<(&str, &str, &Service)> = snapshot
+fn handled_services<'a>(snapshot: &'a Snapshot, options: &Options) -> Vec<(&'a str, &'a str, &'a LbService)> {
+    let mut services: Vec<(&str, &str, &LbService)> = snapshot
         .services
         .iter()
         .filter(|s| handles(s, options))
-        .map(|s| (namespace_of(s), s.metadata.name.as_deref().unwrap_or(""), &s.object))
+        .map(|s| (namespace_of(s), &*s.name, &s.object))
         .collect();
     // Stable: of two objects with one name, the first in the snapshot counts.
     // Lists read from a store are often sorted already; checking is cheap.
@@ -304,29 +302,23 @@ fn pool_stats(pools: &Pools, usage: &Usage) -> Vec<PoolStats> {
 }
 
 /// Whether ferrolb handles `service`: type LoadBalancer, and the class it serves.
-fn handles(service: &Service, options: &Options) -> bool {
-    let Some(spec) = &service.spec else { return false };
-    spec.type_.as_deref() == Some("LoadBalancer")
-        && spec.load_balancer_class.as_deref() == options.lb_class.as_deref()
+fn handles(service: &LbService, options: &Options) -> bool {
+    service.load_balancer && service.load_balancer_class.as_deref() == options.lb_class.as_deref()
 }
 
-fn namespace_of(service: &Service) -> &str {
-    match service.metadata.namespace.as_deref() {
-        Some(ns) if !ns.is_empty() => ns,
-        _ => "default",
-    }
+fn namespace_of(service: &LbService) -> &str {
+    if service.namespace.is_empty() { "default" } else { &service.namespace }
 }
 
 /// The addresses the Service held: from `previous`, else from its status.
 fn previous_ips<'a>(
     previous: Option<&'a Assignment>,
-    service: &Service,
+    service: &LbService,
 ) -> Option<(Option<&'a str>, Vec<IpAddr>)> {
     let (pool, ips) = match previous {
         Some(a) if !a.ips.is_empty() => (Some(a.pool.as_str()), a.ips.clone()),
         _ => {
-            let ingress = service.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref()?;
-            let ips = ingress.iter().filter_map(|i| i.ip.as_deref()?.trim().parse::<IpAddr>().ok()).collect();
+            let ips = service.ingress_ips.iter().filter_map(|ip| ip.trim().parse::<IpAddr>().ok()).collect();
             (None, ips)
         }
     };

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use ferrolb_api::addr::Family;
-use k8s_openapi::api::core::v1::ServiceSpec;
+use ferrolb_api::service::LbService;
 
 /// The address families a Service asks for, each with the family it lists first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,16 +29,16 @@ impl Families {
     /// seen), IPv4. `PreferDualStack` with a single listed family and cluster
     /// IPs is single-stack: the API server lists every family the cluster has,
     /// so the cluster has only that one.
-    pub fn of(spec: &ServiceSpec) -> Families {
-        let listed = listed_families(spec);
-        let cluster = cluster_families(spec);
+    pub fn of(service: &LbService) -> Families {
+        let listed = listed_families(service);
+        let cluster = cluster_families(service);
         let families = match (listed, cluster) {
             (FamilyList { first: Some(_), .. }, _) => listed,
             (_, FamilyList { first: Some(_), .. }) => cluster,
             _ => FamilyList { first: Some(Family::V4), both: false },
         };
         let primary = families.first.unwrap_or(Family::V4);
-        match spec.ip_family_policy.as_deref() {
+        match service.ip_family_policy.as_deref() {
             Some("RequireDualStack") => Families::RequireDual(primary),
             Some("PreferDualStack") if !families.both && cluster.first.is_some() => Families::Single(primary),
             Some("PreferDualStack") => Families::PreferDual(primary),
@@ -112,10 +112,10 @@ impl FamilyList {
 }
 
 /// `spec.ipFamilies`, known names only.
-fn listed_families(spec: &ServiceSpec) -> FamilyList {
+fn listed_families(service: &LbService) -> FamilyList {
     let mut out = FamilyList::default();
-    for name in spec.ip_families.iter().flatten() {
-        match name.as_str() {
+    for name in &service.ip_families {
+        match &**name {
             "IPv4" => out.push(Family::V4),
             "IPv6" => out.push(Family::V6),
             _ => {}
@@ -126,15 +126,8 @@ fn listed_families(spec: &ServiceSpec) -> FamilyList {
 
 /// Families of `spec.clusterIPs`, or of `spec.clusterIP` when that list is
 /// empty; none when an address does not parse (`None`, for one).
-fn cluster_families(spec: &ServiceSpec) -> FamilyList {
-    let list = spec.cluster_ips.as_deref().filter(|l| !l.is_empty());
-    let ips = match list {
-        Some(list) => list,
-        None => std::slice::from_ref(match &spec.cluster_ip {
-            Some(ip) => ip,
-            None => return FamilyList::default(),
-        }),
-    };
+fn cluster_families(service: &LbService) -> FamilyList {
+    let ips = &service.cluster_ips;
     let mut out = FamilyList::default();
     for text in ips {
         let Ok(ip) = text.trim().parse::<IpAddr>() else {
@@ -148,6 +141,12 @@ fn cluster_families(spec: &ServiceSpec) -> FamilyList {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::{Service, ServiceSpec};
+
+    /// The Service with `spec`, as IPAM sees it.
+    fn of(spec: ServiceSpec) -> Families {
+        Families::of(&LbService::from(Service { spec: Some(spec), ..Service::default() }))
+    }
 
     fn spec(policy: Option<&str>, families: &[&str], cluster_ips: &[&str]) -> ServiceSpec {
         ServiceSpec {
@@ -161,39 +160,39 @@ mod tests {
 
     #[test]
     fn ipv4_single_stack_without_families_or_cluster_ips() {
-        assert_eq!(Families::of(&spec(None, &[], &[])), Families::Single(Family::V4));
+        assert_eq!(of(spec(None, &[], &[])), Families::Single(Family::V4));
     }
 
     #[test]
     fn ip_families_decide_before_cluster_ips() {
         let s = spec(None, &["IPv6"], &["192.0.2.1"]);
-        assert_eq!(Families::of(&s), Families::Single(Family::V6));
+        assert_eq!(of(s), Families::Single(Family::V6));
     }
 
     #[test]
     fn cluster_ips_give_the_family_when_ip_families_are_absent() {
-        assert_eq!(Families::of(&spec(None, &[], &["2001:db8::1"])), Families::Single(Family::V6));
+        assert_eq!(of(spec(None, &[], &["2001:db8::1"])), Families::Single(Family::V6));
         let single = ServiceSpec { cluster_ip: Some("2001:db8::2".into()), ..ServiceSpec::default() };
-        assert_eq!(Families::of(&single), Families::Single(Family::V6));
+        assert_eq!(of(single), Families::Single(Family::V6));
     }
 
     #[test]
     fn headless_cluster_ip_falls_back_to_ipv4() {
         let s = ServiceSpec { cluster_ip: Some("None".into()), ..ServiceSpec::default() };
-        assert_eq!(Families::of(&s), Families::Single(Family::V4));
+        assert_eq!(of(s), Families::Single(Family::V4));
     }
 
     #[test]
     fn prefer_dual_stack_in_a_single_stack_cluster_is_single_stack() {
         let s = spec(Some("PreferDualStack"), &["IPv6"], &["2001:db8::1"]);
-        assert_eq!(Families::of(&s), Families::Single(Family::V6));
+        assert_eq!(of(s), Families::Single(Family::V6));
     }
 
     #[test]
     fn prefer_dual_stack_from_a_file_is_dual_stack() {
-        assert_eq!(Families::of(&spec(Some("PreferDualStack"), &[], &[])), Families::PreferDual(Family::V4));
+        assert_eq!(of(spec(Some("PreferDualStack"), &[], &[])), Families::PreferDual(Family::V4));
         assert_eq!(
-            Families::of(&spec(Some("PreferDualStack"), &["IPv6", "IPv4"], &[])),
+            of(spec(Some("PreferDualStack"), &["IPv6", "IPv4"], &[])),
             Families::PreferDual(Family::V6)
         );
     }
@@ -201,7 +200,7 @@ mod tests {
     #[test]
     fn require_dual_stack_keeps_the_first_listed_family_first() {
         assert_eq!(
-            Families::of(&spec(Some("RequireDualStack"), &["IPv6", "IPv4"], &[])),
+            of(spec(Some("RequireDualStack"), &["IPv6", "IPv4"], &[])),
             Families::RequireDual(Family::V6)
         );
     }

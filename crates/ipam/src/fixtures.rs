@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use ferrolb_api::core::{Namespace, Service};
 use ferrolb_api::metallb::{IPAddressPool, IPAddressPoolSpec, LabelSelector, ServiceAllocation};
+use ferrolb_api::service::LbService;
 use ferrolb_api::{Located, Snapshot};
 use k8s_openapi::api::core::v1::{
     LoadBalancerIngress, LoadBalancerStatus, ServicePort, ServiceSpec, ServiceStatus,
@@ -214,9 +215,9 @@ impl ServiceBuilder {
         self
     }
 
-    /// The Service.
-    pub fn build(self) -> Service {
-        self.0
+    /// The Service, as the loader and the watchers hand it to IPAM.
+    pub fn build(self) -> LbService {
+        LbService::from(self.0)
     }
 }
 

@@ -1,16 +1,14 @@
 //! Pools as the allocator uses them: ranges as integers with a cursor for the
 //! next free address, and `serviceAllocation` ready to match Services.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ferrolb_api::Located;
 use ferrolb_api::addr::{Family, IpRange, to_u128};
+use ferrolb_api::labels::{LabelSet, any_matches};
 use ferrolb_api::metallb::IPAddressPool;
-use kube_core::labels::{Selector, SelectorExt};
-
-/// Labels of an object.
-pub(crate) type Labels = BTreeMap<String, String>;
+use ferrolb_api::metallb::LabelSelector;
 
 /// One range of a pool, with its cursor.
 ///
@@ -78,9 +76,9 @@ fn buggy_count(start: u128, end: u128) -> u128 {
 #[derive(Clone, Debug)]
 pub(crate) struct Restriction {
     namespaces: BTreeSet<String>,
-    /// `None` for a selector that does not parse: it selects nothing.
-    namespace_selectors: Vec<Option<Selector>>,
-    service_selectors: Vec<Option<Selector>>,
+    /// A selector with an unknown operator selects nothing.
+    namespace_selectors: Vec<LabelSelector>,
+    service_selectors: Vec<LabelSelector>,
 }
 
 impl Restriction {
@@ -88,18 +86,14 @@ impl Restriction {
     /// `labels` is selected: its namespace is listed or selected (when the
     /// pool names namespaces), and one service selector matches (when the
     /// pool has any).
-    fn allows(&self, namespace: &str, namespace_labels: &Labels, labels: &Labels) -> bool {
+    fn allows(&self, namespace: &str, namespace_labels: &dyn LabelSet, labels: &dyn LabelSet) -> bool {
         let any_namespace = self.namespaces.is_empty() && self.namespace_selectors.is_empty();
         let namespace_ok = any_namespace
             || self.namespaces.contains(namespace)
-            || matches_any(&self.namespace_selectors, namespace_labels);
-        let service_ok = self.service_selectors.is_empty() || matches_any(&self.service_selectors, labels);
+            || any_matches(&self.namespace_selectors, &namespace_labels);
+        let service_ok = self.service_selectors.is_empty() || any_matches(&self.service_selectors, &labels);
         namespace_ok && service_ok
     }
-}
-
-fn matches_any(selectors: &[Option<Selector>], labels: &Labels) -> bool {
-    selectors.iter().flatten().any(|s| s.matches(labels))
 }
 
 /// A pool, ready to allocate from.
@@ -122,8 +116,8 @@ impl Pool {
         let spec = &resource.spec;
         let restriction = spec.service_allocation.as_ref().map(|a| Restriction {
             namespaces: a.namespaces.iter().cloned().collect(),
-            namespace_selectors: a.namespace_selectors.iter().map(selector).collect(),
-            service_selectors: a.service_selectors.iter().map(selector).collect(),
+            namespace_selectors: a.namespace_selectors.clone(),
+            service_selectors: a.service_selectors.clone(),
         });
         let priority = spec.service_allocation.as_ref().map(|a| a.priority).filter(|p| *p > 0);
         Pool {
@@ -149,7 +143,7 @@ impl Pool {
     }
 
     /// Whether a Service in `namespace` with `labels` may use the pool.
-    pub fn allows(&self, namespace: &str, namespace_labels: &Labels, labels: &Labels) -> bool {
+    pub fn allows(&self, namespace: &str, namespace_labels: &dyn LabelSet, labels: &dyn LabelSet) -> bool {
         self.restriction.as_ref().is_none_or(|r| r.allows(namespace, namespace_labels, labels))
     }
 
@@ -169,10 +163,6 @@ impl Pool {
         }
         (v4, v6)
     }
-}
-
-fn selector(s: &ferrolb_api::metallb::LabelSelector) -> Option<Selector> {
-    Selector::try_from(s.clone()).ok()
 }
 
 /// Every pool, by name, with the orders automatic allocation tries them in.

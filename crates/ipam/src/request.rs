@@ -1,12 +1,11 @@
 //! What a Service asks of IPAM: its annotations (pool, addresses, sharing
 //! key), `spec.loadBalancerIP`, its ports and its backends.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 
 use ferrolb_api::addr::Family;
-use k8s_openapi::api::core::v1::{Service, ServiceSpec};
+use ferrolb_api::service::LbService;
 
 use crate::error::AllocationError;
 use crate::families::Families;
@@ -103,40 +102,28 @@ pub(crate) struct Request {
 
 impl Request {
     /// Reads `service`.
-    pub fn of(service: &Service) -> Request {
-        let annotations = service.metadata.annotations.as_ref();
-        let default_spec = ServiceSpec::default();
-        let spec = service.spec.as_ref().unwrap_or(&default_spec);
-        let pool =
-            annotation_value(annotations, annotation::ADDRESS_POOL, annotation::DEPRECATED_ADDRESS_POOL)
-                .filter(|p| !p.is_empty())
+    pub fn of(service: &LbService) -> Request {
+        let pool = annotation_value(service, annotation::ADDRESS_POOL, annotation::DEPRECATED_ADDRESS_POOL)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned);
+        let sharing =
+            annotation_value(service, annotation::ALLOW_SHARED_IP, annotation::DEPRECATED_ALLOW_SHARED_IP)
+                .filter(|k| !k.is_empty())
                 .map(str::to_owned);
-        let sharing = annotation_value(
-            annotations,
-            annotation::ALLOW_SHARED_IP,
-            annotation::DEPRECATED_ALLOW_SHARED_IP,
-        )
-        .filter(|k| !k.is_empty())
-        .map(str::to_owned);
         Request {
             pool,
-            ips: requested_ips(annotations, spec),
+            ips: requested_ips(service),
             sharing,
-            backend: backend_key(spec),
-            ports: ports(spec),
-            families: Families::of(spec),
+            backend: backend_key(service),
+            ports: ports(service),
+            families: Families::of(service),
         }
     }
 }
 
 /// The value under `current`, else under `deprecated`.
-fn annotation_value<'a>(
-    annotations: Option<&'a BTreeMap<String, String>>,
-    current: &str,
-    deprecated: &str,
-) -> Option<&'a str> {
-    let annotations = annotations?;
-    annotations.get(current).or_else(|| annotations.get(deprecated)).map(String::as_str)
+fn annotation_value<'a>(service: &'a LbService, current: &str, deprecated: &str) -> Option<&'a str> {
+    service.annotation(current).or_else(|| service.annotation(deprecated))
 }
 
 /// An IPv4-mapped IPv6 address as the IPv4 address it maps, as Go reads it.
@@ -149,17 +136,14 @@ pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
 
 /// The addresses the Service asks for, from the annotation or
 /// `spec.loadBalancerIP` (not both); at most one per family.
-fn requested_ips(
-    annotations: Option<&BTreeMap<String, String>>,
-    spec: &ServiceSpec,
-) -> Result<Vec<IpAddr>, AllocationError> {
-    let get = |name: &str| annotations.and_then(|a| a.get(name)).map(String::as_str);
+fn requested_ips(service: &LbService) -> Result<Vec<IpAddr>, AllocationError> {
+    let get = |name: &str| service.annotation(name);
     let (name, listed) = match get(annotation::LOAD_BALANCER_IPS) {
         Some(v) => (annotation::LOAD_BALANCER_IPS, Some(v)),
         None => (annotation::DEPRECATED_LOAD_BALANCER_IPS, get(annotation::DEPRECATED_LOAD_BALANCER_IPS)),
     };
     let listed = listed.filter(|v| !v.is_empty());
-    let spec_ip = spec.load_balancer_ip.as_deref().filter(|v| !v.is_empty());
+    let spec_ip = service.load_balancer_ip.as_deref().filter(|v| !v.is_empty());
     let ips = match (listed, spec_ip) {
         (None, None) => return Ok(Vec::new()),
         (Some(_), Some(_)) => {
@@ -197,12 +181,12 @@ fn requested_ips(
 
 /// MetalLB's backend key: the pod selector when traffic stays on the node
 /// that receives it, since then the Services must land on the same nodes.
-fn backend_key(spec: &ServiceSpec) -> String {
-    if spec.external_traffic_policy.as_deref() != Some("Local") {
+fn backend_key(service: &LbService) -> String {
+    if !service.traffic_policy_local {
         return String::new();
     }
     let mut out = String::new();
-    for (k, v) in spec.selector.iter().flatten() {
+    for (k, v) in service.selector.iter() {
         if !out.is_empty() {
             out.push(',');
         }
@@ -214,12 +198,11 @@ fn backend_key(spec: &ServiceSpec) -> String {
 }
 
 /// The Service's ports, sorted, without repeats.
-fn ports(spec: &ServiceSpec) -> Vec<Port> {
-    let mut out: Vec<Port> = spec
+fn ports(service: &LbService) -> Vec<Port> {
+    let mut out: Vec<Port> = service
         .ports
         .iter()
-        .flatten()
-        .map(|p| Port { protocol: Protocol::parse(p.protocol.as_deref()), port: p.port })
+        .map(|p| Port { protocol: Protocol::parse(Some(&p.protocol)), port: p.port })
         .collect();
     out.sort_unstable();
     out.dedup();

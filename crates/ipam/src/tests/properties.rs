@@ -165,7 +165,7 @@ fn requests(snap: &Snapshot) -> BTreeMap<(String, String), Request> {
     snap.services
         .iter()
         .map(|s| {
-            let key = (s.metadata.namespace.clone().unwrap(), s.metadata.name.clone().unwrap());
+            let key = (s.namespace.to_string(), s.name.to_string());
             (key, Request::of(s))
         })
         .collect()
@@ -291,16 +291,13 @@ proptest! {
         prop_assume!(!holding.is_empty());
         let gone = pick.get(&holding);
         let mut after = snap.clone();
-        let at = after.services.iter().position(|s| s.metadata.name.as_deref() == Some(gone.name.as_str())).unwrap();
+        let at = after.services.iter().position(|s| *s.name == *gone.name).unwrap();
         let mut newcomer = after.services.remove(at).object;
-        newcomer.metadata.name = Some("0-new".into());
-        newcomer.status = None;
-        let annotations = newcomer.metadata.annotations.get_or_insert_with(BTreeMap::new);
+        newcomer.name = "0-new".into();
+        newcomer.ingress_ips = Box::new([]);
         let ips: Vec<String> = gone.ips.iter().map(ToString::to_string).collect();
-        annotations.insert(crate::annotation::LOAD_BALANCER_IPS.into(), ips.join(","));
-        if let Some(spec) = newcomer.spec.as_mut() {
-            spec.load_balancer_ip = None;
-        }
+        newcomer.annotations = newcomer.annotations.with(crate::annotation::LOAD_BALANCER_IPS, &ips.join(","));
+        newcomer.load_balancer_ip = None;
         after.services.push(Located::unsourced(newcomer));
         let second = rerun(&after, &first);
         let new = outcome(&second, &gone.namespace, "0-new");
@@ -365,30 +362,20 @@ proptest! {
 fn with_status(snap: &Snapshot, result: &Allocation) -> Snapshot {
     let mut out = snap.clone();
     for svc in &mut out.services {
-        let ns = svc.metadata.namespace.clone().unwrap_or_default();
-        let name = svc.metadata.name.clone().unwrap_or_default();
         let ips: Vec<String> = result
-            .get(&ns, &name)
+            .get(&svc.namespace, &svc.name)
             .map(|o| o.ips.iter().map(ToString::to_string).collect())
             .unwrap_or_default();
-        let refs: Vec<&str> = ips.iter().map(String::as_str).collect();
-        svc.object = ServiceBuilder::from(svc.object.clone()).status_ips(&refs).build();
+        svc.object.ingress_ips = ips.into_iter().map(Into::into).collect();
     }
     out
 }
 
 fn had_status(snap: &Snapshot, s: &crate::ServiceOutcome, ip: IpAddr) -> bool {
     snap.services.iter().any(|svc| {
-        svc.metadata.namespace.as_deref() == Some(&s.namespace)
-            && svc.metadata.name.as_deref() == Some(&s.name)
-            && svc
-                .status
-                .as_ref()
-                .and_then(|st| st.load_balancer.as_ref())
-                .and_then(|lb| lb.ingress.as_ref())
-                .is_some_and(|ing| {
-                    ing.iter().any(|i| i.ip.as_deref().and_then(|t| t.parse().ok()) == Some(ip))
-                })
+        *svc.namespace == *s.namespace
+            && *svc.name == *s.name
+            && svc.ingress_ips.iter().any(|t| t.parse().ok() == Some(ip))
     })
 }
 

@@ -1,5 +1,9 @@
 //! Which Services IPAM looks at, and in what order it lists them.
 
+use ferrolb_api::service::LbService;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
 use crate::fixtures::*;
 use crate::{Assignments, Options, allocate};
 
@@ -69,7 +73,7 @@ fn new_services_are_allocated_in_namespace_then_name_order() {
 #[test]
 fn service_without_namespace_is_in_default() {
     let mut snap = snapshot(vec![pool("p", &["192.0.2.0/28"])], vec![lb_service("x", "web")]);
-    snap.services[0].object.metadata.namespace = None;
+    snap.services[0].object.namespace = "".into();
     assert_eq!(ips_of(&run(&snap), "default", "web"), ["192.0.2.0"]);
 }
 
@@ -87,6 +91,13 @@ fn duplicate_service_counts_once() {
 #[test]
 fn service_without_spec_is_ignored() {
     let mut snap = snapshot(vec![pool("p", &["192.0.2.0/28"])], vec![lb_service("ns", "web")]);
-    snap.services[0].object.spec = None;
+    snap.services[0].object = LbService::from(Service {
+        metadata: ObjectMeta {
+            name: Some("web".into()),
+            namespace: Some("ns".into()),
+            ..ObjectMeta::default()
+        },
+        ..Service::default()
+    });
     assert!(run(&snap).services.is_empty());
 }
