@@ -6,7 +6,7 @@
 //! the largest and smallest size: planning must grow linearly.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
@@ -29,7 +29,12 @@ pub struct Args {
 struct Measurement {
     services: usize,
     assigned: usize,
+    /// Everything: load, validate, plan, render.
     millis: f64,
+    load_millis: f64,
+    validate_millis: f64,
+    plan_millis: f64,
+    render_millis: f64,
     peak_mib: f64,
 }
 
@@ -89,16 +94,30 @@ fn render(rows: &[Measurement]) -> String {
 }
 
 /// One measured run: load, validate, plan and render JSON (to memory).
-pub fn once(file: &PathBuf) -> anyhow::Result<ExitCode> {
+pub fn once(file: &Path) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
-    let (snapshot, diagnostics) = crate::cmd::validate::load_and_validate(std::slice::from_ref(file));
+    let (snapshot, mut diagnostics) = ferrolb_api::load::load_paths(&[file]);
+    let loaded = start.elapsed();
+    diagnostics.extend(ferrolb_api::validate::validate(&snapshot));
+    let validated = start.elapsed();
     anyhow::ensure!(diagnostics.is_empty(), "generated config has problems: {}", diagnostics[0]);
     let report = crate::cmd::plan::plan(&snapshot, None);
+    let planned = start.elapsed();
     let json = serde_json::to_string(&report)?;
-    let millis = start.elapsed().as_secs_f64() * 1000.0;
+    let total = start.elapsed();
     let assigned = report.services.iter().filter(|s| !s.ips.is_empty()).count();
     drop(json);
-    let m = Measurement { services: report.services.len(), assigned, millis, peak_mib: peak_mib()? };
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let m = Measurement {
+        services: report.services.len(),
+        assigned,
+        millis: ms(total),
+        load_millis: ms(loaded),
+        validate_millis: ms(validated - loaded),
+        plan_millis: ms(planned - validated),
+        render_millis: ms(total - planned),
+        peak_mib: peak_mib()?,
+    };
     println!("{}", serde_json::to_string(&m)?);
     Ok(ExitCode::SUCCESS)
 }
