@@ -110,7 +110,11 @@ impl Loader {
             handles.into_iter().map(|h| h.join().expect("a loader thread does not panic")).collect()
         });
         for part in parts {
-            self.snapshot.extend(part.snapshot);
+            if self.snapshot.is_empty() {
+                self.snapshot = part.snapshot; // a move, not a copy, of the first run
+            } else {
+                self.snapshot.extend(part.snapshot);
+            }
             self.diagnostics.extend(part.diagnostics);
         }
     }
@@ -135,7 +139,7 @@ impl Loader {
         (self.snapshot, self.diagnostics)
     }
 
-    fn add_document(&mut self, file: &Arc<str>, doc: &Node) {
+    fn add_document(&mut self, file: &Arc<str>, doc: &Node<'_>) {
         if doc.is_null() {
             return; // an empty document, e.g. after a trailing `---`
         }
@@ -240,7 +244,7 @@ fn add<T: DeserializeOwned>(
     snapshot: &mut Snapshot,
     diagnostics: &mut Vec<Diagnostic>,
     file: &Arc<str>,
-    doc: &Node,
+    doc: &Node<'_>,
     kind: &str,
     spec: Spec,
     list: impl FnOnce(&mut Snapshot) -> &mut Vec<Located<T>>,
@@ -256,11 +260,12 @@ fn add<T: DeserializeOwned>(
 fn parse<T: DeserializeOwned>(
     diagnostics: &mut Vec<Diagnostic>,
     file: &Arc<str>,
-    doc: &Node,
+    doc: &Node<'_>,
     kind: &str,
     spec: Spec,
 ) -> Option<Located<T>> {
-    let object = format!("{kind}/{}", name_of(doc));
+    // Only formatted when there is a problem to report: most objects have none.
+    let object = || format!("{kind}/{}", name_of(doc));
     let at = |line| Location { file: Arc::clone(file), line };
     let filled;
     let doc = if spec == Spec::Optional && doc.get("spec").is_none() {
@@ -273,7 +278,7 @@ fn parse<T: DeserializeOwned>(
         let line = doc.get("metadata").map_or(doc.line, |m| m.line);
         diagnostics.push(Diagnostic::error(
             at(line),
-            &object,
+            object(),
             "metadata.name",
             "missing (expected the object's name)",
         ));
@@ -283,34 +288,35 @@ fn parse<T: DeserializeOwned>(
     let (value, unknown) = match de::from_node::<T>(doc, &["apiVersion", "kind", "status"]) {
         Ok(parsed) => parsed,
         Err(e) => {
-            diagnostics.push(Diagnostic::error(at(e.line.unwrap_or(doc.line)), object, e.path, e.message));
+            diagnostics.push(Diagnostic::error(at(e.line.unwrap_or(doc.line)), object(), e.path, e.message));
             return None;
         }
     };
     for field in unknown {
-        diagnostics.push(Diagnostic::error(at(field.line), &object, &field.path, field.message()));
+        diagnostics.push(Diagnostic::error(at(field.line), object(), &field.path, field.message()));
     }
     let fields = if spec == Spec::Core { FieldLines::default() } else { field_lines(doc) };
     Some(Located { object: value, location: at(doc.line), fields })
 }
 
-fn field_lines(doc: &Node) -> FieldLines {
+fn field_lines(doc: &Node<'_>) -> FieldLines {
     let mut lines = Vec::new();
     doc.walk(&mut String::new(), &mut |path, line| lines.push((Box::from(path), line)));
     FieldLines::new(lines)
 }
 
-fn with_empty_spec(doc: &Node) -> Node {
+fn with_empty_spec<'a>(doc: &Node<'a>) -> Node<'a> {
     let mut doc = doc.clone();
     if let Value::Map(entries) = &mut doc.value {
         let line = doc.line;
-        let scalar = |text: &str| Node { line, value: Value::Scalar { text: text.into(), plain: false } };
+        let scalar =
+            |text: &'static str| Node { line, value: Value::Scalar { text: text.into(), plain: false } };
         entries.push((scalar("spec"), Node { line, value: Value::Map(Vec::new()) }));
     }
     doc
 }
 
-fn name_of(doc: &Node) -> &str {
+fn name_of<'n>(doc: &'n Node<'_>) -> &'n str {
     doc.get("metadata").and_then(|m| m.get("name")).and_then(Node::as_str).unwrap_or("")
 }
 

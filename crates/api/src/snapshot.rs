@@ -109,6 +109,21 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Whether the snapshot holds no object at all.
+    pub fn is_empty(&self) -> bool {
+        self.pools.is_empty()
+            && self.l2_advertisements.is_empty()
+            && self.bgp_advertisements.is_empty()
+            && self.bgp_peers.is_empty()
+            && self.bfd_profiles.is_empty()
+            && self.communities.is_empty()
+            && self.services.is_empty()
+            && self.nodes.is_empty()
+            && self.namespaces.is_empty()
+            && self.endpoint_slices.is_empty()
+            && self.secrets.is_empty()
+    }
+
     /// Appends every object of `other`, keeping order: `self`'s first.
     pub fn extend(&mut self, other: Snapshot) {
         let Snapshot {

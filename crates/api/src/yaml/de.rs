@@ -65,7 +65,7 @@ impl UnknownField {
 /// top level without being fields of `T` (`apiVersion` and `kind` of an object
 /// whose type does not store them).
 pub fn from_node<'de, T: de::Deserialize<'de>>(
-    node: &'de Node,
+    node: &'de Node<'de>,
     root_fields: &'static [&'static str],
 ) -> Result<(T, Vec<UnknownField>), Error> {
     let state = RefCell::new(State { path: Vec::new(), unknown: Vec::new() });
@@ -108,7 +108,7 @@ fn render_path(path: &[Segment<'_>]) -> String {
 }
 
 /// Gives an error without a place the place of `node`.
-fn locate(mut e: Error, node: &Node, state: &RefCell<State<'_>>) -> Error {
+fn locate(mut e: Error, node: &Node<'_>, state: &RefCell<State<'_>>) -> Error {
     if e.line.is_none() {
         e.line = Some(node.line);
         e.path = state.borrow().render();
@@ -117,13 +117,13 @@ fn locate(mut e: Error, node: &Node, state: &RefCell<State<'_>>) -> Error {
 }
 
 struct De<'de, 's> {
-    node: &'de Node,
+    node: &'de Node<'de>,
     state: &'s RefCell<State<'de>>,
     root_fields: &'static [&'static str],
 }
 
 impl<'de, 's> De<'de, 's> {
-    fn child(&self, node: &'de Node) -> De<'de, 's> {
+    fn child(&self, node: &'de Node<'de>) -> De<'de, 's> {
         De { node, state: self.state, root_fields: &[] }
     }
 
@@ -332,7 +332,7 @@ impl<'de> de::Deserializer<'de> for De<'de, '_> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         match &self.node.value {
-            Value::Scalar { text, .. } => visitor.visit_enum(text.as_str().into_deserializer()),
+            Value::Scalar { text, .. } => visitor.visit_enum((&**text).into_deserializer()),
             Value::Map(entries) if entries.len() == 1 => visitor.visit_enum(EnumAccess { de: self }),
             _ => Err(self.invalid_type(&visitor)),
         }
@@ -352,7 +352,7 @@ struct SeqAccess<'de, 's, I> {
     de: De<'de, 's>,
 }
 
-impl<'de, I: Iterator<Item = (usize, &'de Node)>> de::SeqAccess<'de> for SeqAccess<'de, '_, I> {
+impl<'de, I: Iterator<Item = (usize, &'de Node<'de>)>> de::SeqAccess<'de> for SeqAccess<'de, '_, I> {
     type Error = Error;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
@@ -367,14 +367,14 @@ impl<'de, I: Iterator<Item = (usize, &'de Node)>> de::SeqAccess<'de> for SeqAcce
 struct MapAccess<'de, 's, I> {
     entries: I,
     /// The key and value node of the entry whose key was just returned.
-    value: Option<(&'de str, &'de Node)>,
+    value: Option<(&'de str, &'de Node<'de>)>,
     de: De<'de, 's>,
     /// Known field names when deserializing a struct.
     fields: Option<&'static [&'static str]>,
     root_fields: &'static [&'static str],
 }
 
-impl<'de, I: Iterator<Item = &'de (Node, Node)>> de::MapAccess<'de> for MapAccess<'de, '_, I> {
+impl<'de, I: Iterator<Item = &'de (Node<'de>, Node<'de>)>> de::MapAccess<'de> for MapAccess<'de, '_, I> {
     type Error = Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
@@ -524,7 +524,7 @@ fn parse_float(text: &str) -> Option<f64> {
 }
 
 /// How a node reads in "invalid type: ..., expected ..." messages.
-fn describe(node: &Node) -> String {
+fn describe(node: &Node<'_>) -> String {
     match &node.value {
         Value::Seq(_) => "a sequence".into(),
         Value::Map(_) => "a mapping".into(),

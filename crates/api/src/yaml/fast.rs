@@ -11,6 +11,8 @@
 //! caller falls back to the full parser for that document. A property test
 //! checks that both agree wherever this one answers.
 
+use std::borrow::Cow;
+
 use super::{Node, Value};
 
 /// One non-blank line of a document, comment removed.
@@ -27,7 +29,7 @@ struct Line<'a> {
 /// Parses one document (the text between two `---` lines) whose first line
 /// is line `first_line` of the stream. `None` when the document uses YAML
 /// this reader leaves to the full parser, or is not well-formed.
-pub(super) fn parse_document(text: &str, first_line: u32) -> Option<Option<Node>> {
+pub(super) fn parse_document(text: &str, first_line: u32) -> Option<Option<Node<'_>>> {
     let mut lines = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let number = first_line + u32::try_from(i).ok()?;
@@ -93,7 +95,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A block node whose lines start at column `indent`.
-    fn block(&mut self, indent: usize) -> Option<Node> {
+    fn block(&mut self, indent: usize) -> Option<Node<'a>> {
         let line = self.peek()?;
         if line.indent != indent {
             return None;
@@ -101,7 +103,7 @@ impl<'a> Reader<'a> {
         if is_item(line.text) { self.sequence(indent) } else { self.mapping(indent) }
     }
 
-    fn sequence(&mut self, indent: usize) -> Option<Node> {
+    fn sequence(&mut self, indent: usize) -> Option<Node<'a>> {
         let start = self.peek()?.number;
         let mut items = Vec::new();
         while let Some(line) = self.peek().filter(|l| l.indent == indent && is_item(l.text)) {
@@ -126,9 +128,9 @@ impl<'a> Reader<'a> {
         Some(Node { line: start, value: Value::Seq(items) })
     }
 
-    fn mapping(&mut self, indent: usize) -> Option<Node> {
+    fn mapping(&mut self, indent: usize) -> Option<Node<'a>> {
         let start = self.peek()?.number;
-        let mut entries: Vec<(Node, Node)> = Vec::new();
+        let mut entries: Vec<(Node<'a>, Node<'a>)> = Vec::new();
         while let Some(line) = self.peek().filter(|l| l.indent == indent && !is_item(l.text)) {
             let (key, rest) = split_key(line.text)?;
             if (key.plain && key.text == "<<") || entries.iter().any(|(k, _)| k.as_str() == Some(&key.text)) {
@@ -152,11 +154,11 @@ impl<'a> Reader<'a> {
     /// The value of a key or item with nothing after it on its line: a block
     /// indented deeper, a sequence at the same column (`key:` then `- x`,
     /// allowed for mapping values), or null.
-    fn nested_or_null(&mut self, indent: usize, line: u32, in_mapping: bool) -> Option<Node> {
+    fn nested_or_null(&mut self, indent: usize, line: u32, in_mapping: bool) -> Option<Node<'a>> {
         match self.peek() {
             Some(next) if next.indent > indent => self.block(next.indent),
             Some(next) if in_mapping && next.indent == indent && is_item(next.text) => self.sequence(indent),
-            _ => Some(Node { line, value: Value::Scalar { text: String::new(), plain: true } }),
+            _ => Some(Node { line, value: Value::Scalar { text: Cow::Borrowed(""), plain: true } }),
         }
     }
 
@@ -175,14 +177,14 @@ fn is_item(text: &str) -> bool {
 }
 
 /// A mapping key as written.
-struct Key {
-    text: String,
+struct Key<'a> {
+    text: Cow<'a, str>,
     plain: bool,
 }
 
 /// Splits `key: value` (or `key:`), `None` when the line is not a simple
 /// mapping entry.
-fn split_key(text: &str) -> Option<(Key, &str)> {
+fn split_key(text: &str) -> Option<(Key<'_>, &str)> {
     let (key, rest) = if text.starts_with(['"', '\'']) {
         let (value, len) = quoted(text)?;
         (Key { text: value, plain: false }, &text[len..])
@@ -192,7 +194,7 @@ fn split_key(text: &str) -> Option<(Key, &str)> {
         if key.is_empty() || !plain_can_start(key) {
             return None;
         }
-        (Key { text: key.to_owned(), plain: true }, &text[colon..])
+        (Key { text: Cow::Borrowed(key), plain: true }, &text[colon..])
     };
     let rest = rest.strip_prefix(':')?;
     if !(rest.is_empty() || rest.starts_with(' ')) {
@@ -219,7 +221,7 @@ fn plain_can_start(text: &str) -> bool {
 }
 
 /// A value that fits on its line: a quoted or plain scalar, or a flow collection.
-fn inline(text: &str, line: u32) -> Option<Node> {
+fn inline(text: &str, line: u32) -> Option<Node<'_>> {
     match text.as_bytes()[0] {
         b'"' | b'\'' => {
             let (value, len) = quoted(text)?;
@@ -232,38 +234,37 @@ fn inline(text: &str, line: u32) -> Option<Node> {
             (flow.pos == text.len()).then_some(node)
         }
         _ if plain_can_start(text) && find_mapping_colon(text).is_none() => {
-            Some(Node { line, value: Value::Scalar { text: text.to_owned(), plain: true } })
+            Some(Node { line, value: Value::Scalar { text: Cow::Borrowed(text), plain: true } })
         }
         _ => None,
     }
 }
 
 /// A quoted scalar at the start of `text`: its value and its length as written.
-fn quoted(text: &str) -> Option<(String, usize)> {
+fn quoted(text: &str) -> Option<(Cow<'_, str>, usize)> {
     let bytes = text.as_bytes();
     let quote = bytes[0];
-    let mut value = String::new();
+    let mut value: Option<String> = None; // only once an escape forces a copy
     let mut i = 1;
     let mut run = 1; // start of the current run of literal characters
     while i < bytes.len() {
         match bytes[i] {
             b'\'' if quote == b'\'' => {
-                value.push_str(&text[run..i]);
                 if bytes.get(i + 1) == Some(&b'\'') {
-                    value.push('\'');
+                    let v = value.get_or_insert_with(String::new);
+                    v.push_str(&text[run..i]);
+                    v.push('\'');
                     i += 2;
                     run = i;
                     continue;
                 }
-                return Some((value, i + 1));
+                return Some((finish(text, value, run, i), i + 1));
             }
-            b'"' if quote == b'"' => {
-                value.push_str(&text[run..i]);
-                return Some((value, i + 1));
-            }
+            b'"' if quote == b'"' => return Some((finish(text, value, run, i), i + 1)),
             b'\\' if quote == b'"' => {
-                value.push_str(&text[run..i]);
-                value.push(match bytes.get(i + 1)? {
+                let v = value.get_or_insert_with(String::new);
+                v.push_str(&text[run..i]);
+                v.push(match bytes.get(i + 1)? {
                     b'"' => '"',
                     b'\\' => '\\',
                     b'/' => '/',
@@ -285,6 +286,18 @@ fn quoted(text: &str) -> Option<(String, usize)> {
     None
 }
 
+/// The value of a quoted scalar ending at `end`: borrowed when nothing was
+/// unescaped, else the copy with its last run of literal characters.
+fn finish(text: &str, value: Option<String>, run: usize, end: usize) -> Cow<'_, str> {
+    match value {
+        None => Cow::Borrowed(&text[run..end]),
+        Some(mut v) => {
+            v.push_str(&text[run..end]);
+            Cow::Owned(v)
+        }
+    }
+}
+
 /// A flow collection (`[a, b]`, `{k: v}`) that opens and closes on one line.
 struct Flow<'a> {
     text: &'a [u8],
@@ -293,14 +306,14 @@ struct Flow<'a> {
     line: u32,
 }
 
-impl Flow<'_> {
+impl<'a> Flow<'a> {
     fn skip_spaces(&mut self) {
         while self.text.get(self.pos) == Some(&b' ') {
             self.pos += 1;
         }
     }
 
-    fn node(&mut self) -> Option<Node> {
+    fn node(&mut self) -> Option<Node<'a>> {
         self.skip_spaces();
         match *self.text.get(self.pos)? {
             b'[' => self.collection(b']'),
@@ -314,7 +327,7 @@ impl Flow<'_> {
         }
     }
 
-    fn plain(&mut self) -> Option<Node> {
+    fn plain(&mut self) -> Option<Node<'a>> {
         let start = self.pos;
         while let Some(&b) = self.text.get(self.pos) {
             let ends_key =
@@ -325,15 +338,17 @@ impl Flow<'_> {
             self.pos += 1;
         }
         let text = self.src[start..self.pos].trim_end_matches(' ');
-        (!text.is_empty() && plain_can_start(text))
-            .then(|| Node { line: self.line, value: Value::Scalar { text: text.to_owned(), plain: true } })
+        (!text.is_empty() && plain_can_start(text)).then_some(Node {
+            line: self.line,
+            value: Value::Scalar { text: Cow::Borrowed(text), plain: true },
+        })
     }
 
     /// A sequence (closed by `]`) or a mapping (closed by `}`).
-    fn collection(&mut self, close: u8) -> Option<Node> {
+    fn collection(&mut self, close: u8) -> Option<Node<'a>> {
         self.pos += 1;
         let mut items = Vec::new();
-        let mut entries: Vec<(Node, Node)> = Vec::new();
+        let mut entries: Vec<(Node<'a>, Node<'a>)> = Vec::new();
         loop {
             self.skip_spaces();
             if self.text.get(self.pos) == Some(&close) {
@@ -349,7 +364,7 @@ impl Flow<'_> {
                 self.pos += 1;
                 self.skip_spaces();
                 let value = if matches!(self.text.get(self.pos), Some(b',' | b'}')) {
-                    Node { line: self.line, value: Value::Scalar { text: String::new(), plain: true } }
+                    Node { line: self.line, value: Value::Scalar { text: Cow::Borrowed(""), plain: true } }
                 } else {
                     self.node()?
                 };
@@ -381,7 +396,7 @@ mod tests {
     use proptest::prelude::*;
 
     /// The full parser's reading of `text` (one document), if it is YAML.
-    fn full(text: &str) -> Option<Option<Node>> {
+    fn full(text: &str) -> Option<Option<Node<'_>>> {
         let mut docs = Vec::new();
         super::super::parse_full(text, 1, &mut |d| docs.push(d)).ok()?;
         match docs.len() {

@@ -15,38 +15,38 @@ use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
 
 /// A YAML node and the line it starts on.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Node {
+pub struct Node<'a> {
     /// 1-based line of the node's first character.
     pub line: u32,
     /// What the node holds.
-    pub value: Value,
+    pub value: Value<'a>,
 }
 
 /// The content of a [`Node`].
 #[derive(Clone, Debug, PartialEq)]
-pub enum Value {
+pub enum Value<'a> {
     /// A scalar: its text, and whether it was plain (unquoted, so `80`,
     /// `true` and `null` are not strings).
     Scalar {
         /// The scalar's text after unescaping.
-        text: String,
+        text: Cow<'a, str>,
         /// Written without quotes or block style.
         plain: bool,
     },
     /// A sequence.
-    Seq(Vec<Node>),
+    Seq(Vec<Node<'a>>),
     /// A mapping, in document order.
-    Map(Vec<(Node, Node)>),
+    Map(Vec<(Node<'a>, Node<'a>)>),
 }
 
-impl Node {
+impl<'a> Node<'a> {
     /// Whether the node is a YAML null (`~`, `null`, or nothing at all).
     pub fn is_null(&self) -> bool {
         matches!(&self.value, Value::Scalar { text, plain: true } if is_null_text(text))
     }
 
     /// The value under `key` when the node is a mapping.
-    pub fn get(&self, key: &str) -> Option<&Node> {
+    pub fn get(&self, key: &str) -> Option<&Node<'a>> {
         match &self.value {
             Value::Map(entries) => entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
             _ => None,
@@ -128,7 +128,7 @@ fn line_of(line: usize) -> u32 {
 
 /// Parses every document of a YAML stream. Documents before a syntax error
 /// are returned together with the error; nothing after it can be trusted.
-pub fn parse_documents(text: &str) -> (Vec<Node>, Option<SyntaxError>) {
+pub fn parse_documents(text: &str) -> (Vec<Node<'_>>, Option<SyntaxError>) {
     let mut documents = Vec::new();
     let error = for_each_document(text, |doc| documents.push(doc)).err();
     (documents, error)
@@ -136,7 +136,7 @@ pub fn parse_documents(text: &str) -> (Vec<Node>, Option<SyntaxError>) {
 
 /// Hands each document of a YAML stream to `handle` as soon as it is complete,
 /// so a large stream never sits in memory as trees all at once.
-pub fn for_each_document(text: &str, mut handle: impl FnMut(Node)) -> Result<(), SyntaxError> {
+pub fn for_each_document<'a>(text: &'a str, mut handle: impl FnMut(Node<'a>)) -> Result<(), SyntaxError> {
     match split_documents(text) {
         Some(documents) => {
             let mut first_error = None;
@@ -160,11 +160,11 @@ pub struct Document<'a> {
     pub first_line: u32,
 }
 
-impl Document<'_> {
+impl<'a> Document<'a> {
     /// Parses the document (the plain block style through the fast reader,
     /// anything else through the full parser) and hands its node to `handle`;
     /// nothing for an empty document.
-    pub fn parse(&self, handle: &mut impl FnMut(Node)) -> Result<(), SyntaxError> {
+    pub fn parse(&self, handle: &mut impl FnMut(Node<'a>)) -> Result<(), SyntaxError> {
         match fast::parse_document(self.text, self.first_line) {
             Some(Some(node)) => {
                 handle(node);
@@ -183,7 +183,10 @@ pub fn documents(text: &str) -> Option<Vec<Document<'_>>> {
 }
 
 /// Parses a stream as a whole with the full YAML parser.
-pub fn for_each_document_slow(text: &str, mut handle: impl FnMut(Node)) -> Result<(), SyntaxError> {
+pub fn for_each_document_slow<'a>(
+    text: &'a str,
+    mut handle: impl FnMut(Node<'a>),
+) -> Result<(), SyntaxError> {
     parse_full(text, 1, &mut handle)
 }
 
@@ -219,7 +222,11 @@ fn split_documents(text: &str) -> Option<Vec<Document<'_>>> {
 
 /// Parses with the full YAML parser; `first_line` is the stream line of the
 /// text's first line.
-fn parse_full(text: &str, first_line: u32, handle: &mut impl FnMut(Node)) -> Result<(), SyntaxError> {
+fn parse_full<'a>(
+    text: &'a str,
+    first_line: u32,
+    handle: &mut impl FnMut(Node<'a>),
+) -> Result<(), SyntaxError> {
     let mut builder = Builder {
         handle,
         stack: Vec::new(),
@@ -235,24 +242,24 @@ fn parse_full(text: &str, first_line: u32, handle: &mut impl FnMut(Node)) -> Res
 }
 
 /// Assembles nodes from parser events.
-struct Builder<F> {
+struct Builder<'a, F> {
     handle: F,
     /// Added to every line: the text parsed may start inside a stream.
     line_offset: u32,
     /// Open sequences and mappings, innermost last, with their anchor id.
-    stack: Vec<(Node, usize)>,
+    stack: Vec<(Node<'a>, usize)>,
     /// A mapping key waiting for its value, per open mapping.
-    pending_keys: Vec<Option<Node>>,
-    anchors: HashMap<usize, Node>,
+    pending_keys: Vec<Option<Node<'a>>>,
+    anchors: HashMap<usize, Node<'a>>,
 }
 
-impl<F: FnMut(Node)> Builder<F> {
-    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), SyntaxError> {
+impl<'a, F: FnMut(Node<'a>)> Builder<'a, F> {
+    fn event(&mut self, event: Event<'a>, span: Span) -> Result<(), SyntaxError> {
         let line = line_of(span.start.line()) + self.line_offset;
         match event {
             Event::Scalar(text, style, anchor, _tag) => {
                 let plain = style == ScalarStyle::Plain;
-                let node = Node { line, value: Value::Scalar { text: Cow::into_owned(text), plain } };
+                let node = Node { line, value: Value::Scalar { text, plain } };
                 self.remember(anchor, &node);
                 self.push(node)?;
             }
@@ -292,14 +299,14 @@ impl<F: FnMut(Node)> Builder<F> {
         Ok(())
     }
 
-    fn remember(&mut self, anchor: usize, node: &Node) {
+    fn remember(&mut self, anchor: usize, node: &Node<'a>) {
         if anchor != 0 {
             self.anchors.insert(anchor, node.clone());
         }
     }
 
     /// Attaches a finished node to the open collection, or ends a document.
-    fn push(&mut self, node: Node) -> Result<(), SyntaxError> {
+    fn push(&mut self, node: Node<'a>) -> Result<(), SyntaxError> {
         let Some((parent, _)) = self.stack.last_mut() else {
             (self.handle)(node);
             return Ok(());
@@ -332,7 +339,7 @@ impl<F: FnMut(Node)> Builder<F> {
 
 /// Applies YAML merge keys (`<<: *base`), which Kubernetes' YAML reader honours:
 /// keys of the merged mappings are added unless the mapping has them already.
-fn merge_keys(node: &mut Node) {
+fn merge_keys(node: &mut Node<'_>) {
     let Value::Map(entries) = &mut node.value else { return };
     if !entries.iter().any(|(k, _)| is_merge_key(k)) {
         return;
@@ -357,7 +364,7 @@ fn merge_keys(node: &mut Node) {
     *entries = own;
 }
 
-fn is_merge_key(key: &Node) -> bool {
+fn is_merge_key(key: &Node<'_>) -> bool {
     matches!(&key.value, Value::Scalar { text, plain: true } if text == "<<")
 }
 
@@ -365,7 +372,7 @@ fn is_merge_key(key: &Node) -> bool {
 mod tests {
     use super::*;
 
-    fn scalar(node: &Node) -> (&str, u32) {
+    fn scalar<'n>(node: &'n Node<'_>) -> (&'n str, u32) {
         (node.as_str().unwrap(), node.line)
     }
 

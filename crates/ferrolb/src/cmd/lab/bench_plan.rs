@@ -72,10 +72,22 @@ fn measure(exe: &Path, file: &Path) -> anyhow::Result<Measurement> {
 }
 
 fn render(rows: &[Measurement]) -> String {
-    let mut out = String::from("services  assigned  time (ms)  peak memory (MiB)\n");
+    let mut out = String::from(
+        "services  assigned  total (ms)  load (ms)  validate (ms)  plan (ms)  render (ms)  peak memory (MiB)\n",
+    );
     for r in rows {
-        let _ =
-            writeln!(out, "{:>8}  {:>8}  {:>9.1}  {:>17.1}", r.services, r.assigned, r.millis, r.peak_mib);
+        let _ = writeln!(
+            out,
+            "{:>8}  {:>8}  {:>10.1}  {:>9.1}  {:>13.1}  {:>9.1}  {:>11.1}  {:>17.1}",
+            r.services,
+            r.assigned,
+            r.millis,
+            r.load_millis,
+            r.validate_millis,
+            r.plan_millis,
+            r.render_millis,
+            r.peak_mib
+        );
     }
     if let (Some(first), Some(last)) = (rows.first(), rows.last())
         && rows.len() > 1
