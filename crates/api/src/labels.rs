@@ -102,25 +102,27 @@ fn requirement_matches(requirement: &LabelSelectorRequirement, labels: &impl Lab
     }
 }
 
+/// A selector from `labels` and `(key, operator, values)` expressions, for tests.
+#[cfg(test)]
+pub(crate) fn selector(labels: &[(&str, &str)], expressions: &[(&str, &str, &[&str])]) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(labels.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()),
+        match_expressions: Some(
+            expressions
+                .iter()
+                .map(|(key, operator, values)| LabelSelectorRequirement {
+                    key: (*key).into(),
+                    operator: (*operator).into(),
+                    values: Some(values.iter().map(|v| (*v).into()).collect()),
+                })
+                .collect(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn selector(labels: &[(&str, &str)], expressions: &[(&str, &str, &[&str])]) -> LabelSelector {
-        LabelSelector {
-            match_labels: Some(labels.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()),
-            match_expressions: Some(
-                expressions
-                    .iter()
-                    .map(|(key, operator, values)| LabelSelectorRequirement {
-                        key: (*key).into(),
-                        operator: (*operator).into(),
-                        values: Some(values.iter().map(|v| (*v).into()).collect()),
-                    })
-                    .collect(),
-            ),
-        }
-    }
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
         pairs.iter().copied().collect()

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
     group = "metallb.io",
     version = "v1beta1",
     kind = "BFDProfile",
+    doc = "Timers and modes of the BFD sessions that watch BGP peers.",
     plural = "bfdprofiles",
     namespaced,
     printcolumn = r#"{"name":"Passive Mode","type":"boolean","jsonPath":".spec.passiveMode"}"#,

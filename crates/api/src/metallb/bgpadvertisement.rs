@@ -10,6 +10,7 @@ use super::LabelSelector;
     group = "metallb.io",
     version = "v1beta1",
     kind = "BGPAdvertisement",
+    doc = "Announces the addresses of some pools to BGP peers, with route attributes.",
     plural = "bgpadvertisements",
     namespaced,
     printcolumn = r#"{"name":"IPAddressPools","type":"string","jsonPath":".spec.ipAddressPools"}"#,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
     group = "metallb.io",
     version = "v1beta1",
     kind = "Community",
+    doc = "Names for BGP community values, usable in BGPAdvertisement communities.",
     plural = "communities",
     namespaced,
     crates(

@@ -10,6 +10,7 @@ use super::LabelSelector;
     group = "metallb.io",
     version = "v1beta1",
     kind = "IPAddressPool",
+    doc = "A pool of addresses that Services of type LoadBalancer get their IPs from.",
     plural = "ipaddresspools",
     namespaced,
     status = "IPAddressPoolStatus",

@@ -10,6 +10,7 @@ use super::LabelSelector;
     group = "metallb.io",
     version = "v1beta1",
     kind = "L2Advertisement",
+    doc = "Announces the addresses of some pools on the local network by ARP and NDP.",
     plural = "l2advertisements",
     namespaced,
     printcolumn = r#"{"name":"IPAddressPools","type":"string","jsonPath":".spec.ipAddressPools"}"#,

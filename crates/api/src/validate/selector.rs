@@ -227,24 +227,8 @@ pub(super) use crate::labels::any_matches;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::labels::matches;
+    use crate::labels::{matches, selector};
     use crate::validate::testing::assert_problems;
-
-    fn selector(labels: &[(&str, &str)], expressions: &[(&str, &str, &[&str])]) -> LabelSelector {
-        LabelSelector {
-            match_labels: Some(labels.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()),
-            match_expressions: Some(
-                expressions
-                    .iter()
-                    .map(|(key, operator, values)| LabelSelectorRequirement {
-                        key: (*key).into(),
-                        operator: (*operator).into(),
-                        values: Some(values.iter().map(|v| (*v).into()).collect()),
-                    })
-                    .collect(),
-            ),
-        }
-    }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
