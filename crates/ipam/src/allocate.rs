@@ -418,7 +418,8 @@ impl Run<'_, '_> {
     /// Addresses from the pool the Service names.
     fn named_pool(&mut self, subject: &Subject, name: &str) -> Result<(usize, Vec<IpAddr>), AllocationError> {
         let Some(pool) = self.pools.find(name) else {
-            return Err(AllocationError::UnknownPool { pool: name.to_owned() });
+            let closest = self.pools.closest_name(name).map(str::to_owned);
+            return Err(AllocationError::UnknownPool { pool: name.to_owned(), closest });
         };
         if !self.allows(pool, subject) {
             return Err(AllocationError::PoolNotAllowed { pool: name.to_owned() });

@@ -33,10 +33,12 @@ pub enum AllocationError {
         families: Families,
     },
     /// The Service names a pool that does not exist.
-    #[error("unknown pool {pool:?}")]
+    #[error("unknown pool {pool:?}{}", did_you_mean(.closest))]
     UnknownPool {
         /// The pool named.
         pool: String,
+        /// The existing pool whose name is closest, when it looks like a typo.
+        closest: Option<String>,
     },
     /// The pool's `serviceAllocation` does not select the Service.
     #[error("pool {pool:?} is not allowed for this service")]
@@ -202,4 +204,9 @@ pub enum ReleaseReason {
 fn list(ips: &[IpAddr]) -> String {
     let joined: Vec<String> = ips.iter().map(ToString::to_string).collect();
     format!("{:?}", joined.join(","))
+}
+
+/// ` (did you mean "x"?)` when there is a likely intended name.
+fn did_you_mean(closest: &Option<String>) -> String {
+    closest.as_ref().map(|c| format!(" (did you mean {c:?}?)")).unwrap_or_default()
 }

@@ -192,6 +192,16 @@ impl Pools {
         Pools { pools, with_allocation, for_everyone }
     }
 
+    /// The pool name closest to `name`, if close enough to be a typo of it.
+    pub fn closest_name(&self, name: &str) -> Option<&str> {
+        self.pools
+            .iter()
+            .map(|p| (strsim::jaro_winkler(name, &p.name), p.name.as_str()))
+            .filter(|(score, _)| *score >= 0.85)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, n)| n)
+    }
+
     /// The index of the pool called `name`.
     pub fn find(&self, name: &str) -> Option<usize> {
         self.pools.binary_search_by(|p| p.name.as_str().cmp(name)).ok()

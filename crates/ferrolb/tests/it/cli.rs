@@ -49,7 +49,7 @@ fn plan_json_lists_every_load_balancer_service() {
     let typo = &services[4];
     assert_eq!(typo["ips"], serde_json::json!([]));
     assert_eq!(typo["pool"], serde_json::Value::Null);
-    assert_eq!(typo["error"], "unknown pool \"pubilc\"");
+    assert_eq!(typo["error"], "unknown pool \"pubilc\" (did you mean \"public\"?)");
     assert_eq!(services[1]["ips"], services[2]["ips"], "dns-tcp and dns-udp share an IP");
     assert_eq!(services[3]["ips"].as_array().unwrap().len(), 2, "portal is dual-stack");
 }

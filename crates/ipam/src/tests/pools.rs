@@ -87,6 +87,16 @@ fn unknown_pool_is_an_error() {
 }
 
 #[test]
+fn unknown_pool_that_looks_like_a_typo_names_the_likely_one() {
+    let snap =
+        snapshot(vec![pool("public", &["192.0.2.0/28"])], vec![lb_service("ns", "web").pool("pubilc")]);
+    assert_eq!(
+        error_of(&run(&snap), "ns", "web").as_deref(),
+        Some("unknown pool \"pubilc\" (did you mean \"public\"?)")
+    );
+}
+
+#[test]
 fn exhausted_named_pool_is_an_error() {
     let snap = snapshot(
         vec![pool("a", &["192.0.2.0/32"]), pool("b", &["198.51.100.0/28"])],
