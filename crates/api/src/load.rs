@@ -470,6 +470,20 @@ mod tests {
     }
 
     #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        for text in ["a: ".to_owned() + &"[".repeat(100_000), "- ".repeat(100_000) + "x\n"] {
+            let (snapshot, diagnostics) = load_str("c.yaml", &text);
+            assert!(snapshot.is_empty());
+            assert_eq!(diagnostics.len(), 1);
+            assert!(
+                diagnostics[0].is_error() && diagnostics[0].message.starts_with("invalid YAML"),
+                "{}",
+                diagnostics[0]
+            );
+        }
+    }
+
+    #[test]
     fn unreadable_files_are_diagnostics() {
         let (_, diagnostics) = load_paths(&["/nonexistent/ferrolb.yaml"]);
         assert!(diagnostics[0].to_string().starts_with("/nonexistent/ferrolb.yaml:0: cannot read:"));

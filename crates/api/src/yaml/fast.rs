@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 
-use super::{Node, Value};
+use super::{MAX_DEPTH, Node, Value};
 
 /// One non-blank line of a document, comment removed.
 #[derive(Clone, Copy)]
@@ -43,7 +43,7 @@ pub(super) fn parse_document(text: &str, first_line: u32) -> Option<Option<Node<
         }
     }
     let Some(indent) = lines.first().map(|l| l.indent) else { return Some(None) };
-    let mut reader = Reader { lines, next: 0 };
+    let mut reader = Reader { lines, next: 0, depth: 0 };
     let node = reader.block(indent)?;
     (reader.next == reader.lines.len()).then_some(Some(node))
 }
@@ -87,6 +87,8 @@ fn starts_scalar(bytes: &[u8], i: usize) -> bool {
 struct Reader<'a> {
     lines: Vec<Line<'a>>,
     next: usize,
+    /// Block collections open; past [`MAX_DEPTH`] the full parser decides.
+    depth: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -97,10 +99,13 @@ impl<'a> Reader<'a> {
     /// A block node whose lines start at column `indent`.
     fn block(&mut self, indent: usize) -> Option<Node<'a>> {
         let line = self.peek()?;
-        if line.indent != indent {
+        if line.indent != indent || self.depth >= MAX_DEPTH {
             return None;
         }
-        if is_item(line.text) { self.sequence(indent) } else { self.mapping(indent) }
+        self.depth += 1;
+        let node = if is_item(line.text) { self.sequence(indent) } else { self.mapping(indent) };
+        self.depth -= 1;
+        node
     }
 
     fn sequence(&mut self, indent: usize) -> Option<Node<'a>> {
@@ -228,7 +233,7 @@ fn inline(text: &str, line: u32) -> Option<Node<'_>> {
             (len == text.len()).then_some(Node { line, value: Value::Scalar { text: value, plain: false } })
         }
         b'[' | b'{' => {
-            let mut flow = Flow { text: text.as_bytes(), src: text, pos: 0, line };
+            let mut flow = Flow { text: text.as_bytes(), src: text, pos: 0, line, depth: 0 };
             let node = flow.node()?;
             flow.skip_spaces();
             (flow.pos == text.len()).then_some(node)
@@ -304,6 +309,8 @@ struct Flow<'a> {
     src: &'a str,
     pos: usize,
     line: u32,
+    /// Collections open on this line.
+    depth: usize,
 }
 
 impl<'a> Flow<'a> {
@@ -346,6 +353,16 @@ impl<'a> Flow<'a> {
 
     /// A sequence (closed by `]`) or a mapping (closed by `}`).
     fn collection(&mut self, close: u8) -> Option<Node<'a>> {
+        if self.depth >= MAX_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let node = self.collection_body(close);
+        self.depth -= 1;
+        node
+    }
+
+    fn collection_body(&mut self, close: u8) -> Option<Node<'a>> {
         self.pos += 1;
         let mut items = Vec::new();
         let mut entries: Vec<(Node<'a>, Node<'a>)> = Vec::new();

@@ -61,6 +61,15 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// How many nodes this one holds, itself included.
+    pub fn size(&self) -> usize {
+        1 + match &self.value {
+            Value::Scalar { .. } => 0,
+            Value::Seq(items) => items.iter().map(Node::size).sum(),
+            Value::Map(entries) => entries.iter().map(|(k, v)| k.size() + v.size()).sum(),
+        }
+    }
+
     /// Calls `visit(path, line)` for this node and every node below it, with
     /// paths written as in diagnostics (`spec.addresses[0]`).
     pub fn walk(&self, path: &mut String, visit: &mut impl FnMut(&str, u32)) {
@@ -90,6 +99,12 @@ impl<'a> Node<'a> {
         }
     }
 }
+
+/// The most nodes that aliases may copy in one stream.
+pub const MAX_ALIAS_NODES: usize = 100_000;
+
+/// The deepest nesting of collections accepted.
+pub const MAX_DEPTH: usize = 128;
 
 /// Plain-scalar spellings of null in YAML 1.2's core schema.
 pub(crate) fn is_null_text(text: &str) -> bool {
@@ -232,6 +247,7 @@ fn parse_full<'a>(
         stack: Vec::new(),
         pending_keys: Vec::new(),
         anchors: HashMap::new(),
+        expanded: 0,
         line_offset: first_line - 1,
     };
     for event in Parser::new_from_str(text) {
@@ -250,7 +266,10 @@ struct Builder<'a, F> {
     stack: Vec<(Node<'a>, usize)>,
     /// A mapping key waiting for its value, per open mapping.
     pending_keys: Vec<Option<Node<'a>>>,
-    anchors: HashMap<usize, Node<'a>>,
+    /// Anchored nodes, with how many nodes each holds.
+    anchors: HashMap<usize, (Node<'a>, usize)>,
+    /// Nodes copied by aliases so far, bounded by [`MAX_ALIAS_NODES`].
+    expanded: usize,
 }
 
 impl<'a, F: FnMut(Node<'a>)> Builder<'a, F> {
@@ -264,10 +283,12 @@ impl<'a, F: FnMut(Node<'a>)> Builder<'a, F> {
                 self.push(node)?;
             }
             Event::SequenceStart(anchor, _) => {
+                self.check_depth(line)?;
                 self.stack.push((Node { line, value: Value::Seq(Vec::new()) }, anchor));
                 self.pending_keys.push(None);
             }
             Event::MappingStart(anchor, _) => {
+                self.check_depth(line)?;
                 self.stack.push((Node { line, value: Value::Map(Vec::new()) }, anchor));
                 self.pending_keys.push(None);
             }
@@ -280,10 +301,20 @@ impl<'a, F: FnMut(Node<'a>)> Builder<'a, F> {
                 }
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| SyntaxError {
+                let (node, size) = self.anchors.get(&id).cloned().ok_or_else(|| SyntaxError {
                     line,
                     message: "invalid YAML: alias to an unknown anchor".into(),
                 })?;
+                // Aliases of aliases grow exponentially ("billion laughs").
+                self.expanded += size;
+                if self.expanded > MAX_ALIAS_NODES {
+                    return Err(SyntaxError {
+                        line,
+                        message: format!(
+                            "invalid YAML: aliases expand to more than {MAX_ALIAS_NODES} nodes (expected a Kubernetes object)"
+                        ),
+                    });
+                }
                 self.push(node)?;
             }
             Event::DocumentStart(_)
@@ -299,9 +330,23 @@ impl<'a, F: FnMut(Node<'a>)> Builder<'a, F> {
         Ok(())
     }
 
+    /// Refuses nesting deeper than [`MAX_DEPTH`]: no configuration needs it,
+    /// and dropping or walking such a tree would exhaust the stack.
+    fn check_depth(&self, line: u32) -> Result<(), SyntaxError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(SyntaxError {
+                line,
+                message: format!(
+                    "invalid YAML: nested deeper than {MAX_DEPTH} levels (expected a Kubernetes object)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     fn remember(&mut self, anchor: usize, node: &Node<'a>) {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), node.size()));
         }
     }
 
@@ -418,6 +463,17 @@ mod tests {
         let (docs, err) = parse_documents("a: 1\n---\nb: [1, 2\n");
         assert_eq!(docs.len(), 1);
         assert_eq!(err.unwrap().line, 4);
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let (_, err) = parse_documents(&text);
+        assert!(err.unwrap().message.contains("aliases expand to more than"));
     }
 
     #[test]
