@@ -86,7 +86,7 @@ impl Loader {
     pub fn add_str(&mut self, file: &str, text: &str) {
         let file: Arc<str> = file.into();
         let Some(documents) = yaml::documents(text) else {
-            let result = yaml::for_each_document_slow(text, |doc| self.add_document(&file, &doc));
+            let result = yaml::for_each_document(text, |doc| self.add_document(&file, &doc));
             self.syntax_error(&file, result);
             return;
         };

@@ -152,7 +152,7 @@ pub fn parse_documents(text: &str) -> (Vec<Node<'_>>, Option<SyntaxError>) {
 /// Hands each document of a YAML stream to `handle` as soon as it is complete,
 /// so a large stream never sits in memory as trees all at once.
 pub fn for_each_document<'a>(text: &'a str, mut handle: impl FnMut(Node<'a>)) -> Result<(), SyntaxError> {
-    match split_documents(text) {
+    match documents(text) {
         Some(documents) => {
             let mut first_error = None;
             for document in documents {
@@ -191,25 +191,12 @@ impl<'a> Document<'a> {
     }
 }
 
-/// Cuts a stream into documents that parse independently, or `None` when it
-/// must be parsed as a whole (see [`split_documents`]).
-pub fn documents(text: &str) -> Option<Vec<Document<'_>>> {
-    split_documents(text)
-}
-
-/// Parses a stream as a whole with the full YAML parser.
-pub fn for_each_document_slow<'a>(
-    text: &'a str,
-    mut handle: impl FnMut(Node<'a>),
-) -> Result<(), SyntaxError> {
-    parse_full(text, 1, &mut handle)
-}
-
 /// The documents of a stream with the line each starts on, split at `---`
-/// lines (which YAML forbids inside any scalar, so the split is exact).
+/// lines (which YAML forbids inside any scalar, so the split is exact), to
+/// parse one by one or on several threads.
 /// `None` when the stream needs the full parser as a whole: directives,
 /// `...` markers, content on a `---` line, a byte-order mark.
-fn split_documents(text: &str) -> Option<Vec<Document<'_>>> {
+pub fn documents(text: &str) -> Option<Vec<Document<'_>>> {
     let mut documents = Vec::new();
     let (mut start, mut start_line) = (0, 1);
     let mut offset = 0;
