@@ -33,6 +33,8 @@ enum Command {
     },
     /// Show what every LoadBalancer Service would get, without touching the network.
     Plan(cmd::plan::Args),
+    /// Run without Kubernetes, from one file for the whole cluster.
+    Run(cmd::run::Args),
     /// Print the CustomResourceDefinitions of the metallb.io resources.
     Crds,
     /// Demonstrate or measure ferrolb in a lab.
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate { files } => cmd::validate::run(&files),
         Command::Plan(args) => cmd::plan::run(&args),
+        Command::Run(args) => cmd::run::run(&args),
         Command::Crds => cmd::crds::run(),
         Command::Lab { command } => cmd::lab::run(command),
     };

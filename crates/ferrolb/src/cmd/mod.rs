@@ -3,4 +3,5 @@
 pub mod crds;
 pub mod lab;
 pub mod plan;
+pub mod run;
 pub mod validate;

@@ -1,0 +1,35 @@
+//! A configuration that may be put in force: it loads and validates without
+//! errors, and names this node.
+
+use std::path::Path;
+
+use ferrolb_api::{Diagnostic, Location, Snapshot};
+
+/// A valid configuration.
+pub struct Config {
+    /// Everything in the file.
+    pub snapshot: Snapshot,
+}
+
+impl Config {
+    /// Loads and validates `path`; every error (warnings are logged, not
+    /// fatal) when it cannot be put in force.
+    pub fn load(path: &Path, node: &str) -> Result<Config, Vec<Diagnostic>> {
+        let (snapshot, diagnostics) = crate::cmd::validate::load_and_validate(&[path.to_path_buf()]);
+        for d in diagnostics.iter().filter(|d| !d.is_error()) {
+            tracing::warn!(problem = %d, "configuration warning");
+        }
+        let mut errors: Vec<Diagnostic> = diagnostics.into_iter().filter(Diagnostic::is_error).collect();
+        let has_node = snapshot.nodes.iter().any(|n| n.metadata.name.as_deref() == Some(node));
+        if !has_node {
+            let file = path.display().to_string();
+            errors.push(Diagnostic::error(
+                Location::new(file, 0),
+                format!("Node/{node}"),
+                "",
+                format!("no Node named {node:?} (expected a Node object for this host, as named by --node)"),
+            ));
+        }
+        if errors.is_empty() { Ok(Config { snapshot }) } else { Err(errors) }
+    }
+}

@@ -1,0 +1,159 @@
+//! `ferrolb run --config FILE --node NAME`: ferrolb without Kubernetes.
+//!
+//! ```text
+//!   config file ──(poll 200 ms)──► Config::load ──► valid? ──no──► log FILE:LINE, keep last good
+//!                                                     │yes
+//!   state file ◄── Assignments ◄── ipam::allocate ◄──┘ (previous assignments keep IPs stable)
+//!   SIGTERM / SIGINT ──► stop
+//! ```
+//!
+//! One task: the loop below. Announcing (BGP sessions, ARP/NDP) plugs in
+//! where the plan is applied.
+
+mod config;
+mod state;
+mod watch;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use ferrolb_ipam::{Allocation, Assignments, Options};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+use self::config::Config;
+use self::state::StateFile;
+use self::watch::FileStamp;
+
+/// How often the configuration file is checked for changes: a change is
+/// applied well within a second.
+const POLL: Duration = Duration::from_millis(200);
+
+/// Arguments of `ferrolb run`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The cluster file (MetalLB resources plus Nodes and Services), or a directory of them.
+    #[arg(long)]
+    config: PathBuf,
+    /// This host's Node in the file.
+    #[arg(long)]
+    node: String,
+    /// Where the assignments are kept across restarts.
+    #[arg(long, default_value = "/var/lib/ferrolb")]
+    state_dir: PathBuf,
+    /// The loadBalancerClass ferrolb serves; without it, only Services with no class.
+    #[arg(long)]
+    lb_class: Option<String>,
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(serve(args))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).init();
+}
+
+async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
+    let state = StateFile::new(&args.state_dir, &args.node);
+    let options = Options { lb_class: args.lb_class.clone() };
+    let mut stamp = FileStamp::of(&args.config);
+    let config = match Config::load(&args.config, &args.node) {
+        Ok(config) => config,
+        Err(problems) => {
+            for d in &problems {
+                warn!(problem = %d, "configuration rejected");
+            }
+            anyhow::bail!("{}: no valid configuration to start from", args.config.display());
+        }
+    };
+    let previous = state.load().with_context(|| format!("reading {}", state.path().display()))?;
+    let mut running = Running { allocation: None, assignments: previous };
+    running.apply(&config, &options, &state)?;
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut tick = tokio::time::interval(POLL);
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = tick.tick() => {
+                let now = FileStamp::of(&args.config);
+                if now == stamp {
+                    continue;
+                }
+                stamp = now;
+                match Config::load(&args.config, &args.node) {
+                    Ok(config) => running.apply(&config, &options, &state)?,
+                    Err(problems) => {
+                        for d in &problems {
+                            warn!(problem = %d, "configuration change rejected; the last good one keeps running");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    info!(node = %args.node, "stopping");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What is in force.
+struct Running {
+    allocation: Option<Allocation>,
+    assignments: Assignments,
+}
+
+impl Running {
+    /// Plans `config` against what is in force, saves the assignments and
+    /// logs what changed.
+    fn apply(&mut self, config: &Config, options: &Options, state: &StateFile) -> anyhow::Result<()> {
+        let allocation = ferrolb_ipam::allocate(&config.snapshot, &self.assignments, options);
+        log_changes(self.allocation.as_ref(), &allocation);
+        let assignments = allocation.assignments();
+        if assignments != self.assignments {
+            state.save(&assignments).with_context(|| format!("writing {}", state.path().display()))?;
+        }
+        info!(
+            services = allocation.services.len(),
+            assigned = allocation.services.iter().filter(|s| !s.ips.is_empty()).count(),
+            "configuration applied"
+        );
+        self.assignments = assignments;
+        self.allocation = Some(allocation);
+        Ok(())
+    }
+}
+
+/// One line per Service whose addresses or error changed, and per Service gone.
+fn log_changes(before: Option<&Allocation>, after: &Allocation) {
+    for s in &after.services {
+        let old = before.and_then(|b| b.get(&s.namespace, &s.name));
+        let service = format!("{}/{}", s.namespace, s.name);
+        let unchanged = old.is_some_and(|o| o.ips == s.ips && o.error == s.error);
+        if unchanged {
+            continue;
+        }
+        let ips: Vec<String> = s.ips.iter().map(ToString::to_string).collect();
+        match &s.error {
+            None => {
+                info!(service, pool = s.pool.as_deref().unwrap_or(""), ips = ips.join(","), "IPs assigned")
+            }
+            Some(e) => warn!(service, reason = %e, "no IPs"),
+        }
+    }
+    for s in before.map(|b| b.services.as_slice()).unwrap_or_default() {
+        if after.get(&s.namespace, &s.name).is_none() {
+            info!(service = format!("{}/{}", s.namespace, s.name), "service removed, IPs released");
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! `ferrolb run` without Kubernetes: it plans from the file, keeps IPs across
+//! restarts, follows changes, keeps the last good config, stops on SIGTERM.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BASE: &str = "apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: pool}
+spec:
+  addresses: [192.0.2.10-192.0.2.20]
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node1}
+status:
+  addresses: [{type: InternalIP, address: 198.51.100.11}]
+";
+
+fn service(name: &str) -> String {
+    format!(
+        "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  type: LoadBalancer\n  ports: [{{port: 80}}]\n"
+    )
+}
+
+/// A scratch directory with a config file and a state directory, removed on drop.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("ferrolb-run-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch { dir }
+    }
+    fn config(&self) -> PathBuf {
+        self.dir.join("cluster.yaml")
+    }
+    fn state(&self) -> PathBuf {
+        self.dir.join("state/node1.assignments.json")
+    }
+    fn write(&self, text: &str) {
+        // Write beside and rename, as editors do, so the runner never reads half a file.
+        let tmp = self.dir.join("cluster.yaml.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, self.config()).unwrap();
+    }
+    fn start(&self) -> Runner {
+        let child = Command::new(env!("CARGO_BIN_EXE_ferrolb"))
+            .args(["run", "--node", "node1", "--config"])
+            .arg(self.config())
+            .arg("--state-dir")
+            .arg(self.dir.join("state"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        Runner { child }
+    }
+    /// The IPs of `name` in the state file, once `done` holds (10 s at most).
+    fn wait_for(&self, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(state) = read_json(&self.state())
+                && done(&state)
+            {
+                return state;
+            }
+            assert!(Instant::now() < deadline, "state never reached; last: {:?}", read_json(&self.state()));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn read_json(path: &Path) -> Option<serde_json::Value> {
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
+
+fn ips(state: &serde_json::Value, name: &str) -> Vec<String> {
+    state
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["name"] == name)
+        .flat_map(|a| a["ips"].as_array().cloned().unwrap_or_default())
+        .map(|ip| ip.as_str().unwrap().to_owned())
+        .collect()
+}
+
+struct Runner {
+    child: Child,
+}
+
+impl Runner {
+    /// Sends SIGTERM and returns what it logged, once it has exited.
+    fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "ferrolb run did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{status}");
+        let mut log = String::new();
+        self.child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+        log
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn run_follows_the_file_and_keeps_the_last_good_config() {
+    let scratch = Scratch::new("follow");
+    scratch.write(&(BASE.to_owned() + &service("web")));
+    let runner = scratch.start();
+    let state = scratch.wait_for(|s| ips(s, "web") == ["192.0.2.10"]);
+    assert_eq!(ips(&state, "web"), ["192.0.2.10"]);
+
+    scratch.write(&(BASE.to_owned() + &service("web") + &service("api")));
+    scratch.wait_for(|s| ips(s, "api") == ["192.0.2.11"]);
+
+    // A change that does not validate is refused; the last good config stays.
+    let broken = BASE.replace("192.0.2.10-192.0.2.20", "192.0.2.20-192.0.2.10") + &service("web");
+    scratch.write(&broken);
+    std::thread::sleep(Duration::from_millis(800));
+    let state = read_json(&scratch.state()).unwrap();
+    assert_eq!(
+        (ips(&state, "web"), ips(&state, "api")),
+        (vec!["192.0.2.10".into()], vec!["192.0.2.11".into()])
+    );
+
+    let log = runner.stop();
+    assert!(log.contains("configuration change rejected"), "{log}");
+    assert!(log.contains("cluster.yaml:5: IPAddressPool/pool: spec.addresses[0]"), "{log}");
+}
+
+#[test]
+fn run_keeps_ips_across_restarts() {
+    let scratch = Scratch::new("restart");
+    scratch.write(&(BASE.to_owned() + &service("web")));
+    let runner = scratch.start();
+    scratch.wait_for(|s| ips(s, "web") == ["192.0.2.10"]);
+    runner.stop();
+
+    // "api" sorts before "web" and would take .10 if nothing were remembered.
+    scratch.write(&(BASE.to_owned() + &service("web") + &service("api")));
+    let runner = scratch.start();
+    let state = scratch.wait_for(|s| !ips(s, "api").is_empty());
+    assert_eq!(ips(&state, "web"), ["192.0.2.10"]);
+    assert_eq!(ips(&state, "api"), ["192.0.2.11"]);
+    runner.stop();
+}
+
+#[test]
+fn run_refuses_to_start_without_its_node() {
+    let scratch = Scratch::new("nonode");
+    scratch.write(&BASE.replace("name: node1", "name: node9"));
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrolb"))
+        .args(["run", "--node", "node1", "--config"])
+        .arg(scratch.config())
+        .arg("--state-dir")
+        .arg(scratch.dir.join("state"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("no Node named \"node1\""), "{log}");
+}
