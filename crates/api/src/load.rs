@@ -164,38 +164,38 @@ impl Loader {
                 }
             }
             (metallb::V1BETA1, "IPAddressPool") => {
-                add::<IPAddressPool>(s, d, file, doc, kind, Spec::Required, |s| &mut s.pools)
+                add::<IPAddressPool>(s, d, file, doc, kind, IPADDRESSPOOL, |s| &mut s.pools)
             }
             (metallb::V1BETA1, "L2Advertisement") => {
-                add::<L2Advertisement>(s, d, file, doc, kind, Spec::Optional, |s| &mut s.l2_advertisements)
+                add::<L2Advertisement>(s, d, file, doc, kind, OPTIONAL_SPEC, |s| &mut s.l2_advertisements)
             }
             (metallb::V1BETA1, "BGPAdvertisement") => {
-                add::<BGPAdvertisement>(s, d, file, doc, kind, Spec::Optional, |s| &mut s.bgp_advertisements)
+                add::<BGPAdvertisement>(s, d, file, doc, kind, OPTIONAL_SPEC, |s| &mut s.bgp_advertisements)
             }
             (metallb::V1BETA1, "BFDProfile") => {
-                add::<BFDProfile>(s, d, file, doc, kind, Spec::Optional, |s| &mut s.bfd_profiles)
+                add::<BFDProfile>(s, d, file, doc, kind, OPTIONAL_SPEC, |s| &mut s.bfd_profiles)
             }
             (metallb::V1BETA1, "Community") => {
-                add::<Community>(s, d, file, doc, kind, Spec::Optional, |s| &mut s.communities)
+                add::<Community>(s, d, file, doc, kind, OPTIONAL_SPEC, |s| &mut s.communities)
             }
             (metallb::V1BETA2, "BGPPeer") => {
-                add::<BGPPeer>(s, d, file, doc, kind, Spec::Required, |s| &mut s.bgp_peers)
+                add::<BGPPeer>(s, d, file, doc, kind, REQUIRED_SPEC, |s| &mut s.bgp_peers)
             }
             (metallb::V1BETA1, "BGPPeer") => {
-                if let Some(old) = parse::<metallb::v1beta1::BGPPeer>(d, file, doc, kind, Spec::Required) {
+                if let Some(old) = parse::<metallb::v1beta1::BGPPeer>(d, file, doc, kind, REQUIRED_SPEC) {
                     s.bgp_peers.push(old.map(BGPPeer::from));
                 }
             }
             ("v1", "Service") => {
-                if let Some(service) = parse::<Service>(d, file, doc, kind, Spec::Core) {
+                if let Some(service) = parse::<Service>(d, file, doc, kind, CORE) {
                     s.services.push(service.map(LbService::from));
                 }
             }
-            ("v1", "Node") => add::<K8sNode>(s, d, file, doc, kind, Spec::Core, |s| &mut s.nodes),
-            ("v1", "Namespace") => add::<Namespace>(s, d, file, doc, kind, Spec::Core, |s| &mut s.namespaces),
-            ("v1", "Secret") => add::<Secret>(s, d, file, doc, kind, Spec::Core, |s| &mut s.secrets),
+            ("v1", "Node") => add::<K8sNode>(s, d, file, doc, kind, CORE, |s| &mut s.nodes),
+            ("v1", "Namespace") => add::<Namespace>(s, d, file, doc, kind, CORE, |s| &mut s.namespaces),
+            ("v1", "Secret") => add::<Secret>(s, d, file, doc, kind, CORE, |s| &mut s.secrets),
             ("discovery.k8s.io/v1", "EndpointSlice") => {
-                add::<EndpointSlice>(s, d, file, doc, kind, Spec::Core, |s| &mut s.endpoint_slices)
+                add::<EndpointSlice>(s, d, file, doc, kind, CORE, |s| &mut s.endpoint_slices)
             }
             (version, kind) => {
                 let object = format!("{kind}/{}", name_of(doc));
@@ -229,6 +229,31 @@ fn expected_version(kind: &str) -> Option<&'static str> {
     })
 }
 
+/// How a kind's `spec` and `status` are read.
+#[derive(Clone, Copy)]
+struct Shape {
+    spec: Spec,
+    status: Status,
+}
+
+/// `IPAddressPool`: a spec, and a status the controller writes.
+const IPADDRESSPOOL: Shape = Shape { spec: Spec::Required, status: Status::Read };
+/// `BGPPeer`: a spec that cannot be left out.
+const REQUIRED_SPEC: Shape = Shape { spec: Spec::Required, status: Status::Skipped };
+/// Advertisements, `BFDProfile`, `Community`: every spec field is optional.
+const OPTIONAL_SPEC: Shape = Shape { spec: Spec::Optional, status: Status::Skipped };
+/// Kubernetes' own kinds.
+const CORE: Shape = Shape { spec: Spec::Core, status: Status::Read };
+
+/// Whether the kind's type reads `status`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Status {
+    /// Read it (IPAddressPool counts, a Node's addresses, a Service's ingress IPs).
+    Read,
+    /// The type has none, but `kubectl get -o yaml` prints an empty one: skip it.
+    Skipped,
+}
+
 /// How an object's `spec` is treated.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Spec {
@@ -246,10 +271,10 @@ fn add<T: DeserializeOwned>(
     file: &Arc<str>,
     doc: &Node<'_>,
     kind: &str,
-    spec: Spec,
+    shape: Shape,
     list: impl FnOnce(&mut Snapshot) -> &mut Vec<Located<T>>,
 ) {
-    if let Some(object) = parse(diagnostics, file, doc, kind, spec) {
+    if let Some(object) = parse(diagnostics, file, doc, kind, shape) {
         list(snapshot).push(object);
     }
 }
@@ -262,7 +287,7 @@ fn parse<T: DeserializeOwned>(
     file: &Arc<str>,
     doc: &Node<'_>,
     kind: &str,
-    spec: Spec,
+    Shape { spec, status }: Shape,
 ) -> Option<Located<T>> {
     // Only formatted when there is a problem to report: most objects have none.
     let object = || format!("{kind}/{}", name_of(doc));
@@ -283,9 +308,11 @@ fn parse<T: DeserializeOwned>(
             "missing (expected the object's name)",
         ));
     }
-    // Every object may carry a status (as `kubectl get -o yaml` prints it),
-    // even kinds whose type has none.
-    let (value, unknown) = match de::from_node::<T>(doc, &["apiVersion", "kind", "status"]) {
+    let root_fields: &'static [&'static str] = match status {
+        Status::Read => &["apiVersion", "kind"],
+        Status::Skipped => &["apiVersion", "kind", "status"],
+    };
+    let (value, unknown) = match de::from_node::<T>(doc, root_fields) {
         Ok(parsed) => parsed,
         Err(e) => {
             diagnostics.push(Diagnostic::error(at(e.line.unwrap_or(doc.line)), object(), e.path, e.message));
@@ -408,6 +435,18 @@ mod tests {
         );
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
         assert_eq!(snapshot.l2_advertisements[0].spec, Default::default());
+    }
+
+    #[test]
+    fn status_is_read_where_the_kind_has_one_and_skipped_where_not() {
+        let (snapshot, diagnostics) = load_str(
+            "c.yaml",
+            "apiVersion: v1\nkind: Node\nmetadata: {name: n}\nstatus:\n  addresses: [{type: InternalIP, address: 198.51.100.11}]\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {type: LoadBalancer}\nstatus:\n  loadBalancer: {ingress: [{ip: 192.0.2.7}]}\n---\napiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l}\nstatus: {}\n",
+        );
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let node_status = snapshot.nodes[0].status.as_ref().expect("a Node's status is read");
+        assert_eq!(node_status.addresses.as_ref().unwrap()[0].address, "198.51.100.11");
+        assert_eq!(&*snapshot.services[0].ingress_ips, [Box::from("192.0.2.7")]);
     }
 
     #[test]

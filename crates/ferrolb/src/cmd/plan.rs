@@ -1,5 +1,6 @@
 //! `ferrolb plan FILE...`: what every LoadBalancer Service would get.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,24 +26,42 @@ pub struct Args {
 
 /// The plan as printed in JSON and YAML.
 #[derive(Serialize)]
-pub struct Report {
+pub struct Report<'a> {
     /// One entry per LoadBalancer Service ferrolb handles, by namespace and name.
-    pub services: Vec<ServiceRow>,
+    pub services: Vec<ServiceRow<'a>>,
 }
 
 /// What one Service gets.
 #[derive(Serialize)]
-pub struct ServiceRow {
+pub struct ServiceRow<'a> {
     /// The Service's namespace.
-    pub namespace: String,
+    pub namespace: &'a str,
     /// The Service's name.
-    pub name: String,
+    pub name: &'a str,
     /// The pool its IPs come from.
-    pub pool: Option<String>,
+    pub pool: Option<&'a str>,
     /// Its IPs, one per family.
-    pub ips: Vec<String>,
+    pub ips: &'a [IpAddr],
     /// Why it has no IPs.
     pub error: Option<String>,
+}
+
+impl<'a> Report<'a> {
+    /// The report of `allocation`, borrowing from it.
+    pub fn of(allocation: &'a Allocation) -> Self {
+        let services = allocation
+            .services
+            .iter()
+            .map(|s| ServiceRow {
+                namespace: &s.namespace,
+                name: &s.name,
+                pool: s.pool.as_deref(),
+                ips: &s.ips,
+                error: s.error.as_ref().map(ToString::to_string),
+            })
+            .collect();
+        Report { services }
+    }
 }
 
 /// Validates, plans and prints; exit 1 when the configuration is invalid.
@@ -53,7 +72,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         eprintln!("not planned: the configuration is invalid");
         return Ok(ExitCode::FAILURE);
     }
-    let report = plan(&snapshot, args.lb_class.clone());
+    let allocation = plan(&snapshot, args.lb_class.clone());
+    let report = Report::of(&allocation);
     let text = match args.output {
         Format::Table => table(&report),
         format => output::render(&report, format)?,
@@ -63,36 +83,21 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Allocates from scratch (plus what the Services' status already records).
-pub fn plan(snapshot: &Snapshot, lb_class: Option<String>) -> Report {
-    let allocation = ferrolb_ipam::allocate(snapshot, &Assignments::default(), &Options { lb_class });
-    report(&allocation)
+pub fn plan(snapshot: &Snapshot, lb_class: Option<String>) -> Allocation {
+    ferrolb_ipam::allocate(snapshot, &Assignments::default(), &Options { lb_class })
 }
 
-fn report(allocation: &Allocation) -> Report {
-    let services = allocation
-        .services
-        .iter()
-        .map(|s| ServiceRow {
-            namespace: s.namespace.clone(),
-            name: s.name.clone(),
-            pool: s.pool.clone(),
-            ips: s.ips.iter().map(ToString::to_string).collect(),
-            error: s.error.as_ref().map(ToString::to_string),
-        })
-        .collect();
-    Report { services }
-}
-
-fn table(report: &Report) -> String {
+fn table(report: &Report<'_>) -> String {
     let rows: Vec<Vec<String>> = report
         .services
         .iter()
         .map(|s| {
+            let ips: Vec<String> = s.ips.iter().map(ToString::to_string).collect();
             vec![
-                s.namespace.clone(),
-                s.name.clone(),
-                s.pool.clone().unwrap_or_else(|| "-".into()),
-                if s.ips.is_empty() { "-".into() } else { s.ips.join(",") },
+                s.namespace.to_owned(),
+                s.name.to_owned(),
+                s.pool.unwrap_or("-").to_owned(),
+                if ips.is_empty() { "-".into() } else { ips.join(",") },
                 s.error.clone().unwrap_or_default(),
             ]
         })

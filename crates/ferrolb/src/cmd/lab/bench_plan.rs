@@ -31,6 +31,8 @@ struct Measurement {
     assigned: usize,
     /// Everything: load, validate, plan, render.
     millis: f64,
+    /// CPU time of all threads: steadier than wall time on a shared machine.
+    cpu_millis: f64,
     load_millis: f64,
     validate_millis: f64,
     plan_millis: f64,
@@ -73,15 +75,16 @@ fn measure(exe: &Path, file: &Path) -> anyhow::Result<Measurement> {
 
 fn render(rows: &[Measurement]) -> String {
     let mut out = String::from(
-        "services  assigned  total (ms)  load (ms)  validate (ms)  plan (ms)  render (ms)  peak memory (MiB)\n",
+        "services  assigned  total (ms)  cpu (ms)  load (ms)  validate (ms)  plan (ms)  render (ms)  peak memory (MiB)\n",
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "{:>8}  {:>8}  {:>10.1}  {:>9.1}  {:>13.1}  {:>9.1}  {:>11.1}  {:>17.1}",
+            "{:>8}  {:>8}  {:>10.1}  {:>8.1}  {:>9.1}  {:>13.1}  {:>9.1}  {:>11.1}  {:>17.1}",
             r.services,
             r.assigned,
             r.millis,
+            r.cpu_millis,
             r.load_millis,
             r.validate_millis,
             r.plan_millis,
@@ -94,10 +97,11 @@ fn render(rows: &[Measurement]) -> String {
     {
         let _ = writeln!(
             out,
-            "ratio {}/{}: time {:.2} (services x{:.0}), memory {:.2}",
+            "ratio {}/{}: time {:.2}, cpu {:.2} (services x{:.0}), memory {:.2}",
             last.services,
             first.services,
             last.millis / first.millis,
+            last.cpu_millis / first.cpu_millis,
             last.services as f64 / first.services as f64,
             last.peak_mib / first.peak_mib,
         );
@@ -108,22 +112,25 @@ fn render(rows: &[Measurement]) -> String {
 /// One measured run: load, validate, plan and render JSON (to memory).
 pub fn once(file: &Path) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
+    let cpu_start = ferrolb_sys::usage::cpu_time();
     let (snapshot, mut diagnostics) = ferrolb_api::load::load_paths(&[file]);
     let loaded = start.elapsed();
     diagnostics.extend(ferrolb_api::validate::validate(&snapshot));
     let validated = start.elapsed();
     anyhow::ensure!(diagnostics.is_empty(), "generated config has problems: {}", diagnostics[0]);
-    let report = crate::cmd::plan::plan(&snapshot, None);
+    let allocation = crate::cmd::plan::plan(&snapshot, None);
     let planned = start.elapsed();
-    let json = serde_json::to_string(&report)?;
+    let json = serde_json::to_string(&crate::cmd::plan::Report::of(&allocation))?;
     let total = start.elapsed();
-    let assigned = report.services.iter().filter(|s| !s.ips.is_empty()).count();
+    let cpu = ferrolb_sys::usage::cpu_time() - cpu_start;
+    let assigned = allocation.services.iter().filter(|s| !s.ips.is_empty()).count();
     drop(json);
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     let m = Measurement {
-        services: report.services.len(),
+        services: allocation.services.len(),
         assigned,
         millis: ms(total),
+        cpu_millis: ms(cpu),
         load_millis: ms(loaded),
         validate_millis: ms(validated - loaded),
         plan_millis: ms(planned - validated),
@@ -170,8 +177,8 @@ mod tests {
     fn generated_config_is_valid_and_fully_assigned() {
         let (snapshot, diagnostics) = ferrolb_api::load::load_str("bench.yaml", &config(50));
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
-        let report = crate::cmd::plan::plan(&snapshot, None);
-        assert_eq!(report.services.len(), 50);
-        assert!(report.services.iter().all(|s| s.ips.len() == 1), "every Service gets one IP");
+        let allocation = crate::cmd::plan::plan(&snapshot, None);
+        assert_eq!(allocation.services.len(), 50);
+        assert!(allocation.services.iter().all(|s| s.ips.len() == 1), "every Service gets one IP");
     }
 }

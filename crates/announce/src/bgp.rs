@@ -1,0 +1,522 @@
+//! BGP: which VIPs one node sends to which peer, with which attributes, and
+//! why, as MetalLB's BGP speaker decides it.
+//!
+//! For each Service with addresses, in this order (MetalLB's):
+//!
+//! 1. the advertisements that cover its pool, then those whose nodeSelectors
+//!    select this node, then those whose serviceSelectors select the Service;
+//! 2. those must be usable (communities resolve, aggregation lengths fit)
+//!    and agree on LOCAL_PREF where their routes meet;
+//! 3. the node must be fit (network up, not excluded by label);
+//! 4. its endpoints must allow this node (`externalTrafficPolicy`).
+//!
+//! Then, per peer: the node must keep a session with it (the peer's
+//! nodeSelectors), an advertisement must not be limited to other peers, and
+//! the session must carry the VIP's address family. Each VIP becomes one
+//! route per aggregation length; routes that meet on one prefix are merged.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use ferrolb_api::Snapshot;
+use ferrolb_api::addr::{Family, IpRange};
+use ferrolb_api::community::{BgpCommunity, CommunityAliases};
+use ferrolb_api::labels::{LabelSet, Labels, any_matches};
+use ferrolb_api::metallb::{BGPAdvertisementSpec, BGPPeerSpec, DynamicAsnMode};
+use ferrolb_api::service::LbService;
+use ferrolb_ipam::{Allocation, ServiceOutcome};
+use ipnet::IpNet;
+
+use crate::eligibility::{EndpointIndex, endpoint_bar, find_node, node_bar};
+use crate::reason::{Reason, SessionReason};
+
+/// What one node announces by BGP, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BgpPlan {
+    /// The node planned for.
+    pub node: String,
+    /// Every `BGPPeer`, by name, with the routes this node sends it.
+    pub peers: Vec<PeerPlan>,
+    /// Every (Service, VIP, peer) decision, by Service, VIP, then peer; a
+    /// decision that holds for every peer has no peer.
+    pub decisions: Vec<Decision>,
+}
+
+impl BgpPlan {
+    /// The plan for the peer called `name`.
+    pub fn peer(&self, name: &str) -> Option<&PeerPlan> {
+        self.peers.iter().find(|p| p.peer == name)
+    }
+
+    /// The decisions about the Service `namespace/name`.
+    pub fn decisions_for<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a Decision> {
+        self.decisions.iter().filter(move |d| d.service == service)
+    }
+}
+
+/// A peer, whether this node keeps a session with it, and what it sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerPlan {
+    /// The `BGPPeer`'s name.
+    pub peer: String,
+    /// Whether and why this node keeps a session with the peer.
+    pub session: SessionReason,
+    /// The session is internal (same AS): LOCAL_PREF is sent only then.
+    pub ibgp: bool,
+    /// The routes sent, by prefix; none without a session.
+    pub routes: Vec<Route>,
+}
+
+impl PeerPlan {
+    /// Whether this node keeps a session with the peer.
+    pub fn has_session(&self) -> bool {
+        self.session.session()
+    }
+}
+
+/// One route sent to one peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// The prefix: a VIP masked to the aggregation length.
+    pub prefix: IpNet,
+    /// LOCAL_PREF, toward iBGP peers only; the highest when advertisements
+    /// meeting on this prefix differ.
+    pub local_pref: Option<u32>,
+    /// Standard and large communities of every advertisement that yields
+    /// this route, sorted, without repeats.
+    pub communities: Vec<BgpCommunity>,
+    /// The Services (`namespace/name`) whose VIPs the route carries, sorted.
+    pub services: Vec<String>,
+}
+
+/// Whether one VIP of a Service goes to one peer, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The Service, `namespace/name`.
+    pub service: String,
+    /// The VIP.
+    pub ip: IpAddr,
+    /// The peer; `None` when the reason holds for every peer.
+    pub peer: Option<String>,
+    /// Why; says whether it is announced.
+    pub reason: Reason,
+}
+
+impl Decision {
+    /// Whether the VIP is announced to the peer.
+    pub fn announced(&self) -> bool {
+        self.reason.announced()
+    }
+}
+
+/// Plans the BGP announcements of `node` from the configuration in
+/// `snapshot` and the addresses in `allocation`. The same inputs give the
+/// same plan.
+pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> BgpPlan {
+    let node_object = find_node(snapshot, node);
+    let labels = node_object.map(|n| &n.metadata.labels);
+    let aliases = CommunityAliases::new(snapshot.communities.iter().map(|c| &c.object));
+    let mut advertisements: Vec<Advertisement> = snapshot
+        .bgp_advertisements
+        .iter()
+        .map(|a| Advertisement::new(a.metadata.name.as_deref().unwrap_or(""), &a.spec, &labels, &aliases))
+        .collect();
+    // By name, so that the plan and its reasons do not depend on the order
+    // the objects were read in.
+    advertisements.sort_by(|a, b| a.name.cmp(b.name));
+    let peers = peers(snapshot, &labels);
+    let pools = pools(snapshot);
+    let endpoints = EndpointIndex::new(snapshot);
+    let services: HashMap<(&str, &str), &LbService> =
+        snapshot.services.iter().map(|s| ((&*s.namespace, &*s.name), &s.object)).collect();
+    let context =
+        Context { node_known: node_object.is_some(), advertisements: &advertisements, pools: &pools };
+
+    let mut routes: Vec<BTreeMap<IpNet, RouteBuilder>> = vec![BTreeMap::new(); peers.len()];
+    let mut decisions = Vec::new();
+    for outcome in allocation.services.iter().filter(|o| !o.ips.is_empty()) {
+        let key = format!("{}/{}", outcome.namespace, outcome.name);
+        let service = services.get(&(outcome.namespace.as_str(), outcome.name.as_str())).copied();
+        let verdict = context.service_verdict(outcome, service).and_then(|ads| {
+            let bar = node_object.and_then(node_bar).map(Reason::NodeBarred);
+            let local = service.is_some_and(|s| s.traffic_policy_local);
+            let ends = endpoint_bar(local, endpoints.get(&outcome.namespace, &outcome.name), node);
+            match bar.or(ends.map(Reason::Endpoints)) {
+                Some(reason) => Err(reason),
+                None if peers.is_empty() => Err(Reason::NoPeers),
+                None => Ok(ads),
+            }
+        });
+        let ads = match verdict {
+            Ok(ads) => ads,
+            Err(reason) => {
+                decisions.extend(outcome.ips.iter().map(|&ip| Decision {
+                    service: key.clone(),
+                    ip,
+                    peer: None,
+                    reason: reason.clone(),
+                }));
+                continue;
+            }
+        };
+        for &ip in &outcome.ips {
+            for (peer, peer_routes) in peers.iter().zip(&mut routes) {
+                let reason = peer.decide(ip, &ads, &key, peer_routes);
+                decisions.push(Decision {
+                    service: key.clone(),
+                    ip,
+                    peer: Some(peer.name.to_owned()),
+                    reason,
+                });
+            }
+        }
+    }
+    decisions.sort_by(|a, b| (&a.service, a.ip, &a.peer).cmp(&(&b.service, b.ip, &b.peer)));
+
+    let peers = peers
+        .iter()
+        .zip(routes)
+        .map(|(peer, routes)| PeerPlan {
+            peer: peer.name.to_owned(),
+            session: peer.session,
+            ibgp: peer.ibgp,
+            routes: routes.into_iter().map(|(prefix, r)| r.build(prefix)).collect(),
+        })
+        .collect();
+    BgpPlan { node: node.to_owned(), peers, decisions }
+}
+
+/// What the per-Service checks read.
+struct Context<'a> {
+    node_known: bool,
+    advertisements: &'a [Advertisement<'a>],
+    pools: &'a HashMap<&'a str, Pool<'a>>,
+}
+
+impl<'a> Context<'a> {
+    /// The advertisements that announce this Service from this node, or why
+    /// none does (steps 1 and 2 of the module's list).
+    fn service_verdict(
+        &self,
+        outcome: &ServiceOutcome,
+        service: Option<&LbService>,
+    ) -> Result<Vec<&'a Advertisement<'a>>, Reason> {
+        if !self.node_known {
+            return Err(Reason::UnknownNode);
+        }
+        let Some(pool_name) = outcome.pool.as_deref() else { return Err(Reason::NoPool) };
+        let pool = self.pools.get(pool_name);
+        let no_labels = Labels::default();
+        let pool_labels: &dyn LabelSet = match pool {
+            Some(pool) => pool.labels,
+            None => &no_labels,
+        };
+        let for_pool: Vec<&Advertisement> =
+            self.advertisements.iter().filter(|a| a.covers_pool(pool_name, pool_labels)).collect();
+        if for_pool.is_empty() {
+            return Err(Reason::NoAdvertisementForPool { pool: pool_name.to_owned() });
+        }
+        let for_node: Vec<&Advertisement> = for_pool.iter().copied().filter(|a| a.selects_node).collect();
+        if for_node.is_empty() {
+            return Err(Reason::NodeNotSelected { advertisements: names(&for_pool) });
+        }
+        let service_labels = service.map_or(&no_labels, |s| &s.labels);
+        let for_service: Vec<&Advertisement> =
+            for_node.iter().copied().filter(|a| a.selects_service(service_labels)).collect();
+        if for_service.is_empty() {
+            return Err(Reason::ServiceNotSelected { advertisements: names(&for_node) });
+        }
+        if let Some((ad, problem)) =
+            for_service.iter().find_map(|a| a.attributes.as_ref().err().map(|problem| (a, problem)))
+        {
+            return Err(Reason::InvalidAdvertisement {
+                advertisement: ad.name.to_owned(),
+                problem: problem.clone(),
+            });
+        }
+        let families = pool.map_or(Families::default(), |p| p.families);
+        local_pref_conflict(&for_service, families).map_or(Ok(for_service), Err)
+    }
+}
+
+/// A `BGPAdvertisement` as seen from one node.
+struct Advertisement<'a> {
+    name: &'a str,
+    spec: &'a BGPAdvertisementSpec,
+    selects_node: bool,
+    /// What the routes carry, or why the advertisement cannot be used.
+    attributes: Result<Attributes, String>,
+}
+
+/// The route attributes of a usable advertisement.
+struct Attributes {
+    length_v4: u8,
+    length_v6: u8,
+    communities: Vec<BgpCommunity>,
+}
+
+impl<'a> Advertisement<'a> {
+    fn new(
+        name: &'a str,
+        spec: &'a BGPAdvertisementSpec,
+        node: &impl LabelSet,
+        aliases: &CommunityAliases,
+    ) -> Self {
+        let selects_node = spec.node_selectors.is_empty() || any_matches(&spec.node_selectors, node);
+        Advertisement { name, spec, selects_node, attributes: Attributes::of(spec, aliases) }
+    }
+
+    fn covers_pool(&self, pool: &str, labels: &dyn LabelSet) -> bool {
+        let spec = self.spec;
+        if spec.ip_address_pools.is_empty() && spec.ip_address_pool_selectors.is_empty() {
+            return true;
+        }
+        spec.ip_address_pools.iter().any(|p| p == pool)
+            || any_matches(&spec.ip_address_pool_selectors, &labels)
+    }
+
+    fn selects_service(&self, labels: &Labels) -> bool {
+        self.spec.service_selectors.is_empty() || any_matches(&self.spec.service_selectors, labels)
+    }
+
+    fn sends_to(&self, peer: &str) -> bool {
+        self.spec.peers.is_empty() || self.spec.peers.iter().any(|p| p == peer)
+    }
+}
+
+impl Attributes {
+    fn of(spec: &BGPAdvertisementSpec, aliases: &CommunityAliases) -> Result<Self, String> {
+        let length = |value: i32, family: Family, field: &str| {
+            u8::try_from(value).ok().filter(|&l| l <= family.bits()).ok_or_else(|| {
+                format!("{field} {value} is not a prefix length from 0 to {} ({family})", family.bits())
+            })
+        };
+        let length_v4 = length(spec.aggregation_length_v4(), Family::V4, "aggregationLength")?;
+        let length_v6 = length(spec.aggregation_length_v6(), Family::V6, "aggregationLengthV6")?;
+        let mut communities = spec
+            .communities
+            .iter()
+            .map(|c| aliases.resolve(c).map_err(|e| format!("community {c:?}: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        communities.sort_unstable();
+        communities.dedup();
+        Ok(Attributes { length_v4, length_v6, communities })
+    }
+
+    fn prefix(&self, ip: IpAddr) -> IpNet {
+        let length = match Family::of(ip) {
+            Family::V4 => self.length_v4,
+            Family::V6 => self.length_v6,
+        };
+        IpNet::new(ip, length).expect("lengths are checked against the family").trunc()
+    }
+}
+
+fn names(advertisements: &[&Advertisement]) -> Vec<String> {
+    let mut names: Vec<String> = advertisements.iter().map(|a| a.name.to_owned()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Which address families a pool holds.
+#[derive(Clone, Copy, Debug, Default)]
+struct Families {
+    v4: bool,
+    v6: bool,
+}
+
+/// An `IPAddressPool`: what advertisements select it by, and its families.
+struct Pool<'a> {
+    labels: &'a dyn LabelSet,
+    families: Families,
+}
+
+fn pools(snapshot: &Snapshot) -> HashMap<&str, Pool<'_>> {
+    let mut pools = HashMap::new();
+    for pool in &snapshot.pools {
+        let mut families = Families::default();
+        for range in pool.spec.addresses.iter().filter_map(|a| IpRange::parse(a).ok()) {
+            match range.family() {
+                Family::V4 => families.v4 = true,
+                Family::V6 => families.v6 = true,
+            }
+        }
+        let labels: &dyn LabelSet = &pool.metadata.labels;
+        pools.entry(pool.metadata.name.as_deref().unwrap_or("")).or_insert(Pool { labels, families });
+    }
+    pools
+}
+
+/// The first pair of advertisements whose LOCAL_PREFs clash on the routes of
+/// a pool with these `families`, as a reason.
+///
+/// Two advertisements agree when their LOCAL_PREFs are equal, when their
+/// routes differ in length for every family the pool holds, or when both
+/// name peers and no peer is named by both. They share this node, so a
+/// shared node cannot set them apart. (MetalLB's rule.)
+fn local_pref_conflict(advertisements: &[&Advertisement], families: Families) -> Option<Reason> {
+    for (i, a) in advertisements.iter().enumerate() {
+        for b in &advertisements[i + 1..] {
+            if !local_prefs_agree(a.spec, b.spec, families) {
+                return Some(Reason::ConflictingLocalPref {
+                    first: (a.name.to_owned(), a.spec.local_pref),
+                    second: (b.name.to_owned(), b.spec.local_pref),
+                });
+            }
+        }
+    }
+    None
+}
+
+fn local_prefs_agree(a: &BGPAdvertisementSpec, b: &BGPAdvertisementSpec, families: Families) -> bool {
+    if a.local_pref == b.local_pref {
+        return true;
+    }
+    let v4_differs = a.aggregation_length_v4() != b.aggregation_length_v4();
+    let v6_differs = a.aggregation_length_v6() != b.aggregation_length_v6();
+    let lengths_differ = match (families.v4, families.v6) {
+        (false, false) => true,
+        (true, false) => v4_differs,
+        (false, true) => v6_differs,
+        (true, true) => v4_differs && v6_differs,
+    };
+    let peers_disjoint =
+        !a.peers.is_empty() && !b.peers.is_empty() && !a.peers.iter().any(|p| b.peers.contains(p));
+    lengths_differ || peers_disjoint
+}
+
+/// A `BGPPeer` as seen from one node.
+struct Peer<'a> {
+    name: &'a str,
+    session: SessionReason,
+    ibgp: bool,
+    carries_v4: bool,
+    carries_v6: bool,
+}
+
+fn peers<'a>(snapshot: &'a Snapshot, node: &impl LabelSet) -> Vec<Peer<'a>> {
+    let mut peers: Vec<Peer> = snapshot
+        .bgp_peers
+        .iter()
+        .map(|p| {
+            let spec = &p.spec;
+            let (carries_v4, carries_v6) = families_carried(spec);
+            Peer {
+                name: p.metadata.name.as_deref().unwrap_or(""),
+                session: session(spec, node),
+                ibgp: is_ibgp(spec),
+                carries_v4,
+                carries_v6,
+            }
+        })
+        .collect();
+    // Stable: of two peers with one name (in two namespaces), the first read stays first.
+    peers.sort_by(|a, b| a.name.cmp(b.name));
+    peers
+}
+
+fn session(spec: &BGPPeerSpec, node: &impl LabelSet) -> SessionReason {
+    if spec.node_selectors.is_empty() {
+        SessionReason::EveryNode
+    } else if any_matches(&spec.node_selectors, node) {
+        SessionReason::Selected
+    } else {
+        SessionReason::NotSelected
+    }
+}
+
+/// Whether the session is internal. With `localASN` the AS we present is
+/// that one, and the router compares the peer's AS with it.
+fn is_ibgp(spec: &BGPPeerSpec) -> bool {
+    match spec.dynamic_asn {
+        Some(DynamicAsnMode::Internal) => true,
+        Some(DynamicAsnMode::External) => false,
+        None => {
+            let ours = if spec.local_asn != 0 { spec.local_asn } else { spec.my_asn };
+            spec.peer_asn == ours
+        }
+    }
+}
+
+/// The families a session carries: both for an unnumbered session or with
+/// `dualStackAddressFamily`, else the family of the peer's address (as
+/// MetalLB configures FRR). An address that does not parse (validation
+/// reports it) is given both, so that the plan does not hide routes.
+fn families_carried(spec: &BGPPeerSpec) -> (bool, bool) {
+    if !spec.interface.is_empty() || spec.dual_stack_address_family {
+        return (true, true);
+    }
+    match spec.peer_address.parse::<IpAddr>() {
+        Ok(IpAddr::V4(_)) => (true, false),
+        Ok(IpAddr::V6(_)) => (false, true),
+        Err(_) => (true, true),
+    }
+}
+
+impl Peer<'_> {
+    /// Whether `ip` goes to this peer under `advertisements` (which apply to
+    /// the Service on this node); if so, adds its routes to `routes`.
+    fn decide(
+        &self,
+        ip: IpAddr,
+        advertisements: &[&Advertisement],
+        service: &str,
+        routes: &mut BTreeMap<IpNet, RouteBuilder>,
+    ) -> Reason {
+        if !self.session.session() {
+            return Reason::PeerNotForNode;
+        }
+        let ads: Vec<&Advertisement> =
+            advertisements.iter().copied().filter(|a| a.sends_to(self.name)).collect();
+        if ads.is_empty() {
+            let mut limits: Vec<(String, Vec<String>)> =
+                advertisements.iter().map(|a| (a.name.to_owned(), a.spec.peers.clone())).collect();
+            limits.sort();
+            limits.dedup();
+            return Reason::PeerNotListed { limits };
+        }
+        let family = Family::of(ip);
+        let carried = match family {
+            Family::V4 => self.carries_v4,
+            Family::V6 => self.carries_v6,
+        };
+        if !carried {
+            return Reason::FamilyNotCarried { family };
+        }
+        let mut prefixes = Vec::with_capacity(ads.len());
+        for ad in ads {
+            let Ok(attributes) = &ad.attributes else { continue };
+            let prefix = attributes.prefix(ip);
+            let route = routes.entry(prefix).or_default();
+            route.communities.extend(attributes.communities.iter().copied());
+            if self.ibgp && ad.spec.local_pref != 0 {
+                route.local_pref = route.local_pref.max(Some(ad.spec.local_pref));
+            }
+            route.services.insert(service.to_owned());
+            prefixes.push(prefix);
+        }
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        Reason::Announced { prefixes }
+    }
+}
+
+/// A route being gathered from every VIP and advertisement that yields it.
+#[derive(Clone, Debug, Default)]
+struct RouteBuilder {
+    local_pref: Option<u32>,
+    communities: BTreeSet<BgpCommunity>,
+    services: BTreeSet<String>,
+}
+
+impl RouteBuilder {
+    fn build(self, prefix: IpNet) -> Route {
+        Route {
+            prefix,
+            local_pref: self.local_pref,
+            communities: self.communities.into_iter().collect(),
+            services: self.services.into_iter().collect(),
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Why a VIP is or is not announced to a peer, and why a session with a peer
+//! is kept or not: what `ferrolb plan` and `ferrolb status` print.
+
+use std::fmt;
+
+use ferrolb_api::addr::Family;
+use ipnet::IpNet;
+
+use crate::eligibility::{EXCLUDE_FROM_LOAD_BALANCERS, EndpointBar, NETWORK_UNAVAILABLE, NodeBar};
+
+/// Why a VIP of a Service is or is not announced (to one peer, or to none).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    /// Announced, as these prefixes (one per aggregation length in use).
+    Announced {
+        /// The prefixes that carry the VIP.
+        prefixes: Vec<IpNet>,
+    },
+    /// The node planned for is not among the snapshot's `Node`s, so no
+    /// advertisement's nodeSelectors can select it.
+    UnknownNode,
+    /// The Service has addresses but IPAM names no pool for them.
+    NoPool,
+    /// No `BGPAdvertisement` covers the pool: a pool is announced by BGP
+    /// only when some advertisement names, selects or (naming none) implies it.
+    NoAdvertisementForPool {
+        /// The pool.
+        pool: String,
+    },
+    /// Advertisements cover the pool but none selects this node.
+    NodeNotSelected {
+        /// The advertisements covering the pool.
+        advertisements: Vec<String>,
+    },
+    /// Advertisements cover the pool and this node, but their
+    /// serviceSelectors leave the Service out.
+    ServiceNotSelected {
+        /// The advertisements covering the pool and the node.
+        advertisements: Vec<String>,
+    },
+    /// An advertisement that applies cannot be used (MetalLB rejects the
+    /// whole configuration; ferrolb withholds what it would announce).
+    InvalidAdvertisement {
+        /// The advertisement.
+        advertisement: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Two advertisements that apply set different LOCAL_PREFs for the same
+    /// routes to the same peers.
+    ConflictingLocalPref {
+        /// The first advertisement and its LOCAL_PREF.
+        first: (String, u32),
+        /// The second advertisement and its LOCAL_PREF.
+        second: (String, u32),
+    },
+    /// The node may not announce at all.
+    NodeBarred(NodeBar),
+    /// The Service's endpoints keep this node from announcing it.
+    Endpoints(EndpointBar),
+    /// Everything allows the announcement but there is no `BGPPeer`.
+    NoPeers,
+    /// The peer's nodeSelectors do not select this node: no session.
+    PeerNotForNode,
+    /// Every advertisement that applies names other peers.
+    PeerNotListed {
+        /// Each advertisement with the peers it is limited to.
+        limits: Vec<(String, Vec<String>)>,
+    },
+    /// The session with the peer does not carry this address family.
+    FamilyNotCarried {
+        /// The VIP's family.
+        family: Family,
+    },
+}
+
+impl Reason {
+    /// Whether the VIP is announced.
+    pub fn announced(&self) -> bool {
+        matches!(self, Reason::Announced { .. })
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Announced { prefixes } => write!(f, "announced as {}", list(prefixes)),
+            Reason::UnknownNode => {
+                f.write_str("this node is not among the Nodes, so no BGPAdvertisement selects it")
+            }
+            Reason::NoPool => f.write_str("the address belongs to no IPAddressPool"),
+            Reason::NoAdvertisementForPool { pool } => write!(f, "no BGPAdvertisement selects pool {pool}"),
+            Reason::NodeNotSelected { advertisements } => {
+                write!(f, "nodeSelectors of {} do not select this node", advertisement_list(advertisements))
+            }
+            Reason::ServiceNotSelected { advertisements } => {
+                write!(
+                    f,
+                    "serviceSelectors of {} do not select the service",
+                    advertisement_list(advertisements)
+                )
+            }
+            Reason::InvalidAdvertisement { advertisement, problem } => {
+                write!(f, "advertisement {advertisement} is invalid: {problem}")
+            }
+            Reason::ConflictingLocalPref { first, second } => write!(
+                f,
+                "advertisements {} and {} set conflicting localPref ({} vs {}) for the same routes",
+                first.0, second.0, first.1, second.1
+            ),
+            Reason::NodeBarred(NodeBar::ExcludedByLabel) => {
+                write!(f, "node excluded by label {EXCLUDE_FROM_LOAD_BALANCERS}")
+            }
+            Reason::NodeBarred(NodeBar::NetworkUnavailable) => {
+                write!(f, "node has condition {NETWORK_UNAVAILABLE}=True")
+            }
+            Reason::Endpoints(EndpointBar::NoLocalEndpoint) => {
+                f.write_str("no ready endpoint on this node (externalTrafficPolicy: Local)")
+            }
+            Reason::Endpoints(EndpointBar::NoEndpoint) => f.write_str("no ready endpoint on any node"),
+            Reason::NoPeers => f.write_str("no BGPPeer is configured"),
+            Reason::PeerNotForNode => f.write_str("the peer's nodeSelectors do not select this node"),
+            Reason::PeerNotListed { limits } => {
+                let limits: Vec<String> = limits
+                    .iter()
+                    .map(|(ad, peers)| format!("advertisement {ad} limits peers to [{}]", peers.join(", ")))
+                    .collect();
+                f.write_str(&limits.join("; "))
+            }
+            Reason::FamilyNotCarried { family } => write!(
+                f,
+                "the session does not carry {family} routes (set dualStackAddressFamily, or peer over {family})"
+            ),
+        }
+    }
+}
+
+/// Why this node keeps a session with a peer or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SessionReason {
+    /// The peer has no nodeSelectors: every node peers with it.
+    EveryNode,
+    /// One of the peer's nodeSelectors selects this node.
+    Selected,
+    /// None of the peer's nodeSelectors selects this node.
+    NotSelected,
+}
+
+impl SessionReason {
+    /// Whether the node keeps a session.
+    pub fn session(self) -> bool {
+        !matches!(self, SessionReason::NotSelected)
+    }
+}
+
+impl fmt::Display for SessionReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SessionReason::EveryNode => "the peer has no nodeSelectors",
+            SessionReason::Selected => "the peer's nodeSelectors select this node",
+            SessionReason::NotSelected => "the peer's nodeSelectors do not select this node",
+        })
+    }
+}
+
+fn list(items: &[impl fmt::Display]) -> String {
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn advertisement_list(names: &[String]) -> String {
+    match names {
+        [one] => format!("advertisement {one}"),
+        _ => format!("advertisements {}", names.join(", ")),
+    }
+}
