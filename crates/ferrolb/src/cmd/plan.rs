@@ -22,6 +22,9 @@ pub struct Args {
     /// The loadBalancerClass ferrolb serves; without it, only Services with no class.
     #[arg(long)]
     lb_class: Option<String>,
+    /// Also show what this node announces by BGP, to which peer, and why.
+    #[arg(long)]
+    node: Option<String>,
 }
 
 /// The plan as printed in JSON and YAML.
@@ -29,6 +32,100 @@ pub struct Args {
 pub struct Report<'a> {
     /// One entry per LoadBalancer Service ferrolb handles, by namespace and name.
     pub services: Vec<ServiceRow<'a>>,
+    /// What the node named by `--node` announces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeReport>,
+}
+
+/// What one node announces by BGP, and why.
+#[derive(Serialize)]
+pub struct NodeReport {
+    /// The node.
+    pub name: String,
+    /// Every peer: whether this node has a session with it, and the routes.
+    pub peers: Vec<PeerRow>,
+    /// Every decision about a VIP, with its reason.
+    pub decisions: Vec<DecisionRow>,
+}
+
+/// A peer as seen from one node.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerRow {
+    /// The `BGPPeer`'s name.
+    pub peer: String,
+    /// Whether there is a session.
+    pub session: bool,
+    /// Why (not).
+    pub reason: String,
+    /// The routes sent.
+    pub routes: Vec<RouteRow>,
+}
+
+/// One route sent to a peer.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteRow {
+    /// The prefix.
+    pub prefix: String,
+    /// LOCAL_PREF, for iBGP peers.
+    pub local_pref: Option<u32>,
+    /// Standard and large communities.
+    pub communities: Vec<String>,
+    /// The Services it carries.
+    pub services: Vec<String>,
+}
+
+/// Whether a VIP goes to a peer, and why.
+#[derive(Serialize)]
+pub struct DecisionRow {
+    /// `namespace/name`.
+    pub service: String,
+    /// The VIP.
+    pub ip: IpAddr,
+    /// The peer; absent when the reason holds for every peer.
+    pub peer: Option<String>,
+    /// Whether it is announced.
+    pub announced: bool,
+    /// Why (not).
+    pub reason: String,
+}
+
+impl NodeReport {
+    /// The report of a node's BGP plan.
+    pub fn of(plan: &ferrolb_announce::BgpPlan) -> Self {
+        let peers = plan
+            .peers
+            .iter()
+            .map(|p| PeerRow {
+                peer: p.peer.clone(),
+                session: p.has_session(),
+                reason: p.session.to_string(),
+                routes: p
+                    .routes
+                    .iter()
+                    .map(|r| RouteRow {
+                        prefix: r.prefix.to_string(),
+                        local_pref: r.local_pref,
+                        communities: r.communities.iter().map(ToString::to_string).collect(),
+                        services: r.services.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let decisions = plan
+            .decisions
+            .iter()
+            .map(|d| DecisionRow {
+                service: d.service.clone(),
+                ip: d.ip,
+                peer: d.peer.clone(),
+                announced: d.announced(),
+                reason: d.reason.to_string(),
+            })
+            .collect();
+        NodeReport { name: plan.node.clone(), peers, decisions }
+    }
 }
 
 /// What one Service gets.
@@ -60,7 +157,7 @@ impl<'a> Report<'a> {
                 error: s.error.as_ref().map(ToString::to_string),
             })
             .collect();
-        Report { services }
+        Report { services, node: None }
     }
 }
 
@@ -73,7 +170,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let allocation = plan(&snapshot, args.lb_class.clone());
-    let report = Report::of(&allocation);
+    let mut report = Report::of(&allocation);
+    if let Some(node) = &args.node {
+        report.node = Some(NodeReport::of(&ferrolb_announce::plan_bgp(&snapshot, &allocation, node)));
+    }
     let text = match args.output {
         Format::Table => table(&report),
         format => output::render(&report, format)?,
@@ -102,5 +202,60 @@ fn table(report: &Report<'_>) -> String {
             ]
         })
         .collect();
-    output::table(&["NAMESPACE", "NAME", "POOL", "IPS", "ERROR"], &rows)
+    let mut out = output::table(&["NAMESPACE", "NAME", "POOL", "IPS", "ERROR"], &rows);
+    if let Some(node) = &report.node {
+        out.push_str(&node_tables(node));
+    }
+    out
+}
+
+/// The BGP part of the table output: sessions and routes, then every decision.
+fn node_tables(node: &NodeReport) -> String {
+    let mut out = format!("\nBGP from node {}:\n", node.name);
+    let peers: Vec<Vec<String>> = node
+        .peers
+        .iter()
+        .flat_map(|p| {
+            let session = if p.session { "up".to_owned() } else { format!("none: {}", p.reason) };
+            let routes: Vec<Vec<String>> = p
+                .routes
+                .iter()
+                .map(|r| {
+                    vec![
+                        p.peer.clone(),
+                        session.clone(),
+                        r.prefix.clone(),
+                        r.local_pref.map_or("-".into(), |l| l.to_string()),
+                        if r.communities.is_empty() { "-".into() } else { r.communities.join(",") },
+                        r.services.join(","),
+                    ]
+                })
+                .collect();
+            if routes.is_empty() {
+                vec![vec![p.peer.clone(), session, "-".into(), "-".into(), "-".into(), "-".into()]]
+            } else {
+                routes
+            }
+        })
+        .collect();
+    out.push_str(&output::table(
+        &["PEER", "SESSION", "PREFIX", "LOCALPREF", "COMMUNITIES", "SERVICES"],
+        &peers,
+    ));
+    let decisions: Vec<Vec<String>> = node
+        .decisions
+        .iter()
+        .map(|d| {
+            vec![
+                d.service.clone(),
+                d.ip.to_string(),
+                d.peer.clone().unwrap_or_else(|| "(all)".into()),
+                if d.announced { "yes".into() } else { "no".into() },
+                d.reason.clone(),
+            ]
+        })
+        .collect();
+    out.push('\n');
+    out.push_str(&output::table(&["SERVICE", "IP", "PEER", "ANNOUNCED", "WHY"], &decisions));
+    out
 }

@@ -103,3 +103,21 @@ fn metallb_fixtures_validate_and_plan_cleanly() {
     }
     assert_eq!(seen, 2, "seed-l2.yaml and seed-bgp.yaml");
 }
+
+#[test]
+fn plan_for_a_node_shows_its_bgp_routes_and_why() {
+    let out = ferrolb(&["plan", "examples/cluster.yaml", "--node", "node1", "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let node = &plan["node"];
+    assert_eq!(node["name"], "node1");
+    let router = &node["peers"][0];
+    assert_eq!((router["peer"].as_str(), router["session"].as_bool()), (Some("router"), Some(true)));
+    let prefixes: Vec<&str> =
+        router["routes"].as_array().unwrap().iter().map(|r| r["prefix"].as_str().unwrap()).collect();
+    assert_eq!(prefixes, ["203.0.113.10/32", "203.0.113.11/32", "203.0.113.12/32", "203.0.113.130/32"]);
+    assert_eq!(router["routes"][0]["communities"], serde_json::json!(["64512:100"]));
+    let team_a = node["decisions"].as_array().unwrap().iter().find(|d| d["service"] == "team-a/app").unwrap();
+    assert_eq!(team_a["announced"], false);
+    assert_eq!(team_a["reason"], "no BGPAdvertisement selects pool team-a");
+}
