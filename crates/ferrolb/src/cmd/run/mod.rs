@@ -4,16 +4,22 @@
 //!   config file ──(poll 200 ms)──► Config::load ──► valid? ──no──► log FILE:LINE, keep last good
 //!                                                     │yes
 //!   state file ◄── Assignments ◄── ipam::allocate ◄──┘ (previous assignments keep IPs stable)
-//!   SIGTERM / SIGINT ──► stop
+//!                                        │
+//!                  announce::plan_bgp ◄──┘──► VIPs this node announces ──► ferrolb0 (host accepts them)
+//!   SIGTERM / SIGINT ──► release every VIP, stop
 //! ```
 //!
-//! One task: the loop below. Announcing (BGP sessions, ARP/NDP) plugs in
-//! where the plan is applied.
+//! One task runs the loop below; a second (spawned by rtnetlink) carries the
+//! netlink socket. The BGP sessions and the ARP/NDP responder plug in where
+//! the plan is applied.
 
 mod config;
+mod host;
 mod state;
 mod watch;
 
+use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -24,6 +30,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
 use self::config::Config;
+use self::host::HostVips;
 use self::state::StateFile;
 use self::watch::FileStamp;
 
@@ -76,8 +83,9 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         }
     };
     let previous = state.load().with_context(|| format!("reading {}", state.path().display()))?;
-    let mut running = Running { allocation: None, assignments: previous };
-    running.apply(&config, &options, &state)?;
+    let host = HostVips::open().await.context("opening a netlink socket")?;
+    let mut running = Running { node: args.node.clone(), allocation: None, assignments: previous, host };
+    running.apply(&config, &options, &state).await?;
 
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -93,7 +101,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
                 }
                 stamp = now;
                 match Config::load(&args.config, &args.node) {
-                    Ok(config) => running.apply(&config, &options, &state)?,
+                    Ok(config) => running.apply(&config, &options, &state).await?,
                     Err(problems) => {
                         for d in &problems {
                             warn!(problem = %d, "configuration change rejected; the last good one keeps running");
@@ -104,19 +112,24 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         }
     }
     info!(node = %args.node, "stopping");
+    if let Err(e) = running.host.clear().await {
+        warn!(error = %e, "could not release the VIPs");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 /// What is in force.
 struct Running {
+    node: String,
     allocation: Option<Allocation>,
     assignments: Assignments,
+    host: HostVips,
 }
 
 impl Running {
     /// Plans `config` against what is in force, saves the assignments and
     /// logs what changed.
-    fn apply(&mut self, config: &Config, options: &Options, state: &StateFile) -> anyhow::Result<()> {
+    async fn apply(&mut self, config: &Config, options: &Options, state: &StateFile) -> anyhow::Result<()> {
         let allocation = ferrolb_ipam::allocate(&config.snapshot, &self.assignments, options);
         log_changes(self.allocation.as_ref(), &allocation);
         let assignments = allocation.assignments();
@@ -128,6 +141,12 @@ impl Running {
             assigned = allocation.services.iter().filter(|s| !s.ips.is_empty()).count(),
             "configuration applied"
         );
+        let bgp = ferrolb_announce::plan_bgp(&config.snapshot, &allocation, &self.node);
+        let announced: BTreeSet<IpAddr> =
+            bgp.decisions.iter().filter(|d| d.announced()).map(|d| d.ip).collect();
+        if let Err(e) = self.host.converge(&announced).await {
+            warn!(error = %e, "could not make this host accept the VIPs it announces");
+        }
         self.assignments = assignments;
         self.allocation = Some(allocation);
         Ok(())
