@@ -17,6 +17,7 @@ mod daemon;
 mod error;
 mod frr;
 mod gobgp;
+pub mod mrt;
 mod netns;
 mod topology;
 mod wait;

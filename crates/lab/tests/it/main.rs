@@ -4,6 +4,7 @@
 
 mod bgp;
 mod captures;
+mod mrt;
 mod netns;
 mod support;
 mod topology;
