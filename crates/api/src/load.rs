@@ -109,9 +109,13 @@ impl Loader {
                 .collect();
             handles.into_iter().map(|h| h.join().expect("a loader thread does not panic")).collect()
         });
-        for part in parts {
-            if self.snapshot.is_empty() {
-                self.snapshot = part.snapshot; // a move, not a copy, of the first run
+        // Services are nearly all of a large file: the first run's vector is
+        // moved, not copied, then grown once to hold every other run's.
+        let services: usize = parts.iter().skip(1).map(|p| p.snapshot.services.len()).sum();
+        for (i, part) in parts.into_iter().enumerate() {
+            if i == 0 && self.snapshot.is_empty() {
+                self.snapshot = part.snapshot;
+                self.snapshot.services.reserve_exact(services);
             } else {
                 self.snapshot.extend(part.snapshot);
             }
@@ -120,6 +124,9 @@ impl Loader {
     }
 
     fn add_documents(&mut self, file: &Arc<str>, documents: &[yaml::Document<'_>]) {
+        // Most documents of a large file are Services; growing the vector
+        // by doubling would copy them again and again.
+        self.snapshot.services.reserve(documents.len());
         for document in documents {
             let result = document.parse(&mut |doc| self.add_document(file, &doc));
             self.syntax_error(file, result);
