@@ -1,0 +1,503 @@
+//! The BGP session state machine (RFC 4271 §8), for one TCP connection to one peer.
+//!
+//! Pure: [`Session::handle`] takes the time and one [`Input`] and returns the
+//! [`Output`]s for the driver to perform (connect, send, arm a timer...). It
+//! never reads a clock, opens a socket or sleeps; timer expiries come back as
+//! inputs.
+//!
+//! ```text
+//!                 ManualStart
+//!   Idle ─────────────────────────► Connect ◄──── ConnectRetry ────► Active
+//!    ▲                                 │ TcpConnected / send OPEN      │
+//!    │ error, NOTIFICATION,             ▼                               │
+//!    │ hold timer, ManualStop       OpenSent ◄─────────────────────────┘
+//!    │                                 │ OPEN ok / send KEEPALIVE
+//!    │                                 ▼
+//!    ├─────────────────────────── OpenConfirm
+//!    │                                 │ KEEPALIVE
+//!    │                                 ▼
+//!    └─────────────────────────── Established
+//! ```
+//!
+//! After a failure the session returns to Idle and arms the idle hold timer
+//! (RFC 4271 §8.1.1 event 13); its expiry starts the session again, so the
+//! driver never decides on its own when to reconnect.
+
+use std::time::{Duration, Instant};
+
+use crate::message::{
+    Capability, DecodeContext, DecodeError, EncodeContext, GracefulRestart, Message, Notification, Open,
+    RouteRefresh, Update, code, subcode,
+};
+use crate::types::{Asn, Family, HoldTime, RouterId};
+
+/// The hold timer while waiting for the peer's OPEN (RFC 4271 §8.2.2: "4 minutes is suggested").
+pub const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
+
+/// Which AS the peer must announce in its OPEN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerAs {
+    /// Exactly this AS.
+    Fixed(Asn),
+    /// Our own AS (iBGP).
+    Internal,
+    /// Any AS but ours (eBGP).
+    External,
+    /// Any AS (dynamic neighbors).
+    Any,
+}
+
+/// How one session is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Our AS.
+    pub local_as: Asn,
+    /// Our BGP identifier.
+    pub router_id: RouterId,
+    /// The AS we accept from the peer.
+    pub peer_as: PeerAs,
+    /// The hold time we propose.
+    pub hold_time: HoldTime,
+    /// Keepalive interval; `None` means a third of the negotiated hold time (RFC 4271 §10).
+    pub keepalive: Option<Duration>,
+    /// ConnectRetryTime (RFC 4271 §10 suggests 120 s).
+    pub connect_retry: Duration,
+    /// Wait before starting again after a failure (RFC 4271 §8.1.1 IdleHoldTimer).
+    pub idle_hold: Duration,
+    /// Only accept connections, never initiate one (RFC 4271 §8.1.1 PassiveTcpEstablishment).
+    pub passive: bool,
+    /// Families we offer (Multiprotocol capability, RFC 4760 §8).
+    pub families: Vec<Family>,
+    /// Further capabilities to offer (route refresh, graceful restart...); 4-octet AS is always sent.
+    pub capabilities: Vec<Capability>,
+}
+
+impl SessionConfig {
+    /// A config with RFC 4271 §10 defaults: hold 90 s, connect retry 120 s, IPv4 and IPv6 unicast.
+    pub fn new(local_as: Asn, router_id: RouterId, peer_as: PeerAs) -> SessionConfig {
+        SessionConfig {
+            local_as,
+            router_id,
+            peer_as,
+            hold_time: HoldTime::DEFAULT,
+            keepalive: None,
+            connect_retry: Duration::from_secs(120),
+            idle_hold: Duration::from_secs(5),
+            passive: false,
+            families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+            capabilities: vec![Capability::RouteRefresh],
+        }
+    }
+
+    /// The OPEN this config sends.
+    pub fn open(&self) -> Open {
+        let mut capabilities: Vec<Capability> =
+            self.families.iter().copied().map(Capability::Multiprotocol).collect();
+        capabilities.extend(self.capabilities.iter().cloned());
+        Open::new(self.local_as, self.hold_time, self.router_id, capabilities)
+    }
+}
+
+/// Session states (RFC 4271 §8.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Not trying to connect.
+    Idle,
+    /// Waiting for an outgoing TCP connection.
+    Connect,
+    /// Waiting for an incoming TCP connection.
+    Active,
+    /// OPEN sent, waiting for the peer's.
+    OpenSent,
+    /// OPENs exchanged, waiting for the peer's KEEPALIVE.
+    OpenConfirm,
+    /// Routes may flow.
+    Established,
+}
+
+/// The session's timers; the driver runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Timer {
+    /// ConnectRetryTimer.
+    ConnectRetry,
+    /// HoldTimer.
+    Hold,
+    /// KeepaliveTimer.
+    Keepalive,
+    /// IdleHoldTimer: the wait in Idle before starting again.
+    IdleHold,
+}
+
+/// What happens to a session (RFC 4271 §8.1 events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant, reason = "short-lived, moved straight from the driver into handle()")]
+pub enum Input {
+    /// The operator starts the session (event 1; event 5 when passive).
+    ManualStart,
+    /// The operator stops the session (event 2), with an optional RFC 9003 message.
+    ManualStop(Option<String>),
+    /// A TCP connection to the peer is up, ours or theirs (events 16, 17).
+    TcpConnected,
+    /// The outgoing connection attempt failed (event 18).
+    TcpFailed,
+    /// The established connection closed (event 18).
+    TcpClosed,
+    /// A whole message arrived and decoded.
+    MessageReceived(Message),
+    /// A message arrived that did not decode (events 21, 22, 28).
+    DecodeFailed(DecodeError),
+    /// ConnectRetryTimer expired (event 9).
+    ConnectRetryTimerExpired,
+    /// HoldTimer expired (event 10).
+    HoldTimerExpired,
+    /// KeepaliveTimer expired (event 11).
+    KeepaliveTimerExpired,
+    /// IdleHoldTimer expired (event 13): start again.
+    IdleHoldTimerExpired,
+    /// This connection lost collision detection (event 23, RFC 4271 §6.8).
+    CollisionDump,
+}
+
+/// What the driver must do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant, reason = "short-lived, moved straight from the driver into handle()")]
+pub enum Output {
+    /// Open a TCP connection to the peer.
+    Connect,
+    /// Close the TCP connection (after sending what came before).
+    Disconnect,
+    /// Send a message.
+    Send(Message),
+    /// (Re)start a timer to fire after the duration.
+    ArmTimer(Timer, Duration),
+    /// Stop a timer.
+    CancelTimer(Timer),
+    /// The state changed.
+    StateChanged {
+        /// The old state.
+        from: State,
+        /// The new state.
+        to: State,
+    },
+    /// The session is Established with these parameters.
+    Established(Negotiated),
+    /// An UPDATE arrived in Established (check [`Update::treat_as_withdraw`]).
+    Update(Update),
+    /// The peer asks for our routes of a family again (RFC 2918).
+    RouteRefresh(RouteRefresh),
+}
+
+/// What the two OPENs agreed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    /// The peer's AS.
+    pub peer_as: Asn,
+    /// The peer's BGP identifier.
+    pub peer_router_id: RouterId,
+    /// The smaller of both hold times (RFC 4271 §4.2).
+    pub hold_time: HoldTime,
+    /// How often we send KEEPALIVE; `None` when the hold time is 0.
+    pub keepalive: Option<Duration>,
+    /// Both sides support 4-octet ASNs (RFC 6793).
+    pub four_octet_as: bool,
+    /// Families both sides offered (IPv4 unicast alone if the peer sent no Multiprotocol, RFC 4760 §8).
+    pub families: Vec<Family>,
+    /// The peer supports ROUTE-REFRESH (RFC 2918).
+    pub route_refresh: bool,
+    /// The peer's graceful restart capability (RFC 4724), if any.
+    pub graceful_restart: Option<GracefulRestart>,
+}
+
+impl Negotiated {
+    /// How to read this peer's messages.
+    pub fn decode_context(&self) -> DecodeContext {
+        DecodeContext { four_octet_as: self.four_octet_as, families: self.families.clone() }
+    }
+
+    /// How to write messages to this peer.
+    pub fn encode_context(&self) -> EncodeContext {
+        EncodeContext { four_octet_as: self.four_octet_as }
+    }
+}
+
+/// Which of two connections to one peer survives a collision (RFC 4271 §6.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The connection we opened.
+    Outgoing,
+    /// The connection the peer opened.
+    Incoming,
+}
+
+/// Collision detection (RFC 4271 §6.8): the speaker with the higher BGP identifier keeps the connection it opened.
+///
+/// The driver calls this when a second connection to the same peer reaches
+/// OpenConfirm (or an OPEN arrives on it while the other is in OpenConfirm),
+/// and feeds [`Input::CollisionDump`] to the losing connection's session.
+pub fn resolve_collision(local: RouterId, remote: RouterId) -> Keep {
+    if local.to_u32() < remote.to_u32() { Keep::Incoming } else { Keep::Outgoing }
+}
+
+/// One BGP session on one connection (RFC 4271 §8).
+#[derive(Debug, Clone)]
+pub struct Session {
+    config: SessionConfig,
+    state: State,
+    since: Option<Instant>,
+    negotiated: Option<Negotiated>,
+    connect_retry_count: u32,
+}
+
+impl Session {
+    /// A session in Idle.
+    pub fn new(config: SessionConfig) -> Session {
+        Session { config, state: State::Idle, since: None, negotiated: None, connect_retry_count: 0 }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// When the session entered its current state, if it ever left Idle.
+    pub fn state_since(&self) -> Option<Instant> {
+        self.since
+    }
+
+    /// What the OPENs agreed on, once the peer's OPEN was accepted.
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.negotiated.as_ref()
+    }
+
+    /// How many times the session fell back after trying (RFC 4271 §8.1 ConnectRetryCounter).
+    pub fn connect_retry_count(&self) -> u32 {
+        self.connect_retry_count
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// Feeds one event at time `now`; returns what to do, in order.
+    pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Output> {
+        let mut out = Vec::new();
+        match (self.state, input) {
+            (State::Idle, Input::ManualStart | Input::IdleHoldTimerExpired) => self.start(now, &mut out),
+            // A stop while waiting to restart after a failure: stay down.
+            (State::Idle, Input::ManualStop(_)) => {
+                out.push(Output::CancelTimer(Timer::IdleHold));
+                self.connect_retry_count = 0;
+            }
+            (State::Idle, _) => {}
+
+            (_, Input::ManualStop(message)) => {
+                let notification = match message {
+                    Some(text) => Notification::administrative_shutdown(&text),
+                    None => Notification::new(code::CEASE, subcode::ADMINISTRATIVE_SHUTDOWN),
+                };
+                self.stop(now, Some(notification), false, &mut out);
+                self.connect_retry_count = 0;
+            }
+
+            (State::Connect | State::Active, Input::ConnectRetryTimerExpired) => {
+                out.push(Output::ArmTimer(Timer::ConnectRetry, self.config.connect_retry));
+                if self.config.passive {
+                    self.transition(now, State::Active, &mut out);
+                } else {
+                    out.push(Output::Disconnect);
+                    out.push(Output::Connect);
+                    self.transition(now, State::Connect, &mut out);
+                }
+            }
+            (State::Connect | State::Active, Input::TcpConnected) => {
+                out.push(Output::CancelTimer(Timer::ConnectRetry));
+                out.push(Output::Send(Message::Open(self.config.open())));
+                out.push(Output::ArmTimer(Timer::Hold, OPEN_HOLD_TIME));
+                self.transition(now, State::OpenSent, &mut out);
+            }
+            // RFC 4271 §8.2.2: a start while starting is ignored...
+            (State::Connect | State::Active, Input::ManualStart | Input::IdleHoldTimerExpired) => {}
+            // ...and any other event in Connect or Active returns to Idle, without a NOTIFICATION.
+            (State::Connect | State::Active, _) => self.stop(now, None, true, &mut out),
+
+            (State::OpenSent, Input::MessageReceived(Message::Open(open))) => match self.accept_open(&open) {
+                Ok(negotiated) => {
+                    out.push(Output::Send(Message::Keepalive));
+                    self.arm_session_timers(&negotiated, &mut out);
+                    self.negotiated = Some(negotiated);
+                    self.transition(now, State::OpenConfirm, &mut out);
+                }
+                Err(error) => self.stop(now, Some(Notification::from(&error)), true, &mut out),
+            },
+            (State::OpenSent, Input::TcpClosed | Input::TcpFailed) => {
+                // RFC 4271 §8.2.2: back to Active to wait for the peer to connect again.
+                out.push(Output::Disconnect);
+                out.push(Output::ArmTimer(Timer::ConnectRetry, self.config.connect_retry));
+                out.push(Output::CancelTimer(Timer::Hold));
+                self.transition(now, State::Active, &mut out);
+            }
+
+            (State::OpenConfirm, Input::MessageReceived(Message::Keepalive)) => {
+                if let Some(negotiated) = self.negotiated.clone() {
+                    self.arm_hold(&negotiated, &mut out);
+                    self.transition(now, State::Established, &mut out);
+                    out.push(Output::Established(negotiated));
+                }
+            }
+
+            (State::OpenConfirm | State::Established, Input::KeepaliveTimerExpired) => {
+                out.push(Output::Send(Message::Keepalive));
+                if let Some(interval) = self.negotiated.as_ref().and_then(|n| n.keepalive) {
+                    out.push(Output::ArmTimer(Timer::Keepalive, interval));
+                }
+            }
+
+            (
+                State::Established,
+                Input::MessageReceived(
+                    message @ (Message::Keepalive | Message::Update(_) | Message::RouteRefresh(_)),
+                ),
+            ) => {
+                if let Some(negotiated) = self.negotiated.clone() {
+                    self.arm_hold(&negotiated, &mut out);
+                }
+                match message {
+                    Message::Update(update) => out.push(Output::Update(update)),
+                    Message::RouteRefresh(refresh) => out.push(Output::RouteRefresh(refresh)),
+                    _ => {}
+                }
+            }
+
+            // From here on: the states with a connection, OpenSent to Established.
+            (_, Input::HoldTimerExpired) => {
+                self.stop(now, Some(Notification::hold_timer_expired()), true, &mut out)
+            }
+            (_, Input::DecodeFailed(error)) => {
+                self.stop(now, Some(Notification::from(&error)), true, &mut out)
+            }
+            (_, Input::MessageReceived(Message::Notification(_))) => self.stop(now, None, true, &mut out),
+            (_, Input::TcpClosed | Input::TcpFailed) => self.stop(now, None, true, &mut out),
+            (_, Input::CollisionDump) => {
+                let cease = Notification::new(code::CEASE, subcode::CONNECTION_COLLISION_RESOLUTION);
+                // The other connection carries on: no automatic restart from this one.
+                self.stop(now, Some(cease), false, &mut out);
+            }
+            (state, Input::MessageReceived(_)) => {
+                // RFC 6608: an unexpected message is an FSM error whose subcode names the state.
+                let fsm_subcode = match state {
+                    State::OpenSent => 1,
+                    State::OpenConfirm => 2,
+                    _ => 3,
+                };
+                self.stop(now, Some(Notification::new(code::FSM, fsm_subcode)), true, &mut out);
+            }
+            // Stray timer expiries or connection events the driver raced with: nothing to do.
+            (_, _) => {}
+        }
+        out
+    }
+
+    fn start(&mut self, now: Instant, out: &mut Vec<Output>) {
+        out.push(Output::CancelTimer(Timer::IdleHold));
+        out.push(Output::ArmTimer(Timer::ConnectRetry, self.config.connect_retry));
+        if self.config.passive {
+            self.transition(now, State::Active, out);
+        } else {
+            out.push(Output::Connect);
+            self.transition(now, State::Connect, out);
+        }
+    }
+
+    /// Back to Idle: send the NOTIFICATION if any, close, stop timers, maybe arm the idle hold timer.
+    fn stop(
+        &mut self,
+        now: Instant,
+        notification: Option<Notification>,
+        restart: bool,
+        out: &mut Vec<Output>,
+    ) {
+        let connected = matches!(self.state, State::OpenSent | State::OpenConfirm | State::Established);
+        if let Some(notification) = notification.filter(|_| connected) {
+            out.push(Output::Send(Message::Notification(notification)));
+        }
+        out.push(Output::Disconnect);
+        for timer in [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive] {
+            out.push(Output::CancelTimer(timer));
+        }
+        if restart {
+            self.connect_retry_count = self.connect_retry_count.saturating_add(1);
+            out.push(Output::ArmTimer(Timer::IdleHold, self.config.idle_hold));
+        }
+        self.negotiated = None;
+        self.transition(now, State::Idle, out);
+    }
+
+    fn transition(&mut self, now: Instant, to: State, out: &mut Vec<Output>) {
+        if self.state != to {
+            out.push(Output::StateChanged { from: self.state, to });
+            self.state = to;
+            self.since = Some(now);
+        }
+    }
+
+    fn arm_session_timers(&self, negotiated: &Negotiated, out: &mut Vec<Output>) {
+        self.arm_hold(negotiated, out);
+        match negotiated.keepalive {
+            Some(interval) => out.push(Output::ArmTimer(Timer::Keepalive, interval)),
+            None => out.push(Output::CancelTimer(Timer::Keepalive)),
+        }
+    }
+
+    fn arm_hold(&self, negotiated: &Negotiated, out: &mut Vec<Output>) {
+        if negotiated.hold_time.is_disabled() {
+            out.push(Output::CancelTimer(Timer::Hold));
+        } else {
+            out.push(Output::ArmTimer(Timer::Hold, negotiated.hold_time.as_duration()));
+        }
+    }
+
+    /// The OPEN checks of RFC 4271 §6.2 that need the configuration, and negotiation.
+    fn accept_open(&self, open: &Open) -> Result<Negotiated, DecodeError> {
+        let local = self.config.local_as;
+        let acceptable = match self.config.peer_as {
+            PeerAs::Fixed(asn) => open.asn == asn,
+            PeerAs::Internal => open.asn == local,
+            PeerAs::External => open.asn != local,
+            PeerAs::Any => true,
+        };
+        if !acceptable {
+            return Err(DecodeError::BadPeerAs { asn: open.asn.get() });
+        }
+        // RFC 6286 §2.2: within one AS the identifiers must differ.
+        if open.asn == local && open.router_id == self.config.router_id {
+            return Err(DecodeError::BadBgpIdentifier { id: open.router_id.addr() });
+        }
+        let hold_time = self.config.hold_time.negotiate(open.hold_time);
+        let keepalive = match (hold_time.keepalive_interval(), self.config.keepalive) {
+            (None, _) => None,
+            (Some(third), Some(configured)) => Some(configured.min(third)),
+            (Some(third), None) => Some(third),
+        };
+        let offered: Vec<Family> = open
+            .capabilities
+            .iter()
+            .filter_map(|c| if let Capability::Multiprotocol(f) = c { Some(*f) } else { None })
+            .collect();
+        let theirs = if offered.is_empty() { vec![Family::IPV4_UNICAST] } else { offered };
+        let families = self.config.families.iter().copied().filter(|f| theirs.contains(f)).collect();
+        Ok(Negotiated {
+            peer_as: open.asn,
+            peer_router_id: open.router_id,
+            hold_time,
+            keepalive,
+            four_octet_as: open.four_octet_as(),
+            families,
+            route_refresh: open.capabilities.contains(&Capability::RouteRefresh),
+            graceful_restart: open.capabilities.iter().find_map(|c| match c {
+                Capability::GracefulRestart(gr) => Some(gr.clone()),
+                _ => None,
+            }),
+        })
+    }
+}

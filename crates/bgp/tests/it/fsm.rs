@@ -1,0 +1,406 @@
+//! The session state machine, walking the RFC 4271 §8.2.2 table (STYLE 11).
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use ferrolb_bgp::fsm::{
+    Input, Keep, OPEN_HOLD_TIME, Output, PeerAs, Session, SessionConfig, State, Timer, resolve_collision,
+};
+use ferrolb_bgp::message::{Capability, DecodeError, Message, Notification, Open, Update};
+use ferrolb_bgp::types::{Asn, Family, HoldTime, RouterId};
+
+pub fn asn(n: u32) -> Asn {
+    Asn::new(n).unwrap()
+}
+
+pub fn router_id(last: u8) -> RouterId {
+    RouterId::new(Ipv4Addr::new(192, 0, 2, last)).unwrap()
+}
+
+/// AS 64512, 192.0.2.1, expecting AS 64513.
+pub fn config() -> SessionConfig {
+    SessionConfig::new(asn(64512), router_id(1), PeerAs::Fixed(asn(64513)))
+}
+
+/// An OPEN from 192.0.2.2 offering IPv4 and IPv6 unicast and route refresh.
+pub fn remote_open(asn_number: u32, hold: u16) -> Message {
+    Message::Open(Open::new(
+        asn(asn_number),
+        HoldTime::new(hold).unwrap(),
+        router_id(2),
+        vec![
+            Capability::Multiprotocol(Family::IPV4_UNICAST),
+            Capability::Multiprotocol(Family::IPV6_UNICAST),
+            Capability::RouteRefresh,
+        ],
+    ))
+}
+
+fn t0() -> Instant {
+    Instant::now()
+}
+
+/// A session driven to OpenSent on an outgoing connection.
+fn open_sent_session(config: SessionConfig) -> Session {
+    let mut session = Session::new(config);
+    session.handle(t0(), Input::ManualStart);
+    session.handle(t0(), Input::TcpConnected);
+    assert_eq!(session.state(), State::OpenSent);
+    session
+}
+
+/// A session that has accepted the peer's OPEN (hold 90).
+fn open_confirm_session() -> Session {
+    let mut session = open_sent_session(config());
+    session.handle(t0(), Input::MessageReceived(remote_open(64513, 90)));
+    assert_eq!(session.state(), State::OpenConfirm);
+    session
+}
+
+/// A session in Established with a peer in AS 64513, hold time 90.
+pub fn established_session() -> Session {
+    let mut session = open_confirm_session();
+    session.handle(t0(), Input::MessageReceived(Message::Keepalive));
+    assert_eq!(session.state(), State::Established);
+    session
+}
+
+fn sent(outputs: &[Output]) -> Vec<&Message> {
+    outputs.iter().filter_map(|o| if let Output::Send(m) = o { Some(m) } else { None }).collect()
+}
+
+fn notification(outputs: &[Output]) -> Option<(u8, u8)> {
+    sent(outputs)
+        .into_iter()
+        .find_map(|m| if let Message::Notification(n) = m { Some((n.code, n.subcode)) } else { None })
+}
+
+fn armed(outputs: &[Output], timer: Timer) -> Option<Duration> {
+    outputs.iter().rev().find_map(|o| match o {
+        Output::ArmTimer(t, d) if *t == timer => Some(*d),
+        _ => None,
+    })
+}
+
+fn cancels(outputs: &[Output], timer: Timer) -> bool {
+    outputs.contains(&Output::CancelTimer(timer))
+}
+
+#[test]
+fn idle_on_manual_start_connects_arms_connect_retry_and_moves_to_connect() {
+    let mut session = Session::new(config());
+    let out = session.handle(t0(), Input::ManualStart);
+    assert!(out.contains(&Output::Connect));
+    assert_eq!(armed(&out, Timer::ConnectRetry), Some(Duration::from_secs(120)));
+    assert_eq!(session.state(), State::Connect);
+}
+
+#[test]
+fn idle_on_manual_start_when_passive_waits_in_active_without_connecting() {
+    let mut session = Session::new(SessionConfig { passive: true, ..config() });
+    let out = session.handle(t0(), Input::ManualStart);
+    assert!(!out.contains(&Output::Connect));
+    assert_eq!(session.state(), State::Active);
+}
+
+#[test]
+fn idle_ignores_everything_but_a_start() {
+    let mut session = Session::new(config());
+    for input in [Input::TcpConnected, Input::HoldTimerExpired, Input::MessageReceived(Message::Keepalive)] {
+        assert_eq!(session.handle(t0(), input), []);
+        assert_eq!(session.state(), State::Idle);
+    }
+}
+
+#[test]
+fn connect_on_tcp_connected_sends_open_and_arms_a_large_hold_timer() {
+    let mut session = Session::new(config());
+    session.handle(t0(), Input::ManualStart);
+    let out = session.handle(t0(), Input::TcpConnected);
+    assert!(cancels(&out, Timer::ConnectRetry));
+    assert_eq!(sent(&out), [&Message::Open(config().open())]);
+    assert_eq!(armed(&out, Timer::Hold), Some(OPEN_HOLD_TIME));
+    assert_eq!(session.state(), State::OpenSent);
+}
+
+#[test]
+fn connect_on_connect_retry_expiry_tries_again() {
+    let mut session = Session::new(config());
+    session.handle(t0(), Input::ManualStart);
+    let out = session.handle(t0(), Input::ConnectRetryTimerExpired);
+    assert!(out.contains(&Output::Connect));
+    assert!(armed(&out, Timer::ConnectRetry).is_some());
+    assert_eq!(session.state(), State::Connect);
+}
+
+#[test]
+fn connect_on_tcp_failure_goes_idle_and_starts_again_after_the_idle_hold_time() {
+    let mut session = Session::new(config());
+    session.handle(t0(), Input::ManualStart);
+    let out = session.handle(t0(), Input::TcpFailed);
+    assert_eq!(notification(&out), None, "no connection to send a NOTIFICATION on");
+    assert_eq!(armed(&out, Timer::IdleHold), Some(Duration::from_secs(5)));
+    assert_eq!(session.state(), State::Idle);
+    assert_eq!(session.connect_retry_count(), 1);
+    let out = session.handle(t0(), Input::IdleHoldTimerExpired);
+    assert!(out.contains(&Output::Connect));
+    assert_eq!(session.state(), State::Connect);
+}
+
+#[test]
+fn active_on_incoming_connection_sends_open() {
+    let mut session = Session::new(SessionConfig { passive: true, ..config() });
+    session.handle(t0(), Input::ManualStart);
+    let out = session.handle(t0(), Input::TcpConnected);
+    assert!(matches!(sent(&out)[..], [Message::Open(_)]));
+    assert_eq!(session.state(), State::OpenSent);
+}
+
+#[test]
+fn open_sent_on_acceptable_open_sends_keepalive_and_negotiates_the_smaller_hold_time() {
+    let mut session = open_sent_session(config());
+    let out = session.handle(t0(), Input::MessageReceived(remote_open(64513, 30)));
+    assert_eq!(sent(&out), [&Message::Keepalive]);
+    assert_eq!(armed(&out, Timer::Hold), Some(Duration::from_secs(30)));
+    assert_eq!(armed(&out, Timer::Keepalive), Some(Duration::from_secs(10)));
+    assert_eq!(session.state(), State::OpenConfirm);
+    let negotiated = session.negotiated().unwrap();
+    assert_eq!(negotiated.hold_time.seconds(), 30);
+    assert!(negotiated.four_octet_as);
+    assert!(negotiated.route_refresh);
+}
+
+#[test]
+fn open_sent_on_open_from_the_wrong_as_sends_bad_peer_as_and_goes_idle() {
+    let mut session = open_sent_session(config());
+    let out = session.handle(t0(), Input::MessageReceived(remote_open(64999, 90)));
+    assert_eq!(notification(&out), Some((2, 2)));
+    assert!(out.contains(&Output::Disconnect));
+    assert_eq!(session.state(), State::Idle);
+}
+
+#[test]
+fn dynamic_internal_peer_must_be_in_our_as_and_external_outside_it() {
+    let mut internal = open_sent_session(SessionConfig { peer_as: PeerAs::Internal, ..config() });
+    let out = internal.handle(t0(), Input::MessageReceived(remote_open(64513, 90)));
+    assert_eq!(notification(&out), Some((2, 2)));
+    let mut internal = open_sent_session(SessionConfig { peer_as: PeerAs::Internal, ..config() });
+    internal.handle(t0(), Input::MessageReceived(remote_open(64512, 90)));
+    assert_eq!(internal.state(), State::OpenConfirm);
+
+    let mut external = open_sent_session(SessionConfig { peer_as: PeerAs::External, ..config() });
+    let out = external.handle(t0(), Input::MessageReceived(remote_open(64512, 90)));
+    assert_eq!(notification(&out), Some((2, 2)));
+    let mut any = open_sent_session(SessionConfig { peer_as: PeerAs::Any, ..config() });
+    any.handle(t0(), Input::MessageReceived(remote_open(4_200_000_001, 90)));
+    assert_eq!(any.state(), State::OpenConfirm);
+}
+
+#[test]
+fn internal_peer_with_our_bgp_identifier_is_refused() {
+    let mut session = open_sent_session(SessionConfig { peer_as: PeerAs::Internal, ..config() });
+    let open = Open::new(asn(64512), HoldTime::DEFAULT, router_id(1), vec![]);
+    let out = session.handle(t0(), Input::MessageReceived(Message::Open(open)));
+    assert_eq!(notification(&out), Some((2, 3)));
+}
+
+#[test]
+fn open_sent_on_keepalive_sends_fsm_error_for_open_sent() {
+    let mut session = open_sent_session(config());
+    let out = session.handle(t0(), Input::MessageReceived(Message::Keepalive));
+    assert_eq!(notification(&out), Some((5, 1)));
+    assert_eq!(session.state(), State::Idle);
+}
+
+#[test]
+fn open_sent_on_tcp_closed_waits_in_active() {
+    let mut session = open_sent_session(config());
+    let out = session.handle(t0(), Input::TcpClosed);
+    assert!(armed(&out, Timer::ConnectRetry).is_some());
+    assert_eq!(session.state(), State::Active);
+}
+
+#[test]
+fn open_sent_on_hold_timer_expiry_sends_hold_timer_expired() {
+    let mut session = open_sent_session(config());
+    let out = session.handle(t0(), Input::HoldTimerExpired);
+    assert_eq!(notification(&out), Some((4, 0)));
+    assert_eq!(session.state(), State::Idle);
+}
+
+#[test]
+fn open_sent_on_decode_failure_sends_the_matching_notification() {
+    let mut session = open_sent_session(config());
+    let out = session.handle(t0(), Input::DecodeFailed(DecodeError::UnacceptableHoldTime { seconds: 2 }));
+    assert_eq!(notification(&out), Some((2, 6)));
+}
+
+#[test]
+fn open_confirm_on_keepalive_is_established_with_the_negotiated_parameters() {
+    let mut session = open_confirm_session();
+    let out = session.handle(t0(), Input::MessageReceived(Message::Keepalive));
+    assert!(out.contains(&Output::StateChanged { from: State::OpenConfirm, to: State::Established }));
+    let Some(Output::Established(negotiated)) = out.iter().find(|o| matches!(o, Output::Established(_)))
+    else {
+        panic!("no Established output: {out:?}");
+    };
+    assert_eq!(negotiated.peer_as, asn(64513));
+    assert_eq!(negotiated.families, [Family::IPV4_UNICAST, Family::IPV6_UNICAST]);
+    assert_eq!(armed(&out, Timer::Hold), Some(Duration::from_secs(90)));
+}
+
+#[test]
+fn open_confirm_on_keepalive_timer_sends_keepalive() {
+    let mut session = open_confirm_session();
+    let out = session.handle(t0(), Input::KeepaliveTimerExpired);
+    assert_eq!(sent(&out), [&Message::Keepalive]);
+    assert_eq!(armed(&out, Timer::Keepalive), Some(Duration::from_secs(30)));
+}
+
+#[test]
+fn open_confirm_on_update_sends_fsm_error_for_open_confirm() {
+    let mut session = open_confirm_session();
+    let out = session.handle(t0(), Input::MessageReceived(Message::Update(Update::default())));
+    assert_eq!(notification(&out), Some((5, 2)));
+}
+
+#[test]
+fn hold_time_zero_disables_the_hold_and_keepalive_timers() {
+    let mut session = open_sent_session(config());
+    let out = session.handle(t0(), Input::MessageReceived(remote_open(64513, 0)));
+    assert!(cancels(&out, Timer::Hold));
+    assert!(cancels(&out, Timer::Keepalive));
+    assert_eq!(armed(&out, Timer::Keepalive), None);
+    assert_eq!(session.negotiated().unwrap().keepalive, None);
+}
+
+#[test]
+fn configured_keepalive_is_used_when_shorter_than_a_third_of_the_hold_time() {
+    let mut session =
+        open_sent_session(SessionConfig { keepalive: Some(Duration::from_secs(5)), ..config() });
+    let out = session.handle(t0(), Input::MessageReceived(remote_open(64513, 90)));
+    assert_eq!(armed(&out, Timer::Keepalive), Some(Duration::from_secs(5)));
+}
+
+#[test]
+fn peer_without_multiprotocol_speaks_ipv4_unicast_only() {
+    let mut session = open_sent_session(config());
+    let open =
+        Open { asn: asn(64513), hold_time: HoldTime::DEFAULT, router_id: router_id(2), capabilities: vec![] };
+    session.handle(t0(), Input::MessageReceived(Message::Open(open)));
+    let negotiated = session.negotiated().unwrap();
+    assert_eq!(negotiated.families, [Family::IPV4_UNICAST]);
+    assert!(!negotiated.four_octet_as);
+    assert!(!negotiated.decode_context().four_octet_as);
+}
+
+#[test]
+fn established_on_update_restarts_the_hold_timer_and_delivers_it() {
+    let mut session = established_session();
+    let out = session.handle(t0(), Input::MessageReceived(Message::Update(Update::default())));
+    assert_eq!(armed(&out, Timer::Hold), Some(Duration::from_secs(90)));
+    assert!(out.contains(&Output::Update(Update::default())));
+    assert_eq!(session.state(), State::Established);
+}
+
+#[test]
+fn established_on_keepalive_restarts_the_hold_timer() {
+    let mut session = established_session();
+    let out = session.handle(t0(), Input::MessageReceived(Message::Keepalive));
+    assert_eq!(out, [Output::ArmTimer(Timer::Hold, Duration::from_secs(90))]);
+}
+
+#[test]
+fn established_on_hold_timer_expiry_sends_hold_timer_expired_and_goes_idle() {
+    let mut session = established_session();
+    let out = session.handle(t0(), Input::HoldTimerExpired);
+    assert_eq!(notification(&out), Some((4, 0)));
+    assert!(out.contains(&Output::StateChanged { from: State::Established, to: State::Idle }));
+    assert_eq!(armed(&out, Timer::IdleHold), Some(Duration::from_secs(5)));
+}
+
+#[test]
+fn established_on_notification_goes_idle_without_answering() {
+    let mut session = established_session();
+    let out = session
+        .handle(t0(), Input::MessageReceived(Message::Notification(Notification::hold_timer_expired())));
+    assert_eq!(notification(&out), None);
+    assert!(out.contains(&Output::Disconnect));
+    assert_eq!(session.state(), State::Idle);
+}
+
+#[test]
+fn established_on_manual_stop_sends_the_shutdown_communication_and_stays_down() {
+    let mut session = established_session();
+    let out = session.handle(t0(), Input::ManualStop(Some("maintenance".into())));
+    assert_eq!(sent(&out), [&Message::Notification(Notification::administrative_shutdown("maintenance"))]);
+    assert_eq!(armed(&out, Timer::IdleHold), None, "a manual stop does not restart");
+    assert_eq!(session.state(), State::Idle);
+}
+
+#[test]
+fn established_on_open_sends_fsm_error_for_established() {
+    let mut session = established_session();
+    let out = session.handle(t0(), Input::MessageReceived(remote_open(64513, 90)));
+    assert_eq!(notification(&out), Some((5, 3)));
+}
+
+#[test]
+fn established_on_malformed_update_sends_its_update_error() {
+    let mut session = established_session();
+    let out = session.handle(t0(), Input::DecodeFailed(DecodeError::InvalidNetworkField));
+    assert_eq!(notification(&out), Some((3, 10)));
+}
+
+#[test]
+fn collision_keeps_the_connection_opened_by_the_higher_identifier() {
+    assert_eq!(resolve_collision(router_id(1), router_id(2)), Keep::Incoming);
+    assert_eq!(resolve_collision(router_id(2), router_id(1)), Keep::Outgoing);
+    // Compared as 32-bit numbers, not text.
+    let ten = RouterId::new(Ipv4Addr::new(10, 0, 0, 1)).unwrap();
+    let nine = RouterId::new(Ipv4Addr::new(9, 255, 255, 255)).unwrap();
+    assert_eq!(resolve_collision(ten, nine), Keep::Outgoing);
+}
+
+#[test]
+fn losing_connection_sends_cease_collision_resolution_and_does_not_restart() {
+    let mut session = open_confirm_session();
+    let out = session.handle(t0(), Input::CollisionDump);
+    assert_eq!(notification(&out), Some((6, 7)));
+    assert_eq!(armed(&out, Timer::IdleHold), None);
+    assert_eq!(session.state(), State::Idle);
+}
+
+#[test]
+fn idle_on_manual_stop_after_a_failure_cancels_the_pending_restart() {
+    let mut session = established_session();
+    session.handle(t0(), Input::HoldTimerExpired);
+    let out = session.handle(t0(), Input::ManualStop(None));
+    assert_eq!(out, [Output::CancelTimer(Timer::IdleHold)]);
+    assert_eq!(session.state(), State::Idle);
+}
+
+#[test]
+fn manual_stop_without_a_message_sends_a_bare_administrative_shutdown() {
+    let mut session = established_session();
+    let out = session.handle(t0(), Input::ManualStop(None));
+    let Some(Message::Notification(cease)) = sent(&out).first().copied() else { panic!("no NOTIFICATION") };
+    assert_eq!((cease.code, cease.subcode, cease.data.as_slice()), (6, 2, &[][..]));
+}
+
+#[test]
+fn connect_ignores_a_second_manual_start() {
+    let mut session = Session::new(config());
+    session.handle(t0(), Input::ManualStart);
+    assert_eq!(session.handle(t0(), Input::ManualStart), []);
+    assert_eq!(session.state(), State::Connect);
+}
+
+#[test]
+fn active_on_an_unexpected_message_goes_idle_without_a_notification() {
+    let mut session = Session::new(SessionConfig { passive: true, ..config() });
+    session.handle(t0(), Input::ManualStart);
+    let out = session.handle(t0(), Input::MessageReceived(Message::Keepalive));
+    assert_eq!(notification(&out), None);
+    assert_eq!(session.state(), State::Idle);
+}

@@ -1,0 +1,275 @@
+//! RFC 7606 revised error handling: treat-as-withdraw, attribute discard, session reset.
+
+use std::net::Ipv4Addr;
+
+use ferrolb_bgp::message::{
+    AsPath, DecodeError, Malformed, Message, Origin, RevisedAction, UnknownAttribute, Update,
+};
+use ferrolb_bgp::types::Asn;
+
+use super::{decode4, four_octet, hex, two_octet, update_message};
+
+/// ORIGIN IGP, AS_PATH 64512, NEXT_HOP 192.0.2.1: a valid set of mandatory attributes.
+const MANDATORY: &str = "40 01 01 00  40 02 06 02 01 0000fc00  40 03 04 c0000201";
+
+/// 203.0.113.0/24.
+const NLRI: &str = "18 cb0071";
+
+/// Decodes an UPDATE with the mandatory attributes plus `extra`, and one IPv4 prefix.
+fn update_with(extra: &str) -> Update {
+    let attributes = hex(&format!("{MANDATORY} {extra}"));
+    match decode4(&update_message(&[], &attributes, &hex(NLRI))) {
+        Message::Update(update) => update,
+        other => panic!("not an UPDATE: {other:?}"),
+    }
+}
+
+/// Decodes an UPDATE whose attributes are exactly `attributes`.
+fn update_of(attributes: &str) -> Update {
+    match decode4(&update_message(&[], &hex(attributes), &hex(NLRI))) {
+        Message::Update(update) => update,
+        other => panic!("not an UPDATE: {other:?}"),
+    }
+}
+
+fn assert_treat_as_withdraw(update: &Update, error: DecodeError) {
+    assert!(update.treat_as_withdraw(), "{update:?}");
+    assert_eq!(update.malformed, [Malformed { action: RevisedAction::TreatAsWithdraw, error }]);
+    assert_eq!(update.nlri, ["203.0.113.0/24".parse().unwrap()], "routes stay listed, to be withdrawn");
+}
+
+#[test]
+fn a_valid_update_has_nothing_malformed() {
+    let update = update_with("");
+    assert!(!update.treat_as_withdraw());
+    assert!(update.malformed.is_empty());
+}
+
+#[test]
+fn malformed_origin_is_treated_as_withdraw() {
+    let update = update_of("40 01 01 07  40 02 00  40 03 04 c0000201");
+    assert_treat_as_withdraw(&update, DecodeError::InvalidOrigin { attribute: hex("40 01 01 07") });
+    let update = update_of("40 01 02 0000  40 02 00  40 03 04 c0000201");
+    assert_treat_as_withdraw(&update, DecodeError::AttributeLengthError { attribute: hex("40 01 02 0000") });
+}
+
+#[test]
+fn origin_with_optional_flag_is_a_flags_error_treated_as_withdraw() {
+    let update = update_of("c0 01 01 00  40 02 00  40 03 04 c0000201");
+    assert_treat_as_withdraw(&update, DecodeError::AttributeFlagsError { attribute: hex("c0 01 01 00") });
+}
+
+#[test]
+fn malformed_as_path_is_treated_as_withdraw() {
+    for path in
+        ["40 02 06 05 01 0000fc00", "40 02 02 02 00", "40 02 05 02 01 0000fc", "40 02 06 02 01 00000000"]
+    {
+        let update = update_of(&format!("40 01 01 00 {path} 40 03 04 c0000201"));
+        assert_treat_as_withdraw(&update, DecodeError::MalformedAsPath);
+    }
+}
+
+#[test]
+fn malformed_next_hop_is_treated_as_withdraw() {
+    let update = update_of("40 01 01 00  40 02 00  40 03 03 c00002");
+    assert_treat_as_withdraw(
+        &update,
+        DecodeError::AttributeLengthError { attribute: hex("40 03 03 c00002") },
+    );
+    let update = update_of("40 01 01 00  40 02 00  40 03 04 e0000001");
+    assert_treat_as_withdraw(&update, DecodeError::InvalidNextHop { attribute: hex("40 03 04 e0000001") });
+}
+
+#[test]
+fn med_and_local_pref_of_wrong_length_are_treated_as_withdraw() {
+    let update = update_with("80 04 02 0001");
+    assert_treat_as_withdraw(&update, DecodeError::AttributeLengthError { attribute: hex("80 04 02 0001") });
+    let update = update_with("40 05 05 0000000001");
+    assert_treat_as_withdraw(
+        &update,
+        DecodeError::AttributeLengthError { attribute: hex("40 05 05 0000000001") },
+    );
+}
+
+#[test]
+fn communities_must_be_a_non_zero_multiple_of_four() {
+    let update = update_with("c0 08 00");
+    assert_treat_as_withdraw(&update, DecodeError::AttributeLengthError { attribute: hex("c0 08 00") });
+    let update = update_with("c0 08 03 fc0000");
+    assert_treat_as_withdraw(
+        &update,
+        DecodeError::AttributeLengthError { attribute: hex("c0 08 03 fc0000") },
+    );
+}
+
+#[test]
+fn large_communities_must_be_a_non_zero_multiple_of_twelve() {
+    let attribute = "c0 20 0b 0000fc00 00000001 000000";
+    let update = update_with(attribute);
+    assert_treat_as_withdraw(&update, DecodeError::AttributeLengthError { attribute: hex(attribute) });
+}
+
+#[test]
+fn missing_mandatory_attributes_are_treated_as_withdraw() {
+    let update = update_of("40 01 01 00  40 03 04 c0000201");
+    assert_treat_as_withdraw(&update, DecodeError::MissingWellKnownAttribute { type_code: 2 });
+    let update = update_of("40 01 01 00  40 02 00");
+    assert_treat_as_withdraw(&update, DecodeError::MissingWellKnownAttribute { type_code: 3 });
+}
+
+#[test]
+fn withdraw_only_updates_need_no_attributes() {
+    let bytes = update_message(&hex("18 c63364"), &[], &[]);
+    let Message::Update(update) = decode4(&bytes) else { panic!() };
+    assert!(update.malformed.is_empty());
+    assert_eq!(update.withdrawn, ["198.51.100.0/24".parse().unwrap()]);
+}
+
+#[test]
+fn malformed_atomic_aggregate_and_aggregator_are_discarded() {
+    let update = update_with("40 06 01 00  c0 07 05 0000fc00 c0");
+    assert!(!update.treat_as_withdraw());
+    assert!(!update.attributes.atomic_aggregate);
+    assert_eq!(update.attributes.aggregator, None);
+    assert_eq!(
+        update.malformed,
+        [
+            Malformed {
+                action: RevisedAction::AttributeDiscard,
+                error: DecodeError::AttributeLengthError { attribute: hex("40 06 01 00") },
+            },
+            Malformed {
+                action: RevisedAction::AttributeDiscard,
+                error: DecodeError::AttributeLengthError { attribute: hex("c0 07 05 0000fc00 c0") },
+            },
+        ]
+    );
+    assert_eq!(update.attributes.origin, Some(Origin::Igp), "the rest of the UPDATE is used");
+}
+
+#[test]
+fn aggregator_from_as_zero_is_discarded() {
+    let update = update_with("c0 07 08 00000000 c0000201");
+    assert_eq!(update.attributes.aggregator, None);
+    assert_eq!(update.malformed[0].action, RevisedAction::AttributeDiscard);
+}
+
+#[test]
+fn repeated_attribute_keeps_the_first() {
+    let update = update_with("40 01 01 02");
+    assert_eq!(update.attributes.origin, Some(Origin::Igp));
+    assert!(update.malformed.is_empty());
+}
+
+#[test]
+fn repeated_mp_reach_resets_the_session() {
+    let reach = "80 0e 0d 0001 01 04 c0000201 00 18 cb0071";
+    let bytes = update_message(&[], &hex(&format!("40 01 01 00 40 02 00 {reach} {reach}")), &[]);
+    assert_eq!(Message::decode(&bytes, &four_octet().0), Err(DecodeError::MalformedAttributeList));
+}
+
+#[test]
+fn unknown_optional_non_transitive_is_dropped_and_transitive_kept_as_partial() {
+    let update = update_with("80 64 01 01  c0 65 01 02");
+    assert!(update.malformed.is_empty());
+    assert_eq!(update.attributes.unknown, [UnknownAttribute { type_code: 101, value: vec![2] }]);
+    let bytes = Message::Update(update).to_bytes(&four_octet().1);
+    assert!(bytes.ends_with(&hex("e0 65 01 02  18 cb0071")), "Partial bit set when passed on");
+}
+
+#[test]
+fn mp_reach_of_a_family_not_negotiated_is_ignored() {
+    let mut ctx = four_octet().0;
+    ctx.families = vec![ferrolb_bgp::types::Family::IPV4_UNICAST];
+    let reach = "80 0e 15 0002 01 10 20010db8000000000000000000000001 00";
+    let bytes = update_message(&[], &hex(&format!("40 01 01 00 40 02 00 {reach}")), &[]);
+    let Ok(Message::Update(update)) = Message::decode(&bytes, &ctx) else { panic!() };
+    assert_eq!(update.attributes.mp_reach, None);
+}
+
+fn asn(n: u32) -> Asn {
+    Asn::new(n).unwrap()
+}
+
+fn decode2(attributes: &str) -> Update {
+    let bytes = update_message(&[], &hex(attributes), &hex(NLRI));
+    match Message::decode(&bytes, &two_octet().0) {
+        Ok(Message::Update(update)) => update,
+        other => panic!("not an UPDATE: {other:?}"),
+    }
+}
+
+#[test]
+fn old_speaker_prepending_keeps_its_leading_asns() {
+    // 64513 (old) prepended itself in front of 64512 AS_TRANS; AS4_PATH still says 64512 4200000001.
+    let update = decode2(
+        "40 01 01 00  40 02 08 02 03 fc01 fc00 5ba0  40 03 04 c0000201
+         c0 11 0a 02 02 0000fc00 fa56ea01",
+    );
+    assert_eq!(
+        update.attributes.as_path,
+        Some(AsPath::sequence([asn(64513), asn(64512), asn(4_200_000_001)]))
+    );
+}
+
+#[test]
+fn as4_path_longer_than_as_path_is_ignored() {
+    let update = decode2(
+        "40 01 01 00  40 02 04 02 01 5ba0  40 03 04 c0000201
+         c0 11 0a 02 02 0000fc00 fa56ea01",
+    );
+    assert_eq!(update.attributes.as_path, Some(AsPath::sequence([Asn::TRANS])));
+}
+
+#[test]
+fn as4_path_is_stale_after_an_old_aggregator() {
+    let update = decode2(
+        "40 01 01 00  40 02 06 02 02 fc00 5ba0  40 03 04 c0000201
+         c0 07 06 fc01 c0000201  c0 11 0a 02 02 0000fc00 fa56ea01",
+    );
+    assert_eq!(update.attributes.as_path, Some(AsPath::sequence([asn(64512), Asn::TRANS])));
+    assert_eq!(
+        update.attributes.aggregator.map(|a| (a.asn, a.address)),
+        Some((asn(64513), Ipv4Addr::new(192, 0, 2, 1)))
+    );
+}
+
+#[test]
+fn malformed_as4_path_is_discarded_and_as_path_used() {
+    let update = decode2("40 01 01 00  40 02 04 02 01 5ba0  40 03 04 c0000201  c0 11 03 02 01 00");
+    assert!(!update.treat_as_withdraw());
+    assert_eq!(update.malformed[0].action, RevisedAction::AttributeDiscard);
+    assert_eq!(update.attributes.as_path, Some(AsPath::sequence([Asn::TRANS])));
+}
+
+#[test]
+fn as4_path_between_new_speakers_is_ignored() {
+    let update = update_with("c0 11 06 02 01 fa56ea01");
+    assert_eq!(update.attributes.as_path, Some(AsPath::sequence([asn(64512)])));
+    assert!(update.malformed.is_empty());
+}
+
+#[test]
+fn attribute_running_past_the_attributes_field_is_treated_as_withdraw() {
+    let update = update_with("c0 08 08 fc000064");
+    assert_treat_as_withdraw(
+        &update,
+        DecodeError::AttributeLengthError { attribute: hex("c0 08 08 fc000064") },
+    );
+    assert_eq!(update.attributes.origin, Some(Origin::Igp), "attributes before it were read");
+}
+
+#[test]
+fn too_few_octets_for_an_attribute_header_is_treated_as_withdraw() {
+    let update = update_with("c0 08");
+    assert_treat_as_withdraw(&update, DecodeError::AttributeLengthError { attribute: hex("c0 08") });
+}
+
+#[test]
+fn a_discarded_attribute_does_not_hide_a_missing_mandatory_one() {
+    let update = update_of("40 01 01 00  40 03 04 c0000201  40 06 01 00");
+    assert!(update.treat_as_withdraw());
+    assert!(
+        update.malformed.iter().any(|m| m.error == DecodeError::MissingWellKnownAttribute { type_code: 2 })
+    );
+}
