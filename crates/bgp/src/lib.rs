@@ -14,9 +14,12 @@
 //! send ([`message::Notification::from`]), so the session never picks error
 //! codes itself.
 
+#[cfg(feature = "driver")]
+pub mod driver;
 pub mod fsm;
 pub mod message;
 pub mod rib_out;
+pub mod routes;
 pub mod types;
 
 pub use message::{DecodeContext, DecodeError, EncodeContext, Message};

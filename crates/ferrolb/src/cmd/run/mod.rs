@@ -5,14 +5,16 @@
 //!                                                     │yes
 //!   state file ◄── Assignments ◄── ipam::allocate ◄──┘ (previous assignments keep IPs stable)
 //!                                        │
-//!                  announce::plan_bgp ◄──┘──► VIPs this node announces ──► ferrolb0 (host accepts them)
-//!   SIGTERM / SIGINT ──► release every VIP, stop
+//!                  announce::plan_bgp ◄──┘──► VIPs this node announces ──► local routes (host accepts them)
+//!                  BgpSessions (one task per BGPPeer) ◄── routes per peer
+//!   SIGTERM / SIGINT ──► Cease to every peer, release every VIP, stop
 //! ```
 //!
-//! One task runs the loop below; a second (spawned by rtnetlink) carries the
-//! netlink socket. The BGP sessions and the ARP/NDP responder plug in where
-//! the plan is applied.
+//! One task runs the loop below; rtnetlink's carries the netlink socket; each
+//! BGP session has its own (crates/bgp's driver). The ARP/NDP responder will
+//! plug in where the plan is applied.
 
+mod bgp;
 mod config;
 mod host;
 mod state;
@@ -29,6 +31,7 @@ use ferrolb_ipam::{Allocation, Assignments, Options};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
+use self::bgp::BgpSessions;
 use self::config::Config;
 use self::host::HostVips;
 use self::state::StateFile;
@@ -84,7 +87,13 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let previous = state.load().with_context(|| format!("reading {}", state.path().display()))?;
     let host = HostVips::open().await.context("opening a netlink socket")?;
-    let mut running = Running { node: args.node.clone(), allocation: None, assignments: previous, host };
+    let mut running = Running {
+        node: args.node.clone(),
+        allocation: None,
+        assignments: previous,
+        host,
+        bgp: BgpSessions::default(),
+    };
     running.apply(&config, &options, &state).await?;
 
     let mut term = signal(SignalKind::terminate())?;
@@ -112,6 +121,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         }
     }
     info!(node = %args.node, "stopping");
+    running.bgp.shutdown().await;
     if let Err(e) = running.host.clear().await {
         warn!(error = %e, "could not release the VIPs");
     }
@@ -124,6 +134,7 @@ struct Running {
     allocation: Option<Allocation>,
     assignments: Assignments,
     host: HostVips,
+    bgp: BgpSessions,
 }
 
 impl Running {
@@ -142,6 +153,7 @@ impl Running {
             "configuration applied"
         );
         let bgp = ferrolb_announce::plan_bgp(&config.snapshot, &allocation, &self.node);
+        self.bgp.converge(&config.snapshot, &bgp, &self.node).await;
         let announced: BTreeSet<IpAddr> =
             bgp.decisions.iter().filter(|d| d.announced()).map(|d| d.ip).collect();
         if let Err(e) = self.host.converge(&announced).await {

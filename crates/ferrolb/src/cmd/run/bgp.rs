@@ -1,0 +1,213 @@
+//! The BGP sessions of this node: one per `BGPPeer` whose nodeSelectors
+//! select it, each told the routes of the node's plan.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use ferrolb_announce::BgpPlan;
+use ferrolb_api::community::BgpCommunity;
+use ferrolb_api::metallb::{BGPPeer, DynamicAsnMode};
+use ferrolb_api::{Located, Snapshot};
+use ferrolb_bgp::driver::{PeerHandle, PeerSpec, Routes};
+use ferrolb_bgp::fsm::{PeerAs, SessionConfig};
+use ferrolb_bgp::message::{Community, LargeCommunity};
+use ferrolb_bgp::routes::RouteAttributes;
+use ferrolb_bgp::{Asn, HoldTime, RouterId};
+use tracing::{info, warn};
+
+/// How long SIGTERM waits for each NOTIFICATION to leave.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
+/// The sessions this node keeps, by `BGPPeer` name.
+#[derive(Default)]
+pub struct BgpSessions {
+    running: HashMap<String, (PeerSpec, PeerHandle)>,
+}
+
+impl BgpSessions {
+    /// Keeps a session with every peer the plan has one with, with the plan's
+    /// routes; stops the others. A peer whose settings changed is restarted.
+    pub async fn converge(&mut self, snapshot: &Snapshot, plan: &BgpPlan, node: &str) {
+        let mut wanted: HashMap<String, (PeerSpec, Routes)> = HashMap::new();
+        for peer in plan.peers.iter().filter(|p| p.has_session()) {
+            let Some(resource) =
+                snapshot.bgp_peers.iter().find(|p| p.metadata.name.as_deref() == Some(&peer.peer))
+            else {
+                continue;
+            };
+            match peer_spec(snapshot, resource, node) {
+                Ok(spec) => {
+                    let routes = peer.routes.iter().map(|r| (r.prefix, attributes(r))).collect();
+                    wanted.insert(peer.peer.clone(), (spec, routes));
+                }
+                Err(reason) => warn!(peer = %peer.peer, reason, "no session"),
+            }
+        }
+        let gone: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(name, (spec, _))| wanted.get(*name).is_none_or(|(w, _)| w != spec))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in gone {
+            if let Some((_, handle)) = self.running.remove(&name) {
+                info!(peer = %name, "stopping session");
+                handle.shutdown("peer configuration changed", SHUTDOWN_GRACE).await;
+            }
+        }
+        for (name, (spec, routes)) in wanted {
+            match self.running.get(&name) {
+                Some((_, handle)) => handle.set_routes(routes),
+                None => {
+                    info!(peer = %name, address = %spec.address, "starting session");
+                    let handle = PeerHandle::spawn(spec.clone(), routes);
+                    self.running.insert(name, (spec, handle));
+                }
+            }
+        }
+    }
+
+    /// Closes every session with a Cease / Administrative Shutdown, which
+    /// withdraws every route at once.
+    pub async fn shutdown(&mut self) {
+        let all: Vec<_> = self.running.drain().map(|(_, (_, handle))| handle).collect();
+        let stops = all.into_iter().map(|h| h.shutdown("ferrolb is stopping", SHUTDOWN_GRACE));
+        futures_util::future::join_all(stops).await;
+    }
+}
+
+fn attributes(route: &ferrolb_announce::Route) -> RouteAttributes {
+    let mut out = RouteAttributes { local_pref: route.local_pref, ..RouteAttributes::default() };
+    for community in &route.communities {
+        match community {
+            BgpCommunity::Standard(c) => out.communities.push(Community(c.to_u32())),
+            BgpCommunity::Large(l) => out.large_communities.push(LargeCommunity {
+                global_admin: l.global_admin,
+                local_data1: l.local_data_1,
+                local_data2: l.local_data_2,
+            }),
+        }
+    }
+    out.communities.sort();
+    out.large_communities.sort();
+    out
+}
+
+/// How to reach `peer` from `node`, from its `BGPPeer` (v1beta2) fields.
+fn peer_spec(snapshot: &Snapshot, peer: &Located<BGPPeer>, node: &str) -> Result<PeerSpec, String> {
+    let spec = &peer.spec;
+    let address: IpAddr = spec.peer_address.parse().map_err(|_| {
+        format!(
+            "peerAddress {:?} is not an IP address (unnumbered sessions are not supported yet)",
+            spec.peer_address
+        )
+    })?;
+    let local_as = Asn::new(spec.my_asn).ok_or("myASN is 0")?;
+    let peer_as = match (spec.peer_asn, spec.dynamic_asn) {
+        (0, Some(DynamicAsnMode::Internal)) => PeerAs::Internal,
+        (0, Some(DynamicAsnMode::External)) => PeerAs::External,
+        (asn, _) => PeerAs::Fixed(Asn::new(asn).ok_or("peerASN is 0")?),
+    };
+    let router_id = match spec.router_id.as_str() {
+        "" => node_ipv4(snapshot, node).ok_or("no routerID and no IPv4 InternalIP on this Node")?,
+        id => id.parse().map_err(|_| format!("routerID {id:?} is not an IPv4 address"))?,
+    };
+    let router_id = RouterId::new(router_id).ok_or("routerID 0.0.0.0")?;
+    let mut session = SessionConfig::new(local_as, router_id, peer_as);
+    if let Some(hold) = spec.hold_time {
+        let seconds = u16::try_from(Duration::from(hold).as_secs()).unwrap_or(u16::MAX);
+        session.hold_time = HoldTime::new(seconds).ok_or("holdTime of 1 or 2 s")?;
+    }
+    session.keepalive = spec.keepalive_time.map(Into::into);
+    if let Some(connect) = spec.connect_time {
+        session.connect_retry = connect.into();
+    }
+    // Reconnect soon after a failure: a router that restarts should see the
+    // node again within seconds (MetalLB retries with a short backoff too).
+    session.idle_hold = Duration::from_secs(1);
+    let source = match spec.source_address.as_str() {
+        "" => None,
+        s => Some(s.parse().map_err(|_| format!("sourceAddress {s:?} is not an IP address"))?),
+    };
+    Ok(PeerSpec {
+        name: peer.metadata.name.clone().unwrap_or_default(),
+        address: SocketAddr::new(address, spec.port()),
+        source,
+        md5_key: password(snapshot, peer)?.map(String::into_bytes),
+        ttl: spec.ebgp_multi_hop.then_some(255),
+        session,
+    })
+}
+
+/// The TCP MD5 password: `password`, or the `password` key of `passwordSecret`.
+fn password(snapshot: &Snapshot, peer: &Located<BGPPeer>) -> Result<Option<String>, String> {
+    let spec = &peer.spec;
+    if !spec.password.is_empty() {
+        return Ok(Some(spec.password.clone()));
+    }
+    if spec.password_secret.name.is_empty() {
+        return Ok(None);
+    }
+    let secret = snapshot
+        .secrets
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some(spec.password_secret.name.as_str()))
+        .ok_or_else(|| format!("passwordSecret {:?} not found", spec.password_secret.name))?;
+    let from_data = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get("password"))
+        .map(|b| String::from_utf8_lossy(&b.0).into_owned());
+    let from_string = secret.string_data.as_ref().and_then(|d| d.get("password")).cloned();
+    from_data.or(from_string).map(Some).ok_or_else(|| "passwordSecret has no key \"password\"".to_owned())
+}
+
+/// The first IPv4 InternalIP of `node`.
+fn node_ipv4(snapshot: &Snapshot, node: &str) -> Option<Ipv4Addr> {
+    let node = snapshot.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(node))?;
+    node.status
+        .as_ref()?
+        .addresses
+        .as_ref()?
+        .iter()
+        .filter(|a| a.type_ == "InternalIP")
+        .find_map(|a| a.address.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(yaml: &str) -> Snapshot {
+        let (snapshot, diagnostics) = ferrolb_api::load::load_str("t.yaml", yaml);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        snapshot
+    }
+
+    const NODE: &str = "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus:\n  addresses: [{type: InternalIP, address: 192.0.2.11}]\n---\n";
+
+    #[test]
+    fn a_peer_spec_takes_every_session_setting() {
+        let s = snapshot(&format!(
+            "{NODE}apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: r}}\nspec:\n  myASN: 64512\n  peerASN: 64513\n  peerAddress: 192.0.2.1\n  peerPort: 1179\n  holdTime: 9s\n  keepaliveTime: 3s\n  ebgpMultiHop: true\n  password: s3cret\n  sourceAddress: 192.0.2.11\n"
+        ));
+        let spec = peer_spec(&s, &s.bgp_peers[0], "n1").unwrap();
+        assert_eq!(spec.address, "192.0.2.1:1179".parse().unwrap());
+        assert_eq!(spec.session.router_id, RouterId::new(Ipv4Addr::new(192, 0, 2, 11)).unwrap());
+        assert_eq!(spec.session.hold_time, HoldTime::new(9).unwrap());
+        assert_eq!(spec.session.keepalive, Some(Duration::from_secs(3)));
+        assert_eq!((spec.ttl, spec.md5_key.as_deref()), (Some(255), Some(&b"s3cret"[..])));
+        assert_eq!(spec.source, Some("192.0.2.11".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_password_can_come_from_a_secret() {
+        let s = snapshot(&format!(
+            "{NODE}apiVersion: v1\nkind: Secret\nmetadata: {{name: bgp}}\ntype: kubernetes.io/basic-auth\nstringData: {{password: fromsecret}}\n---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: r}}\nspec:\n  myASN: 64512\n  dynamicASN: external\n  peerAddress: 192.0.2.1\n  passwordSecret: {{name: bgp}}\n"
+        ));
+        let spec = peer_spec(&s, &s.bgp_peers[0], "n1").unwrap();
+        assert_eq!(spec.md5_key.as_deref(), Some(&b"fromsecret"[..]));
+        assert_eq!(spec.session.peer_as, PeerAs::External);
+    }
+}
