@@ -260,7 +260,13 @@ impl PeerTask {
 
     async fn decoded(&mut self, message: Result<Message, crate::message::DecodeError>) {
         match message {
-            Ok(message) => self.input(Input::MessageReceived(message)).await,
+            Ok(message) => {
+                if let Message::Notification(n) = &message {
+                    // The peer's reason for closing: the first thing to look at.
+                    info!(peer = %self.spec.name, notification = ?n, "NOTIFICATION received");
+                }
+                self.input(Input::MessageReceived(message)).await;
+            }
             Err(e) => {
                 warn!(peer = %self.spec.name, error = %e, "malformed message");
                 self.input(Input::DecodeFailed(e)).await;
