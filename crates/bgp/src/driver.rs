@@ -6,37 +6,76 @@
 //! ```text
 //!   PeerHandle::set_routes ──watch──┐
 //!   PeerHandle::shutdown ──oneshot──┤
-//!                                   ▼
-//!                 ┌──────────── peer task ─────────────┐
-//!   TCP socket ◄──┤ Session (FSM) · timers · AdjRibOut ├──► tracing
-//!   (MD5, TTL) ──►└────────────────────────────────────┘
+//!   Listener (TCP 179, v4 + v6) ────┤ accepted connections, by peer address (mpsc)
+//!     MD5 key per peer address     ▼
+//!                 ┌──────────── peer task ──────────────────────┐
+//!   TCP socket ◄──┤ main: Session (FSM) · timers · AdjRibOut     ├──► tracing
+//!   (MD5, TTL) ──►│ candidate: 2nd Session on an accepted socket │
+//!                 └──────────────────────────────────────────────┘
 //! ```
 //!
 //! One task per peer; the handle aborts it when dropped.
+//!
+//! Passive side (RFC 4271 §8, §6.8): a [`Listener`] accepts on port 179 and
+//! hands each connection to the session registered for the remote address
+//! (unknown addresses are closed at once). The task then:
+//! - has no connection of its own (Idle, Connect, Active): it adopts the
+//!   accepted one as its connection; an outgoing attempt in progress is
+//!   dropped, and an idle-hold wait ends (the peer is evidently back);
+//! - has one (OpenSent to Established): the accepted connection becomes the
+//!   *candidate*, run by a second [`Session`] until the peer's OPEN arrives on
+//!   it (OpenConfirm). Then: if the main session is Established the candidate
+//!   loses; if the main is in OpenSent/OpenConfirm, [`resolve_collision`]
+//!   decides (our outgoing main against their incoming candidate; two incoming
+//!   connections: the newer wins); if the main has meanwhile lost its
+//!   connection, the candidate simply wins. The loser gets
+//!   [`Input::CollisionDump`] (Cease / Connection Collision Resolution, 6/7)
+//!   and is closed; a winning candidate replaces the main session, timers and
+//!   all. So after the OPENs at most one connection per peer remains.
+//!
+//! Reconnect backoff ([`Backoff`]): the FSM asks for the idle hold wait
+//! after every failure; the driver picks it. Each failure of an attempt that
+//! never reached Established doubles it, from `SessionConfig::idle_hold` up
+//! to [`MAX_IDLE_HOLD`]. A session that was Established for [`STABLE_AFTER`]
+//! starts the series over; one that dropped sooner keeps the current wait
+//! (neither grows nor shrinks it), so a peer that resets a session now and
+//! then is still retried at once, while one that was unreachable for a while
+//! and flaps on return is retried at the slower pace.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ipnet::IpNet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::{oneshot, watch};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::fsm::{Input, Negotiated, Output, Session, SessionConfig, Timer};
+use crate::fsm::{Input, Keep, Negotiated, Output, Session, SessionConfig, State, Timer, resolve_collision};
 use crate::message::{
-    DecodeContext, EncodeContext, HEADER_LEN, MAX_MESSAGE_LEN, Message, Notification, message_len,
+    DecodeContext, DecodeError, EncodeContext, HEADER_LEN, MAX_MESSAGE_LEN, Message, Notification,
+    message_len,
 };
 use crate::rib_out::AdjRibOut;
 use crate::routes::{RouteAttributes, SessionRoutes};
 
 /// The routes a peer should have, by prefix.
 pub type Routes = BTreeMap<IpNet, RouteAttributes>;
+
+/// The longest wait before reconnecting after repeated failures.
+pub const MAX_IDLE_HOLD: Duration = Duration::from_secs(30);
+
+/// How long a session must have been Established for the backoff to start over.
+pub const STABLE_AFTER: Duration = Duration::from_secs(60);
+
+/// The BGP port we listen on (RFC 4271 §8.2.1.2: 179).
+pub const BGP_PORT: u16 = 179;
 
 /// How to reach one peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,15 +99,25 @@ pub struct PeerHandle {
     routes: watch::Sender<Routes>,
     stop: Option<oneshot::Sender<String>>,
     task: JoinHandle<()>,
+    _registration: Option<Registration>,
 }
 
 impl PeerHandle {
-    /// Starts the session with `spec` on the current tokio runtime.
+    /// Starts the session with `spec` on the current tokio runtime; it only connects out.
     pub fn spawn(spec: PeerSpec, routes: Routes) -> PeerHandle {
+        PeerHandle::start(spec, routes, None)
+    }
+
+    fn start(
+        spec: PeerSpec,
+        routes: Routes,
+        accepting: Option<(Registration, mpsc::Receiver<TcpStream>)>,
+    ) -> Self {
         let (routes_tx, routes_rx) = watch::channel(routes);
         let (stop_tx, stop_rx) = oneshot::channel();
-        let task = tokio::spawn(PeerTask::new(spec, routes_rx).run(stop_rx));
-        PeerHandle { routes: routes_tx, stop: Some(stop_tx), task }
+        let (registration, incoming) = accepting.unzip();
+        let task = tokio::spawn(PeerTask::new(spec, routes_rx, incoming).run(stop_rx));
+        PeerHandle { routes: routes_tx, stop: Some(stop_tx), task, _registration: registration }
     }
 
     /// Makes the peer's routes `routes` (sent now if the session is up).
@@ -99,11 +148,222 @@ impl Drop for PeerHandle {
     }
 }
 
+/// The sessions that accept connections, by peer address.
+#[derive(Default)]
+struct Registry {
+    next_id: u64,
+    peers: HashMap<IpAddr, (u64, mpsc::Sender<TcpStream>)>,
+}
+
+/// Shared between the listener's accept tasks and the registrations.
+struct Shared {
+    registry: Mutex<Registry>,
+    listeners: Vec<Arc<TcpListener>>,
+}
+
+impl Shared {
+    /// Sets (or, with an empty key, removes) the MD5 key for `peer` on the listeners of its family.
+    fn set_key(&self, peer: IpAddr, key: &[u8]) {
+        for listener in &self.listeners {
+            let family_matches = listener.local_addr().is_ok_and(|a| a.is_ipv4() == peer.is_ipv4());
+            if family_matches && let Err(e) = ferrolb_sys::md5::set_key(listener.as_fd(), peer, key) {
+                warn!(peer = %peer, error = %e, "could not set the TCP MD5 key on the listening socket");
+            }
+        }
+    }
+}
+
+/// A session's place in the [`Listener`]; removed (with its MD5 key) when dropped.
+struct Registration {
+    shared: Arc<Shared>,
+    address: IpAddr,
+    id: u64,
+    md5: bool,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut registry = self.shared.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if registry.peers.get(&self.address).is_some_and(|(id, _)| *id == self.id) {
+            registry.peers.remove(&self.address);
+            drop(registry);
+            if self.md5 {
+                self.shared.set_key(self.address, &[]);
+            }
+        }
+    }
+}
+
+/// Accepts BGP connections on a port (IPv4 and IPv6, every address) and
+/// hands each to the session of the peer it comes from; accept tasks stop
+/// when it is dropped.
+pub struct Listener {
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Listener {
+    /// Listens on `port` of every IPv4 and IPv6 address; a family that
+    /// cannot be bound is logged and left out (sessions still connect out).
+    pub fn bind(port: u16) -> Listener {
+        let mut listeners = Vec::new();
+        for v4 in [true, false] {
+            match listen(v4, port) {
+                Ok(listener) => {
+                    info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "BGP listening");
+                    listeners.push(Arc::new(listener));
+                }
+                Err(e) => warn!(
+                    family = if v4 { "IPv4" } else { "IPv6" },
+                    port,
+                    error = %e,
+                    "cannot listen for BGP connections; sessions only connect out"
+                ),
+            }
+        }
+        let shared = Arc::new(Shared { registry: Mutex::new(Registry::default()), listeners });
+        let tasks =
+            shared.listeners.iter().map(|l| tokio::spawn(accept_loop(l.clone(), shared.clone()))).collect();
+        Listener { shared, tasks }
+    }
+
+    /// The addresses it listens on.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.shared.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
+    }
+
+    /// Starts the session with `spec`, which also takes the connections its peer opens to us.
+    pub fn spawn(&self, spec: PeerSpec, routes: Routes) -> PeerHandle {
+        let (tx, rx) = mpsc::channel(4);
+        let address = spec.address.ip().to_canonical();
+        let mut registry = self.shared.registry.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if registry.peers.contains_key(&address) {
+            warn!(peer = %spec.name, address = %address, "another session has this peer address; connections from it go there");
+            drop(registry);
+            return PeerHandle::start(spec, routes, None);
+        }
+        registry.next_id += 1;
+        let id = registry.next_id;
+        registry.peers.insert(address, (id, tx));
+        drop(registry);
+        let md5 = spec.md5_key.as_deref().filter(|k| !k.is_empty());
+        if let Some(key) = md5 {
+            self.shared.set_key(address, key);
+        }
+        let registration = Registration { shared: self.shared.clone(), address, id, md5: md5.is_some() };
+        PeerHandle::start(spec, routes, Some((registration, rx)))
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn listen(v4: bool, port: u16) -> io::Result<TcpListener> {
+    let socket = if v4 { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    if !v4 {
+        socket2::SockRef::from(&socket).set_only_v6(true)?;
+    }
+    let any: IpAddr =
+        if v4 { std::net::Ipv4Addr::UNSPECIFIED.into() } else { std::net::Ipv6Addr::UNSPECIFIED.into() };
+    socket.bind(SocketAddr::new(any, port))?;
+    socket.listen(64)
+}
+
+async fn accept_loop(listener: Arc<TcpListener>, shared: Arc<Shared>) {
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                debug!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let address = remote.ip().to_canonical();
+        let session = shared
+            .registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .peers
+            .get(&address)
+            .map(|(_, tx)| tx.clone());
+        match session {
+            Some(tx) => {
+                if tx.try_send(stream).is_err() {
+                    debug!(remote = %remote, "session busy or gone; connection closed");
+                }
+            }
+            None => debug!(remote = %remote, "connection from an unknown address closed"),
+        }
+    }
+}
+
+/// Doubles the idle hold wait while failures repeat (see the module doc).
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    base: Duration,
+    max: Duration,
+    failures: u32,
+    established_at: Option<Instant>,
+}
+
+impl Backoff {
+    /// Waits of `base`, then twice as long each time up to `max`.
+    pub fn new(base: Duration, max: Duration) -> Backoff {
+        Backoff { base, max: max.max(base), failures: 0, established_at: None }
+    }
+
+    /// The session became Established at `now`.
+    pub fn established(&mut self, now: Instant) {
+        self.established_at = Some(now);
+    }
+
+    /// The wait before the next attempt, after a failure at `now`.
+    pub fn next_wait(&mut self, now: Instant) -> Duration {
+        let flapped = match self.established_at.take() {
+            Some(at) if now.saturating_duration_since(at) >= STABLE_AFTER => {
+                self.failures = 0;
+                false
+            }
+            Some(_) => true,
+            None => false,
+        };
+        let wait = self.base.saturating_mul(1u32 << self.failures.min(16)).min(self.max);
+        if !flapped {
+            self.failures = self.failures.saturating_add(1);
+        }
+        wait
+    }
+}
+
 /// An open connection to the peer.
 struct Connection {
     stream: TcpStream,
     buffer: Vec<u8>,
     local: SocketAddr,
+    /// We opened it.
+    outgoing: bool,
+}
+
+impl Connection {
+    fn new(stream: TcpStream, outgoing: bool) -> Connection {
+        let local = stream.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        Connection { stream, buffer: Vec::new(), local, outgoing }
+    }
+}
+
+/// An accepted connection while the session already had one: its own FSM
+/// until the peer's OPEN on it decides the collision.
+struct Candidate {
+    session: Session,
+    connection: Connection,
+    timers: HashMap<Timer, Instant>,
 }
 
 /// What the task owns.
@@ -116,11 +376,19 @@ struct PeerTask {
     connecting: Option<JoinHandle<io::Result<TcpStream>>>,
     established: Option<Negotiated>,
     rib: AdjRibOut<IpNet, RouteAttributes>,
+    incoming: Option<mpsc::Receiver<TcpStream>>,
+    candidate: Option<Candidate>,
+    backoff: Backoff,
 }
 
 impl PeerTask {
-    fn new(spec: PeerSpec, routes: watch::Receiver<Routes>) -> Self {
+    fn new(
+        spec: PeerSpec,
+        routes: watch::Receiver<Routes>,
+        incoming: Option<mpsc::Receiver<TcpStream>>,
+    ) -> Self {
         let session = Session::new(spec.session.clone());
+        let backoff = Backoff::new(spec.session.idle_hold, MAX_IDLE_HOLD);
         PeerTask {
             spec,
             session,
@@ -130,6 +398,9 @@ impl PeerTask {
             connecting: None,
             established: None,
             rib: AdjRibOut::default(),
+            incoming,
+            candidate: None,
+            backoff,
         }
     }
 
@@ -137,9 +408,13 @@ impl PeerTask {
         self.input(Input::ManualStart).await;
         loop {
             let next_timer = self.timers.values().min().copied();
+            let candidate_timer = self.candidate.as_ref().and_then(|c| c.timers.values().min().copied());
             tokio::select! {
                 message = &mut stop => {
                     let message = message.unwrap_or_default();
+                    if let Some(mut candidate) = self.candidate.take() {
+                        let _ = candidate.connection.stream.shutdown().await;
+                    }
                     self.input(Input::ManualStop(Some(message))).await;
                     if let Some(c) = self.connection.as_mut() {
                         let _ = c.stream.shutdown().await;
@@ -147,13 +422,13 @@ impl PeerTask {
                     return;
                 }
                 () = sleep_until(next_timer) => self.fire_timers().await,
+                () = sleep_until(candidate_timer) => self.fire_candidate_timers().await,
                 connected = join(&mut self.connecting) => {
                     self.connecting = None;
                     match connected {
                         Ok(stream) => {
-                            let local = stream.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
                             info!(peer = %self.spec.name, address = %self.spec.address, "TCP connected");
-                            self.connection = Some(Connection { stream, buffer: Vec::new(), local });
+                            self.connection = Some(Connection::new(stream, true));
                             self.input(Input::TcpConnected).await;
                         }
                         Err(e) => {
@@ -162,6 +437,10 @@ impl PeerTask {
                         }
                     }
                 }
+                accepted = recv(&mut self.incoming) => match accepted {
+                    Some(stream) => self.accepted(stream).await,
+                    None => self.incoming = None,
+                },
                 read = read_some(&mut self.connection) => match read {
                     Ok(0) | Err(_) => {
                         info!(peer = %self.spec.name, "TCP connection closed");
@@ -169,6 +448,13 @@ impl PeerTask {
                         self.input(Input::TcpClosed).await;
                     }
                     Ok(_) => self.receive().await,
+                },
+                read = read_candidate(&mut self.candidate) => match read {
+                    Ok(0) | Err(_) => {
+                        debug!(peer = %self.spec.name, "accepted connection closed before its OPEN");
+                        self.candidate = None;
+                    }
+                    Ok(_) => self.receive_candidate().await,
                 },
                 changed = self.routes.changed() => {
                     if changed.is_err() {
@@ -178,6 +464,124 @@ impl PeerTask {
                 }
             }
         }
+    }
+
+    /// A connection the peer opened to us.
+    async fn accepted(&mut self, stream: TcpStream) {
+        let remote = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        if let Some(ttl) = self.spec.ttl {
+            let raw = socket2::SockRef::from(&stream);
+            let _ =
+                if self.spec.address.is_ipv4() { raw.set_ttl_v4(ttl) } else { raw.set_unicast_hops_v6(ttl) };
+        }
+        if self.connection.is_none() {
+            info!(peer = %self.spec.name, remote, state = ?self.session.state(), "TCP connection accepted");
+            if self.session.state() == State::Idle {
+                // Waiting to start again: the peer is evidently back.
+                self.input(Input::IdleHoldTimerExpired).await;
+            }
+            if let Some(attempt) = self.connecting.take() {
+                attempt.abort();
+            }
+            if matches!(self.session.state(), State::Connect | State::Active) && self.connection.is_none() {
+                self.connection = Some(Connection::new(stream, false));
+                self.input(Input::TcpConnected).await;
+            }
+            return;
+        }
+        info!(peer = %self.spec.name, remote, state = ?self.session.state(), "TCP connection accepted while one is open: collision candidate");
+        let mut candidate = Candidate {
+            session: Session::new(self.spec.session.clone()),
+            connection: Connection::new(stream, false),
+            timers: HashMap::new(),
+        };
+        let now = std::time::Instant::now();
+        let mut outputs = candidate.session.handle(now, Input::ManualStart);
+        outputs.extend(candidate.session.handle(now, Input::TcpConnected));
+        self.candidate = Some(candidate);
+        self.perform_candidate(outputs).await;
+    }
+
+    /// Performs the candidate FSM's outputs (it never connects out).
+    async fn perform_candidate(&mut self, outputs: Vec<Output>) {
+        for output in outputs {
+            let Some(candidate) = self.candidate.as_mut() else { return };
+            match output {
+                Output::Connect | Output::Update(_) | Output::RouteRefresh(_) | Output::Established(_) => {}
+                Output::Disconnect => {
+                    let _ = candidate.connection.stream.shutdown().await;
+                    self.candidate = None;
+                    return;
+                }
+                Output::Send(message) => {
+                    if let Message::Notification(n) = &message {
+                        log_notification(&self.spec.name, n);
+                    }
+                    let bytes = message.to_bytes(&EncodeContext::default());
+                    if candidate.connection.stream.write_all(&bytes).await.is_err() {
+                        self.candidate = None;
+                        return;
+                    }
+                }
+                Output::ArmTimer(timer, after) => {
+                    candidate.timers.insert(timer, Instant::now() + after);
+                }
+                Output::CancelTimer(timer) => {
+                    candidate.timers.remove(&timer);
+                }
+                Output::StateChanged { from, to } => {
+                    debug!(peer = %self.spec.name, from = ?from, to = ?to, "collision candidate state");
+                }
+            }
+        }
+        if self.candidate.as_ref().is_some_and(|c| c.session.state() == State::OpenConfirm) {
+            Box::pin(self.resolve()).await;
+        }
+    }
+
+    async fn candidate_input(&mut self, input: Input) {
+        let Some(candidate) = self.candidate.as_mut() else { return };
+        let outputs = candidate.session.handle(std::time::Instant::now(), input);
+        self.perform_candidate(outputs).await;
+    }
+
+    /// The peer's OPEN arrived on the candidate: keep one connection (RFC 4271 §6.8).
+    async fn resolve(&mut self) {
+        let Some(remote_id) =
+            self.candidate.as_ref().and_then(|c| c.session.negotiated()).map(|n| n.peer_router_id)
+        else {
+            return;
+        };
+        let main_outgoing = self.connection.as_ref().is_some_and(|c| c.outgoing);
+        let keep = match self.session.state() {
+            State::Established => Keep::Outgoing,
+            State::OpenSent | State::OpenConfirm if main_outgoing => {
+                resolve_collision(self.spec.session.router_id, remote_id)
+            }
+            _ => Keep::Incoming,
+        };
+        info!(peer = %self.spec.name, main_state = ?self.session.state(), kept = if keep == Keep::Outgoing { "existing" } else { "accepted" }, local_id = %self.spec.session.router_id.addr(), remote_id = %remote_id.addr(), "connection collision resolved");
+        if keep == Keep::Outgoing {
+            // The main connection stays: Cease 6/7 on the candidate.
+            self.candidate_input(Input::CollisionDump).await;
+            self.candidate = None;
+            return;
+        }
+        if self.connection.is_some() {
+            self.input(Input::CollisionDump).await;
+        }
+        if let Some(attempt) = self.connecting.take() {
+            attempt.abort();
+        }
+        let Some(candidate) = self.candidate.take() else { return };
+        if let Some(mut old) = self.connection.take() {
+            let _ = old.stream.shutdown().await;
+        }
+        self.session = candidate.session;
+        self.connection = Some(candidate.connection);
+        self.timers = candidate.timers;
+        self.established = None;
+        self.rib.clear();
     }
 
     /// Feeds the FSM and performs everything it asks, in order.
@@ -202,6 +606,11 @@ impl PeerTask {
                 self.rib.clear();
             }
             Output::Send(message) => self.send(&message).await,
+            Output::ArmTimer(Timer::IdleHold, _) => {
+                let wait = self.backoff.next_wait(Instant::now());
+                debug!(peer = %self.spec.name, wait = ?wait, "waiting before starting again");
+                self.timers.insert(Timer::IdleHold, Instant::now() + wait);
+            }
             Output::ArmTimer(timer, after) => {
                 self.timers.insert(timer, Instant::now() + after);
             }
@@ -213,7 +622,15 @@ impl PeerTask {
             }
             Output::Established(negotiated) => {
                 info!(peer = %self.spec.name, peer_as = ?negotiated.peer_as, "session established");
+                self.backoff.established(Instant::now());
                 self.established = Some(negotiated);
+                if let Some(mut candidate) = self.candidate.take() {
+                    // RFC 4271 §6.8: an Established session wins over a newer connection.
+                    let outputs = candidate.session.handle(std::time::Instant::now(), Input::CollisionDump);
+                    self.candidate = Some(candidate);
+                    self.perform_candidate(outputs).await;
+                    self.candidate = None;
+                }
                 self.send_route_changes().await;
             }
             Output::Update(_) => {} // ferrolb announces; it does not learn routes
@@ -229,13 +646,20 @@ impl PeerTask {
         let due: Vec<Timer> = self.timers.iter().filter(|(_, at)| **at <= now).map(|(t, _)| *t).collect();
         for timer in due {
             self.timers.remove(&timer);
-            let input = match timer {
-                Timer::ConnectRetry => Input::ConnectRetryTimerExpired,
-                Timer::Hold => Input::HoldTimerExpired,
-                Timer::Keepalive => Input::KeepaliveTimerExpired,
-                Timer::IdleHold => Input::IdleHoldTimerExpired,
-            };
-            self.input(input).await;
+            self.input(timer_input(timer)).await;
+        }
+    }
+
+    async fn fire_candidate_timers(&mut self) {
+        let now = Instant::now();
+        let Some(candidate) = self.candidate.as_mut() else { return };
+        let due: Vec<Timer> =
+            candidate.timers.iter().filter(|(_, at)| **at <= now).map(|(t, _)| *t).collect();
+        for timer in due {
+            if let Some(c) = self.candidate.as_mut() {
+                c.timers.remove(&timer);
+            }
+            self.candidate_input(timer_input(timer)).await;
         }
     }
 
@@ -258,7 +682,29 @@ impl PeerTask {
         }
     }
 
-    async fn decoded(&mut self, message: Result<Message, crate::message::DecodeError>) {
+    /// The same for the candidate, which only ever reads OPEN (or NOTIFICATION).
+    async fn receive_candidate(&mut self) {
+        loop {
+            let Some(candidate) = self.candidate.as_mut() else { return };
+            let buffer = &mut candidate.connection.buffer;
+            let Some(len) = message_len(buffer) else { return };
+            let bytes: Vec<u8> = if (HEADER_LEN..=MAX_MESSAGE_LEN).contains(&len) {
+                if buffer.len() < len {
+                    return;
+                }
+                buffer.drain(..len).collect()
+            } else {
+                std::mem::take(buffer)
+            };
+            let input = match Message::decode(&bytes, &DecodeContext::default()) {
+                Ok(message) => Input::MessageReceived(message),
+                Err(e) => Input::DecodeFailed(e),
+            };
+            self.candidate_input(input).await;
+        }
+    }
+
+    async fn decoded(&mut self, message: Result<Message, DecodeError>) {
         match message {
             Ok(message) => {
                 if let Message::Notification(n) = &message {
@@ -371,5 +817,84 @@ async fn read_some(connection: &mut Option<Connection>) -> io::Result<usize> {
     match connection {
         Some(c) => c.stream.read_buf(&mut c.buffer).await,
         None => std::future::pending().await,
+    }
+}
+
+async fn recv(incoming: &mut Option<mpsc::Receiver<TcpStream>>) -> Option<TcpStream> {
+    match incoming {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn read_candidate(candidate: &mut Option<Candidate>) -> io::Result<usize> {
+    match candidate {
+        Some(c) => c.connection.stream.read_buf(&mut c.connection.buffer).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn timer_input(timer: Timer) -> Input {
+    match timer {
+        Timer::ConnectRetry => Input::ConnectRetryTimerExpired,
+        Timer::Hold => Input::HoldTimerExpired,
+        Timer::Keepalive => Input::KeepaliveTimerExpired,
+        Timer::IdleHold => Input::IdleHoldTimerExpired,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn the_idle_hold_wait_doubles_up_to_the_maximum() {
+        let mut backoff = Backoff::new(secs(1), MAX_IDLE_HOLD);
+        let now = Instant::now();
+        let waits: Vec<u64> = (0..8).map(|_| backoff.next_wait(now).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
+        for _ in 0..100 {
+            assert_eq!(backoff.next_wait(now), MAX_IDLE_HOLD);
+        }
+    }
+
+    #[test]
+    fn a_session_established_for_a_while_starts_the_backoff_over() {
+        let mut backoff = Backoff::new(secs(1), MAX_IDLE_HOLD);
+        let t0 = Instant::now();
+        for _ in 0..4 {
+            backoff.next_wait(t0);
+        }
+        // Established only briefly: the wait stays where it was.
+        backoff.established(t0);
+        assert_eq!(backoff.next_wait(t0 + secs(5)), secs(16));
+        backoff.established(t0 + secs(20));
+        assert_eq!(backoff.next_wait(t0 + secs(25)), secs(16));
+        // Failing again before Established: it grows again.
+        assert_eq!(backoff.next_wait(t0 + secs(45)), secs(16));
+        assert_eq!(backoff.next_wait(t0 + secs(47)), secs(30));
+        // Established long enough: back to the base wait.
+        backoff.established(t0 + secs(50));
+        assert_eq!(backoff.next_wait(t0 + secs(50) + STABLE_AFTER), secs(1));
+        assert_eq!(backoff.next_wait(t0 + secs(200)), secs(2));
+
+        // A session that keeps being reset soon after coming up is retried at the base pace.
+        let mut backoff = Backoff::new(secs(1), MAX_IDLE_HOLD);
+        for i in 0..10 {
+            backoff.established(t0 + secs(i));
+            assert_eq!(backoff.next_wait(t0 + secs(i)), secs(1));
+        }
+    }
+
+    #[test]
+    fn the_base_wait_is_the_configured_idle_hold() {
+        let mut backoff = Backoff::new(secs(5), MAX_IDLE_HOLD);
+        let now = Instant::now();
+        let waits: Vec<u64> = (0..4).map(|_| backoff.next_wait(now).as_secs()).collect();
+        assert_eq!(waits, [5, 10, 20, 30]);
     }
 }

@@ -8,13 +8,12 @@
 //!   └──────────────────────────┘        └────────────────────────────┘
 //! ```
 
-use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ferrolb_lab::{Frr, FrrConfig, Netns, veth};
+
+use crate::support::{Ferrolb, lab_ready, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -52,83 +51,13 @@ status:
     out
 }
 
-/// Whether this machine can run the lab; in CI it must.
-fn lab_ready() -> bool {
-    match ferrolb_lab::missing_requirements(&["ip", "vtysh"]) {
-        None => true,
-        Some(reason) => {
-            assert!(std::env::var_os("CI").is_none(), "CI must run the network tests: {reason}");
-            eprintln!("skipped: {reason}");
-            false
-        }
-    }
-}
-
-struct Ferrolb {
-    child: Child,
-    config: PathBuf,
-}
-
-impl Ferrolb {
-    fn start(node: &Netns, config: &str) -> Ferrolb {
-        let path = node.dir().join("cluster.yaml");
-        std::fs::write(&path, config).unwrap();
-        let child = node
-            .command(env!("CARGO_BIN_EXE_ferrolb"))
-            .args(["run", "--node", "node1", "--config"])
-            .arg(&path)
-            .arg("--state-dir")
-            .arg(node.dir().join("state"))
-            .env("RUST_LOG", "info,ferrolb_bgp=debug")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Ferrolb { child, config: path }
-    }
-
-    fn rewrite(&self, config: &str) {
-        let tmp = self.config.with_extension("tmp");
-        std::fs::write(&tmp, config).unwrap();
-        std::fs::rename(&tmp, &self.config).unwrap();
-    }
-
-    /// SIGTERM, then its log once it has exited.
-    fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "ferrolb did not exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let mut log = String::new();
-        self.child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
-        log
-    }
-}
-
-impl Drop for Ferrolb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn has_route(router: &Netns, vip: &str) -> bool {
     router.routes(false).unwrap().iter().any(|r| r.dst == vip && r.gateway.as_deref() == Some("192.0.2.11"))
 }
 
 #[test]
 fn frr_learns_the_vips_with_their_communities_and_forgets_them() {
-    if !lab_ready() {
+    if !lab_ready(&["ip", "vtysh"]) {
         return;
     }
     let router = Netns::new("router").unwrap();
@@ -143,9 +72,9 @@ fn frr_learns_the_vips_with_their_communities_and_forgets_them() {
     )
     .unwrap();
 
-    let ferrolb = Ferrolb::start(&node, &cluster(&["api", "web"]));
+    let ferrolb = Ferrolb::start(&node, "node1", &cluster(&["api", "web"]));
     frr.wait_established(neighbor, TIMEOUT).unwrap();
-    wait_for("both VIPs in the router's kernel", || {
+    wait_for("both VIPs in the router's kernel", TIMEOUT, || {
         has_route(&router, "203.0.113.10") && has_route(&router, "203.0.113.11")
     });
     let rib = frr.bgp_ipv4_unicast().unwrap();
@@ -157,14 +86,14 @@ fn frr_learns_the_vips_with_their_communities_and_forgets_them() {
 
     // A Service removed from the file is withdrawn.
     ferrolb.rewrite(&cluster(&["web"]));
-    wait_for("the removed Service's VIP withdrawn", || !has_route(&router, "203.0.113.10"));
+    wait_for("the removed Service's VIP withdrawn", TIMEOUT, || !has_route(&router, "203.0.113.10"));
     assert!(has_route(&router, "203.0.113.11"));
 
     // SIGTERM closes the session at once: the router forgets the node.
     let log = ferrolb.stop();
-    wait_for("the session down after SIGTERM", || {
+    wait_for("the session down after SIGTERM", TIMEOUT, || {
         frr.neighbor_state(neighbor).unwrap().as_deref() != Some("Established")
     });
-    wait_for("every route withdrawn after SIGTERM", || !has_route(&router, "203.0.113.11"));
+    wait_for("every route withdrawn after SIGTERM", TIMEOUT, || !has_route(&router, "203.0.113.11"));
     assert!(log.contains("NOTIFICATION sent"), "{log}");
 }

@@ -13,11 +13,11 @@
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ferrolb_lab::{Bird, BirdConfig, Frr, FrrConfig, GoBgp, GoBgpConfig, Netns, Segment, veth};
+
+use crate::support::{Ferrolb, lab_ready, wait_for};
 
 /// Upper bound for anything to happen; no test waits this long when things work.
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -105,87 +105,6 @@ fn single_node(password: Option<&str>) -> String {
     .render()
 }
 
-/// Whether this machine can run the lab; in CI it must.
-fn lab_ready(binaries: &[&str]) -> bool {
-    match ferrolb_lab::missing_requirements(binaries) {
-        None => true,
-        Some(reason) => {
-            assert!(std::env::var_os("CI").is_none(), "CI must run the network tests: {reason}");
-            eprintln!("skipped: {reason}");
-            false
-        }
-    }
-}
-
-/// `ferrolb run` in a namespace; its log goes to a file so a long test never fills a pipe.
-struct Ferrolb {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Ferrolb {
-    fn start(ns: &Netns, node: &str, config: &str) -> Ferrolb {
-        let path = ns.dir().join("cluster.yaml");
-        std::fs::write(&path, config).unwrap();
-        let log = ns.dir().join("ferrolb.log");
-        let file = std::fs::File::create(&log).unwrap();
-        let child = ns
-            .command(env!("CARGO_BIN_EXE_ferrolb"))
-            .args(["run", "--node", node, "--config"])
-            .arg(&path)
-            .arg("--state-dir")
-            .arg(ns.dir().join("state"))
-            .env("RUST_LOG", "info,ferrolb_bgp=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        Ferrolb { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Panics with the log if ferrolb has exited.
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("ferrolb exited ({status}):\n{}", self.log());
-        }
-    }
-
-    /// SIGTERM, then its log once it has exited.
-    fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "ferrolb did not exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.log()
-    }
-}
-
-impl Drop for Ferrolb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- ferrolb log {} ---\n{}", self.log.display(), self.log());
-        }
-    }
-}
-
-fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A router and one node joined by a veth, 192.0.2.1/24 and 192.0.2.11/24.
 fn pair() -> (Netns, Netns) {
     let router = Netns::new("router").unwrap();
@@ -212,7 +131,7 @@ fn bird_receives_the_vip_with_our_as_path_and_communities() {
     let bird = Bird::start(&router, &BirdConfig::new(64513, ROUTER_ID).neighbor(NODE1, 64512)).unwrap();
     let mut ferrolb = Ferrolb::start(&node, "node1", &single_node(None));
     bird.wait_established("peer1", TIMEOUT).unwrap();
-    wait_for("the VIP in BIRD's table", || {
+    wait_for("the VIP in BIRD's table", TIMEOUT, || {
         bird.route_prefixes().unwrap().iter().any(|p| p == "203.0.113.10/32")
     });
     let text = bird.routes_text().unwrap();
@@ -237,7 +156,7 @@ fn bird_receives_the_vip_with_our_as_path_and_communities() {
 
     // SIGTERM: BIRD sees the session close and drops the route.
     let log = ferrolb.stop();
-    wait_for("the VIP gone from BIRD", || {
+    wait_for("the VIP gone from BIRD", TIMEOUT, || {
         !bird.route_prefixes().unwrap().iter().any(|p| p == "203.0.113.10/32")
     });
     assert!(log.contains("NOTIFICATION sent"), "{log}");
@@ -259,7 +178,7 @@ fn gobgp_receives_the_vip_with_our_as_path_and_communities() {
     let mut ferrolb = Ferrolb::start(&node, "node1", &single_node(None));
     gobgp.wait_established(NODE1, TIMEOUT).unwrap();
     let mut rib = serde_json::Value::Null;
-    wait_for("the VIP in GoBGP's global RIB", || {
+    wait_for("the VIP in GoBGP's global RIB", TIMEOUT, || {
         rib = gobgp.global_rib(false).unwrap();
         rib.get("203.0.113.10/32").is_some()
     });
@@ -290,7 +209,9 @@ fn gobgp_receives_the_vip_with_our_as_path_and_communities() {
     ferrolb.assert_running();
 
     let log = ferrolb.stop();
-    wait_for("the VIP gone from GoBGP", || gobgp.global_rib(false).unwrap().get("203.0.113.10/32").is_none());
+    wait_for("the VIP gone from GoBGP", TIMEOUT, || {
+        gobgp.global_rib(false).unwrap().get("203.0.113.10/32").is_none()
+    });
     assert!(log.contains("NOTIFICATION sent"), "{log}");
 }
 
@@ -326,7 +247,7 @@ fn two_nodes_give_frr_two_equal_paths_and_sigterm_removes_one() {
     let second = Ferrolb::start(&node2, "node2", &cluster);
     frr.wait_established(NODE1, TIMEOUT).unwrap();
     frr.wait_established(NODE2, TIMEOUT).unwrap();
-    wait_for("the VIP via both nodes in the router's kernel", || {
+    wait_for("the VIP via both nodes in the router's kernel", TIMEOUT, || {
         gateways(&router, "203.0.113.10") == ["192.0.2.11", "192.0.2.12"]
     });
     // FRR chose both as multipath: the paths tie on every attribute.
@@ -344,7 +265,9 @@ fn two_nodes_give_frr_two_equal_paths_and_sigterm_removes_one() {
 
     let log = second.stop();
     assert!(log.contains("NOTIFICATION sent"), "{log}");
-    wait_for("one path left after SIGTERM to node2", || gateways(&router, "203.0.113.10") == ["192.0.2.11"]);
+    wait_for("one path left after SIGTERM to node2", TIMEOUT, || {
+        gateways(&router, "203.0.113.10") == ["192.0.2.11"]
+    });
     first.assert_running();
 }
 
@@ -366,10 +289,12 @@ fn tcp_md5_with_the_right_password_establishes_and_a_wrong_one_never_does() {
     // Right password: the session comes up and the VIP arrives.
     let mut ferrolb = Ferrolb::start(&node, "node1", &single_node(Some("lab-s3cret")));
     frr.wait_established(NODE1, TIMEOUT).unwrap();
-    wait_for("the VIP in the router's kernel", || gateways(&router, "203.0.113.10") == ["192.0.2.11"]);
+    wait_for("the VIP in the router's kernel", TIMEOUT, || {
+        gateways(&router, "203.0.113.10") == ["192.0.2.11"]
+    });
     ferrolb.assert_running();
     ferrolb.stop();
-    wait_for("the session down after SIGTERM", || {
+    wait_for("the session down after SIGTERM", TIMEOUT, || {
         frr.neighbor_state(NODE1).unwrap().as_deref() != Some("Established")
     });
 
@@ -415,7 +340,7 @@ fn an_ipv6_vip_reaches_frr_over_an_ipv6_session() {
     let mut ferrolb = Ferrolb::start(&node, "node1", &cluster);
     frr.wait_established(neighbor, TIMEOUT).unwrap();
     let mut vip = None;
-    wait_for("an IPv6 VIP via 2001:db8::11 in the router's kernel", || {
+    wait_for("an IPv6 VIP via 2001:db8::11 in the router's kernel", TIMEOUT, || {
         vip = frr
             .kernel_routes(true)
             .unwrap()
@@ -432,7 +357,7 @@ fn an_ipv6_vip_reaches_frr_over_an_ipv6_session() {
     ferrolb.assert_running();
 
     let log = ferrolb.stop();
-    wait_for("the IPv6 VIP withdrawn after SIGTERM", || {
+    wait_for("the IPv6 VIP withdrawn after SIGTERM", TIMEOUT, || {
         frr.kernel_routes(true).unwrap().iter().all(|r| !r.is(&prefix))
     });
     assert!(log.contains("NOTIFICATION sent"), "{log}");

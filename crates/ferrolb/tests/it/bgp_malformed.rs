@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 use ferrolb_lab::{Frr, FrrConfig, Netns, veth};
 use serde_json::{Value, json};
 
+use crate::support::{Ferrolb, lab_ready};
+
 const TIMEOUT: Duration = Duration::from_secs(30);
 const VIP: &str = "203.0.113.10";
 /// The VIP as IPv4 NLRI (/32, 203.0.113.10): how an UPDATE announcing it ends.
@@ -212,18 +214,6 @@ def main():
 main()
 "#;
 
-/// Whether this machine can run the lab; in CI it must.
-fn lab_ready() -> bool {
-    match ferrolb_lab::missing_requirements(&["ip", "vtysh", "python3"]) {
-        None => true,
-        Some(reason) => {
-            assert!(std::env::var_os("CI").is_none(), "CI must run the network tests: {reason}");
-            eprintln!("skipped: {reason}");
-            false
-        }
-    }
-}
-
 /// A BGP message: marker, length, type, body (RFC 4271 §4.1).
 fn message(kind: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![0xff; 16];
@@ -317,48 +307,6 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// `ferrolb run --node node1`, its log in the namespace's directory.
-struct Ferrolb {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Ferrolb {
-    fn start(node: &Netns) -> Ferrolb {
-        let config = node.dir().join("cluster.yaml");
-        std::fs::write(&config, CONFIG).unwrap();
-        let log = node.dir().join("ferrolb.log");
-        let child = node
-            .command(env!("CARGO_BIN_EXE_ferrolb"))
-            .args(["run", "--node", "node1", "--config"])
-            .arg(&config)
-            .arg("--state-dir")
-            .arg(node.dir().join("state"))
-            .env("RUST_LOG", "info,ferrolb_bgp=debug")
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Ferrolb { child, log }
-    }
-
-    fn assert_alive(&mut self) {
-        let status = self.child.try_wait().unwrap();
-        assert!(status.is_none(), "ferrolb exited ({status:?}):\n{}", self.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Ferrolb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The python3 scripted peer: one JSON command a line on its stdin, one JSON result a line back.
 struct ScriptedPeer {
     child: Child,
@@ -431,7 +379,7 @@ fn has_route(router: &Netns, vip: &str) -> bool {
 
 #[test]
 fn malformed_messages_get_their_notification_and_the_other_peer_is_unaffected() {
-    if !lab_ready() {
+    if !lab_ready(&["ip", "vtysh", "python3"]) {
         return;
     }
     let started = Instant::now();
@@ -452,7 +400,7 @@ fn malformed_messages_get_their_notification_and_the_other_peer_is_unaffected() 
     .unwrap();
     let mut scripted = ScriptedPeer::start(&peer_ns, "198.51.100.2");
 
-    let mut ferrolb = Ferrolb::start(&node);
+    let mut ferrolb = Ferrolb::start(&node, "node1", CONFIG);
     frr.wait_established(neighbor, TIMEOUT).unwrap();
     let deadline = Instant::now() + TIMEOUT;
     while !has_route(&router, VIP) {
@@ -463,7 +411,7 @@ fn malformed_messages_get_their_notification_and_the_other_peer_is_unaffected() 
 
     // ferrolb keeps serving FRR: the same session (never dropped), the VIP, the process.
     let assert_frr_unaffected = |ferrolb: &mut Ferrolb, after: &str| {
-        ferrolb.assert_alive();
+        ferrolb.assert_running();
         let state = frr.neighbor_state(neighbor).unwrap();
         assert_eq!(state.as_deref(), Some("Established"), "after {after}:\n{}", ferrolb.log());
         assert_eq!(frr_session_counters(&frr, neighbor), frr_counters, "FRR's session flapped after {after}");

@@ -3,5 +3,7 @@
 mod bgp;
 mod bgp_interop;
 mod bgp_malformed;
+mod bgp_passive;
 mod cli;
 mod run;
+mod support;

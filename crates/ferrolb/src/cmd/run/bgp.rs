@@ -9,7 +9,7 @@ use ferrolb_announce::BgpPlan;
 use ferrolb_api::community::BgpCommunity;
 use ferrolb_api::metallb::{BGPPeer, DynamicAsnMode};
 use ferrolb_api::{Located, Snapshot};
-use ferrolb_bgp::driver::{PeerHandle, PeerSpec, Routes};
+use ferrolb_bgp::driver::{Listener, PeerHandle, PeerSpec, Routes};
 use ferrolb_bgp::fsm::{PeerAs, SessionConfig};
 use ferrolb_bgp::message::{Community, LargeCommunity};
 use ferrolb_bgp::routes::RouteAttributes;
@@ -23,9 +23,20 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 #[derive(Default)]
 pub struct BgpSessions {
     running: HashMap<String, (PeerSpec, PeerHandle)>,
+    /// Accepts the connections peers open to us (RFC 4271 §8: BGP is both active and passive).
+    listener: Option<Listener>,
+    /// The port to listen on, bound when the first session is wanted: a node
+    /// without BGP peers opens no port.
+    listen_port: Option<u16>,
 }
 
 impl BgpSessions {
+    /// Sessions that also accept their peers' connections on `port` (of
+    /// every address); if it cannot be bound they only connect out.
+    pub fn listening(port: u16) -> BgpSessions {
+        BgpSessions { running: HashMap::new(), listener: None, listen_port: Some(port) }
+    }
+
     /// Keeps a session with every peer the plan has one with, with the plan's
     /// routes; stops the others. A peer whose settings changed is restarted.
     pub async fn converge(&mut self, snapshot: &Snapshot, plan: &BgpPlan, node: &str) {
@@ -61,7 +72,15 @@ impl BgpSessions {
                 Some((_, handle)) => handle.set_routes(routes),
                 None => {
                     info!(peer = %name, address = %spec.address, "starting session");
-                    let handle = PeerHandle::spawn(spec.clone(), routes);
+                    if self.listener.is_none()
+                        && let Some(port) = self.listen_port.take()
+                    {
+                        self.listener = Some(Listener::bind(port));
+                    }
+                    let handle = match &self.listener {
+                        Some(listener) => listener.spawn(spec.clone(), routes),
+                        None => PeerHandle::spawn(spec.clone(), routes),
+                    };
                     self.running.insert(name, (spec, handle));
                 }
             }
@@ -125,6 +144,7 @@ fn peer_spec(snapshot: &Snapshot, peer: &Located<BGPPeer>, node: &str) -> Result
     }
     // Reconnect soon after a failure: a router that restarts should see the
     // node again within seconds (MetalLB retries with a short backoff too).
+    // The driver doubles this wait while failures repeat, up to 30 s.
     session.idle_hold = Duration::from_secs(1);
     let source = match spec.source_address.as_str() {
         "" => None,

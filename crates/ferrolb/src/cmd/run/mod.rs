@@ -7,6 +7,7 @@
 //!                                        │
 //!                  announce::plan_bgp ◄──┘──► VIPs this node announces ──► local routes (host accepts them)
 //!                  BgpSessions (one task per BGPPeer) ◄── routes per peer
+//!                    └─ listens on TCP 179 (v4 + v6) for the peers' own connections
 //!   SIGTERM / SIGINT ──► Cease to every peer, release every VIP, stop
 //! ```
 //!
@@ -92,7 +93,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         allocation: None,
         assignments: previous,
         host,
-        bgp: BgpSessions::default(),
+        bgp: BgpSessions::listening(ferrolb_bgp::driver::BGP_PORT),
     };
     running.apply(&config, &options, &state).await?;
 

@@ -1,0 +1,100 @@
+//! What the network tests share: whether the lab can run, a `ferrolb run`
+//! inside a namespace, and waiting for a condition.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferrolb_lab::Netns;
+
+/// Whether this machine can run the lab (root, `binaries`); in CI it must.
+pub fn lab_ready(binaries: &[&str]) -> bool {
+    match ferrolb_lab::missing_requirements(binaries) {
+        None => true,
+        Some(reason) => {
+            assert!(std::env::var_os("CI").is_none(), "CI must run the network tests: {reason}");
+            eprintln!("skipped: {reason}");
+            false
+        }
+    }
+}
+
+/// Polls `check` every 50 ms until it holds; panics after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `ferrolb run` in a namespace; its log goes to a file so a long test never
+/// fills a pipe, and is printed when the test fails.
+pub struct Ferrolb {
+    child: Child,
+    config: PathBuf,
+    log: PathBuf,
+}
+
+impl Ferrolb {
+    /// Starts `ferrolb run --node NODE` in `ns` with `config` as the cluster file.
+    pub fn start(ns: &Netns, node: &str, config: &str) -> Ferrolb {
+        let path = ns.dir().join("cluster.yaml");
+        std::fs::write(&path, config).unwrap();
+        let log = ns.dir().join("ferrolb.log");
+        let child = ns
+            .command(env!("CARGO_BIN_EXE_ferrolb"))
+            .args(["run", "--node", node, "--config"])
+            .arg(&path)
+            .arg("--state-dir")
+            .arg(ns.dir().join("state"))
+            .env("RUST_LOG", "info,ferrolb_bgp=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Ferrolb { child, config: path, log }
+    }
+
+    /// Replaces the cluster file as editors do (write beside, rename over).
+    pub fn rewrite(&self, config: &str) {
+        let tmp = self.config.with_extension("tmp");
+        std::fs::write(&tmp, config).unwrap();
+        std::fs::rename(&tmp, &self.config).unwrap();
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Panics with the log if ferrolb has exited.
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("ferrolb exited ({status}):\n{}", self.log());
+        }
+    }
+
+    /// SIGTERM, then its log once it has exited (5 s at most).
+    pub fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "ferrolb did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.log()
+    }
+}
+
+impl Drop for Ferrolb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- ferrolb log {} ---\n{}", self.log.display(), self.log());
+        }
+    }
+}
