@@ -31,7 +31,7 @@
 //! times: the time from the write to the first UPDATE from the speaker seen by
 //! `tcpdump -tt -v` in the router namespace ("on the wire"), and to the /32 in
 //! FRR's kernel (end to end; FRR itself takes ~60–70 ms of it, LAB-NOTES).
-//! Both include up to 200 ms of ferrolb's file poll.
+//! Both include up to 50 ms of ferrolb's file poll.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -333,7 +333,7 @@ fn file_changes(lab: &Lab, pid: u32, config: &Path, size: usize) -> anyhow::Resu
     let mut written = Vec::new();
     for i in 0..CHANGE_SAMPLES {
         let want = size + i + 1;
-        // Let ferrolb's 200 ms poll see a settled file before the change.
+        // Let ferrolb's file poll see a settled file before the change.
         std::thread::sleep(Duration::from_millis(500));
         let start = Instant::now();
         written.push(unix_now());
@@ -492,7 +492,7 @@ fn render(rows: &[Row], changes: &[Change], cap_secs: u64) -> String {
     if !changes.is_empty() {
         let _ = writeln!(
             out,
-            "\nferrolb, one Service appended to the file (ferrolb polls the file every 200 ms):\n\
+            "\nferrolb, one Service appended to the file (ferrolb polls the file every 50 ms):\n\
              routes  write → first UPDATE on the wire (ms)  write → /32 in FRR's kernel, end to end (ms)"
         );
         for c in changes {

@@ -1,7 +1,7 @@
 //! `ferrolb run --config FILE --node NAME`: ferrolb without Kubernetes.
 //!
 //! ```text
-//!   config file ──(poll 200 ms)──► Config::load ──► valid? ──no──► log FILE:LINE, keep last good
+//!   config file ──(poll 50 ms)───► Config::load ──► valid? ──no──► log FILE:LINE, keep last good
 //!                                                     │yes
 //!   state file ◄── Assignments ◄── ipam::allocate ◄──┘ (previous assignments keep IPs stable)
 //!                                        │
@@ -38,9 +38,10 @@ use self::host::HostVips;
 use self::state::StateFile;
 use self::watch::FileStamp;
 
-/// How often the configuration file is checked for changes: a change is
-/// applied well within a second.
-const POLL: Duration = Duration::from_millis(200);
+/// How often the configuration file is checked for changes. A check is one
+/// `stat` (or a directory listing), cheap enough to do often, so that a change
+/// reaches the peers in tens of milliseconds on a small configuration.
+const POLL: Duration = Duration::from_millis(50);
 
 /// Arguments of `ferrolb run`.
 #[derive(clap::Args)]
