@@ -10,10 +10,12 @@
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use ferrolb_lab::{Frr, FrrConfig, Netns, veth};
+
+use crate::support::{Ferrolb, lab_ready, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const NODE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
@@ -52,17 +54,6 @@ spec:
     )
 }
 
-fn lab_ready() -> bool {
-    match ferrolb_lab::missing_requirements(&["ip", "vtysh", "ss"]) {
-        None => true,
-        Some(reason) => {
-            assert!(std::env::var_os("CI").is_none(), "CI must run the network tests: {reason}");
-            eprintln!("skipped: {reason}");
-            false
-        }
-    }
-}
-
 /// The router and node namespaces, linked, with FRR started with `extra` config lines.
 fn lab(extra: &str) -> (Netns, Netns, Frr) {
     let router = Netns::new("router").unwrap();
@@ -74,50 +65,6 @@ fn lab(extra: &str) -> (Netns, Netns, Frr) {
     config.extra = format!("router bgp 64513\n{extra}!\n");
     let frr = Frr::start(&router, &config).unwrap();
     (router, node, frr)
-}
-
-/// `ferrolb run` in the node namespace, logging to a file.
-struct Ferrolb {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Ferrolb {
-    fn start(node: &Netns, config: &str) -> Ferrolb {
-        let path = node.dir().join("cluster.yaml");
-        std::fs::write(&path, config).unwrap();
-        let log = node.dir().join("ferrolb.log");
-        let child = node
-            .command(env!("CARGO_BIN_EXE_ferrolb"))
-            .args(["run", "--node", "node1", "--config"])
-            .arg(&path)
-            .arg("--state-dir")
-            .arg(node.dir().join("state"))
-            .env("RUST_LOG", "info,ferrolb_bgp=debug")
-            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .spawn()
-            .unwrap();
-        Ferrolb { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Ferrolb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for(what: &str, log: &Ferrolb, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + TIMEOUT;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; ferrolb log:\n{}", log.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn has_vip(router: &Netns) -> bool {
@@ -140,28 +87,28 @@ fn established(frr: &Frr) -> bool {
 
 #[test]
 fn ferrolb_connects_to_a_passive_frr() {
-    if !lab_ready() {
+    if !lab_ready(&["ip", "vtysh", "ss"]) {
         return;
     }
     let (router, node, frr) = lab(" neighbor 192.0.2.11 passive\n");
-    let ferrolb = Ferrolb::start(&node, &cluster(""));
-    wait_for("the session Established", &ferrolb, || established(&frr));
-    wait_for("the VIP in the router's kernel", &ferrolb, || has_vip(&router));
+    let ferrolb = Ferrolb::start(&node, "node1", &cluster(""));
+    wait_for("the session Established", TIMEOUT, || established(&frr));
+    wait_for("the VIP in the router's kernel", TIMEOUT, || has_vip(&router));
     let log = ferrolb.log();
     assert!(log.contains("TCP connected") && !log.contains("TCP connection accepted"), "{log}");
 }
 
 #[test]
 fn frr_connects_in_when_ferrolb_cannot_connect_out() {
-    if !lab_ready() {
+    if !lab_ready(&["ip", "vtysh", "ss"]) {
         return;
     }
     // FRR does not listen on 1179: every connection ferrolb opens is refused,
     // while FRR connects to the node's port 179.
     let (router, node, frr) = lab("");
-    let ferrolb = Ferrolb::start(&node, &cluster(", peerPort: 1179"));
-    wait_for("the session Established", &ferrolb, || established(&frr));
-    wait_for("the VIP in the router's kernel", &ferrolb, || has_vip(&router));
+    let ferrolb = Ferrolb::start(&node, "node1", &cluster(", peerPort: 1179"));
+    wait_for("the session Established", TIMEOUT, || established(&frr));
+    wait_for("the VIP in the router's kernel", TIMEOUT, || has_vip(&router));
     let log = ferrolb.log();
     assert!(log.contains("TCP connection accepted") && log.contains("session established"), "{log}");
     assert!(!log.contains("TCP connected"), "{log}");
@@ -169,29 +116,29 @@ fn frr_connects_in_when_ferrolb_cannot_connect_out() {
 
 #[test]
 fn the_listener_checks_the_tcp_md5_key_of_an_incoming_connection() {
-    if !lab_ready() {
+    if !lab_ready(&["ip", "vtysh", "ss"]) {
         return;
     }
     let (router, node, frr) = lab(" neighbor 192.0.2.11 password s3cret\n");
-    let ferrolb = Ferrolb::start(&node, &cluster(", peerPort: 1179, password: s3cret"));
-    wait_for("the session Established", &ferrolb, || established(&frr));
-    wait_for("the VIP in the router's kernel", &ferrolb, || has_vip(&router));
+    let ferrolb = Ferrolb::start(&node, "node1", &cluster(", peerPort: 1179, password: s3cret"));
+    wait_for("the session Established", TIMEOUT, || established(&frr));
+    wait_for("the VIP in the router's kernel", TIMEOUT, || has_vip(&router));
     assert!(ferrolb.log().contains("TCP connection accepted"), "{}", ferrolb.log());
 }
 
 #[test]
 fn both_sides_connecting_leaves_one_connection_and_a_steady_session() {
-    if !lab_ready() {
+    if !lab_ready(&["ip", "vtysh", "ss"]) {
         return;
     }
     // Both sides connect (FRR retries every second); whatever crossed, one
     // connection remains and FRR saw the session come up once.
     let (router, node, frr) = lab("");
-    let ferrolb = Ferrolb::start(&node, &cluster(""));
-    wait_for("the session Established", &ferrolb, || established(&frr));
-    wait_for("the VIP in the router's kernel", &ferrolb, || has_vip(&router));
+    let _ferrolb = Ferrolb::start(&node, "node1", &cluster(""));
+    wait_for("the session Established", TIMEOUT, || established(&frr));
+    wait_for("the VIP in the router's kernel", TIMEOUT, || has_vip(&router));
     std::thread::sleep(Duration::from_secs(4));
-    wait_for("a single connection", &ferrolb, || bgp_connections(&node).len() == 1);
+    wait_for("a single connection", TIMEOUT, || bgp_connections(&node).len() == 1);
     assert!(established(&frr));
     let neighbors = frr.vtysh_json("show bgp neighbors 192.0.2.11 json").unwrap();
     assert_eq!(neighbors["192.0.2.11"]["connectionsEstablished"], 1, "{neighbors}");
@@ -278,7 +225,7 @@ fn collide(peer_router_id: &str, survivor: &str) -> String {
         .unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(peer.stdout.take().unwrap()));
     assert_eq!(lines.next().unwrap().unwrap(), "listening");
-    let ferrolb = Ferrolb::start(&node, &cluster(""));
+    let ferrolb = Ferrolb::start(&node, "node1", &cluster(""));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(lines.next().and_then(Result::ok));
@@ -291,7 +238,7 @@ fn collide(peer_router_id: &str, survivor: &str) -> String {
 
 #[test]
 fn a_collision_keeps_the_connection_of_the_higher_identifier_ours() {
-    if !lab_ready() {
+    if !lab_ready(&["ip", "vtysh", "ss"]) {
         return;
     }
     // 192.0.2.11 (ferrolb) > 192.0.2.1: ferrolb's own connection survives; the
@@ -302,7 +249,7 @@ fn a_collision_keeps_the_connection_of_the_higher_identifier_ours() {
 
 #[test]
 fn a_collision_keeps_the_connection_of_the_higher_identifier_theirs() {
-    if !lab_ready() {
+    if !lab_ready(&["ip", "vtysh", "ss"]) {
         return;
     }
     // 192.0.2.200 > 192.0.2.11: the peer's connection survives and carries the

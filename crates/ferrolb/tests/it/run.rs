@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ferrolb_lab::Netns;
+
+use crate::support::{Ferrolb, lab_ready, wait_for};
+
 const BASE: &str = "apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
 metadata: {name: pool}
@@ -186,71 +190,10 @@ fn run_refuses_to_start_without_its_node() {
     assert!(log.contains("no Node named \"node1\""), "{log}");
 }
 
-/// A network namespace of this test's own, deleted (with what runs in it) on drop.
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    /// A new namespace, or `None` (with the reason printed) when this is not root.
-    fn new(test: &str) -> Option<Netns> {
-        let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
-        if !root {
-            assert!(std::env::var_os("CI").is_none(), "CI runs the network tests as root");
-            eprintln!("skipped: network namespaces need root");
-            return None;
-        }
-        let name = format!("flb-{test}-{}", std::process::id());
-        assert!(Command::new("ip").args(["netns", "add", &name]).status().unwrap().success());
-        let ns = Netns { name };
-        ns.ip(&["link", "set", "lo", "up"]);
-        Some(ns)
-    }
-
-    fn ip(&self, args: &[&str]) -> String {
-        let out = Command::new("ip").args(["-n", &self.name]).args(args).output().unwrap();
-        assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Runs `ferrolb run` inside the namespace.
-    fn start(&self, scratch: &Scratch) -> Runner {
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &self.name,
-                env!("CARGO_BIN_EXE_ferrolb"),
-                "run",
-                "--node",
-                "node1",
-                "--config",
-            ])
-            .arg(scratch.config())
-            .arg("--state-dir")
-            .arg(scratch.dir.join("state"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Runner { child }
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.name]).output() {
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("kill").args(["-KILL", pid]).status();
-            }
-        }
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
-    }
-}
-
 /// The VIPs with a ferrolb local route in the namespace.
 fn local_vips(ns: &Netns) -> Vec<String> {
-    let routes = ns.ip(&["route", "show", "table", "local", "proto", "248"]);
-    let routes6 = ns.ip(&["-6", "route", "show", "table", "local", "proto", "248"]);
+    let routes = ns.ip(&["route", "show", "table", "local", "proto", "248"]).unwrap();
+    let routes6 = ns.ip(&["-6", "route", "show", "table", "local", "proto", "248"]).unwrap();
     routes
         .lines()
         .chain(routes6.lines())
@@ -260,26 +203,21 @@ fn local_vips(ns: &Netns) -> Vec<String> {
 
 #[test]
 fn announced_vips_are_accepted_by_the_host_until_sigterm() {
-    let Some(ns) = Netns::new("hostvip") else { return };
-    let scratch = Scratch::new("hostvip");
-    let peer = "---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: router}\nspec: {myASN: 64512, peerASN: 64513, peerAddress: 198.51.100.1}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: all}\n";
-    scratch.write(&(BASE.to_owned() + peer + &service("web") + &service("api")));
-    let runner = ns.start(&scratch);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while local_vips(&ns).len() < 2 {
-        assert!(Instant::now() < deadline, "VIPs never became local: {:?}", local_vips(&ns));
-        std::thread::sleep(Duration::from_millis(50));
+    if !lab_ready(&["ip"]) {
+        return;
     }
+    let ns = Netns::new("hostvip").unwrap();
+    let peer = "---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: router}\nspec: {myASN: 64512, peerASN: 64513, peerAddress: 198.51.100.1}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: all}\n";
+    let ferrolb = Ferrolb::start(&ns, "node1", &(BASE.to_owned() + peer + &service("web") + &service("api")));
+    wait_for("both VIPs local", Duration::from_secs(10), || local_vips(&ns).len() >= 2);
     assert_eq!(local_vips(&ns), ["192.0.2.10", "192.0.2.11"]);
 
     // A Service removed from the file: its VIP is no longer accepted.
-    scratch.write(&(BASE.to_owned() + peer + &service("web")));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while local_vips(&ns).len() != 1 {
-        assert!(Instant::now() < deadline, "VIP of a removed Service still local: {:?}", local_vips(&ns));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    ferrolb.rewrite(&(BASE.to_owned() + peer + &service("web")));
+    wait_for("the removed Service's VIP no longer local", Duration::from_secs(10), || {
+        local_vips(&ns).len() == 1
+    });
 
-    let log = runner.stop();
+    let log = ferrolb.stop();
     assert!(local_vips(&ns).is_empty(), "SIGTERM leaves no VIP behind: {:?}\n{log}", local_vips(&ns));
 }
