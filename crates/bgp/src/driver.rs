@@ -59,11 +59,13 @@ use tracing::{debug, info, warn};
 
 use crate::fsm::{Input, Keep, Negotiated, Output, Session, SessionConfig, State, Timer, resolve_collision};
 use crate::message::{
-    DecodeContext, DecodeError, EncodeContext, HEADER_LEN, MAX_MESSAGE_LEN, Message, Notification,
-    message_len,
+    Capability, DecodeContext, DecodeError, EncodeContext, HEADER_LEN, MAX_MESSAGE_LEN, Message,
+    Notification, Update, message_len,
 };
+use crate::next_hop::NextHops;
 use crate::rib_out::AdjRibOut;
 use crate::routes::{RouteAttributes, SessionRoutes};
+use crate::types::Family;
 
 /// The routes a peer should have, by prefix.
 pub type Routes = BTreeMap<IpNet, RouteAttributes>;
@@ -90,6 +92,8 @@ pub struct PeerSpec {
     pub md5_key: Option<Vec<u8>>,
     /// IP TTL / hop limit of our packets (255 for eBGP multihop).
     pub ttl: Option<u32>,
+    /// The VRF device the session runs in (`SO_BINDTODEVICE`); none: the default VRF.
+    pub vrf: Option<String>,
     /// The session's parameters.
     pub session: SessionConfig,
 }
@@ -375,6 +379,10 @@ struct PeerTask {
     connection: Option<Connection>,
     connecting: Option<JoinHandle<io::Result<TcpStream>>>,
     established: Option<Negotiated>,
+    /// The next hop of each family while Established.
+    next_hops: NextHops,
+    /// End-of-RIB is owed after the first routes (RFC 4724 §4: both sides offered graceful restart).
+    end_of_rib_due: bool,
     rib: AdjRibOut<IpNet, RouteAttributes>,
     incoming: Option<mpsc::Receiver<TcpStream>>,
     candidate: Option<Candidate>,
@@ -397,6 +405,8 @@ impl PeerTask {
             connection: None,
             connecting: None,
             established: None,
+            next_hops: NextHops::default(),
+            end_of_rib_due: false,
             rib: AdjRibOut::default(),
             incoming,
             candidate: None,
@@ -623,6 +633,32 @@ impl PeerTask {
             Output::Established(negotiated) => {
                 info!(peer = %self.spec.name, peer_as = ?negotiated.peer_as, "session established");
                 self.backoff.established(Instant::now());
+                if let Some(connection) = &self.connection {
+                    let local = connection.local.ip();
+                    self.next_hops = NextHops::choose(
+                        local,
+                        &interface_addresses(local),
+                        &negotiated.families,
+                        negotiated.extended_next_hop_v4,
+                    );
+                    for family in &negotiated.families {
+                        let carried = match *family {
+                            Family::IPV4_UNICAST => self.next_hops.v4.is_some(),
+                            _ => self.next_hops.v6.is_some(),
+                        };
+                        if !carried {
+                            warn!(peer = %self.spec.name, %family, local = %local,
+                                "no next hop of this family on the session's interface; its routes are not sent");
+                        }
+                    }
+                }
+                let we_offered_gr = self
+                    .spec
+                    .session
+                    .capabilities
+                    .iter()
+                    .any(|c| matches!(c, Capability::GracefulRestart(_)));
+                self.end_of_rib_due = we_offered_gr && negotiated.graceful_restart.is_some();
                 self.established = Some(negotiated);
                 if let Some(mut candidate) = self.candidate.take() {
                     // RFC 4271 §6.8: an Established session wins over a newer connection.
@@ -749,22 +785,23 @@ impl PeerTask {
         let desired = self.routes.borrow_and_update().clone();
         let changes = self.rib.converge(&desired);
         self.send_changes(&changes).await;
+        if std::mem::take(&mut self.end_of_rib_due) {
+            // RFC 4724 §4: the initial routes are all out; a restarting peer
+            // may now drop what it kept from before.
+            let families = self.established.as_ref().map(|n| n.families.clone()).unwrap_or_default();
+            for family in families {
+                self.send(&Message::Update(Update::end_of_rib(family))).await;
+            }
+        }
     }
 
     async fn send_changes(&mut self, changes: &crate::rib_out::Changes<IpNet, RouteAttributes>) {
-        let (Some(negotiated), Some(connection)) = (&self.established, &self.connection) else { return };
-        let local = connection.local.ip();
+        let (Some(negotiated), true) = (&self.established, self.connection.is_some()) else { return };
         let routes = SessionRoutes {
             local_as: self.spec.session.local_as,
             ibgp: negotiated.peer_as == self.spec.session.local_as,
-            next_hop_v4: match local {
-                IpAddr::V4(v4) => Some(v4),
-                IpAddr::V6(_) => None,
-            },
-            next_hop_v6: match local {
-                IpAddr::V6(v6) => Some(v6),
-                IpAddr::V4(_) => None,
-            },
+            next_hop_v4: self.next_hops.v4,
+            next_hop_v6: self.next_hops.v6,
         };
         let updates = routes.updates(changes);
         if !updates.is_empty() {
@@ -774,6 +811,25 @@ impl PeerTask {
             self.send(update).await;
         }
     }
+}
+
+/// Every address of the interface that holds `local` (none if it cannot be read).
+fn interface_addresses(local: IpAddr) -> Vec<IpAddr> {
+    let Ok(all) = nix::ifaddrs::getifaddrs() else { return Vec::new() };
+    let all: Vec<(String, IpAddr)> = all
+        .filter_map(|ifaddr| {
+            let address = ifaddr.address?;
+            let ip = match (address.as_sockaddr_in(), address.as_sockaddr_in6()) {
+                (Some(v4), _) => IpAddr::V4(v4.ip()),
+                (_, Some(v6)) => IpAddr::V6(v6.ip()),
+                _ => return None,
+            };
+            Some((ifaddr.interface_name, ip))
+        })
+        .collect();
+    let local = local.to_canonical();
+    let Some((interface, _)) = all.iter().find(|(_, ip)| *ip == local) else { return Vec::new() };
+    all.iter().filter(|(name, _)| name == interface).map(|(_, ip)| *ip).collect()
 }
 
 fn log_notification(peer: &str, notification: &Notification) {
@@ -789,6 +845,11 @@ async fn connect(spec: &PeerSpec) -> io::Result<TcpStream> {
     if let Some(ttl) = spec.ttl {
         let raw = socket2::SockRef::from(&socket);
         if spec.address.is_ipv4() { raw.set_ttl_v4(ttl)? } else { raw.set_unicast_hops_v6(ttl)? }
+    }
+    if let Some(vrf) = &spec.vrf {
+        socket2::SockRef::from(&socket).bind_device(Some(vrf.as_bytes())).map_err(|e| {
+            io::Error::new(e.kind(), format!("vrf {vrf:?}: {e} (expected a VRF device on this host)"))
+        })?;
     }
     if let Some(source) = spec.source {
         socket.bind(SocketAddr::new(source, 0))?;

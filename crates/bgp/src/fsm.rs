@@ -206,6 +206,8 @@ pub struct Negotiated {
     pub route_refresh: bool,
     /// The peer's graceful restart capability (RFC 4724), if any.
     pub graceful_restart: Option<GracefulRestart>,
+    /// Both sides offered IPv4 unicast routes with IPv6 next hops (RFC 8950 §4).
+    pub extended_next_hop_v4: bool,
 }
 
 impl Negotiated {
@@ -498,6 +500,18 @@ impl Session {
                 Capability::GracefulRestart(gr) => Some(gr.clone()),
                 _ => None,
             }),
+            extended_next_hop_v4: offers_ipv4_over_ipv6(&self.config.capabilities)
+                && offers_ipv4_over_ipv6(&open.capabilities),
         })
     }
+}
+
+/// Whether `capabilities` offer IPv4 unicast routes with an IPv6 next hop (RFC 8950 §3).
+fn offers_ipv4_over_ipv6(capabilities: &[Capability]) -> bool {
+    capabilities.iter().any(|c| match c {
+        Capability::ExtendedNextHop(tuples) => {
+            tuples.iter().any(|t| (t.nlri_afi, t.nlri_safi, t.next_hop_afi) == (1, 1, 2))
+        }
+        _ => false,
+    })
 }

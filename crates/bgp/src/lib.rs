@@ -4,8 +4,8 @@
 //!
 //! This crate is sans-I/O: no sockets, no tokio, no clock, no globals, no
 //! logging. Bytes and events go in, values, bytes and actions come out. The
-//! driver (a thin tokio layer, not written yet) reads the TCP stream, frames
-//! it with [`message::message_len`], decodes with [`message::Message::decode`],
+//! driver ([`driver`], behind the `driver` feature, the only tokio and socket
+//! code) reads the TCP stream, frames it with [`message::message_len`], decodes with [`message::Message::decode`],
 //! feeds the result to [`fsm::Session::handle`] with the current time, and
 //! performs the returned [`fsm::Output`]s: connect, send what
 //! [`message::Message::encode`] writes, arm and cancel timers, and feed their
@@ -18,6 +18,7 @@
 pub mod driver;
 pub mod fsm;
 pub mod message;
+pub mod next_hop;
 pub mod rib_out;
 pub mod routes;
 pub mod types;

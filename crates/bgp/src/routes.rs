@@ -3,13 +3,13 @@
 //! become withdrawals and announcements, prefixes sharing attributes packed
 //! into as few messages as fit in 4096 bytes (RFC 4271 §4.3).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::message::{
-    AsPath, Community, Ipv6NextHop, LargeCommunity, MAX_MESSAGE_LEN, Message, MpReach, MpUnreach, Origin,
-    PathAttributes, Update,
+    AsPath, Community, Ipv6NextHop, LargeCommunity, MAX_MESSAGE_LEN, Message, MpNextHop, MpReach, MpUnreach,
+    Origin, PathAttributes, Update,
 };
 use crate::rib_out::Changes;
 use crate::types::Asn;
@@ -33,8 +33,10 @@ pub struct SessionRoutes {
     pub local_as: Asn,
     /// The peer is in our AS: empty AS_PATH, LOCAL_PREF sent.
     pub ibgp: bool,
-    /// NEXT_HOP of IPv4 routes (our address on the session); none: IPv4 routes are not sent.
-    pub next_hop_v4: Option<Ipv4Addr>,
+    /// Next hop of IPv4 routes: an IPv4 address goes in NEXT_HOP; an IPv6
+    /// one (RFC 8950, when the peer accepts it) puts the routes in
+    /// MP_REACH_NLRI. None: IPv4 routes are not sent.
+    pub next_hop_v4: Option<MpNextHop>,
     /// Next hop of IPv6 routes (MP_REACH_NLRI); none: IPv6 routes are not sent.
     pub next_hop_v6: Option<Ipv6Addr>,
 }
@@ -63,15 +65,25 @@ impl SessionRoutes {
             let (v4, v6) = split(prefixes.iter().copied());
             let common = self.attributes(attributes);
             let fixed = attributes_len(attributes);
-            if let Some(next_hop) = self.next_hop_v4 {
-                for chunk in v4.chunks(room(fixed + 7, V4_PREFIX_LEN)) {
-                    let attributes = PathAttributes { next_hop: Some(next_hop), ..common.clone() };
-                    out.push(Message::Update(Update {
-                        attributes,
-                        nlri: chunk.to_vec(),
-                        ..Update::default()
-                    }));
+            match self.next_hop_v4 {
+                Some(MpNextHop::V4(next_hop)) => {
+                    for chunk in v4.chunks(room(fixed + 7, V4_PREFIX_LEN)) {
+                        let attributes = PathAttributes { next_hop: Some(next_hop), ..common.clone() };
+                        out.push(Message::Update(Update {
+                            attributes,
+                            nlri: chunk.to_vec(),
+                            ..Update::default()
+                        }));
+                    }
                 }
+                Some(next_hop @ MpNextHop::V6(_)) => {
+                    for chunk in v4.chunks(room(fixed + 25, V4_PREFIX_LEN)) {
+                        let reach = MpReach::Ipv4Unicast { next_hop, nlri: chunk.to_vec() };
+                        let attributes = PathAttributes { mp_reach: Some(reach), ..common.clone() };
+                        out.push(Message::Update(Update { attributes, ..Update::default() }));
+                    }
+                }
+                None => {}
             }
             if let Some(global) = self.next_hop_v6 {
                 for chunk in v6.chunks(room(fixed + 25, V6_PREFIX_LEN)) {
@@ -126,6 +138,8 @@ fn room(attributes: usize, each: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
     use crate::message::{DecodeContext, EncodeContext};
 
@@ -133,7 +147,7 @@ mod tests {
         SessionRoutes {
             local_as: Asn::new(64512).unwrap(),
             ibgp,
-            next_hop_v4: Some(Ipv4Addr::new(192, 0, 2, 11)),
+            next_hop_v4: Some(MpNextHop::V4(Ipv4Addr::new(192, 0, 2, 11))),
             next_hop_v6: Some("2001:db8::11".parse().unwrap()),
         }
     }
@@ -210,6 +224,32 @@ mod tests {
             })
             .sum();
         assert_eq!(total, 2000);
+    }
+
+    #[test]
+    fn ipv4_routes_with_an_ipv6_next_hop_go_in_mp_reach() {
+        let global: Ipv6Addr = "2001:db8::11".parse().unwrap();
+        let routes = SessionRoutes {
+            next_hop_v4: Some(MpNextHop::V6(Ipv6NextHop { global, link_local: None })),
+            ..session(false)
+        };
+        let mut changes = announce(RouteAttributes::default(), &["203.0.113.10/32"]);
+        changes.withdrawn = vec!["203.0.113.9/32".parse().unwrap()];
+        let messages = routes.updates(&changes);
+        let [Message::Update(withdraw), Message::Update(reach)] = messages.as_slice() else {
+            panic!("{messages:?}")
+        };
+        assert_eq!(withdraw.withdrawn, ["203.0.113.9/32".parse::<Ipv4Net>().unwrap()]);
+        assert!(reach.nlri.is_empty() && reach.attributes.next_hop.is_none(), "{reach:?}");
+        let Some(MpReach::Ipv4Unicast { next_hop: MpNextHop::V6(next_hop), nlri }) =
+            &reach.attributes.mp_reach
+        else {
+            panic!("{reach:?}")
+        };
+        assert_eq!((next_hop.global, nlri.len()), (global, 1));
+        let ctx = DecodeContext { four_octet_as: true, families: vec![crate::types::Family::IPV4_UNICAST] };
+        let bytes = messages[1].to_bytes(&EncodeContext { four_octet_as: true });
+        assert_eq!(Message::decode(&bytes, &ctx).unwrap(), messages[1]);
     }
 
     #[test]

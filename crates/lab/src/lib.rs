@@ -27,7 +27,7 @@ pub use daemon::ScratchDir;
 pub use error::{Error, Result};
 pub use frr::{FRR_DIR, Frr, FrrConfig, FrrNeighbor};
 pub use gobgp::{GoBgp, GoBgpConfig, GoBgpNeighbor};
-pub use netns::{Netns, Nexthop, Route, STOP_GRACE, Segment, check_documentation, process_alive, veth};
+pub use netns::{Netns, Nexthop, Route, STOP_GRACE, Segment, Via, check_documentation, process_alive, veth};
 pub use topology::{Node, ROUTER_V4, ROUTER_V6, Topology};
 pub use wait::wait_until;
 

@@ -452,6 +452,9 @@ pub struct Route {
     /// Next-hop address for a single-path route.
     #[serde(default)]
     pub gateway: Option<String>,
+    /// A next hop of the other family (`via inet6 ADDR` for an IPv4 route, RFC 8950).
+    #[serde(default)]
+    pub via: Option<Via>,
     /// Outgoing interface for a single-path route.
     #[serde(default)]
     pub dev: Option<String>,
@@ -469,9 +472,21 @@ pub struct Nexthop {
     /// Next-hop address.
     #[serde(default)]
     pub gateway: Option<String>,
+    /// A next hop of the other family.
+    #[serde(default)]
+    pub via: Option<Via>,
     /// Outgoing interface.
     #[serde(default)]
     pub dev: Option<String>,
+}
+
+/// A next hop of the other address family, as `ip -j route` prints `via inet6 ADDR`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Via {
+    /// `inet` or `inet6`.
+    pub family: String,
+    /// The next-hop address.
+    pub host: String,
 }
 
 impl Route {
@@ -484,10 +499,11 @@ impl Route {
 
     /// Every next-hop address of the route, one for a single path, several for ECMP.
     pub fn gateways(&self) -> Vec<String> {
+        let via = |v: &Option<Via>| v.as_ref().map(|v| v.host.clone());
         if self.nexthops.is_empty() {
-            self.gateway.iter().cloned().collect()
+            self.gateway.clone().or_else(|| via(&self.via)).into_iter().collect()
         } else {
-            self.nexthops.iter().filter_map(|n| n.gateway.clone()).collect()
+            self.nexthops.iter().filter_map(|n| n.gateway.clone().or_else(|| via(&n.via))).collect()
         }
     }
 }

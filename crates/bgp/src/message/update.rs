@@ -6,6 +6,7 @@ use super::attribute::{MpReach, PathAttributes, type_code};
 use super::error::{DecodeError, Malformed, RevisedAction};
 use super::wire::{self, Reader};
 use super::{DecodeContext, EncodeContext, nlri};
+use crate::types::Family;
 
 /// Smallest UPDATE body: the two length fields (RFC 4271 §4.3).
 pub(super) const MIN_BODY_LEN: usize = 4;
@@ -44,6 +45,16 @@ impl Update {
     /// Whether RFC 7606 says to withdraw every route announced here instead of installing it.
     pub fn treat_as_withdraw(&self) -> bool {
         self.malformed.iter().any(|m| m.action == RevisedAction::TreatAsWithdraw)
+    }
+
+    /// The End-of-RIB marker of `family` (RFC 4724 §2): an empty UPDATE for
+    /// IPv4 unicast, an empty MP_UNREACH_NLRI for the others ferrolb speaks.
+    pub fn end_of_rib(family: Family) -> Update {
+        let mp_unreach = match family {
+            Family::IPV4_UNICAST => None,
+            _ => Some(super::MpUnreach::Ipv6Unicast(Vec::new())),
+        };
+        Update { attributes: PathAttributes { mp_unreach, ..Default::default() }, ..Update::default() }
     }
 
     /// Whether this is an End-of-RIB marker: for IPv4, an empty UPDATE; else an empty MP_UNREACH (RFC 4724 §2).

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use ferrolb_bgp::fsm::{
     Input, Keep, OPEN_HOLD_TIME, Output, PeerAs, Session, SessionConfig, State, Timer, resolve_collision,
 };
-use ferrolb_bgp::message::{Capability, DecodeError, Message, Notification, Open, Update};
+use ferrolb_bgp::message::{Capability, DecodeError, ExtendedNextHop, Message, Notification, Open, Update};
 use ferrolb_bgp::types::{Asn, Family, HoldTime, RouterId};
 
 pub fn asn(n: u32) -> Asn {
@@ -292,6 +292,25 @@ fn peer_without_multiprotocol_speaks_ipv4_unicast_only() {
     assert_eq!(negotiated.families, [Family::IPV4_UNICAST]);
     assert!(!negotiated.four_octet_as);
     assert!(!negotiated.decode_context().four_octet_as);
+}
+
+#[test]
+fn ipv4_routes_take_ipv6_next_hops_only_when_both_sides_offer_it() {
+    let enhe =
+        Capability::ExtendedNextHop(vec![ExtendedNextHop { nlri_afi: 1, nlri_safi: 1, next_hop_afi: 2 }]);
+    let offering = |caps: Vec<Capability>| {
+        let Message::Open(mut open) = remote_open(64513, 90) else { unreachable!() };
+        open.capabilities.extend(caps);
+        Message::Open(open)
+    };
+    let ours = SessionConfig { capabilities: vec![enhe.clone()], ..config() };
+    for (we_offer, they_offer, negotiated) in [(true, true, true), (true, false, false), (false, true, false)]
+    {
+        let mut session = open_sent_session(if we_offer { ours.clone() } else { config() });
+        let theirs = if they_offer { vec![enhe.clone()] } else { vec![] };
+        session.handle(t0(), Input::MessageReceived(offering(theirs)));
+        assert_eq!(session.negotiated().unwrap().extended_next_hop_v4, negotiated, "{we_offer} {they_offer}");
+    }
 }
 
 #[test]

@@ -281,6 +281,7 @@ fn end_of_rib_for_ipv4_is_an_empty_update() {
     ");
     let update = Update::default();
     assert!(update.is_end_of_rib());
+    assert_eq!(Update::end_of_rib(Family::IPV4_UNICAST), update);
     assert_golden(&bytes, &Message::Update(update), four_octet());
 }
 
@@ -299,6 +300,7 @@ fn end_of_rib_for_ipv6_is_an_empty_mp_unreach() {
         ..Default::default()
     };
     assert!(update.is_end_of_rib());
+    assert_eq!(Update::end_of_rib(Family::IPV6_UNICAST), update);
     assert_golden(&bytes, &Message::Update(update), four_octet());
 }
 

@@ -11,9 +11,11 @@ use ferrolb_api::metallb::{BGPPeer, DynamicAsnMode};
 use ferrolb_api::{Located, Snapshot};
 use ferrolb_bgp::driver::{Listener, PeerHandle, PeerSpec, Routes};
 use ferrolb_bgp::fsm::{PeerAs, SessionConfig};
-use ferrolb_bgp::message::{Community, LargeCommunity};
+use ferrolb_bgp::message::{
+    Capability, Community, ExtendedNextHop, GracefulRestart, GracefulRestartFamily, LargeCommunity,
+};
 use ferrolb_bgp::routes::RouteAttributes;
-use ferrolb_bgp::{Asn, HoldTime, RouterId};
+use ferrolb_bgp::{Asn, Family, HoldTime, RouterId};
 use tracing::{info, warn};
 
 /// How long SIGTERM waits for each NOTIFICATION to leave.
@@ -146,6 +148,13 @@ fn peer_spec(snapshot: &Snapshot, peer: &Located<BGPPeer>, node: &str) -> Result
     // node again within seconds (MetalLB retries with a short backoff too).
     // The driver doubles this wait while failures repeat, up to 30 s.
     session.idle_hold = Duration::from_secs(1);
+    session.families = families(address, spec.dual_stack_address_family);
+    session.capabilities = capabilities(
+        address,
+        spec.dual_stack_address_family,
+        spec.enable_graceful_restart,
+        &session.families,
+    );
     let source = match spec.source_address.as_str() {
         "" => None,
         s => Some(s.parse().map_err(|_| format!("sourceAddress {s:?} is not an IP address"))?),
@@ -156,8 +165,60 @@ fn peer_spec(snapshot: &Snapshot, peer: &Located<BGPPeer>, node: &str) -> Result
         source,
         md5_key: password(snapshot, peer)?.map(String::into_bytes),
         ttl: spec.ebgp_multi_hop.then_some(255),
+        vrf: (!spec.vrf.is_empty()).then(|| spec.vrf.clone()),
         session,
     })
+}
+
+/// The families a session carries: the peer address's, and with
+/// `dualStackAddressFamily` the other one too (as MetalLB: without it an IPv4
+/// session carries only IPv4 routes).
+fn families(peer: IpAddr, dual_stack: bool) -> Vec<Family> {
+    match (peer.to_canonical(), dual_stack) {
+        (_, true) => vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+        (IpAddr::V4(_), false) => vec![Family::IPV4_UNICAST],
+        (IpAddr::V6(_), false) => vec![Family::IPV6_UNICAST],
+    }
+}
+
+/// Restart time offered with `enableGracefulRestart` (MetalLB's FRR default).
+const GRACEFUL_RESTART_TIME: u16 = 120;
+
+/// Route refresh; graceful restart (RFC 4724) always as a receiving speaker
+/// (so a restarting router gets End-of-RIB from us), and with forwarding
+/// preserved for our families when `enableGracefulRestart` asks the router
+/// to keep our routes while ferrolb restarts; on an IPv6 session carrying
+/// IPv4 too, IPv4 routes with IPv6 next hops (RFC 8950) for hosts without
+/// an IPv4 address on that link.
+fn capabilities(
+    peer: IpAddr,
+    dual_stack: bool,
+    graceful_restart: bool,
+    families: &[Family],
+) -> Vec<Capability> {
+    let preserved = if graceful_restart {
+        families.iter().map(|&family| GracefulRestartFamily { family, forwarding_preserved: true }).collect()
+    } else {
+        Vec::new()
+    };
+    let mut out = vec![
+        Capability::RouteRefresh,
+        Capability::GracefulRestart(GracefulRestart {
+            restart_state: false,
+            // No RFC 8538 N bit: our Cease on SIGTERM must withdraw, not start a graceful restart.
+            notification: false,
+            restart_time: GRACEFUL_RESTART_TIME,
+            families: preserved,
+        }),
+    ];
+    if dual_stack && peer.to_canonical().is_ipv6() {
+        out.push(Capability::ExtendedNextHop(vec![ExtendedNextHop {
+            nlri_afi: 1,
+            nlri_safi: 1,
+            next_hop_afi: 2,
+        }]));
+    }
+    out
 }
 
 /// The TCP MD5 password: `password`, or the `password` key of `passwordSecret`.
@@ -219,6 +280,48 @@ mod tests {
         assert_eq!(spec.session.keepalive, Some(Duration::from_secs(3)));
         assert_eq!((spec.ttl, spec.md5_key.as_deref()), (Some(255), Some(&b"s3cret"[..])));
         assert_eq!(spec.source, Some("192.0.2.11".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_session_carries_its_own_family_unless_dual_stack() {
+        let peer = |address: &str, extra: &str| {
+            let s = snapshot(&format!(
+                "{NODE}apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: r}}\nspec:\n  myASN: 64512\n  peerASN: 64513\n  peerAddress: {address}\n{extra}"
+            ));
+            peer_spec(&s, &s.bgp_peers[0], "n1").unwrap().session
+        };
+        let enhe =
+            |s: &SessionConfig| s.capabilities.iter().any(|c| matches!(c, Capability::ExtendedNextHop(_)));
+        let v4 = peer("192.0.2.1", "");
+        assert_eq!(v4.families, [Family::IPV4_UNICAST]);
+        assert!(!enhe(&v4));
+        assert_eq!(peer("2001:db8::1", "").families, [Family::IPV6_UNICAST]);
+        let dual = peer("192.0.2.1", "  dualStackAddressFamily: true\n");
+        assert_eq!(dual.families, [Family::IPV4_UNICAST, Family::IPV6_UNICAST]);
+        assert!(!enhe(&dual), "RFC 8950 is for IPv4 routes over IPv6 sessions");
+        assert!(enhe(&peer("2001:db8::1", "  dualStackAddressFamily: true\n")));
+    }
+
+    #[test]
+    fn graceful_restart_is_offered_as_receiver_and_with_forwarding_when_enabled() {
+        let gr = |extra: &str| {
+            let s = snapshot(&format!(
+                "{NODE}apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: r}}\nspec:\n  myASN: 64512\n  peerASN: 64513\n  peerAddress: 192.0.2.1\n{extra}"
+            ));
+            let session = peer_spec(&s, &s.bgp_peers[0], "n1").unwrap().session;
+            session.capabilities.iter().find_map(|c| match c {
+                Capability::GracefulRestart(gr) => Some(gr.clone()),
+                _ => None,
+            })
+        };
+        let receiver = gr("").unwrap();
+        assert!(receiver.families.is_empty() && !receiver.notification && !receiver.restart_state);
+        let restarting = gr("  enableGracefulRestart: true\n").unwrap();
+        assert_eq!(
+            restarting.families,
+            [GracefulRestartFamily { family: Family::IPV4_UNICAST, forwarding_preserved: true }]
+        );
+        assert_eq!(restarting.restart_time, 120);
     }
 
     #[test]
