@@ -1,5 +1,6 @@
-//! Why a VIP is or is not announced to a peer, and why a session with a peer
-//! is kept or not: what `ferrolb plan` and `ferrolb status` print.
+//! Why a VIP is or is not announced to a peer, why a session with a peer is
+//! kept or not, and why a node does or does not answer ARP/NDP for a VIP:
+//! what `ferrolb plan` and `ferrolb status` print.
 
 use std::fmt;
 
@@ -108,16 +109,8 @@ impl fmt::Display for Reason {
                 "advertisements {} and {} set conflicting localPref ({} vs {}) for the same routes",
                 first.0, second.0, first.1, second.1
             ),
-            Reason::NodeBarred(NodeBar::ExcludedByLabel) => {
-                write!(f, "node excluded by label {EXCLUDE_FROM_LOAD_BALANCERS}")
-            }
-            Reason::NodeBarred(NodeBar::NetworkUnavailable) => {
-                write!(f, "node has condition {NETWORK_UNAVAILABLE}=True")
-            }
-            Reason::Endpoints(EndpointBar::NoLocalEndpoint) => {
-                f.write_str("no ready endpoint on this node (externalTrafficPolicy: Local)")
-            }
-            Reason::Endpoints(EndpointBar::NoEndpoint) => f.write_str("no ready endpoint on any node"),
+            Reason::NodeBarred(bar) => node_bar(f, *bar),
+            Reason::Endpoints(bar) => endpoint_bar(f, *bar),
             Reason::NoPeers => f.write_str("no BGPPeer is configured"),
             Reason::PeerNotForNode => f.write_str("the peer's nodeSelectors do not select this node"),
             Reason::PeerNotListed { limits } => {
@@ -163,6 +156,108 @@ impl fmt::Display for SessionReason {
     }
 }
 
+/// Why this node does or does not answer ARP/NDP for a VIP, or why no node
+/// does (MetalLB's `ShouldAnnounce` for layer 2, in its order of checking).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum L2Reason {
+    /// This node is the leader: the first of the candidates.
+    Elected {
+        /// How many nodes could have led.
+        candidates: usize,
+    },
+    /// This node could lead, but another node comes first.
+    NotElected {
+        /// The leader.
+        leader: String,
+    },
+    /// L2Advertisements cover the pool but their serviceSelectors leave the
+    /// Service out.
+    ServiceNotSelected {
+        /// The advertisements covering the pool.
+        advertisements: Vec<String>,
+    },
+    /// The Service shares its IP (`allow-shared-ip`) and an advertisement
+    /// that selects it has serviceSelectors: MetalLB refuses the pair, since
+    /// the Services sharing the IP could then elect different leaders.
+    SharedIpWithServiceSelectors {
+        /// The advertisements with serviceSelectors.
+        advertisements: Vec<String>,
+    },
+    /// The Service's endpoints keep this node (or every node) from leading.
+    Endpoints(EndpointBar),
+    /// The node planned for is not among the snapshot's `Node`s.
+    UnknownNode,
+    /// Advertisements select the Service but none of their nodeSelectors
+    /// selects this node.
+    NodeNotSelected {
+        /// The advertisements selecting the Service.
+        advertisements: Vec<String>,
+    },
+    /// This node is not among the alive members, so the others elect
+    /// without it.
+    NotAlive,
+    /// The node may not announce at all.
+    NodeBarred(NodeBar),
+    /// No node is alive, selected, fit and (under `Local`) has an endpoint.
+    NoCandidate,
+}
+
+impl L2Reason {
+    /// Whether this node leads the VIP.
+    pub fn elected(&self) -> bool {
+        matches!(self, L2Reason::Elected { .. })
+    }
+}
+
+impl fmt::Display for L2Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            L2Reason::Elected { candidates: 1 } => f.write_str("elected: the only candidate"),
+            L2Reason::Elected { candidates } => write!(f, "elected: first of {candidates} candidates"),
+            L2Reason::NotElected { leader } => write!(f, "not elected: the leader is {leader}"),
+            L2Reason::ServiceNotSelected { advertisements } => write!(
+                f,
+                "serviceSelectors of {} do not select the service",
+                l2_advertisement_list(advertisements)
+            ),
+            L2Reason::SharedIpWithServiceSelectors { advertisements } => write!(
+                f,
+                "the service has allow-shared-ip, which cannot be used with the serviceSelectors of {}",
+                l2_advertisement_list(advertisements)
+            ),
+            L2Reason::Endpoints(bar) => endpoint_bar(f, *bar),
+            L2Reason::UnknownNode => {
+                f.write_str("this node is not among the Nodes, so no L2Advertisement selects it")
+            }
+            L2Reason::NodeNotSelected { advertisements } => write!(
+                f,
+                "nodeSelectors of {} do not select this node",
+                l2_advertisement_list(advertisements)
+            ),
+            L2Reason::NotAlive => f.write_str("this node is not an alive member"),
+            L2Reason::NodeBarred(bar) => node_bar(f, *bar),
+            L2Reason::NoCandidate => f.write_str(
+                "no alive node is selected, fit to announce and, under externalTrafficPolicy: Local, \
+                 has a ready endpoint",
+            ),
+        }
+    }
+}
+
+fn node_bar(f: &mut fmt::Formatter<'_>, bar: NodeBar) -> fmt::Result {
+    match bar {
+        NodeBar::ExcludedByLabel => write!(f, "node excluded by label {EXCLUDE_FROM_LOAD_BALANCERS}"),
+        NodeBar::NetworkUnavailable => write!(f, "node has condition {NETWORK_UNAVAILABLE}=True"),
+    }
+}
+
+fn endpoint_bar(f: &mut fmt::Formatter<'_>, bar: EndpointBar) -> fmt::Result {
+    f.write_str(match bar {
+        EndpointBar::NoLocalEndpoint => "no ready endpoint on this node (externalTrafficPolicy: Local)",
+        EndpointBar::NoEndpoint => "no ready endpoint on any node",
+    })
+}
+
 fn list(items: &[impl fmt::Display]) -> String {
     items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
@@ -171,5 +266,12 @@ fn advertisement_list(names: &[String]) -> String {
     match names {
         [one] => format!("advertisement {one}"),
         _ => format!("advertisements {}", names.join(", ")),
+    }
+}
+
+fn l2_advertisement_list(names: &[String]) -> String {
+    match names {
+        [one] => format!("L2Advertisement {one}"),
+        _ => format!("L2Advertisements {}", names.join(", ")),
     }
 }

@@ -1,6 +1,8 @@
 //! Tests: configurations written as YAML, loaded and allocated as in
 //! `ferrolb plan`, then planned for one node.
 
+mod l2;
+mod l2_properties;
 mod properties;
 mod rules;
 

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use ferrolb_announce::{Alive, Election, Interfaces};
 use ferrolb_api::Snapshot;
 use ferrolb_ipam::{Allocation, Assignments, Options};
 use serde::Serialize;
@@ -22,7 +23,8 @@ pub struct Args {
     /// The loadBalancerClass ferrolb serves; without it, only Services with no class.
     #[arg(long)]
     lb_class: Option<String>,
-    /// Also show what this node announces by BGP, to which peer, and why.
+    /// Also show what this node announces by BGP, to which peer, which VIPs it
+    /// leads in L2 mode, and why.
     #[arg(long)]
     node: Option<String>,
 }
@@ -37,7 +39,7 @@ pub struct Report<'a> {
     pub node: Option<NodeReport>,
 }
 
-/// What one node announces by BGP, and why.
+/// What one node announces by BGP and L2, and why.
 #[derive(Serialize)]
 pub struct NodeReport {
     /// The node.
@@ -46,6 +48,104 @@ pub struct NodeReport {
     pub peers: Vec<PeerRow>,
     /// Every decision about a VIP, with its reason.
     pub decisions: Vec<DecisionRow>,
+    /// The L2 elections; absent when no L2Advertisement covers any VIP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub l2: Option<L2Report>,
+}
+
+/// The L2 elections as one node sees them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct L2Report {
+    /// The nodes that take part in elections.
+    pub alive: Vec<String>,
+    /// Where the alive nodes come from.
+    pub alive_from: &'static str,
+    /// Every VIP from a pool some L2Advertisement covers.
+    pub vips: Vec<L2Row>,
+}
+
+/// Where `ferrolb plan` takes the alive nodes from, as it says it.
+pub const ALIVE_FROM_FILE: &str = "every Node of the configuration, as plan runs no gossip";
+
+/// One VIP's election, and this node's part in it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct L2Row {
+    /// `namespace/name`.
+    pub service: String,
+    /// The VIP.
+    pub ip: IpAddr,
+    /// Its pool.
+    pub pool: String,
+    /// The L2Advertisements that select it.
+    pub advertisements: Vec<String>,
+    /// The nodes that could lead, in election order, with their scores.
+    pub candidates: Vec<CandidateRow>,
+    /// The leader; absent when no node leads.
+    pub leader: Option<String>,
+    /// Why no node leads; absent when one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_leader: Option<String>,
+    /// The leader answers ARP/NDP on every interface.
+    pub all_interfaces: bool,
+    /// Otherwise, the interfaces it answers on.
+    pub interfaces: Vec<String>,
+    /// Whether this node leads the VIP.
+    pub leads: bool,
+    /// Why (not).
+    pub reason: String,
+}
+
+/// A node that could lead a VIP.
+#[derive(Serialize)]
+pub struct CandidateRow {
+    /// The node.
+    pub node: String,
+    /// The sum of the weights of the preferredNodeSelectors it matches.
+    pub score: i64,
+}
+
+impl L2Report {
+    /// The report of a node's L2 plan, `None` when it has no VIP.
+    pub fn of(plan: &ferrolb_announce::L2Plan, alive: &Alive, alive_from: &'static str) -> Option<Self> {
+        if plan.vips.is_empty() {
+            return None;
+        }
+        let vips = plan
+            .vips
+            .iter()
+            .map(|v| {
+                let leader = v.election.leader();
+                let (all_interfaces, interfaces) = match leader.map(|l| &l.interfaces) {
+                    Some(Interfaces::All) => (true, Vec::new()),
+                    Some(Interfaces::Only(names)) => (false, names.clone()),
+                    None => (false, Vec::new()),
+                };
+                L2Row {
+                    service: v.service.clone(),
+                    ip: v.ip,
+                    pool: v.pool.clone(),
+                    advertisements: v.advertisements.clone(),
+                    candidates: v
+                        .candidates
+                        .iter()
+                        .map(|c| CandidateRow { node: c.node.clone(), score: c.score })
+                        .collect(),
+                    leader: leader.map(|l| l.node.clone()),
+                    no_leader: match &v.election {
+                        Election::NoLeader(reason) => Some(reason.to_string()),
+                        Election::Leader(_) => None,
+                    },
+                    all_interfaces,
+                    interfaces,
+                    leads: v.leads(),
+                    reason: v.reason.to_string(),
+                }
+            })
+            .collect();
+        Some(L2Report { alive: alive.iter().map(str::to_owned).collect(), alive_from, vips })
+    }
 }
 
 /// A peer as seen from one node.
@@ -92,7 +192,7 @@ pub struct DecisionRow {
 }
 
 impl NodeReport {
-    /// The report of a node's BGP plan.
+    /// The report of a node's BGP plan (its L2 part is added apart).
     pub fn of(plan: &ferrolb_announce::BgpPlan) -> Self {
         let peers = plan
             .peers
@@ -124,7 +224,7 @@ impl NodeReport {
                 reason: d.reason.to_string(),
             })
             .collect();
-        NodeReport { name: plan.node.clone(), peers, decisions }
+        NodeReport { name: plan.node.clone(), peers, decisions, l2: None }
     }
 }
 
@@ -141,6 +241,10 @@ pub struct ServiceRow<'a> {
     pub ips: &'a [IpAddr],
     /// Why it has no IPs.
     pub error: Option<String>,
+    /// The node that answers ARP/NDP for its IPs (`none` when no node can);
+    /// absent when no L2Advertisement covers them.
+    #[serde(rename = "l2Leader", skip_serializing_if = "Option::is_none")]
+    pub l2_leader: Option<String>,
 }
 
 impl<'a> Report<'a> {
@@ -155,9 +259,23 @@ impl<'a> Report<'a> {
                 pool: s.pool.as_deref(),
                 ips: &s.ips,
                 error: s.error.as_ref().map(ToString::to_string),
+                l2_leader: None,
             })
             .collect();
         Report { services, node: None }
+    }
+
+    /// Adds to each Service the leader of its L2 election, from any node's
+    /// plan (every node elects the same).
+    pub fn with_l2_leaders(mut self, plan: &ferrolb_announce::L2Plan) -> Self {
+        for row in &mut self.services {
+            let key = format!("{}/{}", row.namespace, row.name);
+            row.l2_leader = plan
+                .vips_of(&key)
+                .next()
+                .map(|v| v.election.leader().map_or_else(|| "none".to_owned(), |l| l.node.clone()));
+        }
+        self
     }
 }
 
@@ -170,9 +288,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let allocation = plan(&snapshot, args.lb_class.clone());
-    let mut report = Report::of(&allocation);
+    // Without gossip, every Node of the file counts as alive (as MetalLB
+    // does with its memberlist disabled); the output says so.
+    let alive = Alive::every_node(&snapshot);
+    let l2 = ferrolb_announce::plan_l2(&snapshot, &allocation, args.node.as_deref().unwrap_or(""), &alive);
+    let mut report = Report::of(&allocation).with_l2_leaders(&l2);
     if let Some(node) = &args.node {
-        report.node = Some(NodeReport::of(&ferrolb_announce::plan_bgp(&snapshot, &allocation, node)));
+        let mut node_report = NodeReport::of(&ferrolb_announce::plan_bgp(&snapshot, &allocation, node));
+        node_report.l2 = L2Report::of(&l2, &alive, ALIVE_FROM_FILE);
+        report.node = Some(node_report);
     }
     let text = match args.output {
         Format::Table => table(&report),
@@ -188,24 +312,78 @@ pub fn plan(snapshot: &Snapshot, lb_class: Option<String>) -> Allocation {
 }
 
 fn table(report: &Report<'_>) -> String {
+    // The L2 column only when some Service is in L2 mode, so that a
+    // BGP-only plan reads as before.
+    let l2 = report.services.iter().any(|s| s.l2_leader.is_some());
     let rows: Vec<Vec<String>> = report
         .services
         .iter()
         .map(|s| {
             let ips: Vec<String> = s.ips.iter().map(ToString::to_string).collect();
-            vec![
+            let mut row = vec![
                 s.namespace.to_owned(),
                 s.name.to_owned(),
                 s.pool.unwrap_or("-").to_owned(),
                 if ips.is_empty() { "-".into() } else { ips.join(",") },
-                s.error.clone().unwrap_or_default(),
+            ];
+            if l2 {
+                row.push(s.l2_leader.clone().unwrap_or_else(|| "-".into()));
+            }
+            row.push(s.error.clone().unwrap_or_default());
+            row
+        })
+        .collect();
+    let header: &[&str] = if l2 {
+        &["NAMESPACE", "NAME", "POOL", "IPS", "L2 LEADER", "ERROR"]
+    } else {
+        &["NAMESPACE", "NAME", "POOL", "IPS", "ERROR"]
+    };
+    let mut out = output::table(header, &rows);
+    if let Some(node) = &report.node {
+        out.push_str(&node_tables(node));
+        if let Some(l2) = &node.l2 {
+            out.push_str(&l2_table(&node.name, l2));
+        }
+    }
+    out
+}
+
+/// The L2 part of the table output: every VIP's election and this node's part.
+fn l2_table(node: &str, l2: &L2Report) -> String {
+    let mut out = format!("\nL2 from node {node} (alive: {}):\n", l2.alive_from);
+    let rows: Vec<Vec<String>> = l2
+        .vips
+        .iter()
+        .map(|v| {
+            let candidates: Vec<String> = v
+                .candidates
+                .iter()
+                .map(|c| if c.score == 0 { c.node.clone() } else { format!("{}({})", c.node, c.score) })
+                .collect();
+            let interfaces = match (&v.leader, v.all_interfaces) {
+                (None, _) => "-".to_owned(),
+                (Some(_), true) => "all".to_owned(),
+                (Some(_), false) => v.interfaces.join(","),
+            };
+            let why = match &v.no_leader {
+                Some(vacancy) if *vacancy != v.reason => format!("{}; no leader: {vacancy}", v.reason),
+                _ => v.reason.clone(),
+            };
+            vec![
+                v.service.clone(),
+                v.ip.to_string(),
+                v.leader.clone().unwrap_or_else(|| "none".into()),
+                if candidates.is_empty() { "-".into() } else { candidates.join(",") },
+                if v.leads { "yes".into() } else { "no".into() },
+                interfaces,
+                why,
             ]
         })
         .collect();
-    let mut out = output::table(&["NAMESPACE", "NAME", "POOL", "IPS", "ERROR"], &rows);
-    if let Some(node) = &report.node {
-        out.push_str(&node_tables(node));
-    }
+    out.push_str(&output::table(
+        &["SERVICE", "IP", "LEADER", "CANDIDATES", "LEADS", "INTERFACES", "WHY"],
+        &rows,
+    ));
     out
 }
 

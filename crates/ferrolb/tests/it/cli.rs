@@ -1,8 +1,9 @@
 //! `ferrolb validate`, `plan` and `crds` on the project's examples, the
 //! README's sample output and MetalLB's configs from the article.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -120,4 +121,175 @@ fn plan_for_a_node_shows_its_bgp_routes_and_why() {
     let team_a = node["decisions"].as_array().unwrap().iter().find(|d| d["service"] == "team-a/app").unwrap();
     assert_eq!(team_a["announced"], false);
     assert_eq!(team_a["reason"], "no BGPAdvertisement selects pool team-a");
+}
+
+/// Runs ferrolb with `input` on its standard input.
+fn ferrolb_reading(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrolb"))
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ferrolb runs");
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Three nodes on one LAN, an L2Advertisement that prefers rack r2 and
+/// answers on eth0, and three Services: `web` (Cluster), `db` (Local, with
+/// endpoints on node1 and node3) and `cache` (Local, no endpoints).
+/// sha256("nodeN#192.0.2.10") orders node2, node1, node3.
+const L2_CLUSTER: &str = "\
+apiVersion: v1
+kind: Node
+metadata: {name: node1, labels: {rack: r1}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node2, labels: {rack: r2}}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node3, labels: {rack: r2}}
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: lan, namespace: metallb-system}
+spec: {addresses: [192.0.2.8/30]}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: lan, namespace: metallb-system}
+spec:
+  interfaces: [eth0]
+  preferredNodeSelectors:
+  - {weight: 10, preference: {matchLabels: {rack: r2}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec: {type: LoadBalancer, ports: [{port: 80}], loadBalancerIP: 192.0.2.10}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: default}
+spec: {type: LoadBalancer, ports: [{port: 5432}], externalTrafficPolicy: Local, loadBalancerIP: 192.0.2.11}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: db-1, namespace: default, labels: {kubernetes.io/service-name: db}}
+addressType: IPv4
+endpoints:
+- {addresses: [10.0.0.1], nodeName: node1}
+- {addresses: [10.0.0.3], nodeName: node3}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: cache, namespace: default}
+spec: {type: LoadBalancer, ports: [{port: 6379}], externalTrafficPolicy: Local, loadBalancerIP: 192.0.2.9}
+";
+
+#[test]
+fn plan_for_a_node_shows_its_l2_elections_and_why() {
+    let out = ferrolb_reading(&["plan", "-", "--node", "node1"], L2_CLUSTER);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let l2: String =
+        stdout.lines().skip_while(|l| !l.starts_with("L2 from")).map(|l| format!("{l}\n")).collect();
+    assert_eq!(
+        l2,
+        "\
+L2 from node node1 (alive: every Node of the configuration, as plan runs no gossip):
+SERVICE        IP          LEADER  CANDIDATES                 LEADS  INTERFACES  WHY
+default/cache  192.0.2.9   none    -                          no     -           no ready endpoint on any node
+default/db     192.0.2.11  node3   node3(10),node1            no     eth0        not elected: the leader is node3
+default/web    192.0.2.10  node2   node2(10),node3(10),node1  no     eth0        not elected: the leader is node2
+"
+    );
+}
+
+#[test]
+fn plan_without_a_node_shows_each_l2_leader() {
+    let out = ferrolb_reading(&["plan", "-"], L2_CLUSTER);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "\
+NAMESPACE  NAME   POOL  IPS         L2 LEADER  ERROR
+default    cache  lan   192.0.2.9   none
+default    db     lan   192.0.2.11  node3
+default    web    lan   192.0.2.10  node2
+"
+    );
+}
+
+#[test]
+fn plan_json_and_yaml_carry_the_l2_decisions_of_the_node() {
+    let out = ferrolb_reading(&["plan", "-", "--node", "node2", "-o", "json"], L2_CLUSTER);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let l2 = &plan["node"]["l2"];
+    assert_eq!(l2["alive"], serde_json::json!(["node1", "node2", "node3"]));
+    let vips = l2["vips"].as_array().unwrap();
+    let vip = |service: &str| vips.iter().find(|v| v["service"] == service).unwrap();
+    let web = vip("default/web");
+    assert_eq!(web["ip"], "192.0.2.10");
+    assert_eq!(web["leader"], "node2");
+    assert_eq!(web["leads"], true);
+    assert_eq!(web["reason"], "elected: first of 3 candidates");
+    assert_eq!(
+        (web["allInterfaces"].as_bool(), &web["interfaces"]),
+        (Some(false), &serde_json::json!(["eth0"]))
+    );
+    assert_eq!(
+        web["candidates"],
+        serde_json::json!([
+            {"node": "node2", "score": 10}, {"node": "node3", "score": 10}, {"node": "node1", "score": 0}
+        ])
+    );
+    let db = vip("default/db");
+    assert_eq!((&db["leader"], &db["leads"]), (&serde_json::json!("node3"), &serde_json::json!(false)));
+    assert_eq!(db["reason"], "no ready endpoint on this node (externalTrafficPolicy: Local)");
+    let cache = vip("default/cache");
+    assert_eq!(cache["leader"], serde_json::Value::Null);
+    assert_eq!(cache["noLeader"], "no ready endpoint on any node");
+    let services = plan["services"].as_array().unwrap();
+    let leaders: Vec<&str> = services.iter().map(|s| s["l2Leader"].as_str().unwrap()).collect();
+    assert_eq!(leaders, ["none", "node3", "node2"]);
+
+    let out = ferrolb_reading(&["plan", "-", "--node", "node2", "-o", "yaml"], L2_CLUSTER);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let yaml = text(&out.stdout);
+    let (documents, error) = ferrolb_api::yaml::parse_documents(&yaml);
+    assert_eq!(error, None);
+    let l2 = documents[0].get("node").and_then(|n| n.get("l2")).expect("node.l2 in the YAML");
+    let Some(ferrolb_api::yaml::Value::Seq(vips)) = l2.get("vips").map(|v| &v.value) else {
+        panic!("node.l2.vips is a sequence: {l2:?}")
+    };
+    let web = vips.iter().find(|v| v.get("service").and_then(|s| s.as_str()) == Some("default/web")).unwrap();
+    assert_eq!(web.get("leader").and_then(|l| l.as_str()), Some("node2"));
+    assert_eq!(web.get("leads").and_then(|l| l.as_str()), Some("true"));
+}
+
+#[test]
+fn plan_of_a_bgp_only_config_has_no_l2_part() {
+    let out = ferrolb(&["plan", "examples/cluster.yaml", "--node", "node1", "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let with_l2: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(with_l2["node"]["l2"].is_object(), "cluster.yaml has an L2Advertisement");
+
+    let bgp_only: String = L2_CLUSTER.replace("kind: L2Advertisement", "kind: BGPAdvertisement");
+    let bgp_only = bgp_only
+        .replace("  interfaces: [eth0]\n  preferredNodeSelectors:\n  - {weight: 10, preference: {matchLabels: {rack: r2}}}\n", "  {}\n");
+    let out = ferrolb_reading(&["plan", "-", "--node", "node1", "-o", "json"], &bgp_only);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["node"].get("l2"), None);
+    assert!(plan["services"].as_array().unwrap().iter().all(|s| s.get("l2Leader").is_none()));
+    let out = ferrolb_reading(&["plan", "-", "--node", "node1"], &bgp_only);
+    let table = text(&out.stdout);
+    assert!(table.starts_with("NAMESPACE  NAME   POOL  IPS         ERROR\n"), "{table}");
+    assert!(!table.contains("L2"), "{table}");
 }

@@ -30,7 +30,7 @@ use std::time::Duration;
 use anyhow::Context;
 use ferrolb_ipam::{Allocation, Assignments, Options};
 use tokio::signal::unix::{SignalKind, signal};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use self::bgp::BgpSessions;
 use self::config::Config;
@@ -155,20 +155,43 @@ impl Running {
             "configuration applied"
         );
         let bgp = ferrolb_announce::plan_bgp(&config.snapshot, &allocation, &self.node);
-        self.bgp.converge(&config.snapshot, &bgp, &self.node).await;
         let announced: BTreeSet<IpAddr> =
             bgp.decisions.iter().filter(|d| d.announced()).map(|d| d.ip).collect();
+        // The host accepts a VIP before any router is told to send it here.
         if let Err(e) = self.host.converge(&announced).await {
             warn!(error = %e, "could not make this host accept the VIPs it announces");
         }
+        self.bgp.converge(&config.snapshot, &bgp, &self.node).await;
         self.assignments = assignments;
         self.allocation = Some(allocation);
         Ok(())
     }
 }
 
-/// One line per Service whose addresses or error changed, and per Service gone.
+/// Beyond this many changed Services, each is logged at debug level and a
+/// count at info: a first start with 100,000 Services should not spend most of
+/// its time writing log lines.
+const CHANGES_LOGGED_ONE_BY_ONE: usize = 100;
+
+/// One line per Service whose addresses or error changed, and per Service
+/// gone (a summary instead when there are many).
 fn log_changes(before: Option<&Allocation>, after: &Allocation) {
+    let changed = after
+        .services
+        .iter()
+        .filter(|s| {
+            before
+                .and_then(|b| b.get(&s.namespace, &s.name))
+                .is_none_or(|o| o.ips != s.ips || o.error != s.error)
+        })
+        .count();
+    if changed > CHANGES_LOGGED_ONE_BY_ONE {
+        info!(services = changed, "IPs assigned or changed (each one at debug level)");
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+    }
+    let one_by_one = changed <= CHANGES_LOGGED_ONE_BY_ONE;
     for s in &after.services {
         let old = before.and_then(|b| b.get(&s.namespace, &s.name));
         let service = format!("{}/{}", s.namespace, s.name);
@@ -177,11 +200,12 @@ fn log_changes(before: Option<&Allocation>, after: &Allocation) {
             continue;
         }
         let ips: Vec<String> = s.ips.iter().map(ToString::to_string).collect();
-        match &s.error {
-            None => {
-                info!(service, pool = s.pool.as_deref().unwrap_or(""), ips = ips.join(","), "IPs assigned")
-            }
-            Some(e) => warn!(service, reason = %e, "no IPs"),
+        let pool = s.pool.as_deref().unwrap_or("");
+        match (&s.error, one_by_one) {
+            (None, true) => info!(service, pool, ips = ips.join(","), "IPs assigned"),
+            (None, false) => debug!(service, pool, ips = ips.join(","), "IPs assigned"),
+            (Some(e), true) => warn!(service, reason = %e, "no IPs"),
+            (Some(e), false) => debug!(service, reason = %e, "no IPs"),
         }
     }
     for s in before.map(|b| b.services.as_slice()).unwrap_or_default() {

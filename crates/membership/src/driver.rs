@@ -1,0 +1,390 @@
+//! The tokio driver: one UDP socket, one task, a watch of the alive set.
+//!
+//! ```text
+//!   MembershipHandle                          gossip task (one per speaker)
+//!  ┌──────────────────────┐                  ┌───────────────────────────────────────────┐
+//!  │ alive() ─────────────┼◄── watch ────────┤ Output::AliveChanged ──► watch::send      │
+//!  │ leave() ─────────────┼── mpsc Leave ───►│ select! {                                 │
+//!  │   (oneshot: done)  ◄─┼──────────────────┤   recv_from(socket) ─► handle_datagram    │
+//!  │ drop: abort the task │                  │   sleep_until(first timer) ─► handle_timer│
+//!  └──────────────────────┘                  │   command ─► leave, flush, reply, return  │
+//!                                            │ }                                         │
+//!            UDP <InternalIP>:7946 ◄────────►│ Output::Send ─► send_to; Output::Arm ─►   │
+//!                                            │   timer queue (BTreeMap by deadline)      │
+//!                                            └───────────────────────────────────────────┘
+//! ```
+//!
+//! The task owns the [`Membership`] outright, so nothing is shared or locked; the handle only
+//! talks to it through channels.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{BuildHasher, RandomState};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::{MemberId, Membership, Output, Timer, Timing};
+
+/// Gossip port, as MetalLB's memberlist.
+pub const DEFAULT_PORT: u16 = 7946;
+
+/// Environment variable holding the gossip secret when no secret file is given.
+pub const SECRET_ENV: &str = "FERROLB_MEMBERLIST_SECRET";
+
+/// How long [`MembershipHandle::leave`] waits for the departure to be sent.
+const LEAVE_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// What a speaker needs to join the gossip group.
+#[derive(Clone, Debug)]
+pub struct MembershipConfig {
+    /// This node's name (its `Node` object).
+    pub node: String,
+    /// Address to gossip from: the node's InternalIP.
+    pub bind: IpAddr,
+    /// UDP port, [`DEFAULT_PORT`] unless changed.
+    pub port: u16,
+    /// Gossip addresses of the other nodes (InternalIP:port of every node of the file; our own
+    /// is skipped). Unreachable ones are retried every [`Timing::seed_retry`].
+    pub seeds: Vec<SocketAddr>,
+    /// Shared secret authenticating every datagram; `None` gossips unauthenticated.
+    pub secret: Option<Vec<u8>>,
+    /// Probe and suspicion timing.
+    pub timing: Timing,
+}
+
+impl MembershipConfig {
+    /// Node `node` gossiping on `bind`:7946 with LAN timing, no seeds and no secret.
+    pub fn new(node: impl Into<String>, bind: IpAddr) -> Self {
+        Self {
+            node: node.into(),
+            bind,
+            port: DEFAULT_PORT,
+            seeds: Vec::new(),
+            secret: None,
+            timing: Timing::lan(),
+        }
+    }
+}
+
+/// Why the gossip driver could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MembershipError {
+    /// The UDP socket could not be bound (address not on this host, port taken...).
+    #[error(
+        "cannot bind the gossip socket on {addr}: {source} (expected the node's InternalIP and a free UDP port)"
+    )]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// The socket could not be registered with tokio (called outside a tokio runtime?).
+    #[error("cannot register the gossip socket {addr} with tokio: {source}")]
+    Register {
+        /// The bound address.
+        addr: SocketAddr,
+        /// What tokio said.
+        source: io::Error,
+    },
+}
+
+/// Why the gossip secret could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The secret file could not be read.
+    #[error("{}: cannot read the gossip secret: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// The secret file holds nothing but whitespace.
+    #[error("{}: the gossip secret file is empty; expected the shared secret", path.display())]
+    EmptyFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The environment variable is set but empty.
+    #[error("environment variable {var} is set but empty; expected the shared secret or unset")]
+    EmptyEnv {
+        /// The variable.
+        var: String,
+    },
+}
+
+/// The gossip secret from `file` if given, else from the environment variable `env_var`
+/// (usually [`SECRET_ENV`]); `Ok(None)` when neither is set, meaning unauthenticated gossip.
+///
+/// `file` may also be a directory holding a `secretkey` file: that is how MetalLB's speaker
+/// mounts its `memberlist` Secret (`METALLB_ML_SECRET_KEY_PATH` points at the mount; older
+/// releases passed the key itself in `METALLB_ML_SECRET_KEY`). The same Secret can be reused,
+/// though the wire format is ferrolb's, not memberlist's. Trailing whitespace (the newline of
+/// `echo > file`) is not part of the secret.
+pub fn secret_from(file: Option<&Path>, env_var: &str) -> Result<Option<Vec<u8>>, SecretError> {
+    if let Some(path) = file {
+        let path = if path.is_dir() { path.join("secretkey") } else { path.to_owned() };
+        let mut secret =
+            std::fs::read(&path).map_err(|source| SecretError::Read { path: path.clone(), source })?;
+        secret.truncate(secret.trim_ascii_end().len());
+        if secret.is_empty() {
+            return Err(SecretError::EmptyFile { path });
+        }
+        return Ok(Some(secret));
+    }
+    match std::env::var_os(env_var) {
+        None => Ok(None),
+        Some(value) if value.is_empty() => Err(SecretError::EmptyEnv { var: env_var.to_owned() }),
+        Some(value) => Ok(Some(value.into_encoded_bytes())),
+    }
+}
+
+/// A task that is aborted when its handle is dropped, so a dropped [`MembershipHandle`] never
+/// leaves a speaker gossiping in the background.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+enum Command {
+    Leave(oneshot::Sender<()>),
+}
+
+/// A running member of the gossip group. Dropping it stops gossip at once without telling the
+/// others (they detect it); call [`MembershipHandle::leave`] to tell them.
+pub struct MembershipHandle {
+    id: MemberId,
+    local_addr: SocketAddr,
+    alive: watch::Receiver<BTreeSet<String>>,
+    commands: mpsc::Sender<Command>,
+    _task: AbortOnDrop,
+}
+
+impl MembershipHandle {
+    /// Binds the gossip socket and starts gossiping; must be called within a tokio runtime.
+    pub fn spawn(config: MembershipConfig) -> Result<Self, MembershipError> {
+        let addr = SocketAddr::new(config.bind, config.port);
+        let socket =
+            std::net::UdpSocket::bind(addr).map_err(|source| MembershipError::Bind { addr, source })?;
+        let local_addr = socket.local_addr().map_err(|source| MembershipError::Bind { addr, source })?;
+        socket.set_nonblocking(true).map_err(|source| MembershipError::Register { addr, source })?;
+        let socket =
+            UdpSocket::from_std(socket).map_err(|source| MembershipError::Register { addr, source })?;
+
+        // A restart is a new life: the start time makes each generation larger than the last
+        // (a clock stepped back by more than the downtime would only delay the rejoin until the
+        // old generation is forgotten).
+        let generation = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let id = MemberId::new(config.node.clone(), local_addr, generation);
+        // Probe order only needs to differ between members, not to be unpredictable.
+        let rng_seed = RandomState::new().hash_one(&id);
+        let membership = Membership::new(
+            id.clone(),
+            config.seeds.iter().copied(),
+            config.secret.as_deref(),
+            config.timing,
+            rng_seed,
+            Instant::now(),
+        );
+        if membership.is_authenticated() {
+            tracing::info!(node = %config.node, addr = %local_addr, generation, seeds = ?config.seeds, "gossip started");
+        } else {
+            tracing::warn!(
+                node = %config.node, addr = %local_addr, generation, seeds = ?config.seeds,
+                "gossip started UNAUTHENTICATED: no secret configured (set {SECRET_ENV} or a secret file); \
+                 anyone reaching this port can join or evict members"
+            );
+        }
+        let (alive_tx, alive) = watch::channel(membership.alive().clone());
+        let (commands, command_rx) = mpsc::channel(1);
+        let gossip = Gossip { membership, socket, timers: BTreeMap::new(), next_seq: 0, alive: alive_tx };
+        let task = AbortOnDrop(tokio::spawn(gossip.run(command_rx)));
+        Ok(Self { id, local_addr, alive, commands, _task: task })
+    }
+
+    /// Our identity at start (name, address, generation).
+    pub fn id(&self) -> &MemberId {
+        &self.id
+    }
+
+    /// The address the gossip socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Alive node names, ourselves included, updated on every change.
+    pub fn alive(&self) -> watch::Receiver<BTreeSet<String>> {
+        self.alive.clone()
+    }
+
+    /// Announces our departure to the group and stops; returns within about 100 ms (for
+    /// SIGTERM: the others take over at once instead of waiting for failure detection).
+    pub async fn leave(self) {
+        let (done, sent) = oneshot::channel();
+        if self.commands.send(Command::Leave(done)).await.is_ok()
+            && tokio::time::timeout(LEAVE_TIMEOUT, sent).await.is_err()
+        {
+            tracing::warn!(node = %self.id.name(), "departure not sent within {LEAVE_TIMEOUT:?}");
+        }
+        // Dropping self aborts the task.
+    }
+}
+
+/// The gossip task's state.
+struct Gossip {
+    membership: Membership,
+    socket: UdpSocket,
+    /// Keyed by deadline, then foca's order for simultaneous timers, then arrival.
+    timers: BTreeMap<(Instant, u8, u64), Timer>,
+    next_seq: u64,
+    alive: watch::Sender<BTreeSet<String>>,
+}
+
+impl Gossip {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        // Any datagram larger than what members send is refused by the tag or by foca; the
+        // buffer only has to hold the largest UDP payload to see it whole.
+        let mut buf = vec![0u8; 65536];
+        let mut unauthenticated = self.membership.stats().unauthenticated;
+        let mut last_refusal_log: Option<Instant> = None;
+        self.perform().await;
+        loop {
+            let next_deadline = self.timers.first_key_value().map(|((at, _, _), _)| *at);
+            tokio::select! {
+                received = self.socket.recv_from(&mut buf) => match received {
+                    Ok((len, from)) => {
+                        self.membership.handle_datagram(Instant::now(), &buf[..len]);
+                        let stats = self.membership.stats();
+                        if stats.unauthenticated > unauthenticated {
+                            unauthenticated = stats.unauthenticated;
+                            // One line per 10 s per speaker: a misconfigured peer retries forever.
+                            if last_refusal_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                                last_refusal_log = Some(Instant::now());
+                                tracing::warn!(
+                                    node = %self.membership.id().name(), from = %from, refused = stats.unauthenticated,
+                                    "gossip datagram refused: wrong or missing secret"
+                                );
+                            }
+                        }
+                    }
+                    // ICMP errors (a seed not up yet) surface here on some systems; not fatal.
+                    Err(error) => tracing::debug!(node = %self.membership.id().name(), %error, "gossip receive failed"),
+                },
+                () = sleep_until(next_deadline) => {
+                    let now = Instant::now();
+                    while let Some(entry) = self.timers.first_entry() {
+                        if entry.key().0 > now {
+                            break;
+                        }
+                        let timer = entry.remove();
+                        self.membership.handle_timer(now, timer);
+                    }
+                }
+                command = commands.recv() => match command {
+                    Some(Command::Leave(done)) => {
+                        tracing::info!(node = %self.membership.id().name(), "leaving the gossip group");
+                        self.membership.leave(Instant::now());
+                        self.perform().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    // The handle is gone; its drop aborts us anyway.
+                    None => return,
+                },
+            }
+            self.perform().await;
+        }
+    }
+
+    async fn perform(&mut self) {
+        let node = self.membership.id().name().to_owned();
+        while let Some(output) = self.membership.poll() {
+            match output {
+                Output::Send { to, datagram } => {
+                    if let Err(error) = self.socket.send_to(&datagram, to).await {
+                        tracing::debug!(node = %node, addr = %to, %error, "gossip send failed");
+                    }
+                }
+                Output::Arm { at, timer } => {
+                    self.next_seq += 1;
+                    self.timers.insert((at, timer.order(), self.next_seq), timer);
+                }
+                Output::MemberUp(id) => {
+                    tracing::info!(node = %node, member = %id.name(), addr = %id.addr(), generation = id.generation(), "member up");
+                }
+                Output::MemberDown(id) => {
+                    tracing::info!(node = %node, member = %id.name(), addr = %id.addr(), generation = id.generation(), "member down");
+                }
+                Output::Rejoined(id) => {
+                    tracing::warn!(node = %node, generation = id.generation(), "declared down by the group; rejoined as a new generation");
+                }
+                Output::AliveChanged(alive) => {
+                    tracing::debug!(node = %node, alive = ?alive, "alive members changed");
+                    self.alive.send_replace(alive);
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_path(what: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("ferrolb-membership-{}-{what}", std::process::id()))
+    }
+
+    #[test]
+    fn secret_comes_from_the_file_without_its_trailing_newline() {
+        let path = temp_path("file");
+        std::fs::write(&path, b"s3cret\n").unwrap();
+        let secret = secret_from(Some(&path), "FERROLB_TEST_UNSET_VARIABLE");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(secret.unwrap(), Some(b"s3cret".to_vec()));
+    }
+
+    #[test]
+    fn secret_comes_from_a_metallb_style_secret_mount() {
+        let dir = temp_path("dir");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("secretkey"), b"from-metallb").unwrap();
+        let secret = secret_from(Some(&dir), SECRET_ENV);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(secret.unwrap(), Some(b"from-metallb".to_vec()));
+    }
+
+    #[test]
+    fn empty_or_missing_secret_file_is_an_error_naming_the_file() {
+        let path = temp_path("empty");
+        std::fs::write(&path, b" \n").unwrap();
+        let empty = secret_from(Some(&path), SECRET_ENV).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(empty, SecretError::EmptyFile { .. }), "{empty}");
+        let missing = secret_from(Some(&temp_path("missing")), SECRET_ENV).unwrap_err();
+        assert!(missing.to_string().contains("ferrolb-membership-"), "{missing}");
+    }
+
+    #[test]
+    fn no_file_and_no_variable_means_no_secret() {
+        assert_eq!(secret_from(None, "FERROLB_TEST_UNSET_VARIABLE").unwrap(), None);
+    }
+}

@@ -1,0 +1,32 @@
+//! Which ferrolb speakers are alive: SWIM gossip on the `foca` crate.
+//!
+//! In L2 mode the leader of each VIP is elected among the alive speakers, so every speaker
+//! gossips with the others (UDP 7946 on each node's InternalIP, as MetalLB's memberlist) and
+//! keeps the set of alive node names.
+//!
+//! Contract of the core ([`Membership`], [`MemberId`], [`Timing`]): no I/O, no clock, no
+//! globals. Time comes in as `now`, datagrams and timer expiries come in as calls, and
+//! datagrams to send and timers to arm come out as [`Output`]s. The tokio driver in
+//! `driver` (feature `driver`) performs them over a UDP socket.
+//!
+//! With the driver, a speaker joins with its InternalIP and every node of the file as seeds,
+//! reads the alive set from a watch, and leaves on SIGTERM:
+//!
+//! ```ignore
+//! let mut config = MembershipConfig::new("node1", internal_ip);
+//! config.seeds = nodes.iter().map(|ip| SocketAddr::new(*ip, config.port)).collect();
+//! config.secret = secret_from(secret_file, SECRET_ENV)?;
+//! let membership = MembershipHandle::spawn(config)?;
+//! let mut alive = membership.alive(); // watch::Receiver<BTreeSet<String>>
+//! // ... on SIGTERM:
+//! membership.leave().await;
+//! ```
+
+mod auth;
+#[cfg(feature = "driver")]
+pub mod driver;
+mod id;
+mod membership;
+
+pub use id::MemberId;
+pub use membership::{Membership, Output, Stats, Timer, Timing};
