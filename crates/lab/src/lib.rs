@@ -19,6 +19,7 @@ mod frr;
 mod gobgp;
 pub mod mrt;
 mod netns;
+pub mod probe;
 mod topology;
 mod wait;
 

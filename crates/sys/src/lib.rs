@@ -1,6 +1,8 @@
 //! The kernel interfaces ferrolb needs that no maintained crate wraps, each
 //! behind a safe function. This is the only crate of the workspace with
-//! `unsafe` code: [`md5`]'s call to `setsockopt` and [`usage`]'s to `getrusage`.
+//! `unsafe` code: [`md5`]'s call to `setsockopt`, [`packet`]'s link-layer sockets
+//! and [`usage`]'s call to `getrusage`.
 
 pub mod md5;
+pub mod packet;
 pub mod usage;

@@ -6,5 +6,6 @@ mod bgp_interop;
 mod bgp_malformed;
 mod bgp_passive;
 mod cli;
+mod l2;
 mod run;
 mod support;

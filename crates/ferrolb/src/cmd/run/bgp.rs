@@ -18,6 +18,8 @@ use ferrolb_bgp::routes::RouteAttributes;
 use ferrolb_bgp::{Asn, Family, HoldTime, RouterId};
 use tracing::{info, warn};
 
+use super::config::internal_ips;
+
 /// How long SIGTERM waits for each NOTIFICATION to leave.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
@@ -246,14 +248,10 @@ fn password(snapshot: &Snapshot, peer: &Located<BGPPeer>) -> Result<Option<Strin
 
 /// The first IPv4 InternalIP of `node`.
 fn node_ipv4(snapshot: &Snapshot, node: &str) -> Option<Ipv4Addr> {
-    let node = snapshot.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(node))?;
-    node.status
-        .as_ref()?
-        .addresses
-        .as_ref()?
-        .iter()
-        .filter(|a| a.type_ == "InternalIP")
-        .find_map(|a| a.address.parse().ok())
+    internal_ips(snapshot, node).into_iter().find_map(|ip| match ip {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(_) => None,
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! A configuration that may be put in force: it loads and validates without
 //! errors, and names this node.
 
+use std::net::IpAddr;
 use std::path::Path;
 
 use ferrolb_api::{Diagnostic, Location, Snapshot};
@@ -32,4 +33,18 @@ impl Config {
         }
         if errors.is_empty() { Ok(Config { snapshot }) } else { Err(errors) }
     }
+}
+
+/// The InternalIPs of `node` in the file, in order.
+pub fn internal_ips(snapshot: &Snapshot, node: &str) -> Vec<IpAddr> {
+    let Some(node) = snapshot.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(node)) else {
+        return Vec::new();
+    };
+    let addresses = node.status.as_ref().and_then(|s| s.addresses.as_ref());
+    addresses
+        .into_iter()
+        .flatten()
+        .filter(|a| a.type_ == "InternalIP")
+        .filter_map(|a| a.address.parse().ok())
+        .collect()
 }

@@ -18,6 +18,7 @@
 mod bgp;
 mod config;
 mod host;
+mod l2;
 mod state;
 mod watch;
 
@@ -35,6 +36,7 @@ use tracing::{debug, info, warn};
 use self::bgp::BgpSessions;
 use self::config::Config;
 use self::host::HostVips;
+use self::l2::{GossipOptions, L2Mode};
 use self::state::StateFile;
 use self::watch::FileStamp;
 
@@ -58,6 +60,14 @@ pub struct Args {
     /// The loadBalancerClass ferrolb serves; without it, only Services with no class.
     #[arg(long)]
     lb_class: Option<String>,
+    /// UDP port of the gossip between speakers (L2 mode), on every node.
+    #[arg(long, default_value_t = ferrolb_membership::driver::DEFAULT_PORT)]
+    gossip_port: u16,
+    /// A file holding the gossip's shared secret (or a directory with a
+    /// `secretkey` file, as MetalLB's memberlist Secret is mounted); without
+    /// it, the FERROLB_MEMBERLIST_SECRET environment variable.
+    #[arg(long)]
+    gossip_secret_file: Option<PathBuf>,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -89,14 +99,18 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let previous = state.load().with_context(|| format!("reading {}", state.path().display()))?;
     let host = HostVips::open().await.context("opening a netlink socket")?;
+    let gossip = GossipOptions { port: args.gossip_port, secret_file: args.gossip_secret_file.clone() };
     let mut running = Running {
         node: args.node.clone(),
+        config: None,
         allocation: None,
         assignments: previous,
+        bgp_vips: BTreeSet::new(),
         host,
         bgp: BgpSessions::listening(ferrolb_bgp::driver::BGP_PORT),
+        l2: L2Mode::new(gossip),
     };
-    running.apply(&config, &options, &state).await?;
+    running.apply(config, &options, &state).await?;
 
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -105,6 +119,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         tokio::select! {
             _ = term.recv() => break,
             _ = interrupt.recv() => break,
+            () = running.l2.alive_changed() => running.announce_l2().await,
             _ = tick.tick() => {
                 let now = FileStamp::of(&args.config);
                 if now == stamp {
@@ -112,7 +127,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
                 }
                 stamp = now;
                 match Config::load(&args.config, &args.node) {
-                    Ok(config) => running.apply(&config, &options, &state).await?,
+                    Ok(config) => running.apply(config, &options, &state).await?,
                     Err(problems) => {
                         for d in &problems {
                             warn!(problem = %d, "configuration change rejected; the last good one keeps running");
@@ -123,6 +138,8 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         }
     }
     info!(node = %args.node, "stopping");
+    // Leave the gossip first: the other speakers take the L2 VIPs over at once.
+    running.l2.leave().await;
     running.bgp.shutdown().await;
     if let Err(e) = running.host.clear().await {
         warn!(error = %e, "could not release the VIPs");
@@ -133,16 +150,21 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
 /// What is in force.
 struct Running {
     node: String,
+    /// The configuration in force, kept to re-elect L2 leaders when speakers come and go.
+    config: Option<Config>,
     allocation: Option<Allocation>,
     assignments: Assignments,
+    /// The VIPs this node announces by BGP.
+    bgp_vips: BTreeSet<IpAddr>,
     host: HostVips,
     bgp: BgpSessions,
+    l2: L2Mode,
 }
 
 impl Running {
     /// Plans `config` against what is in force, saves the assignments and
     /// logs what changed.
-    async fn apply(&mut self, config: &Config, options: &Options, state: &StateFile) -> anyhow::Result<()> {
+    async fn apply(&mut self, config: Config, options: &Options, state: &StateFile) -> anyhow::Result<()> {
         let allocation = ferrolb_ipam::allocate(&config.snapshot, &self.assignments, options);
         log_changes(self.allocation.as_ref(), &allocation);
         let assignments = allocation.assignments();
@@ -155,16 +177,31 @@ impl Running {
             "configuration applied"
         );
         let bgp = ferrolb_announce::plan_bgp(&config.snapshot, &allocation, &self.node);
-        let announced: BTreeSet<IpAddr> =
-            bgp.decisions.iter().filter(|d| d.announced()).map(|d| d.ip).collect();
-        // The host accepts a VIP before any router is told to send it here.
-        if let Err(e) = self.host.converge(&announced).await {
-            warn!(error = %e, "could not make this host accept the VIPs it announces");
-        }
-        self.bgp.converge(&config.snapshot, &bgp, &self.node).await;
+        self.bgp_vips = bgp.decisions.iter().filter(|d| d.announced()).map(|d| d.ip).collect();
+        self.l2.start_gossip_if_needed(&config.snapshot, &self.node).await;
         self.assignments = assignments;
         self.allocation = Some(allocation);
+        self.config = Some(config);
+        // The host accepts a VIP before any router is told to send it here.
+        self.announce_l2().await;
+        if let Some(config) = &self.config {
+            self.bgp.converge(&config.snapshot, &bgp, &self.node).await;
+        }
         Ok(())
+    }
+
+    /// Elects the L2 leaders among the alive speakers, answers for the VIPs
+    /// led here, and makes the host accept exactly those and the BGP ones.
+    async fn announce_l2(&mut self) {
+        let (Some(config), Some(allocation)) = (&self.config, &self.allocation) else { return };
+        let alive = self.l2.alive(&config.snapshot);
+        let plan = ferrolb_announce::plan_l2(&config.snapshot, allocation, &self.node, &alive);
+        let led = l2::led_vips(&plan);
+        let accepted: BTreeSet<IpAddr> = self.bgp_vips.union(&led).copied().collect();
+        if let Err(e) = self.host.converge(&accepted).await {
+            warn!(error = %e, "could not make this host accept the VIPs it announces");
+        }
+        self.l2.converge(&config.snapshot, &plan);
     }
 }
 

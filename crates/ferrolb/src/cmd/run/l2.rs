@@ -1,0 +1,229 @@
+//! L2 mode of `ferrolb run`: gossip says which speakers are alive, the L2
+//! plan elects one leader per VIP among them, and the leader answers ARP/NDP
+//! for it (announcing the takeover) while its host accepts the traffic.
+//!
+//! ```text
+//!   Nodes of the file ──seeds──► MembershipHandle (UDP 7946, SWIM) ──watch: alive──┐
+//!                                                                                 ▼
+//!   config + allocation ──► announce::plan_l2(alive) ──► VIPs led here ──► Responder (AF_PACKET)
+//!                                                                     └──► host accepts (run/host.rs)
+//! ```
+//!
+//! Gossip starts with the first configuration that has an `L2Advertisement`,
+//! bound to this node's InternalIP. If it cannot start, every Node of the
+//! file counts as alive (the election stays the same on every node, but
+//! there is no failover) and the log says why.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use ferrolb_announce::l2::Interfaces;
+use ferrolb_announce::{Alive, L2Plan};
+use ferrolb_api::Snapshot;
+use ferrolb_l2::driver::{HostLink, Responder, ResponderConfig, interfaces_for};
+use ferrolb_l2::{Leadership, MacAddr};
+use ferrolb_membership::driver::{MembershipConfig, MembershipHandle, SECRET_ENV, secret_from};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::config::internal_ips;
+
+/// How long a starting speaker waits to hear from the other Nodes before it
+/// elects leaders with whoever answered (joining takes milliseconds on a LAN).
+pub const JOIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Gossip settings from the command line.
+#[derive(Clone, Debug)]
+pub struct GossipOptions {
+    /// UDP port of every speaker.
+    pub port: u16,
+    /// A file holding the shared secret; else the `FERROLB_MEMBERLIST_SECRET` variable.
+    pub secret_file: Option<PathBuf>,
+}
+
+/// Gossip, and the responder once something is led.
+pub struct L2Mode {
+    options: GossipOptions,
+    gossip: Gossip,
+    responder: Option<Responder>,
+}
+
+enum Gossip {
+    /// No L2Advertisement yet.
+    NotStarted,
+    /// Running.
+    Running { handle: MembershipHandle, alive: watch::Receiver<BTreeSet<String>> },
+    /// It could not start: every Node counts as alive.
+    Failed,
+}
+
+impl L2Mode {
+    /// L2 mode with nothing started.
+    pub fn new(options: GossipOptions) -> L2Mode {
+        L2Mode { options, gossip: Gossip::NotStarted, responder: None }
+    }
+
+    /// Starts gossip the first time the configuration uses L2, and waits
+    /// (at most [`JOIN_WAIT`]) to hear from the other Nodes of the file: a
+    /// speaker that believed itself alone would claim every VIP.
+    pub async fn start_gossip_if_needed(&mut self, snapshot: &Snapshot, node: &str) {
+        if !matches!(self.gossip, Gossip::NotStarted) || snapshot.l2_advertisements.is_empty() {
+            return;
+        }
+        self.gossip = match self.spawn_gossip(snapshot, node) {
+            Ok(handle) => {
+                let mut alive = handle.alive();
+                let others: BTreeSet<&str> =
+                    snapshot.nodes.iter().filter_map(|n| n.metadata.name.as_deref()).collect();
+                let joined = tokio::time::timeout(
+                    JOIN_WAIT,
+                    alive.wait_for(|a| others.iter().all(|n| a.contains(*n))),
+                )
+                .await
+                .is_ok();
+                let members: Vec<String> = alive.borrow().iter().cloned().collect();
+                info!(node, address = %handle.local_addr(), ?members, all_nodes_seen = joined, "gossip started");
+                Gossip::Running { handle, alive }
+            }
+            Err(reason) => {
+                warn!(
+                    node,
+                    reason,
+                    "no gossip: every Node of the file counts as alive, so L2 leaders never fail over"
+                );
+                Gossip::Failed
+            }
+        };
+    }
+
+    fn spawn_gossip(&self, snapshot: &Snapshot, node: &str) -> Result<MembershipHandle, String> {
+        let own = internal_ips(snapshot, node);
+        // IPv4 first, as MetalLB's memberlist binds the first InternalIP it prefers.
+        let bind = own
+            .iter()
+            .find(|ip| ip.is_ipv4())
+            .or_else(|| own.first())
+            .copied()
+            .ok_or_else(|| format!("Node {node} has no InternalIP to gossip from"))?;
+        let mut config = MembershipConfig::new(node, bind);
+        config.port = self.options.port;
+        config.seeds = snapshot
+            .nodes
+            .iter()
+            .filter_map(|n| n.metadata.name.as_deref())
+            .filter(|name| *name != node)
+            .filter_map(|name| {
+                internal_ips(snapshot, name).into_iter().find(|ip| ip.is_ipv4() == bind.is_ipv4())
+            })
+            .map(|ip| SocketAddr::new(ip, config.port))
+            .collect();
+        config.secret =
+            secret_from(self.options.secret_file.as_deref(), SECRET_ENV).map_err(|e| e.to_string())?;
+        MembershipHandle::spawn(config).map_err(|e| e.to_string())
+    }
+
+    /// The speakers to elect leaders among.
+    pub fn alive(&self, snapshot: &Snapshot) -> Alive {
+        match &self.gossip {
+            Gossip::Running { alive, .. } => alive.borrow().iter().cloned().collect(),
+            Gossip::NotStarted | Gossip::Failed => Alive::every_node(snapshot),
+        }
+    }
+
+    /// Resolves when the alive set changes (never without gossip).
+    pub async fn alive_changed(&mut self) {
+        match &mut self.gossip {
+            Gossip::Running { alive, .. } => {
+                if alive.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+            Gossip::NotStarted | Gossip::Failed => std::future::pending().await,
+        }
+    }
+
+    /// Answers for exactly the VIPs `plan` says this node leads, on their
+    /// interfaces; the responder starts with the first L2 configuration.
+    pub fn converge(&mut self, snapshot: &Snapshot, plan: &L2Plan) {
+        if snapshot.l2_advertisements.is_empty() && self.responder.is_none() {
+            return;
+        }
+        let served = served_links(snapshot);
+        let mut leadership = Leadership::new();
+        for link in served.values() {
+            leadership = leadership.serve(&link.name, link.mac);
+        }
+        for vip in plan.led() {
+            let links: Vec<(&str, MacAddr)> = match vip.interfaces() {
+                Some(Interfaces::Only(names)) => names
+                    .iter()
+                    .filter_map(|n| served.get(n.as_str()))
+                    .map(|l| (l.name.as_str(), l.mac))
+                    .collect(),
+                _ => served.values().filter(|l| l.default).map(|l| (l.name.as_str(), l.mac)).collect(),
+            };
+            if links.is_empty() {
+                warn!(vip = %vip.ip, interfaces = ?vip.interfaces().map(ToString::to_string), "leads the VIP but has none of its interfaces");
+            }
+            for (name, mac) in links {
+                leadership = leadership.lead(name, mac, vip.ip);
+            }
+        }
+        self.responder
+            .get_or_insert_with(|| Responder::start(ResponderConfig::default()))
+            .set_leadership(leadership);
+    }
+
+    /// Leaves the gossip group at once (so others take over without waiting
+    /// to detect our absence) and stops answering.
+    pub async fn leave(self) {
+        drop(self.responder);
+        if let Gossip::Running { handle, .. } = self.gossip {
+            handle.leave().await;
+        }
+    }
+}
+
+/// A host interface the responder serves.
+struct ServedLink {
+    name: String,
+    mac: MacAddr,
+    /// Chosen by default (an advertisement without `interfaces` uses it).
+    default: bool,
+}
+
+/// The interfaces any L2Advertisement may use here: the default choice and
+/// every one named explicitly that exists.
+fn served_links(snapshot: &Snapshot) -> BTreeMap<String, ServedLink> {
+    let mut out = BTreeMap::new();
+    let mut add = |links: Vec<HostLink>, default: bool| {
+        for link in links {
+            let served = out.entry(link.name.clone()).or_insert(ServedLink {
+                name: link.name,
+                mac: link.mac,
+                default,
+            });
+            served.default |= default;
+        }
+    };
+    match interfaces_for(&[]) {
+        Ok(links) => add(links, true),
+        Err(e) => warn!(error = %e, "cannot list this host's interfaces"),
+    }
+    let named: BTreeSet<String> =
+        snapshot.l2_advertisements.iter().flat_map(|a| a.spec.interfaces.iter().cloned()).collect();
+    if !named.is_empty() {
+        let named: Vec<String> = named.into_iter().collect();
+        match interfaces_for(&named) {
+            Ok(links) => add(links, false),
+            Err(e) => warn!(error = %e, interfaces = ?named, "cannot read the named interfaces"),
+        }
+    }
+    out
+}
+
+/// The IPs this node leads in `plan`.
+pub fn led_vips(plan: &L2Plan) -> BTreeSet<IpAddr> {
+    plan.led().map(|v| v.ip).collect()
+}

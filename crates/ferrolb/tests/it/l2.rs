@@ -1,0 +1,220 @@
+//! `ferrolb run` in L2 mode on three nodes of one segment, with a client:
+//! the elected node answers ARP/NDP for the VIPs and serves them, no other
+//! node answers, and another takes over when it dies or stops.
+//!
+//! ```text
+//!  ┌─ client ──────┐ ┌─ node1 ───────┐ ┌─ node2 ───────┐ ┌─ node3 ───────┐
+//!  │ .2 / ::2      │ │ .11 ferrolb   │ │ .12 ferrolb   │ │ .13 ferrolb   │
+//!  │ arping ndisc6 │ │ web: "node1"  │ │ web: "node2"  │ │ web: "node3"  │
+//!  │ curl          │ │               │ │               │ │               │
+//!  └──────┬────────┘ └──────┬────────┘ └──────┬────────┘ └──────┬────────┘
+//!  ┌──────┴─────────────────┴─────────────────┴─────────────────┴────────┐
+//!  │ br0: 198.51.100.0/24, 2001:db8:100::/64; VIPs .200, ::200           │
+//!  └──────────────────────────────────────────────────────────────────────┘
+//! ```
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use ferrolb_lab::{Topology, probe};
+
+use crate::support::{Ferrolb, lab_ready, wait_for};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+const VIP4: &str = "198.51.100.200";
+const VIP6: &str = "2001:db8:100::200";
+const WEB: u16 = 8080;
+const TOOLS: &[&str] = &["ip", "arping", "ndisc6", "curl", "python3"];
+
+/// Three nodes, an L2 pool on the segment and one dual-stack Service.
+fn cluster(topology: &Topology) -> String {
+    let mut out = format!(
+        "apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {{name: lan}}
+spec:
+  addresses: [{VIP4}/32, \"{VIP6}/128\"]
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {{name: lan}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: default}}
+spec:
+  type: LoadBalancer
+  ipFamilyPolicy: RequireDualStack
+  ipFamilies: [IPv4, IPv6]
+  ports: [{{port: {WEB}}}]
+"
+    );
+    for (i, node) in topology.nodes.iter().enumerate() {
+        let _ = write!(
+            out,
+            "---\napiVersion: v1\nkind: Node\nmetadata: {{name: node{}}}\nstatus:\n  addresses: [{{type: InternalIP, address: {}}}, {{type: InternalIP, address: \"{}\"}}]\n",
+            i + 1,
+            node.ipv4,
+            node.ipv6
+        );
+    }
+    out
+}
+
+/// The lab with ferrolb and a name server on every node.
+struct Lab {
+    // Dropped first, while their namespaces (and logs) still exist.
+    speakers: Vec<Option<Ferrolb>>,
+    topology: Topology,
+    config: String,
+    macs: Vec<String>,
+}
+
+impl Lab {
+    fn start() -> Lab {
+        let topology = Topology::new(3).unwrap();
+        let config = cluster(&topology);
+        let mut speakers = Vec::new();
+        let mut macs = Vec::new();
+        for (i, node) in topology.nodes.iter().enumerate() {
+            let name = format!("node{}", i + 1);
+            probe::start_name_server(&node.netns, &name, WEB).unwrap();
+            macs.push(probe::mac(&node.netns, "eth0").unwrap());
+            speakers.push(Some(Ferrolb::start(&node.netns, &name, &config)));
+        }
+        for node in &topology.nodes {
+            node.netns.wait_tcp_listening(WEB, TIMEOUT).unwrap();
+        }
+        Lab { speakers, topology, config, macs }
+    }
+
+    /// The nodes whose host accepts `vip` (a local route from ferrolb).
+    fn accepting(&self, vip: &str) -> Vec<usize> {
+        (0..self.topology.nodes.len())
+            .filter(|&i| {
+                self.topology.nodes[i].netns.ip(&["route", "get", vip]).is_ok_and(|r| r.starts_with("local "))
+            })
+            .collect()
+    }
+
+    /// Waits until exactly one node of `among` (the running ones: a killed
+    /// one keeps its routes) accepts both VIPs; returns it.
+    fn leader(&self, among: &[usize]) -> usize {
+        let mut leader = None;
+        wait_for("exactly one node to accept both VIPs", TIMEOUT, || {
+            let of = |vip| self.accepting(vip).into_iter().filter(|i| among.contains(i)).collect::<Vec<_>>();
+            let (v4, v6) = (of(VIP4), of(VIP6));
+            leader = (v4.len() == 1 && v4 == v6).then(|| v4[0]);
+            leader.is_some()
+        });
+        leader.unwrap()
+    }
+
+    /// What the client gets from the VIP's web server: the name of the node that served it.
+    fn served_by(&self, vip: &str) -> Option<String> {
+        probe::fetch_name(
+            &self.topology.client,
+            vip.parse::<IpAddr>().unwrap(),
+            WEB,
+            Duration::from_millis(500),
+        )
+    }
+
+    fn arping_macs(&self) -> Vec<String> {
+        let mut macs = probe::arping(&self.topology.client, "eth0", VIP4, 2).unwrap();
+        macs.sort();
+        macs.dedup();
+        macs
+    }
+}
+
+#[test]
+fn the_client_reaches_both_vips_on_the_elected_node_and_only_it_answers() {
+    if !lab_ready(TOOLS) {
+        return;
+    }
+    let mut lab = Lab::start();
+    let leader = lab.leader(&[0, 1, 2]);
+    let name = format!("node{}", leader + 1);
+
+    // The same leader as `ferrolb plan` elects with every node alive.
+    let plan = std::process::Command::new(env!("CARGO_BIN_EXE_ferrolb"))
+        .args(["plan", "-o", "json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            child.stdin.take().unwrap().write_all(lab.config.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan["services"][0]["l2Leader"], name.as_str(), "{plan}");
+
+    assert_eq!(lab.arping_macs(), [lab.macs[leader].clone()], "exactly the leader's MAC answers ARP");
+    assert_eq!(probe::ndisc6(&lab.topology.client, "eth0", VIP6).unwrap(), Some(lab.macs[leader].clone()));
+    wait_for("the client served over IPv4 by the leader", TIMEOUT, || {
+        lab.served_by(VIP4) == Some(name.clone())
+    });
+    wait_for("the client served over IPv6 by the leader", TIMEOUT, || {
+        lab.served_by(VIP6) == Some(name.clone())
+    });
+
+    // SIGTERM hands over: the leader leaves the gossip and another node answers at once.
+    let stopped = Instant::now();
+    let log = lab.speakers[leader].take().unwrap().stop();
+    let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    let next = lab.leader(&others);
+    wait_for("the client served by the new leader", TIMEOUT, || {
+        lab.served_by(VIP4) == Some(format!("node{}", next + 1))
+    });
+    eprintln!("SIGTERM handover: served by node{} after {:?}", next + 1, stopped.elapsed());
+    assert_eq!(lab.arping_macs(), [lab.macs[next].clone()]);
+    assert!(log.contains("stopping"), "{log}");
+}
+
+#[test]
+fn when_the_leader_dies_another_node_serves_and_its_return_leaves_one_answer() {
+    if !lab_ready(TOOLS) {
+        return;
+    }
+    let mut lab = Lab::start();
+    let leader = lab.leader(&[0, 1, 2]);
+    wait_for("the client served by the leader", TIMEOUT, || {
+        lab.served_by(VIP4) == Some(format!("node{}", leader + 1))
+    });
+
+    // The leader's link goes down and its process is killed: nothing tells the others.
+    let dead = Instant::now();
+    lab.topology.segment.netns().ip(&["link", "set", &lab.topology.nodes[leader].port, "down"]).unwrap();
+    drop(lab.speakers[leader].take()); // SIGKILL
+    let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    let next = lab.leader(&others);
+    wait_for("the client served by another node", TIMEOUT, || {
+        lab.served_by(VIP4) == Some(format!("node{}", next + 1))
+    });
+    eprintln!("failover after link down + SIGKILL: served by node{} after {:?}", next + 1, dead.elapsed());
+    wait_for("the client served over IPv6 by the new leader", TIMEOUT, || {
+        lab.served_by(VIP6) == Some(format!("node{}", next + 1))
+    });
+    assert_eq!(lab.arping_macs(), [lab.macs[next].clone()]);
+
+    // It comes back: at no point do two nodes answer, and one leader remains.
+    lab.topology.segment.netns().ip(&["link", "set", &lab.topology.nodes[leader].port, "up"]).unwrap();
+    let name = format!("node{}", leader + 1);
+    lab.speakers[leader] = Some(Ferrolb::start(&lab.topology.nodes[leader].netns, &name, &lab.config));
+    let back = Instant::now();
+    while back.elapsed() < Duration::from_secs(4) {
+        let macs = lab.arping_macs();
+        assert!(macs.len() <= 1, "two nodes answer ARP for {VIP4}: {macs:?}");
+    }
+    // Its routes from before the kill are gone too: one node accepts the VIPs.
+    let settled = lab.leader(&[0, 1, 2]);
+    assert_eq!(lab.accepting(VIP4), [settled]);
+    assert_eq!(lab.arping_macs(), [lab.macs[settled].clone()]);
+    for speaker in lab.speakers.iter_mut().flatten() {
+        speaker.assert_running();
+    }
+}
