@@ -17,8 +17,10 @@ mod daemon;
 mod error;
 mod frr;
 mod gobgp;
+mod keepalived;
 pub mod mrt;
 mod netns;
+pub mod outage;
 pub mod probe;
 mod topology;
 mod wait;
@@ -28,6 +30,7 @@ pub use daemon::ScratchDir;
 pub use error::{Error, Result};
 pub use frr::{FRR_DIR, Frr, FrrConfig, FrrNeighbor};
 pub use gobgp::{GoBgp, GoBgpConfig, GoBgpNeighbor};
+pub use keepalived::{DEFAULT_ADVERT_INT, FASTEST_ADVERT_INT, KEEPALIVED, Keepalived, KeepalivedConfig};
 pub use netns::{Netns, Nexthop, Route, STOP_GRACE, Segment, Via, check_documentation, process_alive, veth};
 pub use topology::{Node, ROUTER_V4, ROUTER_V6, Topology};
 pub use wait::wait_until;
@@ -45,6 +48,7 @@ pub const REQUIRED_BINARIES: &[(&str, &str)] = &[
     ("birdc", "bird2"),
     ("gobgpd", "gobgpd"),
     ("gobgp", "gobgpd"),
+    ("keepalived", "keepalived"),
 ];
 
 /// Whether this process runs as root (namespaces need it).

@@ -202,6 +202,18 @@ impl Netns {
         stop_children(vec![child], grace).into_iter().next()
     }
 
+    /// SIGKILLs a process this namespace started (a crash: it gets no chance
+    /// to say goodbye) and reaps it.
+    pub fn kill(&self, pid: u32) -> Option<ExitStatus> {
+        let mut child = {
+            let mut children = lock(&self.inner.children);
+            let i = children.iter().position(|c| c.id() == pid)?;
+            children.swap_remove(i)
+        };
+        let _ = child.kill();
+        child.wait().ok()
+    }
+
     /// PIDs of every process in the namespace, started here or not (`ip netns pids`).
     pub fn pids_inside(&self) -> Result<Vec<u32>> {
         let mut c = Command::new("ip");

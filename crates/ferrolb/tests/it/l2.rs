@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use ferrolb_lab::outage::{self, Prober};
 use ferrolb_lab::{Topology, probe};
 
 use crate::support::{Ferrolb, lab_ready, wait_for};
@@ -25,6 +26,7 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 const VIP4: &str = "198.51.100.200";
 const VIP6: &str = "2001:db8:100::200";
 const WEB: u16 = 8080;
+const ECHO: u16 = 9000;
 const TOOLS: &[&str] = &["ip", "arping", "ndisc6", "curl", "python3"];
 
 /// Three nodes, an L2 pool on the segment and one dual-stack Service.
@@ -80,6 +82,7 @@ impl Lab {
         for (i, node) in topology.nodes.iter().enumerate() {
             let name = format!("node{}", i + 1);
             probe::start_name_server(&node.netns, &name, WEB).unwrap();
+            outage::start_name_server(&node.netns, &name, ECHO).unwrap();
             macs.push(probe::mac(&node.netns, "eth0").unwrap());
             speakers.push(Some(Ferrolb::start(&node.netns, &name, &config)));
         }
@@ -187,6 +190,10 @@ fn when_the_leader_dies_another_node_serves_and_its_return_leaves_one_answer() {
     });
 
     // The leader's link goes down and its process is killed: nothing tells the others.
+    let prober =
+        Prober::start(&lab.topology.client, VIP4.parse().unwrap(), ECHO, Duration::from_millis(10)).unwrap();
+    wait_for("the prober's first answers", TIMEOUT, || prober.answers().unwrap().replies.len() > 10);
+    let failure = outage::now();
     let dead = Instant::now();
     lab.topology.segment.netns().ip(&["link", "set", &lab.topology.nodes[leader].port, "down"]).unwrap();
     drop(lab.speakers[leader].take()); // SIGKILL
@@ -196,6 +203,10 @@ fn when_the_leader_dies_another_node_serves_and_its_return_leaves_one_answer() {
         lab.served_by(VIP4) == Some(format!("node{}", next + 1))
     });
     eprintln!("failover after link down + SIGKILL: served by node{} after {:?}", next + 1, dead.elapsed());
+    let outage = prober.stop().unwrap().outage_after(failure).unwrap();
+    eprintln!("outage seen by a client probing every 10 ms: {outage:?}");
+    assert_eq!(outage.before, format!("node{}", leader + 1));
+    assert_eq!(outage.after, format!("node{}", next + 1));
     wait_for("the client served over IPv6 by the new leader", TIMEOUT, || {
         lab.served_by(VIP6) == Some(format!("node{}", next + 1))
     });
@@ -207,7 +218,9 @@ fn when_the_leader_dies_another_node_serves_and_its_return_leaves_one_answer() {
     lab.speakers[leader] = Some(Ferrolb::start(&lab.topology.nodes[leader].netns, &name, &lab.config));
     let back = Instant::now();
     while back.elapsed() < Duration::from_secs(4) {
-        let macs = lab.arping_macs();
+        // One request at a time: a handover between two requests is not two answers.
+        let mut macs = probe::arping(&lab.topology.client, "eth0", VIP4, 1).unwrap();
+        macs.dedup();
         assert!(macs.len() <= 1, "two nodes answer ARP for {VIP4}: {macs:?}");
     }
     // Its routes from before the kill are gone too: one node accepts the VIPs.
@@ -215,6 +228,75 @@ fn when_the_leader_dies_another_node_serves_and_its_return_leaves_one_answer() {
     assert_eq!(lab.accepting(VIP4), [settled]);
     assert_eq!(lab.arping_macs(), [lab.macs[settled].clone()]);
     for speaker in lab.speakers.iter_mut().flatten() {
+        speaker.assert_running();
+    }
+}
+
+#[test]
+fn a_vip_advertised_on_one_interface_is_answered_there_only() {
+    if !lab_ready(TOOLS) {
+        return;
+    }
+    // A second segment on eth1 (this kernel has no 802.1Q module for VLAN
+    // interfaces; an L2Advertisement names them the same way).
+    let topology = Topology::new(2).unwrap();
+    let second = ferrolb_lab::Segment::new().unwrap();
+    let attach = |ns: &ferrolb_lab::Netns, address: &str| {
+        second.attach(ns, "eth1").unwrap();
+        ns.add_addr("eth1", address).unwrap();
+    };
+    attach(&topology.client, "203.0.113.2/24");
+    let mut config = String::from(
+        "apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: tagged}
+spec:
+  addresses: [203.0.113.200/32]
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: tagged}
+spec:
+  interfaces: [eth1]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  type: LoadBalancer
+  ports: [{port: 8080}]
+",
+    );
+    let mut speakers = Vec::new();
+    let mut macs = Vec::new();
+    for (i, node) in topology.nodes.iter().enumerate() {
+        attach(&node.netns, &format!("203.0.113.{}/24", 11 + i));
+        let _ = write!(
+            config,
+            "---\napiVersion: v1\nkind: Node\nmetadata: {{name: node{}}}\nstatus:\n  addresses: [{{type: InternalIP, address: {}}}]\n",
+            i + 1,
+            node.ipv4
+        );
+        macs.push(probe::mac(&node.netns, "eth1").unwrap());
+    }
+    for (i, node) in topology.nodes.iter().enumerate() {
+        let name = format!("node{}", i + 1);
+        probe::start_name_server(&node.netns, &name, WEB).unwrap();
+        speakers.push(Ferrolb::start(&node.netns, &name, &config));
+    }
+    let vip: IpAddr = "203.0.113.200".parse().unwrap();
+    let mut served = None;
+    wait_for("the client served on the second segment", TIMEOUT, || {
+        served = probe::fetch_name(&topology.client, vip, WEB, Duration::from_millis(500));
+        served.is_some()
+    });
+    let leader: usize = served.unwrap().trim_start_matches("node").parse::<usize>().unwrap() - 1;
+    let mut named = probe::arping(&topology.client, "eth1", "203.0.113.200", 2).unwrap();
+    named.dedup();
+    assert_eq!(named, [macs[leader].clone()], "the leader answers on eth1");
+    let other = probe::arping(&topology.client, "eth0", "203.0.113.200", 2).unwrap();
+    assert!(other.is_empty(), "nobody answers on eth0, the advertisement names eth1: {other:?}");
+    for mut speaker in speakers {
         speaker.assert_running();
     }
 }

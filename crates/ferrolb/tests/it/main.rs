@@ -6,6 +6,7 @@ mod bgp_interop;
 mod bgp_malformed;
 mod bgp_passive;
 mod cli;
+mod demo;
 mod l2;
 mod run;
 mod support;

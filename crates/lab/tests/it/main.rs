@@ -4,6 +4,7 @@
 
 mod bgp;
 mod captures;
+mod keepalived;
 mod mrt;
 mod netns;
 mod support;

@@ -5,11 +5,17 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 mod bench_bgp;
+mod bench_l2;
 mod bench_plan;
+mod demo;
 
 /// What `ferrolb lab` does.
 #[derive(Subcommand)]
 pub enum Command {
+    /// Build the article's topology in network namespaces (FRR router, three
+    /// nodes, two clients), run ferrolb on every node, show L2 and BGP mode
+    /// and a measured failover, then remove everything.
+    Demo,
     /// Measure ferrolb, printing ratios between sizes or against a peer.
     Bench {
         #[command(subcommand)]
@@ -25,6 +31,10 @@ pub enum Bench {
     /// Time until a real FRR router's kernel holds N VIP routes from ferrolb,
     /// GoBGP and BIRD, with peak memory and ratios.
     Bgp(bench_bgp::Args),
+    /// Outage a client sees when the L2 leader's link goes down and its
+    /// daemon is killed: ferrolb against keepalived (VRRP) at its default and
+    /// fastest timers, with ratios.
+    L2Failover(bench_l2::Args),
     /// One measured run of `plan` on FILE (used by `bench plan`, in a child
     /// process so that each run's peak memory is its own).
     #[command(hide = true)]
@@ -37,8 +47,10 @@ pub enum Bench {
 /// Runs a lab subcommand.
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Demo => demo::run(),
         Command::Bench { target: Bench::Plan(args) } => bench_plan::run(&args),
         Command::Bench { target: Bench::Bgp(args) } => bench_bgp::run(&args),
+        Command::Bench { target: Bench::L2Failover(args) } => bench_l2::run(&args),
         Command::Bench { target: Bench::PlanOnce { file } } => bench_plan::once(&file),
     }
 }

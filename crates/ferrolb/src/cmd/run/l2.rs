@@ -33,6 +33,10 @@ use super::config::internal_ips;
 /// elects leaders with whoever answered (joining takes milliseconds on a LAN).
 pub const JOIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How long a speaker that has just joined waits before electing, so that a
+/// node handing a VIP back to it has released it first.
+const HANDOVER_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Gossip settings from the command line.
 #[derive(Clone, Debug)]
 pub struct GossipOptions {
@@ -82,6 +86,12 @@ impl L2Mode {
                 )
                 .await
                 .is_ok();
+                if joined {
+                    // The others saw us join a moment before we saw them all;
+                    // give them time to hand over what we will lead, so two
+                    // nodes never answer at once.
+                    tokio::time::sleep(HANDOVER_GRACE).await;
+                }
                 let members: Vec<String> = alive.borrow().iter().cloned().collect();
                 info!(node, address = %handle.local_addr(), ?members, all_nodes_seen = joined, "gossip started");
                 Gossip::Running { handle, alive }

@@ -1,19 +1,18 @@
 //! `ferrolb run --config FILE --node NAME`: ferrolb without Kubernetes.
 //!
 //! ```text
-//!   config file ──(poll 50 ms)───► Config::load ──► valid? ──no──► log FILE:LINE, keep last good
-//!                                                     │yes
-//!   state file ◄── Assignments ◄── ipam::allocate ◄──┘ (previous assignments keep IPs stable)
-//!                                        │
-//!                  announce::plan_bgp ◄──┘──► VIPs this node announces ──► local routes (host accepts them)
-//!                  BgpSessions (one task per BGPPeer) ◄── routes per peer
-//!                    └─ listens on TCP 179 (v4 + v6) for the peers' own connections
-//!   SIGTERM / SIGINT ──► Cease to every peer, release every VIP, stop
+//!   config file ──(inotify)──► Config::load ──► valid? ──no──► log FILE:LINE, keep last good
+//!                                                  │yes
+//!   state file ◄── Assignments ◄── ipam::allocate ◄┘ (previous assignments keep IPs stable)
+//!                                     │
+//!   gossip (alive speakers) ──► announce::plan_l2 ──► VIPs led here ──► ARP/NDP responder
+//!                               announce::plan_bgp ──► routes per peer ──► BgpSessions (TCP 179)
+//!                          both ──► the host accepts those VIPs (local routes)
+//!   SIGTERM / SIGINT ──► leave the gossip, Cease to every peer, release every VIP, stop
 //! ```
 //!
 //! One task runs the loop below; rtnetlink's carries the netlink socket; each
-//! BGP session has its own (crates/bgp's driver). The ARP/NDP responder will
-//! plug in where the plan is applied.
+//! BGP session, the gossip and the ARP/NDP responder have their own tasks.
 
 mod bgp;
 mod config;
@@ -26,7 +25,6 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
 use ferrolb_ipam::{Allocation, Assignments, Options};
@@ -38,12 +36,7 @@ use self::config::Config;
 use self::host::HostVips;
 use self::l2::{GossipOptions, L2Mode};
 use self::state::StateFile;
-use self::watch::FileStamp;
-
-/// How often the configuration file is checked for changes. A check is one
-/// `stat` (or a directory listing), cheap enough to do often, so that a change
-/// reaches the peers in tens of milliseconds on a small configuration.
-const POLL: Duration = Duration::from_millis(50);
+use self::watch::ConfigWatch;
 
 /// Arguments of `ferrolb run`.
 #[derive(clap::Args)]
@@ -87,7 +80,7 @@ fn init_logging() {
 async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let state = StateFile::new(&args.state_dir, &args.node);
     let options = Options { lb_class: args.lb_class.clone() };
-    let mut stamp = FileStamp::of(&args.config);
+    let mut watch = ConfigWatch::new(&args.config);
     let config = match Config::load(&args.config, &args.node) {
         Ok(config) => config,
         Err(problems) => {
@@ -114,18 +107,12 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
 
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut tick = tokio::time::interval(POLL);
     loop {
         tokio::select! {
             _ = term.recv() => break,
             _ = interrupt.recv() => break,
             () = running.l2.alive_changed() => running.announce_l2().await,
-            _ = tick.tick() => {
-                let now = FileStamp::of(&args.config);
-                if now == stamp {
-                    continue;
-                }
-                stamp = now;
+            () = watch.changed() => {
                 match Config::load(&args.config, &args.node) {
                     Ok(config) => running.apply(config, &options, &state).await?,
                     Err(problems) => {
@@ -166,27 +153,32 @@ impl Running {
     /// logs what changed.
     async fn apply(&mut self, config: Config, options: &Options, state: &StateFile) -> anyhow::Result<()> {
         let allocation = ferrolb_ipam::allocate(&config.snapshot, &self.assignments, options);
-        log_changes(self.allocation.as_ref(), &allocation);
-        let assignments = allocation.assignments();
-        if assignments != self.assignments {
-            state.save(&assignments).with_context(|| format!("writing {}", state.path().display()))?;
-        }
-        info!(
-            services = allocation.services.len(),
-            assigned = allocation.services.iter().filter(|s| !s.ips.is_empty()).count(),
-            "configuration applied"
-        );
         let bgp = ferrolb_announce::plan_bgp(&config.snapshot, &allocation, &self.node);
         self.bgp_vips = bgp.decisions.iter().filter(|d| d.announced()).map(|d| d.ip).collect();
         self.l2.start_gossip_if_needed(&config.snapshot, &self.node).await;
-        self.assignments = assignments;
-        self.allocation = Some(allocation);
+        let previous = self.allocation.replace(allocation);
         self.config = Some(config);
         // The host accepts a VIP before any router is told to send it here.
         self.announce_l2().await;
         if let Some(config) = &self.config {
             self.bgp.converge(&config.snapshot, &bgp, &self.node).await;
         }
+        // Let the sessions send before the bookkeeping below: the routers hear
+        // of a change first. (Allocation is deterministic, so a crash before
+        // the save hands out the same IPs again.)
+        tokio::task::yield_now().await;
+        let Some(allocation) = &self.allocation else { return Ok(()) };
+        log_changes(previous.as_ref(), allocation);
+        let assignments = allocation.assignments();
+        if assignments != self.assignments {
+            state.save(&assignments).with_context(|| format!("writing {}", state.path().display()))?;
+            self.assignments = assignments;
+        }
+        info!(
+            services = allocation.services.len(),
+            assigned = allocation.services.iter().filter(|s| !s.ips.is_empty()).count(),
+            "configuration applied"
+        );
         Ok(())
     }
 
