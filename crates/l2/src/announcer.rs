@@ -46,6 +46,10 @@ pub enum Input<'a> {
     },
     /// The instant of [`Announcer::poll_timeout`] has come.
     Timeout,
+    /// Announce every led VIP again, from the start of the schedule: another
+    /// node may have announced one of them meanwhile (it took over while this
+    /// node was unreachable, then handed back), so clients point elsewhere.
+    AnnounceAgain,
 }
 
 /// What the driver must do.
@@ -113,6 +117,42 @@ impl Announcer {
                 .into_iter()
                 .collect(),
             Input::Timeout => self.repeat_due(now),
+            Input::AnnounceAgain => {
+                let mut out = Vec::new();
+                let led: Vec<(String, MacAddr, IpAddr)> =
+                    self.leadership.pairs().map(|(iface, mac, vip)| (iface.to_owned(), mac, vip)).collect();
+                for (iface, mac, vip) in led {
+                    self.start_announcing(now, &iface, mac, vip, &mut out);
+                }
+                out
+            }
+        }
+    }
+
+    /// Announces `vip` now and schedules the repeats.
+    fn start_announcing(
+        &mut self,
+        now: Instant,
+        iface: &str,
+        mac: MacAddr,
+        vip: IpAddr,
+        out: &mut Vec<Output>,
+    ) {
+        if self.config.count == 0 {
+            return;
+        }
+        let remaining = self.config.count - 1;
+        out.push(Output::Announce {
+            iface: iface.to_owned(),
+            vip,
+            remaining,
+            frame: leadership::announcement(mac, vip),
+        });
+        if remaining > 0 {
+            self.repeats
+                .insert((iface.to_owned(), vip), Repeat { mac, next: now + self.config.interval, remaining });
+        } else {
+            self.repeats.remove(&(iface.to_owned(), vip));
         }
     }
 
@@ -122,27 +162,18 @@ impl Announcer {
         self.repeats.retain(|(iface, vip), r| {
             next.interfaces.get(iface).is_some_and(|led| led.mac == r.mac && led.vips.contains(vip))
         });
-        for (iface, mac, vip) in next.pairs() {
-            let before = self.leadership.interfaces.get(iface);
-            let known = before.is_some_and(|led| led.mac == mac && led.vips.contains(&vip));
-            if known || self.config.count == 0 {
-                continue;
-            }
-            let remaining = self.config.count - 1;
-            out.push(Output::Announce {
-                iface: iface.to_owned(),
-                vip,
-                remaining,
-                frame: leadership::announcement(mac, vip),
-            });
-            if remaining > 0 {
-                self.repeats.insert(
-                    (iface.to_owned(), vip),
-                    Repeat { mac, next: now + self.config.interval, remaining },
-                );
-            }
-        }
+        let new: Vec<(String, MacAddr, IpAddr)> = next
+            .pairs()
+            .filter(|(iface, mac, vip)| {
+                let before = self.leadership.interfaces.get(*iface);
+                !before.is_some_and(|led| led.mac == *mac && led.vips.contains(vip))
+            })
+            .map(|(iface, mac, vip)| (iface.to_owned(), mac, vip))
+            .collect();
         self.leadership = next;
+        for (iface, mac, vip) in new {
+            self.start_announcing(now, &iface, mac, vip, &mut out);
+        }
         out
     }
 
@@ -185,6 +216,22 @@ mod tests {
                 Output::Answer { .. } => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn announcing_again_restarts_the_schedule_of_every_led_vip() {
+        let t0 = Instant::now();
+        let mut a = Announcer::new(AnnounceConfig::default());
+        a.handle(t0, Input::SetLeadership(leading(&[VIP4.into(), VIP6.into()])));
+        let later = t0 + Duration::from_secs(10);
+        run_timers(&mut a, later);
+        assert_eq!(a.poll_timeout(), None, "the first schedule is over");
+        let again = a.handle(later, Input::AnnounceAgain);
+        assert_eq!(announced(&again), [(IpAddr::V4(VIP4), 4), (IpAddr::V6(VIP6), 4)]);
+        assert_eq!(run_timers(&mut a, later + Duration::from_secs(10)).len(), 8);
+        // Nothing led, nothing announced.
+        a.handle(later, Input::SetLeadership(Leadership::new()));
+        assert!(a.handle(later, Input::AnnounceAgain).is_empty());
     }
 
     /// Runs the announcer's timers from `start` to `until`, collecting what it announces.

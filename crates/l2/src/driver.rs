@@ -68,6 +68,7 @@ impl<T> Drop for AbortOnDrop<T> {
 #[derive(Debug)]
 pub struct Responder {
     leadership: watch::Sender<Leadership>,
+    again: watch::Sender<u64>,
     _task: AbortOnDrop<()>,
 }
 
@@ -76,8 +77,15 @@ impl Responder {
     /// (it spawns; the runtime needs its I/O and time drivers enabled).
     pub fn start(config: ResponderConfig) -> Responder {
         let (tx, rx) = watch::channel(Leadership::new());
-        let task = tokio::spawn(run(config, rx));
-        Responder { leadership: tx, _task: AbortOnDrop(task) }
+        let (again, again_rx) = watch::channel(0);
+        let task = tokio::spawn(run(config, rx, again_rx));
+        Responder { leadership: tx, again, _task: AbortOnDrop(task) }
+    }
+
+    /// Announces every led VIP again (clients may have been told another
+    /// node has them, by a node that took over and handed back).
+    pub fn announce_again(&self) {
+        self.again.send_modify(|n| *n += 1);
     }
 
     /// Replaces the whole leadership: newly led VIPs are announced, VIPs no longer listed are
@@ -216,7 +224,11 @@ async fn read_frames(
     }
 }
 
-async fn run(config: ResponderConfig, mut leadership: watch::Receiver<Leadership>) {
+async fn run(
+    config: ResponderConfig,
+    mut leadership: watch::Receiver<Leadership>,
+    mut again: watch::Receiver<u64>,
+) {
     let mut announcer = Announcer::new(config.announce);
     let mut links: BTreeMap<String, Link> = BTreeMap::new();
     let (frames_tx, mut frames_rx) = mpsc::channel::<(String, Vec<u8>)>(256);
@@ -236,6 +248,10 @@ async fn run(config: ResponderConfig, mut leadership: watch::Receiver<Leadership
                 let next = leadership.borrow_and_update().clone();
                 reconcile_links(&mut links, &next, &frames_tx, &config);
                 announcer.handle(Instant::now(), Input::SetLeadership(next))
+            }
+            Ok(()) = again.changed() => {
+                again.borrow_and_update();
+                announcer.handle(Instant::now(), Input::AnnounceAgain)
             }
             Some((iface, frame)) = frames_rx.recv() => {
                 announcer.handle(Instant::now(), Input::Received { iface: &iface, frame: &frame })

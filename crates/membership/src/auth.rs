@@ -3,10 +3,13 @@
 //! ```text
 //!  0        1                               33
 //! +--------+-------------------------------+------------------------+
-//! | kind   | tag (kind 2 only, 32 octets)  | foca message (postcard) |
+//! | kind   | tag (kind 2 only, 32 octets)  | message                 |
 //! +--------+-------------------------------+------------------------+
 //!  kind 1: unauthenticated, no tag         kind 2: HMAC-SHA256(secret, kind || message)
 //! ```
+//!
+//! The message starts with its own kind (see `membership.rs`): 0 a foca message
+//! (postcard), 1 a heartbeat ping, 2 its answer.
 //!
 //! A member with a secret accepts only kind 2 with a valid tag; a member without one accepts
 //! only kind 1, so a group where some members have the secret and others do not stays split

@@ -157,6 +157,7 @@ impl Drop for AbortOnDrop {
 
 enum Command {
     Leave(oneshot::Sender<()>),
+    Watch(BTreeSet<String>),
 }
 
 /// A running member of the gossip group. Dropping it stops gossip at once without telling the
@@ -165,6 +166,8 @@ pub struct MembershipHandle {
     id: MemberId,
     local_addr: SocketAddr,
     alive: watch::Receiver<BTreeSet<String>>,
+    unresponsive: watch::Receiver<BTreeSet<String>>,
+    resumed: watch::Receiver<u64>,
     commands: mpsc::Sender<Command>,
     _task: AbortOnDrop,
 }
@@ -207,10 +210,20 @@ impl MembershipHandle {
             );
         }
         let (alive_tx, alive) = watch::channel(membership.alive().clone());
-        let (commands, command_rx) = mpsc::channel(1);
-        let gossip = Gossip { membership, socket, timers: BTreeMap::new(), next_seq: 0, alive: alive_tx };
+        let (unresponsive_tx, unresponsive) = watch::channel(BTreeSet::new());
+        let (resumed_tx, resumed) = watch::channel(0);
+        let (commands, command_rx) = mpsc::channel(8);
+        let gossip = Gossip {
+            membership,
+            socket,
+            timers: BTreeMap::new(),
+            next_seq: 0,
+            alive: alive_tx,
+            unresponsive: unresponsive_tx,
+            resumed: resumed_tx,
+        };
         let task = AbortOnDrop(tokio::spawn(gossip.run(command_rx)));
-        Ok(Self { id, local_addr, alive, commands, _task: task })
+        Ok(Self { id, local_addr, alive, unresponsive, resumed, commands, _task: task })
     }
 
     /// Our identity at start (name, address, generation).
@@ -226,6 +239,26 @@ impl MembershipHandle {
     /// Alive node names, ourselves included, updated on every change.
     pub fn alive(&self) -> watch::Receiver<BTreeSet<String>> {
         self.alive.clone()
+    }
+
+    /// Watched members (see [`MembershipHandle::watch`]) that stopped answering, updated on
+    /// every change: tens of milliseconds after a death, long before the group agrees.
+    pub fn unresponsive(&self) -> watch::Receiver<BTreeSet<String>> {
+        self.unresponsive.clone()
+    }
+
+    /// Counts the times a member watching us resumed its pings after a silence (see
+    /// [`Output::WatcherResumed`]); a change means: announce what we lead again.
+    pub fn watchers_resumed(&self) -> watch::Receiver<u64> {
+        self.resumed.clone()
+    }
+
+    /// Pings exactly these members every few milliseconds from now on (the L2 runner-up
+    /// watches the leader it would replace).
+    pub fn watch(&self, members: BTreeSet<String>) {
+        if self.commands.try_send(Command::Watch(members)).is_err() {
+            tracing::warn!(node = %self.id.name(), "gossip task busy or gone; watch list not updated");
+        }
     }
 
     /// Announces our departure to the group and stops; returns within about 100 ms (for
@@ -249,6 +282,8 @@ struct Gossip {
     timers: BTreeMap<(Instant, u8, u64), Timer>,
     next_seq: u64,
     alive: watch::Sender<BTreeSet<String>>,
+    unresponsive: watch::Sender<BTreeSet<String>>,
+    resumed: watch::Sender<u64>,
 }
 
 impl Gossip {
@@ -299,6 +334,9 @@ impl Gossip {
                         let _ = done.send(());
                         return;
                     }
+                    Some(Command::Watch(members)) => {
+                        self.membership.watch(Instant::now(), &members);
+                    }
                     // The handle is gone; its drop aborts us anyway.
                     None => return,
                 },
@@ -332,6 +370,14 @@ impl Gossip {
                 Output::AliveChanged(alive) => {
                     tracing::debug!(node = %node, alive = ?alive, "alive members changed");
                     self.alive.send_replace(alive);
+                }
+                Output::UnresponsiveChanged(silent) => {
+                    tracing::info!(node = %node, unresponsive = ?silent, "watched members not answering");
+                    self.unresponsive.send_replace(silent);
+                }
+                Output::WatcherResumed(watcher) => {
+                    tracing::info!(node = %node, %watcher, "a member watching us pings again after a silence");
+                    self.resumed.send_modify(|n| *n += 1);
                 }
             }
         }

@@ -1,6 +1,6 @@
 //! The membership state machine: foca plus seeds, authentication and an alive set.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::num::{NonZeroU8, NonZeroUsize};
 use std::time::{Duration, Instant};
@@ -34,6 +34,14 @@ pub struct Timing {
     pub full_sync: Duration,
     /// Largest foca message in octets; the datagram adds up to 33 octets of authentication.
     pub max_message_size: NonZeroUsize,
+    /// How often a [watched](Membership::watch) member is pinged directly.
+    pub heartbeat_interval: Duration,
+    /// A watched member silent this long is [unresponsive](Membership::unresponsive).
+    pub heartbeat_timeout: Duration,
+    /// How long a member may stay unresponsive to us while the group still
+    /// holds it alive before we stop calling it unresponsive (an asymmetric
+    /// partition, not a death: the gossip's verdict wins).
+    pub unconfirmed_limit: Duration,
 }
 
 impl Timing {
@@ -68,6 +76,12 @@ impl Timing {
             full_sync: Duration::from_secs(5),
             // Fits an Ethernet MTU of 1500 with IP, UDP and our tag.
             max_message_size: NonZeroUsize::new(1400).expect("non-zero"),
+            // The fast path of L2 failover: the runner-up of a VIP pings its leader every
+            // 10 ms and takes over after three missed answers (VRRPv3 at its fastest
+            // advertises every 10 ms and waits three intervals too); gossip confirms.
+            heartbeat_interval: Duration::from_millis(5),
+            heartbeat_timeout: Duration::from_millis(20),
+            unconfirmed_limit: Duration::from_secs(2),
         }
     }
 
@@ -113,6 +127,7 @@ pub struct Timer(TimerKind);
 enum TimerKind {
     Foca(foca::Timer<MemberId>),
     SeedRetry,
+    Heartbeat,
 }
 
 impl Timer {
@@ -122,7 +137,7 @@ impl Timer {
         match &self.0 {
             TimerKind::Foca(foca::Timer::SendIndirectProbe { .. }) => 0,
             TimerKind::Foca(_) => 1,
-            TimerKind::SeedRetry => 2,
+            TimerKind::SeedRetry | TimerKind::Heartbeat => 2,
         }
     }
 }
@@ -152,6 +167,11 @@ pub enum Output {
     Rejoined(MemberId),
     /// The set of alive node names (ourselves included) changed; this is the new one.
     AliveChanged(BTreeSet<String>),
+    /// The set of watched members that stopped answering changed; this is the new one.
+    UnresponsiveChanged(BTreeSet<String>),
+    /// A member watching us pings again after a silence longer than its timeout: it
+    /// may have taken over what we lead and handed it back, so announce it again.
+    WatcherResumed(SocketAddr),
 }
 
 /// Counters of datagrams that were refused, for metrics and logs.
@@ -179,7 +199,30 @@ pub struct Membership {
     alive: BTreeSet<String>,
     left: bool,
     stats: Stats,
+    heartbeat: Heartbeat,
 }
+
+/// Direct pings to the few members whose death must be noticed fastest.
+#[derive(Default)]
+struct Heartbeat {
+    watched: BTreeMap<String, Watched>,
+    unresponsive: BTreeSet<String>,
+    armed: bool,
+    sequence: u64,
+    /// Who watches us (their reply address), and when their last ping came.
+    watchers: BTreeMap<SocketAddr, Instant>,
+}
+
+struct Watched {
+    addr: SocketAddr,
+    /// The last answer, or when watching began.
+    heard: Instant,
+}
+
+/// What follows the seal: gossip, or a heartbeat ping or answer.
+const INNER_SWIM: u8 = 0;
+const INNER_PING: u8 = 1;
+const INNER_ACK: u8 = 2;
 
 impl Membership {
     /// Joins the group as `id` through `seeds` (every other node's gossip address; our own is
@@ -209,6 +252,7 @@ impl Membership {
             alive,
             left: false,
             stats: Stats::default(),
+            heartbeat: Heartbeat::default(),
         };
         membership.retry_seeds(now);
         membership
@@ -226,7 +270,7 @@ impl Membership {
 
     /// Largest datagram this member sends or accepts.
     pub fn max_datagram_size(&self) -> usize {
-        self.timing.max_message_size.get() + OVERHEAD
+        self.timing.max_message_size.get() + OVERHEAD + 1
     }
 
     /// Names of the alive members, ourselves included; empty once we have left.
@@ -260,6 +304,22 @@ impl Membership {
                 return;
             }
         };
+        let (inner, message) = match message.split_first() {
+            Some((&inner, rest)) => (inner, rest),
+            None => {
+                self.stats.malformed += 1;
+                return;
+            }
+        };
+        match inner {
+            INNER_SWIM => {}
+            INNER_PING => return self.answer_ping(now, message),
+            INNER_ACK => return self.heard(now, message),
+            _ => {
+                self.stats.malformed += 1;
+                return;
+            }
+        }
         if let Err(error) = self.swim.handle_data(message, &mut self.runtime) {
             match error {
                 foca::Error::Decode(_) | foca::Error::MalformedPacket | foca::Error::DataTooBig => {
@@ -286,6 +346,105 @@ impl Membership {
                 self.collect(now);
             }
             TimerKind::SeedRetry => self.retry_seeds(now),
+            TimerKind::Heartbeat => self.beat(now),
+        }
+    }
+
+    /// Pings these members every `heartbeat_interval` (the L2 runner-up
+    /// watches its leader); a name that is not an alive member is ignored.
+    pub fn watch(&mut self, now: Instant, names: &BTreeSet<String>) {
+        let members: BTreeMap<&str, SocketAddr> =
+            self.swim.iter_members().map(|m| (m.id().name(), m.id().addr())).collect();
+        let watched = &mut self.heartbeat.watched;
+        watched.retain(|name, _| names.contains(name));
+        for name in names {
+            if let Some(addr) = members.get(name.as_str()) {
+                watched.entry(name.clone()).or_insert(Watched { addr: *addr, heard: now });
+            }
+        }
+        self.update_unresponsive(now);
+        if !self.heartbeat.watched.is_empty() && !self.heartbeat.armed && !self.left {
+            self.heartbeat.armed = true;
+            self.beat(now);
+        }
+    }
+
+    /// Watched members that have not answered within `heartbeat_timeout`
+    /// (and not for longer than `unconfirmed_limit` while gossip holds them alive).
+    pub fn unresponsive(&self) -> &BTreeSet<String> {
+        &self.heartbeat.unresponsive
+    }
+
+    fn beat(&mut self, now: Instant) {
+        if self.heartbeat.watched.is_empty() || self.left {
+            self.heartbeat.armed = false;
+            return;
+        }
+        self.heartbeat.sequence += 1;
+        let own = self.swim.identity().addr().to_string();
+        for watched in self.heartbeat.watched.values() {
+            let mut message = vec![INNER_PING];
+            message.extend_from_slice(&self.heartbeat.sequence.to_be_bytes());
+            message.extend_from_slice(own.as_bytes());
+            self.outputs.push_back(Output::Send { to: watched.addr, datagram: self.seal.seal(&message) });
+        }
+        self.update_unresponsive(now);
+        let at = now + self.timing.heartbeat_interval;
+        self.outputs.push_back(Output::Arm { at, timer: Timer(TimerKind::Heartbeat) });
+    }
+
+    /// A ping: `SEQUENCE (8 octets) | reply address as text`; answered with our name.
+    fn answer_ping(&mut self, now: Instant, message: &[u8]) {
+        let Some(to) = message
+            .get(8..)
+            .and_then(|a| std::str::from_utf8(a).ok())
+            .and_then(|a| a.parse::<SocketAddr>().ok())
+        else {
+            self.stats.malformed += 1;
+            return;
+        };
+        let forget = self.timing.unconfirmed_limit * 5;
+        let watchers = &mut self.heartbeat.watchers;
+        watchers.retain(|_, last| now.saturating_duration_since(*last) < forget);
+        if let Some(last) = watchers.insert(to, now)
+            && now.saturating_duration_since(last) > self.timing.heartbeat_timeout
+        {
+            self.outputs.push_back(Output::WatcherResumed(to));
+        }
+        let mut answer = vec![INNER_ACK];
+        answer.extend_from_slice(&message[..8]);
+        answer.extend_from_slice(self.swim.identity().name().as_bytes());
+        self.outputs.push_back(Output::Send { to, datagram: self.seal.seal(&answer) });
+    }
+
+    /// An answer: `SEQUENCE (8 octets) | name`.
+    fn heard(&mut self, now: Instant, message: &[u8]) {
+        let Some(name) = message.get(8..).and_then(|n| std::str::from_utf8(n).ok()) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        if let Some(watched) = self.heartbeat.watched.get_mut(name) {
+            watched.heard = now;
+        }
+        self.update_unresponsive(now);
+    }
+
+    fn update_unresponsive(&mut self, now: Instant) {
+        let timing = &self.timing;
+        let unresponsive: BTreeSet<String> = self
+            .heartbeat
+            .watched
+            .iter()
+            .filter(|(name, w)| {
+                let silent = now.saturating_duration_since(w.heard);
+                silent > timing.heartbeat_timeout
+                    && !(self.alive.contains(*name) && silent > timing.unconfirmed_limit)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        if unresponsive != self.heartbeat.unresponsive {
+            self.heartbeat.unresponsive = unresponsive.clone();
+            self.outputs.push_back(Output::UnresponsiveChanged(unresponsive));
         }
     }
 
@@ -324,7 +483,10 @@ impl Membership {
 
     fn collect(&mut self, now: Instant) {
         while let Some((to, message)) = self.runtime.to_send() {
-            let datagram = self.seal.seal(&message);
+            let mut framed = Vec::with_capacity(1 + message.len());
+            framed.push(INNER_SWIM);
+            framed.extend_from_slice(&message);
+            let datagram = self.seal.seal(&framed);
             self.outputs.push_back(Output::Send { to: to.addr(), datagram });
         }
         while let Some((after, timer)) = self.runtime.to_schedule() {

@@ -233,6 +233,37 @@ fn when_the_leader_dies_another_node_serves_and_its_return_leaves_one_answer() {
 }
 
 #[test]
+fn a_leader_paused_for_a_moment_gets_its_clients_back() {
+    if !lab_ready(TOOLS) {
+        return;
+    }
+    let lab = Lab::start();
+    let leader = lab.leader(&[0, 1, 2]);
+    let name = format!("node{}", leader + 1);
+    wait_for("the client served by the leader", TIMEOUT, || lab.served_by(VIP4) == Some(name.clone()));
+    let mac = probe::neighbor(&lab.topology.client, "eth0", VIP4).unwrap();
+    assert_eq!(mac.as_deref(), Some(lab.macs[leader].as_str()));
+
+    // Paused longer than the runner-up waits (it takes over) but not long
+    // enough for the gossip to declare it down: when it resumes, the runner-up
+    // hands back and the leader announces again, so the client comes back.
+    let pid = lab.speakers[leader].as_ref().unwrap().pid().to_string();
+    let signal =
+        |sig: &str| assert!(std::process::Command::new("kill").args([sig, &pid]).status().unwrap().success());
+    signal("-STOP");
+    std::thread::sleep(Duration::from_millis(80));
+    signal("-CONT");
+    wait_for("the client's neighbor entry back on the leader", TIMEOUT, || {
+        probe::neighbor(&lab.topology.client, "eth0", VIP4).unwrap().as_deref()
+            == Some(lab.macs[leader].as_str())
+    });
+    wait_for("the client served by the leader again", TIMEOUT, || lab.served_by(VIP4) == Some(name.clone()));
+    assert_eq!(lab.accepting(VIP4), [leader]);
+    let log = lab.speakers[leader].as_ref().unwrap().log();
+    assert!(log.contains("announcing the VIPs led here again"), "{log}");
+}
+
+#[test]
 fn a_vip_advertised_on_one_interface_is_answered_there_only() {
     if !lab_ready(TOOLS) {
         return;

@@ -64,6 +64,11 @@ impl Ferrolb {
         std::fs::rename(&tmp, &self.config).unwrap();
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What it logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

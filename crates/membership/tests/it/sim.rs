@@ -16,6 +16,8 @@ struct Node {
     /// A crashed node neither sends, receives nor runs timers.
     crashed: bool,
     ups: Vec<MemberId>,
+    /// How many times a watcher's pings resumed after a silence.
+    resumed: u32,
 }
 
 struct Datagram {
@@ -36,6 +38,8 @@ struct Lan {
     /// Share of datagrams lost on the wire, in 1/1000.
     loss_per_mille: u64,
     lost: u64,
+    /// One-way cuts: nothing sent from the first address reaches the second.
+    cut: std::collections::HashSet<(SocketAddr, SocketAddr)>,
 }
 
 fn addr(i: usize) -> SocketAddr {
@@ -59,6 +63,7 @@ impl Lan {
             rng_seed,
             loss_per_mille: 0,
             lost: 0,
+            cut: Default::default(),
         }
     }
 
@@ -89,7 +94,7 @@ impl Lan {
             rng_seed,
             self.now,
         );
-        let node = Node { membership, timers: Vec::new(), crashed: false, ups: Vec::new() };
+        let node = Node { membership, timers: Vec::new(), crashed: false, ups: Vec::new(), resumed: 0 };
         self.nodes.insert(addr(i), node);
         self.names.insert(name, addr(i));
         self.perform(addr(i));
@@ -134,7 +139,7 @@ impl Lan {
             let node = self.nodes.get_mut(&at).unwrap();
             match output {
                 Output::Send { to, datagram } => {
-                    if lose {
+                    if lose || self.cut.contains(&(at, to)) {
                         self.lost += 1;
                     } else if !node.crashed {
                         self.wire.push(Datagram { at: now + LATENCY, to, bytes: datagram });
@@ -142,7 +147,11 @@ impl Lan {
                 }
                 Output::Arm { at, timer } => node.timers.push((at, timer)),
                 Output::MemberUp(id) => node.ups.push(id),
-                Output::MemberDown(_) | Output::Rejoined(_) | Output::AliveChanged(_) => {}
+                Output::MemberDown(_)
+                | Output::Rejoined(_)
+                | Output::AliveChanged(_)
+                | Output::UnresponsiveChanged(_) => {}
+                Output::WatcherResumed(_) => node.resumed += 1,
             }
         }
     }
@@ -276,6 +285,75 @@ fn dead_node_is_declared_down_by_every_survivor_within_500ms() {
     }
     println!("detection of a dead node over {runs} runs: mean {:?}, worst {worst:?}", total / runs as u32);
     assert!(worst < Duration::from_millis(500), "worst detection {worst:?}");
+}
+
+#[test]
+fn a_watched_member_that_dies_is_unresponsive_within_50ms_long_before_the_verdict() {
+    for seed in 0..20 {
+        let mut lan = Lan::with_nodes(3, seed);
+        lan.run_for(Duration::from_millis(1000 + seed * 7));
+        let now = lan.now;
+        lan.node_mut("node2").membership.watch(now, &names(&["node1"]));
+        let at = lan.names["node2"];
+        lan.perform(at);
+        // Alive and answering: never unresponsive, even on a lossy LAN.
+        lan.loss_per_mille = 20;
+        lan.run_for(Duration::from_secs(2));
+        assert!(lan.node("node2").membership.unresponsive().is_empty(), "seed {seed}");
+        lan.loss_per_mille = 0;
+        lan.crash("node1");
+        let took = lan
+            .run_until(Duration::from_secs(1), |lan| {
+                lan.node("node2").membership.unresponsive().contains("node1")
+            })
+            .unwrap_or_else(|| panic!("seed {seed}: never unresponsive"));
+        assert!(took < Duration::from_millis(50), "seed {seed}: {took:?}");
+        assert!(lan.alive("node2").contains("node1"), "seed {seed}: the gossip has not decided yet");
+    }
+}
+
+#[test]
+fn a_member_unresponsive_to_us_alone_is_trusted_again_after_the_limit() {
+    let mut lan = Lan::with_nodes(3, 7);
+    lan.run_for(Duration::from_secs(1));
+    let now = lan.now;
+    lan.node_mut("node2").membership.watch(now, &names(&["node3"]));
+    let at = lan.names["node2"];
+    lan.perform(at);
+    // An asymmetric partition: nothing from node3 reaches node2; node1 still relays.
+    let (from, to) = (lan.names["node3"], lan.names["node2"]);
+    lan.cut.insert((from, to));
+    let took = lan
+        .run_until(Duration::from_secs(1), |lan| {
+            lan.node("node2").membership.unresponsive().contains("node3")
+        })
+        .expect("unresponsive to node2");
+    assert!(took < Duration::from_millis(50), "{took:?}");
+    // The gossip keeps node3 alive (indirect probes through node1 succeed); after the limit
+    // node2 stops calling it unresponsive, so an L2 takeover does not outlast that.
+    lan.run_for(Duration::from_millis(2100));
+    assert!(lan.alive("node2").contains("node3"));
+    assert!(lan.node("node2").membership.unresponsive().is_empty());
+}
+
+#[test]
+fn a_leader_hears_when_its_watcher_pings_again_after_a_silence() {
+    let mut lan = Lan::with_nodes(3, 11);
+    lan.run_for(Duration::from_secs(1));
+    let now = lan.now;
+    lan.node_mut("node2").membership.watch(now, &names(&["node1"]));
+    let at = lan.names["node2"];
+    lan.perform(at);
+    lan.run_for(Duration::from_millis(500));
+    assert_eq!(lan.node("node1").resumed, 0, "steady pings are no news");
+    let (from, to) = (lan.names["node2"], lan.names["node1"]);
+    lan.cut.insert((from, to));
+    lan.run_for(Duration::from_millis(100));
+    assert!(lan.node("node2").membership.unresponsive().contains("node1"));
+    lan.cut.clear();
+    lan.run_for(Duration::from_millis(50));
+    assert_eq!(lan.node("node1").resumed, 1, "node2 may have taken over and handed back");
+    assert!(lan.node("node2").membership.unresponsive().is_empty());
 }
 
 #[test]

@@ -46,6 +46,24 @@ pub struct GossipOptions {
     pub secret_file: Option<PathBuf>,
 }
 
+/// What the gossip tells [`L2Mode::next_event`]'s caller.
+pub enum L2Event {
+    /// The speakers to elect among changed: elect again.
+    AliveChanged,
+    /// Announce what we lead again.
+    AnnounceAgain,
+}
+
+/// The running gossip and what it tells.
+struct Gossiping {
+    handle: MembershipHandle,
+    alive: watch::Receiver<BTreeSet<String>>,
+    /// The leaders we watch that stopped answering our pings.
+    unresponsive: watch::Receiver<BTreeSet<String>>,
+    /// Bumped when a member watching us pings again after a silence.
+    resumed: watch::Receiver<u64>,
+}
+
 /// Gossip, and the responder once something is led.
 pub struct L2Mode {
     options: GossipOptions,
@@ -57,7 +75,7 @@ enum Gossip {
     /// No L2Advertisement yet.
     NotStarted,
     /// Running.
-    Running { handle: MembershipHandle, alive: watch::Receiver<BTreeSet<String>> },
+    Running(Box<Gossiping>),
     /// It could not start: every Node counts as alive.
     Failed,
 }
@@ -94,7 +112,8 @@ impl L2Mode {
                 }
                 let members: Vec<String> = alive.borrow().iter().cloned().collect();
                 info!(node, address = %handle.local_addr(), ?members, all_nodes_seen = joined, "gossip started");
-                Gossip::Running { handle, alive }
+                let (unresponsive, resumed) = (handle.unresponsive(), handle.watchers_resumed());
+                Gossip::Running(Box::new(Gossiping { handle, alive, unresponsive, resumed }))
             }
             Err(reason) => {
                 warn!(
@@ -133,24 +152,65 @@ impl L2Mode {
         MembershipHandle::spawn(config).map_err(|e| e.to_string())
     }
 
-    /// The speakers to elect leaders among.
+    /// The speakers to elect leaders among: alive by the gossip, less the
+    /// leaders we watch that stopped answering (the fast path of a failover:
+    /// a runner-up takes over in tens of milliseconds; the others agree once
+    /// the gossip declares the leader down).
     pub fn alive(&self, snapshot: &Snapshot) -> Alive {
         match &self.gossip {
-            Gossip::Running { alive, .. } => alive.borrow().iter().cloned().collect(),
+            Gossip::Running(g) => {
+                let (alive, unresponsive) = (&g.alive, &g.unresponsive);
+                let silent = unresponsive.borrow();
+                alive.borrow().iter().filter(|n| !silent.contains(*n)).cloned().collect()
+            }
             Gossip::NotStarted | Gossip::Failed => Alive::every_node(snapshot),
         }
     }
 
-    /// Resolves when the alive set changes (never without gossip).
-    pub async fn alive_changed(&mut self) {
+    /// The next thing the gossip tells (never without gossip).
+    pub async fn next_event(&mut self) -> L2Event {
         match &mut self.gossip {
-            Gossip::Running { alive, .. } => {
-                if alive.changed().await.is_err() {
+            Gossip::Running(g) => {
+                let (changed, event) = tokio::select! {
+                    changed = g.alive.changed() => (changed, L2Event::AliveChanged),
+                    changed = g.unresponsive.changed() => (changed, L2Event::AliveChanged),
+                    changed = g.resumed.changed() => (changed, L2Event::AnnounceAgain),
+                };
+                if changed.is_err() {
                     std::future::pending::<()>().await;
                 }
+                event
             }
             Gossip::NotStarted | Gossip::Failed => std::future::pending().await,
         }
+    }
+
+    /// Announces every VIP led here again: a runner-up that could not reach
+    /// us may have taken them over for a moment and handed them back, and
+    /// the clients still point at it.
+    pub fn announce_again(&self) {
+        if let Some(responder) = &self.responder {
+            info!("announcing the VIPs led here again: a watching node may have taken them over meanwhile");
+            responder.announce_again();
+        }
+    }
+
+    /// Pings the leaders this node would replace (it is their runner-up),
+    /// and keeps pinging those it already replaced while the gossip still
+    /// holds them alive, so that it hands back if they answer again.
+    pub fn watch_leaders(&self, plan: &L2Plan) {
+        let Gossip::Running(g) = &self.gossip else { return };
+        let (handle, alive, unresponsive) = (&g.handle, &g.alive, &g.unresponsive);
+        let mut watched: BTreeSet<String> = plan
+            .vips
+            .iter()
+            .filter(|v| v.candidates.get(1).is_some_and(|c| c.node == plan.node))
+            .filter_map(|v| v.candidates.first().map(|c| c.node.clone()))
+            .filter(|leader| *leader != plan.node)
+            .collect();
+        let alive = alive.borrow();
+        watched.extend(unresponsive.borrow().iter().filter(|n| alive.contains(*n)).cloned());
+        handle.watch(watched);
     }
 
     /// Answers for exactly the VIPs `plan` says this node leads, on their
@@ -189,8 +249,8 @@ impl L2Mode {
     /// to detect our absence) and stops answering.
     pub async fn leave(self) {
         drop(self.responder);
-        if let Gossip::Running { handle, .. } = self.gossip {
-            handle.leave().await;
+        if let Gossip::Running(g) = self.gossip {
+            g.handle.leave().await;
         }
     }
 }

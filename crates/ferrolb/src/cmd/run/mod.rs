@@ -34,7 +34,7 @@ use tracing::{debug, info, warn};
 use self::bgp::BgpSessions;
 use self::config::Config;
 use self::host::HostVips;
-use self::l2::{GossipOptions, L2Mode};
+use self::l2::{GossipOptions, L2Event, L2Mode};
 use self::state::StateFile;
 use self::watch::ConfigWatch;
 
@@ -81,7 +81,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let state = StateFile::new(&args.state_dir, &args.node);
     let options = Options { lb_class: args.lb_class.clone() };
     let mut watch = ConfigWatch::new(&args.config);
-    let config = match Config::load(&args.config, &args.node) {
+    let config = match load(&args.config, &args.node).await {
         Ok(config) => config,
         Err(problems) => {
             for d in &problems {
@@ -111,9 +111,12 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         tokio::select! {
             _ = term.recv() => break,
             _ = interrupt.recv() => break,
-            () = running.l2.alive_changed() => running.announce_l2().await,
+            event = running.l2.next_event() => match event {
+                L2Event::AliveChanged => running.announce_l2().await,
+                L2Event::AnnounceAgain => running.l2.announce_again(),
+            },
             () = watch.changed() => {
-                match Config::load(&args.config, &args.node) {
+                match load(&args.config, &args.node).await {
                     Ok(config) => running.apply(config, &options, &state).await?,
                     Err(problems) => {
                         for d in &problems {
@@ -152,8 +155,16 @@ impl Running {
     /// Plans `config` against what is in force, saves the assignments and
     /// logs what changed.
     async fn apply(&mut self, config: Config, options: &Options, state: &StateFile) -> anyhow::Result<()> {
-        let allocation = ferrolb_ipam::allocate(&config.snapshot, &self.assignments, options);
-        let bgp = ferrolb_announce::plan_bgp(&config.snapshot, &allocation, &self.node);
+        let (config, allocation, bgp, assignments) = {
+            let (assignments, options, node) = (self.assignments.clone(), options.clone(), self.node.clone());
+            off_thread(move || {
+                let allocation = ferrolb_ipam::allocate(&config.snapshot, &assignments, &options);
+                let bgp = ferrolb_announce::plan_bgp(&config.snapshot, &allocation, &node);
+                let assignments = allocation.assignments();
+                (config, allocation, bgp, assignments)
+            })
+            .await?
+        };
         self.bgp_vips = bgp.decisions.iter().filter(|d| d.announced()).map(|d| d.ip).collect();
         self.l2.start_gossip_if_needed(&config.snapshot, &self.node).await;
         let previous = self.allocation.replace(allocation);
@@ -169,16 +180,22 @@ impl Running {
         tokio::task::yield_now().await;
         let Some(allocation) = &self.allocation else { return Ok(()) };
         log_changes(previous.as_ref(), allocation);
-        let assignments = allocation.assignments();
-        if assignments != self.assignments {
-            state.save(&assignments).with_context(|| format!("writing {}", state.path().display()))?;
-            self.assignments = assignments;
-        }
         info!(
             services = allocation.services.len(),
             assigned = allocation.services.iter().filter(|s| !s.ips.is_empty()).count(),
             "configuration applied"
         );
+        if assignments != self.assignments {
+            let state = state.clone();
+            let (assignments, saved) = off_thread(move || {
+                let saved =
+                    state.save(&assignments).with_context(|| format!("writing {}", state.path().display()));
+                (assignments, saved)
+            })
+            .await?;
+            saved?;
+            self.assignments = assignments;
+        }
         Ok(())
     }
 
@@ -194,6 +211,7 @@ impl Running {
             warn!(error = %e, "could not make this host accept the VIPs it announces");
         }
         self.l2.converge(&config.snapshot, &plan);
+        self.l2.watch_leaders(&plan);
     }
 }
 
@@ -201,6 +219,23 @@ impl Running {
 /// count at info: a first start with 100,000 Services should not spend most of
 /// its time writing log lines.
 const CHANGES_LOGGED_ONE_BY_ONE: usize = 100;
+
+/// Loads and validates the configuration on a blocking thread: the gossip,
+/// the BGP keepalives and the ARP/NDP responder run on this one and must not
+/// wait behind a large file.
+async fn load(path: &std::path::Path, node: &str) -> Result<Config, Vec<ferrolb_api::Diagnostic>> {
+    let (path, node) = (path.to_path_buf(), node.to_owned());
+    match tokio::task::spawn_blocking(move || Config::load(&path, &node)).await {
+        Ok(loaded) => loaded,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// Runs CPU-heavy work (allocation and planning of a large configuration,
+/// writing the state file) on a blocking thread, for the same reason.
+async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| anyhow::anyhow!("planning thread failed: {e}"))
+}
 
 /// One line per Service whose addresses or error changed, and per Service
 /// gone (a summary instead when there are many).

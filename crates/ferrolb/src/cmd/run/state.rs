@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use ferrolb_ipam::Assignments;
 
 /// `STATE_DIR/NODE.assignments.json`, written atomically.
+#[derive(Clone)]
 pub struct StateFile {
     path: PathBuf,
 }
