@@ -1,7 +1,9 @@
 //! The CustomResourceDefinitions of every `metallb.io` kind, generated from
 //! the types with MetalLB's group, names, versions and storage versions.
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceConversion, CustomResourceDefinition,
+};
 use kube_core::CustomResourceExt;
 use kube_core::crd::merge_crds;
 
@@ -16,6 +18,11 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         .expect("both BGPPeer versions share group, kind and scope");
     // Oldest first, as MetalLB's manifests list them.
     bgppeer.spec.versions.sort_by(|a, b| a.name.cmp(&b.name));
+    // No conversion webhook: every v1beta1 field is a v1beta2 field of the
+    // same shape, so the API server's own conversion (the apiVersion only)
+    // loses nothing. Said outright, so that applying this CRD over MetalLB's
+    // replaces its `Webhook` strategy.
+    bgppeer.spec.conversion = Some(CustomResourceConversion { strategy: "None".to_owned(), webhook: None });
     let mut crds = vec![
         BFDProfile::crd(),
         BGPAdvertisement::crd(),
@@ -30,6 +37,9 @@ pub fn all() -> Vec<CustomResourceDefinition> {
     crds.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     crds
 }
+
+#[cfg(test)]
+mod rules;
 
 #[cfg(test)]
 mod tests {
@@ -63,5 +73,7 @@ mod tests {
         let versions: Vec<_> =
             crd.spec.versions.iter().map(|v| (v.name.as_str(), v.served, v.storage)).collect();
         assert_eq!(versions, [("v1beta1", true, false), ("v1beta2", true, true)]);
+        let conversion = crd.spec.conversion.expect("a conversion strategy");
+        assert_eq!((conversion.strategy.as_str(), conversion.webhook), ("None", None));
     }
 }

@@ -1,11 +1,20 @@
-use kube_derive::CustomResource;
-use schemars::JsonSchema;
+use kube_derive::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::LabelSelector;
 
+/// Most communities on one advertisement, far more than a route carries in
+/// practice: the API server refuses a CRD whose CEL rules may cost more than
+/// its budget, and an unbounded list (or string) is estimated as 3 MiB long.
+pub(crate) const MAX_COMMUNITIES: u32 = 256;
+/// Longest community as written: an alias name (a DNS-style name at most) or
+/// a value.
+pub(crate) const MAX_COMMUNITY_LEN: u32 = 253;
+
 /// Announces the addresses of some pools to BGP peers, with route attributes.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+// The `x_kube` rules are the per-object rules of `validate::bgp_advertisement`,
+// as CEL that the API server checks.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[kube(
     group = "metallb.io",
     version = "v1beta1",
@@ -25,24 +34,54 @@ use super::LabelSelector;
         serde_json = "::serde_json"
     )
 )]
+#[x_kube(
+    crates(kube_core = "::kube_core"),
+    validation = Rule::new(
+        "!has(self.serviceSelectors) || self.serviceSelectors.size() == 0 \
+         || !has(self.aggregationLength) || self.aggregationLength == 32"
+    )
+    .message(
+        "aggregationLength is set together with serviceSelectors (expected the default 32 when \
+         serviceSelectors are set)"
+    )
+    .field_path(".aggregationLength"),
+    validation = Rule::new(
+        "!has(self.serviceSelectors) || self.serviceSelectors.size() == 0 \
+         || !has(self.aggregationLengthV6) || self.aggregationLengthV6 == 128"
+    )
+    .message(
+        "aggregationLengthV6 is set together with serviceSelectors (expected the default 128 when \
+         serviceSelectors are set)"
+    )
+    .field_path(".aggregationLengthV6"),
+)]
 #[serde(rename_all = "camelCase")]
 pub struct BGPAdvertisementSpec {
     /// Prefix length IPv4 addresses are announced with, to roll several
     /// addresses into one route. Defaults to 32.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1), extend("default" = 32))]
+    #[schemars(range(min = 1, max = 32), extend("default" = 32))]
     pub aggregation_length: Option<i32>,
     /// Prefix length IPv6 addresses are announced with. Defaults to 128.
     #[serde(default, rename = "aggregationLengthV6", skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = 128))]
+    #[schemars(range(min = 1, max = 128), extend("default" = 128))]
     pub aggregation_length_v6: Option<i32>,
     /// BGP LOCAL_PREF of the routes (iBGP peers only); a higher value wins.
     /// Zero means unset, as in MetalLB.
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 0, max = 4294967295_u32))]
     pub local_pref: u32,
     /// BGP communities of the routes: `AA:NN`, `large:A:B:C`, or the name of
     /// an alias from a `Community` resource.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_COMMUNITIES), inner(length(max = MAX_COMMUNITY_LEN)))]
+    // A word without a colon names an alias, which may come later; with a
+    // colon, a value was meant.
+    #[x_kube(validation = Rule::new(concat!("self.all(c, !c.contains(':') || ", cel_community_literal!(), ")"))
+        .message(
+            "invalid community (expected AA:NN with both parts from 0 to 65535, large:A:B:C with each \
+             part from 0 to 4294967295, or the name of an alias of a Community resource)"
+        ))]
     pub communities: Vec<String>,
     /// Pools announced, by name. With no pool named or selected, every pool is.
     #[serde(default, rename = "ipAddressPools", skip_serializing_if = "Vec::is_empty")]

@@ -2,14 +2,16 @@
 //! converted, as MetalLB's conversion webhook does.
 
 use kube_core::Duration;
-use kube_derive::CustomResource;
+use kube_derive::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::LabelSelector;
 
 /// A BGP router that speakers keep a session with.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+// The `x_kube` rules are the per-object rules of `validate::peer`, as CEL
+// that the API server checks; rules between objects stay in `validate`.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[kube(
     group = "metallb.io",
     version = "v1beta2",
@@ -29,11 +31,64 @@ use super::LabelSelector;
         serde_json = "::serde_json"
     )
 )]
+#[x_kube(
+    crates(kube_core = "::kube_core"),
+    validation = Rule::new("(has(self.peerASN) && self.peerASN != 0) || has(self.dynamicASN)")
+        .message("neither peerASN nor dynamicASN is set (expected exactly one)")
+        .field_path(".peerASN"),
+    validation = Rule::new("!(has(self.peerASN) && self.peerASN != 0 && has(self.dynamicASN))")
+        .message("peerASN and dynamicASN are both set (expected exactly one)")
+        .field_path(".dynamicASN"),
+    validation = Rule::new(
+        "!(has(self.ebgpMultiHop) && self.ebgpMultiHop) || !((has(self.peerASN) && self.peerASN != 0 \
+         && self.peerASN == self.myASN) || (has(self.dynamicASN) && self.dynamicASN == 'internal'))"
+    )
+    .message(
+        "ebgpMultiHop is set for an iBGP peer (expected ebgpMultiHop only when the peer's AS differs \
+         from myASN)"
+    )
+    .field_path(".ebgpMultiHop"),
+    validation = Rule::new(
+        "(has(self.peerAddress) && self.peerAddress != '') || (has(self.interface) && self.interface != '')"
+    )
+    .message("neither peerAddress nor interface is set (expected exactly one)")
+    .field_path(".peerAddress"),
+    validation = Rule::new(
+        "!(has(self.peerAddress) && self.peerAddress != '' && has(self.interface) && self.interface != '')"
+    )
+    .message("peerAddress and interface are both set (expected exactly one)")
+    .field_path(".interface"),
+    validation = Rule::new(
+        "!has(self.holdTime) || !has(self.keepaliveTime) \
+         || duration(self.keepaliveTime) <= duration(self.holdTime)"
+    )
+    .message("keepaliveTime is longer than holdTime (expected at most the holdTime)")
+    .field_path(".keepaliveTime"),
+    // Without a hold time, MetalLB makes it three keepalives (whole seconds).
+    validation = Rule::new(
+        "has(self.holdTime) || !has(self.keepaliveTime) || (duration(self.keepaliveTime) \
+         + duration(self.keepaliveTime) + duration(self.keepaliveTime)).getSeconds() == 0 \
+         || (duration(self.keepaliveTime) + duration(self.keepaliveTime) \
+         + duration(self.keepaliveTime)).getSeconds() >= 3"
+    )
+    .message(
+        "keepaliveTime without holdTime makes holdTime three times keepaliveTime, which is too short \
+         (expected 0 or at least 3s)"
+    )
+    .field_path(".keepaliveTime"),
+    validation = Rule::new(
+        "!(has(self.password) && self.password != '' && has(self.passwordSecret) \
+         && has(self.passwordSecret.name) && self.passwordSecret.name != '')"
+    )
+    .message("password and passwordSecret are both set (expected one of them)")
+    .field_path(".password"),
+)]
 #[serde(rename_all = "camelCase")]
 pub struct BGPPeerSpec {
     /// Our AS number on this session.
     #[serde(rename = "myASN")]
     #[schemars(range(min = 0, max = 4294967295_u32))]
+    #[x_kube(validation = Rule::new("self != 0").message("myASN is missing (expected a non-zero AS number)"))]
     pub my_asn: u32,
     /// The AS number the peer must announce; exclusive with `dynamicASN`,
     /// and one of the two is required. Zero means unset.
@@ -42,6 +97,7 @@ pub struct BGPPeerSpec {
     pub peer_asn: u32,
     /// AS number announced to this peer in place of `myASN` (local-as).
     #[serde(default, rename = "localASN", skip_serializing_if = "is_zero")]
+    #[schemars(range(min = 0, max = 4294967295_u32))]
     pub local_asn: u32,
     /// Accept the peer's AS number when it is ours (`internal`) or not
     /// (`external`), instead of naming it in `peerASN`.
@@ -50,6 +106,8 @@ pub struct BGPPeerSpec {
     /// Address of the peer; exclusive with `interface`, and one of the two is
     /// required.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[x_kube(validation = Rule::new("self == '' || isIP(self)")
+        .message("invalid peerAddress (expected an IPv4 or IPv6 address)"))]
     pub peer_address: String,
     /// Host interface for an unnumbered session (the peer is found by IPv6
     /// link-local address); exclusive with `peerAddress`.
@@ -57,6 +115,8 @@ pub struct BGPPeerSpec {
     pub interface: String,
     /// Local address the session is opened from.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[x_kube(validation = Rule::new("self == '' || isIP(self)")
+        .message("invalid sourceAddress (expected an IPv4 or IPv6 address)"))]
     pub source_address: String,
     /// TCP port of the peer (default 179).
     #[serde(default, skip_serializing_if = "is_zero_u16")]
@@ -64,15 +124,26 @@ pub struct BGPPeerSpec {
     pub peer_port: u16,
     /// Hold time proposed in OPEN (RFC 4271): 0, or at least 3 s. Default 90 s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    // MetalLB truncates it to whole seconds first.
+    #[x_kube(validation = Rule::new("duration(self).getSeconds() == 0 || duration(self).getSeconds() >= 3")
+        .message("holdTime is too short (expected 0 or at least 3s)"))]
     pub hold_time: Option<Duration>,
     /// Interval between KEEPALIVEs; at most the hold time. Default a third of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keepalive_time: Option<Duration>,
     /// Wait between connection attempts, whole seconds from 1 to 65535.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(
+        validation = Rule::new("duration(self).getSeconds() >= 1 && duration(self).getSeconds() <= 65535")
+            .message("connectTime is out of range (expected 1s to 65535s)"),
+        validation = Rule::new("duration(self) == duration(string(duration(self).getSeconds()) + 's')")
+            .message("connectTime is not a whole number of seconds (expected whole seconds)")
+    )]
     pub connect_time: Option<Duration>,
     /// BGP identifier sent to the peer, an IPv4 address; the node's by default.
     #[serde(default, rename = "routerID", skip_serializing_if = "String::is_empty")]
+    #[x_kube(validation = Rule::new("self == '' || (isIP(self) && ip(self).family() == 4)")
+        .message("invalid routerID (expected an IPv4 address)"))]
     pub router_id: String,
     /// Nodes that keep a session with this peer; every node when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -89,6 +160,9 @@ pub struct BGPPeerSpec {
     pub bfd_profile: String,
     /// Keep forwarding across a restart of this speaker (RFC 4724).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    // As MetalLB's CRD: the session would have to restart to change it.
+    #[x_kube(validation = Rule::new("self == oldSelf")
+        .message("enableGracefulRestart cannot be changed after creation (expected the value it was created with)"))]
     pub enable_graceful_restart: bool,
     /// The eBGP peer is more than one hop away.
     #[serde(default, rename = "ebgpMultiHop", skip_serializing_if = "std::ops::Not::not")]

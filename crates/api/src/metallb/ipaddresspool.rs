@@ -1,11 +1,20 @@
-use kube_derive::CustomResource;
+use kube_derive::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::LabelSelector;
 
+/// Most address entries in one pool: the API server refuses a CRD whose CEL
+/// rules may cost more than its budget, and an unbounded list (or string) is
+/// estimated as 3 MiB long.
+pub(crate) const MAX_POOL_ENTRIES: u32 = 4096;
+/// Longest address entry: an IPv6 range is 91 characters, spaces aside.
+pub(crate) const MAX_POOL_ENTRY_LEN: u32 = 128;
+
 /// A pool of addresses that Services of type LoadBalancer get their IPs from.
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+// The `x_kube` rules are the per-object rules of `validate::pool`, as CEL
+// that the API server checks; overlaps between entries stay in `validate`.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[kube(
     group = "metallb.io",
     version = "v1beta1",
@@ -25,10 +34,25 @@ use super::LabelSelector;
         serde_json = "::serde_json"
     )
 )]
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 pub struct IPAddressPoolSpec {
     /// Address ranges of the pool: each a CIDR (`192.0.2.0/28`) or an
     /// inclusive range (`192.0.2.10-192.0.2.20`); all share the pool's settings.
+    #[schemars(length(max = MAX_POOL_ENTRIES), inner(length(max = MAX_POOL_ENTRY_LEN)))]
+    #[x_kube(
+        validation = Rule::new("self.size() > 0").message("no addresses (expected at least one CIDR or range)"),
+        // The order of a range's ends is left to `validate`: CEL cannot compare addresses.
+        validation = Rule::new(
+            "self.all(a, isCIDR(a.trim()) || (a.split('-').size() == 2 && isIP(a.split('-')[0].trim()) \
+             && isIP(a.split('-')[1].trim()) \
+             && ip(a.split('-')[0].trim()).family() == ip(a.split('-')[1].trim()).family()))"
+        )
+        .message(
+            "invalid address (expected a CIDR such as 192.0.2.0/28 or a range of one family such as \
+             192.0.2.10-192.0.2.20)"
+        )
+    )]
     pub addresses: Vec<String>,
     /// Whether Services may get an address from this pool without asking for it
     /// by name or address. Defaults to true.

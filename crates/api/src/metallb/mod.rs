@@ -5,6 +5,19 @@
 //! unchanged. `BGPPeer` exists in two versions: `v1beta2` (stored) and the
 //! older `v1beta1`, which converts into it.
 
+/// A standard community whose parts are numbers from 0 to 65535, or a large
+/// one whose parts are numbers from 0 to 4294967295, as CEL over `c` (the
+/// text), for the CRDs of `BGPAdvertisement` and `Community`. The digit
+/// counts after leading zeros keep `int()` from overflowing; only functions
+/// every API server since Kubernetes 1.31 has are used (no `slice`).
+macro_rules! cel_community_literal {
+    () => {
+        "(c.matches('^0*[0-9]{1,5}:0*[0-9]{1,5}$') && c.split(':').all(p, int(p) <= 65535)) \
+         || (c.matches('^large:0*[0-9]{1,10}:0*[0-9]{1,10}:0*[0-9]{1,10}$') \
+         && c.split(':').all(p, p == 'large' || int(p) <= 4294967295))"
+    };
+}
+
 mod bfdprofile;
 mod bgpadvertisement;
 mod bgppeer;

@@ -17,3 +17,20 @@ pub fn render() -> anyhow::Result<String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    /// Long strings (CEL rules, descriptions) come out folded over several
+    /// lines; read back, every CRD is what the types say, to the character.
+    #[test]
+    fn printed_yaml_reads_back_as_the_crds() {
+        let yaml = super::render().unwrap();
+        let (documents, error) = ferrolb_api::yaml::parse_documents(&yaml);
+        assert_eq!(error, None);
+        let read: Vec<Value> =
+            documents.iter().map(|d| ferrolb_api::yaml::de::from_node::<Value>(d, &[]).unwrap().0).collect();
+        assert_eq!(Value::from(read), serde_json::to_value(ferrolb_api::crds::all()).unwrap());
+    }
+}

@@ -7,6 +7,7 @@ mod bgp_malformed;
 mod bgp_passive;
 mod cli;
 mod demo;
+mod deploy;
 mod l2;
 mod run;
 mod support;
