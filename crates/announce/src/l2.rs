@@ -44,6 +44,7 @@ use ferrolb_api::service::LbService;
 use ferrolb_ipam::Allocation;
 use sha2::{Digest, Sha256};
 
+use crate::advertisement;
 use crate::eligibility::{EndpointBar, EndpointIndex, ServiceEndpoints, node_bar};
 use crate::reason::L2Reason;
 
@@ -302,15 +303,11 @@ impl<'a> Advertisement<'a> {
 
     fn covers_pool(&self, pool: &str, labels: &dyn LabelSet) -> bool {
         let spec = self.spec;
-        if spec.ip_address_pools.is_empty() && spec.ip_address_pool_selectors.is_empty() {
-            return true;
-        }
-        spec.ip_address_pools.iter().any(|p| p == pool)
-            || any_matches(&spec.ip_address_pool_selectors, &labels)
+        advertisement::covers_pool(&spec.ip_address_pools, &spec.ip_address_pool_selectors, pool, labels)
     }
 
     fn selects_service(&self, labels: &Labels) -> bool {
-        self.spec.service_selectors.is_empty() || any_matches(&self.spec.service_selectors, labels)
+        advertisement::selects_service(&self.spec.service_selectors, labels)
     }
 
     fn selects_node(&self, node: &str) -> bool {

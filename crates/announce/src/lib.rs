@@ -16,6 +16,7 @@
 //!   network condition) and where a Service has endpoints; shared with L2.
 //! - [`reason`]: why, in words a user can act on.
 
+mod advertisement;
 pub mod bgp;
 pub mod eligibility;
 pub mod l2;

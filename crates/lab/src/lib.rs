@@ -61,6 +61,28 @@ pub fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// Whether a network test can run here (root, `binaries`); when it cannot,
+/// it says why and the test returns early, except in CI (the variable `CI`
+/// is set), where it panics: CI must run every network test.
+pub fn lab_ready(binaries: &[&str]) -> bool {
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("network test");
+    match missing_requirements(binaries) {
+        None => true,
+        Some(reason) if std::env::var_os("CI").is_some() => {
+            panic!(
+                "{test}: network test cannot run in CI: {reason} (CI runs the tests as root with the packages installed)"
+            )
+        }
+        Some(reason) => {
+            // Straight to the file descriptor: libtest captures `eprintln!` of passing tests.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+            false
+        }
+    }
+}
+
 /// Why a lab cannot run here (not root, binaries missing), or `None` when it can.
 ///
 /// `binaries` are names on `PATH` or absolute paths; missing ones are reported with their

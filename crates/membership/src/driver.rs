@@ -297,6 +297,9 @@ impl Gossip {
         loop {
             let next_deadline = self.timers.first_key_value().map(|((at, _, _), _)| *at);
             tokio::select! {
+                // Datagrams first: an answer waiting in the socket must count before a
+                // heartbeat timer judges its sender silent.
+                biased;
                 received = self.socket.recv_from(&mut buf) => match received {
                     Ok((len, from)) => {
                         self.membership.handle_datagram(Instant::now(), &buf[..len]);

@@ -217,7 +217,15 @@ struct Watched {
     addr: SocketAddr,
     /// The last answer, or when watching began.
     heard: Instant,
+    /// Pings sent since the last answer. Counting them, not only the time,
+    /// keeps a watcher that was itself not scheduled for a while (its pings
+    /// not sent, the answers waiting in its socket) from blaming the leader.
+    unanswered: u32,
 }
+
+/// Pings that must go unanswered (besides `heartbeat_timeout` passing) before
+/// a watched member is unresponsive.
+const MISSED_PINGS: u32 = 3;
 
 /// What follows the seal: gossip, or a heartbeat ping or answer.
 const INNER_SWIM: u8 = 0;
@@ -359,7 +367,7 @@ impl Membership {
         watched.retain(|name, _| names.contains(name));
         for name in names {
             if let Some(addr) = members.get(name.as_str()) {
-                watched.entry(name.clone()).or_insert(Watched { addr: *addr, heard: now });
+                watched.entry(name.clone()).or_insert(Watched { addr: *addr, heard: now, unanswered: 0 });
             }
         }
         self.update_unresponsive(now);
@@ -382,7 +390,8 @@ impl Membership {
         }
         self.heartbeat.sequence += 1;
         let own = self.swim.identity().addr().to_string();
-        for watched in self.heartbeat.watched.values() {
+        for watched in self.heartbeat.watched.values_mut() {
+            watched.unanswered = watched.unanswered.saturating_add(1);
             let mut message = vec![INNER_PING];
             message.extend_from_slice(&self.heartbeat.sequence.to_be_bytes());
             message.extend_from_slice(own.as_bytes());
@@ -425,6 +434,7 @@ impl Membership {
         };
         if let Some(watched) = self.heartbeat.watched.get_mut(name) {
             watched.heard = now;
+            watched.unanswered = 0;
         }
         self.update_unresponsive(now);
     }
@@ -438,6 +448,7 @@ impl Membership {
             .filter(|(name, w)| {
                 let silent = now.saturating_duration_since(w.heard);
                 silent > timing.heartbeat_timeout
+                    && w.unanswered > MISSED_PINGS
                     && !(self.alive.contains(*name) && silent > timing.unconfirmed_limit)
             })
             .map(|(name, _)| name.clone())

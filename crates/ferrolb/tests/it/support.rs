@@ -7,17 +7,7 @@ use std::time::{Duration, Instant};
 
 use ferrolb_lab::Netns;
 
-/// Whether this machine can run the lab (root, `binaries`); in CI it must.
-pub fn lab_ready(binaries: &[&str]) -> bool {
-    match ferrolb_lab::missing_requirements(binaries) {
-        None => true,
-        Some(reason) => {
-            assert!(std::env::var_os("CI").is_none(), "CI must run the network tests: {reason}");
-            eprintln!("skipped: {reason}");
-            false
-        }
-    }
-}
+pub use ferrolb_lab::lab_ready;
 
 /// Polls `check` every 50 ms until it holds; panics after `timeout`.
 pub fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {

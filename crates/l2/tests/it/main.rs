@@ -15,17 +15,7 @@
 #[cfg(feature = "driver")]
 mod responder;
 
-/// Whether this machine can run the lab (root, `binaries`); in CI it must.
-pub fn lab_ready(binaries: &[&str]) -> bool {
-    match ferrolb_lab::missing_requirements(binaries) {
-        None => true,
-        Some(reason) => {
-            assert!(std::env::var_os("CI").is_none(), "CI must run the network tests: {reason}");
-            eprintln!("skipped: {reason}");
-            false
-        }
-    }
-}
+pub use ferrolb_lab::lab_ready;
 
 #[cfg(not(feature = "driver"))]
 #[test]
