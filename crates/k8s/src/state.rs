@@ -1,0 +1,266 @@
+//! From the objects the watchers hold to a [`Snapshot`].
+//!
+//! No I/O, no clock, no globals: the driver in [`crate::watchers`] copies
+//! its reflector stores into a [`ClusterState`] and calls
+//! [`ClusterState::snapshot`].
+
+use std::sync::Arc;
+
+use ferrolb_api::core::{EndpointSlice, Namespace, Node, Secret, Service};
+use ferrolb_api::metallb::{
+    BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
+};
+use ferrolb_api::service::LbService;
+use ferrolb_api::{FieldLines, Located, Location, Snapshot};
+use kube::core::Resource;
+
+/// The prefix of every [`Location`] of an object read from an API server:
+/// `kube:Kind/namespace/name` (`kube:Kind/name` when cluster-scoped), line 0.
+pub const LOCATION_PREFIX: &str = "kube:";
+
+/// The objects of a cluster at one moment, as the reflector stores hold them
+/// (in no particular order).
+#[derive(Clone, Debug, Default)]
+pub struct ClusterState {
+    /// `IPAddressPool`s.
+    pub pools: Vec<Arc<IPAddressPool>>,
+    /// `L2Advertisement`s.
+    pub l2_advertisements: Vec<Arc<L2Advertisement>>,
+    /// `BGPAdvertisement`s.
+    pub bgp_advertisements: Vec<Arc<BGPAdvertisement>>,
+    /// `BGPPeer`s, as the API server serves them at `v1beta2`.
+    pub bgp_peers: Vec<Arc<BGPPeer>>,
+    /// `BFDProfile`s.
+    pub bfd_profiles: Vec<Arc<BFDProfile>>,
+    /// `Community` alias sets.
+    pub communities: Vec<Arc<Community>>,
+    /// Services of every namespace.
+    pub services: Vec<Arc<Service>>,
+    /// EndpointSlices of every namespace.
+    pub endpoint_slices: Vec<Arc<EndpointSlice>>,
+    /// Nodes.
+    pub nodes: Vec<Arc<Node>>,
+    /// Namespaces.
+    pub namespaces: Vec<Arc<Namespace>>,
+    /// Secrets (BGP passwords).
+    pub secrets: Vec<Arc<Secret>>,
+}
+
+impl ClusterState {
+    /// The snapshot ferrolb plans from: `metallb.io` objects and Secrets of
+    /// `namespace` only (as MetalLB reads them), everything else from every
+    /// namespace. Each list is sorted by namespace and name, so the same
+    /// cluster state always gives the same snapshot.
+    pub fn snapshot(&self, namespace: &str) -> Snapshot {
+        let own = Some(namespace);
+        Snapshot {
+            pools: located(&self.pools, own, |o| o),
+            l2_advertisements: located(&self.l2_advertisements, own, |o| o),
+            bgp_advertisements: located(&self.bgp_advertisements, own, |o| o),
+            bgp_peers: located(&self.bgp_peers, own, |o| o),
+            bfd_profiles: located(&self.bfd_profiles, own, |o| o),
+            communities: located(&self.communities, own, |o| o),
+            services: located(&self.services, None, LbService::from),
+            nodes: located(&self.nodes, None, |o| o),
+            namespaces: located(&self.namespaces, None, |o| o),
+            endpoint_slices: located(&self.endpoint_slices, None, |o| o),
+            secrets: located(&self.secrets, own, |o| o),
+        }
+    }
+}
+
+/// A kind the watchers keep: what of it ferrolb reads.
+pub trait Watched: Resource<DynamicType = ()> + Clone {
+    /// Drops what ferrolb never reads, as the object arrives, so that the
+    /// stores stay small and a change there alone (a Node's heartbeat) is
+    /// no change: the managed fields of every kind; a Node's images,
+    /// volumes and the heartbeat times of its conditions.
+    fn trim(&mut self) {
+        self.meta_mut().managed_fields = None;
+    }
+
+    /// Whether two trimmed versions of an object read the same to ferrolb
+    /// (the resourceVersion aside).
+    fn same_as(&self, other: &Self) -> bool;
+}
+
+/// The metadata ferrolb reads: labels, annotations, deletion.
+fn same_meta<K: Resource>(a: &K, b: &K) -> bool {
+    let (a, b) = (a.meta(), b.meta());
+    a.labels == b.labels && a.annotations == b.annotations && a.deletion_timestamp == b.deletion_timestamp
+}
+
+macro_rules! watched {
+    ($($kind:ty => $($field:ident),+;)+) => {
+        $(impl Watched for $kind {
+            fn same_as(&self, other: &Self) -> bool {
+                same_meta(self, other) $(&& self.$field == other.$field)+
+            }
+        })+
+    };
+}
+
+watched! {
+    IPAddressPool => spec, status;
+    L2Advertisement => spec;
+    BGPAdvertisement => spec;
+    BGPPeer => spec;
+    BFDProfile => spec;
+    Community => spec;
+    Service => spec, status;
+    EndpointSlice => address_type, endpoints, ports;
+    Namespace => spec, status;
+    Secret => data, string_data, type_;
+}
+
+impl Watched for Node {
+    fn trim(&mut self) {
+        self.metadata.managed_fields = None;
+        if let Some(status) = &mut self.status {
+            // Images and volumes change with every pod scheduled there.
+            status.images = None;
+            status.volumes_attached = None;
+            status.volumes_in_use = None;
+            for condition in status.conditions.iter_mut().flatten() {
+                condition.last_heartbeat_time = None;
+            }
+        }
+    }
+
+    fn same_as(&self, other: &Self) -> bool {
+        same_meta(self, other) && self.spec == other.spec && self.status == other.status
+    }
+}
+
+/// Where an object read from an API server is: `kube:Kind/namespace/name`,
+/// or `kube:Kind/name` for a cluster-scoped one, at line 0 (no line).
+pub fn location<K: Resource<DynamicType = ()>>(object: &K) -> Location {
+    let meta = object.meta();
+    let kind = K::kind(&());
+    let name = meta.name.as_deref().unwrap_or("");
+    let file = match meta.namespace.as_deref() {
+        Some(namespace) => format!("{LOCATION_PREFIX}{kind}/{namespace}/{name}"),
+        None => format!("{LOCATION_PREFIX}{kind}/{name}"),
+    };
+    Location::new(file, 0)
+}
+
+/// `objects` of `namespace` (or all when `None`), sorted by namespace and
+/// name, converted and located.
+fn located<K, T>(objects: &[Arc<K>], namespace: Option<&str>, convert: impl Fn(K) -> T) -> Vec<Located<T>>
+where
+    K: Resource<DynamicType = ()> + Clone,
+{
+    fn key<K: Resource>(o: &K) -> (&str, &str) {
+        let meta = o.meta();
+        (meta.namespace.as_deref().unwrap_or(""), meta.name.as_deref().unwrap_or(""))
+    }
+    let mut chosen: Vec<&Arc<K>> = objects
+        .iter()
+        .filter(|o| namespace.is_none_or(|ns| o.meta().namespace.as_deref() == Some(ns)))
+        .collect();
+    chosen.sort_unstable_by(|a, b| key(&***a).cmp(&key(&***b)));
+    chosen
+        .into_iter()
+        .map(|o| Located {
+            location: location(&**o),
+            object: convert(K::clone(o)),
+            fields: FieldLines::default(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn meta(namespace: Option<&str>, name: &str) -> ObjectMeta {
+        ObjectMeta { name: Some(name.into()), namespace: namespace.map(Into::into), ..ObjectMeta::default() }
+    }
+
+    fn pool(namespace: &str, name: &str) -> Arc<IPAddressPool> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "metallb.io/v1beta1",
+                "kind": "IPAddressPool",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"addresses": ["192.0.2.0/28"]},
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn service(namespace: &str, name: &str) -> Arc<Service> {
+        Arc::new(Service { metadata: meta(Some(namespace), name), ..Service::default() })
+    }
+
+    fn names<T>(list: &[Located<T>]) -> Vec<String> {
+        list.iter().map(|o| o.location.to_string()).collect()
+    }
+
+    #[test]
+    fn objects_are_located_by_kind_namespace_and_name() {
+        let node = Node { metadata: meta(None, "node1"), ..Node::default() };
+        assert_eq!(location(&node).to_string(), "kube:Node/node1:0");
+        assert_eq!(
+            location(&*pool("metallb-system", "a")).file.as_ref(),
+            "kube:IPAddressPool/metallb-system/a"
+        );
+    }
+
+    #[test]
+    fn metallb_objects_and_secrets_come_only_from_the_namespace() {
+        let secret = |ns: &str| Arc::new(Secret { metadata: meta(Some(ns), "peer"), ..Secret::default() });
+        let state = ClusterState {
+            pools: vec![pool("metallb-system", "a"), pool("default", "b")],
+            secrets: vec![secret("kube-system"), secret("metallb-system")],
+            services: vec![service("default", "web"), service("other", "db")],
+            ..ClusterState::default()
+        };
+        let snapshot = state.snapshot("metallb-system");
+        assert_eq!(names(&snapshot.pools), ["kube:IPAddressPool/metallb-system/a:0"]);
+        assert_eq!(names(&snapshot.secrets), ["kube:Secret/metallb-system/peer:0"]);
+        assert_eq!(names(&snapshot.services).len(), 2, "Services come from every namespace");
+    }
+
+    #[test]
+    fn the_same_objects_in_any_order_give_the_same_snapshot() {
+        let services = vec![service("b", "x"), service("a", "y"), service("a", "x")];
+        let mut reversed = services.clone();
+        reversed.reverse();
+        let one = ClusterState { services, ..ClusterState::default() }.snapshot("metallb-system");
+        let other = ClusterState { services: reversed, ..ClusterState::default() }.snapshot("metallb-system");
+        assert_eq!(one.services, other.services);
+        let keys: Vec<String> = one.services.iter().map(|s| s.key()).collect();
+        assert_eq!(keys, ["a/x", "a/y", "b/x"]);
+    }
+
+    #[test]
+    fn a_node_differs_only_in_what_ferrolb_reads() {
+        let node = |heartbeat: &str, rack: &str| {
+            let mut node: Node = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "node1", "resourceVersion": heartbeat, "labels": {"rack": rack},
+                    "managedFields": [{"manager": "kubelet"}]},
+                "status": {"conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": heartbeat}],
+                    "images": [{"names": ["registry.k8s.io/pause:3.10"], "sizeBytes": 320368}]}
+            }))
+            .unwrap();
+            node.trim();
+            node
+        };
+        let first = node("2026-11-25T15:00:10Z", "r1");
+        assert!(first.metadata.managed_fields.is_none());
+        assert!(first.status.as_ref().unwrap().images.is_none());
+        assert!(first.same_as(&node("2026-11-25T15:05:10Z", "r1")));
+        assert!(!first.same_as(&node("2026-11-25T15:00:10Z", "r2")));
+    }
+
+    #[test]
+    fn services_are_reduced_to_what_ferrolb_reads() {
+        let state = ClusterState { services: vec![service("default", "web")], ..ClusterState::default() };
+        let snapshot = state.snapshot("metallb-system");
+        assert_eq!(*snapshot.services[0], LbService::from(Service::clone(&state.services[0])));
+    }
+}

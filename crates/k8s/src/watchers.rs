@@ -1,0 +1,344 @@
+//! The driver: one watcher per kind feeding a reflector store, and a
+//! debounced stream of [`Snapshot`]s built from the stores.
+//!
+//! ```text
+//!  API server
+//!     │ LIST, then WATCH, one pair per kind (errors logged, retried
+//!     │ with the watcher's default backoff)
+//!     ▼
+//!  ┌──────────────────────┐  Writer<K>  ┌──────────┐
+//!  │ watch task, per kind │────────────►│ Store<K> │◄─────────────┐
+//!  └──────────┬───────────┘             └──────────┘              │
+//!             │ changes: watch::Sender<()>                        │ read
+//!             │ (after a listing, and after an event that         │
+//!             │ changes what ferrolb reads: Watched::same_as)     │
+//!             ▼                                                   │
+//!  ┌───────────────────────────────────────────────────────┐      │
+//!  │ snapshot task, one per `snapshots` call: waits until  │──────┘
+//!  │ every store is listed; then per change, sleeps one    │
+//!  │ window and builds ClusterState → Snapshot on the      │
+//!  │ blocking pool                                         │
+//!  └──────────┬────────────────────────────────────────────┘
+//!             │ watch::Sender<Option<Arc<Snapshot>>>
+//!             ▼
+//!    controller / speaker
+//! ```
+//!
+//! Every task is owned by [`Watchers`] and aborted when it is dropped.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrolb_api::Snapshot;
+use ferrolb_api::core::{EndpointSlice, Namespace, Node, Secret, Service};
+use ferrolb_api::metallb::{
+    BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
+};
+use futures_util::StreamExt;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::watcher::{self, Event, watcher};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::state::{ClusterState, Watched};
+
+/// A kind of object ferrolb watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// `metallb.io/v1beta1 IPAddressPool`, in ferrolb's namespace.
+    IPAddressPool,
+    /// `metallb.io/v1beta1 L2Advertisement`, in ferrolb's namespace.
+    L2Advertisement,
+    /// `metallb.io/v1beta1 BGPAdvertisement`, in ferrolb's namespace.
+    BGPAdvertisement,
+    /// `metallb.io/v1beta2 BGPPeer`, in ferrolb's namespace.
+    BGPPeer,
+    /// `metallb.io/v1beta1 BFDProfile`, in ferrolb's namespace.
+    BFDProfile,
+    /// `metallb.io/v1beta1 Community`, in ferrolb's namespace.
+    Community,
+    /// `v1 Service`, in every namespace.
+    Service,
+    /// `discovery.k8s.io/v1 EndpointSlice`, in every namespace.
+    EndpointSlice,
+    /// `v1 Node`.
+    Node,
+    /// `v1 Namespace`.
+    Namespace,
+    /// `v1 Secret`, in ferrolb's namespace (BGP passwords).
+    Secret,
+}
+
+impl Kind {
+    /// Every kind: what the speaker reads.
+    pub const ALL: [Kind; 11] = [
+        Kind::IPAddressPool,
+        Kind::L2Advertisement,
+        Kind::BGPAdvertisement,
+        Kind::BGPPeer,
+        Kind::BFDProfile,
+        Kind::Community,
+        Kind::Service,
+        Kind::EndpointSlice,
+        Kind::Node,
+        Kind::Namespace,
+        Kind::Secret,
+    ];
+
+    /// What the controller reads, and all that `deploy/rbac.yaml` lets it
+    /// read: no EndpointSlices, no Secrets.
+    pub const CONTROLLER: [Kind; 9] = [
+        Kind::IPAddressPool,
+        Kind::L2Advertisement,
+        Kind::BGPAdvertisement,
+        Kind::BGPPeer,
+        Kind::BFDProfile,
+        Kind::Community,
+        Kind::Service,
+        Kind::Node,
+        Kind::Namespace,
+    ];
+}
+
+/// A spawned task, aborted when dropped.
+#[derive(Debug)]
+struct Task(JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The reflector stores, one per watched kind (`None` when not watched).
+#[derive(Clone, Debug, Default)]
+pub struct Stores {
+    /// `IPAddressPool`s.
+    pub pools: Option<Store<IPAddressPool>>,
+    /// `L2Advertisement`s.
+    pub l2_advertisements: Option<Store<L2Advertisement>>,
+    /// `BGPAdvertisement`s.
+    pub bgp_advertisements: Option<Store<BGPAdvertisement>>,
+    /// `BGPPeer`s.
+    pub bgp_peers: Option<Store<BGPPeer>>,
+    /// `BFDProfile`s.
+    pub bfd_profiles: Option<Store<BFDProfile>>,
+    /// `Community` alias sets.
+    pub communities: Option<Store<Community>>,
+    /// Services.
+    pub services: Option<Store<Service>>,
+    /// EndpointSlices.
+    pub endpoint_slices: Option<Store<EndpointSlice>>,
+    /// Nodes.
+    pub nodes: Option<Store<Node>>,
+    /// Namespaces.
+    pub namespaces: Option<Store<Namespace>>,
+    /// Secrets.
+    pub secrets: Option<Store<Secret>>,
+}
+
+impl Stores {
+    /// What the stores hold now.
+    pub fn state(&self) -> ClusterState {
+        fn all<K>(store: &Option<Store<K>>) -> Vec<Arc<K>>
+        where
+            K: Resource<DynamicType = ()> + Clone + 'static,
+        {
+            store.as_ref().map(Store::state).unwrap_or_default()
+        }
+        ClusterState {
+            pools: all(&self.pools),
+            l2_advertisements: all(&self.l2_advertisements),
+            bgp_advertisements: all(&self.bgp_advertisements),
+            bgp_peers: all(&self.bgp_peers),
+            bfd_profiles: all(&self.bfd_profiles),
+            communities: all(&self.communities),
+            services: all(&self.services),
+            endpoint_slices: all(&self.endpoint_slices),
+            nodes: all(&self.nodes),
+            namespaces: all(&self.namespaces),
+            secrets: all(&self.secrets),
+        }
+    }
+
+    /// Waits until every watched kind has been listed once. Returns false
+    /// when a watcher stopped first (its [`Watchers`] was dropped).
+    pub async fn wait_until_ready(&self) -> bool {
+        async fn ready<K>(store: &Option<Store<K>>) -> bool
+        where
+            K: Resource<DynamicType = ()> + Clone + 'static,
+        {
+            match store {
+                Some(store) => store.wait_until_ready().await.is_ok(),
+                None => true,
+            }
+        }
+        // Sequential waits are enough: every store must be ready anyway.
+        ready(&self.pools).await
+            && ready(&self.l2_advertisements).await
+            && ready(&self.bgp_advertisements).await
+            && ready(&self.bgp_peers).await
+            && ready(&self.bfd_profiles).await
+            && ready(&self.communities).await
+            && ready(&self.services).await
+            && ready(&self.endpoint_slices).await
+            && ready(&self.nodes).await
+            && ready(&self.namespaces).await
+            && ready(&self.secrets).await
+    }
+}
+
+/// The watchers of one cluster: a watcher and reflector per kind, feeding
+/// [`Stores`]; dropping it stops them all.
+#[derive(Debug)]
+pub struct Watchers {
+    namespace: String,
+    stores: Stores,
+    changes: Arc<watch::Sender<()>>,
+    tasks: Vec<Task>,
+}
+
+impl Watchers {
+    /// Starts watching every [`Kind`] (what the speaker reads): `metallb.io`
+    /// objects and Secrets in `namespace`, the rest cluster-wide. Must be
+    /// called inside a tokio runtime.
+    pub fn start(client: Client, namespace: &str) -> Watchers {
+        Watchers::start_kinds(client, namespace, &Kind::ALL)
+    }
+
+    /// Starts watching `kinds` only, e.g. [`Kind::CONTROLLER`], so that a
+    /// component never asks for what its RBAC does not grant (a watcher
+    /// refused access would keep the first snapshot from ever coming).
+    pub fn start_kinds(client: Client, namespace: &str, kinds: &[Kind]) -> Watchers {
+        let (changes, _) = watch::channel(());
+        let mut watchers = Watchers {
+            namespace: namespace.to_owned(),
+            stores: Stores::default(),
+            changes: Arc::new(changes),
+            tasks: Vec::new(),
+        };
+        let mut kinds = kinds.to_vec();
+        kinds.sort_unstable();
+        kinds.dedup();
+        for kind in kinds {
+            let (c, ns) = (client.clone(), namespace);
+            let s = &mut watchers.stores;
+            let changes = &watchers.changes;
+            let task = match kind {
+                Kind::IPAddressPool => watch_task(Api::namespaced(c, ns), changes, &mut s.pools),
+                Kind::L2Advertisement => {
+                    watch_task(Api::namespaced(c, ns), changes, &mut s.l2_advertisements)
+                }
+                Kind::BGPAdvertisement => {
+                    watch_task(Api::namespaced(c, ns), changes, &mut s.bgp_advertisements)
+                }
+                Kind::BGPPeer => watch_task(Api::namespaced(c, ns), changes, &mut s.bgp_peers),
+                Kind::BFDProfile => watch_task(Api::namespaced(c, ns), changes, &mut s.bfd_profiles),
+                Kind::Community => watch_task(Api::namespaced(c, ns), changes, &mut s.communities),
+                Kind::Service => watch_task(Api::all(c), changes, &mut s.services),
+                Kind::EndpointSlice => watch_task(Api::all(c), changes, &mut s.endpoint_slices),
+                Kind::Node => watch_task(Api::all(c), changes, &mut s.nodes),
+                Kind::Namespace => watch_task(Api::all(c), changes, &mut s.namespaces),
+                Kind::Secret => watch_task(Api::namespaced(c, ns), changes, &mut s.secrets),
+            };
+            watchers.tasks.push(task);
+        }
+        watchers
+    }
+
+    /// The reflector stores, to read one object without waiting for a snapshot.
+    pub fn stores(&self) -> &Stores {
+        &self.stores
+    }
+
+    /// The namespace of the `metallb.io` objects and Secrets.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Snapshots of the cluster: `None` until every watched kind has been
+    /// listed, then a new one at most once per `debounce` window after any
+    /// change (changes within a window give one snapshot). The first comes
+    /// as soon as the last kind is listed. The task that builds them lives
+    /// as long as `self`.
+    pub fn snapshots(&mut self, debounce: Duration) -> watch::Receiver<Option<Arc<Snapshot>>> {
+        let (tx, rx) = watch::channel(None);
+        // Subscribed before the first build, so no change can fall between.
+        let mut changes = self.changes.subscribe();
+        let stores = self.stores.clone();
+        let namespace = self.namespace.clone();
+        self.tasks.push(Task(tokio::spawn(async move {
+            if !stores.wait_until_ready().await {
+                return;
+            }
+            loop {
+                changes.borrow_and_update();
+                // Off the runtime's threads: with many Services a build takes
+                // long enough to delay BGP keepalives and ARP replies.
+                let (stores, namespace) = (stores.clone(), namespace.clone());
+                let build = tokio::task::spawn_blocking(move || stores.state().snapshot(&namespace));
+                let Ok(snapshot) = build.await else {
+                    return; // the runtime is shutting down
+                };
+                tracing::debug!(
+                    services = snapshot.services.len(),
+                    pools = snapshot.pools.len(),
+                    nodes = snapshot.nodes.len(),
+                    "new snapshot"
+                );
+                if tx.send(Some(Arc::new(snapshot))).is_err() {
+                    return; // nobody listens any more
+                }
+                if changes.changed().await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(debounce).await;
+            }
+        })));
+        rx
+    }
+}
+
+/// Spawns the watcher of `K` over `api`, feeding a store it puts in
+/// `slot`, and telling `changes` of every change ferrolb reads.
+fn watch_task<K>(api: Api<K>, changes: &Arc<watch::Sender<()>>, slot: &mut Option<Store<K>>) -> Task
+where
+    K: Watched + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (store, mut writer) = reflector::store();
+    *slot = Some(store.clone());
+    let changes = Arc::clone(changes);
+    Task(tokio::spawn(async move {
+        let kind = K::kind(&());
+        let events = watcher(api, watcher::Config::default()).default_backoff().modify(K::trim);
+        let mut events = std::pin::pin!(events);
+        while let Some(event) = events.next().await {
+            let event = match event {
+                Ok(event) => event,
+                Err(error) => {
+                    tracing::warn!(kind = %kind, error = %error, "watch failed, retrying");
+                    continue;
+                }
+            };
+            // The reflector's own loop, with a look at the stored version
+            // first: an update of nothing ferrolb reads changes nothing.
+            let changed = match &event {
+                Event::Apply(new) => store.get(&ObjectRef::from_obj(new)).is_none_or(|old| !old.same_as(new)),
+                Event::Delete(_) => true,
+                Event::InitDone => {
+                    tracing::debug!(kind = %kind, "listed");
+                    true
+                }
+                Event::Init | Event::InitApply(_) => false,
+            };
+            writer.apply_watcher_event(&event);
+            if changed {
+                changes.send_replace(());
+            }
+        }
+    }))
+}

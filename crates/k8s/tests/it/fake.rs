@@ -1,0 +1,437 @@
+//! An in-process fake of the Kubernetes API server, enough for watchers: it
+//! answers LIST with a `…List` (items without apiVersion and kind for the
+//! built-in kinds, as the real server sends them) and WATCH with a stream
+//! of newline-delimited `{"type":…,"object":…}` events, and records every
+//! request it saw.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body::Frame;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::UnsyncBoxBody};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+
+/// A resource the fake serves.
+struct Resource {
+    kind: &'static str,
+    /// `v1`, `metallb.io/v1beta1`...
+    api_version: &'static str,
+    plural: &'static str,
+    namespaced: bool,
+}
+
+const RESOURCES: [Resource; 11] = [
+    Resource { kind: "Service", api_version: "v1", plural: "services", namespaced: true },
+    Resource { kind: "Node", api_version: "v1", plural: "nodes", namespaced: false },
+    Resource { kind: "Namespace", api_version: "v1", plural: "namespaces", namespaced: false },
+    Resource { kind: "Secret", api_version: "v1", plural: "secrets", namespaced: true },
+    Resource {
+        kind: "EndpointSlice",
+        api_version: "discovery.k8s.io/v1",
+        plural: "endpointslices",
+        namespaced: true,
+    },
+    Resource {
+        kind: "IPAddressPool",
+        api_version: "metallb.io/v1beta1",
+        plural: "ipaddresspools",
+        namespaced: true,
+    },
+    Resource {
+        kind: "L2Advertisement",
+        api_version: "metallb.io/v1beta1",
+        plural: "l2advertisements",
+        namespaced: true,
+    },
+    Resource {
+        kind: "BGPAdvertisement",
+        api_version: "metallb.io/v1beta1",
+        plural: "bgpadvertisements",
+        namespaced: true,
+    },
+    Resource { kind: "BGPPeer", api_version: "metallb.io/v1beta2", plural: "bgppeers", namespaced: true },
+    Resource {
+        kind: "BFDProfile",
+        api_version: "metallb.io/v1beta1",
+        plural: "bfdprofiles",
+        namespaced: true,
+    },
+    Resource {
+        kind: "Community",
+        api_version: "metallb.io/v1beta1",
+        plural: "communities",
+        namespaced: true,
+    },
+];
+
+impl Resource {
+    /// `/api/v1` or `/apis/GROUP/VERSION`.
+    fn prefix(&self) -> String {
+        if self.api_version.contains('/') {
+            format!("/apis/{}", self.api_version)
+        } else {
+            format!("/api/{}", self.api_version)
+        }
+    }
+
+    fn builtin(&self) -> bool {
+        !self.api_version.starts_with("metallb.io/")
+    }
+}
+
+/// A collection a request names: a resource, in one namespace or in all.
+struct Collection {
+    resource: &'static Resource,
+    namespace: Option<String>,
+}
+
+impl Collection {
+    fn parse(path: &str) -> Option<Collection> {
+        RESOURCES.iter().find_map(|resource| {
+            let rest = path.strip_prefix(&resource.prefix())?;
+            if rest == format!("/{}", resource.plural) {
+                return Some(Collection { resource, namespace: None });
+            }
+            let rest = rest.strip_prefix("/namespaces/")?;
+            let (namespace, plural) = rest.split_once('/')?;
+            (resource.namespaced && plural == resource.plural)
+                .then(|| Collection { resource, namespace: Some(namespace.to_owned()) })
+        })
+    }
+
+    fn holds(&self, object: &Value) -> bool {
+        object["kind"] == self.resource.kind
+            && self.namespace.as_deref().is_none_or(|ns| object["metadata"]["namespace"] == ns)
+    }
+}
+
+type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+#[derive(Default)]
+struct State {
+    /// By (kind, namespace, name).
+    objects: BTreeMap<(String, String, String), Value>,
+    resource_version: u64,
+    /// Every event so far, replayed to a watch that starts from an older
+    /// resourceVersion, as the API server does.
+    history: Vec<(u64, Bytes, Value)>,
+    /// Open watches: the collection and where its events go.
+    watches: Vec<(Collection, mpsc::UnboundedSender<Bytes>)>,
+    /// Every request, as `METHOD path?query`.
+    requests: Vec<String>,
+    /// Plurals whose LIST answers wait until released.
+    held: BTreeMap<String, watch::Receiver<bool>>,
+    releases: BTreeMap<String, watch::Sender<bool>>,
+    /// Plurals whose next LIST fails with 500.
+    failing: Vec<String>,
+}
+
+impl State {
+    fn bump(&mut self) -> String {
+        self.resource_version += 1;
+        self.resource_version.to_string()
+    }
+
+    fn broadcast(&mut self, event: &str, object: &Value) {
+        let line = Bytes::from(format!("{}\n", json!({"type": event, "object": object})));
+        self.history.push((self.resource_version, line.clone(), object.clone()));
+        self.watches.retain(|(collection, tx)| !collection.holds(object) || tx.send(line.clone()).is_ok());
+    }
+}
+
+/// The fake API server; cheap to clone (all clones share one state).
+#[derive(Clone, Default)]
+pub struct FakeApi {
+    state: Arc<Mutex<State>>,
+}
+
+fn key(object: &Value) -> (String, String, String) {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let meta = &object["metadata"];
+    (text(&object["kind"]), text(&meta["namespace"]), text(&meta["name"]))
+}
+
+impl FakeApi {
+    /// A kube client whose every request this fake answers.
+    pub fn client(&self) -> kube::Client {
+        let fake = self.clone();
+        let service = tower::service_fn(move |request: http::Request<kube::client::Body>| {
+            let fake = fake.clone();
+            async move { Ok::<_, Infallible>(fake.answer(request).await) }
+        });
+        kube::Client::new(service, "default")
+    }
+
+    /// Adds or replaces an object (a full one, with apiVersion and kind),
+    /// sending ADDED or MODIFIED to the watches that see it.
+    pub fn apply(&self, mut object: Value) {
+        let mut state = self.state.lock().unwrap();
+        object["metadata"]["resourceVersion"] = state.bump().into();
+        let event = match state.objects.insert(key(&object), object.clone()) {
+            Some(_) => "MODIFIED",
+            None => "ADDED",
+        };
+        state.broadcast(event, &object);
+    }
+
+    /// Removes an object, sending DELETED (with its last state) to the
+    /// watches that see it.
+    pub fn delete(&self, kind: &str, namespace: &str, name: &str) {
+        let mut state = self.state.lock().unwrap();
+        let mut object =
+            state.objects.remove(&(kind.into(), namespace.into(), name.into())).expect("deleted");
+        object["metadata"]["resourceVersion"] = state.bump().into();
+        state.broadcast("DELETED", &object);
+    }
+
+    /// Ends every open watch, as the API server does after `timeoutSeconds`.
+    pub fn close_watches(&self) {
+        self.state.lock().unwrap().watches.clear();
+    }
+
+    /// Makes LIST requests for `plural` wait until [`FakeApi::release`].
+    pub fn hold(&self, plural: &str) {
+        let (tx, rx) = watch::channel(false);
+        let mut state = self.state.lock().unwrap();
+        state.held.insert(plural.into(), rx);
+        state.releases.insert(plural.into(), tx);
+    }
+
+    /// Answers the held LIST requests for `plural`.
+    pub fn release(&self, plural: &str) {
+        let mut state = self.state.lock().unwrap();
+        state.held.remove(plural);
+        if let Some(tx) = state.releases.remove(plural) {
+            tx.send_replace(true);
+        }
+    }
+
+    /// Makes the next LIST of `plural` fail with 500 Internal Server Error.
+    pub fn fail_next_list(&self, plural: &str) {
+        self.state.lock().unwrap().failing.push(plural.into());
+    }
+
+    /// Every request seen so far, as `METHOD path?query`.
+    pub fn requests(&self) -> Vec<String> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    /// The paths (without query) of the requests seen so far, sorted, once each.
+    pub fn paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> = self
+            .requests()
+            .iter()
+            .map(|r| r.split_once(' ').unwrap().1.split('?').next().unwrap().to_owned())
+            .collect();
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+
+    async fn answer(&self, request: http::Request<kube::client::Body>) -> http::Response<Body> {
+        let uri = request.uri().clone();
+        let query = uri.query().unwrap_or("");
+        let held = {
+            let mut state = self.state.lock().unwrap();
+            state.requests.push(format!("{} {uri}", request.method()));
+            let Some(collection) = Collection::parse(uri.path()) else {
+                return status(404, "NotFound", "the server could not find the requested resource");
+            };
+            if query.split('&').any(|p| p == "watch=true") {
+                let since: u64 = query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("resourceVersion="))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let (tx, mut rx) = mpsc::unbounded_channel();
+                for (_, line, _) in
+                    state.history.iter().filter(|(rv, _, o)| *rv > since && collection.holds(o))
+                {
+                    tx.send(line.clone()).unwrap();
+                }
+                // Bookmarks come at any time (asked for with
+                // allowWatchBookmarks); one at the start shows they are ignored.
+                let resource = collection.resource;
+                let bookmark = json!({"type": "BOOKMARK", "object": {
+                    "kind": resource.kind,
+                    "apiVersion": resource.api_version,
+                    "metadata": {"resourceVersion": state.resource_version.to_string()},
+                }});
+                tx.send(Bytes::from(format!("{bookmark}\n"))).unwrap();
+                state.watches.push((collection, tx));
+                let events = futures_util::stream::poll_fn(move |cx| {
+                    rx.poll_recv(cx).map(|line| line.map(|l| Ok(Frame::data(l))))
+                });
+                return response(200, StreamBody::new(events).boxed_unsync());
+            }
+            let plural = collection.resource.plural;
+            if let Some(i) = state.failing.iter().position(|p| p == plural) {
+                state.failing.remove(i);
+                return status(500, "InternalError", "an error on the server has prevented the request");
+            }
+            state.held.get(plural).cloned()
+        };
+        if let Some(mut released) = held {
+            let _ = released.wait_for(|r| *r).await;
+        }
+        let state = self.state.lock().unwrap();
+        let collection = Collection::parse(uri.path()).expect("parsed above");
+        let resource = collection.resource;
+        let items: Vec<Value> = state
+            .objects
+            .values()
+            .filter(|o| collection.holds(o))
+            .map(|o| {
+                let mut item = o.clone();
+                if resource.builtin() {
+                    let fields = item.as_object_mut().unwrap();
+                    fields.remove("apiVersion");
+                    fields.remove("kind");
+                }
+                item
+            })
+            .collect();
+        let list = json!({
+            "kind": format!("{}List", resource.kind),
+            "apiVersion": resource.api_version,
+            "metadata": {"resourceVersion": state.resource_version.to_string()},
+            "items": items,
+        });
+        response(200, Full::new(Bytes::from(list.to_string())).boxed_unsync())
+    }
+}
+
+fn response(code: u16, body: Body) -> http::Response<Body> {
+    http::Response::builder()
+        .status(code)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .unwrap()
+}
+
+/// A `metav1.Status` failure, as the API server answers errors.
+fn status(code: u16, reason: &str, message: &str) -> http::Response<Body> {
+    let body = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    });
+    response(code, Full::new(Bytes::from(body.to_string())).boxed_unsync())
+}
+
+/// The objects of a small cluster, in the JSON the API server sends.
+pub mod objects {
+    use serde_json::{Value, json};
+
+    /// A Service of type LoadBalancer.
+    pub fn service(namespace: &str, name: &str) -> Value {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}"),
+                "annotations": {"metallb.io/address-pool": "a"},
+                "managedFields": [{"manager": "kubectl", "operation": "Update", "apiVersion": "v1"}]},
+            "spec": {
+                "type": "LoadBalancer",
+                "clusterIP": "10.96.0.10",
+                "clusterIPs": ["10.96.0.10"],
+                "ipFamilies": ["IPv4"],
+                "ipFamilyPolicy": "SingleStack",
+                "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080, "nodePort": 31080}],
+                "selector": {"app": name},
+                "externalTrafficPolicy": "Cluster",
+                "sessionAffinity": "None"
+            },
+            "status": {"loadBalancer": {}}
+        })
+    }
+
+    /// The EndpointSlice of `service`, with one endpoint on node1.
+    pub fn endpoint_slice(namespace: &str, service: &str) -> Value {
+        json!({
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {"name": format!("{service}-x7k2p"), "namespace": namespace,
+                "labels": {"kubernetes.io/service-name": service}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.244.1.5"], "nodeName": "node1",
+                "conditions": {"ready": true, "serving": true, "terminating": false}}],
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]
+        })
+    }
+
+    /// A Node with an InternalIP.
+    pub fn node(name: &str, address: &str) -> Value {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "rack": "r1"},
+                "managedFields": [{"manager": "kubelet", "operation": "Update", "apiVersion": "v1",
+                    "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {}}}]},
+            "spec": {"podCIDR": "10.244.1.0/24"},
+            "status": {"addresses": [{"type": "InternalIP", "address": address},
+                {"type": "Hostname", "address": name}]}
+        })
+    }
+
+    /// A Namespace.
+    pub fn namespace(name: &str) -> Value {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Active"}
+        })
+    }
+
+    /// A basic-auth Secret holding a BGP password.
+    pub fn secret(namespace: &str, name: &str) -> Value {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace},
+            "type": "kubernetes.io/basic-auth",
+            "data": {"password": "c2VjcmV0"}
+        })
+    }
+
+    /// An IPAddressPool.
+    pub fn pool(namespace: &str, name: &str, addresses: &[&str]) -> Value {
+        json!({
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "IPAddressPool",
+            "metadata": {"name": name, "namespace": namespace, "generation": 1},
+            "spec": {"addresses": addresses, "autoAssign": true},
+            "status": {"assignedIPv4": 0, "assignedIPv6": 0, "availableIPv4": 16, "availableIPv6": 0}
+        })
+    }
+
+    /// An L2Advertisement of every pool.
+    pub fn l2_advertisement(namespace: &str, name: &str) -> Value {
+        json!({
+            "apiVersion": "metallb.io/v1beta1",
+            "kind": "L2Advertisement",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"ipAddressPools": ["a"]}
+        })
+    }
+
+    /// A BGPPeer (v1beta2) with a password Secret.
+    pub fn bgp_peer(namespace: &str, name: &str) -> Value {
+        json!({
+            "apiVersion": "metallb.io/v1beta2",
+            "kind": "BGPPeer",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"myASN": 64512, "peerASN": 64513, "peerAddress": "192.0.2.1",
+                "passwordSecret": {"name": "peer-password", "namespace": namespace}}
+        })
+    }
+}

@@ -1,0 +1,237 @@
+//! The watchers against the fake API server, on tokio's paused clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrolb_api::Snapshot;
+use ferrolb_k8s::{Kind, Watchers};
+use tokio::sync::watch;
+use tokio::time::{Instant, timeout};
+
+use crate::fake::{FakeApi, objects};
+
+const NS: &str = "metallb-system";
+const DEBOUNCE: Duration = Duration::from_millis(500);
+
+/// A fake holding one object of every kind in ferrolb's namespace, plus a
+/// pool and a Secret elsewhere that must never be seen.
+fn cluster() -> FakeApi {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("ferrolb_k8s=debug,kube_runtime=debug,warn")
+        .try_init();
+    let fake = FakeApi::default();
+    fake.apply(objects::service("default", "web"));
+    fake.apply(objects::endpoint_slice("default", "web"));
+    fake.apply(objects::node("node1", "198.51.100.11"));
+    fake.apply(objects::namespace("default"));
+    fake.apply(objects::pool(NS, "a", &["192.0.2.0/28"]));
+    fake.apply(objects::l2_advertisement(NS, "l2"));
+    fake.apply(objects::bgp_peer(NS, "peer"));
+    fake.apply(objects::secret(NS, "peer-password"));
+    fake.apply(objects::pool("default", "elsewhere", &["203.0.113.0/28"]));
+    fake.apply(objects::secret("kube-system", "bootstrap-token"));
+    fake
+}
+
+/// The next snapshot, failing the test if none comes within a few windows.
+async fn next(rx: &mut watch::Receiver<Option<Arc<Snapshot>>>) -> Arc<Snapshot> {
+    timeout(DEBOUNCE * 10, rx.changed()).await.expect("a snapshot in time").expect("the watchers run");
+    rx.borrow_and_update().clone().expect("a snapshot")
+}
+
+fn names<T>(list: &[ferrolb_api::Located<T>]) -> Vec<String> {
+    list.iter().map(|o| o.location.file.to_string()).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_first_snapshot_waits_until_every_kind_is_listed() {
+    let fake = cluster();
+    fake.hold("secrets");
+    let mut watchers = Watchers::start(fake.client(), NS);
+    let mut rx = watchers.snapshots(DEBOUNCE);
+    assert!(timeout(DEBOUNCE * 4, rx.changed()).await.is_err(), "no snapshot while Secrets are not listed");
+    assert!(rx.borrow().is_none());
+
+    fake.release("secrets");
+    let snapshot = next(&mut rx).await;
+    assert_eq!(names(&snapshot.services), ["kube:Service/default/web"]);
+    assert_eq!(names(&snapshot.endpoint_slices), ["kube:EndpointSlice/default/web-x7k2p"]);
+    assert_eq!(names(&snapshot.nodes), ["kube:Node/node1"]);
+    assert_eq!(names(&snapshot.namespaces), ["kube:Namespace/default"]);
+    assert_eq!(names(&snapshot.pools), ["kube:IPAddressPool/metallb-system/a"]);
+    assert_eq!(names(&snapshot.l2_advertisements), ["kube:L2Advertisement/metallb-system/l2"]);
+    assert_eq!(names(&snapshot.bgp_peers), ["kube:BGPPeer/metallb-system/peer"]);
+    assert_eq!(names(&snapshot.secrets), ["kube:Secret/metallb-system/peer-password"]);
+    assert!(snapshot.bgp_advertisements.is_empty() && snapshot.bfd_profiles.is_empty());
+
+    let web = &snapshot.services[0];
+    assert!(web.load_balancer);
+    assert_eq!(web.annotation("metallb.io/address-pool"), Some("a"));
+    assert_eq!(snapshot.pools[0].spec.addresses, ["192.0.2.0/28"]);
+    assert_eq!(snapshot.bgp_peers[0].spec.password_secret.name, "peer-password");
+    let node = &snapshot.nodes[0];
+    assert!(node.metadata.managed_fields.is_none());
+    let address = &node.status.as_ref().unwrap().addresses.as_ref().unwrap()[0];
+    assert_eq!(address.address, "198.51.100.11");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_added_later_appears_in_a_new_snapshot() {
+    let fake = cluster();
+    let mut watchers = Watchers::start(fake.client(), NS);
+    let mut rx = watchers.snapshots(DEBOUNCE);
+    let first = next(&mut rx).await;
+    assert_eq!(first.services.len(), 1);
+
+    fake.apply(objects::service("shop", "cart"));
+    let second = next(&mut rx).await;
+    assert_eq!(names(&second.services), ["kube:Service/default/web", "kube:Service/shop/cart"]);
+    assert_eq!(second.services[1].key(), "shop/cart");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_closed_watch_resumes_from_its_resource_version_without_a_new_list() {
+    let fake = cluster();
+    let mut watchers = Watchers::start(fake.client(), NS);
+    let mut rx = watchers.snapshots(DEBOUNCE);
+    next(&mut rx).await;
+
+    fake.close_watches();
+    fake.apply(objects::service("shop", "cart"));
+    let snapshot = next(&mut rx).await;
+    assert_eq!(snapshot.services.len(), 2);
+    let requests = fake.requests();
+    let services = |watch: bool| {
+        requests
+            .iter()
+            .filter(|r| r.contains("/api/v1/services?") && r.contains("watch=true") == watch)
+            .count()
+    };
+    assert_eq!((services(false), services(true)), (1, 2), "one LIST, two WATCHes: {requests:#?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_modified_pool_changes_the_snapshot_and_a_deleted_one_leaves_it() {
+    let fake = cluster();
+    let mut watchers = Watchers::start(fake.client(), NS);
+    let mut rx = watchers.snapshots(DEBOUNCE);
+    next(&mut rx).await;
+
+    fake.apply(objects::pool(NS, "a", &["192.0.2.0/28", "2001:db8::/120"]));
+    let modified = next(&mut rx).await;
+    assert_eq!(modified.pools[0].spec.addresses, ["192.0.2.0/28", "2001:db8::/120"]);
+
+    fake.delete("IPAddressPool", NS, "a");
+    let deleted = next(&mut rx).await;
+    assert!(deleted.pools.is_empty());
+    assert_eq!(deleted.services.len(), 1, "the rest stays");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_node_heartbeat_gives_no_snapshot_but_a_new_label_does() {
+    let fake = cluster();
+    let mut watchers = Watchers::start(fake.client(), NS);
+    let mut rx = watchers.snapshots(DEBOUNCE);
+    next(&mut rx).await;
+
+    let mut node = objects::node("node1", "198.51.100.11");
+    node["status"]["conditions"] = serde_json::json!([{"type": "Ready", "status": "True",
+        "lastHeartbeatTime": "2026-11-25T15:00:10Z", "lastTransitionTime": "2026-11-25T09:00:00Z"}]);
+    fake.apply(node.clone());
+    next(&mut rx).await; // the Ready condition is new
+    node["status"]["conditions"][0]["lastHeartbeatTime"] = "2026-11-25T15:05:10Z".into();
+    fake.apply(node.clone());
+    assert!(timeout(DEBOUNCE * 4, rx.changed()).await.is_err(), "a heartbeat alone changes nothing");
+
+    node["metadata"]["labels"]["rack"] = "r2".into();
+    fake.apply(node);
+    let snapshot = next(&mut rx).await;
+    assert_eq!(snapshot.nodes[0].metadata.labels.as_ref().unwrap()["rack"], "r2");
+}
+
+#[tokio::test(start_paused = true)]
+async fn changes_within_one_window_give_one_snapshot() {
+    let fake = cluster();
+    let mut watchers = Watchers::start(fake.client(), NS);
+    let mut rx = watchers.snapshots(DEBOUNCE);
+    next(&mut rx).await;
+
+    let start = Instant::now();
+    fake.apply(objects::service("shop", "a"));
+    tokio::time::sleep(DEBOUNCE / 3).await;
+    fake.apply(objects::service("shop", "b"));
+    tokio::time::sleep(DEBOUNCE / 3).await;
+    fake.delete("Service", "default", "web");
+    let snapshot = next(&mut rx).await;
+    assert!(start.elapsed() >= DEBOUNCE, "not before the window ends");
+    assert_eq!(names(&snapshot.services), ["kube:Service/shop/a", "kube:Service/shop/b"]);
+    assert!(timeout(DEBOUNCE * 4, rx.changed()).await.is_err(), "no second snapshot without a change");
+}
+
+#[tokio::test(start_paused = true)]
+async fn secrets_and_metallb_objects_are_only_asked_for_in_the_namespace() {
+    let fake = cluster();
+    let mut watchers = Watchers::start(fake.client(), NS);
+    let mut rx = watchers.snapshots(DEBOUNCE);
+    let snapshot = next(&mut rx).await;
+    assert_eq!(
+        fake.paths(),
+        [
+            "/api/v1/namespaces",
+            "/api/v1/namespaces/metallb-system/secrets",
+            "/api/v1/nodes",
+            "/api/v1/services",
+            "/apis/discovery.k8s.io/v1/endpointslices",
+            "/apis/metallb.io/v1beta1/namespaces/metallb-system/bfdprofiles",
+            "/apis/metallb.io/v1beta1/namespaces/metallb-system/bgpadvertisements",
+            "/apis/metallb.io/v1beta1/namespaces/metallb-system/communities",
+            "/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools",
+            "/apis/metallb.io/v1beta1/namespaces/metallb-system/l2advertisements",
+            "/apis/metallb.io/v1beta2/namespaces/metallb-system/bgppeers",
+        ]
+    );
+    assert_eq!(names(&snapshot.pools), ["kube:IPAddressPool/metallb-system/a"]);
+
+    // A Secret elsewhere changing is not even sent to ferrolb.
+    fake.apply(objects::secret("kube-system", "other"));
+    assert!(timeout(DEBOUNCE * 4, rx.changed()).await.is_err());
+    assert!(fake.requests().iter().all(|r| !r.contains("kube-system")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_controller_never_asks_for_secrets_or_endpoint_slices() {
+    let fake = cluster();
+    let mut watchers = Watchers::start_kinds(fake.client(), NS, &Kind::CONTROLLER);
+    let mut rx = watchers.snapshots(DEBOUNCE);
+    let snapshot = next(&mut rx).await;
+    assert!(snapshot.secrets.is_empty() && snapshot.endpoint_slices.is_empty());
+    assert_eq!(snapshot.services.len(), 1);
+    assert!(fake.paths().iter().all(|p| !p.ends_with("/secrets") && !p.ends_with("/endpointslices")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_list_is_retried_after_a_backoff() {
+    let fake = cluster();
+    fake.fail_next_list("ipaddresspools");
+    let mut watchers = Watchers::start(fake.client(), NS);
+    let mut rx = watchers.snapshots(DEBOUNCE);
+    let snapshot = next(&mut rx).await;
+    assert_eq!(names(&snapshot.pools), ["kube:IPAddressPool/metallb-system/a"]);
+    let lists = fake
+        .requests()
+        .iter()
+        .filter(|r| r.contains("/ipaddresspools?") && !r.contains("watch=true"))
+        .count();
+    assert_eq!(lists, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_watchers_ends_the_snapshots() {
+    let fake = cluster();
+    let mut watchers = Watchers::start(fake.client(), NS);
+    let mut rx = watchers.snapshots(DEBOUNCE);
+    next(&mut rx).await;
+    drop(watchers);
+    assert!(rx.changed().await.is_err(), "the sender is gone with its task");
+}
