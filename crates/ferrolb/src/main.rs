@@ -31,6 +31,8 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// In a cluster: allocate addresses to LoadBalancer Services and write them to their status.
+    Controller(cmd::controller::Args),
     /// Show what every LoadBalancer Service would get, without touching the network.
     Plan(cmd::plan::Args),
     /// Run without Kubernetes, from one file for the whole cluster.
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { files } => cmd::validate::run(&files),
+        Command::Controller(args) => cmd::controller::run(&args),
         Command::Plan(args) => cmd::plan::run(&args),
         Command::Run(args) => cmd::run::run(&args),
         Command::Crds => cmd::crds::run(),

@@ -1,13 +1,23 @@
-//! Kubernetes as one of ferrolb's ears: watchers that build the same
-//! [`Snapshot`](ferrolb_api::Snapshot) as the standalone file loader.
+//! Kubernetes as one of ferrolb's ears and mouths: watchers that build the
+//! same [`Snapshot`](ferrolb_api::Snapshot) as the standalone file loader,
+//! and the controller that writes allocations back to Service status.
 //!
 //! - [`state`]: pure (no I/O, no clock, no globals): the objects of a
 //!   cluster into a snapshot, and what of each kind ferrolb reads.
 //! - [`watchers`]: the driver: one kube-rs watcher and reflector store per
 //!   kind, and debounced snapshots once every kind has been listed.
+//! - [`status`]: pure: from an allocation to the Service writes and Events
+//!   that bring the cluster to it.
+//! - [`controller`]: the driver: snapshots → allocation → writes.
+//! - [`lease`]: leader election between controller replicas with a Lease.
 
+pub mod controller;
+pub mod lease;
 pub mod state;
+pub mod status;
 pub mod watchers;
 
+pub use controller::{Controller, ControllerError, ControllerOptions};
+pub use lease::{Election, LeaseOptions};
 pub use state::{ClusterState, Watched};
 pub use watchers::{Kind, Stores, Watchers};

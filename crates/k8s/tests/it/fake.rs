@@ -2,7 +2,11 @@
 //! answers LIST with a `…List` (items without apiVersion and kind for the
 //! built-in kinds, as the real server sends them) and WATCH with a stream
 //! of newline-delimited `{"type":…,"object":…}` events, and records every
-//! request it saw.
+//! request it saw. For the controller it also takes merge patches of a
+//! Service's `status` subresource (applied, and sent to the watches as
+//! MODIFIED) and Events (`POST`/`PATCH` of `events.k8s.io/v1`), and records
+//! the body of every write; and serves `coordination.k8s.io/v1` Leases (GET,
+//! POST, PUT with the resourceVersion checked) for leader election.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -127,6 +131,21 @@ struct State {
     releases: BTreeMap<String, watch::Sender<bool>>,
     /// Plurals whose next LIST fails with 500.
     failing: Vec<String>,
+    /// Every PATCH and POST, in order.
+    writes: Vec<Write>,
+    /// How many of the next Service status patches fail with 500.
+    failing_writes: usize,
+}
+
+/// A write the fake received.
+#[derive(Clone, Debug)]
+pub struct Write {
+    /// `PATCH` or `POST`.
+    pub method: String,
+    /// The path, without query.
+    pub path: String,
+    /// The JSON body.
+    pub body: Value,
 }
 
 impl State {
@@ -214,6 +233,36 @@ impl FakeApi {
         self.state.lock().unwrap().failing.push(plural.into());
     }
 
+    /// Makes the next `n` Service status patches fail with 500.
+    pub fn fail_next_writes(&self, n: usize) {
+        self.state.lock().unwrap().failing_writes = n;
+    }
+
+    /// Every PATCH and POST seen so far.
+    pub fn writes(&self) -> Vec<Write> {
+        self.state.lock().unwrap().writes.clone()
+    }
+
+    /// The Service status patches seen so far (failed ones too).
+    pub fn status_patches(&self) -> Vec<Write> {
+        self.writes().into_iter().filter(|w| w.path.ends_with("/status")).collect()
+    }
+
+    /// The Events published so far, as created or patched (a repeat of an
+    /// Event is a PATCH of its series).
+    pub fn events(&self) -> Vec<Value> {
+        self.writes()
+            .into_iter()
+            .filter(|w| w.path.starts_with("/apis/events.k8s.io/v1/"))
+            .map(|w| w.body)
+            .collect()
+    }
+
+    /// The stored object of `kind` `namespace/name`.
+    pub fn get(&self, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.state.lock().unwrap().objects.get(&(kind.into(), namespace.into(), name.into())).cloned()
+    }
+
     /// Every request seen so far, as `METHOD path?query`.
     pub fn requests(&self) -> Vec<String> {
         self.state.lock().unwrap().requests.clone()
@@ -232,6 +281,12 @@ impl FakeApi {
     }
 
     async fn answer(&self, request: http::Request<kube::client::Body>) -> http::Response<Body> {
+        if request.uri().path().starts_with(LEASES) {
+            return self.lease(request).await;
+        }
+        if matches!(*request.method(), http::Method::PATCH | http::Method::POST) {
+            return self.write(request).await;
+        }
         let uri = request.uri().clone();
         let query = uri.query().unwrap_or("");
         let held = {
@@ -301,6 +356,124 @@ impl FakeApi {
             "items": items,
         });
         response(200, Full::new(Bytes::from(list.to_string())).boxed_unsync())
+    }
+}
+
+impl FakeApi {
+    /// Answers a PATCH or POST: an Event is recorded and echoed; a merge
+    /// patch of `/api/v1/namespaces/NS/services/NAME/status` is applied to
+    /// the stored Service (its `metadata` and `status` only, as the status
+    /// subresource does) and the result sent to the watches.
+    async fn write(&self, request: http::Request<kube::client::Body>) -> http::Response<Body> {
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let path = parts.uri.path().to_owned();
+        let mut state = self.state.lock().unwrap();
+        state.requests.push(format!("{} {}", parts.method, parts.uri));
+        state.writes.push(Write { method: parts.method.to_string(), path: path.clone(), body: body.clone() });
+        if path.starts_with("/apis/events.k8s.io/v1/namespaces/") {
+            let mut event = body;
+            event["metadata"]["resourceVersion"] = state.bump().into();
+            let code = if parts.method == http::Method::POST { 201 } else { 200 };
+            return response(code, Full::new(Bytes::from(event.to_string())).boxed_unsync());
+        }
+        let target = path
+            .strip_prefix("/api/v1/namespaces/")
+            .and_then(|rest| rest.strip_suffix("/status"))
+            .and_then(|rest| rest.split_once("/services/"));
+        let (Some((namespace, name)), &http::Method::PATCH) = (target, &parts.method) else {
+            return status(405, "MethodNotAllowed", "the fake takes only Service status patches and Events");
+        };
+        if state.failing_writes > 0 {
+            state.failing_writes -= 1;
+            return status(500, "InternalError", "an error on the server has prevented the request");
+        }
+        let key = ("Service".to_owned(), namespace.to_owned(), name.to_owned());
+        let Some(mut object) = state.objects.get(&key).cloned() else {
+            return status(404, "NotFound", &format!("services \"{name}\" not found"));
+        };
+        for field in ["metadata", "status"] {
+            if let Some(patch) = body.get(field) {
+                merge(&mut object[field], patch);
+            }
+        }
+        object["metadata"]["resourceVersion"] = state.bump().into();
+        state.objects.insert(key, object.clone());
+        state.broadcast("MODIFIED", &object);
+        response(200, Full::new(Bytes::from(object.to_string())).boxed_unsync())
+    }
+}
+
+/// Where the Leases are.
+const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/";
+
+impl FakeApi {
+    /// Answers a Lease request: GET one, POST (create, 409 when it exists),
+    /// PUT (replace, 409 when the resourceVersion is not the stored one).
+    async fn lease(&self, request: http::Request<kube::client::Body>) -> http::Response<Body> {
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let path = parts.uri.path().to_owned();
+        let mut state = self.state.lock().unwrap();
+        state.requests.push(format!("{} {}", parts.method, parts.uri));
+        let Some((namespace, rest)) = path.strip_prefix(LEASES).and_then(|r| r.split_once("/leases")) else {
+            return status(404, "NotFound", "the server could not find the requested resource");
+        };
+        let name = rest.trim_start_matches('/');
+        let ok =
+            |code, object: &Value| response(code, Full::new(Bytes::from(object.to_string())).boxed_unsync());
+        if parts.method == http::Method::GET {
+            let key = ("Lease".to_owned(), namespace.to_owned(), name.to_owned());
+            return match state.objects.get(&key) {
+                Some(lease) => ok(200, lease),
+                None => status(404, "NotFound", &format!("leases.coordination.k8s.io \"{name}\" not found")),
+            };
+        }
+        state.writes.push(Write { method: parts.method.to_string(), path: path.clone(), body: body.clone() });
+        let mut lease = body;
+        lease["apiVersion"] = "coordination.k8s.io/v1".into();
+        lease["kind"] = "Lease".into();
+        let key = key(&lease);
+        let stored = state.objects.get(&key).map(|l| l["metadata"]["resourceVersion"].clone());
+        match (&parts.method, stored) {
+            (&http::Method::POST, Some(_)) => {
+                return status(409, "AlreadyExists", "leases.coordination.k8s.io already exists");
+            }
+            (&http::Method::PUT, None) => return status(404, "NotFound", "lease not found"),
+            (&http::Method::PUT, Some(rv)) if rv != lease["metadata"]["resourceVersion"] => {
+                return status(
+                    409,
+                    "Conflict",
+                    "the object has been modified; please apply your changes to the latest version and try again",
+                );
+            }
+            _ => {}
+        }
+        lease["metadata"]["resourceVersion"] = state.bump().into();
+        state.objects.insert(key, lease.clone());
+        ok(if parts.method == http::Method::POST { 201 } else { 200 }, &lease)
+    }
+}
+
+/// RFC 7386 JSON merge patch: objects merge key by key, `null` removes,
+/// anything else replaces.
+fn merge(target: &mut Value, patch: &Value) {
+    let Value::Object(fields) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Default::default());
+    }
+    let object = target.as_object_mut().unwrap();
+    for (key, value) in fields {
+        if value.is_null() {
+            object.remove(key);
+        } else {
+            merge(object.entry(key.clone()).or_insert(Value::Null), value);
+        }
     }
 }
 

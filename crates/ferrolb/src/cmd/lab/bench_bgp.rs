@@ -492,7 +492,7 @@ fn render(rows: &[Row], changes: &[Change], cap_secs: u64) -> String {
     if !changes.is_empty() {
         let _ = writeln!(
             out,
-            "\nferrolb, one Service appended to the file (ferrolb polls the file every 50 ms):\n\
+            "\nferrolb, one Service appended to the file (ferrolb follows it with inotify):\n\
              routes  write → first UPDATE on the wire (ms)  write → /32 in FRR's kernel, end to end (ms)"
         );
         for c in changes {

@@ -65,16 +65,9 @@ pub struct Args {
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    init_logging();
+    crate::cmd::init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(serve(args))
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).init();
 }
 
 async fn serve(args: &Args) -> anyhow::Result<ExitCode> {

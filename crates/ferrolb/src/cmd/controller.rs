@@ -1,0 +1,89 @@
+//! `ferrolb controller`: in a cluster, allocate addresses to LoadBalancer
+//! Services and write them to their status, as MetalLB's controller.
+//!
+//! ```text
+//!   kube Client (in-cluster, or KUBECONFIG)
+//!      ├──► Election (Lease ferrolb-controller, holder = POD_NAME) ──► leading?
+//!      └──► Controller: watchers ──► allocate ──► Service status + Events (only while leading)
+//!   SIGTERM / SIGINT ──► stop, give up the Lease so the other replica takes over at once
+//! ```
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use ferrolb_k8s::{Controller, ControllerOptions, Election, LeaseOptions};
+use tokio::signal::unix::{SignalKind, signal};
+
+/// The namespace MetalLB is installed in, and so ferrolb's configuration.
+const DEFAULT_NAMESPACE: &str = "metallb-system";
+
+/// Arguments of `ferrolb controller`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The namespace of the metallb.io objects and of the Lease [default: $POD_NAMESPACE, else metallb-system].
+    #[arg(long)]
+    namespace: Option<String>,
+    /// The loadBalancerClass ferrolb serves; without it, only Services with no class.
+    #[arg(long)]
+    lb_class: Option<String>,
+    /// This replica's identity, the Lease holder [default: $POD_NAME, else the host name].
+    #[arg(long)]
+    pod_name: Option<String>,
+    /// Write without taking the Lease: only for a single replica.
+    #[arg(long)]
+    no_leader_election: bool,
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    super::init_logging();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(serve(args))
+}
+
+/// The first of a flag, an environment variable (set but empty counts as unset).
+fn flag_or_env(flag: &Option<String>, variable: &str) -> Option<String> {
+    flag.clone().or_else(|| std::env::var(variable).ok()).filter(|v| !v.is_empty())
+}
+
+async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
+    let namespace = flag_or_env(&args.namespace, "POD_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into());
+    let holder = flag_or_env(&args.pod_name, "POD_NAME")
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_owned()))
+        .filter(|h| !h.is_empty())
+        .context("no identity for the Lease: set --pod-name or POD_NAME")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API server (in-cluster service account, or KUBECONFIG)")?;
+    let election = (!args.no_leader_election)
+        .then(|| Election::start(client.clone(), LeaseOptions::new(&namespace, &holder)));
+    let options = ControllerOptions {
+        allocation: ferrolb_ipam::Options { lb_class: args.lb_class.clone() },
+        instance: Some(holder.clone()),
+        leading: election.as_ref().map(Election::leading),
+        ..ControllerOptions::default()
+    };
+    tracing::info!(
+        namespace = %namespace,
+        holder = %holder,
+        lb_class = args.lb_class.as_deref().unwrap_or(""),
+        leader_election = election.is_some(),
+        "controller starting"
+    );
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let stopped = tokio::select! {
+        result = Controller::run(client, &namespace, options) => Some(result),
+        _ = term.recv() => None,
+        _ = interrupt.recv() => None,
+    };
+    if let Some(election) = election {
+        election.release().await;
+    }
+    match stopped {
+        Some(result) => result.context("controller stopped")?,
+        None => tracing::info!("controller stopped"),
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,379 @@
+//! What the controller writes back to the cluster after an allocation: per
+//! Service, the `status.loadBalancer.ingress` and the
+//! `metallb.io/ip-allocated-from-pool` annotation, and the Events MetalLB
+//! sends for the same outcomes.
+//!
+//! No I/O, no clock, no globals: the driver in [`crate::controller`] sends
+//! each [`ServiceWrite`] as one merge patch and publishes the [`Note`]s.
+//!
+//! Only a Service whose current state differs from the desired one gets a
+//! write, so a controller that restarts over a converged cluster writes
+//! nothing (MetalLB `controller/main.go` `SetBalancer`: no update when the
+//! converged copy equals the one read).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
+use ferrolb_api::Snapshot;
+use ferrolb_api::service::LbService;
+use ferrolb_ipam::{Allocation, Assignments, Options, ServiceKey, ServiceOutcome, annotation};
+use serde_json::{Map, Value, json};
+
+/// The annotation naming the pool a Service's addresses came from, as
+/// MetalLB writes it.
+pub const IP_ALLOCATED_FROM_POOL: &str = annotation::IP_ALLOCATED_FROM_POOL;
+
+/// What ferrolb owns on a Service: the ingress addresses of its status and
+/// the pool annotation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Owned {
+    /// `status.loadBalancer.ingress[].ip`, in order.
+    pub ips: Vec<IpAddr>,
+    /// The `metallb.io/ip-allocated-from-pool` annotation.
+    pub pool: Option<String>,
+}
+
+impl Owned {
+    /// What `service` holds now, as read from the cluster. Addresses that do
+    /// not parse are kept out, so a Service holding one gets rewritten.
+    pub fn of(service: &LbService) -> Owned {
+        Owned {
+            ips: service
+                .ingress_ips
+                .iter()
+                .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
+                .map(|ip| ip.to_canonical())
+                .collect(),
+            pool: service.annotation(IP_ALLOCATED_FROM_POOL).map(str::to_owned),
+        }
+    }
+
+    /// The JSON merge patch (RFC 7386) of a Service's `status` subresource
+    /// that makes it hold `self`: annotation and status in one write, as
+    /// MetalLB's one `UpdateStatus` carries both (the status subresource of a
+    /// Service takes metadata changes and drops only spec ones). An
+    /// ingress entry is `{ip}` alone, as MetalLB writes it; no `ipMode`.
+    pub fn status_patch(&self) -> Value {
+        let ingress = match self.ips.is_empty() {
+            // MetalLB clears with an empty LoadBalancerStatus: no ingress key.
+            true => Value::Null,
+            false => self.ips.iter().map(|ip| json!({"ip": ip.to_string()})).collect(),
+        };
+        let mut annotations = Map::new();
+        annotations
+            .insert(IP_ALLOCATED_FROM_POOL.to_owned(), self.pool.clone().map_or(Value::Null, Value::from));
+        json!({
+            "metadata": {"annotations": annotations},
+            "status": {"loadBalancer": {"ingress": ingress}},
+        })
+    }
+}
+
+/// An Event about a Service, with MetalLB's reason and words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    /// `Warning` rather than `Normal`.
+    pub warning: bool,
+    /// `IPAllocated`, `AllocationFailed`, `ClearAssignment`, `LoadBalancerFailed`.
+    pub reason: &'static str,
+    /// The message.
+    pub message: String,
+}
+
+/// One Service to write: what it holds and what it should hold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceWrite {
+    /// The Service.
+    pub service: ServiceKey,
+    /// What it holds now.
+    pub current: Owned,
+    /// What it should hold.
+    pub desired: Owned,
+    /// Events to publish once the write succeeded.
+    pub notes: Vec<Note>,
+}
+
+impl ServiceWrite {
+    /// The merge patch of the `status` subresource.
+    pub fn patch(&self) -> Value {
+        self.desired.status_patch()
+    }
+}
+
+/// What one allocation asks of the cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Services whose status or annotation differ from the allocation.
+    pub writes: Vec<ServiceWrite>,
+    /// Warnings to publish now, whether or not anything is written.
+    pub warnings: Vec<(ServiceKey, Note)>,
+}
+
+/// The warnings already published, by Service, so that a Service that
+/// keeps failing for the same reason gets one Event, not one per snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Warned {
+    by_service: BTreeMap<ServiceKey, String>,
+}
+
+/// The writes and Events that bring the cluster to `allocation`. Services
+/// ferrolb serves (`options.lb_class`) that are no longer of type
+/// LoadBalancer lose what ferrolb wrote, as MetalLB's `clearServiceState`.
+/// `warned` remembers which warnings went out and is updated.
+pub fn plan(snapshot: &Snapshot, allocation: &Allocation, options: &Options, warned: &mut Warned) -> Plan {
+    let mut plan = Plan::default();
+    let mut still_warned = BTreeMap::new();
+    let mut handled = 0;
+    for located in &snapshot.services {
+        let service = &located.object;
+        let key = ServiceKey::new(namespace_of(service), &*service.name);
+        let current = Owned::of(service);
+        let Some(outcome) = allocation.get(&key.namespace, &key.name) else {
+            let ours = service.load_balancer_class.as_deref() == options.lb_class.as_deref();
+            if !service.load_balancer && ours && current != Owned::default() {
+                plan.writes.push(ServiceWrite {
+                    service: key,
+                    current,
+                    desired: Owned::default(),
+                    notes: Vec::new(),
+                });
+            }
+            continue;
+        };
+        handled += 1;
+        let desired = Owned {
+            ips: outcome.ips.clone(),
+            pool: outcome.pool.clone().filter(|_| !outcome.ips.is_empty()),
+        };
+        if let Some(note) = warning(&key, outcome) {
+            if warned.by_service.get(&key) != Some(&note.message) {
+                plan.warnings.push((key.clone(), note.clone()));
+            }
+            still_warned.insert(key.clone(), note.message);
+        }
+        if desired != current {
+            let notes = notes(&key, outcome, &current);
+            plan.writes.push(ServiceWrite { service: key, current, desired, notes });
+        }
+    }
+    tracing::trace!(handled, writes = plan.writes.len(), "planned");
+    warned.by_service = still_warned;
+    plan
+}
+
+/// The Normal Events of a write, as MetalLB `controller/service.go`
+/// `convergeBalancer` sends them: `ClearAssignment` when the addresses held
+/// are no longer allowed, `IPAllocated` when new ones are assigned.
+fn notes(key: &ServiceKey, outcome: &ServiceOutcome, current: &Owned) -> Vec<Note> {
+    let mut notes = Vec::new();
+    if outcome.ips == current.ips {
+        return notes; // only the annotation changes: MetalLB says nothing
+    }
+    if let Some(released) = &outcome.released {
+        notes.push(Note {
+            warning: false,
+            reason: "ClearAssignment",
+            message: format!(
+                "current IP for {:?} not allowed by config, will attempt for new IP assignment: {}",
+                key.to_string(),
+                released.reason
+            ),
+        });
+    }
+    if !outcome.ips.is_empty() {
+        notes.push(Note {
+            warning: false,
+            reason: "IPAllocated",
+            message: format!("Assigned IP {}", go_quoted(&outcome.ips)),
+        });
+    }
+    notes
+}
+
+/// The Warning Event of an outcome with an error: `AllocationFailed` when
+/// the Service has no address, `LoadBalancerFailed` when it keeps the ones
+/// it had because what it asks for cannot be read.
+fn warning(key: &ServiceKey, outcome: &ServiceOutcome) -> Option<Note> {
+    let error = outcome.error.as_ref()?;
+    Some(match outcome.ips.is_empty() {
+        true => Note {
+            warning: true,
+            reason: "AllocationFailed",
+            message: format!("Failed to allocate IP for {:?}: {error}", key.to_string()),
+        },
+        false => Note {
+            warning: true,
+            reason: "LoadBalancerFailed",
+            message: format!("invalid requested loadbalancer IPs: {error}"),
+        },
+    })
+}
+
+/// Addresses as Go's `%q` prints a `[]net.IP`, which MetalLB's messages
+/// use: `["192.0.2.1" "2001:db8::1"]`.
+fn go_quoted(ips: &[IpAddr]) -> String {
+    let quoted: Vec<String> = ips.iter().map(|ip| format!("\"{ip}\"")).collect();
+    format!("[{}]", quoted.join(" "))
+}
+
+fn namespace_of(service: &LbService) -> &str {
+    if service.namespace.is_empty() { "default" } else { &service.namespace }
+}
+
+/// The assignments the cluster records: every Service of `snapshot` with
+/// ingress addresses and a `metallb.io/ip-allocated-from-pool` annotation.
+/// A Service with addresses but no annotation is left out: ipam then reads
+/// its addresses from its status itself, and finds their pool.
+pub fn recorded_assignments(snapshot: &Snapshot) -> Assignments {
+    let mut assignments = Assignments::new();
+    for located in &snapshot.services {
+        let service = &located.object;
+        let owned = Owned::of(service);
+        if let (Some(pool), false) = (owned.pool, owned.ips.is_empty()) {
+            assignments.insert(namespace_of(service), &*service.name, pool, owned.ips);
+        }
+    }
+    assignments
+}
+
+/// What allocation starts from: the assignments the cluster records, and
+/// for Services that record none yet, what this controller decided last
+/// time (`remembered`), so that a write still in flight is not undone.
+pub fn previous_assignments(snapshot: &Snapshot, remembered: &Assignments) -> Assignments {
+    let recorded = recorded_assignments(snapshot);
+    let mut by_service: HashMap<&ServiceKey, _> = remembered.iter().collect();
+    for (key, _) in recorded.iter() {
+        by_service.remove(key);
+    }
+    let mut previous = recorded.clone();
+    for (key, assignment) in by_service {
+        previous.insert(
+            key.namespace.clone(),
+            key.name.clone(),
+            assignment.pool.clone(),
+            assignment.ips.clone(),
+        );
+    }
+    previous
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrolb_api::Located;
+
+    fn service(name: &str, ingress: &[&str], pool: Option<&str>) -> Located<LbService> {
+        let mut annotations = ferrolb_api::labels::Labels::default();
+        if let Some(pool) = pool {
+            annotations = [(IP_ALLOCATED_FROM_POOL.to_owned(), pool.to_owned())].into_iter().collect();
+        }
+        Located::unsourced(LbService {
+            namespace: "default".into(),
+            name: name.into(),
+            annotations,
+            load_balancer: true,
+            ingress_ips: ingress.iter().map(|&ip| ip.into()).collect(),
+            ..LbService::default()
+        })
+    }
+
+    fn outcome(name: &str, ips: &[&str], pool: Option<&str>) -> ServiceOutcome {
+        ServiceOutcome {
+            namespace: "default".into(),
+            name: name.into(),
+            pool: pool.map(Into::into),
+            ips: ips.iter().map(|ip| ip.parse().unwrap()).collect(),
+            error: None,
+            families: ferrolb_ipam::Families::Single(ferrolb_api::addr::Family::V4),
+            released: None,
+        }
+    }
+
+    #[test]
+    fn a_new_address_is_one_patch_with_status_and_annotation() {
+        let snapshot = Snapshot { services: vec![service("web", &[], None)], ..Snapshot::default() };
+        let allocation =
+            Allocation { services: vec![outcome("web", &["192.0.2.1"], Some("a"))], pools: vec![] };
+        let plan = plan(&snapshot, &allocation, &Options::default(), &mut Warned::default());
+        assert_eq!(plan.writes.len(), 1);
+        assert_eq!(
+            plan.writes[0].patch(),
+            json!({"metadata": {"annotations": {"metallb.io/ip-allocated-from-pool": "a"}},
+                "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}})
+        );
+        assert_eq!(plan.writes[0].notes[0].reason, "IPAllocated");
+        assert_eq!(plan.writes[0].notes[0].message, r#"Assigned IP ["192.0.2.1"]"#);
+    }
+
+    #[test]
+    fn a_service_holding_its_address_gets_no_write() {
+        let snapshot =
+            Snapshot { services: vec![service("web", &["192.0.2.1"], Some("a"))], ..Snapshot::default() };
+        let allocation =
+            Allocation { services: vec![outcome("web", &["192.0.2.1"], Some("a"))], pools: vec![] };
+        assert_eq!(
+            plan(&snapshot, &allocation, &Options::default(), &mut Warned::default()),
+            Plan::default()
+        );
+    }
+
+    #[test]
+    fn a_missing_annotation_alone_is_written_without_an_event() {
+        let snapshot =
+            Snapshot { services: vec![service("web", &["192.0.2.1"], None)], ..Snapshot::default() };
+        let allocation =
+            Allocation { services: vec![outcome("web", &["192.0.2.1"], Some("a"))], pools: vec![] };
+        let plan = plan(&snapshot, &allocation, &Options::default(), &mut Warned::default());
+        assert_eq!(plan.writes.len(), 1);
+        assert!(plan.writes[0].notes.is_empty());
+    }
+
+    #[test]
+    fn a_lost_address_clears_status_and_annotation_and_warns_once() {
+        let snapshot =
+            Snapshot { services: vec![service("web", &["192.0.2.1"], Some("a"))], ..Snapshot::default() };
+        let mut failed = outcome("web", &[], None);
+        failed.error = Some(ferrolb_ipam::AllocationError::NoPools);
+        let allocation = Allocation { services: vec![failed], pools: vec![] };
+        let mut warned = Warned::default();
+        let first = plan(&snapshot, &allocation, &Options::default(), &mut warned);
+        assert_eq!(
+            first.writes[0].patch(),
+            json!({"metadata": {"annotations": {"metallb.io/ip-allocated-from-pool": null}},
+                "status": {"loadBalancer": {"ingress": null}}})
+        );
+        assert_eq!(first.warnings.len(), 1);
+        assert_eq!(first.warnings[0].1.reason, "AllocationFailed");
+        assert_eq!(
+            first.warnings[0].1.message,
+            r#"Failed to allocate IP for "default/web": no IPAddressPool is configured"#
+        );
+        let again = plan(&snapshot, &allocation, &Options::default(), &mut warned);
+        assert!(again.warnings.is_empty(), "the same warning goes out once");
+    }
+
+    #[test]
+    fn a_service_no_longer_of_type_load_balancer_is_cleared() {
+        let mut cluster_ip = service("web", &["192.0.2.1"], Some("a"));
+        cluster_ip.object.load_balancer = false;
+        let snapshot = Snapshot { services: vec![cluster_ip], ..Snapshot::default() };
+        let allocation = Allocation { services: vec![], pools: vec![] };
+        let plan = plan(&snapshot, &allocation, &Options::default(), &mut Warned::default());
+        assert_eq!(plan.writes.len(), 1);
+        assert_eq!(plan.writes[0].desired, Owned::default());
+    }
+
+    #[test]
+    fn the_cluster_record_wins_over_memory() {
+        let snapshot = Snapshot {
+            services: vec![service("web", &["192.0.2.1"], Some("a")), service("new", &[], None)],
+            ..Snapshot::default()
+        };
+        let mut remembered = Assignments::new();
+        remembered.insert("default", "web", "b", vec!["192.0.2.9".parse().unwrap()]);
+        remembered.insert("default", "new", "a", vec!["192.0.2.2".parse().unwrap()]);
+        let previous = previous_assignments(&snapshot, &remembered);
+        assert_eq!(previous.get("default", "web").unwrap().ips, ["192.0.2.1".parse::<IpAddr>().unwrap()]);
+        assert_eq!(previous.get("default", "new").unwrap().pool, "a");
+    }
+}
