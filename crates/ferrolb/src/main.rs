@@ -33,6 +33,8 @@ enum Command {
     },
     /// In a cluster: allocate addresses to LoadBalancer Services and write them to their status.
     Controller(cmd::controller::Args),
+    /// In a cluster, one per node: announce the Services' addresses by L2 and BGP.
+    Speaker(cmd::speaker::Args),
     /// Show what every LoadBalancer Service would get, without touching the network.
     Plan(cmd::plan::Args),
     /// Run without Kubernetes, from one file for the whole cluster.
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate { files } => cmd::validate::run(&files),
         Command::Controller(args) => cmd::controller::run(&args),
+        Command::Speaker(args) => cmd::speaker::run(&args),
         Command::Plan(args) => cmd::plan::run(&args),
         Command::Run(args) => cmd::run::run(&args),
         Command::Crds => cmd::crds::run(),

@@ -29,7 +29,7 @@ use futures_util::StreamExt;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, Client, Resource};
+use kube::{Api, Client};
 use tokio::sync::watch;
 
 use crate::status::{Note, Owned, ServiceWrite, Warned, plan, previous_assignments};
@@ -229,18 +229,7 @@ impl Controller {
     /// Publishes `note` about `service`, logging a failure: an Event lost
     /// is no reason to hold back allocation.
     async fn publish(&self, stores: &Stores, service: &ServiceKey, note: &Note) {
-        // The uid from the store, so that `kubectl describe` finds the Event.
-        let reference = stores
-            .services
-            .as_ref()
-            .and_then(|store| store.get(&ObjectRef::new(&service.name).within(&service.namespace)))
-            .map(|object| object.object_ref(&()))
-            .unwrap_or_else(|| {
-                let mut reference = Service::default().object_ref(&());
-                reference.name = Some(service.name.clone());
-                reference.namespace = Some(service.namespace.clone());
-                reference
-            });
+        let reference = stores.service_reference(&service.namespace, &service.name);
         let event = Event {
             type_: if note.warning { EventType::Warning } else { EventType::Normal },
             reason: note.reason.into(),

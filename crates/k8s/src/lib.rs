@@ -11,6 +11,7 @@
 //! - [`controller`]: the driver: snapshots → allocation → writes.
 //! - [`lease`]: leader election between controller replicas with a Lease.
 
+pub mod announcements;
 pub mod controller;
 pub mod lease;
 pub mod state;

@@ -257,6 +257,32 @@ pub fn previous_assignments(snapshot: &Snapshot, remembered: &Assignments) -> As
     previous
 }
 
+/// What a speaker announces: the Services of `allocation` (made with
+/// [`recorded_assignments`] as the previous assignments) whose addresses are
+/// exactly those of their status. A speaker does not allocate, as MetalLB's
+/// (`speaker/main.go` `SetBalancer` reads `status.loadBalancer.ingress`):
+/// a Service with no status yet, or whose status no longer fits its pool,
+/// waits for the controller to write it, so a speaker never announces an
+/// address the controller has not handed out.
+pub fn announced_by_status(snapshot: &Snapshot, mut allocation: Allocation) -> Allocation {
+    let in_status: HashMap<(&str, &str), Vec<IpAddr>> = snapshot
+        .services
+        .iter()
+        .map(|located| {
+            let service = &located.object;
+            let mut ips = Owned::of(service).ips;
+            ips.sort_unstable();
+            ((namespace_of(service), &*service.name), ips)
+        })
+        .collect();
+    allocation.services.retain(|outcome| {
+        let mut ips = outcome.ips.clone();
+        ips.sort_unstable();
+        !ips.is_empty() && in_status.get(&(outcome.namespace.as_str(), outcome.name.as_str())) == Some(&ips)
+    });
+    allocation
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,5 +401,28 @@ mod tests {
         let previous = previous_assignments(&snapshot, &remembered);
         assert_eq!(previous.get("default", "web").unwrap().ips, ["192.0.2.1".parse::<IpAddr>().unwrap()]);
         assert_eq!(previous.get("default", "new").unwrap().pool, "a");
+    }
+
+    #[test]
+    fn a_speaker_announces_only_what_the_status_holds() {
+        let snapshot = Snapshot {
+            services: vec![
+                service("held", &["192.0.2.1"], Some("a")),
+                service("new", &[], None),
+                service("moved", &["192.0.2.3"], Some("a")),
+            ],
+            ..Snapshot::default()
+        };
+        let allocation = Allocation {
+            services: vec![
+                outcome("held", &["192.0.2.1"], Some("a")),
+                outcome("moved", &["192.0.2.4"], Some("a")),
+                outcome("new", &["192.0.2.2"], Some("a")),
+            ],
+            pools: vec![],
+        };
+        let announced = announced_by_status(&snapshot, allocation);
+        let names: Vec<&str> = announced.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["held"]);
     }
 }

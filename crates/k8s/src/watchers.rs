@@ -142,6 +142,28 @@ pub struct Stores {
 }
 
 impl Stores {
+    /// A reference to the Service for an Event about it: with its uid from
+    /// the store, so that `kubectl describe` finds the Event; by name alone
+    /// when the store does not hold it (yet).
+    pub fn service_reference(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> k8s_openapi::api::core::v1::ObjectReference {
+        use kube::Resource as _;
+        use kube::runtime::reflector::ObjectRef;
+        self.services
+            .as_ref()
+            .and_then(|store| store.get(&ObjectRef::new(name).within(namespace)))
+            .map(|object| object.object_ref(&()))
+            .unwrap_or_else(|| {
+                let mut reference = Service::default().object_ref(&());
+                reference.name = Some(name.to_owned());
+                reference.namespace = Some(namespace.to_owned());
+                reference
+            })
+    }
+
     /// What the stores hold now.
     pub fn state(&self) -> ClusterState {
         fn all<K>(store: &Option<Store<K>>) -> Vec<Arc<K>>

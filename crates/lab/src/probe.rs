@@ -33,6 +33,18 @@ pub fn ndisc6(ns: &Netns, dev: &str, ip: &str) -> Result<Option<String>> {
         .map(|mac| mac.trim().to_lowercase()))
 }
 
+/// The MAC of every Neighbor Advertisement for `ip` on `dev` within 1 s of one solicitation.
+pub fn ndisc6_all(ns: &Netns, dev: &str, ip: &str) -> Result<Vec<String>> {
+    let mut c = ns.command("ndisc6");
+    c.args(["-m", "-r", "1", "-w", "1000", ip, dev]);
+    let out = cmd::output(&mut c, Duration::from_secs(10))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("Target link-layer address: "))
+        .map(|mac| mac.trim().to_lowercase())
+        .collect())
+}
+
 /// The MAC of the kernel's neighbor entry for `ip` on `dev`, if it has one.
 pub fn neighbor(ns: &Netns, dev: &str, ip: &str) -> Result<Option<String>> {
     let out = ns.ip(&["neigh", "show", ip, "dev", dev])?;

@@ -42,7 +42,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 }
 
 /// The first of a flag, an environment variable (set but empty counts as unset).
-fn flag_or_env(flag: &Option<String>, variable: &str) -> Option<String> {
+pub(crate) fn flag_or_env(flag: &Option<String>, variable: &str) -> Option<String> {
     flag.clone().or_else(|| std::env::var(variable).ok()).filter(|v| !v.is_empty())
 }
 

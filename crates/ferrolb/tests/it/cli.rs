@@ -293,3 +293,21 @@ fn plan_of_a_bgp_only_config_has_no_l2_part() {
     assert!(table.starts_with("NAMESPACE  NAME   POOL  IPS         ERROR\n"), "{table}");
     assert!(!table.contains("L2"), "{table}");
 }
+
+#[test]
+fn speaker_help_names_its_flags() {
+    let out = ferrolb(&["speaker", "--help"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let help = text(&out.stdout);
+    for flag in ["--node", "--namespace", "--lb-class", "--gossip-port", "--gossip-secret-file"] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+    assert!(help.contains("[default: 7946]"), "{help}");
+}
+
+#[test]
+fn speaker_needs_its_node() {
+    let out = ferrolb(&["speaker"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--node"), "{}", text(&out.stderr));
+}

@@ -27,7 +27,7 @@ struct Resource {
     namespaced: bool,
 }
 
-const RESOURCES: [Resource; 11] = [
+const RESOURCES: [Resource; 13] = [
     Resource { kind: "Service", api_version: "v1", plural: "services", namespaced: true },
     Resource { kind: "Node", api_version: "v1", plural: "nodes", namespaced: false },
     Resource { kind: "Namespace", api_version: "v1", plural: "namespaces", namespaced: false },
@@ -69,7 +69,22 @@ const RESOURCES: [Resource; 11] = [
         plural: "communities",
         namespaced: true,
     },
+    Resource {
+        kind: "ServiceL2Status",
+        api_version: "metallb.io/v1beta1",
+        plural: "servicel2statuses",
+        namespaced: true,
+    },
+    Resource {
+        kind: "ServiceBGPStatus",
+        api_version: "metallb.io/v1beta1",
+        plural: "servicebgpstatuses",
+        namespaced: true,
+    },
 ];
+
+/// The kinds a speaker creates, patches the status of and deletes.
+const SPEAKER_WRITTEN: [&str; 2] = ["servicel2statuses", "servicebgpstatuses"];
 
 impl Resource {
     /// `/api/v1` or `/apis/GROUP/VERSION`.
@@ -140,7 +155,7 @@ struct State {
 /// A write the fake received.
 #[derive(Clone, Debug)]
 pub struct Write {
-    /// `PATCH` or `POST`.
+    /// `PATCH`, `POST` or (of a speaker's status object) `DELETE`.
     pub method: String,
     /// The path, without query.
     pub path: String,
@@ -284,6 +299,9 @@ impl FakeApi {
         if request.uri().path().starts_with(LEASES) {
             return self.lease(request).await;
         }
+        if let Some(target) = speaker_written(request.uri().path()) {
+            return self.speaker_write(request, target).await;
+        }
         if matches!(*request.method(), http::Method::PATCH | http::Method::POST) {
             return self.write(request).await;
         }
@@ -402,6 +420,116 @@ impl FakeApi {
         state.objects.insert(key, object.clone());
         state.broadcast("MODIFIED", &object);
         response(200, Full::new(Bytes::from(object.to_string())).boxed_unsync())
+    }
+}
+
+/// A request on a speaker's status object: (kind, namespace, name or "",
+/// whether on the status subresource); `None` for any other path, and for
+/// a LIST or WATCH (which [`FakeApi::answer`] serves as for any kind).
+fn speaker_written(path: &str) -> Option<(&'static str, String, String, bool)> {
+    let rest = path.strip_prefix("/apis/metallb.io/v1beta1/namespaces/")?;
+    let (namespace, rest) = rest.split_once('/')?;
+    let plural = SPEAKER_WRITTEN.iter().find(|p| rest.starts_with(*p))?;
+    let resource = RESOURCES.iter().find(|r| r.plural == *plural)?;
+    let rest = rest[plural.len()..].trim_start_matches('/');
+    let (name, status) = match rest.strip_suffix("/status") {
+        Some(name) => (name, true),
+        None => (rest, false),
+    };
+    Some((resource.kind, namespace.to_owned(), name.to_owned(), status))
+}
+
+impl FakeApi {
+    /// Answers a write of a ServiceL2Status or ServiceBGPStatus: POST
+    /// creates (a name from `generateName`, the status dropped, as with a
+    /// status subresource), PATCH of `/status` merges the status, DELETE
+    /// removes; GET of the collection lists (its label selector applied).
+    async fn speaker_write(
+        &self,
+        request: http::Request<kube::client::Body>,
+        (kind, namespace, name, on_status): (&'static str, String, String, bool),
+    ) -> http::Response<Body> {
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let mut state = self.state.lock().unwrap();
+        state.requests.push(format!("{} {}", parts.method, parts.uri));
+        let ok =
+            |code, object: &Value| response(code, Full::new(Bytes::from(object.to_string())).boxed_unsync());
+        let stored = (kind.to_owned(), namespace.clone(), name.clone());
+        match (&parts.method, name.is_empty(), on_status) {
+            (&http::Method::GET, true, false) => {
+                let selector =
+                    parts.uri.query().unwrap_or("").split('&').find_map(|p| p.strip_prefix("labelSelector="));
+                let selector = selector.map(|s| s.replace("%2F", "/").replace("%3D", "="));
+                let items: Vec<Value> = state
+                    .objects
+                    .values()
+                    .filter(|o| o["kind"] == kind && o["metadata"]["namespace"] == namespace.as_str())
+                    .filter(|o| {
+                        selector.as_deref().is_none_or(|s| {
+                            s.split(',').all(|term| {
+                                let (k, v) = term.split_once('=').unwrap_or((term, ""));
+                                o["metadata"]["labels"][k] == v
+                            })
+                        })
+                    })
+                    .cloned()
+                    .collect();
+                let list = json!({
+                    "kind": format!("{kind}List"),
+                    "apiVersion": "metallb.io/v1beta1",
+                    "metadata": {"resourceVersion": state.resource_version.to_string()},
+                    "items": items,
+                });
+                ok(200, &list)
+            }
+            (&http::Method::POST, true, false) => {
+                state.writes.push(Write {
+                    method: "POST".into(),
+                    path: parts.uri.path().into(),
+                    body: body.clone(),
+                });
+                let mut object = body;
+                let n = state.objects.len();
+                let prefix = object["metadata"]["generateName"].as_str().unwrap_or("").to_owned();
+                object["metadata"]["name"] = format!("{prefix}{n:05}").into();
+                object["metadata"]["namespace"] = namespace.into();
+                object.as_object_mut().unwrap().remove("status");
+                object["metadata"]["resourceVersion"] = state.bump().into();
+                state.objects.insert(key(&object), object.clone());
+                ok(201, &object)
+            }
+            (&http::Method::PATCH, false, true) => {
+                state.writes.push(Write {
+                    method: "PATCH".into(),
+                    path: parts.uri.path().into(),
+                    body: body.clone(),
+                });
+                let Some(mut object) = state.objects.get(&stored).cloned() else {
+                    return status(404, "NotFound", &format!("{kind} {name:?} not found"));
+                };
+                if let Some(patch) = body.get("status") {
+                    merge(&mut object["status"], patch);
+                }
+                object["metadata"]["resourceVersion"] = state.bump().into();
+                state.objects.insert(stored, object.clone());
+                ok(200, &object)
+            }
+            (&http::Method::DELETE, false, false) => {
+                state.writes.push(Write { method: "DELETE".into(), path: parts.uri.path().into(), body });
+                match state.objects.remove(&stored) {
+                    Some(object) => ok(200, &object),
+                    None => status(404, "NotFound", &format!("{kind} {name:?} not found")),
+                }
+            }
+            _ => status(405, "MethodNotAllowed", "the fake does not serve this request"),
+        }
+    }
+
+    /// The stored objects of `kind`, by name.
+    pub fn all(&self, kind: &str) -> Vec<Value> {
+        self.state.lock().unwrap().objects.values().filter(|o| o["kind"] == kind).cloned().collect()
     }
 }
 

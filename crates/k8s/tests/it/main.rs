@@ -1,5 +1,6 @@
 //! Integration tests of ferrolb-k8s, in one binary (one link).
 
+mod announcements;
 mod controller;
 mod fake;
 mod lease;

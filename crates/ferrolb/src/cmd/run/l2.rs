@@ -37,12 +37,16 @@ pub const JOIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// node handing a VIP back to it has released it first.
 const HANDOVER_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Gossip settings from the command line.
-#[derive(Clone, Debug)]
+/// Gossip settings from the command line (`run` and `speaker`).
+#[derive(Clone, Debug, clap::Args)]
 pub struct GossipOptions {
-    /// UDP port of every speaker.
+    /// UDP port of the gossip between speakers (L2 mode), on every node.
+    #[arg(long = "gossip-port", default_value_t = ferrolb_membership::driver::DEFAULT_PORT)]
     pub port: u16,
-    /// A file holding the shared secret; else the `FERROLB_MEMBERLIST_SECRET` variable.
+    /// A file holding the gossip's shared secret (or a directory with a
+    /// `secretkey` file, as MetalLB's memberlist Secret is mounted); without
+    /// it, the FERROLB_MEMBERLIST_SECRET environment variable.
+    #[arg(long = "gossip-secret-file")]
     pub secret_file: Option<PathBuf>,
 }
 

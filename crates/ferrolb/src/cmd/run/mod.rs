@@ -13,7 +13,10 @@
 //!
 //! One task runs the loop below; rtnetlink's carries the netlink socket; each
 //! BGP session, the gossip and the ARP/NDP responder have their own tasks.
+//! Everything after allocation is the [`announcer::Announcer`], which
+//! `ferrolb speaker` shares.
 
+pub mod announcer;
 mod bgp;
 mod config;
 mod host;
@@ -21,20 +24,18 @@ mod l2;
 mod state;
 mod watch;
 
-use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use ferrolb_ipam::{Allocation, Assignments, Options};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, info, warn};
 
-use self::bgp::BgpSessions;
+use self::announcer::{Announcer, GossipOptions};
 use self::config::Config;
 use self::host::HostVips;
-use self::l2::{GossipOptions, L2Event, L2Mode};
 use self::state::StateFile;
 use self::watch::ConfigWatch;
 
@@ -53,14 +54,8 @@ pub struct Args {
     /// The loadBalancerClass ferrolb serves; without it, only Services with no class.
     #[arg(long)]
     lb_class: Option<String>,
-    /// UDP port of the gossip between speakers (L2 mode), on every node.
-    #[arg(long, default_value_t = ferrolb_membership::driver::DEFAULT_PORT)]
-    gossip_port: u16,
-    /// A file holding the gossip's shared secret (or a directory with a
-    /// `secretkey` file, as MetalLB's memberlist Secret is mounted); without
-    /// it, the FERROLB_MEMBERLIST_SECRET environment variable.
-    #[arg(long)]
-    gossip_secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    gossip: GossipOptions,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -85,17 +80,9 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let previous = state.load().with_context(|| format!("reading {}", state.path().display()))?;
     let host = HostVips::open().await.context("opening a netlink socket")?;
-    let gossip = GossipOptions { port: args.gossip_port, secret_file: args.gossip_secret_file.clone() };
-    let mut running = Running {
-        node: args.node.clone(),
-        config: None,
-        allocation: None,
-        assignments: previous,
-        bgp_vips: BTreeSet::new(),
-        host,
-        bgp: BgpSessions::listening(ferrolb_bgp::driver::BGP_PORT),
-        l2: L2Mode::new(gossip),
-    };
+    let gossip = args.gossip.clone();
+    let mut running =
+        Running { announcer: Announcer::new(&args.node, gossip, Some(host)), assignments: previous };
     running.apply(config, &options, &state).await?;
 
     let mut term = signal(SignalKind::terminate())?;
@@ -104,10 +91,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         tokio::select! {
             _ = term.recv() => break,
             _ = interrupt.recv() => break,
-            event = running.l2.next_event() => match event {
-                L2Event::AliveChanged => running.announce_l2().await,
-                L2Event::AnnounceAgain => running.l2.announce_again(),
-            },
+            event = running.announcer.next_event() => running.announcer.on_event(event).await,
             () = watch.changed() => {
                 match load(&args.config, &args.node).await {
                     Ok(config) => running.apply(config, &options, &state).await?,
@@ -121,57 +105,38 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         }
     }
     info!(node = %args.node, "stopping");
-    // Leave the gossip first: the other speakers take the L2 VIPs over at once.
-    running.l2.leave().await;
-    running.bgp.shutdown().await;
-    if let Err(e) = running.host.clear().await {
-        warn!(error = %e, "could not release the VIPs");
-    }
+    running.announcer.stop().await;
     Ok(ExitCode::SUCCESS)
 }
 
 /// What is in force.
 struct Running {
-    node: String,
-    /// The configuration in force, kept to re-elect L2 leaders when speakers come and go.
-    config: Option<Config>,
-    allocation: Option<Allocation>,
+    announcer: Announcer,
+    /// The assignments saved in the state file.
     assignments: Assignments,
-    /// The VIPs this node announces by BGP.
-    bgp_vips: BTreeSet<IpAddr>,
-    host: HostVips,
-    bgp: BgpSessions,
-    l2: L2Mode,
 }
 
 impl Running {
     /// Plans `config` against what is in force, saves the assignments and
     /// logs what changed.
     async fn apply(&mut self, config: Config, options: &Options, state: &StateFile) -> anyhow::Result<()> {
-        let (config, allocation, bgp, assignments) = {
-            let (assignments, options, node) = (self.assignments.clone(), options.clone(), self.node.clone());
+        let snapshot = Arc::new(config.snapshot);
+        let (allocation, assignments) = {
+            let (snapshot, assignments, options) =
+                (Arc::clone(&snapshot), self.assignments.clone(), options.clone());
             off_thread(move || {
-                let allocation = ferrolb_ipam::allocate(&config.snapshot, &assignments, &options);
-                let bgp = ferrolb_announce::plan_bgp(&config.snapshot, &allocation, &node);
+                let allocation = ferrolb_ipam::allocate(&snapshot, &assignments, &options);
                 let assignments = allocation.assignments();
-                (config, allocation, bgp, assignments)
+                (allocation, assignments)
             })
             .await?
         };
-        self.bgp_vips = bgp.decisions.iter().filter(|d| d.announced()).map(|d| d.ip).collect();
-        self.l2.start_gossip_if_needed(&config.snapshot, &self.node).await;
-        let previous = self.allocation.replace(allocation);
-        self.config = Some(config);
-        // The host accepts a VIP before any router is told to send it here.
-        self.announce_l2().await;
-        if let Some(config) = &self.config {
-            self.bgp.converge(&config.snapshot, &bgp, &self.node).await;
-        }
+        let previous = self.announcer.announce(snapshot, allocation).await?;
         // Let the sessions send before the bookkeeping below: the routers hear
         // of a change first. (Allocation is deterministic, so a crash before
         // the save hands out the same IPs again.)
         tokio::task::yield_now().await;
-        let Some(allocation) = &self.allocation else { return Ok(()) };
+        let Some(allocation) = self.announcer.allocation() else { return Ok(()) };
         log_changes(previous.as_ref(), allocation);
         info!(
             services = allocation.services.len(),
@@ -190,21 +155,6 @@ impl Running {
             self.assignments = assignments;
         }
         Ok(())
-    }
-
-    /// Elects the L2 leaders among the alive speakers, answers for the VIPs
-    /// led here, and makes the host accept exactly those and the BGP ones.
-    async fn announce_l2(&mut self) {
-        let (Some(config), Some(allocation)) = (&self.config, &self.allocation) else { return };
-        let alive = self.l2.alive(&config.snapshot);
-        let plan = ferrolb_announce::plan_l2(&config.snapshot, allocation, &self.node, &alive);
-        let led = l2::led_vips(&plan);
-        let accepted: BTreeSet<IpAddr> = self.bgp_vips.union(&led).copied().collect();
-        if let Err(e) = self.host.converge(&accepted).await {
-            warn!(error = %e, "could not make this host accept the VIPs it announces");
-        }
-        self.l2.converge(&config.snapshot, &plan);
-        self.l2.watch_leaders(&plan);
     }
 }
 
@@ -226,7 +176,9 @@ async fn load(path: &std::path::Path, node: &str) -> Result<Config, Vec<ferrolb_
 
 /// Runs CPU-heavy work (allocation and planning of a large configuration,
 /// writing the state file) on a blocking thread, for the same reason.
-async fn off_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+pub(crate) async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
     tokio::task::spawn_blocking(work).await.map_err(|e| anyhow::anyhow!("planning thread failed: {e}"))
 }
 

@@ -1,0 +1,194 @@
+//! `ferrolb speaker --node NAME`: in a cluster, one per node, announce by L2
+//! and BGP the addresses the controller wrote to the Services' status, as
+//! MetalLB's speaker.
+//!
+//! ```text
+//!   kube Client ──► Watchers (every kind: EndpointSlices for Local traffic,
+//!                   Secrets for BGP passwords) ──debounced Snapshot──┐
+//!   allocate(previous = status) ──► only Services whose status holds exactly those IPs
+//!                                 ──► Announcer: BGP sessions, L2 gossip + ARP/NDP responder
+//!                                               └──► ServiceL2Status / ServiceBGPStatus
+//!                                                    + nodeAssigned Events (what changed only)
+//!   SIGTERM / SIGINT ──► leave the gossip, Cease to every peer, delete this node's status objects
+//! ```
+//!
+//! The speaker does not make the host accept VIP traffic (no local routes):
+//! in a cluster kube-proxy does, on every node.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use ferrolb_announce::{BgpPlan, Interfaces, L2Plan};
+use ferrolb_api::Snapshot;
+use ferrolb_api::metallb::{InterfaceInfo, ServiceBGPStatusStatus, ServiceL2StatusStatus};
+use ferrolb_ipam::{Allocation, Options, ServiceKey};
+use ferrolb_k8s::Watchers;
+use ferrolb_k8s::announcements::{AnnouncementStatus, Announcements};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+use super::run::announcer::{Announcer, GossipOptions};
+
+/// The namespace MetalLB is installed in, and so ferrolb's configuration.
+const DEFAULT_NAMESPACE: &str = "metallb-system";
+
+/// Changes within this window give one snapshot, as the controller's.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// How long after a failed status write the speaker tries again when
+/// nothing changes first.
+const RETRY: Duration = Duration::from_secs(5);
+
+/// How long a stopping speaker spends removing its status objects: well
+/// within the DaemonSet's 10 s grace period.
+const CLEAR_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Arguments of `ferrolb speaker`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// This speaker's Node (the DaemonSet passes spec.nodeName).
+    #[arg(long)]
+    node: String,
+    /// The namespace of the metallb.io objects and Secrets [default: $POD_NAMESPACE, else metallb-system].
+    #[arg(long)]
+    namespace: Option<String>,
+    /// The loadBalancerClass ferrolb serves; without it, only Services with no class.
+    #[arg(long)]
+    lb_class: Option<String>,
+    #[command(flatten)]
+    gossip: GossipOptions,
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    super::init_logging();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
+    let namespace = super::controller::flag_or_env(&args.namespace, "POD_NAMESPACE")
+        .unwrap_or_else(|| DEFAULT_NAMESPACE.into());
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API server (in-cluster service account, or KUBECONFIG)")?;
+    let mut watchers = Watchers::start(client.clone(), &namespace);
+    let mut status = AnnouncementStatus::new(client, &namespace, &args.node);
+    let mut retry: Option<tokio::time::Instant> = None;
+    let mut snapshots = watchers.snapshots(DEBOUNCE);
+    let options = Options { lb_class: args.lb_class.clone() };
+    let gossip = args.gossip.clone();
+    let mut announcer = Announcer::new(&args.node, gossip, None);
+    info!(node = %args.node, namespace = %namespace, "speaker starting");
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = interrupt.recv() => break,
+            event = announcer.next_event() => announcer.on_event(event).await,
+            () = wait_until(retry) => {}
+            changed = snapshots.changed() => {
+                if changed.is_err() {
+                    anyhow::bail!("the watchers stopped");
+                }
+                let Some(snapshot) = snapshots.borrow_and_update().clone() else { continue };
+                let allocation = {
+                    let (snapshot, options) = (Arc::clone(&snapshot), options.clone());
+                    super::run::off_thread(move || announced(&snapshot, &options)).await?
+                };
+                info!(services = allocation.services.len(), "announcing");
+                announcer.announce(snapshot, allocation).await?;
+            }
+        }
+        // After every change of what is announced (a new snapshot, an L2
+        // re-election) or a retry; nothing is written when nothing differs.
+        let Some((l2, bgp)) = announcer.plans() else { continue };
+        retry = match status.write(&announcements(l2, bgp), watchers.stores()).await {
+            Ok(()) => None,
+            Err(error) => {
+                warn!(error = %error, "announcement status not written, retrying");
+                Some(tokio::time::Instant::now() + RETRY)
+            }
+        };
+    }
+    info!(node = %args.node, "stopping");
+    announcer.stop().await;
+    // Nothing is announced from here any more; the status objects carry no
+    // owner reference to this pod (as MetalLB's do), so remove them here,
+    // within the grace period.
+    let nothing = Announcements::default();
+    let cleared = tokio::time::timeout(CLEAR_TIMEOUT, status.write(&nothing, watchers.stores()));
+    match cleared.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => warn!(error = %error, "announcement status left behind"),
+        Err(_) => warn!("announcement status left behind: the API server did not answer in time"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What this speaker may announce: the allocation that keeps every
+/// Service's status, less the Services whose status does not hold exactly
+/// what it gives (no status yet: the controller has not assigned them).
+fn announced(snapshot: &Snapshot, options: &Options) -> Allocation {
+    let previous = ferrolb_k8s::status::recorded_assignments(snapshot);
+    let allocation = ferrolb_ipam::allocate(snapshot, &previous, options);
+    ferrolb_k8s::status::announced_by_status(snapshot, allocation)
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn wait_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What the status objects say of the plans in force: per Service led
+/// here, the interfaces (none listed when every interface answers, as
+/// MetalLB); per Service routed, the peers with a session that get it.
+fn announcements(l2: &L2Plan, bgp: &BgpPlan) -> Announcements {
+    let mut announcements = Announcements::default();
+    for vip in l2.led() {
+        let Some(service) = service_key(&vip.service) else { continue };
+        let status = announcements.l2.entry(service.clone()).or_insert_with(|| ServiceL2StatusStatus {
+            node: l2.node.clone(),
+            service_name: service.name.clone(),
+            service_namespace: service.namespace.clone(),
+            interfaces: Vec::new(),
+        });
+        if let Some(Interfaces::Only(names)) = vip.interfaces() {
+            for name in names {
+                if !status.interfaces.iter().any(|i| &i.name == name) {
+                    status.interfaces.push(InterfaceInfo { name: name.clone() });
+                }
+            }
+            status.interfaces.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+    }
+    for peer in bgp.peers.iter().filter(|p| p.has_session()) {
+        for service in peer.routes.iter().flat_map(|r| &r.services) {
+            let Some(service) = service_key(service) else { continue };
+            let status = announcements.bgp.entry(service.clone()).or_insert_with(|| ServiceBGPStatusStatus {
+                node: bgp.node.clone(),
+                service_name: service.name.clone(),
+                service_namespace: service.namespace.clone(),
+                peers: Vec::new(),
+            });
+            if !status.peers.contains(&peer.peer) {
+                status.peers.push(peer.peer.clone());
+                status.peers.sort();
+            }
+        }
+    }
+    announcements
+}
+
+/// The key of a `namespace/name` Service.
+fn service_key(service: &str) -> Option<ServiceKey> {
+    let (namespace, name) = service.split_once('/')?;
+    Some(ServiceKey::new(namespace, name))
+}
