@@ -11,7 +11,9 @@
 //!                                      ▼
 //!              status::plan ──► one merge patch of services/status per
 //!                               Service that differs (at most 4 at once)
-//!                          └──► Events (events.k8s.io/v1) via kube's Recorder
+//!                          ├──► Events (events.k8s.io/v1) via kube's Recorder
+//!                          └──► one merge patch of ipaddresspools/status
+//!                               per pool whose counts changed
 //! ```
 //!
 //! A write that fails is logged with `service=` and tried again after
@@ -23,6 +25,7 @@ use std::time::Duration;
 
 use ferrolb_api::Snapshot;
 use ferrolb_api::core::Service;
+use ferrolb_api::metallb::IPAddressPool;
 use ferrolb_api::service::LbService;
 use ferrolb_ipam::{Assignments, ServiceKey};
 use futures_util::StreamExt;
@@ -32,7 +35,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client};
 use tokio::sync::watch;
 
-use crate::status::{Note, Owned, ServiceWrite, Warned, plan, previous_assignments};
+use crate::status::{Note, Owned, ServiceWrite, Warned, plan, pool_writes, previous_assignments};
 use crate::watchers::{Kind, Stores, Watchers};
 
 /// The name the controller writes under: the field manager of its patches
@@ -83,6 +86,8 @@ pub enum ControllerError {
 /// them to their status.
 pub struct Controller {
     client: Client,
+    /// The namespace of the `metallb.io` objects, where the pools are.
+    namespace: String,
     recorder: Recorder,
     options: ControllerOptions,
     /// What the last allocation decided, for writes not yet seen back.
@@ -105,6 +110,7 @@ impl Controller {
         let mut controller = Controller {
             recorder: Recorder::new(client.clone(), reporter),
             client,
+            namespace: namespace.to_owned(),
             options,
             remembered: Assignments::new(),
             warned: Warned::default(),
@@ -222,6 +228,33 @@ impl Controller {
         for (service, note) in &plan.warnings {
             tracing::warn!(service = %service, reason = note.reason, message = %note.message, "allocation");
             self.publish(stores, service, note).await;
+        }
+        failed + self.write_pools(&allocation, stores).await
+    }
+
+    /// Writes the counts of every pool whose status differs from them (the
+    /// store's version, the freshest); returns how many writes failed.
+    async fn write_pools(&self, allocation: &ferrolb_ipam::Allocation, stores: &Stores) -> usize {
+        let Some(pools) = stores.pools.as_ref() else {
+            return 0;
+        };
+        let held: Vec<Arc<IPAddressPool>> = pools.state();
+        let writes = pool_writes(allocation, |name| {
+            held.iter().find(|p| p.metadata.name.as_deref() == Some(name)).map(|p| p.status.as_ref())
+        });
+        let api: Api<IPAddressPool> = Api::namespaced(self.client.clone(), &self.namespace);
+        let params = PatchParams { field_manager: Some(CONTROLLER_NAME.into()), ..PatchParams::default() };
+        let mut failed = 0;
+        for write in writes {
+            match api.patch_status(&write.pool, &params, &Patch::Merge(write.patch())).await {
+                Ok(_) => tracing::debug!(pool = %write.pool, status = ?write.desired, "pool status written"),
+                // Gone since the snapshot: nothing to count any more.
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(error) => {
+                    failed += 1;
+                    tracing::warn!(pool = %write.pool, error = %error, "pool status write failed, retrying");
+                }
+            }
         }
         failed
     }

@@ -100,8 +100,10 @@ macro_rules! watched {
     };
 }
 
+// An IPAddressPool's status is the controller's own output: a write of it
+// is no change to plan from (and would reallocate every Service).
 watched! {
-    IPAddressPool => spec, status;
+    IPAddressPool => spec;
     L2Advertisement => spec;
     BGPAdvertisement => spec;
     BGPPeer => spec;

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use ferrolb_api::Snapshot;
+use ferrolb_api::metallb::IPAddressPoolStatus;
 use ferrolb_api::service::LbService;
 use ferrolb_ipam::{Allocation, Assignments, Options, ServiceKey, ServiceOutcome, annotation};
 use serde_json::{Map, Value, json};
@@ -220,6 +221,42 @@ fn namespace_of(service: &LbService) -> &str {
     if service.namespace.is_empty() { "default" } else { &service.namespace }
 }
 
+/// One pool whose status counts differ from the allocation's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolWrite {
+    /// The pool's name (in the controller's namespace).
+    pub pool: String,
+    /// The counts to write.
+    pub desired: IPAddressPoolStatus,
+}
+
+impl PoolWrite {
+    /// The merge patch of the pool's `status` subresource: the four counts
+    /// MetalLB's controller writes.
+    pub fn patch(&self) -> Value {
+        json!({ "status": self.desired })
+    }
+}
+
+/// The pools whose status should change after `allocation`: those that
+/// exist in the cluster (`current` gives the status each holds, `None` for
+/// none yet) and hold other counts. A pool whose counts are unchanged
+/// gets no write, so a settled cluster sees none.
+pub fn pool_writes<'a>(
+    allocation: &Allocation,
+    current: impl Fn(&str) -> Option<Option<&'a IPAddressPoolStatus>>,
+) -> Vec<PoolWrite> {
+    allocation
+        .pools
+        .iter()
+        .filter_map(|stats| {
+            let held = current(&stats.name)?;
+            let desired = stats.status();
+            (held != Some(&desired)).then(|| PoolWrite { pool: stats.name.clone(), desired })
+        })
+        .collect()
+}
+
 /// The assignments the cluster records: every Service of `snapshot` with
 /// ingress addresses and a `metallb.io/ip-allocated-from-pool` annotation.
 /// A Service with addresses but no annotation is left out: ipam then reads
@@ -401,6 +438,29 @@ mod tests {
         let previous = previous_assignments(&snapshot, &remembered);
         assert_eq!(previous.get("default", "web").unwrap().ips, ["192.0.2.1".parse::<IpAddr>().unwrap()]);
         assert_eq!(previous.get("default", "new").unwrap().pool, "a");
+    }
+
+    #[test]
+    fn a_pool_is_written_only_when_its_counts_change() {
+        let stats = |assigned| ferrolb_ipam::PoolStats {
+            name: "a".into(),
+            assigned_ipv4: assigned,
+            assigned_ipv6: 0,
+            available_ipv4: 16 - assigned,
+            available_ipv6: 0,
+        };
+        let allocation = Allocation { services: vec![], pools: vec![stats(1)] };
+        let held = stats(1).status();
+        assert!(pool_writes(&allocation, |_| Some(Some(&held))).is_empty(), "unchanged: no write");
+        assert!(pool_writes(&allocation, |_| None).is_empty(), "a pool gone from the cluster");
+        let writes = pool_writes(&allocation, |_| Some(None));
+        assert_eq!(writes.len(), 1);
+        assert_eq!(
+            writes[0].patch(),
+            json!({"status": {"assignedIPv4": 1, "assignedIPv6": 0, "availableIPv4": 15, "availableIPv6": 0}})
+        );
+        let before = stats(0).status();
+        assert_eq!(pool_writes(&allocation, |_| Some(Some(&before))), writes);
     }
 
     #[test]

@@ -109,6 +109,10 @@ async fn a_service_already_holding_its_address_gets_no_write() {
     let fake = cluster();
     // ipMode, as an API server defaults it, is no difference.
     fake.apply(service_holding("web", &["192.0.2.5"]));
+    // The pool already counts it.
+    let mut pool = objects::pool(NS, "a", &["192.0.2.0/28"]);
+    pool["status"] = json!({"assignedIPv4": 1, "assignedIPv6": 0, "availableIPv4": 15, "availableIPv6": 0});
+    fake.apply(pool);
     let _controller = start(&fake);
     settle().await;
     assert!(fake.writes().is_empty(), "{:?}", fake.writes());
@@ -284,4 +288,42 @@ async fn services_of_another_class_are_left_alone_and_a_former_load_balancer_is_
     assert_eq!(patches[0].path, "/api/v1/namespaces/default/services/former/status");
     assert!(ingress(&fake, "former").is_empty());
     assert_eq!(ingress(&fake, "other"), ["192.0.2.3"], "another controller's Service is not ours to touch");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pool_status_counts_its_addresses_and_is_written_only_when_they_change() {
+    let fake = cluster();
+    let _controller = start(&fake);
+    settle().await;
+    assert!(fake.writes().is_empty(), "the counts it holds are right: {:?}", fake.writes());
+
+    fake.apply(objects::service("default", "web"));
+    settle().await;
+    let patches = fake.pool_status_patches();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert_eq!(patches[0].method, "PATCH");
+    assert_eq!(patches[0].path, "/apis/metallb.io/v1beta1/namespaces/metallb-system/ipaddresspools/a/status");
+    let counts = json!({"assignedIPv4": 1, "assignedIPv6": 0, "availableIPv4": 15, "availableIPv6": 0});
+    assert_eq!(patches[0].body, json!({"status": counts}));
+    let stored = fake.get("IPAddressPool", NS, "a").unwrap();
+    assert_eq!(stored["status"], counts);
+    assert_eq!(
+        stored["spec"]["addresses"],
+        json!(["192.0.2.0/28"]),
+        "the spec is not the status's to change"
+    );
+
+    // A change that moves no count: a label on the Service.
+    let mut labelled = fake.get("Service", "default", "web").unwrap();
+    labelled["metadata"]["labels"] = json!({"tier": "front"});
+    fake.apply(labelled);
+    settle().await;
+    assert_eq!(fake.pool_status_patches().len(), 1, "same counts, no write");
+
+    fake.apply(objects::service("default", "api"));
+    settle().await;
+    let patches = fake.pool_status_patches();
+    assert_eq!(patches.len(), 2, "{patches:?}");
+    assert_eq!(patches[1].body["status"]["assignedIPv4"], 2);
+    assert_eq!(patches[1].body["status"]["availableIPv4"], 14);
 }

@@ -122,8 +122,12 @@ impl Collection {
     }
 
     fn holds(&self, object: &Value) -> bool {
-        object["kind"] == self.resource.kind
-            && self.namespace.as_deref().is_none_or(|ns| object["metadata"]["namespace"] == ns)
+        let (kind, namespace, _) = key(object);
+        self.holds_key(&kind, &namespace)
+    }
+
+    fn holds_key(&self, kind: &str, namespace: &str) -> bool {
+        kind == self.resource.kind && self.namespace.as_deref().is_none_or(|ns| namespace == ns)
     }
 }
 
@@ -136,7 +140,9 @@ struct State {
     resource_version: u64,
     /// Every event so far, replayed to a watch that starts from an older
     /// resourceVersion, as the API server does.
-    history: Vec<(u64, Bytes, Value)>,
+    /// (The kind and namespace of each event's object are kept, not the
+    /// object: with ten thousand Services the fake stays small.)
+    history: Vec<(u64, Bytes, String, String)>,
     /// Open watches: the collection and where its events go.
     watches: Vec<(Collection, mpsc::UnboundedSender<Bytes>)>,
     /// Every request, as `METHOD path?query`.
@@ -171,7 +177,9 @@ impl State {
 
     fn broadcast(&mut self, event: &str, object: &Value) {
         let line = Bytes::from(format!("{}\n", json!({"type": event, "object": object})));
-        self.history.push((self.resource_version, line.clone(), object.clone()));
+        let (kind, namespace, _) = key(object);
+        self.history.push((self.resource_version, line, kind, namespace));
+        let line = &self.history.last().expect("just pushed").1;
         self.watches.retain(|(collection, tx)| !collection.holds(object) || tx.send(line.clone()).is_ok());
     }
 }
@@ -260,7 +268,34 @@ impl FakeApi {
 
     /// The Service status patches seen so far (failed ones too).
     pub fn status_patches(&self) -> Vec<Write> {
-        self.writes().into_iter().filter(|w| w.path.ends_with("/status")).collect()
+        let state = self.state.lock().unwrap();
+        state
+            .writes
+            .iter()
+            .filter(|w| w.path.starts_with("/api/v1/") && w.path.ends_with("/status"))
+            .cloned()
+            .collect()
+    }
+
+    /// How many Service status patches were seen so far, without copying them.
+    pub fn status_patch_count(&self) -> usize {
+        let state = self.state.lock().unwrap();
+        state.writes.iter().filter(|w| w.path.starts_with("/api/v1/") && w.path.ends_with("/status")).count()
+    }
+
+    /// The JSON the fake keeps (objects, the event history replayed to new
+    /// watches, every write's body), in serialized bytes: a lower bound of
+    /// its memory, for a load test to tell it from the client's.
+    pub fn footprint(&self) -> usize {
+        let state = self.state.lock().unwrap();
+        state.objects.values().map(|o| o.to_string().len()).sum::<usize>()
+            + state.history.iter().map(|h| h.1.len()).sum::<usize>()
+            + state.writes.iter().map(|w| w.body.to_string().len()).sum::<usize>()
+    }
+
+    /// The IPAddressPool status patches seen so far.
+    pub fn pool_status_patches(&self) -> Vec<Write> {
+        self.writes().into_iter().filter(|w| w.path.contains("/ipaddresspools/")).collect()
     }
 
     /// The Events published so far, as created or patched (a repeat of an
@@ -320,8 +355,10 @@ impl FakeApi {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
                 let (tx, mut rx) = mpsc::unbounded_channel();
-                for (_, line, _) in
-                    state.history.iter().filter(|(rv, _, o)| *rv > since && collection.holds(o))
+                for (_, line, _, _) in state
+                    .history
+                    .iter()
+                    .filter(|(rv, _, kind, ns)| *rv > since && collection.holds_key(kind, ns))
                 {
                     tx.send(line.clone()).unwrap();
                 }
@@ -381,7 +418,9 @@ impl FakeApi {
     /// Answers a PATCH or POST: an Event is recorded and echoed; a merge
     /// patch of `/api/v1/namespaces/NS/services/NAME/status` is applied to
     /// the stored Service (its `metadata` and `status` only, as the status
-    /// subresource does) and the result sent to the watches.
+    /// subresource does), one of
+    /// `/apis/metallb.io/v1beta1/namespaces/NS/ipaddresspools/NAME/status`
+    /// to the pool's `status`, and the result sent to the watches.
     async fn write(&self, request: http::Request<kube::client::Body>) -> http::Response<Body> {
         let (parts, body) = request.into_parts();
         let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
@@ -396,22 +435,36 @@ impl FakeApi {
             let code = if parts.method == http::Method::POST { 201 } else { 200 };
             return response(code, Full::new(Bytes::from(event.to_string())).boxed_unsync());
         }
-        let target = path
+        let service = path
             .strip_prefix("/api/v1/namespaces/")
             .and_then(|rest| rest.strip_suffix("/status"))
-            .and_then(|rest| rest.split_once("/services/"));
-        let (Some((namespace, name)), &http::Method::PATCH) = (target, &parts.method) else {
-            return status(405, "MethodNotAllowed", "the fake takes only Service status patches and Events");
+            .and_then(|rest| rest.split_once("/services/"))
+            .map(|target| ("Service", target));
+        let pool = path
+            .strip_prefix("/apis/metallb.io/v1beta1/namespaces/")
+            .and_then(|rest| rest.strip_suffix("/status"))
+            .and_then(|rest| rest.split_once("/ipaddresspools/"))
+            .map(|target| ("IPAddressPool", target));
+        let (Some((kind, (namespace, name))), &http::Method::PATCH) = (service.or(pool), &parts.method)
+        else {
+            return status(
+                405,
+                "MethodNotAllowed",
+                "the fake takes only Service and IPAddressPool status patches and Events",
+            );
         };
-        if state.failing_writes > 0 {
+        if kind == "Service" && state.failing_writes > 0 {
             state.failing_writes -= 1;
             return status(500, "InternalError", "an error on the server has prevented the request");
         }
-        let key = ("Service".to_owned(), namespace.to_owned(), name.to_owned());
+        let key = (kind.to_owned(), namespace.to_owned(), name.to_owned());
         let Some(mut object) = state.objects.get(&key).cloned() else {
-            return status(404, "NotFound", &format!("services \"{name}\" not found"));
+            return status(404, "NotFound", &format!("{kind} {name:?} not found"));
         };
-        for field in ["metadata", "status"] {
+        // The status subresource of a custom resource takes the status
+        // alone; a Service's takes its metadata too.
+        let fields: &[&str] = if kind == "Service" { &["metadata", "status"] } else { &["status"] };
+        for &field in fields {
             if let Some(patch) = body.get(field) {
                 merge(&mut object[field], patch);
             }

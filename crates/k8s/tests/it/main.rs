@@ -4,4 +4,5 @@ mod announcements;
 mod controller;
 mod fake;
 mod lease;
+mod load;
 mod watchers;
