@@ -71,6 +71,11 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         "controller starting"
     );
 
+    // Connected to the API server: ready (the Lease decides who writes).
+    let health = std::net::SocketAddr::from(([0, 0, 0, 0], super::health::PORT));
+    if let Err(e) = super::health::serve(health, tokio::sync::watch::channel(true).1).await {
+        tracing::warn!(address = %health, error = %e, "no health endpoints");
+    }
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let stopped = tokio::select! {

@@ -2,6 +2,7 @@
 
 pub mod controller;
 pub mod crds;
+pub mod health;
 pub mod lab;
 pub mod plan;
 pub mod run;

@@ -82,6 +82,12 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let gossip = args.gossip.clone();
     let mut announcer = Announcer::new(&args.node, gossip, None);
     info!(node = %args.node, namespace = %namespace, "speaker starting");
+    // Ready once the first snapshot is announced.
+    let (ready, ready_rx) = tokio::sync::watch::channel(false);
+    let health = std::net::SocketAddr::from(([0, 0, 0, 0], super::health::PORT));
+    if let Err(e) = super::health::serve(health, ready_rx).await {
+        warn!(address = %health, error = %e, "no health endpoints");
+    }
 
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -102,6 +108,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
                 };
                 info!(services = allocation.services.len(), "announcing");
                 announcer.announce(snapshot, allocation).await?;
+                ready.send_replace(true);
             }
         }
         // After every change of what is announced (a new snapshot, an L2

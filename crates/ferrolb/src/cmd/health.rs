@@ -1,0 +1,66 @@
+//! `/healthz` and `/readyz` on port 7472 (as MetalLB), which the Deployment
+//! and DaemonSet in deploy/ probe. Two fixed answers need no HTTP library:
+//! the request line is read, one response is written, the connection closes.
+
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The port of metrics and health, as MetalLB's.
+pub const PORT: u16 = 7472;
+
+/// Serves health on `addr` until the runtime stops: `/healthz` is 200 while
+/// the process runs; `/readyz` is 200 once `ready` holds, 503 before.
+pub async fn serve(addr: SocketAddr, ready: watch::Receiver<bool>) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else { continue };
+            let ready = *ready.borrow();
+            tokio::spawn(async move {
+                let mut request = [0u8; 1024];
+                let Ok(n) = stream.read(&mut request).await else { return };
+                let _ = stream.write_all(response(&request[..n], ready).as_bytes()).await;
+            });
+        }
+    });
+    Ok(())
+}
+
+/// The whole HTTP response to `request` (its first bytes suffice).
+fn response(request: &[u8], ready: bool) -> &'static str {
+    let line = request.split(|b| *b == b'\r' || *b == b'\n').next().unwrap_or_default();
+    let path = line.split(|b| *b == b' ').nth(1).unwrap_or_default();
+    match (path, ready) {
+        (b"/healthz", _) | (b"/readyz", true) => {
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n"
+        }
+        (b"/readyz", false) => {
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 10\r\nconnection: close\r\n\r\nnot ready\n"
+        }
+        _ => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthz_is_always_ok_and_readyz_only_once_ready() {
+        let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes();
+        assert!(response(&get("/healthz"), false).starts_with("HTTP/1.1 200"));
+        assert!(response(&get("/readyz"), false).starts_with("HTTP/1.1 503"));
+        assert!(response(&get("/readyz"), true).starts_with("HTTP/1.1 200"));
+        assert!(response(&get("/metrics"), true).starts_with("HTTP/1.1 404"));
+        assert!(response(b"", true).starts_with("HTTP/1.1 404"));
+        for r in [response(&get("/healthz"), true), response(&get("/readyz"), false)] {
+            let (head, body) = r.split_once("\r\n\r\n").unwrap();
+            let length: usize =
+                head.lines().find_map(|l| l.strip_prefix("content-length: ")).unwrap().parse().unwrap();
+            assert_eq!(body.len(), length, "{r:?}");
+        }
+    }
+}
