@@ -24,19 +24,18 @@ pub fn arping(ns: &Netns, dev: &str, ip: &str, count: u32) -> Result<Vec<String>
 
 /// The MAC in the first Neighbor Advertisement for `ip` on `dev`, if any came within 1 s.
 pub fn ndisc6(ns: &Netns, dev: &str, ip: &str) -> Result<Option<String>> {
-    let mut c = ns.command("ndisc6");
-    c.args(["-1", "-r", "2", "-w", "500", ip, dev]);
-    let out = cmd::output(&mut c, Duration::from_secs(10))?;
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("Target link-layer address: "))
-        .map(|mac| mac.trim().to_lowercase()))
+    Ok(advertised(ns, &["-1", "-r", "2", "-w", "500", ip, dev])?.into_iter().next())
 }
 
 /// The MAC of every Neighbor Advertisement for `ip` on `dev` within 1 s of one solicitation.
 pub fn ndisc6_all(ns: &Netns, dev: &str, ip: &str) -> Result<Vec<String>> {
+    advertised(ns, &["-m", "-r", "1", "-w", "1000", ip, dev])
+}
+
+/// The target link-layer addresses `ndisc6 ARGS` prints.
+fn advertised(ns: &Netns, args: &[&str]) -> Result<Vec<String>> {
     let mut c = ns.command("ndisc6");
-    c.args(["-m", "-r", "1", "-w", "1000", ip, dev]);
+    c.args(args);
     let out = cmd::output(&mut c, Duration::from_secs(10))?;
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()

@@ -14,9 +14,6 @@ use anyhow::Context;
 use ferrolb_k8s::{Controller, ControllerOptions, Election, LeaseOptions};
 use tokio::signal::unix::{SignalKind, signal};
 
-/// The namespace MetalLB is installed in, and so ferrolb's configuration.
-const DEFAULT_NAMESPACE: &str = "metallb-system";
-
 /// Arguments of `ferrolb controller`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,14 +38,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(serve(args))
 }
 
-/// The first of a flag, an environment variable (set but empty counts as unset).
-pub(crate) fn flag_or_env(flag: &Option<String>, variable: &str) -> Option<String> {
-    flag.clone().or_else(|| std::env::var(variable).ok()).filter(|v| !v.is_empty())
-}
-
 async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
-    let namespace = flag_or_env(&args.namespace, "POD_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into());
-    let holder = flag_or_env(&args.pod_name, "POD_NAME")
+    let namespace = super::namespace(&args.namespace);
+    let holder = super::flag_or_env(&args.pod_name, "POD_NAME")
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_owned()))
         .filter(|h| !h.is_empty())
         .context("no identity for the Lease: set --pod-name or POD_NAME")?;
@@ -72,10 +64,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     );
 
     // Connected to the API server: ready (the Lease decides who writes).
-    let health = std::net::SocketAddr::from(([0, 0, 0, 0], super::health::PORT));
-    if let Err(e) = super::health::serve(health, tokio::sync::watch::channel(true).1).await {
-        tracing::warn!(address = %health, error = %e, "no health endpoints");
-    }
+    super::health::serve_on_default_port(tokio::sync::watch::channel(true).1).await;
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let stopped = tokio::select! {

@@ -11,6 +11,15 @@ use tokio::sync::watch;
 /// The port of metrics and health, as MetalLB's.
 pub const PORT: u16 = 7472;
 
+/// Serves health on port [`PORT`] of every address; a port already taken is
+/// logged, not fatal (the process still does its job, the probes will say so).
+pub async fn serve_on_default_port(ready: watch::Receiver<bool>) {
+    let addr = SocketAddr::from(([0, 0, 0, 0], PORT));
+    if let Err(e) = serve(addr, ready).await {
+        tracing::warn!(address = %addr, error = %e, "no health endpoints");
+    }
+}
+
 /// Serves health on `addr` until the runtime stops: `/healthz` is 200 while
 /// the process runs; `/readyz` is 200 once `ready` holds, 503 before.
 pub async fn serve(addr: SocketAddr, ready: watch::Receiver<bool>) -> std::io::Result<()> {

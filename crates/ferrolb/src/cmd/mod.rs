@@ -17,3 +17,14 @@ pub fn init_logging() {
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).init();
 }
+
+/// The first of a flag, an environment variable (set but empty counts as unset).
+pub fn flag_or_env(flag: &Option<String>, variable: &str) -> Option<String> {
+    flag.clone().or_else(|| std::env::var(variable).ok()).filter(|v| !v.is_empty())
+}
+
+/// The namespace of ferrolb's configuration in a cluster: `--namespace`, else
+/// the pod's own (`POD_NAMESPACE`), else `metallb-system`, where MetalLB's is.
+pub fn namespace(flag: &Option<String>) -> String {
+    flag_or_env(flag, "POD_NAMESPACE").unwrap_or_else(|| "metallb-system".into())
+}

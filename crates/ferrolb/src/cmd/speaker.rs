@@ -31,9 +31,6 @@ use tracing::{info, warn};
 
 use super::run::announcer::{Announcer, GossipOptions};
 
-/// The namespace MetalLB is installed in, and so ferrolb's configuration.
-const DEFAULT_NAMESPACE: &str = "metallb-system";
-
 /// Changes within this window give one snapshot, as the controller's.
 const DEBOUNCE: Duration = Duration::from_millis(200);
 
@@ -69,8 +66,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
-    let namespace = super::controller::flag_or_env(&args.namespace, "POD_NAMESPACE")
-        .unwrap_or_else(|| DEFAULT_NAMESPACE.into());
+    let namespace = super::namespace(&args.namespace);
     let client = kube::Client::try_default()
         .await
         .context("connecting to the Kubernetes API server (in-cluster service account, or KUBECONFIG)")?;
@@ -84,10 +80,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     info!(node = %args.node, namespace = %namespace, "speaker starting");
     // Ready once the first snapshot is announced.
     let (ready, ready_rx) = tokio::sync::watch::channel(false);
-    let health = std::net::SocketAddr::from(([0, 0, 0, 0], super::health::PORT));
-    if let Err(e) = super::health::serve(health, ready_rx).await {
-        warn!(address = %health, error = %e, "no health endpoints");
-    }
+    super::health::serve_on_default_port(ready_rx).await;
 
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
