@@ -15,8 +15,9 @@
 //! the session must carry the VIP's address family. Each VIP becomes one
 //! route per aggregation length; routes that meet on one prefix are merged.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ferrolb_api::Snapshot;
 use ferrolb_api::addr::{Family, IpRange};
@@ -51,7 +52,7 @@ impl BgpPlan {
 
     /// The decisions about the Service `namespace/name`.
     pub fn decisions_for<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a Decision> {
-        self.decisions.iter().filter(move |d| d.service == service)
+        self.decisions.iter().filter(move |d| &*d.service == service)
     }
 }
 
@@ -87,18 +88,19 @@ pub struct Route {
     /// this route, sorted, without repeats.
     pub communities: Vec<BgpCommunity>,
     /// The Services (`namespace/name`) whose VIPs the route carries, sorted.
-    pub services: Vec<String>,
+    pub services: Vec<Arc<str>>,
 }
 
 /// Whether one VIP of a Service goes to one peer, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
-    /// The Service, `namespace/name`.
-    pub service: String,
+    /// The Service, `namespace/name` (shared by its decisions and routes:
+    /// a plan of 100,000 Services holds each name once).
+    pub service: Arc<str>,
     /// The VIP.
     pub ip: IpAddr,
     /// The peer; `None` when the reason holds for every peer.
-    pub peer: Option<String>,
+    pub peer: Option<Arc<str>>,
     /// Why; says whether it is announced.
     pub reason: Reason,
 }
@@ -134,9 +136,13 @@ pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> Bgp
         Context { node_known: node_object.is_some(), advertisements: &advertisements, pools: &pools };
 
     let mut routes: Vec<BTreeMap<IpNet, RouteBuilder>> = vec![BTreeMap::new(); peers.len()];
-    let mut decisions = Vec::new();
+    let peer_names: Vec<Arc<str>> = peers.iter().map(|p| Arc::from(p.name)).collect();
+    // At most one decision per VIP and peer: reserved at once, the vector of
+    // a 100k-Service plan is not copied while it grows.
+    let vips: usize = allocation.services.iter().map(|o| o.ips.len()).sum();
+    let mut decisions = Vec::with_capacity(vips * peers.len().max(1));
     for outcome in allocation.services.iter().filter(|o| !o.ips.is_empty()) {
-        let key = format!("{}/{}", outcome.namespace, outcome.name);
+        let key: Arc<str> = format!("{}/{}", outcome.namespace, outcome.name).into();
         let service = services.get(&(outcome.namespace.as_str(), outcome.name.as_str())).copied();
         let verdict = context.service_verdict(outcome, service).and_then(|ads| {
             let bar = node_object.and_then(node_bar).map(Reason::NodeBarred);
@@ -161,17 +167,13 @@ pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> Bgp
             }
         };
         for &ip in &outcome.ips {
-            for (peer, peer_routes) in peers.iter().zip(&mut routes) {
+            for ((peer, name), peer_routes) in peers.iter().zip(&peer_names).zip(&mut routes) {
                 let reason = peer.decide(ip, &ads, &key, peer_routes);
-                decisions.push(Decision {
-                    service: key.clone(),
-                    ip,
-                    peer: Some(peer.name.to_owned()),
-                    reason,
-                });
+                decisions.push(Decision { service: key.clone(), ip, peer: Some(name.clone()), reason });
             }
         }
     }
+    // Stable and so nearly linear: the decisions come mostly in order already.
     decisions.sort_by(|a, b| (&a.service, a.ip, &a.peer).cmp(&(&b.service, b.ip, &b.peer)));
 
     let peers = peers
@@ -458,15 +460,14 @@ impl Peer<'_> {
         &self,
         ip: IpAddr,
         advertisements: &[&Advertisement],
-        service: &str,
+        service: &Arc<str>,
         routes: &mut BTreeMap<IpNet, RouteBuilder>,
     ) -> Reason {
         if !self.session.session() {
             return Reason::PeerNotForNode;
         }
-        let ads: Vec<&Advertisement> =
-            advertisements.iter().copied().filter(|a| a.sends_to(self.name)).collect();
-        if ads.is_empty() {
+        let ads = || advertisements.iter().copied().filter(|a| a.sends_to(self.name));
+        if ads().next().is_none() {
             let mut limits: Vec<(String, Vec<String>)> =
                 advertisements.iter().map(|a| (a.name.to_owned(), a.spec.peers.clone())).collect();
             limits.sort();
@@ -481,8 +482,8 @@ impl Peer<'_> {
         if !carried {
             return Reason::FamilyNotCarried { family };
         }
-        let mut prefixes = Vec::with_capacity(ads.len());
-        for ad in ads {
+        let mut prefixes = Vec::with_capacity(1);
+        for ad in ads() {
             let Ok(attributes) = &ad.attributes else { continue };
             let prefix = attributes.prefix(ip);
             let route = routes.entry(prefix).or_default();
@@ -490,7 +491,7 @@ impl Peer<'_> {
             if self.ibgp && ad.spec.local_pref != 0 {
                 route.local_pref = route.local_pref.max(Some(ad.spec.local_pref));
             }
-            route.services.insert(service.to_owned());
+            route.services.push(Arc::clone(service));
             prefixes.push(prefix);
         }
         prefixes.sort_unstable();
@@ -500,20 +501,21 @@ impl Peer<'_> {
 }
 
 /// A route being gathered from every VIP and advertisement that yields it.
+/// Vectors, sorted once built: most routes carry one Service, and a tree
+/// set per route would weigh a few hundred bytes each.
 #[derive(Clone, Debug, Default)]
 struct RouteBuilder {
     local_pref: Option<u32>,
-    communities: BTreeSet<BgpCommunity>,
-    services: BTreeSet<String>,
+    communities: Vec<BgpCommunity>,
+    services: Vec<Arc<str>>,
 }
 
 impl RouteBuilder {
-    fn build(self, prefix: IpNet) -> Route {
-        Route {
-            prefix,
-            local_pref: self.local_pref,
-            communities: self.communities.into_iter().collect(),
-            services: self.services.into_iter().collect(),
-        }
+    fn build(mut self, prefix: IpNet) -> Route {
+        self.communities.sort_unstable();
+        self.communities.dedup();
+        self.services.sort_unstable();
+        self.services.dedup();
+        Route { prefix, local_pref: self.local_pref, communities: self.communities, services: self.services }
     }
 }

@@ -5,9 +5,12 @@
 //! each field. Problems never stop the load: each becomes a [`Diagnostic`] and
 //! the loader moves on to the next document, so one run reports them all.
 
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use foldhash::quality::RandomState;
 use serde::de::DeserializeOwned;
 
 use crate::core::{EndpointSlice, Namespace, Node as K8sNode, Secret, Service};
@@ -42,14 +45,105 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> (Snapshot, Vec<Diagnostic>) {
     loader.finish()
 }
 
-/// Accumulates objects and problems from several sources.
-#[derive(Default)]
-pub struct Loader {
-    snapshot: Snapshot,
-    diagnostics: Vec<Diagnostic>,
+/// Loads `paths` as [`load_paths`] does, copying each Service whose
+/// document is unchanged since `previous` (the snapshot of the last load and
+/// its [`ServiceDocuments`]) instead of parsing it again: a one-line edit of
+/// a file of 100,000 Services parses one document. The result is the same
+/// as [`load_paths`]'s, with the documents of this load to pass to the next.
+pub fn load_paths_reusing<P: AsRef<Path>>(
+    paths: &[P],
+    previous: Option<(&Snapshot, &ServiceDocuments)>,
+) -> (Snapshot, Vec<Diagnostic>, ServiceDocuments) {
+    let documents = previous.map_or_else(ServiceDocuments::default, |(_, d)| d.emptied());
+    let mut loader = Loader { previous, recording: Some(Recording::new(&documents)), ..Loader::default() };
+    for path in paths {
+        loader.add_path(path.as_ref());
+    }
+    let recorded = loader.recording.take().map(|r| r.origins).unwrap_or_default();
+    let mut by_text =
+        HashMap::with_capacity_and_hasher(recorded.len(), foldhash::fast::RandomState::default());
+    by_text.extend(recorded);
+    let (snapshot, diagnostics) = loader.finish();
+    (snapshot, diagnostics, ServiceDocuments { by_text, ..documents })
 }
 
-impl Loader {
+/// Where each Service of a snapshot was read from, by the text of its
+/// document (see [`load_paths_reusing`]). Documents that yielded anything
+/// but exactly one Service and no diagnostic are not recorded: they are
+/// parsed again every time.
+#[derive(Clone, Debug, Default)]
+pub struct ServiceDocuments {
+    by_text: HashMap<DocumentKey, Origin, foldhash::fast::RandomState>,
+    /// Two hashers with independent random seeds: the key of a document is
+    /// 128 bits and its length, so two different documents never meet in
+    /// practice. (foldhash reads a 13 MB file in a few milliseconds, several
+    /// times faster than SipHash.)
+    hashers: (RandomState, RandomState),
+}
+
+/// The Service documents one loader (or one of its threads) has read.
+#[derive(Clone)]
+struct Recording {
+    hashers: (RandomState, RandomState),
+    origins: Vec<(DocumentKey, Origin)>,
+}
+
+impl Recording {
+    fn new(documents: &ServiceDocuments) -> Recording {
+        Recording { hashers: documents.hashers.clone(), origins: Vec::new() }
+    }
+
+    /// None recorded yet, with the same hashers.
+    fn emptied(&self) -> Recording {
+        Recording { hashers: self.hashers.clone(), origins: Vec::new() }
+    }
+
+    fn key(&self, text: &str) -> DocumentKey {
+        (self.hashers.0.hash_one(text), self.hashers.1.hash_one(text), text.len())
+    }
+}
+
+/// Two independent 64-bit hashes of a document's text, and its length.
+type DocumentKey = (u64, u64, usize);
+
+/// Where a recorded Service is.
+#[derive(Clone, Copy, Debug)]
+struct Origin {
+    /// Its index in the snapshot's Services.
+    index: usize,
+    /// Its line counted from its document's first line.
+    line_in_document: u32,
+}
+
+impl ServiceDocuments {
+    /// No documents, with the same hashers (keys stay comparable).
+    fn emptied(&self) -> ServiceDocuments {
+        ServiceDocuments { by_text: HashMap::default(), hashers: self.hashers.clone() }
+    }
+
+    /// How many Services are recorded.
+    pub fn len(&self) -> usize {
+        self.by_text.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.by_text.is_empty()
+    }
+}
+
+/// Accumulates objects and problems from several sources.
+#[derive(Default)]
+pub struct Loader<'p> {
+    snapshot: Snapshot,
+    diagnostics: Vec<Diagnostic>,
+    /// The last load, whose unchanged Services are copied.
+    previous: Option<(&'p Snapshot, &'p ServiceDocuments)>,
+    /// The Service documents of this load, when asked for.
+    recording: Option<Recording>,
+}
+
+impl Loader<'_> {
     /// Adds a file, a directory or `-`.
     pub fn add_path(&mut self, path: &Path) {
         if path == Path::new("-") {
@@ -95,13 +189,15 @@ impl Loader {
             self.add_documents(&file, &documents);
             return;
         }
+        let (previous, recording) = (self.previous, self.recording.as_ref().map(Recording::emptied));
         let parts: Vec<Loader> = std::thread::scope(|scope| {
             let file = &file;
             let handles: Vec<_> = documents
                 .chunks(documents.len().div_ceil(workers))
                 .map(|run| {
+                    let recording = recording.clone();
                     scope.spawn(move || {
-                        let mut part = Loader::default();
+                        let mut part = Loader { previous, recording, ..Loader::default() };
                         part.add_documents(file, run);
                         part
                     })
@@ -112,7 +208,13 @@ impl Loader {
         // Services are nearly all of a large file: the first run's vector is
         // moved, not copied, then grown once to hold every other run's.
         let services: usize = parts.iter().skip(1).map(|p| p.snapshot.services.len()).sum();
-        for (i, part) in parts.into_iter().enumerate() {
+        for (i, mut part) in parts.into_iter().enumerate() {
+            if let (Some(mine), Some(theirs)) = (&mut self.recording, part.recording.take()) {
+                let offset = self.snapshot.services.len();
+                mine.origins.extend(
+                    theirs.origins.into_iter().map(|(key, o)| (key, Origin { index: o.index + offset, ..o })),
+                );
+            }
             if i == 0 && self.snapshot.is_empty() {
                 self.snapshot = part.snapshot;
                 self.snapshot.services.reserve_exact(services);
@@ -128,9 +230,41 @@ impl Loader {
         // by doubling would copy them again and again.
         self.snapshot.services.reserve(documents.len());
         for document in documents {
+            let key = self.recording.as_ref().map(|r| r.key(document.text));
+            if let Some(key) = key
+                && self.reuse(file, document, key)
+            {
+                continue;
+            }
+            let before = (object_count(&self.snapshot), self.snapshot.services.len(), self.diagnostics.len());
             let result = document.parse(&mut |doc| self.add_document(file, &doc));
             self.syntax_error(file, result);
+            let one_service = object_count(&self.snapshot) == before.0 + 1
+                && self.snapshot.services.len() == before.1 + 1
+                && self.diagnostics.len() == before.2;
+            if let (Some(key), Some(recording), true) = (key, &mut self.recording, one_service) {
+                let index = self.snapshot.services.len() - 1;
+                let line = self.snapshot.services[index].location.line;
+                let line_in_document = line.saturating_sub(document.first_line);
+                recording.origins.push((key, Origin { index, line_in_document }));
+            }
         }
+    }
+
+    /// Copies the Service of `document` from the previous load if its text
+    /// is unchanged; whether it did.
+    fn reuse(&mut self, file: &Arc<str>, document: &yaml::Document<'_>, key: DocumentKey) -> bool {
+        let Some((previous, documents)) = self.previous else { return false };
+        let Some(origin) = documents.by_text.get(&key) else { return false };
+        let Some(service) = previous.services.get(origin.index) else { return false };
+        let location =
+            Location { file: Arc::clone(file), line: document.first_line + origin.line_in_document };
+        self.snapshot.services.push(Located { location, ..service.clone() });
+        if let Some(recording) = &mut self.recording {
+            let index = self.snapshot.services.len() - 1;
+            recording.origins.push((key, Origin { index, ..*origin }));
+        }
+        true
     }
 
     fn syntax_error(&mut self, file: &Arc<str>, result: Result<(), yaml::SyntaxError>) {
@@ -221,6 +355,21 @@ impl Loader {
             }
         }
     }
+}
+
+/// How many objects of any kind `snapshot` holds.
+fn object_count(s: &Snapshot) -> usize {
+    s.pools.len()
+        + s.l2_advertisements.len()
+        + s.bgp_advertisements.len()
+        + s.bgp_peers.len()
+        + s.bfd_profiles.len()
+        + s.communities.len()
+        + s.services.len()
+        + s.nodes.len()
+        + s.namespaces.len()
+        + s.endpoint_slices.len()
+        + s.secrets.len()
 }
 
 /// The apiVersion(s) ferrolb reads for a kind it knows.
@@ -513,6 +662,76 @@ mod tests {
         assert_eq!(parallel_diagnostics, in_order_diagnostics);
         assert_eq!(parallel_diagnostics.len(), (0..PARALLEL_DOCUMENTS * 2).filter(|i| i % 500 == 7).count());
         assert_eq!(parallel_diagnostics[0].location.line, 7 * 5 + 6, "after 7 documents of 5 lines");
+    }
+
+    fn service_document(name: &str) -> String {
+        format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  type: LoadBalancer\n"
+        )
+    }
+
+    /// Loads `text` from a file, reusing `previous`.
+    fn load_reusing(
+        dir: &Path,
+        text: &str,
+        previous: Option<(&Snapshot, &ServiceDocuments)>,
+    ) -> (Snapshot, Vec<Diagnostic>, ServiceDocuments) {
+        let file = dir.join("c.yaml");
+        std::fs::write(&file, text).unwrap();
+        load_paths_reusing(&[&file], previous)
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ferrolb-load-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn reloading_reuses_unchanged_services_and_gives_what_a_fresh_load_gives() {
+        let dir = temp_dir("reuse");
+        // Small (read in order) and large (read by several threads) streams.
+        for count in [5, 3000] {
+            let services: Vec<String> = (0..count).map(|i| service_document(&format!("s{i}"))).collect();
+            let (first, diagnostics, documents) = load_reusing(&dir, &services.concat(), None);
+            assert!(diagnostics.is_empty(), "{diagnostics:?}");
+            assert_eq!(documents.len(), count);
+
+            // A document inserted near the top moves every line below it; one
+            // removed; one edited; a pool added.
+            let mut edited = services.clone();
+            edited.insert(1, "---\napiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: p}\nspec:\n  addresses: [192.0.2.0/24]\n".into());
+            edited.remove(3);
+            edited[4] = edited[4].replace("LoadBalancer", "ClusterIP");
+            let text = edited.concat();
+            let (reloaded, diagnostics, documents) = load_reusing(&dir, &text, Some((&first, &documents)));
+            let (fresh, fresh_diagnostics) = load_str(&dir.join("c.yaml").display().to_string(), &text);
+            assert_eq!(diagnostics, fresh_diagnostics);
+            assert_eq!(reloaded.services, fresh.services, "same Services, lines included");
+            assert_eq!(reloaded.pools.len(), 1);
+            assert_eq!(documents.len(), count - 1);
+
+            // And once more from the reloaded one: indices stay right, and
+            // the Services are copied, not parsed (a mark left on one stays).
+            let mut marked = reloaded.clone();
+            marked.services[count / 2].object.load_balancer_ip = Some("copied".into());
+            let (again, _, _) = load_reusing(&dir, &text, Some((&marked, &documents)));
+            assert_eq!(again.services, marked.services);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn documents_with_problems_are_parsed_again_every_time() {
+        let dir = temp_dir("problems");
+        let text =
+            "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {type: LoadBalancer, typo: 1}\n";
+        let (first, diagnostics, documents) = load_reusing(&dir, text, None);
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert!(documents.is_empty());
+        let (_, again, _) = load_reusing(&dir, text, Some((&first, &documents)));
+        assert_eq!(again, diagnostics, "the problem is reported again");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -67,8 +67,9 @@ use crate::rib_out::AdjRibOut;
 use crate::routes::{RouteAttributes, SessionRoutes};
 use crate::types::Family;
 
-/// The routes a peer should have, by prefix.
-pub type Routes = BTreeMap<IpNet, RouteAttributes>;
+/// The routes a peer should have, by prefix; shared by the caller, the
+/// peer's task and its Adj-RIB-Out.
+pub type Routes = Arc<BTreeMap<IpNet, RouteAttributes>>;
 
 /// The longest wait before reconnecting after repeated failures.
 pub const MAX_IDLE_HOLD: Duration = Duration::from_secs(30);
@@ -782,7 +783,7 @@ impl PeerTask {
         if self.established.is_none() {
             return;
         }
-        let desired = self.routes.borrow_and_update().clone();
+        let desired = Arc::clone(&self.routes.borrow_and_update());
         let changes = self.rib.converge(&desired);
         self.send_changes(&changes).await;
         if std::mem::take(&mut self.end_of_rib_due) {

@@ -54,7 +54,8 @@ pub struct ServiceOutcome {
     /// The families it wants.
     pub families: Families,
     /// Previous addresses it gave up, and why.
-    pub released: Option<Released>,
+    /// (Boxed: rare, and large beside the rest; an outcome is kept per Service.)
+    pub released: Option<Box<Released>>,
 }
 
 /// Addresses a Service held before and does not hold now.
@@ -188,7 +189,7 @@ pub fn allocate(snapshot: &Snapshot, previous: &Assignments, options: &Options) 
         .collect();
 
     let mut held: Vec<Option<(usize, Vec<IpAddr>)>> = vec![None; subjects.len()];
-    let mut released: Vec<Option<Released>> = vec![None; subjects.len()];
+    let mut released: Vec<Option<Box<Released>>> = vec![None; subjects.len()];
     let mut errors: Vec<Option<AllocationError>> = vec![None; subjects.len()];
 
     let mut run = Run { pools: &mut pools, usage: &mut usage, subjects: &subjects };
@@ -199,7 +200,7 @@ pub fn allocate(snapshot: &Snapshot, previous: &Assignments, options: &Options) 
                 run.take(subject, pool, ips);
                 held[i] = Some((pool, ips.clone()));
             }
-            Err(reason) => released[i] = Some(Released { ips: ips.clone(), reason }),
+            Err(reason) => released[i] = Some(Box::new(Released { ips: ips.clone(), reason })),
         }
     }
     // Services asking for given addresses go before those that can do with

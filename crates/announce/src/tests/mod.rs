@@ -128,7 +128,7 @@ impl Config {
 /// The decisions about `default/name`.
 pub fn decisions<'a>(plan: &'a BgpPlan, name: &str) -> Vec<&'a Decision> {
     let key = format!("default/{name}");
-    plan.decisions.iter().filter(|d| d.service == key).collect()
+    plan.decisions.iter().filter(|d| *d.service == *key).collect()
 }
 
 /// The one reason given for every decision about `default/name`.

@@ -236,7 +236,7 @@ fn aggregation_length_masks_the_vip_and_merges_services_into_one_route() {
     let routes = &plan.peer("tor").unwrap().routes;
     assert_eq!(routes.len(), 1, "{routes:#?}");
     assert_eq!(routes[0].prefix.to_string(), "192.0.2.8/29");
-    assert_eq!(routes[0].services, ["default/api", "default/web"]);
+    assert_eq!(routes[0].services.iter().map(|s| &**s).collect::<Vec<_>>(), ["default/api", "default/web"]);
     assert_eq!(only_reason(&plan, "api"), announced_as(&["192.0.2.8/29"]));
 }
 
@@ -381,8 +381,11 @@ fn plan_is_sorted_by_peer_then_prefix() {
     let peers: Vec<&str> = plan.peers.iter().map(|p| p.peer.as_str()).collect();
     assert_eq!(peers, ["alpha", "tor"]);
     assert_eq!(prefixes(&plan, "tor"), ["192.0.2.8/32", "192.0.2.12/32", "192.0.2.14/32"]);
-    let order: Vec<(String, Option<String>)> =
-        plan.decisions.iter().map(|d| (d.service.clone(), d.peer.clone())).collect();
+    let order: Vec<(String, Option<String>)> = plan
+        .decisions
+        .iter()
+        .map(|d| (d.service.to_string(), d.peer.as_deref().map(str::to_owned)))
+        .collect();
     let mut sorted = order.clone();
     sorted.sort();
     assert_eq!(order, sorted);

@@ -197,26 +197,38 @@ impl<'a> Document<'a> {
 /// `None` when the stream needs the full parser as a whole: directives,
 /// `...` markers, content on a `---` line, a byte-order mark.
 pub fn documents(text: &str) -> Option<Vec<Document<'_>>> {
+    let bytes = text.as_bytes();
     let mut documents = Vec::new();
     let (mut start, mut start_line) = (0, 1);
-    let mut offset = 0;
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        let line_number = u32::try_from(i).ok()? + 1;
-        let content = line.trim_end_matches(['\n', '\r']);
-        if content.starts_with(['%', '\u{feff}']) || content.starts_with("...") {
-            return None;
-        }
-        if let Some(rest) = content.strip_prefix("---").filter(|r| r.is_empty() || r.starts_with([' ', '\t']))
-        {
-            let rest = rest.trim_start_matches([' ', '\t']);
-            if !(rest.is_empty() || rest.starts_with('#')) {
+    let (mut line_start, mut line_number) = (0, 1u32);
+    // Only lines starting with one of these bytes matter; a 100k-Service file
+    // has 700k lines, so each other line costs one look at its first byte.
+    let mut newlines = memchr::memchr_iter(b'\n', bytes);
+    loop {
+        let newline = newlines.next();
+        let end = newline.map_or(bytes.len(), |i| i + 1);
+        if matches!(bytes.get(line_start), Some(b'%' | b'.' | b'-' | 0xEF)) {
+            let content = text[line_start..end].trim_end_matches(['\n', '\r']);
+            if content.starts_with(['%', '\u{feff}']) || content.starts_with("...") {
                 return None;
             }
-            documents.push(Document { text: &text[start..offset], first_line: start_line });
-            start = offset + line.len();
-            start_line = line_number + 1;
+            if let Some(rest) =
+                content.strip_prefix("---").filter(|r| r.is_empty() || r.starts_with([' ', '\t']))
+            {
+                let rest = rest.trim_start_matches([' ', '\t']);
+                if !(rest.is_empty() || rest.starts_with('#')) {
+                    return None;
+                }
+                documents.push(Document { text: &text[start..line_start], first_line: start_line });
+                start = end;
+                start_line = line_number.checked_add(1)?;
+            }
         }
-        offset += line.len();
+        if newline.is_none() {
+            break;
+        }
+        line_start = end;
+        line_number = line_number.checked_add(1)?;
     }
     documents.push(Document { text: &text[start..], first_line: start_line });
     Some(documents)
@@ -470,5 +482,60 @@ mod tests {
         let used = docs[0].get("use").unwrap();
         assert_eq!(used.get("x").unwrap().as_str(), Some("1"));
         assert_eq!(used.get("y").unwrap().as_str(), Some("3"));
+    }
+
+    /// The splitter as first written, line by line: [`documents`] must
+    /// split every stream exactly as it does.
+    fn documents_line_by_line(text: &str) -> Option<Vec<(&str, u32)>> {
+        let mut documents = Vec::new();
+        let (mut start, mut start_line, mut offset) = (0, 1, 0);
+        for (i, line) in text.split_inclusive('\n').enumerate() {
+            let line_number = u32::try_from(i).ok()? + 1;
+            let content = line.trim_end_matches(['\n', '\r']);
+            if content.starts_with(['%', '\u{feff}']) || content.starts_with("...") {
+                return None;
+            }
+            if let Some(rest) =
+                content.strip_prefix("---").filter(|r| r.is_empty() || r.starts_with([' ', '\t']))
+            {
+                if !matches!(rest.trim_start_matches([' ', '\t']).chars().next(), None | Some('#')) {
+                    return None;
+                }
+                documents.push((&text[start..offset], start_line));
+                start = offset + line.len();
+                start_line = line_number + 1;
+            }
+            offset += line.len();
+        }
+        documents.push((&text[start..], start_line));
+        Some(documents)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn documents_split_as_line_by_line(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("---".to_owned()),
+                    proptest::strategy::Just("--- # c".to_owned()),
+                    proptest::strategy::Just("--- x".to_owned()),
+                    proptest::strategy::Just("---x".to_owned()),
+                    proptest::strategy::Just("...".to_owned()),
+                    proptest::strategy::Just("%YAML 1.2".to_owned()),
+                    proptest::strategy::Just("\u{feff}a: 1".to_owned()),
+                    "[a-z: -]{0,8}",
+                ],
+                0..20,
+            ),
+            crlf in proptest::bool::ANY,
+            trailing_newline in proptest::bool::ANY,
+        ) {
+            let mut text = lines.join(if crlf { "\r\n" } else { "\n" });
+            if trailing_newline {
+                text.push('\n');
+            }
+            let fast = documents(&text).map(|d| d.iter().map(|d| (d.text, d.first_line)).collect::<Vec<_>>());
+            proptest::prop_assert_eq!(fast, documents_line_by_line(&text));
+        }
     }
 }

@@ -208,7 +208,7 @@ impl NodeReport {
                         prefix: r.prefix.to_string(),
                         local_pref: r.local_pref,
                         communities: r.communities.iter().map(ToString::to_string).collect(),
-                        services: r.services.clone(),
+                        services: r.services.iter().map(ToString::to_string).collect(),
                     })
                     .collect(),
             })
@@ -217,9 +217,9 @@ impl NodeReport {
             .decisions
             .iter()
             .map(|d| DecisionRow {
-                service: d.service.clone(),
+                service: d.service.to_string(),
                 ip: d.ip,
-                peer: d.peer.clone(),
+                peer: d.peer.as_deref().map(str::to_owned),
                 announced: d.announced(),
                 reason: d.reason.to_string(),
             })

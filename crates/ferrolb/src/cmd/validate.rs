@@ -21,11 +21,17 @@ pub fn run(files: &[PathBuf]) -> anyhow::Result<ExitCode> {
 
 /// Every problem of the files: loading problems and broken rules, sorted.
 pub fn load_and_validate(files: &[PathBuf]) -> (Snapshot, Vec<Diagnostic>) {
-    let (snapshot, mut diagnostics) = ferrolb_api::load::load_paths(files);
-    diagnostics.extend(ferrolb_api::validate::validate(&snapshot));
+    let (snapshot, diagnostics) = ferrolb_api::load::load_paths(files);
+    let diagnostics = with_broken_rules(&snapshot, diagnostics);
+    (snapshot, diagnostics)
+}
+
+/// The loading problems of `snapshot` and the rules it breaks, sorted, once each.
+pub fn with_broken_rules(snapshot: &Snapshot, mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    diagnostics.extend(ferrolb_api::validate::validate(snapshot));
     diagnostics.sort();
     diagnostics.dedup();
-    (snapshot, diagnostics)
+    diagnostics
 }
 
 /// Prints diagnostics to standard error, one per line.

@@ -29,7 +29,7 @@ pub struct Announcer {
     node: String,
     /// The snapshot in force, kept to re-elect L2 leaders when speakers come and go.
     snapshot: Option<Arc<Snapshot>>,
-    allocation: Option<Allocation>,
+    allocation: Option<Arc<Allocation>>,
     /// The VIPs this node announces by BGP.
     bgp_vips: BTreeSet<IpAddr>,
     /// The plans in force, for what the speaker reports.
@@ -59,9 +59,9 @@ impl Announcer {
         }
     }
 
-    /// The allocation announced.
-    pub fn allocation(&self) -> Option<&Allocation> {
-        self.allocation.as_ref()
+    /// The allocation announced (shared: it goes to other threads).
+    pub fn allocation(&self) -> Option<Arc<Allocation>> {
+        self.allocation.clone()
     }
 
     /// The L2 and BGP plans in force (`None` before the first announcement).
@@ -75,14 +75,12 @@ impl Announcer {
         &mut self,
         snapshot: Arc<Snapshot>,
         allocation: Allocation,
-    ) -> anyhow::Result<Option<Allocation>> {
-        let (allocation, bgp) = {
-            let (snapshot, node) = (Arc::clone(&snapshot), self.node.clone());
-            super::off_thread(move || {
-                let bgp = ferrolb_announce::plan_bgp(&snapshot, &allocation, &node);
-                (allocation, bgp)
-            })
-            .await?
+    ) -> anyhow::Result<Option<Arc<Allocation>>> {
+        let allocation = Arc::new(allocation);
+        let bgp = {
+            let (snapshot, allocation, node) =
+                (Arc::clone(&snapshot), Arc::clone(&allocation), self.node.clone());
+            super::off_thread(move || ferrolb_announce::plan_bgp(&snapshot, &allocation, &node)).await?
         };
         self.bgp_vips = bgp.decisions.iter().filter(|d| d.announced()).map(|d| d.ip).collect();
         self.l2.start_gossip_if_needed(&snapshot, &self.node).await;

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ferrolb_announce::BgpPlan;
@@ -53,7 +54,7 @@ impl BgpSessions {
             };
             match peer_spec(snapshot, resource, node) {
                 Ok(spec) => {
-                    let routes = peer.routes.iter().map(|r| (r.prefix, attributes(r))).collect();
+                    let routes = Arc::new(peer.routes.iter().map(|r| (r.prefix, attributes(r))).collect());
                     wanted.insert(peer.peer.clone(), (spec, routes));
                 }
                 Err(reason) => warn!(peer = %peer.peer, reason, "no session"),

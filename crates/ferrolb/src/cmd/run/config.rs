@@ -4,19 +4,29 @@
 use std::net::IpAddr;
 use std::path::Path;
 
+use ferrolb_api::load::ServiceDocuments;
 use ferrolb_api::{Diagnostic, Location, Snapshot};
 
 /// A valid configuration.
 pub struct Config {
     /// Everything in the file.
     pub snapshot: Snapshot,
+    /// Where its Services were read, for the next load to copy those that
+    /// did not change.
+    pub documents: ServiceDocuments,
 }
 
 impl Config {
-    /// Loads and validates `path`; every error (warnings are logged, not
-    /// fatal) when it cannot be put in force.
-    pub fn load(path: &Path, node: &str) -> Result<Config, Vec<Diagnostic>> {
-        let (snapshot, diagnostics) = crate::cmd::validate::load_and_validate(&[path.to_path_buf()]);
+    /// Loads and validates `path`, copying the Services unchanged since
+    /// `previous` (the configuration in force); every error (warnings are
+    /// logged, not fatal) when it cannot be put in force.
+    pub fn load(
+        path: &Path,
+        node: &str,
+        previous: Option<(&Snapshot, &ServiceDocuments)>,
+    ) -> Result<Config, Vec<Diagnostic>> {
+        let (snapshot, diagnostics, documents) = ferrolb_api::load::load_paths_reusing(&[path], previous);
+        let diagnostics = crate::cmd::validate::with_broken_rules(&snapshot, diagnostics);
         for d in diagnostics.iter().filter(|d| !d.is_error()) {
             tracing::warn!(problem = %d, "configuration warning");
         }
@@ -31,7 +41,7 @@ impl Config {
                 format!("no Node named {node:?} (expected a Node object for this host, as named by --node)"),
             ));
         }
-        if errors.is_empty() { Ok(Config { snapshot }) } else { Err(errors) }
+        if errors.is_empty() { Ok(Config { snapshot, documents }) } else { Err(errors) }
     }
 }
 

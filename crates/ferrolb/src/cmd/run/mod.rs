@@ -15,6 +15,12 @@
 //! BGP session, the gossip and the ARP/NDP responder have their own tasks.
 //! Everything after allocation is the [`announcer::Announcer`], which
 //! `ferrolb speaker` shares.
+//!
+//! A change to a large file costs little: the Services whose document text
+//! did not change are copied from the configuration in force, not parsed
+//! again; allocation, planning and the state file run on blocking threads
+//! with the assignments shared, not copied; each peer's routes are one shared
+//! map that its session diffs against what it last sent.
 
 pub mod announcer;
 mod bgp;
@@ -29,7 +35,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use ferrolb_ipam::{Allocation, Assignments, Options};
+use ferrolb_api::Snapshot;
+use ferrolb_api::load::ServiceDocuments;
+use ferrolb_ipam::{Allocation, Assignments, Options, ServiceOutcome};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, info, warn};
 
@@ -69,7 +77,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let state = StateFile::new(&args.state_dir, &args.node);
     let options = Options { lb_class: args.lb_class.clone() };
     let mut watch = ConfigWatch::new(&args.config);
-    let config = match load(&args.config, &args.node).await {
+    let config = match load(&args.config, &args.node, None).await {
         Ok(config) => config,
         Err(problems) => {
             for d in &problems {
@@ -81,8 +89,11 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let previous = state.load().with_context(|| format!("reading {}", state.path().display()))?;
     let host = HostVips::open().await.context("opening a netlink socket")?;
     let gossip = args.gossip.clone();
-    let mut running =
-        Running { announcer: Announcer::new(&args.node, gossip, Some(host)), assignments: previous };
+    let mut running = Running {
+        announcer: Announcer::new(&args.node, gossip, Some(host)),
+        assignments: Arc::new(previous),
+        loaded: None,
+    };
     running.apply(config, &options, &state).await?;
 
     let mut term = signal(SignalKind::terminate())?;
@@ -93,7 +104,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
             _ = interrupt.recv() => break,
             event = running.announcer.next_event() => running.announcer.on_event(event).await,
             () = watch.changed() => {
-                match load(&args.config, &args.node).await {
+                match load(&args.config, &args.node, running.loaded.clone()).await {
                     Ok(config) => running.apply(config, &options, &state).await?,
                     Err(problems) => {
                         for d in &problems {
@@ -112,24 +123,27 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
 /// What is in force.
 struct Running {
     announcer: Announcer,
-    /// The assignments saved in the state file.
-    assignments: Assignments,
+    /// The assignments saved in the state file (shared with the threads
+    /// that allocate and save: 100,000 of them are not copied for each change).
+    assignments: Arc<Assignments>,
+    /// The configuration in force and where its Services were read: the
+    /// next load copies those whose text did not change.
+    loaded: Option<Loaded>,
 }
+
+/// A snapshot and its Service documents, shared with the loading thread.
+type Loaded = (Arc<Snapshot>, Arc<ServiceDocuments>);
 
 impl Running {
     /// Plans `config` against what is in force, saves the assignments and
     /// logs what changed.
     async fn apply(&mut self, config: Config, options: &Options, state: &StateFile) -> anyhow::Result<()> {
         let snapshot = Arc::new(config.snapshot);
-        let (allocation, assignments) = {
+        self.loaded = Some((Arc::clone(&snapshot), Arc::new(config.documents)));
+        let allocation = {
             let (snapshot, assignments, options) =
-                (Arc::clone(&snapshot), self.assignments.clone(), options.clone());
-            off_thread(move || {
-                let allocation = ferrolb_ipam::allocate(&snapshot, &assignments, &options);
-                let assignments = allocation.assignments();
-                (allocation, assignments)
-            })
-            .await?
+                (Arc::clone(&snapshot), Arc::clone(&self.assignments), options.clone());
+            off_thread(move || ferrolb_ipam::allocate(&snapshot, &assignments, &options)).await?
         };
         let previous = self.announcer.announce(snapshot, allocation).await?;
         // Let the sessions send before the bookkeeping below: the routers hear
@@ -137,22 +151,24 @@ impl Running {
         // the save hands out the same IPs again.)
         tokio::task::yield_now().await;
         let Some(allocation) = self.announcer.allocation() else { return Ok(()) };
-        log_changes(previous.as_ref(), allocation);
+        log_changes(previous.as_deref(), &allocation);
         info!(
             services = allocation.services.len(),
             assigned = allocation.services.iter().filter(|s| !s.ips.is_empty()).count(),
             "configuration applied"
         );
-        if assignments != self.assignments {
-            let state = state.clone();
-            let (assignments, saved) = off_thread(move || {
-                let saved =
-                    state.save(&assignments).with_context(|| format!("writing {}", state.path().display()));
-                (assignments, saved)
-            })
-            .await?;
-            saved?;
-            self.assignments = assignments;
+        let (state, saved) = (state.clone(), Arc::clone(&self.assignments));
+        let changed = off_thread(move || -> anyhow::Result<Option<Assignments>> {
+            let assignments = allocation.assignments();
+            if assignments == *saved {
+                return Ok(None);
+            }
+            state.save(&assignments).with_context(|| format!("writing {}", state.path().display()))?;
+            Ok(Some(assignments))
+        })
+        .await??;
+        if let Some(assignments) = changed {
+            self.assignments = Arc::new(assignments);
         }
         Ok(())
     }
@@ -166,9 +182,14 @@ const CHANGES_LOGGED_ONE_BY_ONE: usize = 100;
 /// Loads and validates the configuration on a blocking thread: the gossip,
 /// the BGP keepalives and the ARP/NDP responder run on this one and must not
 /// wait behind a large file.
-async fn load(path: &std::path::Path, node: &str) -> Result<Config, Vec<ferrolb_api::Diagnostic>> {
+async fn load(
+    path: &std::path::Path,
+    node: &str,
+    previous: Option<Loaded>,
+) -> Result<Config, Vec<ferrolb_api::Diagnostic>> {
     let (path, node) = (path.to_path_buf(), node.to_owned());
-    match tokio::task::spawn_blocking(move || Config::load(&path, &node)).await {
+    let load = move || Config::load(&path, &node, previous.as_ref().map(|(s, d)| (&**s, &**d)));
+    match tokio::task::spawn_blocking(load).await {
         Ok(loaded) => loaded,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
@@ -185,29 +206,24 @@ pub(crate) async fn off_thread<T: Send + 'static>(
 /// One line per Service whose addresses or error changed, and per Service
 /// gone (a summary instead when there are many).
 fn log_changes(before: Option<&Allocation>, after: &Allocation) {
-    let changed = after
-        .services
-        .iter()
-        .filter(|s| {
-            before
-                .and_then(|b| b.get(&s.namespace, &s.name))
-                .is_none_or(|o| o.ips != s.ips || o.error != s.error)
-        })
-        .count();
-    if changed > CHANGES_LOGGED_ONE_BY_ONE {
+    let changes = changes(before.map_or(&[][..], |b| &b.services), &after.services);
+    let changed = changes.iter().filter(|c| matches!(c, Change::Outcome(_))).count();
+    let one_by_one = changed <= CHANGES_LOGGED_ONE_BY_ONE;
+    if !one_by_one {
         info!(services = changed, "IPs assigned or changed (each one at debug level)");
         if !tracing::enabled!(tracing::Level::DEBUG) {
             return;
         }
     }
-    let one_by_one = changed <= CHANGES_LOGGED_ONE_BY_ONE;
-    for s in &after.services {
-        let old = before.and_then(|b| b.get(&s.namespace, &s.name));
+    for change in changes {
+        let s = match change {
+            Change::Outcome(s) => s,
+            Change::Removed(s) => {
+                info!(service = format!("{}/{}", s.namespace, s.name), "service removed, IPs released");
+                continue;
+            }
+        };
         let service = format!("{}/{}", s.namespace, s.name);
-        let unchanged = old.is_some_and(|o| o.ips == s.ips && o.error == s.error);
-        if unchanged {
-            continue;
-        }
         let ips: Vec<String> = s.ips.iter().map(ToString::to_string).collect();
         let pool = s.pool.as_deref().unwrap_or("");
         match (&s.error, one_by_one) {
@@ -217,9 +233,79 @@ fn log_changes(before: Option<&Allocation>, after: &Allocation) {
             (Some(e), false) => debug!(service, reason = %e, "no IPs"),
         }
     }
-    for s in before.map(|b| b.services.as_slice()).unwrap_or_default() {
-        if after.get(&s.namespace, &s.name).is_none() {
-            info!(service = format!("{}/{}", s.namespace, s.name), "service removed, IPs released");
+}
+
+/// What changed for one Service between two allocations.
+#[derive(Debug, PartialEq)]
+enum Change<'a> {
+    /// New, or its addresses or error changed: its outcome now.
+    Outcome(&'a ServiceOutcome),
+    /// Gone: its outcome before.
+    Removed(&'a ServiceOutcome),
+}
+
+/// The changes from `before` to `after`, both sorted by (namespace, name)
+/// as allocations are: one walk over both, not a search per Service (a
+/// change to a file of 100,000 Services is logged in a few milliseconds).
+fn changes<'a>(before: &'a [ServiceOutcome], after: &'a [ServiceOutcome]) -> Vec<Change<'a>> {
+    use std::cmp::Ordering;
+    let key = |s: &'a ServiceOutcome| (s.namespace.as_str(), s.name.as_str());
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < before.len() || j < after.len() {
+        let order = match (before.get(i), after.get(j)) {
+            (Some(o), Some(n)) => key(o).cmp(&key(n)),
+            (Some(_), None) => Ordering::Less,
+            (None, _) => Ordering::Greater,
+        };
+        match order {
+            Ordering::Less => {
+                out.push(Change::Removed(&before[i]));
+                i += 1;
+            }
+            Ordering::Greater => {
+                out.push(Change::Outcome(&after[j]));
+                j += 1;
+            }
+            Ordering::Equal => {
+                let (o, n) = (&before[i], &after[j]);
+                if o.ips != n.ips || o.error != n.error {
+                    out.push(Change::Outcome(n));
+                }
+                i += 1;
+                j += 1;
+            }
         }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(name: &str, ip: &str) -> ServiceOutcome {
+        ServiceOutcome {
+            namespace: "default".into(),
+            name: name.into(),
+            pool: Some("p".into()),
+            ips: vec![ip.parse().unwrap()],
+            error: None,
+            families: ferrolb_ipam::Families::of(&Default::default()),
+            released: None,
+        }
+    }
+
+    #[test]
+    fn changes_are_new_moved_and_removed_services_in_order() {
+        let before = [outcome("a", "192.0.2.1"), outcome("b", "192.0.2.2"), outcome("d", "192.0.2.4")];
+        let after = [outcome("b", "192.0.2.2"), outcome("c", "192.0.2.3"), outcome("d", "192.0.2.5")];
+        assert_eq!(
+            changes(&before, &after),
+            [Change::Removed(&before[0]), Change::Outcome(&after[1]), Change::Outcome(&after[2])]
+        );
+        assert_eq!(changes(&[], &after).len(), 3);
+        assert_eq!(changes(&before, &[]).len(), 3);
+        assert!(changes(&after, &after).is_empty());
     }
 }

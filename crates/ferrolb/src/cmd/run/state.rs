@@ -40,7 +40,11 @@ impl StateFile {
             std::fs::create_dir_all(dir)?;
         }
         let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(assignments)?)?;
+        // Streamed: the JSON of 100,000 assignments is never in memory whole.
+        let mut file = io::BufWriter::new(std::fs::File::create(&tmp)?);
+        serde_json::to_writer_pretty(&mut file, assignments)?;
+        io::Write::flush(&mut file)?;
+        drop(file);
         std::fs::rename(&tmp, &self.path)?;
         Ok(())
     }
