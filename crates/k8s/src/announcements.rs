@@ -22,13 +22,14 @@ use ferrolb_api::metallb::{
     ServiceL2StatusStatus,
 };
 use ferrolb_ipam::ServiceKey;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use crate::events::{Notice, Publisher};
 use crate::watchers::Stores;
 
 /// The label naming the node that announces, as MetalLB labels its statuses.
@@ -216,7 +217,11 @@ pub struct AnnouncementStatus {
     client: Client,
     namespace: String,
     node: String,
-    recorder: Recorder,
+    /// The speaker pod, owner of every object created or adopted, so that
+    /// a speaker removed from its node leaves nothing behind (MetalLB
+    /// `layer2_status_controller.go` owns them by the speaker pod).
+    owner: Option<OwnerReference>,
+    events: Publisher,
     /// This node's objects as last written; `None` until listed.
     l2: Option<Vec<StatusObject<ServiceL2StatusStatus>>>,
     bgp: Option<Vec<StatusObject<ServiceBGPStatusStatus>>>,
@@ -226,16 +231,23 @@ pub struct AnnouncementStatus {
 impl AnnouncementStatus {
     /// Writes for `node` into `namespace` (where the `metallb.io` objects are).
     pub fn new(client: Client, namespace: &str, node: &str) -> AnnouncementStatus {
-        let reporter = Reporter { controller: SPEAKER_NAME.into(), instance: Some(node.to_owned()) };
         AnnouncementStatus {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: Publisher::new(client.clone(), SPEAKER_NAME, Some(node)),
             client,
             namespace: namespace.to_owned(),
             node: node.to_owned(),
+            owner: None,
             l2: None,
             bgp: None,
             announced: BTreeSet::new(),
         }
+    }
+
+    /// Makes `owner` (this speaker's pod) the owner of every object it
+    /// creates, and of those of this node it finds from an earlier pod.
+    pub fn owned_by(mut self, owner: OwnerReference) -> AnnouncementStatus {
+        self.owner = Some(owner);
+        self
     }
 
     /// Brings the status objects to `announcements` (writing only what
@@ -268,7 +280,7 @@ impl AnnouncementStatus {
         Ok(())
     }
 
-    /// This node's objects of kind `K`, by their labels.
+    /// This node's objects of kind `K`, by their labels, adopted.
     async fn list<K: StatusKind>(&self) -> Result<Vec<StatusObject<K::Status>>, AnnouncementError> {
         let api: Api<K> = Api::namespaced(self.client.clone(), &self.namespace);
         let selector = format!("{LABEL_NODE}={}", self.node);
@@ -276,7 +288,36 @@ impl AnnouncementStatus {
             .list(&ListParams::default().labels(&selector))
             .await
             .map_err(|source| AnnouncementError::Api { kind: K::KIND, source })?;
-        Ok(listed.items.iter().filter_map(|o| self.read(o)).collect())
+        let mut objects = Vec::new();
+        for object in &listed.items {
+            let Some(read) = self.read(object) else { continue };
+            if self.adopt(&api, object).await? {
+                objects.push(read);
+            }
+        }
+        Ok(objects)
+    }
+
+    /// Makes this pod the owner of `object`, left by an earlier pod of this
+    /// speaker (whose deletion would otherwise delete it); false when it
+    /// is gone already, so that it is created again if still needed.
+    async fn adopt<K: StatusKind>(&self, api: &Api<K>, object: &K) -> Result<bool, AnnouncementError> {
+        let Some(owner) = &self.owner else { return Ok(true) };
+        let owners = object.meta().owner_references.as_deref().unwrap_or_default();
+        if owners.iter().any(|o| o.uid == owner.uid) {
+            return Ok(true);
+        }
+        let name = object.meta().name.clone().unwrap_or_default();
+        // The earlier pod's reference goes: that pod is gone or going.
+        let patch = json!({"metadata": {"ownerReferences": [owner]}});
+        match api.patch(&name, &PatchParams::default(), &Patch::Merge(patch)).await {
+            Ok(_) => {
+                tracing::info!(kind = K::KIND, name, "announcement status adopted");
+                Ok(true)
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+            Err(source) => Err(AnnouncementError::Api { kind: K::KIND, source }),
+        }
     }
 
     /// The object as a [`StatusObject`], if it is this node's.
@@ -314,6 +355,7 @@ impl AnnouncementStatus {
                         generate_name: Some(K::PREFIX.into()),
                         namespace: Some(self.namespace.clone()),
                         labels: Some(labels.into_iter().collect()),
+                        owner_references: self.owner.clone().map(|owner| vec![owner]),
                         ..ObjectMeta::default()
                     });
                     let created = api.create(&PostParams::default(), &object).await.map_err(error)?;
@@ -361,14 +403,13 @@ impl AnnouncementStatus {
     /// Event lost is no reason to stop announcing.
     async fn publish(&self, stores: &Stores, service: &ServiceKey, protocol: Protocol) {
         let reference = stores.service_reference(&service.namespace, &service.name);
-        let event = Event {
-            type_: EventType::Normal,
-            reason: "nodeAssigned".into(),
-            note: Some(node_assigned_message(&self.node, protocol)),
-            action: "Announce".into(),
-            secondary: None,
+        let notice = Notice {
+            warning: false,
+            reason: "nodeAssigned",
+            action: "Announce",
+            note: node_assigned_message(&self.node, protocol),
         };
-        if let Err(error) = self.recorder.publish(&event, &reference).await {
+        if let Err(error) = self.events.publish(&notice, &reference).await {
             tracing::warn!(service = %service, error = %error, "event not published");
         }
     }

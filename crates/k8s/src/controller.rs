@@ -4,6 +4,11 @@
 //! ```text
 //!  Watchers (Kind::CONTROLLER) ──► debounced Snapshot
 //!                                      │
+//!              Validation::judge: errors ──► ConfigurationState "controller"
+//!                                      │     + Events (while leading)
+//!                  the snapshot, or its Services under the last good
+//!                  configuration (nothing before one validated)
+//!                                      │
 //!          previous = the Services' recorded status + pool annotation,
 //!                     else what this controller decided last time
 //!                                      ▼
@@ -11,7 +16,7 @@
 //!                                      ▼
 //!              status::plan ──► one merge patch of services/status per
 //!                               Service that differs (at most 4 at once)
-//!                          ├──► Events (events.k8s.io/v1) via kube's Recorder
+//!                          ├──► Events (events.k8s.io/v1), created and forgotten
 //!                          └──► one merge patch of ipaddresspools/status
 //!                               per pool whose counts changed
 //! ```
@@ -20,6 +25,7 @@
 //! [`RETRY`], or sooner with the next snapshot. While another replica
 //! leads (see [`crate::lease`]), nothing is written.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,13 +35,16 @@ use ferrolb_api::metallb::IPAddressPool;
 use ferrolb_api::service::LbService;
 use ferrolb_ipam::{Assignments, ServiceKey};
 use futures_util::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client};
 use tokio::sync::watch;
 
+use crate::configuration_state::{ConfigurationReport, Validation, Verdict};
+use crate::events::{Notice, Publisher};
 use crate::status::{Note, Owned, ServiceWrite, Warned, plan, pool_writes, previous_assignments};
+use crate::validation::Component;
 use crate::watchers::{Kind, Stores, Watchers};
 
 /// The name the controller writes under: the field manager of its patches
@@ -61,6 +70,8 @@ pub struct ControllerOptions {
     pub instance: Option<String>,
     /// Whether this replica leads, from the lease; `None`: always.
     pub leading: Option<watch::Receiver<bool>>,
+    /// The pod that owns the `ConfigurationState` it creates (this one).
+    pub owner: Option<OwnerReference>,
 }
 
 impl Default for ControllerOptions {
@@ -70,6 +81,7 @@ impl Default for ControllerOptions {
             debounce: Duration::from_millis(200),
             instance: None,
             leading: None,
+            owner: None,
         }
     }
 }
@@ -88,11 +100,17 @@ pub struct Controller {
     client: Client,
     /// The namespace of the `metallb.io` objects, where the pools are.
     namespace: String,
-    recorder: Recorder,
+    events: Publisher,
     options: ControllerOptions,
     /// What the last allocation decided, for writes not yet seen back.
     remembered: Assignments,
     warned: Warned,
+    /// Writes done whose echo the watch has not brought yet: per Service,
+    /// the resourceVersion the store held when the write went out, and
+    /// what was written. Over a real connection the echo can come after
+    /// the next snapshot; until the store moves past that version, the
+    /// same write is not sent again.
+    unseen: HashMap<ServiceKey, (Option<String>, Owned)>,
 }
 
 impl Controller {
@@ -105,15 +123,25 @@ impl Controller {
     ) -> Result<(), ControllerError> {
         let mut watchers = Watchers::start_kinds(client.clone(), namespace, &Kind::CONTROLLER);
         let mut snapshots = watchers.snapshots(options.debounce);
-        let reporter = Reporter { controller: CONTROLLER_NAME.into(), instance: options.instance.clone() };
+        let instance = options.instance.as_deref();
+        let mut report = ConfigurationReport::new(
+            client.clone(),
+            namespace,
+            Component::Controller,
+            options.owner.clone(),
+            Publisher::new(client.clone(), CONTROLLER_NAME, instance),
+        );
+        let mut validation = Validation::default();
+        let mut judged: Option<(Arc<Snapshot>, Verdict)> = None;
         let mut leading = options.leading.clone();
         let mut controller = Controller {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: Publisher::new(client.clone(), CONTROLLER_NAME, instance),
             client,
             namespace: namespace.to_owned(),
             options,
             remembered: Assignments::new(),
             warned: Warned::default(),
+            unseen: HashMap::new(),
         };
         let mut retry: Option<tokio::time::Instant>;
         let mut was_leading = false;
@@ -129,6 +157,8 @@ impl Controller {
                 // decided in an earlier term.
                 controller.remembered = Assignments::new();
                 controller.warned = Warned::default();
+                controller.unseen.clear();
+                report.forget();
                 tracing::info!("leading: allocating and writing Service status");
             } else if !leads && was_leading {
                 tracing::info!("no longer leading: writing nothing");
@@ -136,9 +166,24 @@ impl Controller {
             was_leading = leads;
             let snapshot = snapshots.borrow_and_update().clone();
             retry = None;
-            if let (true, Some(snapshot)) = (leads, snapshot) {
-                let stores = watchers.stores().clone();
-                let failed = controller.reconcile(snapshot, &stores).await;
+            // Validated once per snapshot, whoever leads, so that a replica
+            // that comes to lead knows the last good configuration.
+            if let Some(snapshot) = snapshot
+                && judged.as_ref().is_none_or(|(last, _)| !Arc::ptr_eq(last, &snapshot))
+            {
+                let verdict = validation.judge(Arc::clone(&snapshot)).await;
+                judged = Some((snapshot, verdict));
+            }
+            if let (true, Some((_, verdict))) = (leads, judged.as_ref()) {
+                let mut failed = 0;
+                if let Err(error) = report.report(&verdict.errors).await {
+                    failed += 1;
+                    tracing::warn!(error = %error, "configuration state not written, retrying");
+                }
+                if let Some(run) = verdict.run.clone() {
+                    let stores = watchers.stores().clone();
+                    failed += controller.reconcile(run, &stores).await;
+                }
                 retry = (failed > 0).then(|| tokio::time::Instant::now() + RETRY);
             }
             tokio::select! {
@@ -177,16 +222,24 @@ impl Controller {
         // A snapshot built while the previous writes were under way can
         // predate some of them; the store is fresher, and a Service it
         // shows already converged needs no second write.
-        plan.writes.retain(|write| !holds_already(stores, write));
+        self.unseen.retain(|key, (version, _)| stored_version(stores, key) == *version);
+        plan.writes.retain(|write| {
+            let echo_pending =
+                self.unseen.get(&write.service).is_some_and(|(_, sent)| *sent == write.desired);
+            !echo_pending && !holds_already(stores, write)
+        });
         tracing::debug!(
             services = allocation.services.len(),
             writes = plan.writes.len(),
             warnings = plan.warnings.len(),
             "allocated"
         );
-        let results: Vec<(ServiceWrite, Result<(), kube::Error>)> =
+        // Each result handled as it comes, not collected: with ten thousand
+        // new Services a list of them all is megabytes at the peak.
+        let mut results = std::pin::pin!(
             futures_util::stream::iter(plan.writes.into_iter().map(|write| {
                 let api: Api<Service> = Api::namespaced(self.client.clone(), &write.service.namespace);
+                let version = stored_version(stores, &write.service);
                 async move {
                     let params =
                         PatchParams { field_manager: Some(CONTROLLER_NAME.into()), ..PatchParams::default() };
@@ -194,17 +247,17 @@ impl Controller {
                         .patch_status(&write.service.name, &params, &Patch::Merge(write.patch()))
                         .await
                         .map(drop);
-                    (write, result)
+                    (write, version, result)
                 }
             }))
             .buffer_unordered(CONCURRENT_WRITES)
-            .collect()
-            .await;
+        );
         let mut failed = 0;
-        for (write, result) in results {
+        while let Some((write, version, result)) = results.next().await {
             let service = &write.service;
             match result {
                 Ok(()) => {
+                    self.unseen.insert(service.clone(), (version, write.desired.clone()));
                     tracing::info!(
                         service = %service,
                         ips = ?write.desired.ips,
@@ -263,17 +316,26 @@ impl Controller {
     /// is no reason to hold back allocation.
     async fn publish(&self, stores: &Stores, service: &ServiceKey, note: &Note) {
         let reference = stores.service_reference(&service.namespace, &service.name);
-        let event = Event {
-            type_: if note.warning { EventType::Warning } else { EventType::Normal },
-            reason: note.reason.into(),
-            note: Some(note.message.clone()),
-            action: "Allocate".into(),
-            secondary: None,
+        let notice = Notice {
+            warning: note.warning,
+            reason: note.reason,
+            action: "Allocate",
+            note: note.message.clone(),
         };
-        if let Err(error) = self.recorder.publish(&event, &reference).await {
+        if let Err(error) = self.events.publish(&notice, &reference).await {
             tracing::warn!(service = %service, reason = note.reason, error = %error, "event not published");
         }
     }
+}
+
+/// The resourceVersion of the store's version of the Service (compared
+/// for equality only: it is opaque).
+fn stored_version(stores: &Stores, key: &ServiceKey) -> Option<String> {
+    stores
+        .services
+        .as_ref()
+        .and_then(|store| store.get(&ObjectRef::new(&key.name).within(&key.namespace)))
+        .and_then(|service| service.metadata.resource_version.clone())
 }
 
 /// Whether the store's newest version of the Service already holds what

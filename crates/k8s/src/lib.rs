@@ -10,12 +10,20 @@
 //!   that bring the cluster to it.
 //! - [`controller`]: the driver: snapshots → allocation → writes.
 //! - [`lease`]: leader election between controller replicas with a Lease.
+//! - [`validation`]: pure: whole-config validation, the last good
+//!   configuration, and the `ConfigurationState` that reports it.
+//! - [`configuration_state`]: the driver: validate each snapshot, write
+//!   the `ConfigurationState` and its Events.
+//! - [`events`]: Events created once, with no cache.
 
 pub mod announcements;
+pub mod configuration_state;
 pub mod controller;
+pub mod events;
 pub mod lease;
 pub mod state;
 pub mod status;
+pub mod validation;
 pub mod watchers;
 
 pub use controller::{Controller, ControllerError, ControllerOptions};

@@ -10,8 +10,9 @@ use ferrolb_api::core::{EndpointSlice, Namespace, Node, Secret, Service};
 use ferrolb_api::metallb::{
     BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
 };
-use ferrolb_api::service::LbService;
+use ferrolb_api::service::{ANNOTATION_PREFIXES, LbService};
 use ferrolb_api::{FieldLines, Located, Location, Snapshot};
+use k8s_openapi::api::core::v1::{ServicePort, ServiceSpec};
 use kube::core::Resource;
 
 /// The prefix of every [`Location`] of an object read from an API server:
@@ -109,10 +110,53 @@ watched! {
     BGPPeer => spec;
     BFDProfile => spec;
     Community => spec;
-    Service => spec, status;
     EndpointSlice => address_type, endpoints, ports;
     Namespace => spec, status;
     Secret => data, string_data, type_;
+}
+
+impl Watched for Service {
+    /// Keeps what [`LbService`] reads, and the identity an Event refers
+    /// to: with ten thousand Services the store is most of the memory, and
+    /// other controllers' annotations (kubectl's last-applied-configuration)
+    /// often outweigh the rest of the object.
+    fn trim(&mut self) {
+        let meta = &mut self.metadata;
+        meta.managed_fields = None;
+        if let Some(annotations) = &mut meta.annotations {
+            annotations.retain(|key, _| ANNOTATION_PREFIXES.iter().any(|p| key.starts_with(p)));
+        }
+        if let Some(spec) = &mut self.spec {
+            *spec = ServiceSpec {
+                type_: spec.type_.take(),
+                load_balancer_class: spec.load_balancer_class.take(),
+                load_balancer_ip: spec.load_balancer_ip.take(),
+                ip_family_policy: spec.ip_family_policy.take(),
+                ip_families: spec.ip_families.take(),
+                cluster_ip: spec.cluster_ip.take(),
+                cluster_ips: spec.cluster_ips.take(),
+                external_traffic_policy: spec.external_traffic_policy.take(),
+                selector: spec.selector.take(),
+                ports: spec.ports.take().map(|ports| {
+                    ports
+                        .into_iter()
+                        .map(|p| ServicePort { port: p.port, protocol: p.protocol, ..ServicePort::default() })
+                        .collect()
+                }),
+                ..ServiceSpec::default()
+            };
+        }
+        if let Some(status) = &mut self.status {
+            status.conditions = None;
+            for ingress in status.load_balancer.iter_mut().flat_map(|lb| lb.ingress.iter_mut().flatten()) {
+                ingress.ports = None;
+            }
+        }
+    }
+
+    fn same_as(&self, other: &Self) -> bool {
+        same_meta(self, other) && self.spec == other.spec && self.status == other.status
+    }
 }
 
 impl Watched for Node {
@@ -257,6 +301,30 @@ mod tests {
         assert!(first.status.as_ref().unwrap().images.is_none());
         assert!(first.same_as(&node("2026-11-25T15:05:10Z", "r1")));
         assert!(!first.same_as(&node("2026-11-25T15:00:10Z", "r2")));
+    }
+
+    #[test]
+    fn a_stored_service_keeps_what_ferrolb_reads_and_drops_the_rest() {
+        let mut service: Service = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "default", "uid": "u1", "labels": {"app": "web"},
+                "annotations": {"metallb.io/address-pool": "a", "metallb.universe.tf/allow-shared-ip": "k",
+                    "kubectl.kubernetes.io/last-applied-configuration": "{\"a very long\": \"json\"}"}},
+            "spec": {"type": "LoadBalancer", "clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"],
+                "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "externalTrafficPolicy": "Local",
+                "selector": {"app": "web"}, "sessionAffinity": "None", "healthCheckNodePort": 32000,
+                "ports": [{"name": "http", "port": 80, "protocol": "UDP", "targetPort": 8080, "nodePort": 31080}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1", "ipMode": "VIP"}]}}
+        }))
+        .unwrap();
+        let untrimmed = LbService::from(service.clone());
+        service.trim();
+        assert_eq!(LbService::from(service.clone()), untrimmed, "ferrolb reads the same");
+        let annotations = service.metadata.annotations.as_ref().unwrap();
+        assert!(!annotations.contains_key("kubectl.kubernetes.io/last-applied-configuration"));
+        let spec = service.spec.as_ref().unwrap();
+        assert_eq!(spec.session_affinity, None);
+        assert_eq!(spec.ports.as_ref().unwrap()[0].node_port, None);
+        assert_eq!(service.metadata.uid.as_deref(), Some("u1"), "Events refer to it by uid");
     }
 
     #[test]

@@ -75,7 +75,8 @@ impl Owned {
 pub struct Note {
     /// `Warning` rather than `Normal`.
     pub warning: bool,
-    /// `IPAllocated`, `AllocationFailed`, `ClearAssignment`, `LoadBalancerFailed`.
+    /// `IPAllocated`, `AllocationFailed`, `ClearAssignment`, `LoadBalancerFailed`,
+    /// `deprecatedAnnotation`.
     pub reason: &'static str,
     /// The message.
     pub message: String,
@@ -136,7 +137,7 @@ pub fn plan(snapshot: &Snapshot, allocation: &Allocation, options: &Options, war
                     service: key,
                     current,
                     desired: Owned::default(),
-                    notes: Vec::new(),
+                    notes: deprecated_annotations(service),
                 });
             }
             continue;
@@ -153,7 +154,8 @@ pub fn plan(snapshot: &Snapshot, allocation: &Allocation, options: &Options, war
             still_warned.insert(key.clone(), note.message);
         }
         if desired != current {
-            let notes = notes(&key, outcome, &current);
+            let mut notes = notes(&key, outcome, &current);
+            notes.extend(deprecated_annotations(service));
             plan.writes.push(ServiceWrite { service: key, current, desired, notes });
         }
     }
@@ -189,6 +191,26 @@ fn notes(key: &ServiceKey, outcome: &ServiceOutcome, current: &Owned) -> Vec<Not
         });
     }
     notes
+}
+
+/// The prefix of the annotations MetalLB reads under their old name.
+pub const DEPRECATED_ANNOTATION_PREFIX: &str = "metallb.universe.tf/";
+
+/// A Warning per `metallb.universe.tf/*` annotation of `service`, as
+/// MetalLB `controller/main.go` sends them: only with a write (a Service
+/// that changes), so that a settled Service is not warned about on every
+/// snapshot.
+fn deprecated_annotations(service: &LbService) -> Vec<Note> {
+    service
+        .annotations
+        .iter()
+        .filter(|(key, _)| key.starts_with(DEPRECATED_ANNOTATION_PREFIX))
+        .map(|(key, _)| Note {
+            warning: true,
+            reason: "deprecatedAnnotation",
+            message: format!("Service uses deprecated annotation {key}"),
+        })
+        .collect()
 }
 
 /// The Warning Event of an outcome with an error: `AllocationFailed` when
@@ -277,12 +299,11 @@ pub fn recorded_assignments(snapshot: &Snapshot) -> Assignments {
 /// for Services that record none yet, what this controller decided last
 /// time (`remembered`), so that a write still in flight is not undone.
 pub fn previous_assignments(snapshot: &Snapshot, remembered: &Assignments) -> Assignments {
-    let recorded = recorded_assignments(snapshot);
+    let mut previous = recorded_assignments(snapshot);
     let mut by_service: HashMap<&ServiceKey, _> = remembered.iter().collect();
-    for (key, _) in recorded.iter() {
+    for (key, _) in previous.iter() {
         by_service.remove(key);
     }
-    let mut previous = recorded.clone();
     for (key, assignment) in by_service {
         previous.insert(
             key.namespace.clone(),
@@ -366,6 +387,45 @@ mod tests {
         );
         assert_eq!(plan.writes[0].notes[0].reason, "IPAllocated");
         assert_eq!(plan.writes[0].notes[0].message, r#"Assigned IP ["192.0.2.1"]"#);
+    }
+
+    #[test]
+    fn a_write_warns_of_each_deprecated_annotation_and_a_settled_service_is_not_warned() {
+        let mut old = service("web", &[], None);
+        old.object.annotations = [
+            ("metallb.universe.tf/address-pool", "a"),
+            ("metallb.universe.tf/allow-shared-ip", "k"),
+            ("metallb.io/loadBalancerIPs", "192.0.2.1"),
+        ]
+        .into_iter()
+        .collect();
+        let snapshot = Snapshot { services: vec![old.clone()], ..Snapshot::default() };
+        let allocation =
+            Allocation { services: vec![outcome("web", &["192.0.2.1"], Some("a"))], pools: vec![] };
+        let plan = plan(&snapshot, &allocation, &Options::default(), &mut Warned::default());
+        let notes: Vec<(&str, &str)> =
+            plan.writes[0].notes.iter().map(|n| (n.reason, n.message.as_str())).collect();
+        assert_eq!(
+            notes,
+            [
+                ("IPAllocated", r#"Assigned IP ["192.0.2.1"]"#),
+                (
+                    "deprecatedAnnotation",
+                    "Service uses deprecated annotation metallb.universe.tf/address-pool"
+                ),
+                (
+                    "deprecatedAnnotation",
+                    "Service uses deprecated annotation metallb.universe.tf/allow-shared-ip"
+                ),
+            ]
+        );
+        assert!(plan.writes[0].notes[1].warning);
+
+        old.object.annotations = old.object.annotations.with(IP_ALLOCATED_FROM_POOL, "a");
+        old.object.ingress_ips = Box::new(["192.0.2.1".into()]);
+        let settled = Snapshot { services: vec![old], ..Snapshot::default() };
+        let plan = super::plan(&settled, &allocation, &Options::default(), &mut Warned::default());
+        assert!(plan.writes.is_empty(), "no write, no warning: {plan:?}");
     }
 
     #[test]

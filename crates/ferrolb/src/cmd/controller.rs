@@ -4,13 +4,15 @@
 //! ```text
 //!   kube Client (in-cluster, or KUBECONFIG)
 //!      ├──► Election (Lease ferrolb-controller, holder = POD_NAME) ──► leading?
-//!      └──► Controller: watchers ──► allocate ──► Service status + Events (only while leading)
+//!      └──► Controller: watchers ──► validate ──► allocate ──► Service status + Events
+//!                                       └──► ConfigurationState "controller"   (only while leading)
 //!   SIGTERM / SIGINT ──► stop, give up the Lease so the other replica takes over at once
 //! ```
 
 use std::process::ExitCode;
 
 use anyhow::Context;
+use ferrolb_k8s::configuration_state::{OwnerReference, pod_owner};
 use ferrolb_k8s::{Controller, ControllerOptions, Election, LeaseOptions};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -53,6 +55,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         allocation: ferrolb_ipam::Options { lb_class: args.lb_class.clone() },
         instance: Some(holder.clone()),
         leading: election.as_ref().map(Election::leading),
+        owner: own_pod(),
         ..ControllerOptions::default()
     };
     tracing::info!(
@@ -80,4 +83,12 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         None => tracing::info!("controller stopped"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// This pod, from the downward API (`POD_NAME`, `POD_UID`), as the owner
+/// of the objects that live and die with it; `None` outside a pod.
+pub(super) fn own_pod() -> Option<OwnerReference> {
+    let name = super::flag_or_env(&None, "POD_NAME")?;
+    let uid = super::flag_or_env(&None, "POD_UID")?;
+    Some(pod_owner(&name, &uid))
 }

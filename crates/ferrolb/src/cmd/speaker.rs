@@ -5,6 +5,8 @@
 //! ```text
 //!   kube Client ──► Watchers (every kind: EndpointSlices for Local traffic,
 //!                   Secrets for BGP passwords) ──debounced Snapshot──┐
+//!   validate ──► errors ──► ConfigurationState speaker-NODE + Events
+//!      └──► the snapshot, or its Services under the last good configuration
 //!   allocate(previous = status) ──► only Services whose status holds exactly those IPs
 //!                                 ──► Announcer: BGP sessions, L2 gossip + ARP/NDP responder
 //!                                               └──► ServiceL2Status / ServiceBGPStatus
@@ -25,7 +27,10 @@ use ferrolb_api::Snapshot;
 use ferrolb_api::metallb::{InterfaceInfo, ServiceBGPStatusStatus, ServiceL2StatusStatus};
 use ferrolb_ipam::{Allocation, Options, ServiceKey};
 use ferrolb_k8s::Watchers;
-use ferrolb_k8s::announcements::{AnnouncementStatus, Announcements};
+use ferrolb_k8s::announcements::{AnnouncementStatus, Announcements, SPEAKER_NAME};
+use ferrolb_k8s::configuration_state::{ConfigurationReport, Validation};
+use ferrolb_k8s::events::Publisher;
+use ferrolb_k8s::validation::Component;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
@@ -71,7 +76,23 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         .await
         .context("connecting to the Kubernetes API server (in-cluster service account, or KUBECONFIG)")?;
     let mut watchers = Watchers::start(client.clone(), &namespace);
+    // The owner of every object this speaker writes, when the DaemonSet
+    // passes the pod's name and uid.
+    let pod = super::controller::own_pod();
+    let mut configuration = ConfigurationReport::new(
+        client.clone(),
+        &namespace,
+        Component::Speaker { node: args.node.clone() },
+        pod.clone(),
+        Publisher::new(client.clone(), SPEAKER_NAME, Some(&args.node)),
+    );
+    let mut validation = Validation::default();
+    // The errors of the last snapshot, until written to the ConfigurationState.
+    let mut unreported: Option<Vec<String>> = None;
     let mut status = AnnouncementStatus::new(client, &namespace, &args.node);
+    if let Some(pod) = pod {
+        status = status.owned_by(pod);
+    }
     let mut retry: Option<tokio::time::Instant> = None;
     let mut snapshots = watchers.snapshots(DEBOUNCE);
     let options = Options { lb_class: args.lb_class.clone() };
@@ -95,31 +116,47 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
                     anyhow::bail!("the watchers stopped");
                 }
                 let Some(snapshot) = snapshots.borrow_and_update().clone() else { continue };
-                let allocation = {
-                    let (snapshot, options) = (Arc::clone(&snapshot), options.clone());
-                    super::run::off_thread(move || announced(&snapshot, &options)).await?
-                };
-                info!(services = allocation.services.len(), "announcing");
-                announcer.announce(snapshot, allocation).await?;
-                ready.send_replace(true);
+                let verdict = validation.judge(snapshot).await;
+                unreported = Some(verdict.errors);
+                // Before any configuration validated, nothing is announced
+                // (but the errors are reported below).
+                if let Some(snapshot) = verdict.run {
+                    let allocation = {
+                        let (snapshot, options) = (Arc::clone(&snapshot), options.clone());
+                        super::run::off_thread(move || announced(&snapshot, &options)).await?
+                    };
+                    info!(services = allocation.services.len(), "announcing");
+                    announcer.announce(snapshot, allocation).await?;
+                    ready.send_replace(true);
+                }
+            }
+        }
+        let mut failed = false;
+        if let Some(errors) = &unreported {
+            match configuration.report(errors).await {
+                Ok(()) => unreported = None,
+                Err(error) => {
+                    warn!(error = %error, "configuration state not written, retrying");
+                    failed = true;
+                }
             }
         }
         // After every change of what is announced (a new snapshot, an L2
         // re-election) or a retry; nothing is written when nothing differs.
-        let Some((l2, bgp)) = announcer.plans() else { continue };
-        retry = match status.write(&announcements(l2, bgp), watchers.stores()).await {
-            Ok(()) => None,
-            Err(error) => {
-                warn!(error = %error, "announcement status not written, retrying");
-                Some(tokio::time::Instant::now() + RETRY)
-            }
-        };
+        if let Some((l2, bgp)) = announcer.plans()
+            && let Err(error) = status.write(&announcements(l2, bgp), watchers.stores()).await
+        {
+            warn!(error = %error, "announcement status not written, retrying");
+            failed = true;
+        }
+        retry = failed.then(|| tokio::time::Instant::now() + RETRY);
     }
     info!(node = %args.node, "stopping");
     announcer.stop().await;
-    // Nothing is announced from here any more; the status objects carry no
-    // owner reference to this pod (as MetalLB's do), so remove them here,
-    // within the grace period.
+    // Nothing is announced from here any more: remove the status objects
+    // now, within the grace period, rather than leave them to the garbage
+    // collector (which only acts once the pod is deleted, and not at all
+    // without POD_UID).
     let nothing = Announcements::default();
     let cleared = tokio::time::timeout(CLEAR_TIMEOUT, status.write(&nothing, watchers.stores()));
     match cleared.await {

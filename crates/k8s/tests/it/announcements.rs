@@ -6,6 +6,7 @@ use ferrolb_api::metallb::{InterfaceInfo, ServiceBGPStatusStatus, ServiceL2Statu
 use ferrolb_ipam::ServiceKey;
 use ferrolb_k8s::Stores;
 use ferrolb_k8s::announcements::{AnnouncementStatus, Announcements};
+use ferrolb_k8s::configuration_state::pod_owner;
 use serde_json::json;
 
 use crate::fake::FakeApi;
@@ -133,4 +134,36 @@ async fn a_restarted_speaker_adopts_its_objects_and_removes_stale_ones() {
     let services: Vec<_> =
         fake.all("ServiceL2Status").iter().map(|o| o["status"]["serviceName"].clone()).collect();
     assert_eq!(services, [json!("web")]);
+}
+
+#[tokio::test]
+async fn objects_are_owned_by_the_speaker_pod_and_a_new_pod_adopts_them() {
+    let fake = FakeApi::default();
+    let stores = Stores::default();
+    let announced = Announcements { l2: [l2("web", &[])].into_iter().collect(), ..Announcements::default() };
+    let first = pod_owner("ferrolb-speaker-aaaaa", "uid-first");
+    AnnouncementStatus::new(fake.client(), NS, "node1")
+        .owned_by(first)
+        .write(&announced, &stores)
+        .await
+        .unwrap();
+    let object = &fake.all("ServiceL2Status")[0];
+    assert_eq!(
+        object["metadata"]["ownerReferences"],
+        json!([{"apiVersion": "v1", "kind": "Pod", "name": "ferrolb-speaker-aaaaa", "uid": "uid-first"}]),
+        "deleting the pod deletes the object"
+    );
+
+    // The DaemonSet replaced the pod: the new one takes the objects over
+    // before the garbage collector removes them with the old pod.
+    let second = pod_owner("ferrolb-speaker-bbbbb", "uid-second");
+    let mut writer = AnnouncementStatus::new(fake.client(), NS, "node1").owned_by(second);
+    writer.write(&announced, &stores).await.unwrap();
+    let object = &fake.all("ServiceL2Status")[0];
+    assert_eq!(object["metadata"]["ownerReferences"][0]["uid"], "uid-second");
+    assert_eq!(object["metadata"]["ownerReferences"].as_array().unwrap().len(), 1);
+    assert_eq!(object["status"]["serviceName"], "web", "the status stays");
+    let before = fake.writes().len();
+    writer.write(&announced, &stores).await.unwrap();
+    assert_eq!(fake.writes().len(), before, "adopted once");
 }

@@ -1,6 +1,7 @@
 //! An in-process fake of the Kubernetes API server, enough for watchers: it
 //! answers LIST with a `…List` (items without apiVersion and kind for the
-//! built-in kinds, as the real server sends them) and WATCH with a stream
+//! built-in kinds, as the real server sends them; in pages when asked with
+//! `limit`, continued with `continue`) and WATCH with a stream
 //! of newline-delimited `{"type":…,"object":…}` events, and records every
 //! request it saw. For the controller it also takes merge patches of a
 //! Service's `status` subresource (applied, and sent to the watches as
@@ -27,7 +28,7 @@ struct Resource {
     namespaced: bool,
 }
 
-const RESOURCES: [Resource; 13] = [
+const RESOURCES: [Resource; 14] = [
     Resource { kind: "Service", api_version: "v1", plural: "services", namespaced: true },
     Resource { kind: "Node", api_version: "v1", plural: "nodes", namespaced: false },
     Resource { kind: "Namespace", api_version: "v1", plural: "namespaces", namespaced: false },
@@ -81,10 +82,17 @@ const RESOURCES: [Resource; 13] = [
         plural: "servicebgpstatuses",
         namespaced: true,
     },
+    Resource {
+        kind: "ConfigurationState",
+        api_version: "metallb.io/v1beta1",
+        plural: "configurationstates",
+        namespaced: true,
+    },
 ];
 
-/// The kinds a speaker creates, patches the status of and deletes.
-const SPEAKER_WRITTEN: [&str; 2] = ["servicel2statuses", "servicebgpstatuses"];
+/// The kinds a speaker (or, for its ConfigurationState, the controller)
+/// creates, reads, patches the status of and deletes.
+const SPEAKER_WRITTEN: [&str; 3] = ["servicel2statuses", "servicebgpstatuses", "configurationstates"];
 
 impl Resource {
     /// `/api/v1` or `/apis/GROUP/VERSION`.
@@ -184,6 +192,16 @@ impl State {
     }
 }
 
+/// The fake served over HTTP (see [`FakeApi::serve`]); dropping it stops
+/// the server and closes its connections.
+pub struct Serving(tokio::task::JoinHandle<()>);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The fake API server; cheap to clone (all clones share one state).
 #[derive(Clone, Default)]
 pub struct FakeApi {
@@ -205,6 +223,35 @@ impl FakeApi {
             async move { Ok::<_, Infallible>(fake.answer(request).await) }
         });
         kube::Client::new(service, "default")
+    }
+
+    /// Serves this fake over HTTP/1.1 on a port of 127.0.0.1, for a
+    /// client in another process; the server stops when the returned
+    /// task is dropped.
+    pub async fn serve(&self) -> (std::net::SocketAddr, Serving) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a local port");
+        let address = listener.local_addr().expect("bound");
+        let fake = self.clone();
+        let accepting = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                let fake = fake.clone();
+                let service =
+                    hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                        let fake = fake.clone();
+                        async move {
+                            let (parts, body) = request.into_parts();
+                            let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let request = http::Request::from_parts(parts, kube::client::Body::from(bytes));
+                            Ok::<_, Infallible>(fake.answer(request).await)
+                        }
+                    });
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                connections.spawn(connection);
+            }
+        });
+        (address, Serving(accepting))
     }
 
     /// Adds or replaces an object (a full one, with apiVersion and kind),
@@ -264,6 +311,17 @@ impl FakeApi {
     /// Every PATCH and POST seen so far.
     pub fn writes(&self) -> Vec<Write> {
         self.state.lock().unwrap().writes.clone()
+    }
+
+    /// Every PATCH and POST seen so far, but those of ConfigurationStates
+    /// (which a controller writes once at start).
+    pub fn writes_except_configuration_states(&self) -> Vec<Write> {
+        self.writes().into_iter().filter(|w| !w.path.contains("/configurationstates")).collect()
+    }
+
+    /// The writes of ConfigurationStates (POST and status PATCH) seen so far.
+    pub fn configuration_state_writes(&self) -> Vec<Write> {
+        self.writes().into_iter().filter(|w| w.path.contains("/configurationstates")).collect()
     }
 
     /// The Service status patches seen so far (failed ones too).
@@ -390,10 +448,11 @@ impl FakeApi {
         let state = self.state.lock().unwrap();
         let collection = Collection::parse(uri.path()).expect("parsed above");
         let resource = collection.resource;
-        let items: Vec<Value> = state
-            .objects
-            .values()
-            .filter(|o| collection.holds(o))
+        let page = Page::of(query);
+        let mut matching = state.objects.values().filter(|o| collection.holds(o)).skip(page.start);
+        let items: Vec<Value> = matching
+            .by_ref()
+            .take(page.limit)
             .map(|o| {
                 let mut item = o.clone();
                 if resource.builtin() {
@@ -404,13 +463,37 @@ impl FakeApi {
                 item
             })
             .collect();
+        let mut metadata = json!({"resourceVersion": state.resource_version.to_string()});
+        if matching.next().is_some() {
+            metadata["continue"] = (page.start + items.len()).to_string().into();
+        }
         let list = json!({
             "kind": format!("{}List", resource.kind),
             "apiVersion": resource.api_version,
-            "metadata": {"resourceVersion": state.resource_version.to_string()},
+            "metadata": metadata,
             "items": items,
         });
         response(200, Full::new(Bytes::from(list.to_string())).boxed_unsync())
+    }
+}
+
+/// The page a LIST asks for: `limit` items from the `continue` token on,
+/// the token being (in this fake) the index of the next item. A paged
+/// list is not consistent across pages here; the tests change nothing
+/// while a list is under way.
+struct Page {
+    start: usize,
+    limit: usize,
+}
+
+impl Page {
+    fn of(query: &str) -> Page {
+        let param = |name: &str| {
+            query.split('&').find_map(|p| p.strip_prefix(name)).and_then(|v| v.parse::<usize>().ok())
+        };
+        // A limit of 0 is no limit, as for the API server.
+        let limit = param("limit=").filter(|&l| l > 0).unwrap_or(usize::MAX);
+        Page { start: param("continue=").unwrap_or(0), limit }
     }
 }
 
@@ -493,10 +576,13 @@ fn speaker_written(path: &str) -> Option<(&'static str, String, String, bool)> {
 }
 
 impl FakeApi {
-    /// Answers a write of a ServiceL2Status or ServiceBGPStatus: POST
-    /// creates (a name from `generateName`, the status dropped, as with a
-    /// status subresource), PATCH of `/status` merges the status, DELETE
-    /// removes; GET of the collection lists (its label selector applied).
+    /// Answers a request on a ServiceL2Status, ServiceBGPStatus or
+    /// ConfigurationState: POST creates (its name, else one from
+    /// `generateName`; 409 when taken; the status dropped, as with a status
+    /// subresource), PATCH of `/status` merges the status, PATCH of the
+    /// object its metadata, DELETE removes,
+    /// GET reads one; GET of the collection lists (its label selector
+    /// applied).
     async fn speaker_write(
         &self,
         request: http::Request<kube::client::Body>,
@@ -537,6 +623,10 @@ impl FakeApi {
                 });
                 ok(200, &list)
             }
+            (&http::Method::GET, false, false) => match state.objects.get(&stored) {
+                Some(object) => ok(200, object),
+                None => status(404, "NotFound", &format!("{kind} {name:?} not found")),
+            },
             (&http::Method::POST, true, false) => {
                 state.writes.push(Write {
                     method: "POST".into(),
@@ -544,10 +634,17 @@ impl FakeApi {
                     body: body.clone(),
                 });
                 let mut object = body;
-                let n = state.objects.len();
-                let prefix = object["metadata"]["generateName"].as_str().unwrap_or("").to_owned();
-                object["metadata"]["name"] = format!("{prefix}{n:05}").into();
+                if object["metadata"]["name"].as_str().is_none_or(str::is_empty) {
+                    let n = state.objects.len();
+                    let prefix = object["metadata"]["generateName"].as_str().unwrap_or("").to_owned();
+                    object["metadata"]["name"] = format!("{prefix}{n:05}").into();
+                }
                 object["metadata"]["namespace"] = namespace.into();
+                if state.objects.contains_key(&key(&object)) {
+                    return status(409, "AlreadyExists", &format!("{kind} already exists"));
+                }
+                object["metadata"]["uid"] =
+                    format!("uid-{}", object["metadata"]["name"].as_str().unwrap()).into();
                 object.as_object_mut().unwrap().remove("status");
                 object["metadata"]["resourceVersion"] = state.bump().into();
                 state.objects.insert(key(&object), object.clone());
@@ -564,6 +661,24 @@ impl FakeApi {
                 };
                 if let Some(patch) = body.get("status") {
                     merge(&mut object["status"], patch);
+                }
+                object["metadata"]["resourceVersion"] = state.bump().into();
+                state.objects.insert(stored, object.clone());
+                ok(200, &object)
+            }
+            (&http::Method::PATCH, false, false) => {
+                state.writes.push(Write {
+                    method: "PATCH".into(),
+                    path: parts.uri.path().into(),
+                    body: body.clone(),
+                });
+                let Some(mut object) = state.objects.get(&stored).cloned() else {
+                    return status(404, "NotFound", &format!("{kind} {name:?} not found"));
+                };
+                // The main resource of a custom resource with a status
+                // subresource: the status is not its to change.
+                if let Some(patch) = body.get("metadata") {
+                    merge(&mut object["metadata"], patch);
                 }
                 object["metadata"]["resourceVersion"] = state.bump().into();
                 state.objects.insert(stored, object.clone());

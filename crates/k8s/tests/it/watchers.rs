@@ -235,3 +235,24 @@ async fn dropping_the_watchers_ends_the_snapshots() {
     drop(watchers);
     assert!(rx.changed().await.is_err(), "the sender is gone with its task");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_long_list_comes_in_pages_and_the_snapshot_holds_every_page() {
+    let fake = cluster();
+    // The watcher asks for 500 at a time: three pages.
+    for i in 0..1_200 {
+        fake.apply(objects::service("default", &format!("svc-{i:04}")));
+    }
+    let mut watchers = Watchers::start_kinds(fake.client(), NS, &[Kind::Service]);
+    let mut rx = watchers.snapshots(DEBOUNCE);
+    let snapshot = next(&mut rx).await;
+    assert_eq!(snapshot.services.len(), 1_201);
+    let lists: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("GET /api/v1/services?") && !r.contains("watch=true"))
+        .collect();
+    assert_eq!(lists.len(), 3, "{lists:?}");
+    assert!(lists.iter().all(|r| r.contains("limit=500")), "{lists:?}");
+    assert!(lists[1].contains("continue=500") && lists[2].contains("continue=1000"), "{lists:?}");
+}
