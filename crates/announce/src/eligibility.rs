@@ -68,11 +68,11 @@ pub fn endpoint_can_serve(endpoint: &Endpoint) -> bool {
     ready.unwrap_or(true) || serving == Some(true)
 }
 
-/// The endpoints of every Service that has an EndpointSlice, by
-/// (namespace, name).
+/// The endpoints of every Service that has an EndpointSlice, by namespace
+/// then name (so that a lookup borrows both: planning asks once per Service).
 #[derive(Clone, Debug, Default)]
 pub struct EndpointIndex {
-    by_service: HashMap<(String, String), ServiceEndpoints>,
+    by_service: HashMap<String, HashMap<String, ServiceEndpoints>>,
 }
 
 impl EndpointIndex {
@@ -80,10 +80,10 @@ impl EndpointIndex {
     /// [`SERVICE_NAME_LABEL`] belongs to no Service and is skipped; an
     /// endpoint without an address cannot take traffic and is skipped.
     pub fn new(snapshot: &Snapshot) -> Self {
-        let mut by_service: HashMap<(String, String), ServiceEndpoints> = HashMap::new();
+        let mut by_service: HashMap<String, HashMap<String, ServiceEndpoints>> = HashMap::new();
         for slice in &snapshot.endpoint_slices {
-            let Some(key) = service_of(slice) else { continue };
-            let entry = by_service.entry(key).or_default();
+            let Some((namespace, name)) = service_of(slice) else { continue };
+            let entry = by_service.entry(namespace).or_default().entry(name).or_default();
             for endpoint in slice.endpoints.iter().flatten() {
                 if endpoint.addresses.is_empty() || !endpoint_can_serve(endpoint) {
                     continue;
@@ -99,7 +99,7 @@ impl EndpointIndex {
 
     /// The endpoints of `namespace/name`; `None` when it has no EndpointSlice.
     pub fn get(&self, namespace: &str, name: &str) -> Option<&ServiceEndpoints> {
-        self.by_service.get(&(namespace.to_owned(), name.to_owned()))
+        self.by_service.get(namespace)?.get(name)
     }
 }
 

@@ -224,6 +224,10 @@ pub fn plan_l2(snapshot: &Snapshot, allocation: &Allocation, node: &str, alive: 
         .collect();
     // By name, so that the plan does not depend on the order objects were read in.
     advertisements.sort_by(|a, b| a.name.cmp(b.name));
+    if advertisements.is_empty() {
+        // BGP only: no VIP to elect a leader for (and no index of 100k Services to build).
+        return L2Plan { node: node.to_owned(), vips: Vec::new() };
+    }
     let mut pool_labels: HashMap<&str, &dyn LabelSet> = HashMap::new();
     for pool in &snapshot.pools {
         pool_labels.entry(pool.metadata.name.as_deref().unwrap_or("")).or_insert(&pool.metadata.labels);
