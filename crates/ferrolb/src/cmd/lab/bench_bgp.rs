@@ -26,7 +26,8 @@
 //!   198.19.200.0 and above and is never counted.
 //! - BIRD: bird with N static blackhole /32s exported to FRR.
 //!
-//! Peak memory is the speaker process's `VmHWM`, read before it is stopped.
+//! Peak memory is the speaker process's `VmHWM`, read once its N routes are in FRR
+//! (for ferrolb before the file changes below, whose reloads are reported apart).
 //! With ferrolb still running, one Service is then appended to the file a few
 //! times: the time from the write to the first UPDATE from the speaker seen by
 //! `tcpdump -tt -v` in the router namespace ("on the wire"), and to the /32 in
@@ -123,6 +124,9 @@ struct Change {
     kernel_ms: Vec<f64>,
     /// File write → first UPDATE on the wire, per sample (`None` if not seen).
     wire_ms: Vec<Option<f64>>,
+    /// Peak RSS after the changes: a reload holds the configuration in
+    /// force and the new one at once.
+    peak_mib: f64,
 }
 
 /// Runs every size with every speaker; prints the table.
@@ -213,7 +217,9 @@ fn measure(
     let mut change = None;
     // Keeps GoBGP or BIRD running until its peak memory is read.
     let guard: Option<Box<dyn std::any::Any>>;
-    let (pid, done) = match speaker {
+    // Every speaker's peak is read once it holds the N routes, before
+    // ferrolb's file changes (work the others are not given).
+    let (pid, done, peak_mib) = match speaker {
         Speaker::Ferrolb => {
             let config = lab.speaker.dir().join("cluster.yaml");
             std::fs::write(&config, cluster(size))?;
@@ -226,11 +232,12 @@ fn measure(
             let start = Instant::now();
             let pid = lab.speaker.spawn(c, &lab.speaker.dir().join("ferrolb.log"))?;
             let done = wait_routes(&lab, pid, size, start, cap)?;
+            let peak = peak_mib(pid)?;
             if done.all.is_some() {
                 change = Some(file_changes(&lab, pid, &config, size)?);
             }
             guard = None;
-            (pid, done)
+            (pid, done, peak)
         }
         Speaker::GoBgp => {
             let mrt = lab.speaker.dir().join("routes.mrt");
@@ -247,7 +254,7 @@ fn measure(
             let pid = gobgp.pid();
             let done = wait_routes(&lab, pid, size, start, cap)?;
             guard = Some(Box::new(gobgp));
-            (pid, done)
+            (pid, done, peak_mib(pid)?)
         }
         Speaker::Bird => {
             let mut config = BirdConfig::new(SPEAKER_ASN, SPEAKER).neighbor(ROUTER.into(), ROUTER_ASN);
@@ -257,10 +264,9 @@ fn measure(
             let pid = bird.pid();
             let done = wait_routes(&lab, pid, size, start, cap)?;
             guard = Some(Box::new(bird));
-            (pid, done)
+            (pid, done, peak_mib(pid)?)
         }
     };
-    let peak_mib = peak_mib(pid)?;
     drop(guard);
     lab.speaker.stop(pid, STOP_GRACE);
     let row = Row { size, speaker, secs: done.all, first: done.first, present: done.present, peak_mib };
@@ -359,7 +365,7 @@ fn file_changes(lab: &Lab, pid: u32, config: &Path, size: usize) -> anyhow::Resu
     lab.router.stop(tcpdump, STOP_GRACE);
     let text = std::fs::read_to_string(&capture)?;
     let wire_ms = written.iter().map(|&w| first_update_after(&text, w).map(|t| (t - w) * 1000.0)).collect();
-    Ok(Change { size, kernel_ms, wire_ms })
+    Ok(Change { size, kernel_ms, wire_ms, peak_mib: peak_mib(pid)? })
 }
 
 /// Seconds since the Unix epoch, as tcpdump's `-tt` prints them.
@@ -493,7 +499,8 @@ fn render(rows: &[Row], changes: &[Change], cap_secs: u64) -> String {
         let _ = writeln!(
             out,
             "\nferrolb, one Service appended to the file (ferrolb follows it with inotify):\n\
-             routes  write → first UPDATE on the wire (ms)  write → /32 in FRR's kernel, end to end (ms)"
+             routes  write → first UPDATE on the wire (ms)  write → /32 in FRR's kernel, end to end (ms)  \
+             peak RSS after (MiB)"
         );
         for c in changes {
             let wire: Vec<f64> = c.wire_ms.iter().flatten().copied().collect();
@@ -505,10 +512,11 @@ fn render(rows: &[Row], changes: &[Change], cap_secs: u64) -> String {
             };
             let _ = writeln!(
                 out,
-                "{:>6}  {:>37}  {:>44}",
+                "{:>6}  {:>37}  {:>44}  {:>20.1}",
                 c.size,
                 wire_text,
-                format!("median {:.0} ({})", median(&c.kernel_ms), list(&c.kernel_ms))
+                format!("median {:.0} ({})", median(&c.kernel_ms), list(&c.kernel_ms)),
+                c.peak_mib
             );
         }
     }
