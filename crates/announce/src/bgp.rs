@@ -130,7 +130,7 @@ pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> Bgp
     let peers = peers(snapshot, &labels);
     let pools = pools(snapshot);
     let endpoints = EndpointIndex::new(snapshot);
-    let services: HashMap<(&str, &str), &LbService> =
+    let services: HashMap<(&str, &str), &LbService, foldhash::fast::RandomState> =
         snapshot.services.iter().map(|s| ((&*s.namespace, &*s.name), &s.object)).collect();
     let context =
         Context { node_known: node_object.is_some(), advertisements: &advertisements, pools: &pools };
@@ -142,7 +142,7 @@ pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> Bgp
     let vips: usize = allocation.services.iter().map(|o| o.ips.len()).sum();
     let mut decisions = Vec::with_capacity(vips * peers.len().max(1));
     for outcome in allocation.services.iter().filter(|o| !o.ips.is_empty()) {
-        let key: Arc<str> = format!("{}/{}", outcome.namespace, outcome.name).into();
+        let key: Arc<str> = [outcome.namespace.as_str(), "/", outcome.name.as_str()].concat().into();
         let service = services.get(&(outcome.namespace.as_str(), outcome.name.as_str())).copied();
         let verdict = context.service_verdict(outcome, service).and_then(|ads| {
             let bar = node_object.and_then(node_bar).map(Reason::NodeBarred);

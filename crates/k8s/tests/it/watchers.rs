@@ -256,3 +256,41 @@ async fn a_long_list_comes_in_pages_and_the_snapshot_holds_every_page() {
     assert!(lists.iter().all(|r| r.contains("limit=500")), "{lists:?}");
     assert!(lists[1].contains("continue=500") && lists[2].contains("continue=1000"), "{lists:?}");
 }
+
+/// The node that leads `service`'s VIP as a speaker plans it from `snapshot`.
+fn l2_leader(snapshot: &Snapshot, service: &str) -> Option<String> {
+    use ferrolb_announce::{Alive, plan_l2};
+    let allocation = ferrolb_ipam::allocate(snapshot, &Default::default(), &Default::default());
+    let alive = Alive::every_node(snapshot);
+    ["node1", "node2"]
+        .into_iter()
+        .find(|node| plan_l2(snapshot, &allocation, node, &alive).vips_of(service).any(|v| v.leads()))
+        .map(str::to_owned)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_speakers_plan_follows_endpoint_slices_and_nodes() {
+    let fake = cluster();
+    fake.apply(objects::node("node2", "198.51.100.12"));
+    let mut service = objects::service("default", "web");
+    service["spec"]["externalTrafficPolicy"] = "Local".into();
+    fake.apply(service);
+    let mut watchers = Watchers::start(fake.client(), NS);
+    let mut rx = watchers.snapshots(DEBOUNCE);
+    let first = next(&mut rx).await;
+    assert_eq!(l2_leader(&first, "default/web").as_deref(), Some("node1"), "the only node with an endpoint");
+
+    // The pod moves: only node2 may announce the Local Service now.
+    let mut slice = objects::endpoint_slice("default", "web");
+    slice["endpoints"][0]["nodeName"] = "node2".into();
+    fake.apply(slice);
+    let moved = next(&mut rx).await;
+    assert_eq!(l2_leader(&moved, "default/web").as_deref(), Some("node2"));
+
+    // node2 is excluded from load balancers: nobody may announce.
+    let mut node2 = objects::node("node2", "198.51.100.12");
+    node2["metadata"]["labels"]["node.kubernetes.io/exclude-from-external-load-balancers"] = "".into();
+    fake.apply(node2);
+    let excluded = next(&mut rx).await;
+    assert_eq!(l2_leader(&excluded, "default/web"), None);
+}
