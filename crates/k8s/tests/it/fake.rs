@@ -650,7 +650,7 @@ impl FakeApi {
                 state.objects.insert(key(&object), object.clone());
                 ok(201, &object)
             }
-            (&http::Method::PATCH, false, true) => {
+            (&http::Method::PATCH, false, status_subresource) => {
                 state.writes.push(Write {
                     method: "PATCH".into(),
                     path: parts.uri.path().into(),
@@ -659,26 +659,11 @@ impl FakeApi {
                 let Some(mut object) = state.objects.get(&stored).cloned() else {
                     return status(404, "NotFound", &format!("{kind} {name:?} not found"));
                 };
-                if let Some(patch) = body.get("status") {
-                    merge(&mut object["status"], patch);
-                }
-                object["metadata"]["resourceVersion"] = state.bump().into();
-                state.objects.insert(stored, object.clone());
-                ok(200, &object)
-            }
-            (&http::Method::PATCH, false, false) => {
-                state.writes.push(Write {
-                    method: "PATCH".into(),
-                    path: parts.uri.path().into(),
-                    body: body.clone(),
-                });
-                let Some(mut object) = state.objects.get(&stored).cloned() else {
-                    return status(404, "NotFound", &format!("{kind} {name:?} not found"));
-                };
-                // The main resource of a custom resource with a status
-                // subresource: the status is not its to change.
-                if let Some(patch) = body.get("metadata") {
-                    merge(&mut object["metadata"], patch);
+                // The status subresource changes only the status; the main
+                // resource of a custom resource with one, only its metadata.
+                let field = if status_subresource { "status" } else { "metadata" };
+                if let Some(patch) = body.get(field) {
+                    merge(&mut object[field], patch);
                 }
                 object["metadata"]["resourceVersion"] = state.bump().into();
                 state.objects.insert(stored, object.clone());
