@@ -82,16 +82,18 @@ impl Announcer {
                 (Arc::clone(&snapshot), Arc::clone(&allocation), self.node.clone());
             super::off_thread(move || ferrolb_announce::plan_bgp(&snapshot, &allocation, &node)).await?
         };
-        self.bgp_vips = bgp.decisions.iter().filter(|d| d.announced()).map(|d| d.ip).collect();
+        let vips = bgp.decisions.iter().filter(|d| d.announced()).map(|d| d.ip).collect();
+        let old_vips = std::mem::replace(&mut self.bgp_vips, vips);
         self.l2.start_gossip_if_needed(&snapshot, &self.node).await;
         let previous = self.allocation.replace(allocation);
-        self.snapshot = Some(snapshot);
+        let old_snapshot = self.snapshot.replace(snapshot);
         // The host accepts a VIP before any router is told to send it here.
         self.announce_l2().await;
         if let Some(snapshot) = &self.snapshot {
             self.bgp.converge(snapshot, &bgp, &self.node).await;
         }
-        self.bgp_plan = Some(bgp);
+        let old_plan = self.bgp_plan.replace(bgp);
+        super::drop_elsewhere((old_snapshot, old_vips, old_plan));
         Ok(previous)
     }
 

@@ -152,6 +152,7 @@ impl Running {
         tokio::task::yield_now().await;
         let Some(allocation) = self.announcer.allocation() else { return Ok(()) };
         log_changes(previous.as_deref(), &allocation);
+        drop_elsewhere(previous);
         info!(
             services = allocation.services.len(),
             assigned = allocation.services.iter().filter(|s| !s.ips.is_empty()).count(),
@@ -201,6 +202,13 @@ pub(crate) async fn off_thread<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> anyhow::Result<T> {
     tokio::task::spawn_blocking(work).await.map_err(|e| anyhow::anyhow!("planning thread failed: {e}"))
+}
+
+/// Frees `value` on a blocking thread: the configuration a change replaces
+/// holds 100,000 Services' worth of small allocations, and freeing them on
+/// the runtime thread would hold back the UPDATEs the change just queued.
+pub(crate) fn drop_elsewhere<T: Send + 'static>(value: T) {
+    drop(tokio::task::spawn_blocking(move || drop(value)));
 }
 
 /// One line per Service whose addresses or error changed, and per Service
