@@ -18,6 +18,15 @@ pub fn init_logging() {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).init();
 }
 
+/// Runs a daemon's `serve` to its end on one thread (with logging set up):
+/// what `run`, `controller` and `speaker` do; their CPU-heavy work goes to
+/// tokio's blocking threads.
+pub fn serve_on_one_thread<T>(serve: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(serve)
+}
+
 /// The first of a flag, an environment variable (set but empty counts as unset).
 pub fn flag_or_env(flag: &Option<String>, variable: &str) -> Option<String> {
     flag.clone().or_else(|| std::env::var(variable).ok()).filter(|v| !v.is_empty())

@@ -65,9 +65,7 @@ pub struct Args {
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    super::init_logging();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(serve(args))
+    super::serve_on_one_thread(serve(args))
 }
 
 async fn serve(args: &Args) -> anyhow::Result<ExitCode> {

@@ -505,9 +505,7 @@ impl FakeApi {
     /// `/apis/metallb.io/v1beta1/namespaces/NS/ipaddresspools/NAME/status`
     /// to the pool's `status`, and the result sent to the watches.
     async fn write(&self, request: http::Request<kube::client::Body>) -> http::Response<Body> {
-        let (parts, body) = request.into_parts();
-        let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let (parts, body) = json_request(request).await;
         let path = parts.uri.path().to_owned();
         let mut state = self.state.lock().unwrap();
         state.requests.push(format!("{} {}", parts.method, parts.uri));
@@ -588,9 +586,7 @@ impl FakeApi {
         request: http::Request<kube::client::Body>,
         (kind, namespace, name, on_status): (&'static str, String, String, bool),
     ) -> http::Response<Body> {
-        let (parts, body) = request.into_parts();
-        let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let (parts, body) = json_request(request).await;
         let mut state = self.state.lock().unwrap();
         state.requests.push(format!("{} {}", parts.method, parts.uri));
         let ok =
@@ -693,9 +689,7 @@ impl FakeApi {
     /// Answers a Lease request: GET one, POST (create, 409 when it exists),
     /// PUT (replace, 409 when the resourceVersion is not the stored one).
     async fn lease(&self, request: http::Request<kube::client::Body>) -> http::Response<Body> {
-        let (parts, body) = request.into_parts();
-        let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let (parts, body) = json_request(request).await;
         let path = parts.uri.path().to_owned();
         let mut state = self.state.lock().unwrap();
         state.requests.push(format!("{} {}", parts.method, parts.uri));
@@ -888,4 +882,11 @@ pub mod objects {
                 "passwordSecret": {"name": "peer-password", "namespace": namespace}}
         })
     }
+}
+
+/// A request's parts and its JSON body (`null` when it has none or it is not JSON).
+async fn json_request(request: http::Request<kube::client::Body>) -> (http::request::Parts, Value) {
+    let (parts, body) = request.into_parts();
+    let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    (parts, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
