@@ -15,7 +15,7 @@
 //! the session must carry the VIP's address family. Each VIP becomes one
 //! route per aggregation length; routes that meet on one prefix are merged.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ use ferrolb_api::community::{BgpCommunity, CommunityAliases};
 use ferrolb_api::labels::{LabelSet, Labels, any_matches};
 use ferrolb_api::metallb::{BGPAdvertisementSpec, BGPPeerSpec, DynamicAsnMode};
 use ferrolb_api::service::LbService;
-use ferrolb_ipam::{Allocation, ServiceOutcome};
+use ferrolb_ipam::{Allocation, ServiceKey, ServiceOutcome};
 use ipnet::IpNet;
 
 use crate::advertisement;
@@ -116,6 +116,171 @@ impl Decision {
 /// `snapshot` and the addresses in `allocation`. The same inputs give the
 /// same plan.
 pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> BgpPlan {
+    with_planner(snapshot, node, |planner| {
+        // Of two LoadBalancer Services of one name, the first counts, as in allocation.
+        let mut services: HashMap<(&str, &str), &LbService, foldhash::fast::RandomState> = HashMap::default();
+        for s in snapshot.services.iter().filter(|s| s.load_balancer) {
+            services.entry((&*s.namespace, &*s.name)).or_insert(&s.object);
+        }
+        let mut routes: Vec<BTreeMap<IpNet, RouteBuilder>> = vec![BTreeMap::new(); planner.peers.len()];
+        // At most one decision per VIP and peer: reserved at once, the vector of
+        // a 100k-Service plan is not copied while it grows.
+        let vips: usize = allocation.services.iter().map(|o| o.ips.len()).sum();
+        let mut decisions = Vec::with_capacity(vips * planner.peers.len().max(1));
+        for outcome in allocation.services.iter().filter(|o| !o.ips.is_empty()) {
+            let service = services.get(&(outcome.namespace.as_str(), outcome.name.as_str())).copied();
+            planner.plan_service(outcome, service, &mut decisions, &mut routes);
+        }
+        // Stable and so nearly linear: the decisions come mostly in order already.
+        decisions.sort_by(decision_order);
+        let peers = planner
+            .peers
+            .iter()
+            .zip(routes)
+            .map(|(peer, routes)| PeerPlan {
+                peer: peer.name.to_owned(),
+                session: peer.session,
+                ibgp: peer.ibgp,
+                routes: routes.into_iter().map(|(prefix, r)| r.build(prefix)).collect(),
+            })
+            .collect();
+        BgpPlan { node: node.to_owned(), peers, decisions }
+    })
+}
+
+/// The plan of [`plan_bgp`]`(snapshot, allocation, node)`, from `previous`,
+/// the plan of the configuration before an edit that touched only Services:
+/// only the Services in `changed` (added, removed or edited, by namespace and
+/// name; every Service whose outcome or object changed) are planned again.
+///
+/// `None` when only a full plan can tell: an advertisement aggregates
+/// (several Services may then meet on one route), a changed Service's route
+/// meets another Service's, or so many changed that a full plan is as quick.
+/// The caller makes sure that nothing but Services changed since `previous`.
+pub fn replan_bgp(
+    previous: &BgpPlan,
+    snapshot: &Snapshot,
+    allocation: &Allocation,
+    changed: &[ServiceKey],
+    node: &str,
+) -> Option<BgpPlan> {
+    if previous.node != node || changed.len() > allocation.services.len() / 8 + 16 {
+        return None;
+    }
+    with_planner(snapshot, node, |planner| {
+        let host_routes_only = planner
+            .context
+            .advertisements
+            .iter()
+            .all(|a| a.attributes.as_ref().map_or(true, |at| at.length_v4 == 32 && at.length_v6 == 128));
+        let same_peers = planner.peers.len() == previous.peers.len()
+            && planner.peers.iter().zip(&previous.peers).all(|(a, b)| a.name == b.peer);
+        if !host_routes_only || !same_peers {
+            return None;
+        }
+        let keys: HashSet<String, foldhash::fast::RandomState> =
+            changed.iter().map(ToString::to_string).collect();
+
+        // The routes the changed Services had, per peer: they must carry
+        // no other Service.
+        let mut gone: Vec<Vec<IpNet>> = vec![Vec::new(); previous.peers.len()];
+        for decision in previous.decisions.iter().filter(|d| keys.contains(&*d.service)) {
+            let (Some(peer), Reason::Announced { prefixes }) = (&decision.peer, &decision.reason) else {
+                continue;
+            };
+            let p = previous.peers.iter().position(|p| p.peer == **peer)?;
+            gone[p].extend(prefixes.iter().copied());
+        }
+        for (plan, gone) in previous.peers.iter().zip(&mut gone) {
+            gone.sort_unstable();
+            gone.dedup();
+            for prefix in gone.iter() {
+                let at = plan.routes.binary_search_by(|r| r.prefix.cmp(prefix)).ok()?;
+                let route = &plan.routes[at];
+                if !route.services.iter().all(|s| keys.contains(&**s)) {
+                    return None;
+                }
+            }
+        }
+
+        // The changed Services planned again.
+        let mut routes: Vec<BTreeMap<IpNet, RouteBuilder>> = vec![BTreeMap::new(); planner.peers.len()];
+        let mut decisions = Vec::new();
+        // As the full plan's index: the first LoadBalancer Service of a name.
+        let mut objects: HashMap<(&str, &str), Option<&LbService>, foldhash::fast::RandomState> =
+            changed.iter().map(|k| ((k.namespace.as_str(), k.name.as_str()), None)).collect();
+        for s in snapshot.services.iter().filter(|s| s.load_balancer) {
+            if let Some(slot @ None) = objects.get_mut(&(&*s.namespace, &*s.name)) {
+                *slot = Some(&s.object);
+            }
+        }
+        for ServiceKey { namespace, name } in changed {
+            let Some(outcome) = allocation.get(namespace, name).filter(|o| !o.ips.is_empty()) else {
+                continue;
+            };
+            let service = objects.get(&(namespace.as_str(), name.as_str())).copied().flatten();
+            planner.plan_service(outcome, service, &mut decisions, &mut routes);
+        }
+        decisions.sort_by(decision_order);
+
+        let mut peers = Vec::with_capacity(previous.peers.len());
+        for ((plan, gone), fresh) in previous.peers.iter().zip(&gone).zip(routes) {
+            let kept = plan.routes.iter().filter(|r| gone.binary_search(&r.prefix).is_err());
+            let fresh: Vec<Route> = fresh.into_iter().map(|(prefix, r)| r.build(prefix)).collect();
+            let routes = merge_sorted(kept.cloned(), fresh, |a, b| a.prefix.cmp(&b.prefix))?;
+            peers.push(PeerPlan { routes, ..plan_without_routes(plan) });
+        }
+        let kept = previous.decisions.iter().filter(|d| !keys.contains(&*d.service)).cloned();
+        let decisions = merge_sorted(kept, decisions, decision_order)?;
+        Some(BgpPlan { node: node.to_owned(), peers, decisions })
+    })
+}
+
+/// A peer's plan without its routes.
+fn plan_without_routes(plan: &PeerPlan) -> PeerPlan {
+    PeerPlan { peer: plan.peer.clone(), session: plan.session, ibgp: plan.ibgp, routes: Vec::new() }
+}
+
+/// `a` and `b`, both sorted by `order`, merged; `None` if an item of `b`
+/// equals one of `a` (a changed Service's route meeting a kept one).
+fn merge_sorted<T>(
+    a: impl Iterator<Item = T>,
+    b: Vec<T>,
+    order: impl Fn(&T, &T) -> std::cmp::Ordering,
+) -> Option<Vec<T>> {
+    let (lower, _) = a.size_hint();
+    let mut out = Vec::with_capacity(lower + b.len());
+    let mut b = b.into_iter().peekable();
+    for item in a {
+        while let Some(next) = b.next_if(|n| order(n, &item).is_lt()) {
+            out.push(next);
+        }
+        if b.peek().is_some_and(|n| order(n, &item).is_eq()) {
+            return None;
+        }
+        out.push(item);
+    }
+    out.extend(b);
+    Some(out)
+}
+
+/// The order of a plan's decisions: by Service, VIP, then peer.
+fn decision_order(a: &Decision, b: &Decision) -> std::cmp::Ordering {
+    (&a.service, a.ip, &a.peer).cmp(&(&b.service, b.ip, &b.peer))
+}
+
+/// What planning any Service on this node needs, built once per plan.
+struct Planner<'p, 'a> {
+    node: &'p str,
+    node_object: Option<&'a ferrolb_api::core::Node>,
+    peers: &'p [Peer<'a>],
+    peer_names: &'p [Arc<str>],
+    endpoints: &'p EndpointIndex,
+    context: Context<'p>,
+}
+
+/// Runs `f` with the planner of `node` in `snapshot`.
+fn with_planner<R>(snapshot: &Snapshot, node: &str, f: impl FnOnce(&Planner) -> R) -> R {
     let node_object = find_node(snapshot, node);
     let labels = node_object.map(|n| &n.metadata.labels);
     let aliases = CommunityAliases::new(snapshot.communities.iter().map(|c| &c.object));
@@ -130,27 +295,30 @@ pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> Bgp
     let peers = peers(snapshot, &labels);
     let pools = pools(snapshot);
     let endpoints = EndpointIndex::new(snapshot);
-    let services: HashMap<(&str, &str), &LbService, foldhash::fast::RandomState> =
-        snapshot.services.iter().map(|s| ((&*s.namespace, &*s.name), &s.object)).collect();
+    let peer_names: Vec<Arc<str>> = peers.iter().map(|p| Arc::from(p.name)).collect();
     let context =
         Context { node_known: node_object.is_some(), advertisements: &advertisements, pools: &pools };
+    f(&Planner { node, node_object, peers: &peers, peer_names: &peer_names, endpoints: &endpoints, context })
+}
 
-    let mut routes: Vec<BTreeMap<IpNet, RouteBuilder>> = vec![BTreeMap::new(); peers.len()];
-    let peer_names: Vec<Arc<str>> = peers.iter().map(|p| Arc::from(p.name)).collect();
-    // At most one decision per VIP and peer: reserved at once, the vector of
-    // a 100k-Service plan is not copied while it grows.
-    let vips: usize = allocation.services.iter().map(|o| o.ips.len()).sum();
-    let mut decisions = Vec::with_capacity(vips * peers.len().max(1));
-    for outcome in allocation.services.iter().filter(|o| !o.ips.is_empty()) {
+impl Planner<'_, '_> {
+    /// The decisions about every VIP of `outcome` (a Service with addresses),
+    /// and its routes added to each peer's.
+    fn plan_service(
+        &self,
+        outcome: &ServiceOutcome,
+        service: Option<&LbService>,
+        decisions: &mut Vec<Decision>,
+        routes: &mut [BTreeMap<IpNet, RouteBuilder>],
+    ) {
         let key: Arc<str> = [outcome.namespace.as_str(), "/", outcome.name.as_str()].concat().into();
-        let service = services.get(&(outcome.namespace.as_str(), outcome.name.as_str())).copied();
-        let verdict = context.service_verdict(outcome, service).and_then(|ads| {
-            let bar = node_object.and_then(node_bar).map(Reason::NodeBarred);
+        let verdict = self.context.service_verdict(outcome, service).and_then(|ads| {
+            let bar = self.node_object.and_then(node_bar).map(Reason::NodeBarred);
             let local = service.is_some_and(|s| s.traffic_policy_local);
-            let ends = endpoint_bar(local, endpoints.get(&outcome.namespace, &outcome.name), node);
+            let ends = endpoint_bar(local, self.endpoints.get(&outcome.namespace, &outcome.name), self.node);
             match bar.or(ends.map(Reason::Endpoints)) {
                 Some(reason) => Err(reason),
-                None if peers.is_empty() => Err(Reason::NoPeers),
+                None if self.peers.is_empty() => Err(Reason::NoPeers),
                 None => Ok(ads),
             }
         });
@@ -163,30 +331,16 @@ pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> Bgp
                     peer: None,
                     reason: reason.clone(),
                 }));
-                continue;
+                return;
             }
         };
         for &ip in &outcome.ips {
-            for ((peer, name), peer_routes) in peers.iter().zip(&peer_names).zip(&mut routes) {
+            for ((peer, name), peer_routes) in self.peers.iter().zip(self.peer_names).zip(routes.iter_mut()) {
                 let reason = peer.decide(ip, &ads, &key, peer_routes);
                 decisions.push(Decision { service: key.clone(), ip, peer: Some(name.clone()), reason });
             }
         }
     }
-    // Stable and so nearly linear: the decisions come mostly in order already.
-    decisions.sort_by(|a, b| (&a.service, a.ip, &a.peer).cmp(&(&b.service, b.ip, &b.peer)));
-
-    let peers = peers
-        .iter()
-        .zip(routes)
-        .map(|(peer, routes)| PeerPlan {
-            peer: peer.name.to_owned(),
-            session: peer.session,
-            ibgp: peer.ibgp,
-            routes: routes.into_iter().map(|(prefix, r)| r.build(prefix)).collect(),
-        })
-        .collect();
-    BgpPlan { node: node.to_owned(), peers, decisions }
 }
 
 /// What the per-Service checks read.

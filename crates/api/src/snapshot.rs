@@ -124,6 +124,26 @@ impl Snapshot {
             && self.secrets.is_empty()
     }
 
+    /// Whether `other` holds the same objects as `self` but for its Services,
+    /// wherever they were read (a Service inserted above an object moves it
+    /// down the file, which changes nothing). The objects are compared in
+    /// order: the same objects listed in another order count as a change.
+    pub fn same_except_services(&self, other: &Snapshot) -> bool {
+        fn same<T: PartialEq>(a: &[Located<T>], b: &[Located<T>]) -> bool {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.object == y.object)
+        }
+        same(&self.pools, &other.pools)
+            && same(&self.l2_advertisements, &other.l2_advertisements)
+            && same(&self.bgp_advertisements, &other.bgp_advertisements)
+            && same(&self.bgp_peers, &other.bgp_peers)
+            && same(&self.bfd_profiles, &other.bfd_profiles)
+            && same(&self.communities, &other.communities)
+            && same(&self.nodes, &other.nodes)
+            && same(&self.namespaces, &other.namespaces)
+            && same(&self.endpoint_slices, &other.endpoint_slices)
+            && same(&self.secrets, &other.secrets)
+    }
+
     /// Appends every object of `other`, keeping order: `self`'s first.
     pub fn extend(&mut self, other: Snapshot) {
         let Snapshot {
@@ -161,6 +181,22 @@ pub fn object_ref(kind: &str, meta: &k8s_openapi::apimachinery::pkg::apis::meta:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snapshots_differing_in_services_or_lines_only_are_the_same_but_for_services() {
+        use crate::service::LbService;
+        let load = |text: &str| crate::load::load_str("t.yaml", text).0;
+        let pool = "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: p}\nspec: {addresses: [192.0.2.0/28]}\n";
+        let before = load(pool);
+        let mut after = load(&format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: x}}\n---\n{pool}"));
+        assert!(!after.same_except_services(&before));
+        after.namespaces.clear();
+        after.services.push(Located::unsourced(LbService::default()));
+        assert_ne!(after.pools[0].location, before.pools[0].location);
+        assert!(after.same_except_services(&before));
+        let other = load(&pool.replace("/28", "/29"));
+        assert!(!other.same_except_services(&before));
+    }
 
     #[test]
     fn line_of_falls_back_to_the_nearest_ancestor() {

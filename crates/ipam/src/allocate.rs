@@ -26,7 +26,7 @@ use crate::families::{Families, other};
 use crate::hash::FastMap;
 use crate::pool::Pools;
 use crate::request::{Request, canonical};
-use crate::sharing::{Claim, Conflict, Holder, Usage};
+use crate::sharing::{Claim, Conflict, Holder, OUTSIDE, Usage};
 
 /// How ferrolb is deployed, as far as allocation cares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -151,6 +151,22 @@ impl Subject<'_> {
 /// `options` says ferrolb handles, keeping the `previous` ones that are
 /// still allowed. The same inputs give the same result.
 pub fn allocate(snapshot: &Snapshot, previous: &Assignments, options: &Options) -> Allocation {
+    let services = handled_services(snapshot, options);
+    allocate_services(snapshot, &services, previous, &[]).0
+}
+
+/// The passes over `services` (sorted by (namespace, name), one per name),
+/// while the Services of `outside` keep what they hold. Also says whether
+/// any of `services` ran into an address held outside, i.e. whether a run
+/// over every Service could have ended otherwise (see [`reallocate`]).
+///
+/// [`reallocate`]: crate::reallocate
+pub(crate) fn allocate_services(
+    snapshot: &Snapshot,
+    services: &[(&str, &str, &LbService)],
+    previous: &Assignments,
+    outside: &[&ServiceOutcome],
+) -> (Allocation, bool) {
     let mut pools = Pools::new(&snapshot.pools);
     let namespace_labels: FastMap<&str, &dyn LabelSet> = snapshot
         .namespaces
@@ -158,8 +174,18 @@ pub fn allocate(snapshot: &Snapshot, previous: &Assignments, options: &Options) 
         .filter_map(|ns| Some((ns.metadata.name.as_deref()?, ns.metadata.labels.as_ref()? as &dyn LabelSet)))
         .collect();
 
-    let services = handled_services(snapshot, options);
     let mut usage = Usage::default();
+    if !outside.is_empty() {
+        let claim = usage.claim(OUTSIDE, None, "", &[]);
+        for held in outside {
+            let Some(pool) = held.pool.as_deref().and_then(|p| pools.find(p)) else {
+                return (Allocation { services: Vec::new(), pools: Vec::new() }, true);
+            };
+            for &ip in &held.ips {
+                usage.take(Family::of(ip), to_u128(ip), &claim, pool as u32);
+            }
+        }
+    }
     // Both lists are sorted by (namespace, name): walk them side by side.
     let mut earlier = previous.iter().peekable();
     let subjects: Vec<Subject> = services
@@ -260,11 +286,14 @@ pub fn allocate(snapshot: &Snapshot, previous: &Assignments, options: &Options) 
         })
         .collect();
 
-    Allocation { services, pools: pool_stats(&pools, &usage) }
+    (Allocation { services, pools: pool_stats(&pools, &usage) }, usage.met_outside())
 }
 
 /// The Services ferrolb handles, sorted by (namespace, name), one per name.
-fn handled_services<'a>(snapshot: &'a Snapshot, options: &Options) -> Vec<(&'a str, &'a str, &'a LbService)> {
+pub(crate) fn handled_services<'a>(
+    snapshot: &'a Snapshot,
+    options: &Options,
+) -> Vec<(&'a str, &'a str, &'a LbService)> {
     let mut services: Vec<(&str, &str, &LbService)> = snapshot
         .services
         .iter()

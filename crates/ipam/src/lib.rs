@@ -17,6 +17,8 @@
 //! - `pool`, `sharing`: pools with free-address cursors; who uses which
 //!   address and who may join.
 //! - [`allocate()`]: the passes: keep, then requested addresses, then the rest.
+//! - [`reallocate()`]: the same answer after an edit to a few Services, from
+//!   the previous allocation, without redoing the passes for the others.
 
 mod allocate;
 mod assignments;
@@ -24,6 +26,7 @@ mod error;
 pub mod families;
 mod hash;
 mod pool;
+mod reallocate;
 pub mod request;
 mod sharing;
 
@@ -36,4 +39,5 @@ pub use allocate::{Allocation, Options, PoolStats, Released, ServiceOutcome, all
 pub use assignments::{Assignment, Assignments, ServiceKey};
 pub use error::{AllocationError, ReleaseReason};
 pub use families::Families;
+pub use reallocate::{Reallocation, reallocate};
 pub use request::{Port, Protocol, annotation};

@@ -15,6 +15,10 @@ use crate::request::{Port, Protocol};
 /// A Service, by its index in the sorted list of Services being allocated.
 pub(crate) type Holder = u32;
 
+/// The holder of every address held by a Service outside the run (see
+/// [`Usage::met_outside`]).
+pub(crate) const OUTSIDE: Holder = Holder::MAX;
+
 /// A sharing group: sharing key and backend key. Only addresses held under
 /// the same group may be shared.
 pub(crate) type GroupId = u32;
@@ -88,6 +92,8 @@ pub(crate) struct Usage {
     port_set_list: Vec<Vec<PortId>>,
     /// Reused to look port sets up without allocating.
     scratch: Vec<PortId>,
+    /// Whether a check found an address held by [`OUTSIDE`].
+    met_outside: std::cell::Cell<bool>,
 }
 
 impl Usage {
@@ -163,6 +169,9 @@ impl Usage {
         let Some(by) = holders.filter(|h| *h != claim.holder).min() else {
             return Ok(());
         };
+        if by == OUTSIDE {
+            self.met_outside.set(true);
+        }
         match (claim.group, used.group) {
             (Some(mine), Some(theirs)) if mine == theirs => {}
             (Some(mine), Some(theirs)) => {
@@ -258,6 +267,12 @@ impl Usage {
         found
     }
 
+    /// Whether any check so far met an address held by [`OUTSIDE`]: then a
+    /// run over every Service might have decided otherwise.
+    pub fn met_outside(&self) -> bool {
+        self.met_outside.get()
+    }
+
     /// Addresses in use per pool: `(pool, IPv4 count, IPv6 count)` summed into `counts`.
     pub fn count_by_pool(&self, counts: &mut [(u64, u64)]) {
         for (fam, map) in self.ips.iter().enumerate() {
@@ -327,6 +342,18 @@ mod tests {
         let b = u.claim(1, Some("k"), "app=b", &[port(443)]);
         u.take(Family::V4, 1, &a, 0);
         assert_eq!(u.check(Family::V4, 1, &b), Err(Conflict::BackendMismatch { by: 0 }));
+    }
+
+    #[test]
+    fn a_check_that_meets_an_address_held_outside_the_run_is_remembered() {
+        let mut u = Usage::default();
+        let outside = u.claim(OUTSIDE, None, "", &[]);
+        let a = u.claim(0, None, "", &[port(80)]);
+        u.take(Family::V4, 1, &outside, 0);
+        assert_eq!(u.check(Family::V4, 2, &a), Ok(()));
+        assert!(!u.met_outside());
+        assert_eq!(u.check(Family::V4, 1, &a), Err(Conflict::NoSharing { by: OUTSIDE }));
+        assert!(u.met_outside());
     }
 
     #[test]

@@ -5,6 +5,8 @@ use std::collections::BTreeSet;
 
 use proptest::prelude::*;
 
+use ferrolb_ipam::ServiceKey;
+
 use super::Config;
 use crate::BgpPlan;
 
@@ -261,6 +263,48 @@ fn announces_anything(plan: &BgpPlan) -> bool {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn replanning_after_an_edit_to_services_agrees_with_a_full_plan(
+        model in model(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0..TIERS.len(), any::<bool>(), 0..POOLS.len()), 0..3),
+        added in prop::option::of(service_model(1)),
+        drop_last in any::<bool>(),
+    ) {
+        let mut edited = model.clone();
+        for (at, tier, local, pool) in &edits {
+            let service = at.get_mut(&mut edited.services);
+            (service.tier, service.local, service.pool) = (*tier, *local, *pool);
+        }
+        if drop_last && edited.services.len() > 1 && edited.services.last().is_some_and(|s| s.endpoints.is_none()) {
+            edited.services.pop();
+        }
+        if let Some(mut service) = added {
+            service.endpoints = None;
+            edited.services.push(service);
+        }
+        let (before, first) = model.in_order().allocate();
+        let (after, second) = edited.in_order().allocate();
+        prop_assume!(after.same_except_services(&before));
+        // Every Service whose object or outcome differs, or that came or went.
+        let names: BTreeSet<String> =
+            first.services.iter().chain(&second.services).map(|o| o.name.clone()).collect();
+        let object = |snapshot: &ferrolb_api::Snapshot, name: &str| {
+            snapshot.services.iter().find(|s| *s.name == *name).map(|s| s.object.clone())
+        };
+        let changed: Vec<ServiceKey> = names
+            .into_iter()
+            .filter(|n| first.get("default", n) != second.get("default", n) || object(&before, n) != object(&after, n))
+            .map(|n| ServiceKey::new("default", n))
+            .collect();
+        for node in 0..model.nodes.len() {
+            let node = format!("node{node}");
+            let previous = crate::plan_bgp(&before, &first, &node);
+            if let Some(quick) = crate::replan_bgp(&previous, &after, &second, &changed, &node) {
+                prop_assert_eq!(quick, crate::plan_bgp(&after, &second, &node));
+            }
+        }
+    }
 
     #[test]
     fn an_excluded_node_never_announces(model in model()) {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// Timers and modes of the BFD sessions that watch BGP peers.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[kube(
+    derive = "PartialEq",
     group = "metallb.io",
     version = "v1beta1",
     kind = "BFDProfile",

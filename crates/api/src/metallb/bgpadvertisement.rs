@@ -16,6 +16,7 @@ pub(crate) const MAX_COMMUNITY_LEN: u32 = 253;
 // as CEL that the API server checks.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[kube(
+    derive = "PartialEq",
     group = "metallb.io",
     version = "v1beta1",
     kind = "BGPAdvertisement",

@@ -13,6 +13,7 @@ use super::LabelSelector;
 // that the API server checks; rules between objects stay in `validate`.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[kube(
+    derive = "PartialEq",
     group = "metallb.io",
     version = "v1beta2",
     kind = "BGPPeer",
@@ -235,6 +236,7 @@ pub mod v1beta1 {
     /// A BGP router that speakers keep a session with (old version).
     #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
     #[kube(
+        derive = "PartialEq",
         group = "metallb.io",
         version = "v1beta1",
         kind = "BGPPeer",

@@ -13,6 +13,7 @@ pub(crate) const MAX_VALUE_LEN: u32 = 64;
 /// Names for BGP community values, usable in `BGPAdvertisement.spec.communities`.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[kube(
+    derive = "PartialEq",
     group = "metallb.io",
     version = "v1beta1",
     kind = "Community",

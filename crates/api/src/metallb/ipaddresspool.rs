@@ -16,6 +16,7 @@ pub(crate) const MAX_POOL_ENTRY_LEN: u32 = 128;
 // that the API server checks; overlaps between entries stay in `validate`.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[kube(
+    derive = "PartialEq",
     group = "metallb.io",
     version = "v1beta1",
     kind = "IPAddressPool",

@@ -7,6 +7,7 @@ use super::LabelSelector;
 /// Announces the addresses of some pools on the local network by ARP and NDP.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
+    derive = "PartialEq",
     group = "metallb.io",
     version = "v1beta1",
     kind = "L2Advertisement",

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// Nothing to configure: the resource only carries a status.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[kube(
+    derive = "PartialEq",
     group = "metallb.io",
     version = "v1beta1",
     kind = "ServiceL2Status",
@@ -58,6 +59,7 @@ pub struct InterfaceInfo {
 /// Nothing to configure: the resource only carries a status.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[kube(
+    derive = "PartialEq",
     group = "metallb.io",
     version = "v1beta1",
     kind = "ServiceBGPStatus",
@@ -99,6 +101,7 @@ pub struct ServiceBGPStatusStatus {
 /// Nothing to configure: the resource only carries a status.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[kube(
+    derive = "PartialEq",
     group = "metallb.io",
     version = "v1beta1",
     kind = "ConfigurationState",

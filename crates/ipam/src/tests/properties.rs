@@ -9,7 +9,7 @@ use proptest::prelude::*;
 
 use crate::fixtures::*;
 use crate::request::Request;
-use crate::{Allocation, Assignments, Options, allocate};
+use crate::{Allocation, Assignments, Options, allocate, reallocate};
 
 /// A random pool: small ranges in its own block, so that pools run full.
 #[derive(Clone, Debug)]
@@ -327,6 +327,62 @@ proptest! {
         prop_assert_eq!(&first, &run(&reversed));
     }
 
+    /// (6) After an edit to Services only, [`reallocate`] gives exactly what
+    /// a full run gives, whenever it answers at all.
+    #[test]
+    fn reallocating_after_an_edit_agrees_with_a_full_run(
+        (pools, services) in cases(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), proptest::option::of(service_case())), 0..4),
+        added in proptest::collection::vec(service_case(), 0..4),
+        unshared in proptest::collection::vec(any::<bool>(), 8),
+        roomy in any::<bool>(),
+    ) {
+        // Roomy pools and Services that ask for no given address leave more
+        // Services settled, which the short way needs.
+        let (mut pools, mut services) = (pools, services);
+        if roomy {
+            for p in &mut pools {
+                p.v4 = Some((p.v4.map_or(0, |(start, _)| start), 40));
+                p.v6 = p.v6.map(|(start, _)| (start, 40));
+                (p.manual, p.namespaces) = (false, None);
+            }
+            for s in &mut services {
+                (s.share, s.requested, s.pool, s.policy, s.families) = (None, None, None, None, None);
+            }
+        }
+        let before = build(&pools, &services);
+        let first = run(&before);
+        // Edits: a Service replaced by another under its name, or removed;
+        // Services added under new names. Half of the new ones share nothing,
+        // so that the short way is often taken.
+        let mut cases = services.clone();
+        let mut removed = Vec::new();
+        let mut flags = unshared.iter().cycle();
+        let mut edited = |mut case: ServiceCase| {
+            if *flags.next().unwrap() {
+                case.share = None;
+            }
+            case
+        };
+        for (at, replacement) in &edits {
+            if cases.is_empty() {
+                break;
+            }
+            let i = at.index(cases.len());
+            match replacement {
+                Some(case) => cases[i] = edited(case.clone()),
+                None => removed.push(format!("s{i:02}")),
+            }
+        }
+        cases.extend(added.iter().cloned().map(&mut edited));
+        let mut after = build(&pools, &cases);
+        after.services.retain(|s| !removed.contains(&s.name.to_string()));
+        if let Some(quick) = reallocate(&first, &before, &after, &Options::default()) {
+            let full = allocate(&after, &first.assignments(), &Options::default());
+            prop_assert_eq!(quick.allocation, full);
+        }
+    }
+
     /// Nothing panics, whatever the strings say.
     #[test]
     fn garbage_in_never_panics(
@@ -377,6 +433,29 @@ fn had_status(snap: &Snapshot, s: &crate::ServiceOutcome, ip: IpAddr) -> bool {
             && *svc.name == *s.name
             && svc.ingress_ips.iter().any(|t| t.parse().ok() == Some(ip))
     })
+}
+
+#[test]
+fn reallocating_takes_the_short_way_for_plain_services_and_not_after_a_pool_change() {
+    let services =
+        |n: usize| (0..n).map(|i| lb_service("a", &format!("s{i:02}")).tcp(80)).collect::<Vec<_>>();
+    let pools = || vec![pool("p0", &["192.0.2.0/28"])];
+    let before = snapshot(pools(), services(3));
+    let first = run(&before);
+    // One Service added, one removed, one edited.
+    let mut after = snapshot(pools(), services(5));
+    after.services.remove(0);
+    after.services[0].object.labels = after.services[0].object.labels.with("tier", "web");
+    let quick = reallocate(&first, &before, &after, &Options::default()).expect("the short way");
+    assert_eq!(quick.allocation, allocate(&after, &first.assignments(), &Options::default()));
+    assert_eq!(quick.allocation.services.len(), 4);
+    let changed: Vec<String> = quick.changed.iter().map(ToString::to_string).collect();
+    assert_eq!(changed, ["a/s00", "a/s01", "a/s03", "a/s04"]);
+
+    let other_pool = snapshot(vec![pool("p0", &["192.0.2.0/29"])], services(5));
+    assert_eq!(reallocate(&first, &before, &other_pool, &Options::default()), None);
+    // Not the allocation of `before`.
+    assert_eq!(reallocate(&quick.allocation, &before, &after, &Options::default()), None);
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use ferrolb_announce::{BgpPlan, L2Plan};
 use ferrolb_api::Snapshot;
-use ferrolb_ipam::Allocation;
+use ferrolb_ipam::{Allocation, ServiceKey};
 use tracing::warn;
 
 use super::bgp::BgpSessions;
@@ -34,7 +34,7 @@ pub struct Announcer {
     bgp_vips: BTreeSet<IpAddr>,
     /// The plans in force, for what the speaker reports.
     l2_plan: Option<L2Plan>,
-    bgp_plan: Option<BgpPlan>,
+    bgp_plan: Option<Arc<BgpPlan>>,
     /// `None` where kube-proxy makes the host accept VIP traffic.
     host: Option<HostVips>,
     bgp: BgpSessions,
@@ -66,21 +66,33 @@ impl Announcer {
 
     /// The L2 and BGP plans in force (`None` before the first announcement).
     pub fn plans(&self) -> Option<(&L2Plan, &BgpPlan)> {
-        self.l2_plan.as_ref().zip(self.bgp_plan.as_ref())
+        self.l2_plan.as_ref().zip(self.bgp_plan.as_deref())
     }
 
     /// Announces `allocation` of `snapshot` by BGP and L2 in place of what
-    /// was announced; returns the allocation it replaces.
+    /// was announced; returns the allocation it replaces. With `changed`,
+    /// only those Services differ from what is announced (in object or
+    /// outcome), and the BGP plan is patched for them where it can be.
     pub async fn announce(
         &mut self,
         snapshot: Arc<Snapshot>,
         allocation: Allocation,
+        changed: Option<Vec<ServiceKey>>,
     ) -> anyhow::Result<Option<Arc<Allocation>>> {
         let allocation = Arc::new(allocation);
         let bgp = {
             let (snapshot, allocation, node) =
                 (Arc::clone(&snapshot), Arc::clone(&allocation), self.node.clone());
-            super::off_thread(move || ferrolb_announce::plan_bgp(&snapshot, &allocation, &node)).await?
+            // The plan in force is shared with the planning thread, not copied.
+            let previous = changed.and_then(|changed| Some((Arc::clone(self.bgp_plan.as_ref()?), changed)));
+            super::off_thread(move || {
+                let quick = previous.and_then(|(previous, changed)| {
+                    ferrolb_announce::replan_bgp(&previous, &snapshot, &allocation, &changed, &node)
+                });
+                tracing::debug!(only_changed_services = quick.is_some(), "BGP planned");
+                quick.unwrap_or_else(|| ferrolb_announce::plan_bgp(&snapshot, &allocation, &node))
+            })
+            .await?
         };
         let vips = bgp.decisions.iter().filter(|d| d.announced()).map(|d| d.ip).collect();
         let old_vips = std::mem::replace(&mut self.bgp_vips, vips);
@@ -92,7 +104,7 @@ impl Announcer {
         if let Some(snapshot) = &self.snapshot {
             self.bgp.converge(snapshot, &bgp, &self.node).await;
         }
-        let old_plan = self.bgp_plan.replace(bgp);
+        let old_plan = self.bgp_plan.replace(Arc::new(bgp));
         super::drop_elsewhere((old_snapshot, old_vips, old_plan));
         Ok(previous)
     }

@@ -137,13 +137,27 @@ impl Running {
     /// logs what changed.
     async fn apply(&mut self, config: Config, options: &Options, state: &StateFile) -> anyhow::Result<()> {
         let snapshot = Arc::new(config.snapshot);
-        self.loaded = Some((Arc::clone(&snapshot), Arc::new(config.documents)));
+        let before = self.loaded.replace((Arc::clone(&snapshot), Arc::new(config.documents)));
         let allocation = {
             let (snapshot, assignments, options) =
                 (Arc::clone(&snapshot), Arc::clone(&self.assignments), options.clone());
-            off_thread(move || ferrolb_ipam::allocate(&snapshot, &assignments, &options)).await?
+            // `self.assignments` are those of the allocation in force, as
+            // `reallocate` requires (each apply saves them, below).
+            let in_force = self.announcer.allocation().zip(before.map(|(s, _)| s));
+            off_thread(move || {
+                let quick = in_force.and_then(|(previous, before)| {
+                    ferrolb_ipam::reallocate(&previous, &before, &snapshot, &options)
+                });
+                debug!(only_changed_services = quick.is_some(), "allocated");
+                match quick {
+                    Some(quick) => (quick.allocation, Some(quick.changed)),
+                    None => (ferrolb_ipam::allocate(&snapshot, &assignments, &options), None),
+                }
+            })
+            .await?
         };
-        let previous = self.announcer.announce(snapshot, allocation).await?;
+        let (allocation, changed) = allocation;
+        let previous = self.announcer.announce(snapshot, allocation, changed).await?;
         // Let the sessions send before the bookkeeping below: the routers hear
         // of a change first. (Allocation is deterministic, so a crash before
         // the save hands out the same IPs again.)
