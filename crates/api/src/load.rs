@@ -45,7 +45,7 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> (Snapshot, Vec<Diagnostic>) {
     loader.finish()
 }
 
-/// Loads `paths` as [`load_paths`] does, copying each Service whose
+/// Loads `paths` as [`load_paths`] does, sharing each Service whose
 /// document is unchanged since `previous` (the snapshot of the last load and
 /// its [`ServiceDocuments`]) instead of parsing it again: a one-line edit of
 /// a file of 100,000 Services parses one document. The result is the same
@@ -137,7 +137,7 @@ impl ServiceDocuments {
 pub struct Loader<'p> {
     snapshot: Snapshot,
     diagnostics: Vec<Diagnostic>,
-    /// The last load, whose unchanged Services are copied.
+    /// The last load, whose unchanged Services are shared.
     previous: Option<(&'p Snapshot, &'p ServiceDocuments)>,
     /// The Service documents of this load, when asked for.
     recording: Option<Recording>,
@@ -251,7 +251,7 @@ impl Loader<'_> {
         }
     }
 
-    /// Copies the Service of `document` from the previous load if its text
+    /// Shares the Service of `document` with the previous load if its text
     /// is unchanged; whether it did.
     fn reuse(&mut self, file: &Arc<str>, document: &yaml::Document<'_>, key: DocumentKey) -> bool {
         let Some((previous, documents)) = self.previous else { return false };
@@ -712,11 +712,13 @@ mod tests {
             assert_eq!(documents.len(), count - 1);
 
             // And once more from the reloaded one: indices stay right, and
-            // the Services are copied, not parsed (a mark left on one stays).
+            // the Services are shared, not parsed (a mark left on one stays).
             let mut marked = reloaded.clone();
             marked.services[count / 2].object.load_balancer_ip = Some("copied".into());
             let (again, _, _) = load_reusing(&dir, &text, Some((&marked, &documents)));
             assert_eq!(again.services, marked.services);
+            let shared = again.services.iter().zip(&marked.services).filter(|(a, b)| a.is_shared_with(b));
+            assert_eq!(shared.count(), again.services.len());
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

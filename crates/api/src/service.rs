@@ -3,6 +3,13 @@
 //!
 //! Why not keep the Kubernetes `Service`: with its metadata it weighs about
 //! 3 KiB in memory, and a standalone file may hold 100k of them.
+//!
+//! An `LbService` is shared, not copied: a reload of a file of 100,000
+//! Services carries the unchanged ones over by reference, and telling that
+//! one did not change is a pointer comparison. A change to one (in tests,
+//! mostly) copies it first.
+
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Service;
 
@@ -12,9 +19,47 @@ use crate::labels::Labels;
 /// other annotations are dropped.
 pub const ANNOTATION_PREFIXES: [&str; 2] = ["metallb.io/", "metallb.universe.tf/"];
 
-/// A Service, reduced to what ferrolb reads.
+/// A Service, reduced to what ferrolb reads ([`LbServiceFields`]), shared.
+#[derive(Clone, Debug, Default, Eq)]
+pub struct LbService(Arc<LbServiceFields>);
+
+impl PartialEq for LbService {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl LbService {
+    /// Whether both are the one shared object, not merely equal (a reload
+    /// carried it over).
+    pub fn is_shared_with(&self, other: &LbService) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl std::ops::Deref for LbService {
+    type Target = LbServiceFields;
+    fn deref(&self) -> &LbServiceFields {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for LbService {
+    /// Copies the fields first if another snapshot shares them.
+    fn deref_mut(&mut self) -> &mut LbServiceFields {
+        Arc::make_mut(&mut self.0)
+    }
+}
+
+impl From<LbServiceFields> for LbService {
+    fn from(fields: LbServiceFields) -> Self {
+        LbService(Arc::new(fields))
+    }
+}
+
+/// What ferrolb reads of a Service.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LbService {
+pub struct LbServiceFields {
     /// `metadata.namespace` (`default` when unset).
     pub namespace: Box<str>,
     /// `metadata.name`.
@@ -54,7 +99,7 @@ pub struct ServicePort {
     pub port: i32,
 }
 
-impl LbService {
+impl LbServiceFields {
     /// The value of an annotation, by its full name.
     pub fn annotation(&self, name: &str) -> Option<&str> {
         crate::labels::LabelSet::label(&self.annotations, name)
@@ -98,7 +143,7 @@ impl From<Service> for LbService {
             .flatten()
             .filter_map(|i| i.ip.map(Into::into))
             .collect();
-        LbService {
+        LbServiceFields {
             namespace: meta.namespace.unwrap_or_else(|| "default".into()).into(),
             name: meta.name.unwrap_or_default().into(),
             labels: meta.labels.into_iter().flatten().collect(),
@@ -118,6 +163,7 @@ impl From<Service> for LbService {
             selector: spec.selector.into_iter().flatten().collect(),
             ingress_ips,
         }
+        .into()
     }
 }
 

@@ -177,6 +177,10 @@ pub(crate) fn allocate_services(
     let mut usage = Usage::default();
     if !outside.is_empty() {
         let claim = usage.claim(OUTSIDE, None, "", &[]);
+        for family in [Family::V4, Family::V6] {
+            let n = outside.iter().flat_map(|o| &o.ips).filter(|ip| Family::of(**ip) == family).count();
+            usage.reserve(family, n);
+        }
         for held in outside {
             let Some(pool) = held.pool.as_deref().and_then(|p| pools.find(p)) else {
                 return (Allocation { services: Vec::new(), pools: Vec::new() }, true);

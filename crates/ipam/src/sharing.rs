@@ -154,6 +154,12 @@ impl Usage {
         self.port_list.get(id as usize).cloned().unwrap_or(Port { protocol: Protocol::Tcp, port: 0 })
     }
 
+    /// Makes room for `n` more addresses of `family` at once (a run that
+    /// starts from 100,000 held addresses would rehash the map again and again).
+    pub fn reserve(&mut self, family: Family, n: usize) {
+        self.ips[index(family)].reserve(n);
+    }
+
     /// Whether any Service holds the address.
     pub fn is_used(&self, family: Family, n: u128) -> bool {
         self.ips[index(family)].contains_key(&n)

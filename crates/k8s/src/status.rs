@@ -351,14 +351,17 @@ mod tests {
         if let Some(pool) = pool {
             annotations = [(IP_ALLOCATED_FROM_POOL.to_owned(), pool.to_owned())].into_iter().collect();
         }
-        Located::unsourced(LbService {
-            namespace: "default".into(),
-            name: name.into(),
-            annotations,
-            load_balancer: true,
-            ingress_ips: ingress.iter().map(|&ip| ip.into()).collect(),
-            ..LbService::default()
-        })
+        Located::unsourced(
+            ferrolb_api::service::LbServiceFields {
+                namespace: "default".into(),
+                name: name.into(),
+                annotations,
+                load_balancer: true,
+                ingress_ips: ingress.iter().map(|&ip| ip.into()).collect(),
+                ..Default::default()
+            }
+            .into(),
+        )
     }
 
     fn outcome(name: &str, ips: &[&str], pool: Option<&str>) -> ServiceOutcome {

@@ -294,10 +294,9 @@ mod tests {
         assert!(gate.admit(Arc::clone(&good), &[]).is_some());
 
         let mut bad = Snapshot { pools: vec![pool("a"), pool("b")], ..Snapshot::default() };
-        bad.services.push(Located::unsourced(ferrolb_api::service::LbService {
-            name: "new".into(),
-            ..Default::default()
-        }));
+        bad.services.push(Located::unsourced(
+            ferrolb_api::service::LbServiceFields { name: "new".into(), ..Default::default() }.into(),
+        ));
         let run = gate.admit(Arc::new(bad), &[error()]).expect("the last good one");
         let names = |s: &Snapshot| s.pools.iter().map(|p| p.metadata.name.clone()).collect::<Vec<_>>();
         assert_eq!(names(&run), names(&good), "the last good pools");

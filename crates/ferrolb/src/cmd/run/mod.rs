@@ -17,10 +17,13 @@
 //! `ferrolb speaker` shares.
 //!
 //! A change to a large file costs little: the Services whose document text
-//! did not change are copied from the configuration in force, not parsed
-//! again; allocation, planning and the state file run on blocking threads
-//! with the assignments shared, not copied; each peer's routes are one shared
-//! map that its session diffs against what it last sent.
+//! did not change are shared with the configuration in force, not parsed
+//! again; when only Services changed, only those are allocated and planned
+//! again (`ferrolb_ipam::reallocate`, `ferrolb_announce::replan_bgp`, each
+//! falling back to a full run when it cannot be sure to agree with one);
+//! allocation, planning and the state file run on blocking threads with the
+//! assignments shared, not copied; each peer's routes are one shared map
+//! that its session diffs against what it last sent.
 
 pub mod announcer;
 mod bgp;
