@@ -182,6 +182,8 @@ pub(crate) fn allocate_services(
             usage.reserve(family, n);
         }
         for held in outside {
+            // A pool gone from under a Service held outside (never when
+            // only Services changed): only a full run can tell what follows.
             let Some(pool) = held.pool.as_deref().and_then(|p| pools.find(p)) else {
                 return (Allocation { services: Vec::new(), pools: Vec::new() }, true);
             };
