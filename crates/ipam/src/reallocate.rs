@@ -40,8 +40,12 @@ pub fn reallocate(
     if !after.same_except_services(before) {
         return None;
     }
-    let old = handled_services(before, options);
-    let new = handled_services(after, options);
+    // Each list is sorted by name: two sorts of 100,000 names, side by side.
+    let (old, new) = std::thread::scope(|scope| {
+        let old = scope.spawn(|| handled_services(before, options));
+        let new = handled_services(after, options);
+        (old.join().expect("sorting does not panic"), new)
+    });
     let is_previous = old.len() == previous.services.len()
         && old
             .iter()
