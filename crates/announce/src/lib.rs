@@ -10,7 +10,8 @@
 //! `ferrolb plan` / `status` print the [`Reason`] of every [`Decision`] and
 //! the [`L2Reason`] of every [`L2Vip`].
 //!
-//! - [`bgp`]: routes per peer with their attributes ([`plan_bgp`]).
+//! - [`bgp`]: routes per peer with their attributes ([`plan_bgp`]); after an
+//!   edit to a few Services, the same plan patched for them ([`replan_bgp`]).
 //! - [`l2`]: the leader of every VIP and where it answers ([`plan_l2`]).
 //! - [`eligibility`]: whether a node may announce at all (exclusion label,
 //!   network condition) and where a Service has endpoints; shared with L2.
