@@ -15,7 +15,7 @@
 //! the session must carry the VIP's address family. Each VIP becomes one
 //! route per aggregation length; routes that meet on one prefix are merged.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -178,13 +178,24 @@ pub fn replan_bgp(
         if !host_routes_only || !same_peers {
             return None;
         }
-        let keys: HashSet<String, foldhash::fast::RandomState> =
-            changed.iter().map(ToString::to_string).collect();
+        // The decisions are sorted by Service: each changed one's are a run,
+        // found by binary search (not a look at all 100,000).
+        let mut names: Vec<String> = changed.iter().map(ToString::to_string).collect();
+        names.sort_unstable();
+        let runs: Vec<std::ops::Range<usize>> = names
+            .iter()
+            .map(|name| {
+                let start = previous.decisions.partition_point(|d| *d.service < **name);
+                let end = start + previous.decisions[start..].partition_point(|d| *d.service == **name);
+                start..end
+            })
+            .collect();
+        let is_changed = |service: &str| names.binary_search_by(|n| n.as_str().cmp(service)).is_ok();
 
         // The routes the changed Services had, per peer: they must carry
         // no other Service.
         let mut gone: Vec<Vec<IpNet>> = vec![Vec::new(); previous.peers.len()];
-        for decision in previous.decisions.iter().filter(|d| keys.contains(&*d.service)) {
+        for decision in runs.iter().flat_map(|run| &previous.decisions[run.clone()]) {
             let (Some(peer), Reason::Announced { prefixes }) = (&decision.peer, &decision.reason) else {
                 continue;
             };
@@ -196,8 +207,7 @@ pub fn replan_bgp(
             gone.dedup();
             for prefix in gone.iter() {
                 let at = plan.routes.binary_search_by(|r| r.prefix.cmp(prefix)).ok()?;
-                let route = &plan.routes[at];
-                if !route.services.iter().all(|s| keys.contains(&**s)) {
+                if !plan.routes[at].services.iter().all(|s| is_changed(s)) {
                     return None;
                 }
             }
@@ -227,29 +237,29 @@ pub fn replan_bgp(
         for ((plan, gone), fresh) in previous.peers.iter().zip(&gone).zip(routes) {
             let kept = plan.routes.iter().filter(|r| gone.binary_search(&r.prefix).is_err());
             let fresh: Vec<Route> = fresh.into_iter().map(|(prefix, r)| r.build(prefix)).collect();
-            let routes = merge_sorted(kept.cloned(), fresh, |a, b| a.prefix.cmp(&b.prefix))?;
-            peers.push(PeerPlan { routes, ..plan_without_routes(plan) });
+            let routes =
+                merge_sorted(plan.routes.len(), kept.cloned(), fresh, |a, b| a.prefix.cmp(&b.prefix))?;
+            peers.push(PeerPlan { peer: plan.peer.clone(), session: plan.session, ibgp: plan.ibgp, routes });
         }
-        let kept = previous.decisions.iter().filter(|d| !keys.contains(&*d.service)).cloned();
-        let decisions = merge_sorted(kept, decisions, decision_order)?;
+        // The decisions between the changed Services' runs.
+        let ends = runs.iter().map(|r| r.start).chain([previous.decisions.len()]);
+        let starts = [0].into_iter().chain(runs.iter().map(|r| r.end));
+        let kept = starts.zip(ends).flat_map(|(start, end)| &previous.decisions[start..end]).cloned();
+        let decisions = merge_sorted(previous.decisions.len(), kept, decisions, decision_order)?;
         Some(BgpPlan { node: node.to_owned(), peers, decisions })
     })
 }
 
-/// A peer's plan without its routes.
-fn plan_without_routes(plan: &PeerPlan) -> PeerPlan {
-    PeerPlan { peer: plan.peer.clone(), session: plan.session, ibgp: plan.ibgp, routes: Vec::new() }
-}
-
-/// `a` and `b`, both sorted by `order`, merged; `None` if an item of `b`
-/// equals one of `a` (a changed Service's route meeting a kept one).
+/// `a` and `b`, both sorted by `order`, merged (`a` has at most `capacity`
+/// items); `None` if an item of `b` equals one of `a` (a changed Service's
+/// route meeting a kept one).
 fn merge_sorted<T>(
+    capacity: usize,
     a: impl Iterator<Item = T>,
     b: Vec<T>,
     order: impl Fn(&T, &T) -> std::cmp::Ordering,
 ) -> Option<Vec<T>> {
-    let (lower, _) = a.size_hint();
-    let mut out = Vec::with_capacity(lower + b.len());
+    let mut out = Vec::with_capacity(capacity + b.len());
     let mut b = b.into_iter().peekable();
     for item in a {
         while let Some(next) = b.next_if(|n| order(n, &item).is_lt()) {

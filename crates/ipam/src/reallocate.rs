@@ -60,7 +60,6 @@ pub fn reallocate(
     let mut carried: Vec<Option<&ServiceOutcome>> = Vec::with_capacity(new.len());
     let mut changed = Vec::new();
     let mut held = Assignments::new();
-    let mut outside: Vec<&ServiceOutcome> = Vec::with_capacity(new.len());
     let mut removed = Vec::new();
     let mut before_it = old.iter().zip(&previous.services).peekable();
     for &(namespace, name, service) in &new {
@@ -73,7 +72,6 @@ pub fn reallocate(
                     return None;
                 }
                 carried.push(Some(outcome));
-                outside.push(outcome);
             }
             earlier => {
                 if Request::of(service).sharing.is_some() {
@@ -91,6 +89,7 @@ pub fn reallocate(
     }
 
     removed.extend(before_it.map(|(s, _)| ServiceKey::new(s.0, s.1)));
+    let outside: Vec<&ServiceOutcome> = carried.iter().flatten().copied().collect();
     let (allocated, met_outside) = allocate_services(after, &changed, &held, &outside);
     if met_outside {
         return None;

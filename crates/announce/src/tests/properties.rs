@@ -261,6 +261,28 @@ fn announces_anything(plan: &BgpPlan) -> bool {
     plan.peers.iter().any(|p| !p.routes.is_empty()) || plan.decisions.iter().any(|d| d.announced())
 }
 
+#[test]
+fn replanning_takes_the_short_way_for_host_routes_and_not_for_aggregates() {
+    let before = Config::base().service("api", "{}", "{}");
+    let after =
+        before.clone().service("web", "{tier: b}", "{}").without("Service", "api").service("db", "{}", "{}");
+    let ((s1, a1), (s2, a2)) = (before.allocate(), after.allocate());
+    let changed = [
+        ServiceKey::new("default", "api"),
+        ServiceKey::new("default", "db"),
+        ServiceKey::new("default", "web"),
+    ];
+    let previous = crate::plan_bgp(&s1, &a1, "node1");
+    let quick = crate::replan_bgp(&previous, &s2, &a2, &changed, "node1").expect("the short way");
+    assert_eq!(quick, crate::plan_bgp(&s2, &a2, "node1"));
+    assert_eq!(quick.peers[0].routes.len(), 2, "{quick:#?}");
+
+    let aggregated = |c: Config| c.advertisement("all", "{aggregationLength: 30}");
+    let ((s1, a1), (s2, a2)) = (aggregated(before).allocate(), aggregated(after).allocate());
+    let previous = crate::plan_bgp(&s1, &a1, "node1");
+    assert_eq!(crate::replan_bgp(&previous, &s2, &a2, &changed, "node1"), None);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 

@@ -113,6 +113,22 @@ struct Measured {
     moved: usize,
 }
 
+impl Measured {
+    /// The writes seen for `services` Services, and how long they took.
+    fn writes(&self, services: usize, fake: &FakeApi) -> String {
+        format!(
+            "{services} Services: {services} status writes ({:.2?}), {} more for {} moved ({:.2?}); \
+             {} pool status writes, {} Events",
+            self.created,
+            self.moved,
+            self.moved,
+            self.changed,
+            fake.pool_status_patches().len(),
+            fake.events().len(),
+        )
+    }
+}
+
 /// Waits for every Service to be written once, checks that, moves half of
 /// them by a pool change and checks that only they are written again.
 async fn converge_then_move(fake: &FakeApi, services: usize, pace: Pace) -> Measured {
@@ -172,15 +188,8 @@ async fn a_thousand_services_take_one_write_each_and_a_pool_change_one_per_moved
     controller.abort();
     let growth = hwm_end.saturating_sub(hwm_fake);
     println!(
-        "load in this process: {services} Services: {services} status writes ({:.2?}), {} more for {} moved \
-         ({:.2?}); {} pool status writes, {} Events; this process's peak grew {:.1} MiB (the fake's JSON \
-         {:.1} MiB serialized)",
-        measured.created,
-        measured.moved,
-        measured.moved,
-        measured.changed,
-        fake.pool_status_patches().len(),
-        fake.events().len(),
+        "load in this process: {}; this process's peak grew {:.1} MiB (the fake's JSON {:.1} MiB serialized)",
+        measured.writes(services, &fake),
         mib(growth),
         mib(fake.footprint() as u64),
     );
@@ -236,15 +245,9 @@ async fn in_its_own_process(services: usize) {
     let (anonymous, file) = (proc_status(&pid, "RssAnon"), proc_status(&pid, "RssFile"));
     drop(process);
     println!(
-        "load in the controller's own process: {services} Services: {services} status writes ({:.2?}), {} more \
-         for {} moved ({:.2?}); {} pool status writes, {} Events; the controller process: peak RSS {:.1} MiB, \
+        "load in the controller's own process: {}; the controller process: peak RSS {:.1} MiB, \
          {:.1} MiB resident at the end ({:.1} MiB anonymous, {:.1} MiB of files)",
-        measured.created,
-        measured.moved,
-        measured.moved,
-        measured.changed,
-        fake.pool_status_patches().len(),
-        fake.events().len(),
+        measured.writes(services, &fake),
         mib(peak),
         mib(resident),
         mib(anonymous),

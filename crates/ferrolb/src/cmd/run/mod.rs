@@ -141,7 +141,7 @@ impl Running {
     async fn apply(&mut self, config: Config, options: &Options, state: &StateFile) -> anyhow::Result<()> {
         let snapshot = Arc::new(config.snapshot);
         let before = self.loaded.replace((Arc::clone(&snapshot), Arc::new(config.documents)));
-        let allocation = {
+        let (allocation, changed) = {
             let (snapshot, assignments, options) =
                 (Arc::clone(&snapshot), Arc::clone(&self.assignments), options.clone());
             // `self.assignments` are those of the allocation in force, as
@@ -159,7 +159,6 @@ impl Running {
             })
             .await?
         };
-        let (allocation, changed) = allocation;
         let previous = self.announcer.announce(snapshot, allocation, changed).await?;
         // Let the sessions send before the bookkeeping below: the routers hear
         // of a change first. (Allocation is deterministic, so a crash before
