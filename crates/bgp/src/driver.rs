@@ -4,7 +4,8 @@
 //! desired set through an [`AdjRibOut`].
 //!
 //! ```text
-//!   PeerHandle::set_routes ──watch──┐
+//!   PeerHandle::set_routes ──mpsc───┐ the whole desired set,
+//!   PeerHandle::patch_routes ──mpsc─┤ or a patch of it (one queue, in order)
 //!   PeerHandle::shutdown ──oneshot──┤
 //!   Listener (TCP 179, v4 + v6) ────┤ accepted connections, by peer address (mpsc)
 //!     MD5 key per peer address     ▼
@@ -15,6 +16,18 @@
 //! ```
 //!
 //! One task per peer; the handle aborts it when dropped.
+//!
+//! Routes: the caller hands over either the whole desired set
+//! ([`PeerHandle::set_routes`]), diffed against what was sent, or a patch of
+//! it ([`PeerHandle::patch_routes`]), which costs only what it changes: an
+//! edit to a file of 100,000 Services changes one route, and rebuilding and
+//! diffing 100,000 routes for it takes tens of milliseconds. The task folds
+//! every change already queued before sending, so of whole sets handed over
+//! meanwhile only the last is diffed. While the session is Established and
+//! in sync, the record of what was sent is the only holder of the desired
+//! set, so a patch changes it in place; when the session goes down that
+//! record becomes the desired set again, sent in full when the session is
+//! back.
 //!
 //! Passive side (RFC 4271 §8, §6.8): a [`Listener`] accepts on port 179 and
 //! hands each connection to the session registered for the remote address
@@ -52,7 +65,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -63,13 +76,25 @@ use crate::message::{
     Notification, Update, message_len,
 };
 use crate::next_hop::NextHops;
-use crate::rib_out::AdjRibOut;
+use crate::rib_out::{self, AdjRibOut, Changes};
 use crate::routes::{RouteAttributes, SessionRoutes};
 use crate::types::Family;
 
 /// The routes a peer should have, by prefix; shared by the caller, the
 /// peer's task and its Adj-RIB-Out.
 pub type Routes = Arc<BTreeMap<IpNet, RouteAttributes>>;
+
+/// A change to a peer's routes: prefixes withdrawn, then prefixes announced.
+pub type RoutesPatch = rib_out::Patch<IpNet, RouteAttributes>;
+
+/// What the handle tells the task about the routes; queued, not coalesced,
+/// since a patch only means something after the changes before it.
+enum RoutesChange {
+    /// The whole desired set.
+    Replace(Routes),
+    /// A change to the desired set.
+    Patch(RoutesPatch),
+}
 
 /// The longest wait before reconnecting after repeated failures.
 pub const MAX_IDLE_HOLD: Duration = Duration::from_secs(30);
@@ -101,7 +126,7 @@ pub struct PeerSpec {
 
 /// A running session; dropping it aborts the task without a NOTIFICATION.
 pub struct PeerHandle {
-    routes: watch::Sender<Routes>,
+    routes: mpsc::UnboundedSender<RoutesChange>,
     stop: Option<oneshot::Sender<String>>,
     task: JoinHandle<()>,
     _registration: Option<Registration>,
@@ -118,20 +143,23 @@ impl PeerHandle {
         routes: Routes,
         accepting: Option<(Registration, mpsc::Receiver<TcpStream>)>,
     ) -> Self {
-        let (routes_tx, routes_rx) = watch::channel(routes);
+        // The handle keeps no copy of the routes, so that the task can change them in place.
+        let (routes_tx, routes_rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = oneshot::channel();
         let (registration, incoming) = accepting.unzip();
-        let task = tokio::spawn(PeerTask::new(spec, routes_rx, incoming).run(stop_rx));
+        let task = tokio::spawn(PeerTask::new(spec, routes, routes_rx, incoming).run(stop_rx));
         PeerHandle { routes: routes_tx, stop: Some(stop_tx), task, _registration: registration }
     }
 
     /// Makes the peer's routes `routes` (sent now if the session is up).
     pub fn set_routes(&self, routes: Routes) {
-        self.routes.send_if_modified(|current| {
-            let changed = *current != routes;
-            *current = routes;
-            changed
-        });
+        // Fails only once the task has ended, when there is no one left to tell.
+        let _ = self.routes.send(RoutesChange::Replace(routes));
+    }
+
+    /// Changes the peer's routes by `patch` (sent now if the session is up).
+    pub fn patch_routes(&self, patch: RoutesPatch) {
+        let _ = self.routes.send(RoutesChange::Patch(patch));
     }
 
     /// Withdraws everything by closing the session with a Cease /
@@ -375,7 +403,11 @@ struct Candidate {
 struct PeerTask {
     spec: PeerSpec,
     session: Session,
-    routes: watch::Receiver<Routes>,
+    routes: mpsc::UnboundedReceiver<RoutesChange>,
+    /// The routes the peer should have; `None`: exactly what `rib` has sent,
+    /// which only happens while Established, so that then the rib holds the
+    /// only reference and patches change the set in place.
+    desired: Option<Routes>,
     timers: HashMap<Timer, Instant>,
     connection: Option<Connection>,
     connecting: Option<JoinHandle<io::Result<TcpStream>>>,
@@ -393,7 +425,8 @@ struct PeerTask {
 impl PeerTask {
     fn new(
         spec: PeerSpec,
-        routes: watch::Receiver<Routes>,
+        desired: Routes,
+        routes: mpsc::UnboundedReceiver<RoutesChange>,
         incoming: Option<mpsc::Receiver<TcpStream>>,
     ) -> Self {
         let session = Session::new(spec.session.clone());
@@ -402,6 +435,7 @@ impl PeerTask {
             spec,
             session,
             routes,
+            desired: Some(desired),
             timers: HashMap::new(),
             connection: None,
             connecting: None,
@@ -467,11 +501,12 @@ impl PeerTask {
                     }
                     Ok(_) => self.receive_candidate().await,
                 },
-                changed = self.routes.changed() => {
-                    if changed.is_err() {
+                change = self.routes.recv() => {
+                    let Some(change) = change else {
                         return; // the handle is gone
-                    }
-                    self.send_route_changes().await;
+                    };
+                    let changes = self.fold_route_changes(change);
+                    self.send_route_changes(changes).await;
                 }
             }
         }
@@ -592,6 +627,15 @@ impl PeerTask {
         self.connection = Some(candidate.connection);
         self.timers = candidate.timers;
         self.established = None;
+        self.forget_sent();
+    }
+
+    /// The session went down and the peer forgot our routes; what it had
+    /// been sent stays the desired set, to be sent in full when it is back.
+    fn forget_sent(&mut self) {
+        if self.desired.is_none() {
+            self.desired = Some(Arc::clone(self.rib.sent_shared()));
+        }
         self.rib.clear();
     }
 
@@ -614,7 +658,7 @@ impl PeerTask {
                     let _ = c.stream.shutdown().await;
                 }
                 self.established = None;
-                self.rib.clear();
+                self.forget_sent();
             }
             Output::Send(message) => self.send(&message).await,
             Output::ArmTimer(Timer::IdleHold, _) => {
@@ -668,7 +712,7 @@ impl PeerTask {
                     self.perform_candidate(outputs).await;
                     self.candidate = None;
                 }
-                self.send_route_changes().await;
+                self.send_route_changes(Vec::new()).await;
             }
             Output::Update(_) => {} // ferrolb announces; it does not learn routes
             Output::RouteRefresh(_) => {
@@ -778,14 +822,38 @@ impl PeerTask {
         }
     }
 
-    /// Sends what changed in the desired routes, when the session is up.
-    async fn send_route_changes(&mut self) {
+    /// Folds `first` and every change queued behind it into the desired
+    /// routes, in order; answers what patches applied straight to the rib
+    /// (in sync, while Established) left to send.
+    fn fold_route_changes(&mut self, first: RoutesChange) -> Vec<Changes<IpNet, RouteAttributes>> {
+        let mut changes = Vec::new();
+        let mut next = Some(first);
+        while let Some(change) = next {
+            match change {
+                RoutesChange::Replace(routes) => self.desired = Some(routes),
+                RoutesChange::Patch(patch) => match self.desired.as_mut() {
+                    // Copied only if the caller still holds the set it handed over.
+                    Some(desired) => patch.apply_to(Arc::make_mut(desired)),
+                    None => changes.push(self.rib.apply(patch)),
+                },
+            }
+            next = self.routes.try_recv().ok();
+        }
+        changes
+    }
+
+    /// Sends `changes`, then what it takes to bring the peer to the desired
+    /// routes, when the session is up.
+    async fn send_route_changes(&mut self, mut changes: Vec<Changes<IpNet, RouteAttributes>>) {
         if self.established.is_none() {
             return;
         }
-        let desired = Arc::clone(&self.routes.borrow_and_update());
-        let changes = self.rib.converge(&desired);
-        self.send_changes(&changes).await;
+        if let Some(desired) = self.desired.take() {
+            changes.push(self.rib.converge(&desired));
+        }
+        for changes in &changes {
+            self.send_changes(changes).await;
+        }
         if std::mem::take(&mut self.end_of_rib_due) {
             // RFC 4724 §4: the initial routes are all out; a restarting peer
             // may now drop what it kept from before.
@@ -796,7 +864,7 @@ impl PeerTask {
         }
     }
 
-    async fn send_changes(&mut self, changes: &crate::rib_out::Changes<IpNet, RouteAttributes>) {
+    async fn send_changes(&mut self, changes: &Changes<IpNet, RouteAttributes>) {
         let (Some(negotiated), true) = (&self.established, self.connection.is_some()) else { return };
         let routes = SessionRoutes {
             local_as: self.spec.session.local_as,
