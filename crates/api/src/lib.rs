@@ -3,7 +3,7 @@
 //! - [`metallb`]: the `metallb.io` resource types (CRDs derived from them).
 //! - [`crds`]: the CustomResourceDefinitions as MetalLB installs them.
 //! - [`load`]: multi-document YAML files into a [`Snapshot`], keeping the line
-//!   of every object and field.
+//!   of every object and field; on a reload, what changed in them.
 //! - [`validate`]: every rule of MetalLB's webhooks and config parser, over
 //!   the whole snapshot at once.
 //!

@@ -27,6 +27,13 @@ impl FieldLines {
         FieldLines { lines }
     }
 
+    /// Every line moved by `lines` (text was inserted or removed above).
+    pub fn shift(&mut self, lines: i64) {
+        for (_, line) in &mut self.lines {
+            *line = shifted(*line, lines);
+        }
+    }
+
     /// The line of `path`, or of its nearest ancestor that has one
     /// (`spec.addresses[3]` falls back to `spec.addresses`, then `spec`).
     pub fn line_of(&self, path: &str) -> Option<u32> {
@@ -52,7 +59,18 @@ pub struct Located<T> {
     pub fields: FieldLines,
 }
 
+/// `line` moved by `lines`.
+fn shifted(line: u32, lines: i64) -> u32 {
+    u32::try_from(i64::from(line) + lines).unwrap_or(0)
+}
+
 impl<T> Located<T> {
+    /// The object and its fields moved by `lines` in their file.
+    pub fn shift_lines(&mut self, lines: i64) {
+        self.location.line = shifted(self.location.line, lines);
+        self.fields.shift(lines);
+    }
+
     /// An object with no source file (built in code or read from an API server).
     pub fn unsourced(object: T) -> Self {
         Located { object, location: Location::new("<api>", 0), fields: FieldLines::default() }

@@ -5,12 +5,12 @@
 //! each field. Problems never stop the load: each becomes a [`Diagnostic`] and
 //! the loader moves on to the next document, so one run reports them all.
 
-use std::collections::HashMap;
-use std::hash::BuildHasher;
+mod documents;
+mod edit;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use foldhash::quality::RandomState;
 use serde::de::DeserializeOwned;
 
 use crate::core::{EndpointSlice, Namespace, Node as K8sNode, Secret, Service};
@@ -21,6 +21,10 @@ use crate::metallb::{
 use crate::service::LbService;
 use crate::snapshot::{FieldLines, Located, Snapshot};
 use crate::yaml::{self, Node, Value, de};
+
+pub use self::documents::ServiceDocuments;
+use self::documents::{DocumentKey, DocumentRecord, Hashers, Recording, ReusableServices};
+pub use self::edit::{AppliedEdit, ServicesEdit, edit_services};
 
 /// Streams with fewer documents are read by one thread: threads cost more
 /// than they save on small files.
@@ -54,92 +58,31 @@ pub fn load_paths_reusing<P: AsRef<Path>>(
     paths: &[P],
     previous: Option<(&Snapshot, &ServiceDocuments)>,
 ) -> (Snapshot, Vec<Diagnostic>, ServiceDocuments) {
-    let documents = previous.map_or_else(ServiceDocuments::default, |(_, d)| d.emptied());
-    let mut loader = Loader { previous, recording: Some(Recording::new(&documents)), ..Loader::default() };
+    let hashers = previous.map_or_else(Hashers::default, |(_, d)| d.hashers.clone());
+    let reusable = previous.map(|(snapshot, documents)| (snapshot, documents.reusable()));
+    let mut loader = Loader {
+        previous: reusable.as_ref().map(|(snapshot, index)| (*snapshot, index)),
+        recording: Some(Recording::new(hashers)),
+        ..Loader::default()
+    };
     for path in paths {
         loader.add_path(path.as_ref());
     }
-    let recorded = loader.recording.take().map(|r| r.origins).unwrap_or_default();
-    let mut by_text =
-        HashMap::with_capacity_and_hasher(recorded.len(), foldhash::fast::RandomState::default());
-    by_text.extend(recorded);
+    let recording = loader.recording.take().unwrap_or_else(|| Recording::new(Hashers::default()));
     let (snapshot, diagnostics) = loader.finish();
-    (snapshot, diagnostics, ServiceDocuments { by_text, ..documents })
+    let documents = recording.finish(&snapshot);
+    (snapshot, diagnostics, documents)
 }
 
-/// Where each Service of a snapshot was read from, by the text of its
-/// document (see [`load_paths_reusing`]). Documents that yielded anything
-/// but exactly one Service and no diagnostic are not recorded: they are
-/// parsed again every time.
-#[derive(Clone, Debug, Default)]
-pub struct ServiceDocuments {
-    by_text: HashMap<DocumentKey, Origin, foldhash::fast::RandomState>,
-    /// Two hashers with independent random seeds: the key of a document is
-    /// 128 bits and its length, so two different documents never meet in
-    /// practice. (foldhash reads a 13 MB file in a few milliseconds, several
-    /// times faster than SipHash.)
-    hashers: (RandomState, RandomState),
-}
-
-/// The Service documents one loader (or one of its threads) has read.
-#[derive(Clone)]
-struct Recording {
-    hashers: (RandomState, RandomState),
-    origins: Vec<(DocumentKey, Origin)>,
-}
-
-impl Recording {
-    fn new(documents: &ServiceDocuments) -> Recording {
-        Recording { hashers: documents.hashers.clone(), origins: Vec::new() }
-    }
-
-    /// None recorded yet, with the same hashers.
-    fn emptied(&self) -> Recording {
-        Recording { hashers: self.hashers.clone(), origins: Vec::new() }
-    }
-
-    fn key(&self, text: &str) -> DocumentKey {
-        (self.hashers.0.hash_one(text), self.hashers.1.hash_one(text), text.len())
-    }
-}
-
-/// Two independent 64-bit hashes of a document's text, and its length.
-type DocumentKey = (u64, u64, usize);
-
-/// Where a recorded Service is.
-#[derive(Clone, Copy, Debug)]
-struct Origin {
-    /// Its index in the snapshot's Services.
-    index: usize,
-    /// Its line counted from its document's first line.
-    line_in_document: u32,
-}
-
-impl ServiceDocuments {
-    /// No documents, with the same hashers (keys stay comparable).
-    fn emptied(&self) -> ServiceDocuments {
-        ServiceDocuments { by_text: HashMap::default(), hashers: self.hashers.clone() }
-    }
-
-    /// How many Services are recorded.
-    pub fn len(&self) -> usize {
-        self.by_text.len()
-    }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.by_text.is_empty()
-    }
-}
-
+/// Accumulates objects and problems from several sources.
 /// Accumulates objects and problems from several sources.
 #[derive(Default)]
 pub struct Loader<'p> {
     snapshot: Snapshot,
     diagnostics: Vec<Diagnostic>,
     /// The last load, whose unchanged Services are shared.
-    previous: Option<(&'p Snapshot, &'p ServiceDocuments)>,
-    /// The Service documents of this load, when asked for.
+    previous: Option<(&'p Snapshot, &'p ReusableServices)>,
+    /// The documents of this load, when asked for.
     recording: Option<Recording>,
 }
 
@@ -179,14 +122,26 @@ impl Loader<'_> {
     /// the same as reading it in order.
     pub fn add_str(&mut self, file: &str, text: &str) {
         let file: Arc<str> = file.into();
-        let Some(documents) = yaml::documents(text) else {
-            let result = yaml::for_each_document(text, |doc| self.add_document(&file, &doc));
-            self.syntax_error(&file, result);
+        let documents = yaml::documents(text);
+        let first_service = self.snapshot.services.len();
+        if let Some(recording) = &mut self.recording {
+            recording.start_file(&file, first_service, documents.is_some());
+        }
+        self.add_text(&file, text, documents);
+        if let Some(recording) = &mut self.recording {
+            recording.end_file(self.snapshot.services.len());
+        }
+    }
+
+    fn add_text(&mut self, file: &Arc<str>, text: &str, documents: Option<Vec<yaml::Document<'_>>>) {
+        let Some(documents) = documents else {
+            let result = yaml::for_each_document(text, |doc| self.add_document(file, &doc));
+            self.syntax_error(file, result);
             return;
         };
         let workers = std::thread::available_parallelism().map_or(1, usize::from).min(MAX_WORKERS);
         if workers < 2 || documents.len() < PARALLEL_DOCUMENTS {
-            self.add_documents(&file, &documents);
+            self.add_documents(file, &documents);
             return;
         }
         let (previous, recording) = (self.previous, self.recording.as_ref().map(Recording::emptied));
@@ -210,10 +165,7 @@ impl Loader<'_> {
         let services: usize = parts.iter().skip(1).map(|p| p.snapshot.services.len()).sum();
         for (i, mut part) in parts.into_iter().enumerate() {
             if let (Some(mine), Some(theirs)) = (&mut self.recording, part.recording.take()) {
-                let offset = self.snapshot.services.len();
-                mine.origins.extend(
-                    theirs.origins.into_iter().map(|(key, o)| (key, Origin { index: o.index + offset, ..o })),
-                );
+                mine.append_part(theirs, self.snapshot.services.len());
             }
             if i == 0 && self.snapshot.is_empty() {
                 self.snapshot = part.snapshot;
@@ -231,40 +183,45 @@ impl Loader<'_> {
         self.snapshot.services.reserve(documents.len());
         for document in documents {
             let key = self.recording.as_ref().map(|r| r.key(document.text));
-            if let Some(key) = key
-                && self.reuse(file, document, key)
-            {
-                continue;
-            }
-            let before = (object_count(&self.snapshot), self.snapshot.services.len(), self.diagnostics.len());
-            let result = document.parse(&mut |doc| self.add_document(file, &doc));
-            self.syntax_error(file, result);
-            let one_service = object_count(&self.snapshot) == before.0 + 1
-                && self.snapshot.services.len() == before.1 + 1
-                && self.diagnostics.len() == before.2;
-            if let (Some(key), Some(recording), true) = (key, &mut self.recording, one_service) {
-                let index = self.snapshot.services.len() - 1;
-                let line = self.snapshot.services[index].location.line;
-                let line_in_document = line.saturating_sub(document.first_line);
-                recording.origins.push((key, Origin { index, line_in_document }));
+            let services_before = self.snapshot.services.len();
+            let service_line = match key.and_then(|key| self.reuse(file, document, key)) {
+                Some(line_in_document) => Some(line_in_document),
+                None => self.add_one(file, document),
+            };
+            if let (Some(key), Some(recording)) = (key, &mut self.recording) {
+                recording.record(DocumentRecord::new(
+                    key,
+                    document.first_line,
+                    services_before,
+                    service_line,
+                ));
             }
         }
     }
 
+    /// Parses `document`; when it held exactly one Service and nothing else,
+    /// without a problem, the Service's line counted from the document's first.
+    pub(crate) fn add_one(&mut self, file: &Arc<str>, document: &yaml::Document<'_>) -> Option<u32> {
+        let before = (object_count(&self.snapshot), self.snapshot.services.len(), self.diagnostics.len());
+        let result = document.parse(&mut |doc| self.add_document(file, &doc));
+        self.syntax_error(file, result);
+        let one_service = object_count(&self.snapshot) == before.0 + 1
+            && self.snapshot.services.len() == before.1 + 1
+            && self.diagnostics.len() == before.2;
+        let line = self.snapshot.services.last().map(|s| s.location.line)?;
+        one_service.then(|| line.saturating_sub(document.first_line))
+    }
+
     /// Shares the Service of `document` with the previous load if its text
-    /// is unchanged; whether it did.
-    fn reuse(&mut self, file: &Arc<str>, document: &yaml::Document<'_>, key: DocumentKey) -> bool {
-        let Some((previous, documents)) = self.previous else { return false };
-        let Some(origin) = documents.by_text.get(&key) else { return false };
-        let Some(service) = previous.services.get(origin.index) else { return false };
+    /// is unchanged; its line in the document if it did.
+    fn reuse(&mut self, file: &Arc<str>, document: &yaml::Document<'_>, key: DocumentKey) -> Option<u32> {
+        let (previous, reusable) = self.previous?;
+        let origin = reusable.get(&key)?;
+        let service = previous.services.get(origin.index)?;
         let location =
             Location { file: Arc::clone(file), line: document.first_line + origin.line_in_document };
         self.snapshot.services.push(Located { location, ..service.clone() });
-        if let Some(recording) = &mut self.recording {
-            let index = self.snapshot.services.len() - 1;
-            recording.origins.push((key, Origin { index, ..*origin }));
-        }
-        true
+        Some(origin.line_in_document)
     }
 
     fn syntax_error(&mut self, file: &Arc<str>, result: Result<(), yaml::SyntaxError>) {
