@@ -25,7 +25,7 @@ use ferrolb_api::community::{BgpCommunity, CommunityAliases};
 use ferrolb_api::labels::{LabelSet, Labels, any_matches};
 use ferrolb_api::metallb::{BGPAdvertisementSpec, BGPPeerSpec, DynamicAsnMode};
 use ferrolb_api::service::LbService;
-use ferrolb_ipam::{Allocation, ServiceKey, ServiceOutcome};
+use ferrolb_ipam::{Allocation, ServiceChange, ServiceOutcome};
 use ipnet::IpNet;
 
 use crate::advertisement;
@@ -149,25 +149,28 @@ pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> Bgp
 }
 
 /// The plan of [`plan_bgp`]`(snapshot, allocation, node)`, from `previous`,
-/// the plan of the configuration before an edit that touched only Services:
-/// only the Services in `changed` (added, removed or edited, by namespace and
-/// name; every Service whose outcome or object changed) are planned again.
+/// the plan of the configuration before an edit that changed only the
+/// Services of `changes` (sorted by namespace and name, each with its object
+/// now; no other Service bears one of their names), and what changed for
+/// each peer. Only those Services are planned again; the rest of `previous`
+/// is moved into the new plan, not copied.
 ///
-/// `None` when only a full plan can tell: an advertisement aggregates
-/// (several Services may then meet on one route), a changed Service's route
-/// meets another Service's, or so many changed that a full plan is as quick.
-/// The caller makes sure that nothing but Services changed since `previous`.
+/// `previous` comes back when only a full plan can tell: an advertisement
+/// aggregates (several Services may then meet on one route), a changed
+/// Service's route meets another Service's, or so many changed that a full
+/// plan is as quick. The caller makes sure that nothing but those Services
+/// changed since `previous` (in object or in outcome).
 pub fn replan_bgp(
-    previous: &BgpPlan,
+    previous: BgpPlan,
     snapshot: &Snapshot,
     allocation: &Allocation,
-    changed: &[ServiceKey],
+    changes: &[ServiceChange<'_>],
     node: &str,
-) -> Option<BgpPlan> {
-    if previous.node != node || changed.len() > allocation.services.len() / 8 + 16 {
-        return None;
+) -> Result<BgpReplan, BgpPlan> {
+    if previous.node != node || changes.len() > allocation.services.len() / 8 + 16 {
+        return Err(previous);
     }
-    with_planner(snapshot, node, |planner| {
+    let planned = with_planner(snapshot, node, |planner| {
         let host_routes_only = planner
             .context
             .advertisements
@@ -178,100 +181,120 @@ pub fn replan_bgp(
         if !host_routes_only || !same_peers {
             return None;
         }
-        // The decisions are sorted by Service: each changed one's are a run,
-        // found by binary search (not a look at all 100,000).
-        let mut names: Vec<String> = changed.iter().map(ToString::to_string).collect();
-        names.sort_unstable();
-        let runs: Vec<std::ops::Range<usize>> = names
-            .iter()
-            .map(|name| {
-                let start = previous.decisions.partition_point(|d| *d.service < **name);
-                let end = start + previous.decisions[start..].partition_point(|d| *d.service == **name);
-                start..end
-            })
-            .collect();
-        let is_changed = |service: &str| names.binary_search_by(|n| n.as_str().cmp(service)).is_ok();
-
-        // The routes the changed Services had, per peer: they must carry
-        // no other Service.
-        let mut gone: Vec<Vec<IpNet>> = vec![Vec::new(); previous.peers.len()];
-        for decision in runs.iter().flat_map(|run| &previous.decisions[run.clone()]) {
-            let (Some(peer), Reason::Announced { prefixes }) = (&decision.peer, &decision.reason) else {
-                continue;
-            };
-            let p = previous.peers.iter().position(|p| p.peer == **peer)?;
-            gone[p].extend(prefixes.iter().copied());
-        }
-        for (plan, gone) in previous.peers.iter().zip(&mut gone) {
-            gone.sort_unstable();
-            gone.dedup();
-            for prefix in gone.iter() {
-                let at = plan.routes.binary_search_by(|r| r.prefix.cmp(prefix)).ok()?;
-                if !plan.routes[at].services.iter().all(|s| is_changed(s)) {
-                    return None;
-                }
-            }
-        }
-
-        // The changed Services planned again.
         let mut routes: Vec<BTreeMap<IpNet, RouteBuilder>> = vec![BTreeMap::new(); planner.peers.len()];
         let mut decisions = Vec::new();
-        // As the full plan's index: the first LoadBalancer Service of a name.
-        let mut objects: HashMap<(&str, &str), Option<&LbService>, foldhash::fast::RandomState> =
-            changed.iter().map(|k| ((k.namespace.as_str(), k.name.as_str()), None)).collect();
-        for s in snapshot.services.iter().filter(|s| s.load_balancer) {
-            if let Some(slot @ None) = objects.get_mut(&(&*s.namespace, &*s.name)) {
-                *slot = Some(&s.object);
-            }
-        }
-        for ServiceKey { namespace, name } in changed {
-            let Some(outcome) = allocation.get(namespace, name).filter(|o| !o.ips.is_empty()) else {
+        for change in changes {
+            let Some(outcome) = allocation.get(change.namespace, change.name).filter(|o| !o.ips.is_empty())
+            else {
                 continue;
             };
-            let service = objects.get(&(namespace.as_str(), name.as_str())).copied().flatten();
+            // As the full plan's index: a LoadBalancer Service.
+            let service = change.now.filter(|s| s.load_balancer);
             planner.plan_service(outcome, service, &mut decisions, &mut routes);
         }
         decisions.sort_by(decision_order);
+        let fresh: Vec<Vec<Route>> =
+            routes.into_iter().map(|r| r.into_iter().map(|(prefix, r)| r.build(prefix)).collect()).collect();
+        Some((decisions, fresh))
+    });
+    let Some((decisions, fresh)) = planned else { return Err(previous) };
 
-        let mut peers = Vec::with_capacity(previous.peers.len());
-        for ((plan, gone), fresh) in previous.peers.iter().zip(&gone).zip(routes) {
-            let kept = plan.routes.iter().filter(|r| gone.binary_search(&r.prefix).is_err());
-            let fresh: Vec<Route> = fresh.into_iter().map(|(prefix, r)| r.build(prefix)).collect();
-            let routes =
-                merge_sorted(plan.routes.len(), kept.cloned(), fresh, |a, b| a.prefix.cmp(&b.prefix))?;
-            peers.push(PeerPlan { peer: plan.peer.clone(), session: plan.session, ibgp: plan.ibgp, routes });
+    // The decisions are sorted by Service: each changed one's are a run,
+    // found by binary search (not a look at all 100,000).
+    let mut names: Vec<String> = changes.iter().map(|c| format!("{}/{}", c.namespace, c.name)).collect();
+    names.sort_unstable();
+    let runs: Vec<std::ops::Range<usize>> = names
+        .iter()
+        .map(|name| {
+            let start = previous.decisions.partition_point(|d| *d.service < **name);
+            let end = start + previous.decisions[start..].partition_point(|d| *d.service == **name);
+            start..end
+        })
+        .collect();
+    let is_changed = |service: &str| names.binary_search_by(|n| n.as_str().cmp(service)).is_ok();
+
+    // The routes the changed Services had, per peer: they must carry no
+    // other Service, and the new ones must meet no route kept.
+    let mut gone: Vec<Vec<IpNet>> = vec![Vec::new(); previous.peers.len()];
+    for decision in runs.iter().flat_map(|run| &previous.decisions[run.clone()]) {
+        let (Some(peer), Reason::Announced { prefixes }) = (&decision.peer, &decision.reason) else {
+            continue;
+        };
+        let Some(p) = previous.peers.iter().position(|p| p.peer == **peer) else { return Err(previous) };
+        gone[p].extend(prefixes.iter().copied());
+    }
+    for ((plan, gone), fresh) in previous.peers.iter().zip(&mut gone).zip(&fresh) {
+        gone.sort_unstable();
+        gone.dedup();
+        for prefix in gone.iter() {
+            let Ok(at) = plan.routes.binary_search_by(|r| r.prefix.cmp(prefix)) else { return Err(previous) };
+            if !plan.routes[at].services.iter().all(|s| is_changed(s)) {
+                return Err(previous);
+            }
         }
-        // The decisions between the changed Services' runs.
-        let ends = runs.iter().map(|r| r.start).chain([previous.decisions.len()]);
-        let starts = [0].into_iter().chain(runs.iter().map(|r| r.end));
-        let kept = starts.zip(ends).flat_map(|(start, end)| &previous.decisions[start..end]).cloned();
-        let decisions = merge_sorted(previous.decisions.len(), kept, decisions, decision_order)?;
-        Some(BgpPlan { node: node.to_owned(), peers, decisions })
+        let meets_kept = fresh.iter().any(|r| {
+            plan.routes.binary_search_by(|k| k.prefix.cmp(&r.prefix)).is_ok()
+                && gone.binary_search(&r.prefix).is_err()
+        });
+        if meets_kept {
+            return Err(previous);
+        }
+    }
+
+    let announced = |decisions: &mut dyn Iterator<Item = &Decision>| {
+        let mut ips: Vec<IpAddr> = decisions.filter(|d| d.announced()).map(|d| d.ip).collect();
+        ips.sort_unstable();
+        ips.dedup();
+        ips
+    };
+    let announced_before = announced(&mut runs.iter().flat_map(|run| &previous.decisions[run.clone()]));
+    let announced_now = announced(&mut decisions.iter());
+
+    let BgpPlan { node: planned_for, peers: previous_peers, decisions: previous_decisions } = previous;
+    let mut peers = Vec::with_capacity(previous_peers.len());
+    let mut changed_peers = Vec::with_capacity(previous_peers.len());
+    for ((plan, gone), fresh) in previous_peers.into_iter().zip(gone).zip(fresh) {
+        let withdrawn: Vec<IpNet> =
+            gone.iter().filter(|p| fresh.binary_search_by(|r| r.prefix.cmp(p)).is_err()).copied().collect();
+        let gone: Vec<usize> =
+            gone.iter().filter_map(|p| plan.routes.binary_search_by(|r| r.prefix.cmp(p)).ok()).collect();
+        let mut routes = plan.routes;
+        ferrolb_ipam::sorted::patch(&mut routes, &gone, fresh.clone(), |old, new| old.prefix < new.prefix);
+        peers.push(PeerPlan { peer: plan.peer, session: plan.session, ibgp: plan.ibgp, routes });
+        changed_peers.push(PeerRoutesChange { withdrawn, announced: fresh });
+    }
+    let runs: Vec<usize> = runs.into_iter().flatten().collect();
+    let mut kept = previous_decisions;
+    ferrolb_ipam::sorted::patch(&mut kept, &runs, decisions, |old, new| decision_order(old, new).is_lt());
+    Ok(BgpReplan {
+        plan: BgpPlan { node: planned_for, peers, decisions: kept },
+        peers: changed_peers,
+        announced_before,
+        announced_now,
     })
 }
 
-/// `a` and `b`, both sorted by `order`, merged (`a` has at most `capacity`
-/// items); `None` if an item of `b` equals one of `a` (a changed Service's
-/// route meeting a kept one).
-fn merge_sorted<T>(
-    capacity: usize,
-    a: impl Iterator<Item = T>,
-    b: Vec<T>,
-    order: impl Fn(&T, &T) -> std::cmp::Ordering,
-) -> Option<Vec<T>> {
-    let mut out = Vec::with_capacity(capacity + b.len());
-    let mut b = b.into_iter().peekable();
-    for item in a {
-        while let Some(next) = b.next_if(|n| order(n, &item).is_lt()) {
-            out.push(next);
-        }
-        if b.peek().is_some_and(|n| order(n, &item).is_eq()) {
-            return None;
-        }
-        out.push(item);
-    }
-    out.extend(b);
-    Some(out)
+/// What [`replan_bgp`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BgpReplan {
+    /// The new plan.
+    pub plan: BgpPlan,
+    /// What changed for each peer, in the order of the plan's peers.
+    pub peers: Vec<PeerRoutesChange>,
+    /// The VIPs the changed Services announced to some peer before, sorted.
+    pub announced_before: Vec<IpAddr>,
+    /// Those they announce now, sorted.
+    pub announced_now: Vec<IpAddr>,
+}
+
+/// The routes of one peer that an edit changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerRoutesChange {
+    /// Prefixes no longer sent, sorted.
+    pub withdrawn: Vec<IpNet>,
+    /// Routes of the changed Services, sent anew or again (the peer's
+    /// Adj-RIB-Out drops those it already has), sorted.
+    pub announced: Vec<Route>,
 }
 
 /// The order of a plan's decisions: by Service, VIP, then peer.

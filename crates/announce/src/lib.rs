@@ -26,6 +26,6 @@ pub mod reason;
 #[cfg(test)]
 mod tests;
 
-pub use bgp::{BgpPlan, Decision, PeerPlan, Route, plan_bgp, replan_bgp};
+pub use bgp::{BgpPlan, BgpReplan, Decision, PeerPlan, PeerRoutesChange, Route, plan_bgp, replan_bgp};
 pub use l2::{Alive, Candidate, Election, Interfaces, L2Leader, L2Plan, L2Vip, plan_l2};
 pub use reason::{L2Reason, Reason, SessionReason};

@@ -26,7 +26,7 @@ use crate::families::{Families, other};
 use crate::hash::FastMap;
 use crate::pool::Pools;
 use crate::request::{Request, canonical};
-use crate::sharing::{Claim, Conflict, Holder, OUTSIDE, Usage};
+use crate::sharing::{Claim, Conflict, Holder, Usage};
 
 /// How ferrolb is deployed, as far as allocation cares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -122,10 +122,14 @@ impl Allocation {
 
     /// The outcome of `namespace/name`.
     pub fn get(&self, namespace: &str, name: &str) -> Option<&ServiceOutcome> {
+        self.get_index(namespace, name).map(|i| &self.services[i])
+    }
+
+    /// Where the outcome of `namespace/name` is in `services`.
+    pub(crate) fn get_index(&self, namespace: &str, name: &str) -> Option<usize> {
         self.services
             .binary_search_by(|s| (s.namespace.as_str(), s.name.as_str()).cmp(&(namespace, name)))
             .ok()
-            .map(|i| &self.services[i])
     }
 }
 
@@ -152,20 +156,22 @@ impl Subject<'_> {
 /// still allowed. The same inputs give the same result.
 pub fn allocate(snapshot: &Snapshot, previous: &Assignments, options: &Options) -> Allocation {
     let services = handled_services(snapshot, options);
-    allocate_services(snapshot, &services, previous, &[]).0
+    allocate_services(snapshot, &services, previous, Default::default()).0
 }
 
 /// The passes over `services` (sorted by (namespace, name), one per name),
-/// while the Services of `outside` keep what they hold. Also says whether
-/// any of `services` ran into an address held outside, i.e. whether a run
-/// over every Service could have ended otherwise (see [`reallocate`]).
+/// while Services outside the run keep the addresses `outside` (sorted, by
+/// family; they share with none of `services` and are left out of the pool
+/// counts). Also says whether any of `services` ran into an address held
+/// outside, i.e. whether a run over every Service could have ended
+/// otherwise (see [`reallocate`]).
 ///
 /// [`reallocate`]: crate::reallocate
 pub(crate) fn allocate_services(
     snapshot: &Snapshot,
     services: &[(&str, &str, &LbService)],
     previous: &Assignments,
-    outside: &[&ServiceOutcome],
+    outside: [Vec<u128>; 2],
 ) -> (Allocation, bool) {
     let mut pools = Pools::new(&snapshot.pools);
     let namespace_labels: FastMap<&str, &dyn LabelSet> = snapshot
@@ -175,23 +181,7 @@ pub(crate) fn allocate_services(
         .collect();
 
     let mut usage = Usage::default();
-    if !outside.is_empty() {
-        let claim = usage.claim(OUTSIDE, None, "", &[]);
-        for family in [Family::V4, Family::V6] {
-            let n = outside.iter().flat_map(|o| &o.ips).filter(|ip| Family::of(**ip) == family).count();
-            usage.reserve(family, n);
-        }
-        for held in outside {
-            // A pool gone from under a Service held outside (never when
-            // only Services changed): only a full run can tell what follows.
-            let Some(pool) = held.pool.as_deref().and_then(|p| pools.find(p)) else {
-                return (Allocation { services: Vec::new(), pools: Vec::new() }, true);
-            };
-            for &ip in &held.ips {
-                usage.take(Family::of(ip), to_u128(ip), &claim, pool as u32);
-            }
-        }
-    }
+    usage.hold_outside(outside);
     // Both lists are sorted by (namespace, name): walk them side by side.
     let mut earlier = previous.iter().peekable();
     let subjects: Vec<Subject> = services
@@ -342,7 +332,7 @@ fn pool_stats(pools: &Pools, usage: &Usage) -> Vec<PoolStats> {
 }
 
 /// Whether ferrolb handles `service`: type LoadBalancer, and the class it serves.
-fn handles(service: &LbService, options: &Options) -> bool {
+pub(crate) fn handles(service: &LbService, options: &Options) -> bool {
     service.load_balancer && service.load_balancer_class.as_deref() == options.lb_class.as_deref()
 }
 
@@ -565,7 +555,7 @@ impl Run<'_, '_> {
         }
         let usage = &*self.usage;
         for r in p.ranges.iter_mut().filter(|r| r.family == family) {
-            if let Some(n) = r.first_free(avoid_buggy, |n| usage.is_used(family, n)) {
+            if let Some(n) = r.first_free(avoid_buggy, |n| usage.used_run(family, n)) {
                 return Some(from_u128(family, n));
             }
         }

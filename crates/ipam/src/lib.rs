@@ -19,6 +19,7 @@
 //! - [`allocate()`]: the passes: keep, then requested addresses, then the rest.
 //! - [`reallocate()`]: the same answer after an edit to a few Services, from
 //!   the previous allocation, without redoing the passes for the others.
+//! - [`sorted`]: sorted vectors of 100,000 items changed in a few places.
 
 mod allocate;
 mod assignments;
@@ -29,6 +30,7 @@ mod pool;
 mod reallocate;
 pub mod request;
 mod sharing;
+pub mod sorted;
 
 #[cfg(test)]
 mod fixtures;
@@ -39,5 +41,5 @@ pub use allocate::{Allocation, Options, PoolStats, Released, ServiceOutcome, all
 pub use assignments::{Assignment, Assignments, ServiceKey};
 pub use error::{AllocationError, ReleaseReason};
 pub use families::Families;
-pub use reallocate::{Reallocation, reallocate};
+pub use reallocate::{Reallocation, ServiceChange, reallocate};
 pub use request::{Port, Protocol, annotation};

@@ -36,21 +36,27 @@ impl Range {
         self.family == family && self.start <= n && n <= self.end
     }
 
-    /// The lowest address that is neither `used` nor (with `avoid_buggy`)
-    /// buggy, without taking it.
-    pub fn first_free(&mut self, avoid_buggy: bool, used: impl Fn(u128) -> bool) -> Option<u128> {
+    /// The lowest address that is neither used nor (with `avoid_buggy`)
+    /// buggy, without taking it. `used(n)` is `None` when `n` is free, else
+    /// the last address of the run of used ones from `n` (at least `n`), so
+    /// that a range whose first 100,000 addresses are taken is crossed in
+    /// one step.
+    pub fn first_free(&mut self, avoid_buggy: bool, used: impl Fn(u128) -> Option<u128>) -> Option<u128> {
         let mut n = self.next?;
         loop {
-            let skip = (avoid_buggy && is_buggy(self.family, n)) || used(n);
-            if !skip {
-                self.next = Some(n);
-                return Some(n);
-            }
-            if n >= self.end {
+            let last = match used(n) {
+                Some(last) => last.max(n),
+                None if avoid_buggy && is_buggy(self.family, n) => n,
+                None => {
+                    self.next = Some(n);
+                    return Some(n);
+                }
+            };
+            if last >= self.end {
                 self.next = None;
                 return None;
             }
-            n += 1;
+            n = last + 1;
         }
     }
 }
@@ -243,17 +249,17 @@ mod tests {
     fn cursor_skips_used_and_buggy_addresses_and_stops_at_the_end() {
         let mut r = Range::new(IpRange::parse("192.0.2.253-192.0.2.255").unwrap());
         let base = to_u128("192.0.2.253".parse().unwrap());
-        assert_eq!(r.first_free(true, |n| n == base), Some(base + 1));
-        assert_eq!(r.first_free(true, |n| n <= base + 1), None, ".255 is buggy");
-        assert_eq!(r.first_free(false, |_| false), None, "a full range stays full");
+        assert_eq!(r.first_free(true, |n| (n == base).then_some(n)), Some(base + 1));
+        assert_eq!(r.first_free(true, |n| (n <= base + 1).then_some(base + 1)), None, ".255 is buggy");
+        assert_eq!(r.first_free(false, |_| None), None, "a full range stays full");
         let mut r = Range::new(IpRange::parse("198.51.100.0/31").unwrap());
-        assert_eq!(r.first_free(true, |_| false), Some(to_u128("198.51.100.1".parse().unwrap())));
+        assert_eq!(r.first_free(true, |_| None), Some(to_u128("198.51.100.1".parse().unwrap())));
     }
 
     #[test]
     fn cursor_at_the_top_of_the_address_space_does_not_overflow() {
         let mut r = Range::new(IpRange::parse("ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/127").unwrap());
-        assert_eq!(r.first_free(false, |n| n != u128::MAX), Some(u128::MAX));
-        assert_eq!(r.first_free(false, |_| true), None);
+        assert_eq!(r.first_free(false, |n| (n != u128::MAX).then_some(n)), Some(u128::MAX));
+        assert_eq!(r.first_free(false, Some), None);
     }
 }

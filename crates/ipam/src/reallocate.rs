@@ -1,114 +1,102 @@
-//! [`reallocate`]: the allocation after an edit that touched only Services,
-//! computed from the previous one by running the passes over the Services
-//! that changed, while the others keep what they hold.
+//! [`reallocate`]: the allocation after an edit that touched only a few
+//! Services, computed from the previous one by running the passes over the
+//! Services that changed, while the others keep what they hold.
 //!
 //! A file of 100,000 Services gains one: a full [`allocate`] redoes the keep
 //! pass for 100,000 Services to find the one that needs an address. The
+//! caller says which Services changed (the file loader knows), so the
+//! others are not even looked at but for one pass over their outcomes. The
 //! answer must stay exactly that of [`allocate`] (a property test compares
 //! them), so this takes the short way only where it provably agrees, and
-//! says `None` otherwise:
+//! gives the previous allocation back otherwise:
 //!
-//! - everything but the Services is as before (pools, namespaces, ...);
 //! - every Service that did not change was settled: it holds every address
 //!   it wants, with no error and nothing released, so a full run would only
 //!   keep what it holds (a failed one might now succeed, in name order
 //!   among the others);
 //! - no Service that changed asks to share an address (sharing makes one
 //!   Service's outcome depend on who else holds an address and with which
-//!   ports);
+//!   ports), nor held an address that one that did not change still holds;
 //! - no Service that changed ran into an address a settled one holds: in a
 //!   full run the name order decides who keeps such an address.
 //!
 //! [`allocate`]: crate::allocate
 
-use ferrolb_api::Snapshot;
+use std::net::IpAddr;
 
-use crate::allocate::{Allocation, Options, ServiceOutcome, allocate_services, handled_services};
+use ferrolb_api::Snapshot;
+use ferrolb_api::addr::{Family, to_u128};
+use ferrolb_api::service::LbService;
+
+use crate::allocate::{Allocation, Options, PoolStats, ServiceOutcome, allocate_services, handles};
 use crate::assignments::{Assignments, ServiceKey};
 use crate::families::Families;
 use crate::request::Request;
 
-/// What [`allocate`](crate::allocate)`(after, &previous.assignments(), options)`
-/// returns, computed from `previous`, the allocation of `before`; `None`
-/// when only a full run can tell (see the module's conditions).
+/// A Service an edit added, removed or changed.
+#[derive(Clone, Copy, Debug)]
+pub struct ServiceChange<'a> {
+    /// Its namespace (`default` when the object leaves it out).
+    pub namespace: &'a str,
+    /// Its name.
+    pub name: &'a str,
+    /// The object now, as in the snapshot; `None` when it is gone.
+    pub now: Option<&'a LbService>,
+}
+
+/// What [`allocate`](crate::allocate)`(snapshot, &previous.assignments(), options)`
+/// returns, computed from `previous`, the allocation of the snapshot before
+/// an edit that changed only the Services of `changes` (sorted by namespace
+/// and name, one per name; no other Service of the snapshot bears one of
+/// their names). When only a full run can tell (see the module's
+/// conditions), `previous` comes back unchanged.
 pub fn reallocate(
-    previous: &Allocation,
-    before: &Snapshot,
-    after: &Snapshot,
+    previous: Allocation,
+    snapshot: &Snapshot,
+    changes: &[ServiceChange<'_>],
     options: &Options,
-) -> Option<Reallocation> {
-    if !after.same_except_services(before) {
-        return None;
+) -> Result<Reallocation, Allocation> {
+    if !changes.is_sorted_by(|a, b| (a.namespace, a.name) < (b.namespace, b.name)) {
+        return Err(previous);
     }
-    // Each list is sorted by name: two sorts of 100,000 names, side by side.
-    let (old, new) = std::thread::scope(|scope| {
-        let old = scope.spawn(|| handled_services(before, options));
-        let new = handled_services(after, options);
-        (old.join().expect("sorting does not panic"), new)
-    });
-    let is_previous = old.len() == previous.services.len()
-        && old
-            .iter()
-            .zip(&previous.services)
-            .all(|(s, o)| (s.0, s.1) == (o.namespace.as_str(), o.name.as_str()));
-    if !is_previous {
-        return None;
-    }
-
-    // One walk over both sorted lists: each Service of `after` is either
-    // unchanged (its outcome carries over) or to be allocated again.
-    let mut carried: Vec<Option<&ServiceOutcome>> = Vec::with_capacity(new.len());
-    let mut changed = Vec::new();
-    let mut held = Assignments::new();
-    let mut removed = Vec::new();
-    let mut before_it = old.iter().zip(&previous.services).peekable();
-    for &(namespace, name, service) in &new {
-        while let Some((s, _)) = before_it.next_if(|(s, _)| (s.0, s.1) < (namespace, name)) {
-            removed.push(ServiceKey::new(s.0, s.1));
-        }
-        match before_it.next_if(|(s, _)| (s.0, s.1) == (namespace, name)) {
-            Some((s, outcome)) if s.2 == service => {
-                if !settled(outcome) {
-                    return None;
-                }
-                carried.push(Some(outcome));
-            }
-            earlier => {
-                if Request::of(service).sharing.is_some() {
-                    return None;
-                }
-                if let Some((_, outcome)) = earlier
-                    && let (Some(pool), false) = (&outcome.pool, outcome.ips.is_empty())
-                {
-                    held.insert(namespace, name, pool.as_str(), outcome.ips.clone());
-                }
-                carried.push(None);
-                changed.push((namespace, name, service));
-            }
-        }
-    }
-
-    removed.extend(before_it.map(|(s, _)| ServiceKey::new(s.0, s.1)));
-    let outside: Vec<&ServiceOutcome> = carried.iter().flatten().copied().collect();
-    let (allocated, met_outside) = allocate_services(after, &changed, &held, &outside);
-    if met_outside {
-        return None;
-    }
-    let mut fresh = allocated.services.into_iter();
-    let services = carried
-        .into_iter()
-        .map(|carried| match carried {
-            Some(outcome) => Some(outcome.clone()),
-            None => fresh.next(),
-        })
-        .collect::<Option<Vec<_>>>()?;
-    let mut changed: Vec<ServiceKey> = changed
+    let subjects: Vec<(&str, &str, &LbService)> = changes
         .iter()
-        .map(|(namespace, name, _)| ServiceKey::new(*namespace, *name))
-        .chain(removed)
+        .filter_map(|c| Some((c.namespace, c.name, c.now.filter(|s| handles(s, options))?)))
         .collect();
-    changed.sort_unstable();
-    Some(Reallocation { allocation: Allocation { services, pools: allocated.pools }, changed })
+    if subjects.iter().any(|(_, _, service)| Request::of(service).sharing.is_some()) {
+        return Err(previous);
+    }
+    // Where each changed Service was, if it had an outcome.
+    let at: Vec<usize> = changes.iter().filter_map(|c| previous.get_index(c.namespace, c.name)).collect();
+    let Some(outside) = held_outside(&previous, &at) else { return Err(previous) };
+    let mut held = Assignments::new();
+    for &i in &at {
+        let outcome = &previous.services[i];
+        if let (Some(pool), false) = (&outcome.pool, outcome.ips.is_empty()) {
+            held.insert(
+                outcome.namespace.as_str(),
+                outcome.name.as_str(),
+                pool.as_str(),
+                outcome.ips.clone(),
+            );
+        }
+        let shared = outcome.ips.iter().any(|ip| outside[family(*ip)].binary_search(&to_u128(*ip)).is_ok());
+        if shared {
+            return Err(previous);
+        }
+    }
+    let (allocated, met_outside) = allocate_services(snapshot, &subjects, &held, outside);
+    if met_outside {
+        return Err(previous);
+    }
+
+    let pools = pool_stats(&previous, &at, &allocated.services);
+    let Allocation { mut services, .. } = previous;
+    crate::sorted::patch(&mut services, &at, allocated.services, |o, n| {
+        (o.namespace.as_str(), o.name.as_str()) < (n.namespace.as_str(), n.name.as_str())
+    });
+    let changed = changes.iter().map(|c| ServiceKey::new(c.namespace, c.name)).collect();
+    Ok(Reallocation { allocation: Allocation { services, pools }, changed })
 }
 
 /// What [`reallocate`] found.
@@ -119,6 +107,63 @@ pub struct Reallocation {
     /// The Services added, removed or edited, sorted: every other one has
     /// the same object and outcome as before.
     pub changed: Vec<ServiceKey>,
+}
+
+fn family(ip: IpAddr) -> usize {
+    match Family::of(ip) {
+        Family::V4 => 0,
+        Family::V6 => 1,
+    }
+}
+
+/// The addresses of the outcomes but those at `changed` (sorted), sorted
+/// by family; `None` if one of those Services is not settled.
+fn held_outside(previous: &Allocation, changed: &[usize]) -> Option<[Vec<u128>; 2]> {
+    let mut ips: [Vec<u128>; 2] = [Vec::with_capacity(previous.services.len()), Vec::new()];
+    let mut changed = changed.iter().peekable();
+    for (i, outcome) in previous.services.iter().enumerate() {
+        if changed.next_if_eq(&&i).is_some() {
+            continue;
+        }
+        if !settled(outcome) {
+            return None;
+        }
+        for &ip in &outcome.ips {
+            ips[family(ip)].push(to_u128(ip));
+        }
+    }
+    for family in &mut ips {
+        family.sort_unstable();
+    }
+    Some(ips)
+}
+
+/// The pool counts of `previous` without the outcomes at `gone` and with `fresh`.
+fn pool_stats(previous: &Allocation, gone: &[usize], fresh: &[ServiceOutcome]) -> Vec<PoolStats> {
+    let mut pools = previous.pools.clone();
+    let mut count = |outcome: &ServiceOutcome, by: i64| {
+        let Some(pool) = outcome.pool.as_deref().and_then(|p| pools.iter_mut().find(|s| s.name == p)) else {
+            return;
+        };
+        for ip in &outcome.ips {
+            let (assigned, available) = match Family::of(*ip) {
+                Family::V4 => (&mut pool.assigned_ipv4, &mut pool.available_ipv4),
+                Family::V6 => (&mut pool.assigned_ipv6, &mut pool.available_ipv6),
+            };
+            *assigned += by;
+            // IPv6 availability saturates: a count at the limit stays there.
+            if *available != i64::MAX {
+                *available -= by;
+            }
+        }
+    };
+    for &i in gone {
+        count(&previous.services[i], -1);
+    }
+    for outcome in fresh {
+        count(outcome, 1);
+    }
+    pools
 }
 
 /// Whether a full run would leave the Service as it is: it holds an address

@@ -16,7 +16,7 @@ use crate::request::{Port, Protocol};
 pub(crate) type Holder = u32;
 
 /// The holder of every address held by a Service outside the run (see
-/// [`Usage::met_outside`]).
+/// [`Usage::hold_outside`] and [`Usage::met_outside`]).
 pub(crate) const OUTSIDE: Holder = Holder::MAX;
 
 /// A sharing group: sharing key and backend key. Only addresses held under
@@ -92,6 +92,9 @@ pub(crate) struct Usage {
     port_set_list: Vec<Vec<PortId>>,
     /// Reused to look port sets up without allocating.
     scratch: Vec<PortId>,
+    /// Addresses held by Services outside the run, sorted, by family: kept
+    /// apart from `ips` (100,000 of them sorted cost less than hashed).
+    outside: [Vec<u128>; 2],
     /// Whether a check found an address held by [`OUTSIDE`].
     met_outside: std::cell::Cell<bool>,
 }
@@ -154,20 +157,36 @@ impl Usage {
         self.port_list.get(id as usize).cloned().unwrap_or(Port { protocol: Protocol::Tcp, port: 0 })
     }
 
-    /// Makes room for `n` more addresses of `family` at once (a run that
-    /// starts from 100,000 held addresses would rehash the map again and again).
-    pub fn reserve(&mut self, family: Family, n: usize) {
-        self.ips[index(family)].reserve(n);
+    /// Records that Services outside the run hold `ips` (sorted, by family),
+    /// sharing with nobody in it. They are not counted by [`Usage::count_by_pool`].
+    pub fn hold_outside(&mut self, ips: [Vec<u128>; 2]) {
+        self.outside = ips;
     }
 
-    /// Whether any Service holds the address.
-    pub fn is_used(&self, family: Family, n: u128) -> bool {
-        self.ips[index(family)].contains_key(&n)
+    fn is_outside(&self, family: Family, n: u128) -> bool {
+        self.outside[index(family)].binary_search(&n).is_ok()
+    }
+
+    /// `None` when no Service holds the address; else the last address of
+    /// the run of held ones it starts (itself, unless Services outside the
+    /// run hold the next ones too).
+    pub fn used_run(&self, family: Family, n: u128) -> Option<u128> {
+        if self.ips[index(family)].contains_key(&n) {
+            return Some(n);
+        }
+        let outside = &self.outside[index(family)];
+        let at = outside.binary_search(&n).ok()?;
+        let run = outside[at..].iter().zip(n..).take_while(|(held, expected)| *held == expected).count();
+        Some(n + run as u128 - 1)
     }
 
     /// Whether `claim` may use the address (free, or shareable with it).
     pub fn check(&self, family: Family, n: u128, claim: &Claim) -> Result<(), Conflict> {
         let Some(used) = self.ips[index(family)].get(&n) else {
+            if self.is_outside(family, n) {
+                self.met_outside.set(true);
+                return Err(Conflict::NoSharing { by: OUTSIDE });
+            }
             return Ok(());
         };
         // A Service that is the only holder may change how it holds the address.
@@ -353,10 +372,13 @@ mod tests {
     #[test]
     fn a_check_that_meets_an_address_held_outside_the_run_is_remembered() {
         let mut u = Usage::default();
-        let outside = u.claim(OUTSIDE, None, "", &[]);
-        let a = u.claim(0, None, "", &[port(80)]);
-        u.take(Family::V4, 1, &outside, 0);
-        assert_eq!(u.check(Family::V4, 2, &a), Ok(()));
+        u.hold_outside([vec![1, 2, 3, 7], vec![]]);
+        let a = u.claim(0, Some("k"), "", &[port(80)]);
+        assert_eq!(u.used_run(Family::V4, 1), Some(3), "held outside from 1 to 3");
+        assert_eq!(u.used_run(Family::V4, 4), None);
+        assert_eq!(u.used_run(Family::V4, 7), Some(7));
+        assert_eq!(u.used_run(Family::V6, 1), None);
+        assert_eq!(u.check(Family::V4, 4, &a), Ok(()));
         assert!(!u.met_outside());
         assert_eq!(u.check(Family::V4, 1, &a), Err(Conflict::NoSharing { by: OUTSIDE }));
         assert!(u.met_outside());

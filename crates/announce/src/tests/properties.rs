@@ -1,14 +1,15 @@
 //! Property tests over random small clusters: a model of the configuration
 //! is written out as YAML, planned, and the plan checked against the model.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
-use ferrolb_ipam::ServiceKey;
+use ferrolb_ipam::ServiceChange;
+use ipnet::IpNet;
 
 use super::Config;
-use crate::BgpPlan;
+use crate::{BgpPlan, Route};
 
 const RACKS: [&str; 2] = ["r1", "r2"];
 const POOLS: [(&str, &str); 3] =
@@ -267,20 +268,44 @@ fn replanning_takes_the_short_way_for_host_routes_and_not_for_aggregates() {
     let after =
         before.clone().service("web", "{tier: b}", "{}").without("Service", "api").service("db", "{}", "{}");
     let ((s1, a1), (s2, a2)) = (before.allocate(), after.allocate());
-    let changed = [
-        ServiceKey::new("default", "api"),
-        ServiceKey::new("default", "db"),
-        ServiceKey::new("default", "web"),
-    ];
+    let names = ["api", "db", "web"];
     let previous = crate::plan_bgp(&s1, &a1, "node1");
-    let quick = crate::replan_bgp(&previous, &s2, &a2, &changed, "node1").expect("the short way");
-    assert_eq!(quick, crate::plan_bgp(&s2, &a2, "node1"));
-    assert_eq!(quick.peers[0].routes.len(), 2, "{quick:#?}");
+    let quick =
+        crate::replan_bgp(previous.clone(), &s2, &a2, &changes(&s2, &names), "node1").expect("the short way");
+    assert_eq!(quick.plan, crate::plan_bgp(&s2, &a2, "node1"));
+    assert_eq!(quick.plan.peers[0].routes.len(), 2, "{quick:#?}");
+    // What the peer is told: db's and web's routes (one of them on the
+    // address api gave up), and what api had and nobody has now withdrawn.
+    let ip = |a: &ferrolb_ipam::Allocation, name: &str| a.get("default", name).map(|o| o.ips[0]).unwrap();
+    let mut now = vec![ip(&a2, "db"), ip(&a2, "web")];
+    now.sort();
+    let sent: Vec<_> = quick.peers[0].announced.iter().map(|r| r.prefix.addr()).collect();
+    assert_eq!(sent, now);
+    let withdrawn: Vec<_> = quick.peers[0].withdrawn.iter().map(|p| p.addr()).collect();
+    let api = ip(&a1, "api");
+    assert_eq!(withdrawn, if now.contains(&api) { vec![] } else { vec![api] });
+    let mut before_ips: Vec<_> =
+        names.iter().filter_map(|n| a1.get("default", n).map(|o| o.ips[0])).collect();
+    before_ips.sort();
+    assert_eq!((quick.announced_before, quick.announced_now), (before_ips, now));
 
     let aggregated = |c: Config| c.advertisement("all", "{aggregationLength: 30}");
     let ((s1, a1), (s2, a2)) = (aggregated(before).allocate(), aggregated(after).allocate());
     let previous = crate::plan_bgp(&s1, &a1, "node1");
-    assert_eq!(crate::replan_bgp(&previous, &s2, &a2, &changed, "node1"), None);
+    let given_back = crate::replan_bgp(previous.clone(), &s2, &a2, &changes(&s2, &names), "node1");
+    assert_eq!(given_back, Err(previous));
+}
+
+/// The changes of the Services of `names` (namespace `default`, sorted), as in `after`.
+fn changes<'a>(after: &'a ferrolb_api::Snapshot, names: &[&'a str]) -> Vec<ServiceChange<'a>> {
+    names
+        .iter()
+        .map(|&name| ServiceChange {
+            namespace: "default",
+            name,
+            now: after.services.iter().find(|s| *s.name == *name).map(|s| &s.object),
+        })
+        .collect()
 }
 
 proptest! {
@@ -314,16 +339,29 @@ proptest! {
         let object = |snapshot: &ferrolb_api::Snapshot, name: &str| {
             snapshot.services.iter().find(|s| *s.name == *name).map(|s| s.object.clone())
         };
-        let changed: Vec<ServiceKey> = names
-            .into_iter()
+        let changed: Vec<&str> = names
+            .iter()
             .filter(|n| first.get("default", n) != second.get("default", n) || object(&before, n) != object(&after, n))
-            .map(|n| ServiceKey::new("default", n))
+            .map(String::as_str)
             .collect();
         for node in 0..model.nodes.len() {
             let node = format!("node{node}");
             let previous = crate::plan_bgp(&before, &first, &node);
-            if let Some(quick) = crate::replan_bgp(&previous, &after, &second, &changed, &node) {
-                prop_assert_eq!(quick, crate::plan_bgp(&after, &second, &node));
+            match crate::replan_bgp(previous.clone(), &after, &second, &changes(&after, &changed), &node) {
+                Ok(quick) => {
+                    let full = crate::plan_bgp(&after, &second, &node);
+                    // What the peers are told turns each one's routes into the full plan's.
+                    for ((old, change), new) in previous.peers.iter().zip(&quick.peers).zip(&full.peers) {
+                        let mut routes: BTreeMap<IpNet, Route> = old.routes.iter().map(|r| (r.prefix, r.clone())).collect();
+                        for p in &change.withdrawn {
+                            routes.remove(p);
+                        }
+                        routes.extend(change.announced.iter().map(|r| (r.prefix, r.clone())));
+                        prop_assert_eq!(routes.into_values().collect::<Vec<_>>(), new.routes.clone());
+                    }
+                    prop_assert_eq!(quick.plan, full);
+                }
+                Err(given_back) => prop_assert_eq!(given_back, previous),
             }
         }
     }

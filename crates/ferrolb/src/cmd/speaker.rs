@@ -124,7 +124,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
                         super::run::off_thread(move || announced(&snapshot, &options)).await?
                     };
                     info!(services = allocation.services.len(), "announcing");
-                    announcer.announce(snapshot, allocation, None).await?;
+                    announcer.announce(snapshot, allocation).await?;
                     ready.send_replace(true);
                 }
             }

@@ -362,3 +362,49 @@ fn an_ipv6_vip_reaches_frr_over_an_ipv6_session() {
     });
     assert!(log.contains("NOTIFICATION sent"), "{log}");
 }
+
+#[test]
+fn services_added_edited_and_removed_in_the_file_reach_frr_by_the_short_way() {
+    if !lab_ready(&["ip", "vtysh"]) {
+        return;
+    }
+    let (router, node) = pair();
+    let frr = Frr::start(&router, &FrrConfig::new(64513, ROUTER_ID).neighbor(NODE1, 64512, false)).unwrap();
+    let base = single_node(None);
+    let service = |name: &str, extra: &str| {
+        format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  type: LoadBalancer\n  ports: [{{port: 80}}]\n{extra}"
+        )
+    };
+    let mut ferrolb = Ferrolb::start(&node, "node1", &base);
+    frr.wait_established(NODE1, TIMEOUT).unwrap();
+    wait_for("web's VIP in the router's kernel", TIMEOUT, || {
+        gateways(&router, "203.0.113.10") == ["192.0.2.11"]
+    });
+
+    // Added: the next free address.
+    ferrolb.rewrite(&(base.clone() + &service("api", "")));
+    wait_for("api's VIP", TIMEOUT, || gateways(&router, "203.0.113.11") == ["192.0.2.11"]);
+    // Edited to ask for another address: the old one withdrawn, the new one sent.
+    ferrolb.rewrite(&(base.clone() + &service("api", "  loadBalancerIP: 203.0.113.15\n")));
+    wait_for("api's VIP moved", TIMEOUT, || {
+        gateways(&router, "203.0.113.15") == ["192.0.2.11"] && gateways(&router, "203.0.113.11").is_empty()
+    });
+    // Removed, with a Service inserted above it: web's VIP stays.
+    let without_api = base.replace(
+        "---\napiVersion: v1\nkind: Service",
+        &(service("db", "") + "---\napiVersion: v1\nkind: Service"),
+    );
+    ferrolb.rewrite(&without_api);
+    wait_for("api's VIP withdrawn, db's sent", TIMEOUT, || {
+        gateways(&router, "203.0.113.15").is_empty() && gateways(&router, "203.0.113.11") == ["192.0.2.11"]
+    });
+    assert_eq!(gateways(&router, "203.0.113.10"), ["192.0.2.11"], "web kept its VIP throughout");
+    ferrolb.assert_running();
+
+    let log = ferrolb.stop();
+    let short = log
+        .lines()
+        .filter(|l| l.contains("configuration edited") && l.contains("reallocated=true replanned=true"));
+    assert_eq!(short.count(), 3, "every change took the short way:\n{log}");
+}

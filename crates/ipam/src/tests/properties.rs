@@ -377,9 +377,10 @@ proptest! {
         cases.extend(added.iter().cloned().map(&mut edited));
         let mut after = build(&pools, &cases);
         after.services.retain(|s| !removed.contains(&s.name.to_string()));
-        if let Some(quick) = reallocate(&first, &before, &after, &Options::default()) {
-            let full = allocate(&after, &first.assignments(), &Options::default());
-            prop_assert_eq!(quick.allocation, full);
+        let full = allocate(&after, &first.assignments(), &Options::default());
+        match reallocate(first.clone(), &after, &changes(&before, &after), &Options::default()) {
+            Ok(quick) => prop_assert_eq!(quick.allocation, full),
+            Err(previous) => prop_assert_eq!(previous, first, "given back unchanged"),
         }
     }
 
@@ -446,18 +447,42 @@ fn reallocating_takes_the_short_way_for_plain_services_and_not_after_a_pool_chan
     let mut after = snapshot(pools(), services(5));
     after.services.remove(0);
     after.services[0].object.labels = after.services[0].object.labels.with("tier", "web");
-    let quick = reallocate(&first, &before, &after, &Options::default()).expect("the short way");
+    let edit = changes(&before, &after);
+    let quick = reallocate(first.clone(), &after, &edit, &Options::default()).expect("the short way");
     assert_eq!(quick.allocation, allocate(&after, &first.assignments(), &Options::default()));
     assert_eq!(quick.allocation.services.len(), 4);
     let changed: Vec<String> = quick.changed.iter().map(ToString::to_string).collect();
     assert_eq!(changed, ["a/s00", "a/s01", "a/s03", "a/s04"]);
 
-    let other_pool = snapshot(vec![pool("p0", &["192.0.2.0/29"])], services(5));
-    assert_eq!(reallocate(&first, &before, &other_pool, &Options::default()), None);
-    // Not the allocation of `before`.
-    assert_eq!(reallocate(&quick.allocation, &before, &after, &Options::default()), None);
+    // A Service that failed before might succeed now: the long way.
+    let crowded = snapshot(vec![pool("p0", &["192.0.2.0/31"])], services(3));
+    let failed = run(&crowded);
+    assert!(failed.services[2].error.is_some());
+    let mut after = crowded.clone();
+    after.services.remove(0);
+    let given_back = reallocate(failed.clone(), &after, &changes(&crowded, &after), &Options::default());
+    assert_eq!(given_back, Err(failed));
 }
 
+/// What changed from `before` to `after`, as the file loader tells it.
+fn changes<'a>(before: &'a Snapshot, after: &'a Snapshot) -> Vec<crate::ServiceChange<'a>> {
+    let mut names: Vec<(&str, &str)> =
+        before.services.iter().chain(&after.services).map(|s| (&*s.namespace, &*s.name)).collect();
+    names.sort_unstable();
+    names.dedup();
+    let find = |s: &'a Snapshot, (namespace, name): (&str, &str)| {
+        s.services.iter().find(|s| *s.namespace == *namespace && *s.name == *name).map(|s| &s.object)
+    };
+    names
+        .into_iter()
+        .filter(|&n| find(before, n) != find(after, n))
+        .map(|(namespace, name)| crate::ServiceChange {
+            namespace,
+            name,
+            now: find(after, (namespace, name)),
+        })
+        .collect()
+}
 #[test]
 fn families_of_generated_addresses_are_documentation_ranges() {
     // Keeps the generators honest: every address they make is in

@@ -13,9 +13,9 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use ferrolb_announce::{BgpPlan, L2Plan};
+use ferrolb_announce::{BgpPlan, BgpReplan, L2Plan};
 use ferrolb_api::Snapshot;
-use ferrolb_ipam::{Allocation, ServiceKey};
+use ferrolb_ipam::{Allocation, ServiceChange, ServiceKey};
 use tracing::warn;
 
 use super::bgp::BgpSessions;
@@ -69,31 +69,113 @@ impl Announcer {
         self.l2_plan.as_ref().zip(self.bgp_plan.as_deref())
     }
 
+    /// The allocation announced, taken out to be changed in place (an
+    /// edit to a few Services); [`Announcer::announce`] or
+    /// [`Announcer::announce_changes`] puts the next one in.
+    pub fn take_allocation(&mut self) -> Option<Arc<Allocation>> {
+        self.allocation.take()
+    }
+
+    /// Puts back an allocation taken out and left as it was.
+    pub fn restore_allocation(&mut self, allocation: Option<Arc<Allocation>>) {
+        self.allocation = allocation;
+    }
+
+    /// Lets go of the snapshot announced, so that the caller holds the only
+    /// reference and can change it in place; [`Announcer::restore_snapshot`]
+    /// or the next announcement gives one back.
+    pub fn release_snapshot(&mut self) {
+        self.snapshot = None;
+    }
+
+    /// Holds `snapshot` again, unchanged since it was released.
+    pub fn restore_snapshot(&mut self, snapshot: Arc<Snapshot>) {
+        self.snapshot = Some(snapshot);
+    }
+
     /// Announces `allocation` of `snapshot` by BGP and L2 in place of what
-    /// was announced; returns the allocation it replaces. With `changed`,
-    /// only those Services differ from what is announced (in object or
-    /// outcome), and the BGP plan is patched for them where it can be.
+    /// was announced; returns the allocation it replaces.
     pub async fn announce(
         &mut self,
         snapshot: Arc<Snapshot>,
         allocation: Allocation,
-        changed: Option<Vec<ServiceKey>>,
     ) -> anyhow::Result<Option<Arc<Allocation>>> {
         let allocation = Arc::new(allocation);
         let bgp = {
             let (snapshot, allocation, node) =
                 (Arc::clone(&snapshot), Arc::clone(&allocation), self.node.clone());
-            // The plan in force is shared with the planning thread, not copied.
-            let previous = changed.and_then(|changed| Some((Arc::clone(self.bgp_plan.as_ref()?), changed)));
+            super::off_thread(move || ferrolb_announce::plan_bgp(&snapshot, &allocation, &node)).await?
+        };
+        self.announce_planned(snapshot, allocation, bgp).await
+    }
+
+    /// Announces `allocation` of `snapshot`, which differ from what is
+    /// announced only in the Services of `changed`: the BGP plan is patched
+    /// for those (where [`ferrolb_announce::replan_bgp`] can), and each peer is
+    /// sent only what changed for it. The allocation announced must have
+    /// been taken out ([`Announcer::take_allocation`]). Whether the plan
+    /// was patched (else it was planned anew, and the sessions told so).
+    pub async fn announce_changes(
+        &mut self,
+        snapshot: Arc<Snapshot>,
+        allocation: Allocation,
+        changed: ChangedServices,
+    ) -> anyhow::Result<bool> {
+        let allocation = Arc::new(allocation);
+        let previous = self.bgp_plan.take();
+        let planned = {
+            let (snapshot, allocation, node) =
+                (Arc::clone(&snapshot), Arc::clone(&allocation), self.node.clone());
             super::off_thread(move || {
-                let quick = previous.and_then(|(previous, changed)| {
-                    ferrolb_announce::replan_bgp(&previous, &snapshot, &allocation, &changed, &node)
-                });
-                tracing::debug!(only_changed_services = quick.is_some(), "BGP planned");
-                quick.unwrap_or_else(|| ferrolb_announce::plan_bgp(&snapshot, &allocation, &node))
+                // The plan in force is moved into the new one, not copied.
+                let previous = previous.map(Arc::try_unwrap);
+                let quick = match previous {
+                    Some(Ok(previous)) => ferrolb_announce::replan_bgp(
+                        previous,
+                        &snapshot,
+                        &allocation,
+                        &changed.of(&snapshot),
+                        &node,
+                    )
+                    .ok(),
+                    _ => None,
+                };
+                quick.ok_or_else(|| ferrolb_announce::plan_bgp(&snapshot, &allocation, &node))
             })
             .await?
         };
+        let replan = match planned {
+            Ok(replan) => replan,
+            Err(full) => return self.announce_planned(snapshot, allocation, full).await.map(|_| false),
+        };
+        let BgpReplan { plan, peers, announced_before, announced_now } = replan;
+        for ip in announced_before.iter().filter(|ip| announced_now.binary_search(ip).is_err()) {
+            self.bgp_vips.remove(ip);
+        }
+        self.bgp_vips.extend(announced_now.iter().copied());
+        self.allocation = Some(allocation);
+        self.snapshot = Some(snapshot);
+        // The host accepts a new VIP before any router is told to send it here.
+        if let Some(host) = &mut self.host
+            && let Err(e) = host.accept(&announced_now).await
+        {
+            warn!(error = %e, "could not make this host accept the VIPs it announces");
+        }
+        self.bgp.patch(&plan, &peers);
+        self.bgp_plan = Some(Arc::new(plan));
+        // The sessions send before the L2 leaders are elected again and the
+        // host lets go of the VIPs no longer announced.
+        tokio::task::yield_now().await;
+        self.announce_l2().await;
+        Ok(true)
+    }
+
+    async fn announce_planned(
+        &mut self,
+        snapshot: Arc<Snapshot>,
+        allocation: Arc<Allocation>,
+        bgp: BgpPlan,
+    ) -> anyhow::Result<Option<Arc<Allocation>>> {
         let vips = bgp.decisions.iter().filter(|d| d.announced()).map(|d| d.ip).collect();
         let old_vips = std::mem::replace(&mut self.bgp_vips, vips);
         self.l2.start_gossip_if_needed(&snapshot, &self.node).await;
@@ -151,5 +233,29 @@ impl Announcer {
         {
             warn!(error = %e, "could not release the VIPs");
         }
+    }
+}
+
+/// The Services an edit changed: each one's key, sorted, and where it is
+/// in the snapshot now (`None`: gone, or no longer handled).
+#[derive(Clone, Debug, Default)]
+pub struct ChangedServices(pub Vec<(ServiceKey, Option<usize>)>);
+
+impl ChangedServices {
+    /// The changes, with the objects of `snapshot` (the one the indices are of).
+    pub fn of<'a>(&'a self, snapshot: &'a Snapshot) -> Vec<ServiceChange<'a>> {
+        self.0
+            .iter()
+            .map(|(key, at)| ServiceChange {
+                namespace: &key.namespace,
+                name: &key.name,
+                now: at.and_then(|i| snapshot.services.get(i)).map(|s| &s.object),
+            })
+            .collect()
+    }
+
+    /// The keys, sorted.
+    pub fn keys(&self) -> impl Iterator<Item = &ServiceKey> {
+        self.0.iter().map(|(key, _)| key)
     }
 }

@@ -6,11 +6,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrolb_announce::BgpPlan;
+use ferrolb_announce::{BgpPlan, PeerRoutesChange};
 use ferrolb_api::community::BgpCommunity;
 use ferrolb_api::metallb::{BGPPeer, DynamicAsnMode};
 use ferrolb_api::{Located, Snapshot};
-use ferrolb_bgp::driver::{Listener, PeerHandle, PeerSpec, Routes};
+use ferrolb_bgp::driver::{Listener, PeerHandle, PeerSpec, Routes, RoutesPatch};
 use ferrolb_bgp::fsm::{PeerAs, SessionConfig};
 use ferrolb_bgp::message::{
     Capability, Community, ExtendedNextHop, GracefulRestart, GracefulRestartFamily, LargeCommunity,
@@ -89,6 +89,21 @@ impl BgpSessions {
                     self.running.insert(name, (spec, handle));
                 }
             }
+        }
+    }
+
+    /// Tells each peer with a session what changed in its routes (`changes`,
+    /// in the order of `plan`'s peers), when nothing but the routes changed.
+    pub fn patch(&self, plan: &BgpPlan, changes: &[PeerRoutesChange]) {
+        for (peer, change) in plan.peers.iter().zip(changes) {
+            let Some((_, handle)) = self.running.get(&peer.peer) else { continue };
+            if change.withdrawn.is_empty() && change.announced.is_empty() {
+                continue;
+            }
+            handle.patch_routes(RoutesPatch {
+                withdrawn: change.withdrawn.clone(),
+                announced: change.announced.iter().map(|r| (r.prefix, attributes(r))).collect(),
+            });
         }
     }
 

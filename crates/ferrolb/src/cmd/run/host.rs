@@ -66,6 +66,23 @@ impl HostVips {
         Ok(())
     }
 
+    /// Accepts traffic for `vips` too, each that no prefix held covers with a
+    /// prefix of its own; the next [`HostVips::converge`] merges them. (An
+    /// edit that adds one VIP to 100,000 costs one route, not a new cover.)
+    pub async fn accept(&mut self, vips: &[IpAddr]) -> anyhow::Result<()> {
+        for &vip in vips {
+            let host = IpNet::from(vip);
+            let covered = (0..=host.prefix_len())
+                .any(|len| IpNet::new(vip, len).is_ok_and(|p| self.held.contains(&p.trunc())));
+            if !covered {
+                self.handle.route().add(self.local_route(host)).replace().execute().await?;
+                info!(vips = %host, "this host accepts the VIPs");
+                self.held.insert(host);
+            }
+        }
+        Ok(())
+    }
+
     /// Stops accepting every VIP.
     pub async fn clear(&mut self) -> anyhow::Result<()> {
         let count = self.held.len();

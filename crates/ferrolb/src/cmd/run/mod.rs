@@ -16,14 +16,18 @@
 //! Everything after allocation is the [`announcer::Announcer`], which
 //! `ferrolb speaker` shares.
 //!
-//! A change to a large file costs little: the Services whose document text
-//! did not change are shared with the configuration in force, not parsed
-//! again; when only Services changed, only those are allocated and planned
-//! again (`ferrolb_ipam::reallocate`, `ferrolb_announce::replan_bgp`, each
-//! falling back to a full run when it cannot be sure to agree with one);
-//! allocation, planning and the state file run on blocking threads with the
-//! assignments shared, not copied; each peer's routes are one shared map
-//! that its session diffs against what it last sent.
+//! A change to a large file costs little. When it changed only a few
+//! Service documents (`ferrolb_api::load::edit_services` compares the
+//! documents with those of the last load, by the key of their text), the
+//! configuration in force is patched in place: only those Services are
+//! allocated and planned again (`ferrolb_ipam::reallocate`,
+//! `ferrolb_announce::replan_bgp`, moving the rest of the previous result
+//! into the new one), and each peer is sent a patch of its routes, not the
+//! whole set to diff. Each step falls back to the full one when it cannot
+//! be sure to agree with it. Otherwise the file is loaded again, sharing
+//! the Services whose document did not change, and allocated and planned
+//! in full. Loading, allocation, planning and the state file run on
+//! blocking threads; the routers are told before the state file is written.
 
 pub mod announcer;
 mod bgp;
@@ -39,12 +43,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use ferrolb_api::Snapshot;
-use ferrolb_api::load::ServiceDocuments;
-use ferrolb_ipam::{Allocation, Assignments, Options, ServiceOutcome};
+use ferrolb_api::load::{AppliedEdit, ServiceDocuments};
+use ferrolb_ipam::{Allocation, Assignments, Options, ServiceKey, ServiceOutcome};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, info, warn};
 
-use self::announcer::{Announcer, GossipOptions};
+use self::announcer::{Announcer, ChangedServices, GossipOptions};
 use self::config::Config;
 use self::host::HostVips;
 use self::state::StateFile;
@@ -105,6 +109,9 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
             _ = interrupt.recv() => break,
             event = running.announcer.next_event() => running.announcer.on_event(event).await,
             () = watch.changed() => {
+                if running.edit(&args.config, &options, &state).await? {
+                    continue;
+                }
                 match load(&args.config, &args.node, running.loaded.clone()).await {
                     Ok(config) => running.apply(config, &options, &state).await?,
                     Err(problems) => {
@@ -141,25 +148,13 @@ impl Running {
     async fn apply(&mut self, config: Config, options: &Options, state: &StateFile) -> anyhow::Result<()> {
         let snapshot = Arc::new(config.snapshot);
         let before = self.loaded.replace((Arc::clone(&snapshot), Arc::new(config.documents)));
-        let (allocation, changed) = {
+        drop_elsewhere(before);
+        let allocation = {
             let (snapshot, assignments, options) =
                 (Arc::clone(&snapshot), Arc::clone(&self.assignments), options.clone());
-            // `self.assignments` are those of the allocation in force, as
-            // `reallocate` requires (each apply saves them, below).
-            let in_force = self.announcer.allocation().zip(before.map(|(s, _)| s));
-            off_thread(move || {
-                let quick = in_force.and_then(|(previous, before)| {
-                    ferrolb_ipam::reallocate(&previous, &before, &snapshot, &options)
-                });
-                debug!(only_changed_services = quick.is_some(), "allocated");
-                match quick {
-                    Some(quick) => (quick.allocation, Some(quick.changed)),
-                    None => (ferrolb_ipam::allocate(&snapshot, &assignments, &options), None),
-                }
-            })
-            .await?
+            off_thread(move || ferrolb_ipam::allocate(&snapshot, &assignments, &options)).await?
         };
-        let previous = self.announcer.announce(snapshot, allocation, changed).await?;
+        let previous = self.announcer.announce(snapshot, allocation).await?;
         // Let the sessions send before the bookkeeping below: the routers hear
         // of a change first. (Allocation is deterministic, so a crash before
         // the save hands out the same IPs again.)
@@ -167,6 +162,96 @@ impl Running {
         let Some(allocation) = self.announcer.allocation() else { return Ok(()) };
         log_changes(previous.as_deref(), &allocation);
         drop_elsewhere(previous);
+        self.save(allocation, state).await
+    }
+
+    /// Applies a change of the file the short way when it changed only a
+    /// few Services (see [`ferrolb_api::load::edit_services`]): the snapshot
+    /// in force is patched in place, only those Services are allocated and
+    /// planned again, and each peer is sent only what changed. Whether it
+    /// did; if not, nothing changed and the caller loads the file again.
+    async fn edit(
+        &mut self,
+        path: &std::path::Path,
+        options: &Options,
+        state: &StateFile,
+    ) -> anyhow::Result<bool> {
+        let Some(loaded) = self.loaded.take() else { return Ok(false) };
+        // The snapshot is changed in place: the announcer lets go of it meanwhile.
+        self.announcer.release_snapshot();
+        let path = path.to_path_buf();
+        let (snapshot, documents, applied) = match off_thread(move || edit_loaded(&path, loaded)).await? {
+            Edited::Long((snapshot, documents)) => {
+                self.announcer.restore_snapshot(Arc::clone(&snapshot));
+                self.loaded = Some((snapshot, documents));
+                return Ok(false);
+            }
+            Edited::Unchanged(snapshot, documents) => {
+                let snapshot = Arc::new(snapshot);
+                self.announcer.restore_snapshot(Arc::clone(&snapshot));
+                self.loaded = Some((snapshot, Arc::new(documents)));
+                return Ok(true);
+            }
+            Edited::Short(snapshot, documents, applied) => (snapshot, documents, applied),
+        };
+        let changed = changed_services(&snapshot, &applied);
+        let snapshot = Arc::new(snapshot);
+        self.loaded = Some((Arc::clone(&snapshot), Arc::new(documents)));
+        drop_elsewhere(applied);
+
+        let previous = self.announcer.take_allocation();
+        let (reallocated, previous) = {
+            let (snapshot, assignments, options, changed) =
+                (Arc::clone(&snapshot), Arc::clone(&self.assignments), options.clone(), changed.clone());
+            off_thread(move || {
+                let quick = match previous.map(Arc::try_unwrap) {
+                    Some(Ok(previous)) => {
+                        ferrolb_ipam::reallocate(previous, &snapshot, &changed.of(&snapshot), &options)
+                            .map_err(|previous| Some(Arc::new(previous)))
+                    }
+                    Some(Err(shared)) => Err(Some(shared)),
+                    None => Err(None),
+                };
+                match quick {
+                    Ok(quick) => (Ok(quick.allocation), None),
+                    Err(previous) => {
+                        (Err(ferrolb_ipam::allocate(&snapshot, &assignments, &options)), previous)
+                    }
+                }
+            })
+            .await?
+        };
+        let allocation = match reallocated {
+            Ok(allocation) => {
+                let replanned =
+                    self.announcer.announce_changes(snapshot, allocation, changed.clone()).await?;
+                info!(services = changed.0.len(), reallocated = true, replanned, "configuration edited");
+                let Some(allocation) = self.announcer.allocation() else { return Ok(true) };
+                log_changed(&allocation, changed.keys());
+                allocation
+            }
+            Err(allocation) => {
+                info!(
+                    services = changed.0.len(),
+                    reallocated = false,
+                    replanned = false,
+                    "configuration edited"
+                );
+                self.announcer.restore_allocation(previous);
+                let previous = self.announcer.announce(snapshot, allocation).await?;
+                tokio::task::yield_now().await;
+                let Some(allocation) = self.announcer.allocation() else { return Ok(true) };
+                log_changes(previous.as_deref(), &allocation);
+                drop_elsewhere(previous);
+                allocation
+            }
+        };
+        self.save(allocation, state).await?;
+        Ok(true)
+    }
+
+    /// Logs a summary of `allocation` and saves its assignments if they changed.
+    async fn save(&mut self, allocation: Arc<Allocation>, state: &StateFile) -> anyhow::Result<()> {
         info!(
             services = allocation.services.len(),
             assigned = allocation.services.iter().filter(|s| !s.ips.is_empty()).count(),
@@ -186,6 +271,71 @@ impl Running {
             self.assignments = Arc::new(assignments);
         }
         Ok(())
+    }
+}
+
+/// What [`edit_loaded`] found.
+enum Edited {
+    /// Only a full load can tell; the configuration in force, as it was.
+    Long(Loaded),
+    /// The files did not change.
+    Unchanged(Snapshot, ServiceDocuments),
+    /// Only Services changed: the configuration in force, patched.
+    Short(Snapshot, ServiceDocuments, AppliedEdit),
+}
+
+/// Patches the configuration in force for the change of the file at
+/// `path`, if only Services changed ([`ferrolb_api::load::edit_services`]).
+fn edit_loaded(path: &std::path::Path, (snapshot, documents): Loaded) -> Edited {
+    // Only when nothing else holds them, which is the rule: a copy of
+    // 100,000 Services would cost more than a full load saves.
+    let (mut snapshot, mut documents) = match (Arc::try_unwrap(snapshot), Arc::try_unwrap(documents)) {
+        (Ok(snapshot), Ok(documents)) => (snapshot, documents),
+        (snapshot, documents) => {
+            let (snapshot, documents) = (
+                snapshot.map_or_else(|shared| shared, Arc::new),
+                documents.map_or_else(|shared| shared, Arc::new),
+            );
+            return Edited::Long((snapshot, documents));
+        }
+    };
+    match ferrolb_api::load::edit_services(&[path], &snapshot, &documents) {
+        None => Edited::Long((Arc::new(snapshot), Arc::new(documents))),
+        Some(edit) if edit.is_empty() => Edited::Unchanged(snapshot, documents),
+        Some(edit) => {
+            let applied = edit.apply(&mut snapshot, &mut documents);
+            Edited::Short(snapshot, documents, applied)
+        }
+    }
+}
+
+/// The Services an applied edit changed, with where each is now.
+fn changed_services(snapshot: &Snapshot, applied: &AppliedEdit) -> ChangedServices {
+    let key = |s: &ferrolb_api::service::LbServiceFields| ServiceKey::new(&*s.namespace, &*s.name);
+    let mut changed: Vec<(ServiceKey, Option<usize>)> = applied
+        .removed
+        .iter()
+        .map(|s| (key(s), None))
+        .chain(applied.added.iter().map(|&i| (key(&snapshot.services[i]), Some(i))))
+        .collect();
+    // An edited Service is both removed and added: its place now counts.
+    changed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.is_some().cmp(&a.1.is_some())));
+    changed.dedup_by(|later, first| later.0 == first.0);
+    ChangedServices(changed)
+}
+
+/// One line per Service of `keys` (a summary instead when there are many).
+fn log_changed<'a>(allocation: &Allocation, keys: impl Iterator<Item = &'a ServiceKey>) {
+    let keys: Vec<&ServiceKey> = keys.collect();
+    let one_by_one = keys.len() <= CHANGES_LOGGED_ONE_BY_ONE;
+    if !one_by_one {
+        info!(services = keys.len(), "IPs assigned or changed (each one at debug level)");
+    }
+    for key in keys {
+        match allocation.get(&key.namespace, &key.name) {
+            Some(outcome) => log_outcome(outcome, one_by_one),
+            None => info!(service = %key, "service removed, IPs released"),
+        }
     }
 }
 
@@ -238,22 +388,26 @@ fn log_changes(before: Option<&Allocation>, after: &Allocation) {
         }
     }
     for change in changes {
-        let s = match change {
-            Change::Outcome(s) => s,
+        match change {
+            Change::Outcome(s) => log_outcome(s, one_by_one),
             Change::Removed(s) => {
                 info!(service = format!("{}/{}", s.namespace, s.name), "service removed, IPs released");
-                continue;
             }
-        };
-        let service = format!("{}/{}", s.namespace, s.name);
-        let ips: Vec<String> = s.ips.iter().map(ToString::to_string).collect();
-        let pool = s.pool.as_deref().unwrap_or("");
-        match (&s.error, one_by_one) {
-            (None, true) => info!(service, pool, ips = ips.join(","), "IPs assigned"),
-            (None, false) => debug!(service, pool, ips = ips.join(","), "IPs assigned"),
-            (Some(e), true) => warn!(service, reason = %e, "no IPs"),
-            (Some(e), false) => debug!(service, reason = %e, "no IPs"),
         }
+    }
+}
+
+/// One line for a Service's addresses or error, at info (warn) level or,
+/// when many changed, at debug level.
+fn log_outcome(s: &ServiceOutcome, one_by_one: bool) {
+    let service = format!("{}/{}", s.namespace, s.name);
+    let ips: Vec<String> = s.ips.iter().map(ToString::to_string).collect();
+    let pool = s.pool.as_deref().unwrap_or("");
+    match (&s.error, one_by_one) {
+        (None, true) => info!(service, pool, ips = ips.join(","), "IPs assigned"),
+        (None, false) => debug!(service, pool, ips = ips.join(","), "IPs assigned"),
+        (Some(e), true) => warn!(service, reason = %e, "no IPs"),
+        (Some(e), false) => debug!(service, reason = %e, "no IPs"),
     }
 }
 
