@@ -49,8 +49,8 @@ pub struct ServiceOutcome {
     /// Its addresses, the family it lists first first; empty on failure.
     pub ips: Vec<IpAddr>,
     /// Why it has no address, or why what it asks for cannot be read (it
-    /// then keeps what it had, as MetalLB does).
-    pub error: Option<AllocationError>,
+    /// then keeps what it had, as MetalLB does). (Boxed, as `released`.)
+    pub error: Option<Box<AllocationError>>,
     /// The families it wants.
     pub families: Families,
     /// Previous addresses it gave up, and why.
@@ -212,7 +212,7 @@ pub(crate) fn allocate_services(
 
     let mut held: Vec<Option<(usize, Vec<IpAddr>)>> = vec![None; subjects.len()];
     let mut released: Vec<Option<Box<Released>>> = vec![None; subjects.len()];
-    let mut errors: Vec<Option<AllocationError>> = vec![None; subjects.len()];
+    let mut errors: Vec<Option<Box<AllocationError>>> = vec![None; subjects.len()];
 
     let mut run = Run { pools: &mut pools, usage: &mut usage, subjects: &subjects };
     for (i, subject) in subjects.iter().enumerate() {
@@ -243,7 +243,7 @@ pub(crate) fn allocate_services(
                     run.take(subject, pool, &ips);
                     held[i] = Some((pool, ips));
                 }
-                Err(e) => errors[i] = Some(e),
+                Err(e) => errors[i] = Some(Box::new(e)),
             },
         }
     }
@@ -255,7 +255,7 @@ pub(crate) fn allocate_services(
             && e.is_conflict()
             && let Err(e) = run.check_all(subject, requested)
         {
-            errors[i] = Some(e);
+            errors[i] = Some(Box::new(e));
         }
     }
 
@@ -404,7 +404,7 @@ impl Run<'_, '_> {
 
     /// A new allocation for `subject`.
     fn allocate_new(&mut self, subject: &Subject) -> Result<(usize, Vec<IpAddr>), AllocationError> {
-        let requested = subject.request.ips.as_ref().map_err(Clone::clone)?;
+        let requested = subject.request.ips.as_ref().map_err(|e| (**e).clone())?;
         if !requested.is_empty() {
             return self.requested(subject, requested).map(|pool| (pool, requested.clone()));
         }

@@ -113,6 +113,30 @@ struct Entry {
     ips: Vec<IpAddr>,
 }
 
+/// The assignments an allocation makes, written out as [`Assignments`] are,
+/// without building them (100,000 of them are a few megabytes of strings).
+pub struct AssignmentsOf<'a>(pub &'a crate::Allocation);
+
+impl AssignmentsOf<'_> {
+    /// Each Service holding addresses: namespace, name, pool and addresses, sorted by Service.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &str, &[IpAddr])> {
+        self.0.services.iter().filter(|s| !s.ips.is_empty()).filter_map(|s| {
+            Some((s.namespace.as_str(), s.name.as_str(), s.pool.as_deref()?, s.ips.as_slice()))
+        })
+    }
+}
+
+impl Serialize for AssignmentsOf<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter().map(|(namespace, name, pool, ips)| EntryRef {
+            namespace,
+            name,
+            pool,
+            ips,
+        }))
+    }
+}
+
 impl Serialize for Assignments {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.by_service.iter().map(|(key, a)| EntryRef {
@@ -153,5 +177,23 @@ mod tests {
         );
         let back: Assignments = serde_json::from_value(json).unwrap();
         assert_eq!(back, a);
+    }
+
+    #[test]
+    fn an_allocation_writes_out_its_assignments_as_they_are_written() {
+        let snapshot = crate::fixtures::snapshot(
+            vec![crate::fixtures::pool("p", &["192.0.2.0/30"])],
+            vec![
+                crate::fixtures::lb_service("b", "web"),
+                crate::fixtures::lb_service("a", "dns"),
+                crate::fixtures::lb_service("a", "x").pool("none"),
+            ],
+        );
+        let allocation = crate::allocate(&snapshot, &Assignments::new(), &Default::default());
+        assert_eq!(
+            serde_json::to_value(AssignmentsOf(&allocation)).unwrap(),
+            serde_json::to_value(allocation.assignments()).unwrap()
+        );
+        assert_eq!(AssignmentsOf(&allocation).iter().count(), 2, "x has no address");
     }
 }

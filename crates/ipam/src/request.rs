@@ -86,8 +86,9 @@ impl fmt::Display for Port {
 pub(crate) struct Request {
     /// The pool named by annotation, if any.
     pub pool: Option<String>,
-    /// The addresses asked for (empty: none), or why they cannot be read.
-    pub ips: Result<Vec<IpAddr>, AllocationError>,
+    /// The addresses asked for (empty: none), or why they cannot be read
+    /// (boxed: rare, and a request is made per Service).
+    pub ips: Result<Vec<IpAddr>, Box<AllocationError>>,
     /// The sharing key; `None` when absent or empty (no sharing).
     pub sharing: Option<String>,
     /// Which pods serve the Service, when that matters for sharing:
@@ -112,7 +113,7 @@ impl Request {
                 .map(str::to_owned);
         Request {
             pool,
-            ips: requested_ips(service),
+            ips: requested_ips(service).map_err(Box::new),
             sharing,
             backend: backend_key(service),
             ports: ports(service),
@@ -249,7 +250,10 @@ mod tests {
     fn two_requested_ips_of_one_family_are_an_error() {
         let svc =
             lb_service("ns", "a").annotate(annotation::LOAD_BALANCER_IPS, "192.0.2.5,192.0.2.6").build();
-        assert!(matches!(Request::of(&svc).ips, Err(AllocationError::TooManyRequestedIps { .. })));
+        assert!(matches!(
+            Request::of(&svc).ips.map_err(|e| *e),
+            Err(AllocationError::TooManyRequestedIps { .. })
+        ));
     }
 
     #[test]

@@ -55,10 +55,17 @@ struct IpUse {
     /// The pool it was taken from (by the first holder), for statistics.
     pool: u32,
     group: Option<GroupId>,
-    /// The first holder, and any others (most addresses have one).
+    /// The first holder.
     first: Holder,
+    /// Only for shareable addresses (boxed: most are not, and a run may
+    /// hold 100,000 addresses).
+    shared: Option<Box<SharedUse>>,
+}
+
+/// Who else holds a shareable address, and which holder serves each port.
+#[derive(Clone, Debug, Default)]
+struct SharedUse {
     others: Vec<Holder>,
-    /// Which holder serves each port; kept only for shareable addresses.
     ports: BTreeMap<PortId, Holder>,
 }
 
@@ -190,7 +197,8 @@ impl Usage {
             return Ok(());
         };
         // A Service that is the only holder may change how it holds the address.
-        let holders = std::iter::once(used.first).chain(used.others.iter().copied());
+        let others = used.shared.as_ref().map_or(&[][..], |s| s.others.as_slice());
+        let holders = std::iter::once(used.first).chain(others.iter().copied());
         let Some(by) = holders.filter(|h| *h != claim.holder).min() else {
             return Ok(());
         };
@@ -222,21 +230,17 @@ impl Usage {
         let mut joined = None;
         let used = self.ips[fam].entry(n).or_insert_with(|| {
             joined = claim.group;
-            IpUse {
-                pool,
-                group: claim.group,
-                first: claim.holder,
-                others: Vec::new(),
-                ports: BTreeMap::new(),
-            }
+            IpUse { pool, group: claim.group, first: claim.holder, shared: None }
         });
-        if used.first != claim.holder && !used.others.contains(&claim.holder) {
-            used.others.push(claim.holder);
-        }
+        // Only a shareable address (its first holder's group) gets a second holder.
         if used.group.is_some() {
+            let shared = used.shared.get_or_insert_with(Box::default);
+            if used.first != claim.holder && !shared.others.contains(&claim.holder) {
+                shared.others.push(claim.holder);
+            }
             let ports = self.port_set_list.get(claim.port_set as usize).map_or(&[][..], Vec::as_slice);
             for &p in ports {
-                used.ports.insert(p, claim.holder);
+                shared.ports.insert(p, claim.holder);
             }
         }
         if let Some(group) = joined {
@@ -316,7 +320,8 @@ impl Usage {
 
 /// The first of `ports` a holder other than `holder` already serves on the address.
 fn first_clash(used: &IpUse, ports: &[PortId], holder: Holder) -> Option<(PortId, Holder)> {
-    ports.iter().find_map(|p| match used.ports.get(p) {
+    let shared = used.shared.as_ref()?;
+    ports.iter().find_map(|p| match shared.ports.get(p) {
         Some(&by) if by != holder => Some((*p, by)),
         _ => None,
     })

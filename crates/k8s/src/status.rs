@@ -459,7 +459,7 @@ mod tests {
         let snapshot =
             Snapshot { services: vec![service("web", &["192.0.2.1"], Some("a"))], ..Snapshot::default() };
         let mut failed = outcome("web", &[], None);
-        failed.error = Some(ferrolb_ipam::AllocationError::NoPools);
+        failed.error = Some(Box::new(ferrolb_ipam::AllocationError::NoPools));
         let allocation = Allocation { services: vec![failed], pools: vec![] };
         let mut warned = Warned::default();
         let first = plan(&snapshot, &allocation, &Options::default(), &mut warned);

@@ -87,7 +87,7 @@ fn requested_ips_in_different_pools_are_an_error() {
     );
     let err = outcome(&run(&snap), "ns", "web").error.clone().unwrap();
     assert!(
-        matches!(err, AllocationError::IpsInDifferentPools { ref first_pool, ref second_pool, .. }
+        matches!(*err, AllocationError::IpsInDifferentPools { ref first_pool, ref second_pool, .. }
         if first_pool == "v4" && second_pool == "v6"),
         "{err}"
     );

@@ -44,7 +44,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use ferrolb_api::Snapshot;
 use ferrolb_api::load::{AppliedEdit, ServiceDocuments};
-use ferrolb_ipam::{Allocation, Assignments, Options, ServiceKey, ServiceOutcome};
+use ferrolb_ipam::{Allocation, Assignments, AssignmentsOf, Options, ServiceKey, ServiceOutcome};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, info, warn};
 
@@ -96,7 +96,10 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let gossip = args.gossip.clone();
     let mut running = Running {
         announcer: Announcer::new(&args.node, gossip, Some(host)),
-        assignments: Arc::new(previous),
+        saved: Some(state::digest(
+            previous.iter().map(|(k, a)| (&*k.namespace, &*k.name, &*a.pool, &*a.ips)),
+        )),
+        restored: Some(previous),
         loaded: None,
     };
     running.apply(config, &options, &state).await?;
@@ -131,9 +134,13 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
 /// What is in force.
 struct Running {
     announcer: Announcer,
-    /// The assignments saved in the state file (shared with the threads
-    /// that allocate and save: 100,000 of them are not copied for each change).
-    assignments: Arc<Assignments>,
+    /// The assignments read from the state file, until the first
+    /// allocation starts from them; after that, each allocation starts from
+    /// the one in force (no copy of 100,000 assignments is kept beside it).
+    restored: Option<Assignments>,
+    /// A digest of the assignments in the state file: the same ones are
+    /// not written again.
+    saved: Option<u64>,
     /// The configuration in force and where its Services were read: the
     /// next load copies those whose text did not change.
     loaded: Option<Loaded>,
@@ -150,9 +157,9 @@ impl Running {
         let before = self.loaded.replace((Arc::clone(&snapshot), Arc::new(config.documents)));
         drop_elsewhere(before);
         let allocation = {
-            let (snapshot, assignments, options) =
-                (Arc::clone(&snapshot), Arc::clone(&self.assignments), options.clone());
-            off_thread(move || ferrolb_ipam::allocate(&snapshot, &assignments, &options)).await?
+            let (snapshot, options) = (Arc::clone(&snapshot), options.clone());
+            let previous = self.previous();
+            off_thread(move || ferrolb_ipam::allocate(&snapshot, &previous.assignments(), &options)).await?
         };
         let previous = self.announcer.announce(snapshot, allocation).await?;
         // Let the sessions send before the bookkeeping below: the routers hear
@@ -201,8 +208,7 @@ impl Running {
 
         let previous = self.announcer.take_allocation();
         let (reallocated, previous) = {
-            let (snapshot, assignments, options, changed) =
-                (Arc::clone(&snapshot), Arc::clone(&self.assignments), options.clone(), changed.clone());
+            let (snapshot, options, changed) = (Arc::clone(&snapshot), options.clone(), changed.clone());
             off_thread(move || {
                 let quick = match previous.map(Arc::try_unwrap) {
                     Some(Ok(previous)) => {
@@ -215,6 +221,8 @@ impl Running {
                 match quick {
                     Ok(quick) => (Ok(quick.allocation), None),
                     Err(previous) => {
+                        let assignments =
+                            previous.as_deref().map(Allocation::assignments).unwrap_or_default();
                         (Err(ferrolb_ipam::allocate(&snapshot, &assignments, &options)), previous)
                     }
                 }
@@ -257,20 +265,48 @@ impl Running {
             assigned = allocation.services.iter().filter(|s| !s.ips.is_empty()).count(),
             "configuration applied"
         );
-        let (state, saved) = (state.clone(), Arc::clone(&self.assignments));
-        let changed = off_thread(move || -> anyhow::Result<Option<Assignments>> {
-            let assignments = allocation.assignments();
-            if assignments == *saved {
+        let (state, saved) = (state.clone(), self.saved);
+        let written = off_thread(move || -> anyhow::Result<Option<u64>> {
+            let assignments = AssignmentsOf(&allocation);
+            let digest = state::digest(assignments.iter());
+            if saved == Some(digest) {
                 return Ok(None);
             }
             state.save(&assignments).with_context(|| format!("writing {}", state.path().display()))?;
-            Ok(Some(assignments))
+            Ok(Some(digest))
         })
         .await??;
-        if let Some(assignments) = changed {
-            self.assignments = Arc::new(assignments);
+        if written.is_some() {
+            self.saved = written;
         }
         Ok(())
+    }
+
+    /// What the next full allocation starts from: the assignments read from
+    /// the state file the first time, then the allocation in force.
+    fn previous(&mut self) -> Previous {
+        match self.restored.take() {
+            Some(restored) => Previous::Restored(restored),
+            None => Previous::InForce(self.announcer.allocation()),
+        }
+    }
+}
+
+/// The assignments an allocation starts from.
+enum Previous {
+    /// Read from the state file.
+    Restored(Assignments),
+    /// Those of the allocation in force, if any.
+    InForce(Option<Arc<Allocation>>),
+}
+
+impl Previous {
+    /// The assignments, built on the allocating thread and dropped with the rest of its work.
+    fn assignments(self) -> Assignments {
+        match self {
+            Previous::Restored(assignments) => assignments,
+            Previous::InForce(allocation) => allocation.map(|a| a.assignments()).unwrap_or_default(),
+        }
     }
 }
 

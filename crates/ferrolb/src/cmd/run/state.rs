@@ -2,7 +2,9 @@
 //! every Service the IPs it had (MetalLB reads them back from the Services'
 //! status; without Kubernetes there is no status to read).
 
+use std::hash::{Hash, Hasher};
 use std::io;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ferrolb_ipam::Assignments;
@@ -33,9 +35,10 @@ impl StateFile {
         }
     }
 
-    /// Replaces the file: written beside it, then renamed over it, so a crash
+    /// Replaces the file with `assignments` ([`Assignments`], or those of an
+    /// allocation): written beside it, then renamed over it, so a crash
     /// never leaves half a file.
-    pub fn save(&self, assignments: &Assignments) -> anyhow::Result<()> {
+    pub fn save(&self, assignments: &impl serde::Serialize) -> anyhow::Result<()> {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -47,5 +50,35 @@ impl StateFile {
         drop(file);
         std::fs::rename(&tmp, &self.path)?;
         Ok(())
+    }
+}
+
+/// A digest of assignments (namespace, name, pool, addresses; sorted by
+/// Service): the same assignments give the same digest, from the file or
+/// from an allocation.
+pub fn digest<'a>(assignments: impl Iterator<Item = (&'a str, &'a str, &'a str, &'a [IpAddr])>) -> u64 {
+    // SipHash with fixed keys: the same in every run.
+    let mut hasher = std::hash::DefaultHasher::new();
+    for entry in assignments {
+        entry.hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assignments_and_the_allocation_that_makes_them_have_one_digest() {
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let mut assignments = Assignments::new();
+        assignments.insert("default", "web", "p", vec![a]);
+        assignments.insert("default", "api", "p", vec![b]);
+        let of_file = digest(assignments.iter().map(|(k, x)| (&*k.namespace, &*k.name, &*x.pool, &*x.ips)));
+        let listed = [("default", "api", "p", &[b][..]), ("default", "web", "p", &[a][..])];
+        assert_eq!(of_file, digest(listed.into_iter()));
+        let moved = [("default", "api", "p", &[a][..]), ("default", "web", "p", &[b][..])];
+        assert_ne!(of_file, digest(moved.into_iter()));
     }
 }
