@@ -126,7 +126,8 @@ pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> Bgp
         // At most one decision per VIP and peer: reserved at once, the vector of
         // a 100k-Service plan is not copied while it grows.
         let vips: usize = allocation.services.iter().map(|o| o.ips.len()).sum();
-        let mut decisions = Vec::with_capacity(vips * planner.peers.len().max(1));
+        let mut decisions =
+            Vec::with_capacity(ferrolb_ipam::sorted::room_for_edits(vips * planner.peers.len().max(1)));
         for outcome in allocation.services.iter().filter(|o| !o.ips.is_empty()) {
             let service = services.get(&(outcome.namespace.as_str(), outcome.name.as_str())).copied();
             planner.plan_service(outcome, service, &mut decisions, &mut routes);
@@ -141,7 +142,11 @@ pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> Bgp
                 peer: peer.name.to_owned(),
                 session: peer.session,
                 ibgp: peer.ibgp,
-                routes: routes.into_iter().map(|(prefix, r)| r.build(prefix)).collect(),
+                routes: {
+                    let mut built = Vec::with_capacity(ferrolb_ipam::sorted::room_for_edits(routes.len()));
+                    built.extend(routes.into_iter().map(|(prefix, r)| r.build(prefix)));
+                    built
+                },
             })
             .collect();
         BgpPlan { node: node.to_owned(), peers, decisions }

@@ -259,11 +259,9 @@ pub(crate) fn allocate_services(
         }
     }
 
-    let services = subjects
-        .iter()
-        .zip(held)
-        .zip(errors.into_iter().zip(released))
-        .map(|((subject, held), (error, released))| {
+    let mut services = Vec::with_capacity(crate::sorted::room_for_edits(subjects.len()));
+    services.extend(subjects.iter().zip(held).zip(errors.into_iter().zip(released)).map(
+        |((subject, held), (error, released))| {
             let families = subject.request.families;
             let (pool, mut ips) = match held {
                 Some((pool, ips)) => (Some(pools.pools[pool].name.clone()), ips),
@@ -279,8 +277,8 @@ pub(crate) fn allocate_services(
                 families,
                 released,
             }
-        })
-        .collect();
+        },
+    ));
 
     (Allocation { services, pools: pool_stats(&pools, &usage) }, usage.met_outside())
 }

@@ -2,6 +2,14 @@
 //! the decisions and routes of a plan hold 100,000 items, of which an edit
 //! changes one or two.
 
+/// The capacity to give a vector of `n` items that [`patch`] will change:
+/// with room for a few edits, so that the first ones after a full run do
+/// not move 100,000 items to a new allocation (touching every page of it)
+/// before the routers hear of them.
+pub fn room_for_edits(n: usize) -> usize {
+    n + n / 32 + 8
+}
+
 /// Removes the items of `items` at `gone` (sorted indices) and puts those of
 /// `fresh` (sorted) in their places; `before(item, new)` says whether an
 /// item goes before a new one. The result is sorted if `items` was.

@@ -169,7 +169,9 @@ impl Loader<'_> {
             }
             if i == 0 && self.snapshot.is_empty() {
                 self.snapshot = part.snapshot;
-                self.snapshot.services.reserve_exact(services);
+                // With room for a few more, which an edit would otherwise
+                // pay for by moving every Service on its way to the routers.
+                self.snapshot.services.reserve_exact(services + services / 32);
             } else {
                 self.snapshot.extend(part.snapshot);
             }
