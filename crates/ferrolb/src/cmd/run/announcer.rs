@@ -7,6 +7,7 @@
 //!   snapshot + allocation ──► announce::plan_bgp ──► routes per peer ──► BgpSessions (TCP 179)
 //!                        └──► announce::plan_l2(alive) ──► VIPs led here ──► ARP/NDP responder
 //!   gossip (L2Mode) ──alive changed──► announce_l2 again        both ──► HostVips (run only)
+//!   an edit to a few Services ──► announce::replan_bgp ──► route patches per peer
 //! ```
 
 use std::collections::BTreeSet;
@@ -170,6 +171,8 @@ impl Announcer {
         Ok(true)
     }
 
+    /// Announces `bgp`, planned in full for `allocation` of `snapshot`, and
+    /// elects the L2 leaders; returns the allocation it replaces.
     async fn announce_planned(
         &mut self,
         snapshot: Arc<Snapshot>,
@@ -237,7 +240,7 @@ impl Announcer {
 }
 
 /// The Services an edit changed: each one's key, sorted, and where it is
-/// in the snapshot now (`None`: gone, or no longer handled).
+/// in the snapshot now (`None`: gone).
 #[derive(Clone, Debug, Default)]
 pub struct ChangedServices(pub Vec<(ServiceKey, Option<usize>)>);
 

@@ -161,15 +161,30 @@ impl Running {
             let previous = self.previous();
             off_thread(move || ferrolb_ipam::allocate(&snapshot, &previous.assignments(), &options)).await?
         };
+        match self.announce_in_full(snapshot, allocation).await? {
+            Some(allocation) => self.save(allocation, state).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Announces `allocation` of `snapshot` in place of what is announced,
+    /// then logs what changed; the allocation now in force.
+    async fn announce_in_full(
+        &mut self,
+        snapshot: Arc<Snapshot>,
+        allocation: Allocation,
+    ) -> anyhow::Result<Option<Arc<Allocation>>> {
         let previous = self.announcer.announce(snapshot, allocation).await?;
         // Let the sessions send before the bookkeeping below: the routers hear
         // of a change first. (Allocation is deterministic, so a crash before
         // the save hands out the same IPs again.)
         tokio::task::yield_now().await;
-        let Some(allocation) = self.announcer.allocation() else { return Ok(()) };
-        log_changes(previous.as_deref(), &allocation);
+        let allocation = self.announcer.allocation();
+        if let Some(allocation) = &allocation {
+            log_changes(previous.as_deref(), allocation);
+        }
         drop_elsewhere(previous);
-        self.save(allocation, state).await
+        Ok(allocation)
     }
 
     /// Applies a change of the file the short way when it changed only a
@@ -207,7 +222,7 @@ impl Running {
         drop_elsewhere(applied);
 
         let previous = self.announcer.take_allocation();
-        let (reallocated, previous) = {
+        let (allocated, previous) = {
             let (snapshot, options, changed) = (Arc::clone(&snapshot), options.clone(), changed.clone());
             off_thread(move || {
                 let quick = match previous.map(Arc::try_unwrap) {
@@ -221,40 +236,33 @@ impl Running {
                 match quick {
                     Ok(quick) => (Ok(quick.allocation), None),
                     Err(previous) => {
-                        let assignments =
-                            previous.as_deref().map(Allocation::assignments).unwrap_or_default();
+                        let assignments = Previous::InForce(previous.clone()).assignments();
                         (Err(ferrolb_ipam::allocate(&snapshot, &assignments, &options)), previous)
                     }
                 }
             })
             .await?
         };
-        let allocation = match reallocated {
+        let reallocated = allocated.is_ok();
+        let (allocation, replanned) = match allocated {
             Ok(allocation) => {
                 let replanned =
                     self.announcer.announce_changes(snapshot, allocation, changed.clone()).await?;
-                info!(services = changed.0.len(), reallocated = true, replanned, "configuration edited");
-                let Some(allocation) = self.announcer.allocation() else { return Ok(true) };
-                log_changed(&allocation, changed.keys());
-                allocation
+                let allocation = self.announcer.allocation();
+                if let Some(allocation) = &allocation {
+                    log_changed(allocation, changed.keys());
+                }
+                (allocation, replanned)
             }
             Err(allocation) => {
-                info!(
-                    services = changed.0.len(),
-                    reallocated = false,
-                    replanned = false,
-                    "configuration edited"
-                );
                 self.announcer.restore_allocation(previous);
-                let previous = self.announcer.announce(snapshot, allocation).await?;
-                tokio::task::yield_now().await;
-                let Some(allocation) = self.announcer.allocation() else { return Ok(true) };
-                log_changes(previous.as_deref(), &allocation);
-                drop_elsewhere(previous);
-                allocation
+                (self.announce_in_full(snapshot, allocation).await?, false)
             }
         };
-        self.save(allocation, state).await?;
+        info!(services = changed.0.len(), reallocated, replanned, "configuration edited");
+        if let Some(allocation) = allocation {
+            self.save(allocation, state).await?;
+        }
         Ok(true)
     }
 
