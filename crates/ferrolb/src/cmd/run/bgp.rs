@@ -97,13 +97,13 @@ impl BgpSessions {
     pub fn patch(&self, plan: &BgpPlan, changes: &[PeerRoutesChange]) {
         for (peer, change) in plan.peers.iter().zip(changes) {
             let Some((_, handle)) = self.running.get(&peer.peer) else { continue };
-            if change.withdrawn.is_empty() && change.announced.is_empty() {
-                continue;
-            }
-            handle.patch_routes(RoutesPatch {
+            let patch = RoutesPatch {
                 withdrawn: change.withdrawn.clone(),
                 announced: change.announced.iter().map(|r| (r.prefix, attributes(r))).collect(),
-            });
+            };
+            if !patch.is_empty() {
+                handle.patch_routes(patch);
+            }
         }
     }
 
