@@ -141,27 +141,34 @@ fn held_outside(previous: &Allocation, changed: &[usize]) -> Option<[Vec<u128>; 
 /// The pool counts of `previous` without the outcomes at `gone` and with `fresh`.
 fn pool_stats(previous: &Allocation, gone: &[usize], fresh: &[ServiceOutcome]) -> Vec<PoolStats> {
     let mut pools = previous.pools.clone();
-    let mut count = |outcome: &ServiceOutcome, by: i64| {
-        let Some(pool) = outcome.pool.as_deref().and_then(|p| pools.iter_mut().find(|s| s.name == p)) else {
-            return;
+    let mut count = |pool: &str, ip: IpAddr, by: i64| {
+        let Some(pool) = pools.iter_mut().find(|s| s.name == pool) else { return };
+        let (assigned, available) = match Family::of(ip) {
+            Family::V4 => (&mut pool.assigned_ipv4, &mut pool.available_ipv4),
+            Family::V6 => (&mut pool.assigned_ipv6, &mut pool.available_ipv6),
         };
-        for ip in &outcome.ips {
-            let (assigned, available) = match Family::of(*ip) {
-                Family::V4 => (&mut pool.assigned_ipv4, &mut pool.available_ipv4),
-                Family::V6 => (&mut pool.assigned_ipv6, &mut pool.available_ipv6),
-            };
-            *assigned += by;
-            // IPv6 availability saturates: a count at the limit stays there.
-            if *available != i64::MAX {
-                *available -= by;
-            }
+        *assigned += by;
+        // IPv6 availability saturates: a count at the limit stays there.
+        if *available != i64::MAX {
+            *available -= by;
         }
     };
-    for &i in gone {
-        count(&previous.services[i], -1);
+    // Two of the Services gone may have shared an address: it counted once.
+    let mut released: Vec<(IpAddr, &str)> = gone
+        .iter()
+        .map(|&i| &previous.services[i])
+        .filter_map(|o| Some((o.pool.as_deref()?, &o.ips)))
+        .flat_map(|(pool, ips)| ips.iter().map(move |ip| (*ip, pool)))
+        .collect();
+    released.sort_unstable();
+    released.dedup_by_key(|(ip, _)| *ip);
+    for (ip, pool) in released {
+        count(pool, ip, -1);
     }
     for outcome in fresh {
-        count(outcome, 1);
+        for ip in &outcome.ips {
+            count(outcome.pool.as_deref().unwrap_or_default(), *ip, 1);
+        }
     }
     pools
 }
