@@ -41,5 +41,5 @@ pub use allocate::{Allocation, Options, PoolStats, Released, ServiceOutcome, all
 pub use assignments::{Assignment, Assignments, AssignmentsOf, ServiceKey};
 pub use error::{AllocationError, ReleaseReason};
 pub use families::Families;
-pub use reallocate::{Reallocation, ServiceChange, reallocate};
+pub use reallocate::{ServiceChange, reallocate};
 pub use request::{Port, Protocol, annotation};

@@ -29,7 +29,7 @@ use ferrolb_api::addr::{Family, to_u128};
 use ferrolb_api::service::LbService;
 
 use crate::allocate::{Allocation, Options, PoolStats, ServiceOutcome, allocate_services, handles};
-use crate::assignments::{Assignments, ServiceKey};
+use crate::assignments::Assignments;
 use crate::families::Families;
 use crate::request::Request;
 
@@ -55,7 +55,7 @@ pub fn reallocate(
     snapshot: &Snapshot,
     changes: &[ServiceChange<'_>],
     options: &Options,
-) -> Result<Reallocation, Allocation> {
+) -> Result<Allocation, Allocation> {
     if !changes.is_sorted_by(|a, b| (a.namespace, a.name) < (b.namespace, b.name)) {
         return Err(previous);
     }
@@ -95,18 +95,7 @@ pub fn reallocate(
     crate::sorted::patch(&mut services, &at, allocated.services, |o, n| {
         (o.namespace.as_str(), o.name.as_str()) < (n.namespace.as_str(), n.name.as_str())
     });
-    let changed = changes.iter().map(|c| ServiceKey::new(c.namespace, c.name)).collect();
-    Ok(Reallocation { allocation: Allocation { services, pools }, changed })
-}
-
-/// What [`reallocate`] found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reallocation {
-    /// The new allocation.
-    pub allocation: Allocation,
-    /// The Services added, removed or edited, sorted: every other one has
-    /// the same object and outcome as before.
-    pub changed: Vec<ServiceKey>,
+    Ok(Allocation { services, pools })
 }
 
 fn family(ip: IpAddr) -> usize {

@@ -234,7 +234,7 @@ impl Running {
                     None => Err(None),
                 };
                 match quick {
-                    Ok(quick) => (Ok(quick.allocation), None),
+                    Ok(quick) => (Ok(quick), None),
                     Err(previous) => {
                         let assignments = Previous::InForce(previous.clone()).assignments();
                         (Err(ferrolb_ipam::allocate(&snapshot, &assignments, &options)), previous)
