@@ -32,6 +32,7 @@ use crate::allocate::{Allocation, Options, PoolStats, ServiceOutcome, allocate_s
 use crate::assignments::Assignments;
 use crate::families::Families;
 use crate::request::Request;
+use crate::sharing::index;
 
 /// A Service an edit added, removed or changed.
 #[derive(Clone, Copy, Debug)]
@@ -80,7 +81,8 @@ pub fn reallocate(
                 outcome.ips.clone(),
             );
         }
-        let shared = outcome.ips.iter().any(|ip| outside[family(*ip)].binary_search(&to_u128(*ip)).is_ok());
+        let shared =
+            outcome.ips.iter().any(|ip| outside[index(Family::of(*ip))].binary_search(&to_u128(*ip)).is_ok());
         if shared {
             return Err(previous);
         }
@@ -98,13 +100,6 @@ pub fn reallocate(
     Ok(Allocation { services, pools })
 }
 
-fn family(ip: IpAddr) -> usize {
-    match Family::of(ip) {
-        Family::V4 => 0,
-        Family::V6 => 1,
-    }
-}
-
 /// The addresses of the outcomes but those at `changed` (sorted), sorted
 /// by family; `None` if one of those Services is not settled.
 fn held_outside(previous: &Allocation, changed: &[usize]) -> Option<[Vec<u128>; 2]> {
@@ -118,7 +113,7 @@ fn held_outside(previous: &Allocation, changed: &[usize]) -> Option<[Vec<u128>; 
             return None;
         }
         for &ip in &outcome.ips {
-            ips[family(ip)].push(to_u128(ip));
+            ips[index(Family::of(ip))].push(to_u128(ip));
         }
     }
     for family in &mut ips {

@@ -69,7 +69,8 @@ struct SharedUse {
     ports: BTreeMap<PortId, Holder>,
 }
 
-fn index(family: Family) -> usize {
+/// A family's place in per-family arrays.
+pub(crate) fn index(family: Family) -> usize {
     match family {
         Family::V4 => 0,
         Family::V6 => 1,

@@ -75,7 +75,6 @@ pub fn load_paths_reusing<P: AsRef<Path>>(
 }
 
 /// Accumulates objects and problems from several sources.
-/// Accumulates objects and problems from several sources.
 #[derive(Default)]
 pub struct Loader<'p> {
     snapshot: Snapshot,
@@ -186,10 +185,8 @@ impl Loader<'_> {
         for document in documents {
             let key = self.recording.as_ref().map(|r| r.key(document.text));
             let services_before = self.snapshot.services.len();
-            let service_line = match key.and_then(|key| self.reuse(file, document, key)) {
-                Some(line_in_document) => Some(line_in_document),
-                None => self.add_one(file, document),
-            };
+            let service_line =
+                key.and_then(|key| self.reuse(file, document, key)).or_else(|| self.add_one(file, document));
             if let (Some(key), Some(recording)) = (key, &mut self.recording) {
                 recording.record(DocumentRecord::new(
                     key,
