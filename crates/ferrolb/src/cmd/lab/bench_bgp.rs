@@ -47,6 +47,8 @@ use anyhow::Context;
 use ferrolb_lab::mrt::{MrtRoute, table_dump};
 use ferrolb_lab::{Bird, BirdConfig, Frr, FrrConfig, GoBgp, GoBgpConfig, Netns, STOP_GRACE, veth};
 
+use super::memory::Memory;
+
 /// The router's address and ASN.
 const ROUTER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const ROUTER_ASN: u32 = 64513;
@@ -109,7 +111,7 @@ struct Row {
     first: Option<f64>,
     /// How many timed routes were there at the end.
     present: usize,
-    peak_mib: f64,
+    memory: Memory,
 }
 
 impl Row {
@@ -169,7 +171,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 }
                 let capped = row.secs.is_none();
                 match row.secs {
-                    Some(s) => eprintln!("  {s:.3} s, peak {:.1} MiB", row.peak_mib),
+                    Some(s) => eprintln!("  {s:.3} s, peak {:.1} MiB", row.memory.peak_mib),
                     None => eprintln!(
                         "  capped: only {} of {size} routes in FRR's kernel after {} s; no more runs",
                         row.present, args.cap_secs
@@ -221,7 +223,7 @@ fn measure(
     let guard: Option<Box<dyn std::any::Any>>;
     // Every speaker's peak is read once it holds the N routes, before
     // ferrolb's file changes (work the others are not given).
-    let (pid, done, peak_mib) = match speaker {
+    let (pid, done, memory) = match speaker {
         Speaker::Ferrolb => {
             let config = lab.speaker.dir().join("cluster.yaml");
             std::fs::write(&config, cluster(size))?;
@@ -234,12 +236,12 @@ fn measure(
             let start = Instant::now();
             let pid = lab.speaker.spawn(c, &lab.speaker.dir().join("ferrolb.log"))?;
             let done = wait_routes(&lab, pid, size, start, cap)?;
-            let peak = peak_mib(pid)?;
+            let memory = Memory::of(&pid.to_string())?;
             if done.all.is_some() {
                 change = Some(file_changes(&lab, pid, &config, size)?);
             }
             guard = None;
-            (pid, done, peak)
+            (pid, done, memory)
         }
         Speaker::GoBgp => {
             let mrt = lab.speaker.dir().join("routes.mrt");
@@ -256,7 +258,7 @@ fn measure(
             let pid = gobgp.pid();
             let done = wait_routes(&lab, pid, size, start, cap)?;
             guard = Some(Box::new(gobgp));
-            (pid, done, peak_mib(pid)?)
+            (pid, done, Memory::of(&pid.to_string())?)
         }
         Speaker::Bird => {
             let mut config = BirdConfig::new(SPEAKER_ASN, SPEAKER).neighbor(ROUTER.into(), ROUTER_ASN);
@@ -266,12 +268,12 @@ fn measure(
             let pid = bird.pid();
             let done = wait_routes(&lab, pid, size, start, cap)?;
             guard = Some(Box::new(bird));
-            (pid, done, peak_mib(pid)?)
+            (pid, done, Memory::of(&pid.to_string())?)
         }
     };
     drop(guard);
     lab.speaker.stop(pid, STOP_GRACE);
-    let row = Row { size, speaker, secs: done.all, first: done.first, present: done.present, peak_mib };
+    let row = Row { size, speaker, secs: done.all, first: done.first, present: done.present, memory };
     Ok((row, change))
 }
 
@@ -377,7 +379,7 @@ fn file_changes(lab: &Lab, pid: u32, config: &Path, size: usize) -> anyhow::Resu
     lab.router.stop(tcpdump, STOP_GRACE);
     let text = std::fs::read_to_string(&capture)?;
     let wire_ms = written.iter().map(|&w| first_update_after(&text, w).map(|t| (t - w) * 1000.0)).collect();
-    Ok(Change { size, kernel_ms, wire_ms, peak_mib: peak_mib(pid)? })
+    Ok(Change { size, kernel_ms, wire_ms, peak_mib: Memory::of(&pid.to_string())?.peak_mib })
 }
 
 /// Seconds since the Unix epoch, as tcpdump's `-tt` prints them.
@@ -401,17 +403,6 @@ fn first_update_after(tcpdump: &str, after: f64) -> Option<f64> {
         }
     }
     None
-}
-
-/// Peak resident memory of process `pid`, from `/proc/PID/status`.
-fn peak_mib(pid: u32) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmHWM in /proc/PID/status")?;
-    Ok(kib / 1024.0)
 }
 
 /// The `i`-th timed VIP.
@@ -467,8 +458,9 @@ fn render(rows: &[Row], changes: &[Change], cap_secs: u64) -> String {
         "Seconds from spawning the speaker until FRR's kernel holds its first / all N timed routes; \
          first→all is the transfer after session setup.\n\
          Ratios: all N (first→all in parentheses; n/a below 0.2 s, the polling resolution).\n\
+         Peak RSS is VmHWM; \"of it, files\" is the resident pages of the program and its libraries.\n\
          routes  speaker  first route (s)  all N in FRR's kernel (s)  first→all (s)  peak RSS (MiB)  \
-         ferrolb/gobgp  ferrolb/bird\n",
+         of it, files (MiB)  ferrolb/gobgp  ferrolb/bird\n",
     );
     for r in rows {
         let secs = match r.secs {
@@ -496,13 +488,14 @@ fn render(rows: &[Row], changes: &[Change], cap_secs: u64) -> String {
         };
         let _ = writeln!(
             out,
-            "{:>6}  {:<7}  {:>15}  {:>25}  {:>13}  {:>14.1}  {:>13}  {:>12}",
+            "{:>6}  {:<7}  {:>15}  {:>25}  {:>13}  {:>14.1}  {:>18.1}  {:>13}  {:>12}",
             r.size,
             r.speaker.name(),
             r.first.map_or_else(|| "-".into(), |f| format!("{f:.3}")),
             secs,
             r.transfer().map_or_else(|| "-".into(), |t| format!("{t:.3}")),
-            r.peak_mib,
+            r.memory.peak_mib,
+            r.memory.files_mib,
             g,
             b
         );
@@ -577,7 +570,7 @@ mod tests {
             secs: Some(secs),
             first: Some(first),
             present: 10,
-            peak_mib: 1.0,
+            memory: Memory { peak_mib: 1.0, files_mib: 0.5 },
         };
         let rows =
             [row(Speaker::Ferrolb, 0.1, 0.1), row(Speaker::GoBgp, 1.0, 2.0), row(Speaker::Bird, 1.0, 4.0)];

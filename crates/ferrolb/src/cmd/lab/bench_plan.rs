@@ -13,6 +13,8 @@ use std::time::Instant;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use super::memory::Memory;
+
 /// Arguments of `ferrolb lab bench plan`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -135,21 +137,10 @@ pub fn once(file: &Path) -> anyhow::Result<ExitCode> {
         validate_millis: ms(validated - loaded),
         plan_millis: ms(planned - validated),
         render_millis: ms(total - planned),
-        peak_mib: peak_mib()?,
+        peak_mib: Memory::of("self")?.peak_mib,
     };
     println!("{}", serde_json::to_string(&m)?);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Peak resident memory of this process, from `/proc/self/status`.
-fn peak_mib() -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmHWM in /proc/self/status")?;
-    Ok(kib / 1024.0)
 }
 
 /// A configuration with an IPv4 /15 and an IPv6 /64 pool and `services`

@@ -8,6 +8,7 @@ mod bench_bgp;
 mod bench_l2;
 mod bench_plan;
 mod demo;
+mod memory;
 
 /// What `ferrolb lab` does.
 #[derive(Subcommand)]
