@@ -14,6 +14,12 @@ mod output;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// How long freed memory stays resident before mimalloc gives it back, unless
+/// `MIMALLOC_PURGE_DELAY` says otherwise: mimalloc 2's default. Version 3's
+/// second kept every stage's garbage of a large load resident into the next
+/// stage (at 100,000 Services, 151 MiB peak against 122 MiB, in the same time).
+const PURGE_DELAY: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// A load balancer for bare-metal Kubernetes clusters and plain Linux hosts,
 /// configured with MetalLB's resources.
 #[derive(Parser)]
@@ -49,6 +55,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        ferrolb_sys::allocator::purge_freed_memory_after(PURGE_DELAY);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { files } => cmd::validate::run(&files),

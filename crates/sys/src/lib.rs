@@ -1,8 +1,9 @@
-//! The kernel interfaces ferrolb needs that no maintained crate wraps, each
+//! The system interfaces ferrolb needs that no maintained crate wraps, each
 //! behind a safe function. This is the only crate of the workspace with
-//! `unsafe` code: [`md5`]'s call to `setsockopt`, [`packet`]'s link-layer sockets
-//! and [`usage`]'s call to `getrusage`.
+//! `unsafe` code: [`md5`]'s call to `setsockopt`, [`packet`]'s link-layer sockets,
+//! [`usage`]'s call to `getrusage` and [`allocator`]'s calls to mimalloc.
 
+pub mod allocator;
 pub mod md5;
 pub mod packet;
 pub mod usage;
