@@ -4,8 +4,9 @@
 //! resident for a second before it purges them (version 2 waited 10 ms), so
 //! the transient memory of each stage of a large load (parsing, allocation,
 //! planning) stays resident while the next stage allocates: at 100,000
-//! Services that was a fifth of the process's peak. mimalloc reads the
-//! option from the environment only; setting it takes its C interface.
+//! Services that was a fifth of the process's peak. The option can be set
+//! by the environment (`MIMALLOC_PURGE_DELAY`) or by mimalloc's C interface;
+//! the `mimalloc` crate has no safe call for it.
 #![allow(unsafe_code)] // mimalloc's options have no safe wrapper.
 
 use std::time::Duration;
@@ -25,12 +26,13 @@ pub fn purge_freed_memory_after(delay: Duration) {
     unsafe { mi_option_set(PURGE_DELAY, ms) }
 }
 
-/// The purge delay in force.
-pub fn purge_delay() -> Duration {
+/// The purge delay in force; `None` when freed memory is never purged
+/// (mimalloc's -1).
+pub fn purge_delay() -> Option<Duration> {
     // SAFETY: mi_option_get only reads mimalloc's option table (and the
     // environment the first time).
     let ms = unsafe { mi_option_get(PURGE_DELAY) };
-    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    u64::try_from(ms).ok().map(Duration::from_millis)
 }
 
 #[cfg(test)]
@@ -42,9 +44,9 @@ mod tests {
         // mimalloc 3 defaults to 1000 ms; another option number would read
         // something else (and the environment of the test may not set it).
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-            assert_eq!(purge_delay(), Duration::from_millis(1000));
+            assert_eq!(purge_delay(), Some(Duration::from_millis(1000)));
         }
         purge_freed_memory_after(Duration::from_millis(10));
-        assert_eq!(purge_delay(), Duration::from_millis(10));
+        assert_eq!(purge_delay(), Some(Duration::from_millis(10)));
     }
 }

@@ -27,7 +27,8 @@
 //! - BIRD: bird with N static blackhole /32s exported to FRR.
 //!
 //! Peak memory is the speaker process's `VmHWM`, read once its N routes are in FRR
-//! (for ferrolb before the file changes below, whose reloads are reported apart).
+//! (for ferrolb before the file changes below, whose reloads are reported apart),
+//! beside its `RssFile` then: the part of it that is the program's own pages.
 //! With ferrolb still running, one Service is then appended to the file a few
 //! times: the time from the write to the first UPDATE from the speaker seen by
 //! `tcpdump -tt -v` in the router namespace ("on the wire"), and to the /32 in
@@ -236,7 +237,7 @@ fn measure(
             let start = Instant::now();
             let pid = lab.speaker.spawn(c, &lab.speaker.dir().join("ferrolb.log"))?;
             let done = wait_routes(&lab, pid, size, start, cap)?;
-            let memory = Memory::of(&pid.to_string())?;
+            let memory = Memory::of(pid)?;
             if done.all.is_some() {
                 change = Some(file_changes(&lab, pid, &config, size)?);
             }
@@ -258,7 +259,7 @@ fn measure(
             let pid = gobgp.pid();
             let done = wait_routes(&lab, pid, size, start, cap)?;
             guard = Some(Box::new(gobgp));
-            (pid, done, Memory::of(&pid.to_string())?)
+            (pid, done, Memory::of(pid)?)
         }
         Speaker::Bird => {
             let mut config = BirdConfig::new(SPEAKER_ASN, SPEAKER).neighbor(ROUTER.into(), ROUTER_ASN);
@@ -268,7 +269,7 @@ fn measure(
             let pid = bird.pid();
             let done = wait_routes(&lab, pid, size, start, cap)?;
             guard = Some(Box::new(bird));
-            (pid, done, Memory::of(&pid.to_string())?)
+            (pid, done, Memory::of(pid)?)
         }
     };
     drop(guard);
@@ -379,7 +380,7 @@ fn file_changes(lab: &Lab, pid: u32, config: &Path, size: usize) -> anyhow::Resu
     lab.router.stop(tcpdump, STOP_GRACE);
     let text = std::fs::read_to_string(&capture)?;
     let wire_ms = written.iter().map(|&w| first_update_after(&text, w).map(|t| (t - w) * 1000.0)).collect();
-    Ok(Change { size, kernel_ms, wire_ms, peak_mib: Memory::of(&pid.to_string())?.peak_mib })
+    Ok(Change { size, kernel_ms, wire_ms, peak_mib: Memory::of(pid)?.peak_mib })
 }
 
 /// Seconds since the Unix epoch, as tcpdump's `-tt` prints them.

@@ -137,7 +137,7 @@ pub fn once(file: &Path) -> anyhow::Result<ExitCode> {
         validate_millis: ms(validated - loaded),
         plan_millis: ms(planned - validated),
         render_millis: ms(total - planned),
-        peak_mib: Memory::of("self")?.peak_mib,
+        peak_mib: Memory::own()?.peak_mib,
     };
     println!("{}", serde_json::to_string(&m)?);
     Ok(ExitCode::SUCCESS)

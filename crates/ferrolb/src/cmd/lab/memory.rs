@@ -14,10 +14,19 @@ pub struct Memory {
 }
 
 impl Memory {
-    /// The memory of process `pid`, or of this one for `"self"`.
-    pub fn of(pid: &str) -> anyhow::Result<Memory> {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        Memory::parse(&status).with_context(|| format!("no VmHWM or RssFile in /proc/{pid}/status"))
+    /// The memory of process `pid`.
+    pub fn of(pid: u32) -> anyhow::Result<Memory> {
+        Memory::read(&pid.to_string())
+    }
+
+    /// The memory of this process.
+    pub fn own() -> anyhow::Result<Memory> {
+        Memory::read("self")
+    }
+
+    fn read(process: &str) -> anyhow::Result<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{process}/status"))?;
+        Memory::parse(&status).with_context(|| format!("no VmHWM or RssFile in /proc/{process}/status"))
     }
 
     fn parse(status: &str) -> Option<Memory> {
@@ -50,7 +59,7 @@ mod tests {
 
     #[test]
     fn this_process_has_a_peak() {
-        let memory = Memory::of("self").unwrap();
+        let memory = Memory::own().unwrap();
         assert!(memory.peak_mib > 0.0 && memory.files_mib > 0.0, "{memory:?}");
     }
 }
