@@ -78,6 +78,12 @@ impl Assignments {
         self.by_service.iter()
     }
 
+    /// Every assignment as it is written out: namespace, name, pool and
+    /// addresses, sorted by Service (as [`AssignmentsOf::iter`] gives them).
+    pub fn entries(&self) -> impl Iterator<Item = AssignmentEntry<'_>> {
+        self.by_service.iter().map(|(k, a)| (k.namespace.as_str(), k.name.as_str(), a.pool.as_str(), &*a.ips))
+    }
+
     /// How many Services hold addresses.
     pub fn len(&self) -> usize {
         self.by_service.len()
@@ -95,6 +101,9 @@ impl FromIterator<(ServiceKey, Assignment)> for Assignments {
     }
 }
 
+/// One assignment as written out: namespace, name, pool and addresses.
+pub type AssignmentEntry<'a> = (&'a str, &'a str, &'a str, &'a [IpAddr]);
+
 /// One entry as written out.
 #[derive(Serialize)]
 struct EntryRef<'a> {
@@ -104,9 +113,22 @@ struct EntryRef<'a> {
     ips: &'a [IpAddr],
 }
 
+/// Writes `entries` out as a list of `{namespace, name, pool, ips}`.
+fn serialize_entries<'a, S: Serializer>(
+    serializer: S,
+    entries: impl Iterator<Item = AssignmentEntry<'a>>,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(entries.map(|(namespace, name, pool, ips)| EntryRef {
+        namespace,
+        name,
+        pool,
+        ips,
+    }))
+}
+
 /// One entry as read back.
 #[derive(Deserialize)]
-struct Entry {
+struct EntryOwned {
     namespace: String,
     name: String,
     pool: String,
@@ -119,7 +141,7 @@ pub struct AssignmentsOf<'a>(pub &'a crate::Allocation);
 
 impl AssignmentsOf<'_> {
     /// Each Service holding addresses: namespace, name, pool and addresses, sorted by Service.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &str, &[IpAddr])> {
+    pub fn iter(&self) -> impl Iterator<Item = AssignmentEntry<'_>> {
         self.0.services.iter().filter(|s| !s.ips.is_empty()).filter_map(|s| {
             Some((s.namespace.as_str(), s.name.as_str(), s.pool.as_deref()?, s.ips.as_slice()))
         })
@@ -128,29 +150,19 @@ impl AssignmentsOf<'_> {
 
 impl Serialize for AssignmentsOf<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.iter().map(|(namespace, name, pool, ips)| EntryRef {
-            namespace,
-            name,
-            pool,
-            ips,
-        }))
+        serialize_entries(serializer, self.iter())
     }
 }
 
 impl Serialize for Assignments {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.by_service.iter().map(|(key, a)| EntryRef {
-            namespace: &key.namespace,
-            name: &key.name,
-            pool: &a.pool,
-            ips: &a.ips,
-        }))
+        serialize_entries(serializer, self.entries())
     }
 }
 
 impl<'de> Deserialize<'de> for Assignments {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let entries = Vec::<Entry>::deserialize(deserializer)?;
+        let entries = Vec::<EntryOwned>::deserialize(deserializer)?;
         Ok(entries
             .into_iter()
             .map(|e| (ServiceKey::new(e.namespace, e.name), Assignment { pool: e.pool, ips: e.ips }))

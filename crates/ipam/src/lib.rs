@@ -38,7 +38,7 @@ mod fixtures;
 mod tests;
 
 pub use allocate::{Allocation, Options, PoolStats, Released, ServiceOutcome, allocate};
-pub use assignments::{Assignment, Assignments, AssignmentsOf, ServiceKey};
+pub use assignments::{Assignment, AssignmentEntry, Assignments, AssignmentsOf, ServiceKey};
 pub use error::{AllocationError, ReleaseReason};
 pub use families::Families;
 pub use reallocate::{ServiceChange, reallocate};

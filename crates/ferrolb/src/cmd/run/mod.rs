@@ -96,9 +96,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let gossip = args.gossip.clone();
     let mut running = Running {
         announcer: Announcer::new(&args.node, gossip, Some(host)),
-        saved: Some(state::digest(
-            previous.iter().map(|(k, a)| (&*k.namespace, &*k.name, &*a.pool, &*a.ips)),
-        )),
+        saved: Some(state::digest(previous.entries())),
         restored: Some(previous),
         loaded: None,
     };

@@ -4,10 +4,9 @@
 
 use std::hash::{Hash, Hasher};
 use std::io;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use ferrolb_ipam::Assignments;
+use ferrolb_ipam::{AssignmentEntry, Assignments};
 
 /// `STATE_DIR/NODE.assignments.json`, written atomically.
 #[derive(Clone)]
@@ -56,7 +55,7 @@ impl StateFile {
 /// A digest of assignments (namespace, name, pool, addresses; sorted by
 /// Service): the same assignments give the same digest, from the file or
 /// from an allocation.
-pub fn digest<'a>(assignments: impl Iterator<Item = (&'a str, &'a str, &'a str, &'a [IpAddr])>) -> u64 {
+pub fn digest<'a>(assignments: impl Iterator<Item = AssignmentEntry<'a>>) -> u64 {
     // SipHash with fixed keys: the same in every run.
     let mut hasher = std::hash::DefaultHasher::new();
     for entry in assignments {
@@ -67,6 +66,8 @@ pub fn digest<'a>(assignments: impl Iterator<Item = (&'a str, &'a str, &'a str, 
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use super::*;
 
     #[test]
@@ -75,7 +76,7 @@ mod tests {
         let mut assignments = Assignments::new();
         assignments.insert("default", "web", "p", vec![a]);
         assignments.insert("default", "api", "p", vec![b]);
-        let of_file = digest(assignments.iter().map(|(k, x)| (&*k.namespace, &*k.name, &*x.pool, &*x.ips)));
+        let of_file = digest(assignments.entries());
         let listed = [("default", "api", "p", &[b][..]), ("default", "web", "p", &[a][..])];
         assert_eq!(of_file, digest(listed.into_iter()));
         let moved = [("default", "api", "p", &[a][..]), ("default", "web", "p", &[b][..])];
