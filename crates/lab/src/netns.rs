@@ -162,19 +162,10 @@ impl Netns {
 
     /// Starts `cmd` (made with [`Netns::command`]) in the background, its stdout and stderr
     /// appended to `log`. The process is recorded and stopped when the namespace is dropped.
-    pub fn spawn(&self, mut cmd: Command, log: &std::path::Path) -> Result<u32> {
-        let file =
-            File::options().create(true).append(true).open(log).map_err(|e| Error::io("open log", log, e))?;
-        let file2 = file.try_clone().map_err(|e| Error::io("open log", log, e))?;
-        let command = cmd::describe(&cmd);
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(file)
-            .stderr(file2)
-            .spawn()
-            .map_err(|source| Error::Spawn { command: command.clone(), source })?;
+    pub fn spawn(&self, cmd: Command, log: &std::path::Path) -> Result<u32> {
+        let child = spawn_logged(cmd, log)?;
         let pid = child.id();
-        tracing::debug!(netns = %self.name(), pid, command, "spawned");
+        tracing::debug!(netns = %self.name(), pid, "spawned");
         lock(&self.inner.started).push(pid);
         lock(&self.inner.children).push(child);
         Ok(pid)
@@ -333,6 +324,22 @@ pub fn check_documentation(addr: IpAddr) -> Result<()> {
     }
 }
 
+/// Starts `cmd` in the background, its stdout and stderr appended to `log`.
+pub(crate) fn spawn_logged(mut cmd: Command, log: &std::path::Path) -> Result<Child> {
+    let file =
+        File::options().create(true).append(true).open(log).map_err(|e| Error::io("open log", log, e))?;
+    let file2 = file.try_clone().map_err(|e| Error::io("open log", log, e))?;
+    let command = cmd::describe(&cmd);
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(file2)
+        .spawn()
+        .map_err(|source| Error::Spawn { command: command.clone(), source })?;
+    tracing::debug!(pid = child.id(), command, "spawned");
+    Ok(child)
+}
+
 /// Whether process `pid` exists and is not a zombie. (A process killed in a namespace is
 /// reparented to PID 1, which in some containers never reaps it.)
 pub fn process_alive(pid: u32) -> bool {
@@ -351,7 +358,7 @@ fn signal(pid: u32, sig: &str) {
     let _ = cmd::output(&mut c, Duration::from_secs(2));
 }
 
-fn stop_children(mut children: Vec<Child>, grace: Duration) -> Vec<ExitStatus> {
+pub(crate) fn stop_children(mut children: Vec<Child>, grace: Duration) -> Vec<ExitStatus> {
     let mut statuses = Vec::new();
     children.retain_mut(|c| match c.try_wait() {
         Ok(Some(s)) => {
