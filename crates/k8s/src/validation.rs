@@ -192,16 +192,34 @@ pub fn desired_status(
         .map_or(now, |c| c.last_transition_time.clone());
     ConfigurationStateStatus {
         result: Some(if valid { ConfigurationResult::Valid } else { ConfigurationResult::Invalid }),
-        error_summary: message.clone(),
         conditions: vec![Condition {
             type_: condition_type.to_owned(),
             status: status.to_owned(),
             reason: if valid { REASON_VALID } else { REASON_INVALID }.to_owned(),
-            message,
+            message: within_condition_bound(&message),
             last_transition_time,
             observed_generation: None,
         }],
+        error_summary: message,
     }
+}
+
+/// The most characters a condition's `message` may have (`metav1.Condition`'s
+/// bound, in the CRD): the API server refuses a longer one.
+pub const CONDITION_MESSAGE_MAX: usize = 32768;
+
+/// `message`, cut to [`CONDITION_MESSAGE_MAX`] characters at a line end
+/// when longer, saying so; `errorSummary` keeps it whole.
+fn within_condition_bound(message: &str) -> String {
+    if message.chars().count() <= CONDITION_MESSAGE_MAX {
+        return message.to_owned();
+    }
+    const CUT: &str = "\n... (cut: the whole list is in errorSummary and in the Events)";
+    let room = CONDITION_MESSAGE_MAX - CUT.chars().count();
+    let end = message.char_indices().nth(room).map_or(message.len(), |(i, _)| i);
+    let kept = &message[..end];
+    let kept = kept.rfind('\n').map_or(kept, |line_end| &kept[..line_end]);
+    format!("{kept}{CUT}")
 }
 
 /// The merge patch of the `status` subresource that makes it `status`:
@@ -334,6 +352,21 @@ mod tests {
             Value::Null,
             "the summary of the errors is removed"
         );
+    }
+
+    #[test]
+    fn a_condition_message_stays_within_the_crd_bound_and_the_summary_keeps_everything() {
+        let speaker = Component::Speaker { node: "node1".into() };
+        // Three-byte characters: the bound counts characters, not bytes.
+        let errors: Vec<String> = (0..2000).map(|i| format!("BGPPeer/p{i}: ≠ invalid holdTime")).collect();
+        let status = desired_status(&speaker, &errors, None, time(10));
+        let message = &status.conditions[0].message;
+        assert!(message.chars().count() <= CONDITION_MESSAGE_MAX, "{} characters", message.chars().count());
+        assert!(message.ends_with("(cut: the whole list is in errorSummary and in the Events)"));
+        assert!(message.contains("BGPPeer/p0: ") && !message.contains("BGPPeer/p1999: "));
+        assert!(status.error_summary.ends_with("BGPPeer/p1999: ≠ invalid holdTime"));
+        let short = desired_status(&speaker, &errors[..2], None, time(10));
+        assert_eq!(short.conditions[0].message, short.error_summary, "a short list is not cut");
     }
 
     #[test]

@@ -2,6 +2,7 @@ use kube_derive::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::LabelSelector;
+use super::schema::atomic_selectors;
 
 /// Most communities on one advertisement, far more than a route carries in
 /// practice: the API server refuses a CRD whose CEL rules may cost more than
@@ -37,24 +38,17 @@ pub(crate) const MAX_COMMUNITY_LEN: u32 = 253;
 )]
 #[x_kube(
     crates(kube_core = "::kube_core"),
+    // The rule is MetalLB's own, word for word, so that both CRDs refuse the
+    // same objects; the message says what is expected.
     validation = Rule::new(
         "!has(self.serviceSelectors) || self.serviceSelectors.size() == 0 \
-         || !has(self.aggregationLength) || self.aggregationLength == 32"
+         || ((!has(self.aggregationLength) || self.aggregationLength == 32) \
+         && (!has(self.aggregationLengthV6) || self.aggregationLengthV6 == 128))"
     )
     .message(
-        "aggregationLength is set together with serviceSelectors (expected the default 32 when \
-         serviceSelectors are set)"
-    )
-    .field_path(".aggregationLength"),
-    validation = Rule::new(
-        "!has(self.serviceSelectors) || self.serviceSelectors.size() == 0 \
-         || !has(self.aggregationLengthV6) || self.aggregationLengthV6 == 128"
-    )
-    .message(
-        "aggregationLengthV6 is set together with serviceSelectors (expected the default 128 when \
-         serviceSelectors are set)"
-    )
-    .field_path(".aggregationLengthV6"),
+        "aggregationLength or aggregationLengthV6 is set together with serviceSelectors (expected the \
+         defaults 32 and 128 when serviceSelectors are set)"
+    ),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BGPAdvertisementSpec {
@@ -69,9 +63,17 @@ pub struct BGPAdvertisementSpec {
     pub aggregation_length_v6: Option<i32>,
     /// BGP LOCAL_PREF of the routes (iBGP peers only); a higher value wins.
     /// Zero means unset, as in MetalLB.
+    // No bound: the schema's format is MetalLB's `int32` (a Go uint32 written
+    // by controller-gen), and kube-apiserver refuses every object that sets
+    // the field when a bound does not fit that format.
     #[serde(default, skip_serializing_if = "is_zero")]
-    #[schemars(range(min = 0, max = 4294967295_u32))]
     pub local_pref: u32,
+    /// Times the AS number is prepended to the routes' AS_PATH, 1 to 10; 0
+    /// means unset. MetalLB applies it with its frr-k8s backend only (its
+    /// native one refuses it); ferrolb reads it and does not apply it.
+    #[serde(default, skip_serializing_if = "is_zero_u8")]
+    #[schemars(range(min = 1, max = 10))]
+    pub as_path_prepend: u8,
     /// BGP communities of the routes: `AA:NN`, `large:A:B:C`, or the name of
     /// an alias from a `Community` resource.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -89,9 +91,11 @@ pub struct BGPAdvertisementSpec {
     pub ip_address_pools: Vec<String>,
     /// Pools announced, by label selector.
     #[serde(default, rename = "ipAddressPoolSelectors", skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = atomic_selectors)]
     pub ip_address_pool_selectors: Vec<LabelSelector>,
     /// Nodes that announce (become next hops); every node when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = atomic_selectors)]
     pub node_selectors: Vec<LabelSelector>,
     /// Names of the `BGPPeer`s the routes go to; every peer when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -99,6 +103,7 @@ pub struct BGPAdvertisementSpec {
     /// Services announced; every Service of the selected pools when empty.
     /// Only with the default aggregation lengths (32 and 128).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = atomic_selectors)]
     pub service_selectors: Vec<LabelSelector>,
 }
 
@@ -115,5 +120,9 @@ impl BGPAdvertisementSpec {
 }
 
 fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+fn is_zero_u8(v: &u8) -> bool {
     *v == 0
 }

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::LabelSelector;
+use super::schema::atomic_selectors;
 
 /// A BGP router that speakers keep a session with.
 // The `x_kube` rules are the per-object rules of `validate::peer`, as CEL
@@ -88,17 +89,17 @@ use super::LabelSelector;
 pub struct BGPPeerSpec {
     /// Our AS number on this session.
     #[serde(rename = "myASN")]
-    #[schemars(range(min = 0, max = 4294967295_u32))]
+    #[schemars(range(min = 0, max = 4294967295_u32), extend("format" = "int64"))]
     #[x_kube(validation = Rule::new("self != 0").message("myASN is missing (expected a non-zero AS number)"))]
     pub my_asn: u32,
     /// The AS number the peer must announce; exclusive with `dynamicASN`,
     /// and one of the two is required. Zero means unset.
     #[serde(default, rename = "peerASN", skip_serializing_if = "is_zero")]
-    #[schemars(range(min = 0, max = 4294967295_u32))]
+    #[schemars(range(min = 0, max = 4294967295_u32), extend("format" = "int64"))]
     pub peer_asn: u32,
     /// AS number announced to this peer in place of `myASN` (local-as).
     #[serde(default, rename = "localASN", skip_serializing_if = "is_zero")]
-    #[schemars(range(min = 0, max = 4294967295_u32))]
+    #[schemars(range(min = 1, max = 4294967295_u32), extend("format" = "int64"))]
     pub local_asn: u32,
     /// Accept the peer's AS number when it is ours (`internal`) or not
     /// (`external`), instead of naming it in `peerASN`.
@@ -137,7 +138,8 @@ pub struct BGPPeerSpec {
     #[x_kube(
         validation = Rule::new("duration(self).getSeconds() >= 1 && duration(self).getSeconds() <= 65535")
             .message("connectTime is out of range (expected 1s to 65535s)"),
-        validation = Rule::new("duration(self) == duration(string(duration(self).getSeconds()) + 's')")
+        // MetalLB's own rules (the same text): whole seconds to the millisecond.
+        validation = Rule::new("duration(self).getMilliseconds() % 1000 == 0")
             .message("connectTime is not a whole number of seconds (expected whole seconds)")
     )]
     pub connect_time: Option<Duration>,
@@ -148,6 +150,7 @@ pub struct BGPPeerSpec {
     pub router_id: String,
     /// Nodes that keep a session with this peer; every node when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = atomic_selectors)]
     pub node_selectors: Vec<LabelSelector>,
     /// TCP MD5 (RFC 2385) password; exclusive with `passwordSecret`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -155,6 +158,8 @@ pub struct BGPPeerSpec {
     /// Secret (type `kubernetes.io/basic-auth`, key `password`) holding the
     /// TCP MD5 password.
     #[serde(default, skip_serializing_if = "SecretReference::is_empty")]
+    // As `core/v1 SecretReference` declares itself: replaced whole, never merged.
+    #[schemars(extend("x-kubernetes-map-type" = "atomic"))]
     pub password_secret: SecretReference,
     /// Name of the `BFDProfile` for a BFD session with this peer; none when empty.
     #[serde(default, rename = "bfdProfile", skip_serializing_if = "String::is_empty")]
@@ -173,10 +178,12 @@ pub struct BGPPeerSpec {
     pub vrf: String,
     /// Deprecated by `dualStackAddressFamily`: one session per address family.
     #[serde(default, rename = "disableMP", skip_serializing_if = "std::ops::Not::not")]
+    #[schemars(extend("default" = false))]
     pub disable_mp: bool,
     /// Also carry the other address family over this session (IPv6 routes
     /// over an IPv4 session and the reverse).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[schemars(extend("default" = false))]
     pub dual_stack_address_family: bool,
 }
 
@@ -243,6 +250,8 @@ pub mod v1beta1 {
         doc = "A BGP router that speakers keep a session with.",
         plural = "bgppeers",
         namespaced,
+        // MetalLB's warning, word for word: kubectl prints it on every use.
+        deprecated = "v1beta1 is deprecated, please use v1beta2",
         printcolumn = r#"{"name":"Address","type":"string","jsonPath":".spec.peerAddress"}"#,
         printcolumn = r#"{"name":"ASN","type":"string","jsonPath":".spec.peerASN"}"#,
         printcolumn = r#"{"name":"BFD Profile","type":"string","jsonPath":".spec.bfdProfile"}"#,
@@ -259,9 +268,11 @@ pub mod v1beta1 {
     pub struct BGPPeerSpec {
         /// Our AS number on this session.
         #[serde(rename = "myASN")]
+        #[schemars(range(min = 0, max = 4294967295_u32), extend("format" = "int64"))]
         pub my_asn: u32,
         /// The AS number the peer must announce.
         #[serde(rename = "peerASN")]
+        #[schemars(range(min = 0, max = 4294967295_u32), extend("format" = "int64"))]
         pub peer_asn: u32,
         /// Address of the peer.
         pub peer_address: String,
@@ -309,6 +320,9 @@ pub mod v1beta1 {
 
     /// One requirement of a `v1beta1` node selector.
     #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+    // MetalLB's v1beta1 schema wants `values`, at least one, whatever the
+    // operator; reading stays lenient, as MetalLB's decoding is.
+    #[schemars(extend("required" = ["key", "operator", "values"]))]
     #[serde(rename_all = "camelCase")]
     pub struct MatchExpression {
         /// The label key.
@@ -316,7 +330,8 @@ pub mod v1beta1 {
         /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
         pub operator: String,
         /// Values for `In` and `NotIn`.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(length(min = 1))]
         pub values: Vec<String>,
     }
 

@@ -3,6 +3,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::LabelSelector;
+use super::schema::atomic_selectors;
 
 /// Announces the addresses of some pools on the local network by ARP and NDP.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -33,9 +34,11 @@ pub struct L2AdvertisementSpec {
     pub ip_address_pools: Vec<String>,
     /// Pools announced, by label selector.
     #[serde(default, rename = "ipAddressPoolSelectors", skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = atomic_selectors)]
     pub ip_address_pool_selectors: Vec<LabelSelector>,
     /// Nodes that may announce; every node when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = atomic_selectors)]
     pub node_selectors: Vec<LabelSelector>,
     /// Host interfaces to answer ARP/NDP on; all interfaces when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -43,6 +46,7 @@ pub struct L2AdvertisementSpec {
     /// Services announced; every Service of the selected pools when empty.
     /// Services selected here cannot share an IP with allow-shared-ip.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = atomic_selectors)]
     pub service_selectors: Vec<LabelSelector>,
     /// Soft preferences in the election of the announcing node: a matching
     /// node gains the weight, and the highest total wins.
@@ -59,5 +63,6 @@ pub struct PreferredNodeSelector {
     #[schemars(range(min = 1, max = 100))]
     pub weight: i32,
     /// The nodes that gain the weight; an empty selector matches every node.
+    #[schemars(transform = atomic_selectors)]
     pub preference: LabelSelector,
 }

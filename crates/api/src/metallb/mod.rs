@@ -24,6 +24,7 @@ mod bgppeer;
 mod community;
 mod ipaddresspool;
 mod l2advertisement;
+mod schema;
 mod status;
 
 pub use bfdprofile::{BFDProfile, BFDProfileSpec};

@@ -2,9 +2,10 @@
 //! Service (L2 or BGP), and whether the configuration as a whole is valid.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube_derive::CustomResource;
-use schemars::JsonSchema;
+use kube_derive::{CustomResource, KubeSchema};
+use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 /// Nothing to configure: the resource only carries a status.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -31,17 +32,23 @@ use serde::{Deserialize, Serialize};
 pub struct ServiceL2StatusSpec {}
 
 /// The node answering ARP/NDP for a Service, and on which interfaces.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+// MetalLB's rules: an object stays about one node and one Service for
+// good (the speaker deletes it and makes another instead).
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceL2StatusStatus {
     /// The announcing node.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("Value is immutable"))]
     pub node: String,
     /// Name of the announced Service.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("Value is immutable"))]
     pub service_name: String,
     /// Namespace of the announced Service.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("Value is immutable"))]
     pub service_namespace: String,
     /// Interfaces the node answers on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -81,24 +88,30 @@ pub struct InterfaceInfo {
 pub struct ServiceBGPStatusSpec {}
 
 /// A node announcing a Service by BGP, and to which peers.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+// MetalLB's rules: an object stays about one node and one Service for
+// good (the speaker deletes it and makes another instead).
+#[x_kube(crates(kube_core = "::kube_core"))]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceBGPStatusStatus {
     /// The announcing node.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("Value is immutable"))]
     pub node: String,
     /// Name of the announced Service.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("Value is immutable"))]
     pub service_name: String,
     /// Namespace of the announced Service.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("Value is immutable"))]
     pub service_namespace: String,
     /// Names of the `BGPPeer`s the routes go to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<String>,
 }
 
-/// Nothing to configure: the resource only carries a status.
+/// No fields: a `ConfigurationState` has no spec, only a status.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[kube(
     derive = "PartialEq",
@@ -108,6 +121,8 @@ pub struct ServiceBGPStatusStatus {
     doc = "Whether the configuration a component read is valid, written by that component.",
     plural = "configurationstates",
     namespaced,
+    // As MetalLB's: no `spec` on the wire or in the schema.
+    no_spec,
     status = "ConfigurationStateStatus",
     printcolumn = r#"{"name":"Result","type":"string","jsonPath":".status.result"}"#,
     printcolumn = r#"{"name":"ErrorSummary","type":"string","jsonPath":".status.errorSummary"}"#,
@@ -134,7 +149,41 @@ pub struct ConfigurationStateStatus {
     pub error_summary: String,
     /// Standard conditions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(transform = condition_markers)]
     pub conditions: Vec<Condition>,
+}
+
+/// A condition's `reason`: CamelCase, as `metav1.Condition` has it.
+const REASON: &str = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$";
+/// A condition's `type`: a name, optionally prefixed by a DNS subdomain.
+const CONDITION_TYPE: &str = concat!(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?",
+    r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+);
+
+/// `metav1.Condition`'s own markers, which k8s-openapi's schema leaves out:
+/// conditions are a map keyed by `type` (a server-side apply merges them by
+/// type), and each field is bounded as in every Kubernetes API.
+fn condition_markers(schema: &mut Schema) {
+    schema.insert("x-kubernetes-list-type".to_owned(), json!("map"));
+    schema.insert("x-kubernetes-list-map-keys".to_owned(), json!(["type"]));
+    let Some(fields) = schema.pointer_mut("/items/properties").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    let bounds = [
+        ("message", json!({"maxLength": 32768})),
+        ("observedGeneration", json!({"minimum": 0})),
+        ("reason", json!({"maxLength": 1024, "minLength": 1, "pattern": REASON})),
+        ("status", json!({"enum": ["True", "False", "Unknown"]})),
+        ("type", json!({"maxLength": 316, "pattern": CONDITION_TYPE})),
+    ];
+    for (field, bound) in bounds {
+        if let (Some(field), Some(bound)) =
+            (fields.get_mut(field).and_then(|f| f.as_object_mut()), bound.as_object())
+        {
+            field.extend(bound.clone());
+        }
+    }
 }
 
 /// Verdict on a configuration.

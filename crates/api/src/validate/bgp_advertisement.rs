@@ -38,6 +38,15 @@ fn check_fields(snapshot: &Snapshot, advertisement: &Located<BGPAdvertisement>, 
     for family in [Family::V4, Family::V6] {
         check_aggregation_length(advertisement, family, findings);
     }
+    // In MetalLB's schema, so accepted; not acted on, so said.
+    if spec.as_path_prepend != 0 {
+        let message = format!(
+            "asPathPrepend {} is accepted but not acted on: ferrolb sends the AS path without prepending \
+             (MetalLB acts on it in FRR-K8s mode only)",
+            spec.as_path_prepend
+        );
+        findings.warning(advertisement, "spec.asPathPrepend", message);
+    }
 }
 
 /// The field that holds the aggregation length of `family`, and its bounds.
@@ -340,6 +349,19 @@ spec:
             ),
             &["t.yaml:17: BGPAdvertisement/adv: spec.aggregationLengthV6: aggregationLengthV6 120 is \
                set together with serviceSelectors (expected the default 128 when serviceSelectors are set)"],
+        );
+    }
+
+    #[test]
+    fn as_path_prepend_is_a_warning_that_it_is_not_acted_on() {
+        assert_problems(
+            &with_pools(
+                "apiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata:\n  name: adv\nspec:\n  asPathPrepend: 3\n",
+            ),
+            &[
+                "t.yaml:16: warning: BGPAdvertisement/adv: spec.asPathPrepend: asPathPrepend 3 is accepted but not acted on: \
+               ferrolb sends the AS path without prepending (MetalLB acts on it in FRR-K8s mode only)",
+            ],
         );
     }
 

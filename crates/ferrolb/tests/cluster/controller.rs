@@ -1,0 +1,150 @@
+//! `ferrolb controller` as ServiceAccount `ferrolb-controller` (deploy/rbac.yaml):
+//! addresses for Services created with kubectl, one status write each, and
+//! what a real API server does that the fake of `crates/k8s/tests` does not.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::support::{Cleanup, Cluster, NAMESPACE, ingress, services, status_writes, wait_for};
+
+/// IPv6 Services: no IPv4 documentation range holds a thousand addresses.
+const IPV6: &str = "  ipFamilyPolicy: SingleStack\n  ipFamilies: [IPv6]\n";
+
+/// A pool in ferrolb's namespace, removed when `cleanup` runs.
+fn pool(cluster: &Cluster, cleanup: &mut Cleanup, name: &str, addresses: &str) {
+    let yaml = format!(
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: {name}\n  namespace: {NAMESPACE}\n\
+         spec:\n  addresses: [{addresses}]\n  serviceAllocation:\n    namespaces: [{name}]\n"
+    );
+    cleanup.delete(&["-n", NAMESPACE, "ipaddresspool", name]);
+    cluster.try_apply(&yaml).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The Services of `namespace` with an address, and whether all addresses differ.
+fn assigned(cluster: &Cluster, namespace: &str) -> (usize, bool) {
+    let ingress = ingress(cluster, namespace);
+    let ips: Vec<&String> = ingress.values().flatten().collect();
+    let unique: HashSet<&&String> = ips.iter().collect();
+    (ingress.values().filter(|ips| !ips.is_empty()).count(), unique.len() == ips.len())
+}
+
+/// A thousand Services created with kubectl all get an address in their
+/// status, each with exactly one write; a controller started again over
+/// the same cluster writes nothing.
+pub fn assigns_a_thousand_services_with_one_write_each(cluster: &Cluster) {
+    let mut cleanup = Cleanup::new(cluster);
+    let namespace = cluster.namespace("thousand");
+    cleanup.delete(&["services", "--all", "-n", &namespace]);
+    pool(cluster, &mut cleanup, &namespace, "2001:db8:1000::/116");
+    let mut controller = cluster.controller("controller-thousand", &["--no-leader-election"]);
+    controller.wait_for_log(&["leading"], Duration::from_secs(30));
+
+    let started = Instant::now();
+    cluster.create(&services(&namespace, "web", 1000, IPV6));
+    wait_for("1000 Services with an address", Duration::from_secs(180), || {
+        assigned(cluster, &namespace).0 == 1000
+    });
+    println!("    1000 Services created and assigned in {:.1?}", started.elapsed());
+    assert!(assigned(cluster, &namespace).1, "two Services share an address");
+    // The writes of the last snapshot are all answered once every Service shows one.
+    let writes = status_writes(&cluster.audit(), "ferrolb-controller", &namespace);
+    assert_eq!(writes.len(), 1000, "Services written");
+    let repeated: Vec<(&String, &usize)> = writes.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(repeated.is_empty(), "Services written more than once: {repeated:?}");
+
+    drop(controller);
+    let before = ingress(cluster, &namespace);
+    let seen = cluster.audit().len();
+    let mut again = cluster.controller("controller-thousand-again", &["--no-leader-election"]);
+    again.wait_for_log(&["allocated", "writes=0"], Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(2));
+    let after: Vec<_> = cluster.audit().split_off(seen);
+    let writes = status_writes(&after, "ferrolb-controller", &namespace);
+    assert!(writes.is_empty(), "a restarted controller wrote {} Services: {writes:?}", writes.len());
+    assert_eq!(ingress(cluster, &namespace), before, "addresses moved");
+}
+
+/// The API server killed while the controller writes, and started again:
+/// the watches list again and every Service gets an address, the ones it
+/// had kept.
+pub fn converges_when_the_api_server_restarts(cluster: &Cluster) {
+    let mut cleanup = Cleanup::new(cluster);
+    let namespace = cluster.namespace("restart");
+    cleanup.delete(&["services", "--all", "-n", &namespace]);
+    pool(cluster, &mut cleanup, &namespace, "2001:db8:2000::/116");
+    let mut controller = cluster.controller("controller-restart", &["--no-leader-election"]);
+    controller.wait_for_log(&["leading"], Duration::from_secs(30));
+
+    cluster.create(&services(&namespace, "first", 300, IPV6));
+    // Killed mid-run: some of the 300 are written, some not.
+    wait_for("some Services with an address", Duration::from_secs(60), || {
+        assigned(cluster, &namespace).0 > 0
+    });
+    cluster.plane().kill_apiserver();
+    let down = Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    cluster.plane().start_apiserver().unwrap_or_else(|e| panic!("{e}"));
+    println!("    API server down for {:.1?}", down.elapsed());
+    let kept: HashMap<String, Vec<String>> =
+        ingress(cluster, &namespace).into_iter().filter(|(_, ips)| !ips.is_empty()).collect();
+    cluster.create(&services(&namespace, "second", 100, IPV6));
+    wait_for("400 Services with an address", Duration::from_secs(180), || {
+        assigned(cluster, &namespace).0 == 400
+    });
+    assert!(assigned(cluster, &namespace).1, "two Services share an address");
+    let now = ingress(cluster, &namespace);
+    for (service, ips) in &kept {
+        assert_eq!(&now[service], ips, "{service} moved");
+    }
+    assert!(controller.count_log(&["watch failed"]) > 0, "the watches never saw the API server go");
+}
+
+/// Two controllers with leader election: one writes, the other waits;
+/// killed, the leader is replaced within the Lease's duration, and the
+/// two never write at the same time.
+pub fn one_of_two_leads_and_the_other_takes_over(cluster: &Cluster) {
+    let mut cleanup = Cleanup::new(cluster);
+    let namespace = cluster.namespace("lease");
+    cleanup.delete(&["services", "--all", "-n", &namespace]);
+    cleanup.delete(&["-n", NAMESPACE, "lease", "ferrolb-controller"]);
+    pool(cluster, &mut cleanup, &namespace, "2001:db8:3000::/116");
+    let mut first = cluster.controller("controller-one", &[]);
+    first.wait_for_log(&["leading"], Duration::from_secs(30));
+    let mut second = cluster.controller("controller-two", &[]);
+    cluster.create(&services(&namespace, "before", 20, IPV6));
+    wait_for("20 Services with an address", Duration::from_secs(60), || {
+        assigned(cluster, &namespace).0 == 20
+    });
+    assert_eq!(second.count_log(&["leading"]), 0, "two leaders");
+
+    first.process.kill();
+    let killed = Instant::now();
+    cluster.create(&services(&namespace, "after", 20, IPV6));
+    second.wait_for_log(&["leading"], Duration::from_secs(60));
+    let takeover = killed.elapsed();
+    println!("    the second controller leads {takeover:.1?} after the first was killed (Lease: 15 s)");
+    wait_for("40 Services with an address", Duration::from_secs(60), || {
+        assigned(cluster, &namespace).0 == 40
+    });
+
+    // By credential: each controller's own token. Every write of the second
+    // comes after the last of the first.
+    let events = cluster.audit();
+    let writes_by = |credential: &str| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| {
+                e.is_write() && e.user.credential() == Some(credential) && (200..300).contains(&e.code())
+            })
+            .map(|e| e.stage_timestamp.clone())
+            .collect()
+    };
+    let (one, two) = (writes_by(&first.credential), writes_by(&second.credential));
+    assert!(!one.is_empty() && !two.is_empty(), "both wrote: {} and {}", one.len(), two.len());
+    let last_of_first = one.iter().max().unwrap();
+    let first_of_second = two.iter().min().unwrap();
+    assert!(
+        last_of_first < first_of_second,
+        "the second wrote at {first_of_second}, before the first's last write at {last_of_first}"
+    );
+}
