@@ -55,6 +55,9 @@ pub const CONTROLLER_NAME: &str = "ferrolb-controller";
 /// snapshot comes first.
 pub const RETRY: Duration = Duration::from_secs(5);
 
+/// The reason of the Event about a status write the API server refused.
+pub const STATUS_REFUSED: &str = "StatusRefused";
+
 /// How many Service writes are in flight at once: enough to converge a
 /// thousand new Services in seconds, few enough not to flood the API server.
 const CONCURRENT_WRITES: usize = 4;
@@ -111,6 +114,11 @@ pub struct Controller {
     /// the next snapshot; until the store moves past that version, the
     /// same write is not sent again.
     unseen: HashMap<ServiceKey, (Option<String>, Owned)>,
+    /// Writes the API server refused for what they hold (422: a policy or a
+    /// validation said no): per Service, the resourceVersion it had and what
+    /// was refused. The same write is not sent again until the Service
+    /// changes, so a refusal is one Event and one log line, not a loop.
+    refused: HashMap<ServiceKey, (Option<String>, Owned)>,
 }
 
 impl Controller {
@@ -142,6 +150,7 @@ impl Controller {
             remembered: Assignments::new(),
             warned: Warned::default(),
             unseen: HashMap::new(),
+            refused: HashMap::new(),
         };
         let mut retry: Option<tokio::time::Instant>;
         let mut was_leading = false;
@@ -158,6 +167,7 @@ impl Controller {
                 controller.remembered = Assignments::new();
                 controller.warned = Warned::default();
                 controller.unseen.clear();
+                controller.refused.clear();
                 report.forget();
                 tracing::info!("leading: allocating and writing Service status");
             } else if !leads && was_leading {
@@ -223,10 +233,12 @@ impl Controller {
         // predate some of them; the store is fresher, and a Service it
         // shows already converged needs no second write.
         self.unseen.retain(|key, (version, _)| stored_version(stores, key) == *version);
+        self.refused.retain(|key, (version, _)| stored_version(stores, key) == *version);
         plan.writes.retain(|write| {
-            let echo_pending =
-                self.unseen.get(&write.service).is_some_and(|(_, sent)| *sent == write.desired);
-            !echo_pending && !holds_already(stores, write)
+            let sent_as = |writes: &HashMap<ServiceKey, (Option<String>, Owned)>| {
+                writes.get(&write.service).is_some_and(|(_, sent)| *sent == write.desired)
+            };
+            !sent_as(&self.unseen) && !sent_as(&self.refused) && !holds_already(stores, write)
         });
         tracing::debug!(
             services = allocation.services.len(),
@@ -270,6 +282,24 @@ impl Controller {
                 }
                 // Gone since the snapshot: its deletion comes with the next one.
                 Err(kube::Error::Api(e)) if e.code == 404 => {}
+                // Refused for what it holds: the same write would be refused again.
+                Err(kube::Error::Api(e)) if e.code == 422 => {
+                    tracing::warn!(
+                        service = %service,
+                        error = %e.message,
+                        "status write refused; not retried until the Service changes"
+                    );
+                    let note = Note {
+                        warning: true,
+                        reason: STATUS_REFUSED,
+                        message: format!(
+                            "the API server refused the status write ({}); not retried until the Service changes",
+                            e.message
+                        ),
+                    };
+                    self.publish(stores, service, &note).await;
+                    self.refused.insert(service.clone(), (version, write.desired.clone()));
+                }
                 Err(error) => {
                     failed += 1;
                     tracing::warn!(service = %service, error = %error, "status write failed, retrying");

@@ -5,6 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
+
 use crate::support::{Cleanup, Cluster, NAMESPACE, ingress, services, status_writes, wait_for};
 
 /// IPv6 Services: no IPv4 documentation range holds a thousand addresses.
@@ -146,5 +148,134 @@ pub fn one_of_two_leads_and_the_other_takes_over(cluster: &Cluster) {
     assert!(
         last_of_first < first_of_second,
         "the second wrote at {first_of_second}, before the first's last write at {last_of_first}"
+    );
+}
+
+/// A watch that resumes from a compacted revision is answered 410 Gone: the
+/// watchers list again, and no Service is written a second time.
+pub fn a_compacted_watch_lists_again_without_a_second_write(cluster: &Cluster) {
+    let mut cleanup = Cleanup::new(cluster);
+    let namespace = cluster.namespace("compacted");
+    cleanup.delete(&["services", "--all", "-n", &namespace]);
+    pool(cluster, &mut cleanup, &namespace, "2001:db8:4000::/116");
+    let mut controller = cluster.controller("controller-compacted", &["--no-leader-election"]);
+    controller.wait_for_log(&["leading"], Duration::from_secs(30));
+    cluster.create(&services(&namespace, "before", 50, IPV6));
+    wait_for("50 Services with an address", Duration::from_secs(60), || {
+        assigned(cluster, &namespace).0 == 50
+    });
+
+    // Revisions the watchers have not seen, then compacted away; the API
+    // server restarted, so every watch must resume from its last revision.
+    cluster.create(&services(&namespace, "churn", 20, "  type: ClusterIP\n"));
+    cluster.kubectl(&[
+        "delete",
+        "services",
+        "-n",
+        &namespace,
+        "-l",
+        "!nothing",
+        "--field-selector",
+        "spec.type=ClusterIP",
+    ]);
+    let revision = cluster.plane().compact().unwrap_or_else(|e| panic!("{e}"));
+    let seen = cluster.audit().len();
+    cluster.plane().kill_apiserver();
+    cluster.plane().start_apiserver().unwrap_or_else(|e| panic!("{e}"));
+    println!("    etcd compacted at revision {revision}, API server restarted");
+    controller.wait_for_log(&["too old resource version"], Duration::from_secs(60));
+
+    cluster.create(&services(&namespace, "after", 1, IPV6));
+    wait_for("51 Services with an address", Duration::from_secs(60), || {
+        assigned(cluster, &namespace).0 == 51
+    });
+    let after: Vec<_> = cluster.audit().split_off(seen);
+    let listed = after.iter().any(|e| {
+        e.verb == "list"
+            && e.is_about("services")
+            && e.user.credential() == Some(controller.credential.as_str())
+    });
+    assert!(listed, "the controller did not list the Services again");
+    let writes = status_writes(&after, "ferrolb-controller", &namespace);
+    assert_eq!(
+        writes.keys().collect::<Vec<_>>(),
+        ["after-0000"],
+        "only the new Service is written: {writes:?}"
+    );
+}
+
+/// A status write the API server refuses for what it holds (422, here by a
+/// ValidatingAdmissionPolicy) is one Event and one log line, not a loop;
+/// the other Services are written.
+pub fn a_refused_status_write_is_one_event_not_a_loop(cluster: &Cluster) {
+    let mut cleanup = Cleanup::new(cluster);
+    let namespace = cluster.namespace("refused");
+    cleanup.delete(&["services", "--all", "-n", &namespace]);
+    pool(cluster, &mut cleanup, &namespace, "2001:db8:5000::/116");
+    let policy = format!("refuse-status-{namespace}");
+    cleanup.delete(&["validatingadmissionpolicy,validatingadmissionpolicybinding", &policy]);
+    cluster
+        .try_apply(&format!(
+            "apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {{name: {policy}}}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+    - {{apiGroups: [\"\"], apiVersions: [v1], operations: [UPDATE], resources: [services/status]}}
+  validations:
+  - expression: \"object.metadata.name != 'refused'\"
+    message: the test refuses this Service's status
+    reason: Invalid
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: {policy}}}
+spec:
+  policyName: {policy}
+  validationActions: [Deny]
+  matchResources:
+    namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: {namespace}}}}}
+"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut controller = cluster.controller("controller-refused", &["--no-leader-election"]);
+    controller.wait_for_log(&["leading"], Duration::from_secs(30));
+    // The policy takes effect once the API server has loaded it: a first
+    // Service shows when (it is refused too, by name).
+    let mut yaml = services(&namespace, "refused", 1, IPV6).replace("refused-0000", "refused");
+    yaml.push_str(&services(&namespace, "fine", 3, IPV6));
+    cluster.create(&yaml);
+    wait_for("the three other Services with an address", Duration::from_secs(60), || {
+        assigned(cluster, &namespace).0 == 3
+    });
+    controller.wait_for_log(&["status write refused"], Duration::from_secs(30));
+    // Three retry periods (5 s each) later, still one attempt.
+    std::thread::sleep(Duration::from_secs(16));
+    let attempts = cluster
+        .audit()
+        .iter()
+        .filter(|e| e.is_about("services/status") && e.object() == format!("{namespace}/refused"))
+        .filter(|e| e.user.credential() == Some(controller.credential.as_str()))
+        .map(|e| e.code())
+        .collect::<Vec<_>>();
+    assert_eq!(attempts, [422], "the refused write was sent again");
+    assert_eq!(controller.count_log(&["status write refused"]), 1, "logged more than once");
+    let events = cluster.kubectl_json(&[
+        "get",
+        "events.events.k8s.io",
+        "-n",
+        &namespace,
+        "--field-selector",
+        "regarding.name=refused",
+    ]);
+    let refused: Vec<&Value> =
+        events["items"].as_array().into_iter().flatten().filter(|e| e["reason"] == "StatusRefused").collect();
+    assert_eq!(refused.len(), 1, "one StatusRefused Event: {events}");
+    assert!(
+        refused[0]["note"].as_str().is_some_and(|n| n.contains("the test refuses this Service's status")),
+        "{}",
+        refused[0]
     );
 }

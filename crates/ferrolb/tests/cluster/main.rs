@@ -42,6 +42,8 @@ const TESTS: &[Test] = tests![
     controller::assigns_a_thousand_services_with_one_write_each,
     controller::converges_when_the_api_server_restarts,
     controller::one_of_two_leads_and_the_other_takes_over,
+    controller::a_compacted_watch_lists_again_without_a_second_write,
+    controller::a_refused_status_write_is_one_event_not_a_loop,
     speaker::three_speakers_announce_by_bgp_and_l2,
     rbac::no_request_was_refused_and_every_rule_was_used,
 ];
