@@ -46,7 +46,11 @@ pub struct ServiceOutcome {
     pub name: String,
     /// The pool its addresses come from; `None` when it has none.
     pub pool: Option<String>,
-    /// Its addresses, the family it lists first first; empty on failure.
+    /// Its addresses; empty on failure. New ones list first the family the
+    /// Service lists first; kept ones stay in the order it holds them, as
+    /// MetalLB keeps them (which lists an automatic dual-stack pair IPv4
+    /// first), so that neither a restart nor a move from MetalLB rewrites a
+    /// status for the order alone.
     pub ips: Vec<IpAddr>,
     /// Why it has no address, or why what it asks for cannot be read (it
     /// then keeps what it had, as MetalLB does). (Boxed, as `released`.)
@@ -239,8 +243,9 @@ pub(crate) fn allocate_services(
         match &mut held[i] {
             Some((pool, ips)) => run.add_missing_family(subject, *pool, ips),
             None => match run.allocate_new(subject) {
-                Ok((pool, ips)) => {
+                Ok((pool, mut ips)) => {
                     run.take(subject, pool, &ips);
+                    ips.sort_by_key(|ip| Family::of(*ip) != subject.request.families.primary());
                     held[i] = Some((pool, ips));
                 }
                 Err(e) => errors[i] = Some(Box::new(e)),
@@ -263,11 +268,10 @@ pub(crate) fn allocate_services(
     services.extend(subjects.iter().zip(held).zip(errors.into_iter().zip(released)).map(
         |((subject, held), (error, released))| {
             let families = subject.request.families;
-            let (pool, mut ips) = match held {
+            let (pool, ips) = match held {
                 Some((pool, ips)) => (Some(pools.pools[pool].name.clone()), ips),
                 None => (None, Vec::new()),
             };
-            ips.sort_by_key(|ip| Family::of(*ip) != families.primary());
             ServiceOutcome {
                 namespace: subject.namespace.to_owned(),
                 name: subject.name.to_owned(),

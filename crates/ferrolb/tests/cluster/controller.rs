@@ -240,14 +240,33 @@ spec:
 "
         ))
         .unwrap_or_else(|e| panic!("{e}"));
+    // The API server loads a policy a moment after it is created: until a
+    // write of this Service's status is refused, the controller waits. The
+    // probe is a server-side dry run: admitted or not, it stores nothing.
+    cluster.create(&services(&namespace, "refused", 1, IPV6).replace("refused-0000", "refused"));
+    let probe = r#"{"status":{"loadBalancer":{"ingress":[{"ip":"2001:db8:5000::ff"}]}}}"#;
+    wait_for("the policy in force", Duration::from_secs(30), || {
+        let patch = [
+            "patch",
+            "service",
+            "refused",
+            "-n",
+            &namespace,
+            "--subresource=status",
+            "--type=merge",
+            "--dry-run=server",
+            "-p",
+            probe,
+        ];
+        cluster
+            .plane()
+            .kubectl(&patch)
+            .is_err_and(|e| e.to_string().contains("the test refuses this Service's status"))
+    });
     let mut controller = cluster.controller("controller-refused", &["--no-leader-election"]);
     controller.wait_for_log(&["leading"], Duration::from_secs(30));
-    // The policy takes effect once the API server has loaded it: a first
-    // Service shows when (it is refused too, by name).
-    let mut yaml = services(&namespace, "refused", 1, IPV6).replace("refused-0000", "refused");
-    yaml.push_str(&services(&namespace, "fine", 3, IPV6));
-    cluster.create(&yaml);
-    wait_for("the three other Services with an address", Duration::from_secs(60), || {
+    cluster.create(&services(&namespace, "fine", 3, IPV6));
+    controller.wait_for("the three other Services with an address", Duration::from_secs(60), || {
         assigned(cluster, &namespace).0 == 3
     });
     controller.wait_for_log(&["status write refused"], Duration::from_secs(30));

@@ -12,6 +12,7 @@
 mod controller;
 mod conversion;
 mod deploy;
+mod metallb;
 mod rbac;
 mod speaker;
 mod support;
@@ -45,6 +46,8 @@ const TESTS: &[Test] = tests![
     controller::a_compacted_watch_lists_again_without_a_second_write,
     controller::a_refused_status_write_is_one_event_not_a_loop,
     speaker::three_speakers_announce_by_bgp_and_l2,
+    metallb::same_services_get_the_same_verdicts_as_metallb,
+    metallb::migration_from_metallb_keeps_every_address,
     rbac::no_request_was_refused_and_every_rule_was_used,
 ];
 

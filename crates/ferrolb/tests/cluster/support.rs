@@ -143,12 +143,35 @@ impl Component {
     /// Waits until its log holds a line with every one of `words`; panics
     /// with the log after `timeout`, or at once if it exited.
     pub fn wait_for_log(&mut self, words: &[&str], timeout: Duration) {
-        wait_for(&format!("a log line with {words:?}"), timeout, || {
+        let log = self.process.log().to_owned();
+        self.wait_for(&format!("a log line with {words:?}"), timeout, || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .any(|l| words.iter().all(|w| l.contains(w)))
+        });
+    }
+
+    /// Polls `check` every 100 ms until it holds, as [`wait_for`]; panics
+    /// with the end of this component's log after `timeout`, or at once if
+    /// it exited.
+    pub fn wait_for(&mut self, what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while !check() {
             if let Err(e) = self.process.ensure_running() {
                 panic!("{e}");
             }
-            self.log().lines().any(|l| words.iter().all(|w| l.contains(w)))
-        });
+            if Instant::now() >= deadline {
+                let log = self.log();
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}; last lines of {}:\n{tail}",
+                    self.process.log().display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// How many of its log lines hold every one of `words`.

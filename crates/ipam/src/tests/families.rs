@@ -92,6 +92,24 @@ fn ips_are_listed_with_the_first_family_first() {
 }
 
 #[test]
+fn kept_ips_stay_in_the_order_the_service_holds_them() {
+    // MetalLB writes an automatic dual-stack pair IPv4 first whatever
+    // spec.ipFamilies says: taking over from it must not rewrite the status.
+    let snap = snapshot(
+        dual_and_single_pools(),
+        vec![
+            lb_service("ns", "web")
+                .policy("RequireDualStack")
+                .families(&["IPv6", "IPv4"])
+                .status_ips(&["198.51.100.3", "2001:db8:c::3"]),
+        ],
+    );
+    let result = run(&snap);
+    assert_eq!(ips_of(&result, "ns", "web"), ["198.51.100.3", "2001:db8:c::3"]);
+    assert_eq!(ips_of(&rerun(&snap, &result), "ns", "web"), ["198.51.100.3", "2001:db8:c::3"]);
+}
+
+#[test]
 fn named_pool_without_the_family_is_an_error() {
     let snap =
         snapshot(dual_and_single_pools(), vec![lb_service("ns", "web").pool("a-v4").families(&["IPv6"])]);

@@ -308,7 +308,7 @@ fn apiserver_args(dir: &Path, pki: &Pki, etcd_port: u16, port: u16) -> Vec<Strin
 }
 
 /// A loopback port free now (the kernel's choice).
-fn free_port() -> Result<u16> {
+pub(super) fn free_port() -> Result<u16> {
     let listener =
         TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| Error::io("bind", "127.0.0.1:0", e))?;
     listener.local_addr().map(|a| a.port()).map_err(|e| Error::io("read address of", "127.0.0.1:0", e))

@@ -1,17 +1,19 @@
 //! Kubernetes for the tests, benches and demo: a real control plane on
 //! loopback (etcd and kube-apiserver built from their Go modules by
 //! `scripts/go-tools`), kubeconfigs for the admin and for ServiceAccounts,
-//! the audit log, and a relay that lets a process in a lab namespace reach
-//! the API server.
+//! the audit log, a relay that lets a process in a lab namespace reach
+//! the API server, and MetalLB's own controller beside ferrolb's.
 
 pub mod audit;
 mod control_plane;
 mod kubeconfig;
+mod metallb;
 mod pki;
 mod relay;
 mod tools;
 
 pub use control_plane::ControlPlane;
 pub use kubeconfig::Credentials;
+pub use metallb::MetalLbController;
 pub use relay::ApiRelay;
 pub use tools::{GO_TOOLS, GoTools, go_tools_ready};
