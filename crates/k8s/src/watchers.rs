@@ -46,6 +46,10 @@ use tokio::task::JoinHandle;
 
 use crate::state::{ClusterState, Watched};
 
+/// The shortest time between two snapshots: a burst of changes (a
+/// manifest of many Services) still comes in few snapshots.
+pub const QUICKEST_WINDOW: Duration = Duration::from_millis(10);
+
 /// A kind of object ferrolb watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -283,10 +287,14 @@ impl Watchers {
     }
 
     /// Snapshots of the cluster: `None` until every watched kind has been
-    /// listed, then a new one at most once per `debounce` window after any
-    /// change (changes within a window give one snapshot). The first comes
-    /// as soon as the last kind is listed. The task that builds them lives
-    /// as long as `self`.
+    /// listed, then a new one after any change, at most one per window: a
+    /// change after a quiet window is built at once (a Service created alone
+    /// gets its address in milliseconds), and changes that come faster are
+    /// gathered into one snapshot per window. The window is four times what
+    /// the last build took, from [`QUICKEST_WINDOW`] up to `debounce`: a small
+    /// cluster is followed closely, a large one spends at most a fifth of
+    /// its time building snapshots. The first comes as soon as the last kind
+    /// is listed. The task that builds them lives as long as `self`.
     pub fn snapshots(&mut self, debounce: Duration) -> watch::Receiver<Option<Arc<Snapshot>>> {
         let (tx, rx) = watch::channel(None);
         // Subscribed before the first build, so no change can fall between.
@@ -299,6 +307,7 @@ impl Watchers {
             }
             loop {
                 changes.borrow_and_update();
+                let built = tokio::time::Instant::now();
                 // Off the runtime's threads: with many Services a build takes
                 // long enough to delay BGP keepalives and ARP replies.
                 let (stores, namespace) = (stores.clone(), namespace.clone());
@@ -315,10 +324,11 @@ impl Watchers {
                 if tx.send(Some(Arc::new(snapshot))).is_err() {
                     return; // nobody listens any more
                 }
+                let window = (built.elapsed() * 4).clamp(QUICKEST_WINDOW, debounce.max(QUICKEST_WINDOW));
                 if changes.changed().await.is_err() {
                     return;
                 }
-                tokio::time::sleep(debounce).await;
+                tokio::time::sleep_until(built + window).await;
             }
         })));
         rx

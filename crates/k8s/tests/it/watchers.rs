@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrolb_api::Snapshot;
+use ferrolb_k8s::watchers::QUICKEST_WINDOW;
 use ferrolb_k8s::{Kind, Watchers};
 use tokio::sync::watch;
 use tokio::time::{Instant, timeout};
@@ -157,16 +158,37 @@ async fn changes_within_one_window_give_one_snapshot() {
     let mut rx = watchers.snapshots(DEBOUNCE);
     next(&mut rx).await;
 
+    // A build takes no time on the paused clock: the window is the quickest.
     let start = Instant::now();
     fake.apply(objects::service("shop", "a"));
-    tokio::time::sleep(DEBOUNCE / 3).await;
+    tokio::time::sleep(QUICKEST_WINDOW / 3).await;
     fake.apply(objects::service("shop", "b"));
-    tokio::time::sleep(DEBOUNCE / 3).await;
+    tokio::time::sleep(QUICKEST_WINDOW / 3).await;
     fake.delete("Service", "default", "web");
     let snapshot = next(&mut rx).await;
-    assert!(start.elapsed() >= DEBOUNCE, "not before the window ends");
+    assert!(start.elapsed() >= QUICKEST_WINDOW, "not before the window ends");
     assert_eq!(names(&snapshot.services), ["kube:Service/shop/a", "kube:Service/shop/b"]);
     assert!(timeout(DEBOUNCE * 4, rx.changed()).await.is_err(), "no second snapshot without a change");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_change_after_a_quiet_window_is_built_at_once() {
+    let fake = cluster();
+    let mut watchers = Watchers::start(fake.client(), NS);
+    let mut rx = watchers.snapshots(DEBOUNCE);
+    next(&mut rx).await;
+    tokio::time::sleep(DEBOUNCE * 2).await;
+
+    let start = Instant::now();
+    fake.apply(objects::service("shop", "a"));
+    let snapshot = next(&mut rx).await;
+    assert!(start.elapsed() < QUICKEST_WINDOW, "built {:?} after the change, not at once", start.elapsed());
+    assert_eq!(names(&snapshot.services), ["kube:Service/default/web", "kube:Service/shop/a"]);
+    // The next change within the window waits for the window's end.
+    let again = Instant::now();
+    fake.apply(objects::service("shop", "b"));
+    next(&mut rx).await;
+    assert!(again.elapsed() + start.elapsed() >= QUICKEST_WINDOW, "two snapshots within one window");
 }
 
 #[tokio::test(start_paused = true)]
