@@ -129,6 +129,36 @@ pub fn service_account_user(namespace: &str, name: &str) -> String {
     format!("system:serviceaccount:{namespace}:{name}")
 }
 
+/// An audit log read as it grows: each [`AuditTail::read_new`] gives the
+/// events written since the one before.
+#[derive(Debug)]
+pub struct AuditTail {
+    log: std::path::PathBuf,
+    offset: u64,
+}
+
+impl AuditTail {
+    /// Reads `log` from its current end: only events written from now on.
+    pub fn from_end(log: &Path) -> AuditTail {
+        let offset = std::fs::metadata(log).map_or(0, |m| m.len());
+        AuditTail { log: log.to_owned(), offset }
+    }
+
+    /// The complete events written since the last call.
+    pub fn read_new(&mut self) -> Result<Vec<AuditEvent>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = std::fs::File::open(&self.log).map_err(|e| Error::io("open", &self.log, e))?;
+        file.seek(SeekFrom::Start(self.offset)).map_err(|e| Error::io("seek", &self.log, e))?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(|e| Error::io("read", &self.log, e))?;
+        // Up to the last complete line: the rest is read next time.
+        let complete = text.rfind('\n').map_or(0, |end| end + 1);
+        self.offset += complete as u64;
+        parse(&text[..complete])
+            .map_err(|reason| Error::Parse { command: format!("audit log {}", self.log.display()), reason })
+    }
+}
+
 /// Every event in `log` (an audit log file), in the order written.
 pub fn read(log: &Path) -> Result<Vec<AuditEvent>> {
     let text = std::fs::read_to_string(log).map_err(|e| Error::io("read", log, e))?;
@@ -172,6 +202,20 @@ mod tests {
         assert_eq!(events[1].at(), None);
         assert_eq!((patch.user.credential(), events[1].user.credential()), (Some("JTI=7f"), None));
         assert!(!events[1].is_write() && events[1].is_about("secrets"));
+    }
+
+    #[test]
+    fn a_tail_gives_each_complete_event_once() {
+        let log = std::env::temp_dir().join(format!("flb-audit-tail-{}", std::process::id()));
+        std::fs::write(&log, "{\"verb\":\"get\"}\n").unwrap();
+        let mut tail = AuditTail::from_end(&log);
+        assert!(tail.read_new().unwrap().is_empty(), "what was there before is not read");
+        let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        std::io::Write::write_all(&mut file, b"{\"verb\":\"patch\"}\n{\"verb\":\"li").unwrap();
+        assert_eq!(tail.read_new().unwrap().iter().map(|e| e.verb.as_str()).collect::<Vec<_>>(), ["patch"]);
+        std::io::Write::write_all(&mut file, b"st\"}\n").unwrap();
+        assert_eq!(tail.read_new().unwrap().iter().map(|e| e.verb.as_str()).collect::<Vec<_>>(), ["list"]);
+        std::fs::remove_file(&log).unwrap();
     }
 
     #[test]

@@ -85,6 +85,11 @@ impl MetalLbController {
         })
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
     /// Fails (with its log's tail) if it has exited.
     pub fn ensure_running(&mut self) -> Result<()> {
         self.process.ensure_running()

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 mod bench_bgp;
+mod bench_k8s;
 mod bench_l2;
 mod bench_plan;
 mod demo;
@@ -36,6 +37,10 @@ pub enum Bench {
     /// daemon is killed: ferrolb against keepalived (VRRP) at its default and
     /// fastest timers, with ratios.
     L2Failover(bench_l2::Args),
+    /// ferrolb's controller against MetalLB's on a real control plane: time
+    /// to give N Services their addresses, status writes and peak memory,
+    /// for every shape of Services (IPv6, IPv4, dual-stack, shared IPs).
+    K8s(bench_k8s::Args),
     /// One measured run of `plan` on FILE (used by `bench plan`, in a child
     /// process so that each run's peak memory is its own).
     #[command(hide = true)]
@@ -52,6 +57,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Bench { target: Bench::Plan(args) } => bench_plan::run(&args),
         Command::Bench { target: Bench::Bgp(args) } => bench_bgp::run(&args),
         Command::Bench { target: Bench::L2Failover(args) } => bench_l2::run(&args),
+        Command::Bench { target: Bench::K8s(args) } => bench_k8s::run(&args),
         Command::Bench { target: Bench::PlanOnce { file } } => bench_plan::once(&file),
     }
 }
