@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ferrolb_lab::k8s::ApiRelay;
+use ferrolb_lab::k8s::{ApiRelay, StandInPod};
 use ferrolb_lab::{Frr, Topology, lab_ready, probe};
 use serde_json::Value;
 
@@ -86,11 +86,14 @@ fn endpoints_on(namespace: &str, service: &str, node: &str) -> String {
 /// A Pod standing for the speaker's own (no kubelet runs it): what its
 /// status objects are owned by. Returns its uid.
 fn speaker_pod(cluster: &Cluster, name: &str, node: &str) -> String {
-    cluster.create(&format!(
-        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {NAMESPACE}}}\nspec:\n  nodeName: {node}\n  \
-         serviceAccountName: ferrolb-speaker\n  containers: [{{name: speaker, image: ghcr.io/ferrolb/ferrolb:latest}}]\n"
-    ));
-    cluster.kubectl(&["get", "pod", "-n", NAMESPACE, name, "-o", "jsonpath={.metadata.uid}"])
+    let pod = StandInPod {
+        namespace: NAMESPACE,
+        name,
+        service_account: "ferrolb-speaker",
+        node,
+        image: "ghcr.io/ferrolb/ferrolb:latest",
+    };
+    pod.create(&cluster.plane()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Which node names the ServiceL2Status and ServiceBGPStatus objects of `service` give.

@@ -27,10 +27,8 @@ use ferrolb_lab::HostProcess;
 use ferrolb_lab::k8s::audit::AuditTail;
 use ferrolb_lab::k8s::{ControlPlane, GoTools, MetalLbController};
 
+use super::BUNDLE;
 use super::memory::Memory;
-
-/// ferrolb's own manifests, applied as a user applies them.
-const BUNDLE: &str = include_str!("../../../../../deploy/ferrolb.yaml");
 
 /// The most IPv4 Services a shape gets: the three IPv4 documentation ranges
 /// hold 768 addresses.

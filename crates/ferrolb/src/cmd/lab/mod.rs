@@ -11,13 +11,18 @@ mod bench_plan;
 mod demo;
 mod memory;
 
+/// ferrolb's own manifests (`deploy/ferrolb.yaml`, generated and kept
+/// current by a test), built into the binary so that the Kubernetes demo
+/// and bench apply what a user applies.
+const BUNDLE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/ferrolb.yaml"));
+
 /// What `ferrolb lab` does.
 #[derive(Subcommand)]
 pub enum Command {
     /// Build the article's topology in network namespaces (FRR router, three
     /// nodes, two clients), run ferrolb on every node, show L2 and BGP mode
     /// and a measured failover, then remove everything.
-    Demo,
+    Demo(demo::Args),
     /// Measure ferrolb, printing ratios between sizes or against a peer.
     Bench {
         #[command(subcommand)]
@@ -53,7 +58,7 @@ pub enum Bench {
 /// Runs a lab subcommand.
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Demo => demo::run(),
+        Command::Demo(args) => demo::run(&args),
         Command::Bench { target: Bench::Plan(args) } => bench_plan::run(&args),
         Command::Bench { target: Bench::Bgp(args) } => bench_bgp::run(&args),
         Command::Bench { target: Bench::L2Failover(args) } => bench_l2::run(&args),
