@@ -242,48 +242,72 @@ async fn campaign(api: Api<Lease>, options: LeaseOptions, leading: watch::Sender
 }
 
 /// One round: whether this replica holds the Lease afterwards.
+///
+/// A conflict on a renewal means the Lease was written since it was read:
+/// a label or an annotation, or a replica that took it over. The Lease is
+/// read again and the round decided on what is there now, once; a second
+/// conflict is an error like any other, which keeps this replica leading
+/// until the renew deadline, as client-go does. A conflict on a creation or
+/// a takeover means another replica was first.
 async fn attempt(
     api: &Api<Lease>,
     options: &LeaseOptions,
     observer: &mut Observer,
     now: Instant,
 ) -> Result<bool, kube::Error> {
+    let mut read_again = true;
+    loop {
+        let (step, result) = write_step(api, options, observer, now).await?;
+        match result {
+            Ok(holds) => return Ok(holds),
+            Err(kube::Error::Api(e)) if e.code == 409 && step != Step::Renew => return Ok(false),
+            Err(kube::Error::Api(e)) if e.code == 409 && read_again => {
+                tracing::info!(lease = %options.name, error = %e.message, "lease written since read; reading it again");
+                read_again = false;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Reads the Lease and takes the step it calls for: the step, and whether
+/// this replica holds the Lease after it (or why its write failed).
+async fn write_step(
+    api: &Api<Lease>,
+    options: &LeaseOptions,
+    observer: &mut Observer,
+    now: Instant,
+) -> Result<(Step, Result<bool, kube::Error>), kube::Error> {
     let current = api.get_opt(&options.name).await?;
     let spec = current.as_ref().and_then(|l| l.spec.as_ref());
     let step = observer.step(now, spec, &options.holder, options.duration);
-    let Step::Follow { .. } = step else {
-        let spec = held_spec(spec, &step, &options.holder, options.duration, Timestamp::now());
-        let result = match current {
-            None => {
-                let lease = Lease {
-                    metadata: ObjectMeta {
-                        name: Some(options.name.clone()),
-                        namespace: Some(options.namespace.clone()),
-                        ..ObjectMeta::default()
-                    },
-                    spec: Some(spec),
-                };
-                api.create(&PostParams::default(), &lease).await
-            }
-            Some(mut lease) => {
-                // The resourceVersion read stays: a replica that raced us
-                // and wrote first makes this a conflict.
-                lease.spec = Some(spec);
-                api.replace(&options.name, &PostParams::default(), &lease).await
-            }
-        };
-        return match result {
-            Ok(_) => {
-                if step != Step::Renew {
-                    tracing::info!(lease = %options.name, holder = %options.holder, "lease acquired");
-                }
-                Ok(true)
-            }
-            Err(kube::Error::Api(e)) if e.code == 409 => Ok(false), // another replica was first
-            Err(error) => Err(error),
-        };
+    if let Step::Follow { .. } = step {
+        return Ok((step, Ok(false)));
+    }
+    let spec = held_spec(spec, &step, &options.holder, options.duration, Timestamp::now());
+    let result = match current {
+        None => {
+            let lease = Lease {
+                metadata: ObjectMeta {
+                    name: Some(options.name.clone()),
+                    namespace: Some(options.namespace.clone()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(spec),
+            };
+            api.create(&PostParams::default(), &lease).await
+        }
+        Some(mut lease) => {
+            // The resourceVersion read stays: a replica that raced us
+            // and wrote first makes this a conflict.
+            lease.spec = Some(spec);
+            api.replace(&options.name, &PostParams::default(), &lease).await
+        }
     };
-    Ok(false)
+    if result.is_ok() && step != Step::Renew {
+        tracing::info!(lease = %options.name, holder = %options.holder, "lease acquired");
+    }
+    Ok((step, result.map(|_| true)))
 }
 
 #[cfg(test)]

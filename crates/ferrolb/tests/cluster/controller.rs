@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use ferrolb_lab::k8s::ApiRelay;
 use serde_json::Value;
 
 use crate::support::{Cleanup, Cluster, NAMESPACE, ingress, services, status_writes, wait_for};
@@ -297,4 +298,66 @@ spec:
         "{}",
         refused[0]
     );
+}
+
+/// A Lease renewal answered 409 Conflict (the Lease annotated between the
+/// controller's read and its write, which a slow link to the API server
+/// makes likely) is read again and renewed on what the API server holds
+/// now: the controller keeps leading and keeps assigning.
+pub fn a_conflicting_lease_write_is_read_again_and_the_lead_kept(cluster: &Cluster) {
+    let mut cleanup = Cleanup::new(cluster);
+    let namespace = cluster.namespace("conflict");
+    cleanup.delete(&["services", "--all", "-n", &namespace]);
+    cleanup.delete(&["-n", NAMESPACE, "lease", "ferrolb-controller"]);
+    cluster
+        .plane()
+        .kubectl(&["delete", "--ignore-not-found", "-n", NAMESPACE, "lease", "ferrolb-controller"])
+        .ok();
+    pool(cluster, &mut cleanup, &namespace, "2001:db8:6000::/116");
+    let port = cluster.plane().port();
+    let (_relay, slow_port) =
+        ApiRelay::with_latency(port, Duration::from_millis(400)).unwrap_or_else(|e| panic!("{e}"));
+    let kubeconfig = cluster.service_account("ferrolb-controller");
+    let slow = kubeconfig.with_extension("slow");
+    let text = std::fs::read_to_string(&kubeconfig).expect("the kubeconfig");
+    let pointed = text.replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{slow_port}"));
+    assert_ne!(pointed, text, "the kubeconfig names no 127.0.0.1:{port}");
+    std::fs::write(&slow, pointed).expect("the slow kubeconfig written");
+    let mut controller = cluster.controller_with(&slow, "controller-conflict", &[]);
+    controller.wait_for_log(&["leading=true"], Duration::from_secs(60));
+
+    // Annotated again and again until one renewal is refused.
+    let credential = controller.credential.clone();
+    let lease_updates = |code: u16| -> Vec<String> {
+        cluster
+            .audit()
+            .iter()
+            .filter(|e| e.is_about("leases") && e.verb == "update" && e.code() == code)
+            .filter(|e| e.user.credential() == Some(credential.as_str()))
+            .map(|e| e.stage_timestamp.clone())
+            .collect()
+    };
+    let mut annotations = 0;
+    wait_for("a lease renewal answered 409", Duration::from_secs(120), || {
+        annotations += 1;
+        let stamp = format!("ferrolb.io/test-stamp={annotations}");
+        cluster.kubectl(&["annotate", "--overwrite", "-n", NAMESPACE, "lease", "ferrolb-controller", &stamp]);
+        !lease_updates(409).is_empty()
+    });
+    println!("    a renewal refused 409 after {annotations} annotations");
+    controller.wait_for_log(&["lease written since read"], Duration::from_secs(10));
+
+    // Renewed since, never stopped leading, still assigning.
+    let conflict = lease_updates(409).into_iter().max().expect("a conflict");
+    wait_for("a renewal after the conflict", Duration::from_secs(30), || {
+        lease_updates(200).iter().any(|at| *at > conflict)
+    });
+    cluster.create(&services(&namespace, "after", 3, IPV6));
+    controller.wait_for("three Services with an address", Duration::from_secs(60), || {
+        assigned(cluster, &namespace).0 == 3
+    });
+    assert_eq!(controller.count_log(&["leading=false"]), 0, "the controller stopped leading on a conflict");
+    let lease = cluster.kubectl_json(&["get", "-n", NAMESPACE, "lease", "ferrolb-controller"]);
+    assert_eq!(lease["spec"]["holderIdentity"], "controller-conflict", "{lease}");
+    assert_eq!(lease["spec"]["leaseTransitions"], 0, "a renewal, not a takeover: {lease}");
 }

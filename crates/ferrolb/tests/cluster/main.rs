@@ -14,6 +14,7 @@ mod conversion;
 mod deploy;
 mod metallb;
 mod rbac;
+mod rules;
 mod speaker;
 mod support;
 
@@ -39,12 +40,15 @@ macro_rules! tests {
 const TESTS: &[Test] = tests![
     deploy::ferrolb_yaml_applies_and_every_crd_is_established,
     deploy::metallb_configurations_apply_unchanged,
+    rules::every_metallb_schema_rule_is_refused_naming_the_field,
+    rules::every_cel_rule_is_refused_naming_the_field,
     conversion::bgppeer_versions_convert_as_metallbs_webhook,
     controller::assigns_a_thousand_services_with_one_write_each,
     controller::converges_when_the_api_server_restarts,
     controller::one_of_two_leads_and_the_other_takes_over,
     controller::a_compacted_watch_lists_again_without_a_second_write,
     controller::a_refused_status_write_is_one_event_not_a_loop,
+    controller::a_conflicting_lease_write_is_read_again_and_the_lead_kept,
     speaker::three_speakers_announce_by_bgp_and_l2,
     metallb::same_services_get_the_same_verdicts_as_metallb,
     metallb::migration_from_metallb_keeps_every_address,

@@ -104,8 +104,13 @@ impl Cluster {
     /// named `name` (its Lease identity); its credential id in the audit log
     /// is the component's.
     pub fn controller(&self, name: &str, args: &[&str]) -> Component {
-        let kubeconfig = self.service_account("ferrolb-controller");
-        let credential = credential_of(&kubeconfig);
+        self.controller_with(&self.service_account("ferrolb-controller"), name, args)
+    }
+
+    /// [`Cluster::controller`] with `kubeconfig` (one of the ServiceAccount's,
+    /// perhaps pointed elsewhere).
+    pub fn controller_with(&self, kubeconfig: &Path, name: &str, args: &[&str]) -> Component {
+        let credential = credential_of(kubeconfig);
         let mut c = Command::new(env!("CARGO_BIN_EXE_ferrolb"));
         c.arg("controller").args(args).env("KUBECONFIG", kubeconfig).env("POD_NAME", name);
         c.env("RUST_LOG", "info,ferrolb_k8s=debug");

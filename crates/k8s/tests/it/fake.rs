@@ -164,6 +164,8 @@ struct State {
     writes: Vec<Write>,
     /// How many of the next Service status patches fail with 500.
     failing_writes: usize,
+    /// How many of the next Lease replacements find it written since it was read.
+    lease_writes_behind: usize,
 }
 
 /// A write the fake received.
@@ -306,6 +308,12 @@ impl FakeApi {
     /// Makes the next `n` Service status patches fail with 500.
     pub fn fail_next_writes(&self, n: usize) {
         self.state.lock().unwrap().failing_writes = n;
+    }
+
+    /// The next `n` Lease replacements find the Lease written since it was
+    /// read (someone annotated it), so each is answered 409 Conflict.
+    pub fn write_lease_behind_next_replacements(&self, n: usize) {
+        self.state.lock().unwrap().lease_writes_behind = n;
     }
 
     /// Every PATCH and POST seen so far.
@@ -711,6 +719,14 @@ impl FakeApi {
         lease["apiVersion"] = "coordination.k8s.io/v1".into();
         lease["kind"] = "Lease".into();
         let key = key(&lease);
+        if parts.method == http::Method::PUT && state.lease_writes_behind > 0 {
+            state.lease_writes_behind -= 1;
+            let version = state.bump();
+            if let Some(stored) = state.objects.get_mut(&key) {
+                stored["metadata"]["annotations"] = serde_json::json!({"written-behind": version.clone()});
+                stored["metadata"]["resourceVersion"] = version.into();
+            }
+        }
         let stored = state.objects.get(&key).map(|l| l["metadata"]["resourceVersion"].clone());
         match (&parts.method, stored) {
             (&http::Method::POST, Some(_)) => {

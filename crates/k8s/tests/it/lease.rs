@@ -112,3 +112,26 @@ async fn a_replica_whose_lease_is_taken_stops_writing() {
     assert_eq!(lease(&fake)["spec"]["holderIdentity"], "other");
     controller.abort();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_renewal_answered_409_reads_the_lease_again_and_keeps_leading() {
+    let fake = cluster();
+    let election = Election::start(fake.client(), LeaseOptions::new(NS, "me"));
+    let mut leading = election.leading();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(*leading.borrow_and_update());
+
+    // Annotated by someone between this replica's read and its write.
+    fake.write_lease_behind_next_replacements(1);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(!leading.has_changed().unwrap(), "leadership flapped on a conflict");
+    assert!(*leading.borrow());
+    let spec = &lease(&fake)["spec"];
+    assert_eq!(spec["holderIdentity"], "me");
+    assert_eq!(spec["leaseTransitions"], 0, "a renewal, not a takeover");
+
+    // Written behind every time: after the deadline, no longer leading.
+    fake.write_lease_behind_next_replacements(usize::MAX);
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert!(!*leading.borrow(), "a replica that cannot renew stops leading at the deadline");
+}

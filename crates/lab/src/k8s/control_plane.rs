@@ -149,9 +149,14 @@ impl ControlPlane {
 
     /// Runs `kubectl ARGS` as the admin; its standard output, or an error with its standard error.
     pub fn kubectl(&self, args: &[&str]) -> Result<String> {
+        self.kubectl_within(args, Duration::from_secs(60))
+    }
+
+    /// [`ControlPlane::kubectl`] given `timeout` (creating thousands of objects takes minutes).
+    pub fn kubectl_within(&self, args: &[&str], timeout: Duration) -> Result<String> {
         let mut c = self.kubectl_command();
         c.args(args);
-        cmd::run(&mut c, Duration::from_secs(60))
+        cmd::run(&mut c, timeout)
     }
 
     /// `kubectl apply -f` of `yaml` as the admin; what kubectl printed, or

@@ -11,12 +11,12 @@
 //!                                      process's threads)
 //! ```
 
-use std::io;
+use std::io::{self, Read as _, Write as _};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sched::{CloneFlags, setns};
 
@@ -39,12 +39,29 @@ impl ApiRelay {
         let listener = listen_inside(netns.name(), addr).map_err(|e| {
             Error::io("listen (relay to the API server) on", format!("{}:{addr}", netns.name()), e)
         })?;
-        listener.set_nonblocking(true).map_err(|e| Error::io("configure", addr.to_string(), e))?;
+        ApiRelay::serve(listener, addr, Duration::ZERO)
+    }
+
+    /// Relays a new loopback port of this namespace to `port`, each byte
+    /// sent towards the API server held back `latency` (a slow link): a
+    /// client's write reaches the server that much after its read, and
+    /// other clients' writes land in between. The relay and its port.
+    pub fn with_latency(port: u16, latency: Duration) -> Result<(ApiRelay, u16)> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .map_err(|e| Error::io("listen (slow relay to the API server) on", "127.0.0.1:0", e))?;
+        let local =
+            listener.local_addr().map_err(|e| Error::io("read the address of", "the slow relay", e))?;
+        let relay = ApiRelay::serve(listener, SocketAddr::from((Ipv4Addr::LOCALHOST, port)), latency)?;
+        Ok((relay, local.port()))
+    }
+
+    fn serve(listener: TcpListener, target: SocketAddr, latency: Duration) -> Result<ApiRelay> {
+        listener.set_nonblocking(true).map_err(|e| Error::io("configure", target.to_string(), e))?;
         let stop = Arc::new(AtomicBool::new(false));
         let open = Arc::new(Mutex::new(Vec::new()));
         let accept = {
             let (stop, open) = (Arc::clone(&stop), Arc::clone(&open));
-            thread::spawn(move || accept_loop(&listener, addr, &stop, &open))
+            thread::spawn(move || accept_loop(&listener, target, latency, &stop, &open))
         };
         Ok(ApiRelay { stop, open, accept: Some(accept) })
     }
@@ -75,7 +92,13 @@ fn listen_inside(netns: &str, addr: SocketAddr) -> io::Result<TcpListener> {
     .unwrap_or_else(|_| Err(io::Error::other("the thread binding the relay panicked")))
 }
 
-fn accept_loop(listener: &TcpListener, target: SocketAddr, stop: &AtomicBool, open: &Mutex<Vec<TcpStream>>) {
+fn accept_loop(
+    listener: &TcpListener,
+    target: SocketAddr,
+    latency: Duration,
+    stop: &AtomicBool,
+    open: &Mutex<Vec<TcpStream>>,
+) {
     while !stop.load(Ordering::Relaxed) {
         match listener.accept() {
             Ok((inside, _)) => {
@@ -85,7 +108,7 @@ fn accept_loop(listener: &TcpListener, target: SocketAddr, stop: &AtomicBool, op
                     continue;
                 };
                 let _ = inside.set_nonblocking(false);
-                if let Err(e) = relay(inside, outside, open) {
+                if let Err(e) = relay(inside, outside, latency, open) {
                     tracing::warn!(error = %e, "API relay connection failed");
                 }
             }
@@ -98,8 +121,14 @@ fn accept_loop(listener: &TcpListener, target: SocketAddr, stop: &AtomicBool, op
     }
 }
 
-/// Copies bytes both ways on two threads; each direction's end closes the other's writing half.
-fn relay(inside: TcpStream, outside: TcpStream, open: &Mutex<Vec<TcpStream>>) -> io::Result<()> {
+/// Copies bytes both ways on two threads (those towards the API server
+/// `latency` late); each direction's end closes the other's writing half.
+fn relay(
+    inside: TcpStream,
+    outside: TcpStream,
+    latency: Duration,
+    open: &Mutex<Vec<TcpStream>>,
+) -> io::Result<()> {
     {
         let mut open = open.lock().unwrap_or_else(|e| e.into_inner());
         open.retain(|s| s.peer_addr().is_ok());
@@ -112,7 +141,37 @@ fn relay(inside: TcpStream, outside: TcpStream, open: &Mutex<Vec<TcpStream>>) ->
             let _ = to.shutdown(Shutdown::Write);
         })
     };
-    copy(inside.try_clone()?, outside.try_clone()?);
+    match latency.is_zero() {
+        true => copy(inside.try_clone()?, outside.try_clone()?),
+        false => {
+            let (from, to) = (inside.try_clone()?, outside.try_clone()?);
+            thread::spawn(move || copy_late(from, to, latency))
+        }
+    };
     copy(outside, inside);
     Ok(())
+}
+
+/// Copies `from` to `to`, each chunk written `latency` after it was read:
+/// a reader that queues what it reads with the time, and a writer that
+/// waits for each chunk's time (so the link is slow, not narrow).
+fn copy_late(mut from: TcpStream, mut to: TcpStream, latency: Duration) {
+    let (queue, chunks) = mpsc::channel::<(Instant, Vec<u8>)>();
+    let writer = thread::spawn(move || {
+        for (read_at, chunk) in chunks {
+            thread::sleep((read_at + latency).saturating_duration_since(Instant::now()));
+            if to.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    });
+    let mut buffer = vec![0; 64 * 1024];
+    while let Ok(n @ 1..) = from.read(&mut buffer) {
+        if queue.send((Instant::now(), buffer[..n].to_vec())).is_err() {
+            break;
+        }
+    }
+    drop(queue);
+    let _ = writer.join();
 }

@@ -175,8 +175,7 @@ fn measure(
     let class = format!("bench.ferrolb.io/{namespace}");
     plane.kubectl(&["create", "namespace", &namespace])?;
     let pool = plane.write_manifest(&pool(&namespace, shape.addresses))?;
-    let file = plane.write_manifest(&service_manifest(&namespace, &class, shape, services))?;
-    plane.kubectl(&["create", "-f", &file.to_string_lossy()])?;
+    create_services(plane, &namespace, &class, shape, services)?;
     plane.kubectl(&["apply", "-f", &pool.to_string_lossy()])?;
 
     let mut audit = AuditTail::from_end(&plane.audit_log());
@@ -217,6 +216,42 @@ fn measure(
     drop(controller);
     plane.kubectl(&["delete", "-f", &pool.to_string_lossy()])?;
     Ok(Run { assigned, writes, peak_mib })
+}
+
+/// How many kubectl processes create a shape's Services side by side: one
+/// kubectl sends one request at a time, and the API server has cores to spare.
+const CREATORS: usize = 4;
+
+/// Creates `count` Services of `shape` with kubectl, [`CREATORS`] at a time.
+fn create_services(
+    plane: &ControlPlane,
+    namespace: &str,
+    class: &str,
+    shape: Shape,
+    count: usize,
+) -> anyhow::Result<()> {
+    let share = count.div_ceil(CREATORS);
+    let files = (0..count)
+        .step_by(share.max(1))
+        .map(|first| {
+            plane.write_manifest(&service_manifest(namespace, class, shape, first..count.min(first + share)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    std::thread::scope(|scope| {
+        let creators: Vec<_> = files
+            .iter()
+            .map(|file| {
+                scope.spawn(move || {
+                    plane.kubectl_within(
+                        &["create", "-f", &file.to_string_lossy()],
+                        Duration::from_secs(30 * 60),
+                    )
+                })
+            })
+            .collect();
+        creators.into_iter().try_for_each(|c| c.join().expect("a kubectl thread panicked").map(drop))
+    })?;
+    Ok(())
 }
 
 /// A running controller of either kind, stopped when dropped.
@@ -286,10 +321,12 @@ fn pool(namespace: &str, addresses: &str) -> String {
     )
 }
 
-/// `count` LoadBalancer Services of `class` in `namespace`, as one YAML stream.
-fn service_manifest(namespace: &str, class: &str, shape: Shape, count: usize) -> String {
-    let mut out = String::with_capacity(count * 300);
-    for i in 0..count {
+/// LoadBalancer Services `indices` of `class` in `namespace`, as one YAML
+/// stream. Without node ports, as users with thousands of Services have
+/// them: the default node port range holds 2768.
+fn service_manifest(namespace: &str, class: &str, shape: Shape, indices: std::ops::Range<usize>) -> String {
+    let mut out = String::with_capacity(indices.len() * 300);
+    for i in indices {
         // Two Services of a pair share a key and differ in port, as sharing requires.
         let (annotations, port) = match shape.pairs {
             true => (format!("  annotations: {{metallb.io/allow-shared-ip: pair-{}}}\n", i / 2), 80 + i % 2),
@@ -298,7 +335,8 @@ fn service_manifest(namespace: &str, class: &str, shape: Shape, count: usize) ->
         let _ = write!(
             out,
             "apiVersion: v1\nkind: Service\nmetadata:\n  name: svc-{i:05}\n  namespace: {namespace}\n{annotations}\
-             spec:\n  type: LoadBalancer\n  loadBalancerClass: {class}\n  ports: [{{port: {port}, protocol: TCP}}]\n{}---\n",
+             spec:\n  type: LoadBalancer\n  loadBalancerClass: {class}\n  allocateLoadBalancerNodePorts: false\n  \
+             ports: [{{port: {port}, protocol: TCP}}]\n{}---\n",
             shape.spec
         );
     }
@@ -361,7 +399,7 @@ mod tests {
 
     #[test]
     fn pairs_share_a_key_and_differ_in_port() {
-        let yaml = service_manifest("ns", "bench.ferrolb.io/ns", SHAPES[3], 4);
+        let yaml = service_manifest("ns", "bench.ferrolb.io/ns", SHAPES[3], 0..4);
         let (snapshot, problems) = ferrolb_api::load::load_str("bench.yaml", &yaml);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(snapshot.services.len(), 4);
