@@ -41,6 +41,24 @@ pub struct Node {
     pub port: String,
 }
 
+impl Node {
+    /// Makes the node take traffic sent to `vips` (as kube-proxy in IPVS
+    /// mode does, by binding them to a local interface) and answer ARP only
+    /// for addresses of the asking interface, so that answering ARP for the
+    /// VIPs is left to the speaker (MetalLB asks for kube-proxy's strictARP
+    /// for the same reason).
+    pub fn take_vip_traffic(&self, vips: &[IpAddr]) -> Result<()> {
+        self.netns.sysctl("net.ipv4.conf.all.arp_ignore", "1")?;
+        self.netns.sysctl("net.ipv4.conf.all.arp_announce", "2")?;
+        for vip in vips {
+            crate::netns::check_documentation(*vip)?;
+            let vip = vip.to_string();
+            self.netns.ip(&["route", "add", "local", &vip, "dev", "lo", "table", "local"])?;
+        }
+        Ok(())
+    }
+}
+
 /// The reference topology; dropping it removes every namespace it built.
 #[derive(Debug)]
 pub struct Topology {

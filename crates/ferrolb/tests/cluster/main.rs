@@ -13,6 +13,7 @@ mod controller;
 mod conversion;
 mod deploy;
 mod metallb;
+mod metallb_speaker;
 mod rbac;
 mod rules;
 mod speaker;
@@ -52,6 +53,7 @@ const TESTS: &[Test] = tests![
     speaker::three_speakers_announce_by_bgp_and_l2,
     metallb::same_services_get_the_same_verdicts_as_metallb,
     metallb::migration_from_metallb_keeps_every_address,
+    metallb_speaker::status_objects_and_events_are_metallbs,
     rbac::no_request_was_refused_and_every_rule_was_used,
 ];
 

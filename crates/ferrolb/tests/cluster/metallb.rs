@@ -215,7 +215,7 @@ impl Namespaces {
 
 /// MetalLB's programs and both versions' sources, or `None` (the test is
 /// skipped, but in CI) with what is missing said.
-fn metallb_tools() -> Option<GoTools> {
+pub fn metallb_tools() -> Option<GoTools> {
     go_tools_ready(|tools| {
         tools.missing_metallb().or_else(|| match &tools.metallb_run_src {
             Some(src) if src.join("config/crd/bases").is_dir() => None,

@@ -16,7 +16,7 @@ mod tools;
 
 pub use control_plane::ControlPlane;
 pub use kubeconfig::Credentials;
-pub use metallb::MetalLbController;
+pub use metallb::{MetalLbController, MetalLbSpeaker, MetalLbSpeakerSpec};
 pub use pod::StandInPod;
 pub use relay::ApiRelay;
 pub use tools::{GO_TOOLS, GoTools, go_tools_ready};

@@ -16,9 +16,11 @@
 //!
 //! The two controllers see the same API server, the same objects and the
 //! same number of Services; each ignores the other's Services by class.
+//! The speakers' parts (BGP, L2 failover) are in `bench_k8s_speakers`.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,6 +30,7 @@ use ferrolb_lab::k8s::audit::AuditTail;
 use ferrolb_lab::k8s::{ControlPlane, GoTools, MetalLbController};
 
 use super::BUNDLE;
+use super::bench_k8s_speakers::{Bench, render_bgp, render_l2, render_migration};
 use super::memory::Memory;
 
 /// The most IPv4 Services a shape gets: the three IPv4 documentation ranges
@@ -41,9 +44,30 @@ const GIVE_UP: Duration = Duration::from_secs(30 * 60);
 /// Arguments of `ferrolb lab bench k8s`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Services per shape (IPv4 and dual-stack shapes get at most 700).
+    /// Services per shape of the controllers' part (IPv4 and dual-stack
+    /// shapes get at most 700), and the larger size of the BGP part (the
+    /// smaller is a tenth of it).
     #[arg(long, default_value_t = 10_000)]
     services: usize,
+    /// Failovers per speaker in the L2 part.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// The parts to run (all when not given).
+    #[arg(long, value_enum)]
+    only: Vec<Part>,
+}
+
+/// A part of the benchmark.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The controllers: addresses for every shape of Services.
+    Controllers,
+    /// The speakers: routes to FRR at two sizes.
+    Bgp,
+    /// The speakers: the outage when the L2 leader dies.
+    L2Failover,
+    /// MetalLB replaced by ferrolb under clients of an L2 and a BGP VIP.
+    Migration,
 }
 
 /// A shape of Services, as users write them.
@@ -90,15 +114,15 @@ const SHAPES: [Shape; 4] = [
     },
 ];
 
-/// Which controller a run measures.
+/// Whose component a run measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Implementation {
+pub enum Implementation {
     Ferrolb,
     MetalLb,
 }
 
 impl Implementation {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Implementation::Ferrolb => "ferrolb",
             Implementation::MetalLb => "metallb",
@@ -132,7 +156,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(missing) = tools.missing_control_plane().or_else(|| tools.missing_metallb()) {
         bail!("{missing}");
     }
-    println!("ferrolb lab bench k8s: ferrolb's controller against MetalLB {}'s", tools.metallb_run_version);
+    println!("ferrolb lab bench k8s: ferrolb against MetalLB {}", tools.metallb_run_version);
     let started = Instant::now();
     let plane = ControlPlane::start(&tools)?;
     println!("  kube-apiserver {} at {} ({:.1?})", tools.k8s_version, plane.server(), started.elapsed());
@@ -140,11 +164,45 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     plane.kubectl(&["apply", "-f", &bundle.to_string_lossy()])?;
     plane.kubectl(&["wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"])?;
     let exe = std::env::current_exe().context("cannot find the ferrolb binary")?;
+    let runs = |part| args.only.is_empty() || args.only.contains(&part);
+    let mut tables = Vec::new();
+    let mut table = |title: &str, body: String| {
+        tables.push(format!("{title}\n{body}"));
+        println!("\n{}", tables.last().expect("pushed"));
+    };
+    // The parts with fewest Services first: what a part creates stays, and
+    // every later part's components watch it too (both kinds alike).
+    let speakers = Bench { plane: &plane, tools: &tools, exe: &exe };
+    if runs(Part::L2Failover) {
+        table("speakers, L2: the leader killed", render_l2(&speakers.l2(args.runs)?));
+    }
+    if runs(Part::Migration) {
+        table("migration: MetalLB replaced by ferrolb", render_migration(&speakers.migration()?));
+    }
+    if runs(Part::Bgp) {
+        let sizes = [(args.services / 10).max(1), args.services];
+        table("speakers, BGP: routes to FRR", render_bgp(&speakers.bgp(&sizes)?));
+    }
+    if runs(Part::Controllers) {
+        let rows = controllers(&plane, &tools, &exe, args.services)?;
+        table("controllers: time to give every Service its addresses", render(&rows));
+    }
+    println!("\n{}", tables.join("\n"));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The controllers' part: every shape, ferrolb's then MetalLB's.
+fn controllers(
+    plane: &ControlPlane,
+    tools: &GoTools,
+    exe: &Path,
+    services: usize,
+) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for shape in SHAPES {
-        let services = if shape.ipv4 { args.services.min(MOST_IPV4) } else { args.services };
+        let services = if shape.ipv4 { services.min(MOST_IPV4) } else { services };
         let measure = |implementation| -> anyhow::Result<Run> {
-            let run = measure(&plane, &tools, &exe, shape, services, implementation)?;
+            let run = measure(plane, tools, exe, shape, services, implementation)?;
             println!(
                 "  {:<16} {:>6} Services  {:<8} {}",
                 shape.name,
@@ -158,15 +216,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let metallb = measure(Implementation::MetalLb)?;
         rows.push(Row { shape: shape.name, services, ferrolb, metallb });
     }
-    println!("\n{}", render(&rows));
-    Ok(ExitCode::SUCCESS)
+    Ok(rows)
 }
 
 /// One controller over one shape's Services.
 fn measure(
     plane: &ControlPlane,
     tools: &GoTools,
-    exe: &std::path::Path,
+    exe: &Path,
     shape: Shape,
     services: usize,
     implementation: Implementation,
@@ -175,7 +232,7 @@ fn measure(
     let class = format!("bench.ferrolb.io/{namespace}");
     plane.kubectl(&["create", "namespace", &namespace])?;
     let pool = plane.write_manifest(&pool(&namespace, shape.addresses))?;
-    create_services(plane, &namespace, &class, shape, services)?;
+    create_in_parallel(plane, 0..services, |range| service_manifest(&namespace, &class, shape, range))?;
     plane.kubectl(&["apply", "-f", &pool.to_string_lossy()])?;
 
     let mut audit = AuditTail::from_end(&plane.audit_log());
@@ -218,24 +275,22 @@ fn measure(
     Ok(Run { assigned, writes, peak_mib })
 }
 
-/// How many kubectl processes create a shape's Services side by side: one
-/// kubectl sends one request at a time, and the API server has cores to spare.
+/// How many kubectl processes create objects side by side: one kubectl
+/// sends one request at a time, and the API server has cores to spare.
 const CREATORS: usize = 4;
 
-/// Creates `count` Services of `shape` with kubectl, [`CREATORS`] at a time.
-fn create_services(
+/// Creates `count` numbered objects with kubectl, [`CREATORS`] at a time;
+/// `manifest` writes those of a range of numbers.
+pub fn create_in_parallel(
     plane: &ControlPlane,
-    namespace: &str,
-    class: &str,
-    shape: Shape,
-    count: usize,
+    count: std::ops::Range<usize>,
+    manifest: impl Fn(std::ops::Range<usize>) -> String,
 ) -> anyhow::Result<()> {
-    let share = count.div_ceil(CREATORS);
-    let files = (0..count)
-        .step_by(share.max(1))
-        .map(|first| {
-            plane.write_manifest(&service_manifest(namespace, class, shape, first..count.min(first + share)))
-        })
+    let share = count.len().div_ceil(CREATORS).max(1);
+    let files = count
+        .clone()
+        .step_by(share)
+        .map(|first| plane.write_manifest(&manifest(first..count.end.min(first + share))))
         .collect::<Result<Vec<_>, _>>()?;
     std::thread::scope(|scope| {
         let creators: Vec<_> = files
@@ -282,7 +337,7 @@ impl Controller {
 fn start(
     plane: &ControlPlane,
     tools: &GoTools,
-    exe: &std::path::Path,
+    exe: &Path,
     implementation: Implementation,
     namespace: &str,
     class: &str,

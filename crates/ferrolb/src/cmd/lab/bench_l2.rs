@@ -288,7 +288,7 @@ fn measure(exe: &Path, setup: Setup, interval: Duration) -> anyhow::Result<Failo
 /// The node that answered every request of the last `window` before `now`
 /// (at least half as many answers as requests sent, and answers since
 /// before the window began), if one did.
-fn steady(answers: &Answers, now: f64, window: Duration, interval: Duration) -> Option<String> {
+pub(super) fn steady(answers: &Answers, now: f64, window: Duration, interval: Duration) -> Option<String> {
     let since = now - window.as_secs_f64();
     let (first, _) = answers.replies.first()?;
     if *first > since {
@@ -302,7 +302,7 @@ fn steady(answers: &Answers, now: f64, window: Duration, interval: Duration) -> 
 }
 
 /// Whether a node other than `leader` answered after `failure`.
-fn taken_over(answers: &Answers, failure: f64, leader: &str) -> bool {
+pub(super) fn taken_over(answers: &Answers, failure: f64, leader: &str) -> bool {
     answers.replies.iter().any(|(t, name)| *t > failure && name != leader)
 }
 

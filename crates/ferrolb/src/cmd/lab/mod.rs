@@ -6,6 +6,7 @@ use clap::Subcommand;
 
 mod bench_bgp;
 mod bench_k8s;
+mod bench_k8s_speakers;
 mod bench_l2;
 mod bench_plan;
 mod demo;
@@ -42,9 +43,10 @@ pub enum Bench {
     /// daemon is killed: ferrolb against keepalived (VRRP) at its default and
     /// fastest timers, with ratios.
     L2Failover(bench_l2::Args),
-    /// ferrolb's controller against MetalLB's on a real control plane: time
-    /// to give N Services their addresses, status writes and peak memory,
-    /// for every shape of Services (IPv6, IPv4, dual-stack, shared IPs).
+    /// ferrolb against MetalLB on a real control plane: the controllers'
+    /// time to give N Services their addresses, status writes and peak
+    /// memory, for every shape of Services (IPv6, IPv4, dual-stack, shared
+    /// IPs); the speakers' routes to FRR at two sizes and L2 failover.
     K8s(bench_k8s::Args),
     /// One measured run of `plan` on FILE (used by `bench plan`, in a child
     /// process so that each run's peak memory is its own).

@@ -16,6 +16,7 @@
 //! taking VIP traffic) the demo does by hand, and says so.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -261,21 +262,14 @@ impl Demo {
         Ok(())
     }
 
-    /// Does kube-proxy's part on every node for `vips`: the host accepts
-    /// their traffic (as kube-proxy in IPVS mode, which binds them to a
-    /// local interface), and answers ARP only for addresses of the asking
-    /// interface, so that the VIPs are ferrolb's to answer (MetalLB asks
-    /// for kube-proxy's strictARP for the same reason).
+    /// Does kube-proxy's part on every node for `vips` ([`ferrolb_lab::Node::take_vip_traffic`]).
     fn accept_vip_traffic(&self, vips: &[String]) -> anyhow::Result<()> {
-        for vip in vips {
-            ferrolb_lab::check_documentation(vip.parse().with_context(|| format!("EXTERNAL-IP {vip}"))?)?;
-        }
+        let vips = vips
+            .iter()
+            .map(|vip| vip.parse().with_context(|| format!("EXTERNAL-IP {vip}")))
+            .collect::<anyhow::Result<Vec<IpAddr>>>()?;
         for node in &self.network.topology.nodes {
-            node.netns.sysctl("net.ipv4.conf.all.arp_ignore", "1")?;
-            node.netns.sysctl("net.ipv4.conf.all.arp_announce", "2")?;
-            for vip in vips {
-                node.netns.ip(&["route", "add", "local", vip, "dev", "lo", "table", "local"])?;
-            }
+            node.take_vip_traffic(&vips)?;
         }
         Ok(())
     }
