@@ -31,14 +31,14 @@ use std::time::Duration;
 
 use ferrolb_api::Snapshot;
 use ferrolb_api::core::Service;
-use ferrolb_api::metallb::IPAddressPool;
+use ferrolb_api::metallb::{IPAddressPool, IPAddressPoolStatus};
 use ferrolb_api::service::LbService;
 use ferrolb_ipam::{Assignments, ServiceKey};
 use futures_util::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Patch, PatchParams};
+use kube::api::{Patch, PatchParams, ValidationDirective};
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, Client};
+use kube::{Api, Client, Resource as _};
 use tokio::sync::watch;
 
 use crate::configuration_state::{ConfigurationReport, Validation, Verdict};
@@ -119,6 +119,11 @@ pub struct Controller {
     /// was refused. The same write is not sent again until the Service
     /// changes, so a refusal is one Event and one log line, not a loop.
     refused: HashMap<ServiceKey, (Option<String>, Owned)>,
+    /// Pool status writes the API server refused (a CRD older than the
+    /// counts, whose schema lacks a field: written with strict field
+    /// validation, such a write is refused rather than silently pruned):
+    /// per pool, what was refused, not sent again while it is the same.
+    refused_pools: HashMap<String, IPAddressPoolStatus>,
 }
 
 impl Controller {
@@ -151,6 +156,7 @@ impl Controller {
             warned: Warned::default(),
             unseen: HashMap::new(),
             refused: HashMap::new(),
+            refused_pools: HashMap::new(),
         };
         let mut retry: Option<tokio::time::Instant>;
         let mut was_leading = false;
@@ -168,6 +174,7 @@ impl Controller {
                 controller.warned = Warned::default();
                 controller.unseen.clear();
                 controller.refused.clear();
+                controller.refused_pools.clear();
                 report.forget();
                 tracing::info!("leading: allocating and writing Service status");
             } else if !leads && was_leading {
@@ -248,9 +255,10 @@ impl Controller {
         );
         // Each result handled as it comes, not collected: with ten thousand
         // new Services a list of them all is megabytes at the peak.
+        let client = self.client.clone();
         let mut results = std::pin::pin!(
             futures_util::stream::iter(plan.writes.into_iter().map(|write| {
-                let api: Api<Service> = Api::namespaced(self.client.clone(), &write.service.namespace);
+                let api: Api<Service> = Api::namespaced(client.clone(), &write.service.namespace);
                 let version = stored_version(stores, &write.service);
                 async move {
                     let params =
@@ -317,22 +325,57 @@ impl Controller {
 
     /// Writes the counts of every pool whose status differs from them (the
     /// store's version, the freshest); returns how many writes failed.
-    async fn write_pools(&self, allocation: &ferrolb_ipam::Allocation, stores: &Stores) -> usize {
+    async fn write_pools(&mut self, allocation: &ferrolb_ipam::Allocation, stores: &Stores) -> usize {
         let Some(pools) = stores.pools.as_ref() else {
             return 0;
         };
         let held: Vec<Arc<IPAddressPool>> = pools.state();
-        let writes = pool_writes(allocation, |name| {
-            held.iter().find(|p| p.metadata.name.as_deref() == Some(name)).map(|p| p.status.as_ref())
-        });
+        let pool = |name: &str| held.iter().find(|p| p.metadata.name.as_deref() == Some(name));
+        let writes = pool_writes(allocation, |name| pool(name).map(|p| p.status.as_ref()));
         let api: Api<IPAddressPool> = Api::namespaced(self.client.clone(), &self.namespace);
-        let params = PatchParams { field_manager: Some(CONTROLLER_NAME.into()), ..PatchParams::default() };
+        // Strict: a field the installed CRD does not know is refused, not
+        // silently dropped (which would make every snapshot write again).
+        let params = PatchParams {
+            field_manager: Some(CONTROLLER_NAME.into()),
+            field_validation: Some(ValidationDirective::Strict),
+            ..PatchParams::default()
+        };
         let mut failed = 0;
         for write in writes {
+            if self.refused_pools.get(&write.pool) == Some(&write.desired) {
+                continue;
+            }
             match api.patch_status(&write.pool, &params, &Patch::Merge(write.patch())).await {
-                Ok(_) => tracing::debug!(pool = %write.pool, status = ?write.desired, "pool status written"),
+                Ok(_) => {
+                    self.refused_pools.remove(&write.pool);
+                    tracing::debug!(pool = %write.pool, status = ?write.desired, "pool status written");
+                }
                 // Gone since the snapshot: nothing to count any more.
                 Err(kube::Error::Api(e)) if e.code == 404 => {}
+                // Refused for what it holds: the same write would be refused again.
+                Err(kube::Error::Api(e)) if e.code == 400 || e.code == 422 => {
+                    let why = strict_decoding_error(&e.message);
+                    tracing::warn!(
+                        pool = %write.pool,
+                        error = %why,
+                        "pool status write refused; not retried until the counts change"
+                    );
+                    let notice = Notice {
+                        warning: true,
+                        reason: STATUS_REFUSED,
+                        action: "Allocate",
+                        note: format!(
+                            "the API server refused the pool's status ({why}); not retried until the counts change \
+                             (is the IPAddressPool CRD older than ferrolb's?)"
+                        ),
+                    };
+                    if let Some(found) = pool(&write.pool)
+                        && let Err(error) = self.events.publish(&notice, &found.object_ref(&())).await
+                    {
+                        tracing::warn!(pool = %write.pool, error = %error, "event not published");
+                    }
+                    self.refused_pools.insert(write.pool.clone(), write.desired.clone());
+                }
                 Err(error) => {
                     failed += 1;
                     tracing::warn!(pool = %write.pool, error = %error, "pool status write failed, retrying");
@@ -358,6 +401,13 @@ impl Controller {
     }
 }
 
+/// What a refusal under strict field validation says, without the whole
+/// patched object the API server quotes before it: `strict decoding error:
+/// unknown field "status.x"`; any other message whole.
+fn strict_decoding_error(message: &str) -> &str {
+    message.find("strict decoding error").map_or(message, |at| &message[at..])
+}
+
 /// The resourceVersion of the store's version of the Service (compared
 /// for equality only: it is opaque).
 fn stored_version(stores: &Stores, key: &ServiceKey) -> Option<String> {
@@ -380,4 +430,19 @@ fn holds_already(stores: &Stores, write: &ServiceWrite) -> bool {
         return false;
     };
     Owned::of(&LbService::from(Service::clone(&service))) == write.desired
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_strict_refusal_is_cut_to_the_unknown_field() {
+        let message = r#" "" is invalid: patch: Invalid value: "{\"kind\":\"IPAddressPool\"}": strict decoding error: unknown field "status.assignedIPv6""#;
+        assert_eq!(
+            strict_decoding_error(message),
+            r#"strict decoding error: unknown field "status.assignedIPv6""#
+        );
+        assert_eq!(strict_decoding_error("forbidden"), "forbidden");
+    }
 }

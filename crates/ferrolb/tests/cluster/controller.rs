@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use ferrolb_lab::k8s::ApiRelay;
 use serde_json::Value;
 
+use crate::metallb::FerrolbCrdsBack;
 use crate::support::{Cleanup, Cluster, NAMESPACE, ingress, services, status_writes, wait_for};
 
 /// IPv6 Services: no IPv4 documentation range holds a thousand addresses.
@@ -360,4 +361,142 @@ pub fn a_conflicting_lease_write_is_read_again_and_the_lead_kept(cluster: &Clust
     let lease = cluster.kubectl_json(&["get", "-n", NAMESPACE, "lease", "ferrolb-controller"]);
     assert_eq!(lease["spec"]["holderIdentity"], "controller-conflict", "{lease}");
     assert_eq!(lease["spec"]["leaseTransitions"], 0, "a renewal, not a takeover: {lease}");
+}
+
+/// A configuration whose objects the API server accepts one by one but
+/// which is invalid as a whole (two pools that overlap) is reported in the
+/// controller's ConfigurationState and as a Warning Event, once; the last
+/// valid configuration keeps running (addresses kept, a new Service served
+/// from it); removing the culprit makes it valid again.
+pub fn an_invalid_configuration_is_reported_and_the_last_good_one_kept(cluster: &Cluster) {
+    let mut cleanup = Cleanup::new(cluster);
+    let namespace = cluster.namespace("lastgood");
+    cleanup.delete(&["services", "--all", "-n", &namespace]);
+    pool(cluster, &mut cleanup, &namespace, "2001:db8:7000::/120");
+    let mut controller = cluster.controller("controller-lastgood", &["--no-leader-election"]);
+    controller.wait_for_log(&["leading"], Duration::from_secs(30));
+    cluster.create(&services(&namespace, "before", 2, IPV6));
+    controller.wait_for("two Services with an address", Duration::from_secs(60), || {
+        assigned(cluster, &namespace).0 == 2
+    });
+    let before = ingress(cluster, &namespace);
+
+    let overlap = format!("{namespace}-overlap");
+    pool(cluster, &mut cleanup, &overlap, "2001:db8:7000::80/121");
+    let state = || {
+        cluster.kubectl_json(&["get", "configurationstates", "-n", NAMESPACE, "controller"])["status"].clone()
+    };
+    controller.wait_for("the configuration reported invalid", Duration::from_secs(30), || {
+        state()["result"] == "Invalid"
+    });
+    let reported = state().to_string();
+    assert!(
+        reported.contains(&overlap) && reported.contains("overlap"),
+        "the verdict names the pools: {reported}"
+    );
+    let logged = controller.count_log(&["invalid configuration, not applied"]);
+    assert!(logged > 0, "the error was not logged");
+    cluster.create(&services(&namespace, "during", 1, IPV6));
+    controller.wait_for(
+        "a new Service served by the last valid configuration",
+        Duration::from_secs(60),
+        || assigned(cluster, &namespace).0 == 3,
+    );
+    let during = ingress(cluster, &namespace);
+    for (service, ips) in &before {
+        assert_eq!(&during[service], ips, "{service} moved while the configuration was invalid");
+    }
+    let warnings = |reason: &str| {
+        let events = cluster.kubectl_json(&["get", "events.events.k8s.io", "-n", NAMESPACE]);
+        events["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["reason"] == reason && e["note"].as_str().is_some_and(|n| n.contains(&overlap)))
+            .count()
+    };
+    assert_eq!(warnings("ConfigurationError"), 1, "one Warning Event for the error");
+
+    cluster.kubectl(&["delete", "-n", NAMESPACE, "ipaddresspool", &overlap]);
+    controller
+        .wait_for("the configuration valid again", Duration::from_secs(30), || state()["result"] == "Valid");
+    assert_eq!(warnings("ConfigurationError"), 1, "the error was published again");
+    let again = controller.count_log(&["invalid configuration, not applied"]);
+    assert_eq!(again, logged, "the error was logged again at the next snapshots");
+}
+
+/// Under an IPAddressPool CRD older than ferrolb's (its status without
+/// `assignedIPv6`, which the API server would prune without a word), the
+/// pool's status write is refused instead (strict field validation): a
+/// Warning Event on the pool and a log line per refused status, and no
+/// second attempt while the counts stay the same.
+pub fn a_pool_status_the_crd_would_prune_is_one_event_not_a_loop(cluster: &Cluster) {
+    let mut cleanup = Cleanup::new(cluster);
+    let namespace = cluster.namespace("pruned");
+    cleanup.delete(&["services", "--all", "-n", &namespace]);
+    let _back = FerrolbCrdsBack(cluster);
+    let crd = ferrolb_api::crds::all().into_iter().find(|c| c.spec.names.kind == "IPAddressPool");
+    let mut crd = serde_json::to_value(crd.expect("the IPAddressPool CRD")).expect("a CRD serializes");
+    for version in crd["spec"]["versions"].as_array_mut().into_iter().flatten() {
+        let status = &mut version["schema"]["openAPIV3Schema"]["properties"]["status"];
+        status["properties"].as_object_mut().expect("status properties").remove("assignedIPv6");
+        if let Some(required) = status["required"].as_array_mut() {
+            required.retain(|r| r != "assignedIPv6");
+        }
+    }
+    cluster.try_apply(&crd.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    cluster.kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/ipaddresspools.metallb.io",
+    ]);
+    pool(cluster, &mut cleanup, &namespace, "2001:db8:8000::/120");
+    let mut controller = cluster.controller("controller-pruned", &["--no-leader-election"]);
+    controller.wait_for_log(&["leading"], Duration::from_secs(30));
+    cluster.create(&services(&namespace, "web", 2, IPV6));
+    controller.wait_for("two Services with an address", Duration::from_secs(60), || {
+        assigned(cluster, &namespace).0 == 2
+    });
+    controller.wait_for_log(&["pool status write refused"], Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(2));
+    let attempts = || -> Vec<u16> {
+        cluster
+            .audit()
+            .iter()
+            .filter(|e| {
+                e.is_about("ipaddresspools/status") && e.object() == format!("{NAMESPACE}/{namespace}")
+            })
+            .filter(|e| e.user.credential() == Some(controller.credential.as_str()))
+            .map(|e| e.code())
+            .collect()
+    };
+    let refused = attempts();
+    assert!(!refused.is_empty() && refused.iter().all(|c| (400..500).contains(c)), "{refused:?}");
+
+    // Snapshots with the same counts (a Service annotated), past the retry period.
+    for stamp in 0..3 {
+        let stamp = format!("ferrolb.io/test-stamp={stamp}");
+        cluster.kubectl(&["annotate", "--overwrite", "service", "-n", &namespace, "web-0000", &stamp]);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(attempts(), refused, "the refused pool status was sent again");
+    assert_eq!(
+        controller.count_log(&["pool status write refused"]),
+        refused.len(),
+        "one log line per refusal"
+    );
+    let events = cluster.kubectl_json(&[
+        "get",
+        "events.events.k8s.io",
+        "-n",
+        NAMESPACE,
+        "--field-selector",
+        &format!("regarding.name={namespace}"),
+    ]);
+    let warnings: Vec<&Value> =
+        events["items"].as_array().into_iter().flatten().filter(|e| e["reason"] == "StatusRefused").collect();
+    assert_eq!(warnings.len(), refused.len(), "one Event per refusal: {events}");
+    assert!(warnings[0]["note"].as_str().is_some_and(|n| n.contains("assignedIPv6")), "{}", warnings[0]);
 }

@@ -50,6 +50,8 @@ const TESTS: &[Test] = tests![
     controller::a_compacted_watch_lists_again_without_a_second_write,
     controller::a_refused_status_write_is_one_event_not_a_loop,
     controller::a_conflicting_lease_write_is_read_again_and_the_lead_kept,
+    controller::an_invalid_configuration_is_reported_and_the_last_good_one_kept,
+    controller::a_pool_status_the_crd_would_prune_is_one_event_not_a_loop,
     speaker::three_speakers_announce_by_bgp_and_l2,
     metallb::same_services_get_the_same_verdicts_as_metallb,
     metallb::migration_from_metallb_keeps_every_address,

@@ -614,7 +614,7 @@ const DROP_CONVERSION_WEBHOOK: [&str; 6] = [
 
 /// Puts ferrolb's CRDs back when dropped, as the README's steps do, so that
 /// the tests after this one find them, also when it fails half-way.
-struct FerrolbCrdsBack<'a>(&'a Cluster);
+pub struct FerrolbCrdsBack<'a>(pub &'a Cluster);
 
 impl Drop for FerrolbCrdsBack<'_> {
     fn drop(&mut self) {
