@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::support::{Cleanup, Cluster};
+use crate::support::{Cleanup, Cluster, documents};
 
 /// Every CRD is accepted (structural schemas, CEL rules within their cost
 /// budget), its names too, and becomes Established.
@@ -103,18 +103,6 @@ fn is_configuration(file: &Path) -> bool {
         && docs.iter().all(|d| {
             d["apiVersion"].as_str().is_some_and(|v| v.starts_with("metallb.io/")) || d["kind"] == "Secret"
         })
-}
-
-/// The documents of a YAML file, as JSON.
-fn documents(file: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    let (documents, error) = ferrolb_api::yaml::parse_documents(&text);
-    assert_eq!(error, None, "{}: YAML syntax", file.display());
-    documents
-        .iter()
-        .filter(|d| !d.is_null())
-        .map(|d| ferrolb_api::yaml::de::from_node::<Value>(d, &[]).expect("JSON-like YAML").0)
-        .collect()
 }
 
 /// The objects of `kubectl get -o json` (a List, or one object).

@@ -11,12 +11,11 @@
 //! on a rule without a case or a case without a rule.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use regex::Regex;
 use serde_json::{Map, Value, json};
 
-use crate::support::{Cleanup, Cluster};
+use crate::support::{Cleanup, Cluster, documents};
 
 /// Spec parts, written to break nothing, per kind: what each broken object starts from.
 const BASE_SPECS: &[(&str, &str)] = &[
@@ -249,19 +248,8 @@ fn metallb_crds(cluster: &Cluster) -> Vec<Value> {
     files.sort();
     files
         .iter()
-        .flat_map(|file| yaml_documents(file))
+        .flat_map(|file| documents(file))
         .filter(|d| d["kind"] == "CustomResourceDefinition")
-        .collect()
-}
-
-fn yaml_documents(file: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    let (documents, error) = ferrolb_api::yaml::parse_documents(&text);
-    assert_eq!(error, None, "{}: YAML syntax", file.display());
-    documents
-        .iter()
-        .filter(|d| !d.is_null())
-        .map(|d| ferrolb_api::yaml::de::from_node::<Value>(d, &[]).expect("YAML reads as JSON").0)
         .collect()
 }
 

@@ -185,6 +185,18 @@ impl Component {
     }
 }
 
+/// The documents of a YAML file, as JSON.
+pub fn documents(file: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let (documents, error) = ferrolb_api::yaml::parse_documents(&text);
+    assert_eq!(error, None, "{}: YAML syntax", file.display());
+    documents
+        .iter()
+        .filter(|d| !d.is_null())
+        .map(|d| ferrolb_api::yaml::de::from_node::<Value>(d, &[]).expect("JSON-like YAML").0)
+        .collect()
+}
+
 /// Polls `check` every 100 ms until it holds; panics after `timeout`.
 pub fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;

@@ -37,10 +37,7 @@ use crate::wait::wait_until;
 #[derive(Debug)]
 pub struct MetalLbController {
     process: HostProcess,
-    name: String,
-    namespace: String,
-    kubectl: PathBuf,
-    kubeconfig: PathBuf,
+    stand_ins: StandIns,
 }
 
 impl MetalLbController {
@@ -65,13 +62,8 @@ impl MetalLbController {
             .args(args)
             .env("KUBECONFIG", plane.admin_kubeconfig());
         let process = HostProcess::spawn(name, c, &plane.dir().join(format!("{name}.log")))?;
-        Ok(MetalLbController {
-            process,
-            name: name.to_owned(),
-            namespace: namespace.to_owned(),
-            kubectl: tools.k8s("kubectl"),
-            kubeconfig: plane.admin_kubeconfig().to_owned(),
-        })
+        let objects = [format!("pod/{name}"), format!("serviceaccount/{name}")];
+        Ok(MetalLbController { process, stand_ins: StandIns::new(plane, tools, namespace, &objects) })
     }
 
     /// Waits until it has gone once through every Service after reading
@@ -108,18 +100,38 @@ impl MetalLbController {
 impl Drop for MetalLbController {
     fn drop(&mut self) {
         self.process.stop(crate::netns::STOP_GRACE);
+        self.stand_ins.delete();
+    }
+}
+
+/// The objects that stand for what a cluster would give a MetalLB process
+/// (its Pod, its ServiceAccount), deleted with kubectl as the admin once
+/// it has stopped: no garbage collector runs here.
+#[derive(Debug)]
+struct StandIns {
+    kubectl: PathBuf,
+    kubeconfig: PathBuf,
+    namespace: String,
+    /// `kind/name` each.
+    objects: Vec<String>,
+}
+
+impl StandIns {
+    fn new(plane: &ControlPlane, tools: &GoTools, namespace: &str, objects: &[String]) -> StandIns {
+        StandIns {
+            kubectl: tools.k8s("kubectl"),
+            kubeconfig: plane.admin_kubeconfig().to_owned(),
+            namespace: namespace.to_owned(),
+            objects: objects.to_vec(),
+        }
+    }
+
+    fn delete(&self) {
         let mut c = Command::new(&self.kubectl);
-        c.arg("--kubeconfig").arg(&self.kubeconfig).args([
-            "delete",
-            "--ignore-not-found",
-            "--wait=false",
-            "-n",
-            &self.namespace,
-            &format!("pod/{}", self.name),
-            &format!("serviceaccount/{}", self.name),
-        ]);
+        c.arg("--kubeconfig").arg(&self.kubeconfig);
+        c.args(["delete", "--ignore-not-found", "--wait=false", "-n", &self.namespace]).args(&self.objects);
         if let Err(e) = cmd::run(&mut c, cmd::DEFAULT_TIMEOUT) {
-            eprintln!("MetalLB controller {}: {e}", self.name);
+            eprintln!("MetalLB's {}: {e}", self.objects.join(", "));
         }
     }
 }
@@ -161,10 +173,7 @@ pub struct MetalLbSpeaker<'n> {
     netns: &'n Netns,
     pid: u32,
     log: PathBuf,
-    pod: String,
-    namespace: String,
-    kubectl: PathBuf,
-    kubeconfig: PathBuf,
+    stand_ins: StandIns,
 }
 
 impl<'n> MetalLbSpeaker<'n> {
@@ -221,15 +230,8 @@ impl<'n> MetalLbSpeaker<'n> {
             .env("KUBECONFIG", plane.admin_kubeconfig());
         let log = netns.dir().join(format!("speaker-{}.log", spec.pod));
         let pid = netns.spawn(c, &log)?;
-        Ok(MetalLbSpeaker {
-            netns,
-            pid,
-            log,
-            pod: spec.pod.to_owned(),
-            namespace: spec.namespace.to_owned(),
-            kubectl: tools.k8s("kubectl"),
-            kubeconfig: plane.admin_kubeconfig().to_owned(),
-        })
+        let stand_ins = StandIns::new(plane, tools, spec.namespace, &[format!("pod/{}", spec.pod)]);
+        Ok(MetalLbSpeaker { netns, pid, log, stand_ins })
     }
 
     /// Its process id.
@@ -256,18 +258,7 @@ impl<'n> MetalLbSpeaker<'n> {
 impl Drop for MetalLbSpeaker<'_> {
     fn drop(&mut self) {
         self.netns.stop(self.pid, crate::netns::STOP_GRACE);
-        let mut c = Command::new(&self.kubectl);
-        c.arg("--kubeconfig").arg(&self.kubeconfig).args([
-            "delete",
-            "--ignore-not-found",
-            "--wait=false",
-            "-n",
-            &self.namespace,
-            &format!("pod/{}", self.pod),
-        ]);
-        if let Err(e) = cmd::run(&mut c, cmd::DEFAULT_TIMEOUT) {
-            eprintln!("MetalLB speaker {}: {e}", self.pod);
-        }
+        self.stand_ins.delete();
     }
 }
 

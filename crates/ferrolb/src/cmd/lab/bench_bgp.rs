@@ -310,22 +310,32 @@ fn wait_routes(lab: &Lab, pid: u32, size: usize, start: Instant, cap: Duration) 
 
 /// How many timed routes (`proto bgp`, below the filler) the router's kernel holds.
 fn timed_routes(router: &Netns) -> anyhow::Result<usize> {
+    bgp_routes_within(router, u32::from(VIP_BASE)..u32::from(FILLER_START))
+}
+
+/// How many IPv4 routes learned by BGP `router`'s kernel holds to
+/// addresses in `range`.
+pub(super) fn bgp_routes_within(router: &Netns, range: std::ops::Range<u32>) -> anyhow::Result<usize> {
     let mut c = Command::new("ip");
     c.args(["-n", router.name(), "-4", "route", "show", "proto", "bgp"]);
     let out = ferrolb_lab::cmd::run(&mut c, Duration::from_secs(30))?;
-    Ok(count_timed(&out))
+    Ok(count_within(&out, range))
 }
 
 /// Counts the lines of `ip route show` whose destination is a timed VIP
 /// (in 198.18.0.0/15, below [`FILLER_START`]).
+#[cfg(test)]
 fn count_timed(ip_route: &str) -> usize {
-    let low = u32::from(VIP_BASE);
-    let high = u32::from(FILLER_START);
+    count_within(ip_route, u32::from(VIP_BASE)..u32::from(FILLER_START))
+}
+
+/// Counts the lines of `ip route show` whose destination is a host route to an address in `range`.
+pub(super) fn count_within(ip_route: &str, range: std::ops::Range<u32>) -> usize {
     ip_route
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .filter_map(|dst| dst.trim_end_matches("/32").parse::<Ipv4Addr>().ok())
-        .filter(|a| (low..high).contains(&u32::from(*a)))
+        .filter(|a| range.contains(&u32::from(*a)))
         .count()
 }
 

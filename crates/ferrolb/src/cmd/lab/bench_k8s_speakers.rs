@@ -41,8 +41,9 @@ use ferrolb_lab::k8s::{
 use ferrolb_lab::outage::{self, Prober};
 use ferrolb_lab::{Frr, HostProcess, Netns, STOP_GRACE, Topology};
 
+use super::bench_bgp::bgp_routes_within;
 use super::bench_k8s::{Implementation, create_in_parallel};
-use super::bench_l2::{steady, taken_over};
+use super::bench_l2::{outage_of_failover, steady};
 use super::memory::Memory;
 
 /// ferrolb's namespace, where both kinds of speakers read the configuration.
@@ -63,8 +64,6 @@ const CAP: Duration = Duration::from_secs(600);
 const TAKEOVER_CAP: Duration = Duration::from_secs(30);
 /// How long the client must get answers from one node before the failure.
 const STEADY: Duration = Duration::from_secs(1);
-/// How long the client goes on after the new leader's first answer.
-const AFTER: Duration = Duration::from_millis(300);
 /// Milliseconds between two requests of the client.
 const INTERVAL: Duration = Duration::from_millis(10);
 
@@ -482,21 +481,7 @@ impl Bench<'_> {
         let failure = outage::now();
         topology.segment.netns().ip(&["link", "set", &topology.nodes[index].port, "down"])?;
         speakers.kill(index);
-        let killed = Instant::now();
-        let took_over = loop {
-            if taken_over(&prober.answers()?, failure, &leader) {
-                break true;
-            }
-            if killed.elapsed() > TAKEOVER_CAP {
-                break false;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        if took_over {
-            std::thread::sleep(AFTER);
-        }
-        let answers = prober.stop()?;
-        let outage = took_over.then(|| answers.outage_after(failure)).flatten();
+        let outage = outage_of_failover(prober, failure, &leader, TAKEOVER_CAP)?;
         drop(speakers);
         self.clean_after(run)?;
         Ok((outage.map(|o| o.duration.as_secs_f64() * 1000.0), peak))
@@ -650,24 +635,15 @@ pub fn render_migration(m: &Migration) -> String {
     )
 }
 
-/// How many VIPs of the BGP pool the router's kernel routes (by BGP).
-fn vips_routed(router: &Netns) -> anyhow::Result<usize> {
-    let mut c = Command::new("ip");
-    c.args(["-n", router.name(), "-4", "route", "show", "proto", "bgp"]);
-    let out = ferrolb_lab::cmd::run(&mut c, Duration::from_secs(30))?;
-    Ok(count_vips(&out))
+/// The addresses of the BGP pool, as numbers.
+fn pool_range() -> std::ops::Range<u32> {
+    let first = u32::from(BGP_FIRST);
+    first..first + BGP_ADDRESSES as u32
 }
 
-/// The lines of `ip route show` whose destination is an address of the BGP pool.
-fn count_vips(ip_route: &str) -> usize {
-    let first = u32::from(BGP_FIRST);
-    let last = first + BGP_ADDRESSES as u32;
-    ip_route
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter_map(|dst| dst.trim_end_matches("/32").parse::<Ipv4Addr>().ok())
-        .filter(|a| (first..last).contains(&u32::from(*a)))
-        .count()
+/// How many VIPs of the BGP pool the router's kernel routes (by BGP).
+fn vips_routed(router: &Netns) -> anyhow::Result<usize> {
+    bgp_routes_within(router, pool_range())
 }
 
 /// The BGP part's pool, advertisement and peer (the router), in ferrolb's namespace.
@@ -822,6 +798,7 @@ pub fn render_l2(rows: &[L2Row]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::bench_bgp::count_within;
     use super::*;
 
     #[test]
@@ -849,7 +826,7 @@ mod tests {
         let routes = "192.0.2.1 nhid 12 via 198.51.100.11 dev eth0 proto bgp metric 20\n\
                       192.0.2.254 via 198.51.100.11 dev eth0 proto bgp metric 20\n\
                       203.0.113.7 via 198.51.100.11 dev eth0 proto bgp metric 20\n";
-        assert_eq!(count_vips(routes), 2);
+        assert_eq!(count_within(routes, pool_range()), 2);
     }
 
     #[test]

@@ -263,12 +263,29 @@ fn measure(exe: &Path, setup: Setup, interval: Duration) -> anyhow::Result<Failo
 
     let failure = outage::now();
     lab.kill(index)?;
+    let outage = outage_of_failover(prober, failure, &leader, TAKEOVER_CAP)?;
+    Ok(Failover {
+        before: leader,
+        after: outage.as_ref().map_or_else(|| "nobody".to_owned(), |o| o.after.clone()),
+        outage_ms: outage.map(|o| o.duration.as_secs_f64() * 1000.0),
+    })
+}
+
+/// Waits, after the `leader` failed at `failure`, until another node
+/// answers (or `cap` has passed), then a little more to see a flap, and
+/// stops the prober: the outage, `None` when no other node answered.
+pub(super) fn outage_of_failover(
+    prober: Prober<'_>,
+    failure: f64,
+    leader: &str,
+    cap: Duration,
+) -> anyhow::Result<Option<outage::Outage>> {
     let killed = Instant::now();
     let taken_over = loop {
-        if taken_over(&prober.answers()?, failure, &leader) {
+        if taken_over(&prober.answers()?, failure, leader) {
             break true;
         }
-        if killed.elapsed() > TAKEOVER_CAP {
+        if killed.elapsed() > cap {
             break false;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -277,12 +294,7 @@ fn measure(exe: &Path, setup: Setup, interval: Duration) -> anyhow::Result<Failo
         std::thread::sleep(AFTER);
     }
     let answers = prober.stop()?;
-    let outage = taken_over.then(|| answers.outage_after(failure)).flatten();
-    Ok(Failover {
-        before: leader,
-        after: outage.as_ref().map_or_else(|| "nobody".to_owned(), |o| o.after.clone()),
-        outage_ms: outage.map(|o| o.duration.as_secs_f64() * 1000.0),
-    })
+    Ok(taken_over.then(|| answers.outage_after(failure)).flatten())
 }
 
 /// The node that answered every request of the last `window` before `now`
@@ -302,7 +314,7 @@ pub(super) fn steady(answers: &Answers, now: f64, window: Duration, interval: Du
 }
 
 /// Whether a node other than `leader` answered after `failure`.
-pub(super) fn taken_over(answers: &Answers, failure: f64, leader: &str) -> bool {
+fn taken_over(answers: &Answers, failure: f64, leader: &str) -> bool {
     answers.replies.iter().any(|(t, name)| *t > failure && name != leader)
 }
 
