@@ -302,6 +302,10 @@ fn apiserver_args(dir: &Path, pki: &Pki, etcd_port: u16, port: u16) -> Vec<Strin
         format!("--audit-log-path={}", path(&dir.join("audit.log"))),
         // Every event written before the request is answered, so a test reads its own.
         "--audit-log-mode=blocking".into(),
+        // One file for the whole run, never rotated: 0 (the default) means
+        // 100 MB to the rotating logger, which a bench of 10,000 Services
+        // passes, and a reader of audit.log then misses what went before.
+        "--audit-log-maxsize=1048576".into(),
         format!("--service-cluster-ip-range={SERVICE_RANGES}"),
         // The speaker's DaemonSet asks for host networking and privileges.
         "--allow-privileged=true".into(),
@@ -342,6 +346,7 @@ mod tests {
             "--secure-port=6443",
             "--etcd-servers=http://127.0.0.1:2379",
             "--audit-log-path=/d/audit.log",
+            "--audit-log-maxsize=1048576",
             "--service-account-signing-key-file=/d/sa.key",
             "--service-account-key-file=/d/sa.pub",
             "--client-ca-file=/d/ca.crt",

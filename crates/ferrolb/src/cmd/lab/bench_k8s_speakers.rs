@@ -14,10 +14,11 @@
 //!     ──► peak RSS, the speaker stopped, the routes gone, its status objects removed
 //!
 //!   L2 failover, per run, per speaker (taking turns):
-//!     a fresh topology; three speakers; one Service, one VIP; a UDP name
-//!     server on each node and a client asking every 10 ms (as `bench l2-failover`)
+//!     a fresh topology; three speakers; one dual-stack Service; a UDP name
+//!     server on each node and two clients asking every 10 ms, one per
+//!     address (ARP, NDP; as `bench l2-failover`)
 //!     ──► the leader's bridge port down, its speaker SIGKILLed
-//!     ──► the outage: the client's longest silence
+//!     ──► the outage: each client's longest silence
 //!
 //!   migration, one run:
 //!     a fresh topology, FRR (ECMP); MetalLB's controller and three speakers
@@ -29,7 +30,7 @@
 //! ```
 
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -55,6 +56,8 @@ const BGP_FIRST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const BGP_ADDRESSES: usize = 254;
 /// The L2 Service's address, on the nodes' segment.
 const L2_VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 200);
+/// The L2 Service's IPv6 address (answered by NDP), on the segment too.
+const L2_VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 0x200);
 /// The UDP port of the name servers.
 const PORT: u16 = 9000;
 /// How long a speaker may take to announce every route, or to serve the VIP.
@@ -84,10 +87,13 @@ pub struct Announced {
     pub peak_mib: f64,
 }
 
-/// One line of the L2 table: every failover of one speaker.
+/// One line of the L2 table: every failover of one speaker, as the client
+/// of one address family saw it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct L2Row {
     pub implementation: Implementation,
+    /// `IPv4` (ARP) or `IPv6` (NDP).
+    pub family: &'static str,
     /// Milliseconds of outage per run; `None`: no takeover within [`TAKEOVER_CAP`].
     pub outages_ms: Vec<Option<f64>>,
     pub peak_mib: f64,
@@ -417,22 +423,37 @@ impl Bench<'_> {
         self.wait_assigned(namespace, 1, &mut controller)?;
         let mut rows: Vec<L2Row> = [Implementation::Ferrolb, Implementation::MetalLb]
             .into_iter()
-            .map(|implementation| L2Row { implementation, outages_ms: Vec::new(), peak_mib: 0.0 })
+            .flat_map(|implementation| {
+                ["IPv4", "IPv6"].map(|family| L2Row {
+                    implementation,
+                    family,
+                    outages_ms: Vec::new(),
+                    peak_mib: 0.0,
+                })
+            })
             .collect();
         for run in 0..runs {
-            for row in &mut rows {
-                let (outage, peak) = self.failover(row.implementation, class, &format!("l2-{run}"))?;
-                println!(
-                    "  l2 failover run {:>2}  {:<8} {} (leader's peak {peak:.1} MiB)",
-                    run + 1,
-                    row.implementation.name(),
-                    outage.map_or_else(
+            for implementation in [Implementation::Ferrolb, Implementation::MetalLb] {
+                let (outages, peak) = self.failover(implementation, class, &format!("l2-{run}"))?;
+                let shown = |o: Option<f64>| {
+                    o.map_or_else(
                         || format!("no takeover within {} s", TAKEOVER_CAP.as_secs()),
-                        |ms| format!("{ms:.0} ms")
+                        |ms| format!("{ms:.0} ms"),
                     )
+                };
+                println!(
+                    "  l2 failover run {:>2}  {:<8} IPv4 {}, IPv6 {} (leader's peak {peak:.1} MiB)",
+                    run + 1,
+                    implementation.name(),
+                    shown(outages[0]),
+                    shown(outages[1])
                 );
-                row.outages_ms.push(outage);
-                row.peak_mib = row.peak_mib.max(peak);
+                for (row, outage) in
+                    rows.iter_mut().filter(|r| r.implementation == implementation).zip(outages)
+                {
+                    row.outages_ms.push(outage);
+                    row.peak_mib = row.peak_mib.max(peak);
+                }
             }
         }
         drop(controller);
@@ -440,31 +461,42 @@ impl Bench<'_> {
     }
 
     /// One failover of three speakers of `implementation` in a fresh
-    /// topology: the outage in milliseconds (`None`: capped), and the
-    /// leader's peak memory.
+    /// topology, under a client of each family asking the dual-stack
+    /// Service: the outage each saw in milliseconds (`None`: capped), and
+    /// the leader's peak memory.
     fn failover(
         &self,
         implementation: Implementation,
         class: &str,
         run: &str,
-    ) -> anyhow::Result<(Option<f64>, f64)> {
+    ) -> anyhow::Result<([Option<f64>; 2], f64)> {
         let topology = Topology::new(3)?;
         let _relays = topology
             .nodes
             .iter()
             .map(|n| ApiRelay::start(&n.netns, self.plane.port()))
             .collect::<Result<Vec<_>, _>>()?;
+        let vips = [IpAddr::V4(L2_VIP), IpAddr::V6(L2_VIP6)];
         for (i, node) in topology.nodes.iter().enumerate() {
-            node.take_vip_traffic(&[IpAddr::V4(L2_VIP)])?;
+            node.take_vip_traffic(&vips)?;
             outage::start_name_server(&node.netns, &node_name(i), PORT)?;
         }
         let speakers = self.speakers(&topology, implementation, class, run)?;
-        let prober = Prober::start(&topology.client, IpAddr::V4(L2_VIP), PORT, INTERVAL)?;
+        let probers = vips
+            .into_iter()
+            .map(|vip| Prober::start(&topology.client, vip, PORT, INTERVAL))
+            .collect::<Result<Vec<_>, _>>()?;
         let started = Instant::now();
         let leader = loop {
             speakers.ensure_running()?;
-            if let Some(name) = steady(&prober.answers()?, outage::now(), STEADY, INTERVAL) {
-                break name;
+            let steady_on = probers
+                .iter()
+                .map(|p| Ok(steady(&p.answers()?, outage::now(), STEADY, INTERVAL)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            match steady_on.as_slice() {
+                [Some(v4), Some(v6)] if v4 == v6 => break v4.clone(),
+                [Some(v4), Some(v6)] => bail!("the Service's IPv4 is led by {v4}, its IPv6 by {v6}"),
+                _ => {}
             }
             if started.elapsed() > CAP {
                 bail!(
@@ -481,10 +513,14 @@ impl Bench<'_> {
         let failure = outage::now();
         topology.segment.netns().ip(&["link", "set", &topology.nodes[index].port, "down"])?;
         speakers.kill(index);
-        let outage = outage_of_failover(prober, failure, &leader, TAKEOVER_CAP)?;
+        let mut outages = [None, None];
+        for (outage, prober) in outages.iter_mut().zip(probers) {
+            let seen = outage_of_failover(prober, failure, &leader, TAKEOVER_CAP)?;
+            *outage = seen.map(|o| o.duration.as_secs_f64() * 1000.0);
+        }
         drop(speakers);
         self.clean_after(run)?;
-        Ok((outage.map(|o| o.duration.as_secs_f64() * 1000.0), peak))
+        Ok((outages, peak))
     }
 }
 
@@ -681,24 +717,43 @@ fn bgp_services(namespace: &str, class: &str, per_address: usize, range: std::op
 /// An EndpointSlice of Service `service` with one ready endpoint on
 /// `node`, as the EndpointSlice controller would make it (none runs here).
 fn endpoint_slice(namespace: &str, service: &str, port: usize, protocol: &str, node: &str) -> String {
+    family_slice(namespace, service, port, protocol, node, "IPv4")
+}
+
+/// [`endpoint_slice`] of addresses of `family` (`IPv4`, `IPv6`): a
+/// dual-stack Service has one of each.
+fn family_slice(
+    namespace: &str,
+    service: &str,
+    port: usize,
+    protocol: &str,
+    node: &str,
+    family: &str,
+) -> String {
+    let (suffix, address) = match family {
+        "IPv6" => ("b", "2001:db8:2::50"),
+        _ => ("a", "203.0.113.50"),
+    };
     format!(
-        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {service}-a\n  \
-         namespace: {namespace}\n  labels: {{kubernetes.io/service-name: {service}}}\naddressType: IPv4\n\
-         ports: [{{port: {port}, protocol: {protocol}}}]\nendpoints:\n- addresses: [\"203.0.113.50\"]\n  \
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {service}-{suffix}\n  \
+         namespace: {namespace}\n  labels: {{kubernetes.io/service-name: {service}}}\naddressType: {family}\n\
+         ports: [{{port: {port}, protocol: {protocol}}}]\nendpoints:\n- addresses: [\"{address}\"]\n  \
          conditions: {{ready: true, serving: true, terminating: false}}\n  nodeName: {node}\n---\n"
     )
 }
 
-/// The L2 part's pool, advertisement and Service (UDP, the name servers' port).
+/// The L2 part's pool, advertisement and dual-stack Service (UDP, the name servers' port).
 fn l2_configuration(namespace: &str, class: &str) -> String {
     format!(
         "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {{name: {namespace}, namespace: {NAMESPACE}}}\n\
-         spec:\n  addresses: [{L2_VIP}/32]\n  serviceAllocation: {{namespaces: [{namespace}]}}\n---\n\
+         spec:\n  addresses: [{L2_VIP}/32, {L2_VIP6}/128]\n  serviceAllocation: {{namespaces: [{namespace}]}}\n---\n\
          apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {{name: {namespace}, namespace: {NAMESPACE}}}\n\
          spec:\n  ipAddressPools: [{namespace}]\n---\n\
          apiVersion: v1\nkind: Service\nmetadata: {{name: echo, namespace: {namespace}}}\nspec:\n  type: LoadBalancer\n  \
-         loadBalancerClass: {class}\n  allocateLoadBalancerNodePorts: false\n  ports: [{{port: {PORT}, protocol: UDP}}]\n---\n{}",
-        endpoint_slice(namespace, "echo", usize::from(PORT), "UDP", &node_name(0))
+         loadBalancerClass: {class}\n  allocateLoadBalancerNodePorts: false\n  ipFamilyPolicy: RequireDualStack\n  \
+         ipFamilies: [IPv4, IPv6]\n  ports: [{{port: {PORT}, protocol: UDP}}]\n---\n{}{}",
+        family_slice(namespace, "echo", usize::from(PORT), "UDP", &node_name(0), "IPv4"),
+        family_slice(namespace, "echo", usize::from(PORT), "UDP", &node_name(0), "IPv6")
     )
 }
 
@@ -762,19 +817,20 @@ fn median(values: &[Option<f64>]) -> Option<f64> {
     }
 }
 
-/// The L2 failover table.
+/// The L2 failover table: a line per speaker and family, a ratio per family.
 pub fn render_l2(rows: &[L2Row]) -> String {
     let mut out = format!(
-        "{:<8} {:>11} {:>8} {:>8} {:>8} {:>10}\n",
-        "speaker", "median (ms)", "min", "max", "capped", "peak (MiB)"
+        "{:<8} {:<6} {:>11} {:>8} {:>8} {:>8} {:>10}\n",
+        "speaker", "family", "median (ms)", "min", "max", "capped", "peak (MiB)"
     );
     for row in rows {
         let taken: Vec<f64> = row.outages_ms.iter().flatten().copied().collect();
         let show = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
         let _ = writeln!(
             out,
-            "{:<8} {:>11} {:>8} {:>8} {:>8} {:>10.1}",
+            "{:<8} {:<6} {:>11} {:>8} {:>8} {:>8} {:>10.1}",
             row.implementation.name(),
+            row.family,
             show(median(&row.outages_ms)),
             show(taken.iter().copied().reduce(f64::min)),
             show(taken.iter().copied().reduce(f64::max)),
@@ -782,15 +838,20 @@ pub fn render_l2(rows: &[L2Row]) -> String {
             row.peak_mib
         );
     }
-    let ferrolb =
-        rows.iter().find(|r| r.implementation == Implementation::Ferrolb).and_then(|r| median(&r.outages_ms));
-    let metallb =
-        rows.iter().find(|r| r.implementation == Implementation::MetalLb).and_then(|r| median(&r.outages_ms));
-    let _ = writeln!(out, "ratio of medians (ferrolb / MetalLB): {}", ratio(ferrolb, metallb));
+    for family in ["IPv4", "IPv6"] {
+        let of = |implementation| {
+            rows.iter()
+                .find(|r| r.implementation == implementation && r.family == family)
+                .and_then(|r| median(&r.outages_ms))
+        };
+        let ratio = ratio(of(Implementation::Ferrolb), of(Implementation::MetalLb));
+        let _ = writeln!(out, "ratio of medians, {family} (ferrolb / MetalLB): {ratio}");
+    }
     let _ = writeln!(
         out,
-        "outage: the client's longest silence after the leader's link went down and its speaker was killed;\n\
-         capped: no other node answered within {} s",
+        "outage: a client's longest silence after the leader's link went down and its speaker was killed\n\
+         (one dual-stack Service: an IPv4 client by ARP, an IPv6 client by NDP); capped: no other node\n\
+         answered within {} s",
         TAKEOVER_CAP.as_secs()
     );
     out
@@ -839,19 +900,20 @@ mod tests {
         }]);
         let line = bgp.lines().nth(1).unwrap();
         assert!(line.contains("capped") && line.contains("n/a") && line.contains("0.25"), "{line}");
+        let row = |implementation, family, outages_ms: Vec<Option<f64>>| L2Row {
+            implementation,
+            family,
+            outages_ms,
+            peak_mib: 9.0,
+        };
         let l2 = render_l2(&[
-            L2Row {
-                implementation: Implementation::Ferrolb,
-                outages_ms: vec![Some(100.0), Some(300.0)],
-                peak_mib: 9.0,
-            },
-            L2Row {
-                implementation: Implementation::MetalLb,
-                outages_ms: vec![Some(800.0), None],
-                peak_mib: 30.0,
-            },
+            row(Implementation::Ferrolb, "IPv4", vec![Some(100.0), Some(300.0)]),
+            row(Implementation::Ferrolb, "IPv6", vec![Some(100.0), Some(100.0)]),
+            row(Implementation::MetalLb, "IPv4", vec![Some(800.0), None]),
+            row(Implementation::MetalLb, "IPv6", vec![Some(1000.0), Some(1000.0)]),
         ]);
-        assert!(l2.contains("ratio of medians (ferrolb / MetalLB): 0.25"), "{l2}");
-        assert!(l2.lines().nth(2).unwrap().contains("     1 "), "{l2}");
+        assert!(l2.contains("ratio of medians, IPv4 (ferrolb / MetalLB): 0.25"), "{l2}");
+        assert!(l2.contains("ratio of medians, IPv6 (ferrolb / MetalLB): 0.10"), "{l2}");
+        assert!(l2.lines().nth(3).unwrap().contains("     1 "), "{l2}");
     }
 }
