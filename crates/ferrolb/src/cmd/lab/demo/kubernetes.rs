@@ -68,11 +68,7 @@ pub(super) struct Demo {
 
 impl Drop for Demo {
     fn drop(&mut self) {
-        for (i, pid) in self.speakers.iter_mut().enumerate() {
-            if let Some(pid) = pid.take() {
-                self.network.topology.nodes[i].netns.stop(pid, Duration::from_secs(2));
-            }
-        }
+        self.network.stop_speakers(&mut self.speakers);
     }
 }
 

@@ -177,6 +177,16 @@ struct Network {
 }
 
 impl Network {
+    /// Stops the speakers still running (`speakers[i]` on node i), each
+    /// given two seconds to withdraw what it announced.
+    fn stop_speakers(&self, speakers: &mut [Option<u32>]) {
+        for (i, pid) in speakers.iter_mut().enumerate() {
+            if let Some(pid) = pid.take() {
+                self.topology.nodes[i].netns.stop(pid, Duration::from_secs(2));
+            }
+        }
+    }
+
     /// Starts FRR and the nodes' servers in `topology`.
     fn start(topology: Topology) -> anyhow::Result<Network> {
         let frr = Frr::start(&topology.router, &topology.router_frr_config(ROUTER_ASN, NODE_ASN))?;
