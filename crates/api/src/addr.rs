@@ -1,6 +1,13 @@
 //! Address ranges of pools, as MetalLB writes them: a CIDR (`192.0.2.0/28`,
 //! host bits allowed and cleared, as Go's `net.ParseCIDR` does) or an
 //! inclusive range (`192.0.2.10-192.0.2.20`, spaces around the dash allowed).
+//!
+//! Both parse exactly as MetalLB's `config.ParseCIDR` does with Go's
+//! `net.ParseIP`/`net.ParseCIDR`: a CIDR is never trimmed, the ends of a
+//! range are (Unicode white space, as `strings.TrimSpace`); no leading zeros
+//! in IPv4 octets, no zones; a prefix length is ASCII digits, leading zeros
+//! allowed; an IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is the IPv4
+//! address, as Go's `To4` makes it.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -95,17 +102,15 @@ impl IpRange {
     /// Parses a CIDR or a `START-END` range.
     pub fn parse(text: &str) -> Result<IpRange, RangeError> {
         let Some((start_text, end_text)) = text.split_once('-') else {
-            let net: IpNet = text.trim().parse().map_err(|_| RangeError::InvalidCidr(text.to_owned()))?;
-            return Ok(IpRange::from(net.trunc()));
+            return parse_cidr(text).ok_or_else(|| RangeError::InvalidCidr(text.to_owned()));
         };
-        let start: IpAddr = start_text
-            .trim()
-            .parse()
-            .map_err(|_| RangeError::InvalidStart { range: text.to_owned(), start: start_text.to_owned() })?;
-        let end: IpAddr = end_text
-            .trim()
-            .parse()
-            .map_err(|_| RangeError::InvalidEnd { range: text.to_owned(), end: end_text.to_owned() })?;
+        let start = parse_ip(start_text.trim()).map(go_family).ok_or_else(|| RangeError::InvalidStart {
+            range: text.to_owned(),
+            start: start_text.to_owned(),
+        })?;
+        let end = parse_ip(end_text.trim())
+            .map(go_family)
+            .ok_or_else(|| RangeError::InvalidEnd { range: text.to_owned(), end: end_text.to_owned() })?;
         if Family::of(start) != Family::of(end) {
             return Err(RangeError::MixedFamilies(text.to_owned()));
         }
@@ -180,6 +185,42 @@ impl fmt::Display for IpRange {
     }
 }
 
+/// An IP address as Go's `net.ParseIP` reads it: dotted IPv4 without leading
+/// zeros, or IPv6 (an embedded IPv4 part likewise); no zone, no white space.
+pub fn parse_ip(text: &str) -> Option<IpAddr> {
+    // Rust's parser is Go's: it refuses leading zeros in IPv4 octets, zones
+    // and surrounding spaces.
+    text.parse().ok()
+}
+
+/// `ip` in the family Go gives it: an IPv4-mapped IPv6 address is IPv4.
+pub fn go_family(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// A CIDR as Go's `net.ParseCIDR` reads it, as the range it covers. An
+/// IPv4-mapped IPv6 CIDR of a /96 or longer is the IPv4 range it maps, as
+/// MetalLB's overlap check (Go's `IPNet.Contains`) sees it.
+fn parse_cidr(text: &str) -> Option<IpRange> {
+    let (address, length) = text.split_once('/')?;
+    let address = parse_ip(address)?;
+    if length.is_empty() || !length.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = length.trim_start_matches('0');
+    let length: u8 = if digits.is_empty() { 0 } else { digits.parse().ok()? };
+    let net = IpNet::new(address, length).ok()?.trunc();
+    if let IpNet::V6(v6) = net
+        && let (Some(start), Some(end)) = (v6.network().to_ipv4_mapped(), v6.broadcast().to_ipv4_mapped())
+    {
+        return Some(IpRange { start: IpAddr::V4(start), end: IpAddr::V4(end) });
+    }
+    Some(IpRange::from(net))
+}
+
 /// The address as an unsigned integer (IPv4 in the low 32 bits).
 pub fn to_u128(ip: IpAddr) -> u128 {
     match ip {
@@ -229,6 +270,29 @@ mod tests {
         assert!(matches!(IpRange::parse("192.0.2.1-2001:db8::1"), Err(RangeError::MixedFamilies(_))));
         assert!(matches!(IpRange::parse("x-192.0.2.1"), Err(RangeError::InvalidStart { .. })));
         assert!(matches!(IpRange::parse("192.0.2.1-y"), Err(RangeError::InvalidEnd { .. })));
+    }
+
+    #[test]
+    fn parsing_is_gos() {
+        for bad in [
+            " 192.0.2.0/28",
+            "192.0.2.0/28 ",
+            "192.0.2.010/31",
+            "fe80::%eth0/64",
+            "192.0.2.0/+28",
+            "192.0.2.0/",
+        ] {
+            assert!(IpRange::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(IpRange::parse("192.0.2.0/028").unwrap(), IpRange::parse("192.0.2.0/28").unwrap());
+        assert!(IpRange::parse("192.0.2.01-192.0.2.20").is_err());
+        assert!(IpRange::parse("fe80::1-fe80::9%eth0").is_err());
+        assert_eq!(IpRange::parse(" 192.0.2.10\t-\t192.0.2.20 ").unwrap().len(), 11);
+        let mapped = IpRange::parse("::ffff:192.0.2.4-::ffff:192.0.2.6").unwrap();
+        assert_eq!((mapped.family(), mapped.len()), (Family::V4, 3));
+        assert_eq!(IpRange::parse("192.0.2.1-::ffff:192.0.2.9").unwrap().family(), Family::V4);
+        assert_eq!(IpRange::parse("::ffff:192.0.2.0/120").unwrap(), IpRange::parse("192.0.2.0/24").unwrap());
+        assert_eq!(IpRange::parse("::ffff:0:0/95").unwrap().family(), Family::V6);
     }
 
     #[test]

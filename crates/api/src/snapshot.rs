@@ -34,6 +34,16 @@ impl FieldLines {
         }
     }
 
+    /// Whether `path` itself was written (not only an ancestor).
+    pub fn has(&self, path: &str) -> bool {
+        self.lines.binary_search_by(|(p, _)| (**p).cmp(path)).is_ok()
+    }
+
+    /// Forgets `path` (a field a conversion leaves out).
+    pub fn remove(&mut self, path: &str) {
+        self.lines.retain(|(p, _)| &**p != path);
+    }
+
     /// The line of `path`, or of its nearest ancestor that has one
     /// (`spec.addresses[3]` falls back to `spec.addresses`, then `spec`).
     pub fn line_of(&self, path: &str) -> Option<u32> {

@@ -7,6 +7,7 @@
 
 mod documents;
 mod edit;
+mod v1beta1_peer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -280,7 +281,8 @@ impl Loader<'_> {
             }
             (metallb::V1BETA1, "BGPPeer") => {
                 if let Some(old) = parse::<metallb::v1beta1::BGPPeer>(d, file, doc, kind, REQUIRED_SPEC) {
-                    s.bgp_peers.push(old.map(BGPPeer::from));
+                    d.extend(v1beta1_peer::check(&old));
+                    s.bgp_peers.push(v1beta1_peer::convert(old));
                 }
             }
             ("v1", "Service") => {
@@ -348,8 +350,10 @@ struct Shape {
     status: Status,
 }
 
-/// `IPAddressPool`: a spec, and a status the controller writes.
-const IPADDRESSPOOL: Shape = Shape { spec: Spec::Required, status: Status::Read };
+/// `IPAddressPool`: a spec, and a status the controller writes, which a
+/// file exported from a cluster carries (filled, partly or empty) and the
+/// API server drops on create: skipped.
+const IPADDRESSPOOL: Shape = Shape { spec: Spec::Required, status: Status::Skipped };
 /// `BGPPeer`: a spec that cannot be left out.
 const REQUIRED_SPEC: Shape = Shape { spec: Spec::Required, status: Status::Skipped };
 /// Advertisements, `BFDProfile`, `Community`: every spec field is optional.
@@ -427,7 +431,14 @@ fn parse<T: DeserializeOwned>(
     let (value, unknown) = match de::from_node::<T>(doc, root_fields) {
         Ok(parsed) => parsed,
         Err(e) => {
-            diagnostics.push(Diagnostic::error(at(e.line.unwrap_or(doc.line)), object(), e.path, e.message));
+            // A missing field is reported at the key of the mapping that
+            // lacks it (`spec:`), or at the object when that is the root.
+            let line = if e.message.starts_with("missing field") {
+                if e.path.is_empty() { Some(doc.line) } else { field_lines(doc).line_of(&e.path) }
+            } else {
+                e.line
+            };
+            diagnostics.push(Diagnostic::error(at(line.unwrap_or(doc.line)), object(), e.path, e.message));
             return None;
         }
     };

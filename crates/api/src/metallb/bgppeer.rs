@@ -41,9 +41,10 @@ use super::schema::atomic_selectors;
     validation = Rule::new("!(has(self.peerASN) && self.peerASN != 0 && has(self.dynamicASN))")
         .message("peerASN and dynamicASN are both set (expected exactly one)")
         .field_path(".dynamicASN"),
+    // As MetalLB: refused when peerASN is myASN; dynamicASN internal passes.
     validation = Rule::new(
-        "!(has(self.ebgpMultiHop) && self.ebgpMultiHop) || !((has(self.peerASN) && self.peerASN != 0 \
-         && self.peerASN == self.myASN) || (has(self.dynamicASN) && self.dynamicASN == 'internal'))"
+        "!(has(self.ebgpMultiHop) && self.ebgpMultiHop) || !(has(self.peerASN) && self.peerASN != 0 \
+         && self.peerASN == self.myASN)"
     )
     .message(
         "ebgpMultiHop is set for an iBGP peer (expected ebgpMultiHop only when the peer's AS differs \

@@ -38,19 +38,15 @@ pub(super) fn selected_pools<'p, 'a>(
 pub(super) enum NodeScope<'s> {
     /// The snapshot has nodes: exactly these.
     Known(BTreeSet<&'s str>),
-    /// The snapshot has no node: every node when there is no selector, else
-    /// some nodes that cannot be told.
-    Unknown {
-        /// No selector: whichever nodes join, all of them.
-        every: bool,
-    },
+    /// The snapshot has no node.
+    Unknown,
 }
 
 impl<'s> NodeScope<'s> {
     /// The nodes of `snapshot` that `selectors` select (all nodes when empty).
     pub fn of(snapshot: &'s Snapshot, selectors: &[LabelSelector]) -> Self {
         if snapshot.nodes.is_empty() {
-            return NodeScope::Unknown { every: selectors.is_empty() };
+            return NodeScope::Unknown;
         }
         let nodes = snapshot
             .nodes
@@ -59,11 +55,11 @@ impl<'s> NodeScope<'s> {
         NodeScope::Known(nodes.map(|node| name_of(&node.object)).collect())
     }
 
-    /// Whether some node is surely in both scopes.
+    /// Whether some node is in both scopes. Without any node, none is, as
+    /// MetalLB's `haveSharedNodes` finds: advertisements then never clash.
     pub fn shares_a_node(&self, other: &NodeScope<'_>) -> bool {
         match (self, other) {
             (NodeScope::Known(a), NodeScope::Known(b)) => a.iter().any(|node| b.contains(node)),
-            (NodeScope::Unknown { every: a }, NodeScope::Unknown { every: b }) => *a && *b,
             _ => false,
         }
     }

@@ -29,6 +29,7 @@ const FIELDS: [Bounded; 5] = [
 /// Checks every BFD profile.
 pub(super) fn check(snapshot: &Snapshot, findings: &mut Findings) {
     for profile in &snapshot.bfd_profiles {
+        // That ferrolb does not run BFD is said where a peer asks for it.
         check_one(profile, findings);
     }
 }

@@ -38,14 +38,26 @@ fn check_fields(snapshot: &Snapshot, advertisement: &Located<BGPAdvertisement>, 
     for family in [Family::V4, Family::V6] {
         check_aggregation_length(advertisement, family, findings);
     }
-    // In MetalLB's schema, so accepted; not acted on, so said.
+    // MetalLB's FRR mode refuses it (frr-k8s only); the schema wants 1 to 10.
     if spec.as_path_prepend != 0 {
         let message = format!(
-            "asPathPrepend {} is accepted but not acted on: ferrolb sends the AS path without prepending \
-             (MetalLB acts on it in FRR-K8s mode only)",
+            "asPathPrepend {} is refused by MetalLB in FRR mode (only its frr-k8s backend prepends), and \
+             ferrolb does not prepend (expected no asPathPrepend)",
             spec.as_path_prepend
         );
-        findings.warning(advertisement, "spec.asPathPrepend", message);
+        findings.error(advertisement, "spec.asPathPrepend", message);
+    } else if advertisement.fields.has("spec.asPathPrepend") {
+        let message = "asPathPrepend 0 is out of range (expected 1 to 10, or no asPathPrepend)";
+        findings.error(advertisement, "spec.asPathPrepend", message);
+    }
+    // A uint32 in MetalLB's Go type, but its CRD declares the format int32.
+    if i64::from(spec.local_pref) > i64::from(i32::MAX) {
+        let message = format!(
+            "localPref {} is out of range (expected 0 to {}, the int32 of MetalLB's CRD)",
+            spec.local_pref,
+            i32::MAX
+        );
+        findings.error(advertisement, "spec.localPref", message);
     }
 }
 
@@ -66,8 +78,14 @@ fn aggregation_length(advertisement: &BGPAdvertisement, family: Family) -> (Opti
     }
 }
 
+/// Whether an aggregation length passes MetalLB's schema and `config.For`:
+/// IPv4 1 to 32; IPv6 at most 128, with no lower bound (a length below a
+/// pool's prefix is refused per pool).
 fn in_range(length: i32, family: Family) -> bool {
-    (1..=i32::from(family.bits())).contains(&length)
+    match family {
+        Family::V4 => (1..=32).contains(&length),
+        Family::V6 => length <= 128,
+    }
 }
 
 fn check_aggregation_length(
@@ -85,7 +103,10 @@ fn check_aggregation_length(
         findings.error(
             advertisement,
             &path,
-            format!("{field} {length} is out of range (expected 1 to {bits})"),
+            match family {
+                Family::V4 => format!("{field} {length} is out of range (expected 1 to {bits})"),
+                Family::V6 => format!("{field} {length} is out of range (expected at most {bits})"),
+            },
         );
     }
     if !advertisement.spec.service_selectors.is_empty() && length != i32::from(bits) {
@@ -276,14 +297,14 @@ metadata:
   name: adv
 spec:
   aggregationLength: 33
-  aggregationLengthV6: 0
+  aggregationLengthV6: 129
 ",
             ),
             &[
                 "t.yaml:16: BGPAdvertisement/adv: spec.aggregationLength: aggregationLength 33 is out \
                  of range (expected 1 to 32)",
-                "t.yaml:17: BGPAdvertisement/adv: spec.aggregationLengthV6: aggregationLengthV6 0 is \
-                 out of range (expected 1 to 128)",
+                "t.yaml:17: BGPAdvertisement/adv: spec.aggregationLengthV6: aggregationLengthV6 129 is \
+                 out of range (expected at most 128)",
             ],
         );
     }
@@ -353,20 +374,21 @@ spec:
     }
 
     #[test]
-    fn as_path_prepend_is_a_warning_that_it_is_not_acted_on() {
+    fn as_path_prepend_is_refused_as_in_metallbs_frr_mode() {
         assert_problems(
             &with_pools(
                 "apiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata:\n  name: adv\nspec:\n  asPathPrepend: 3\n",
             ),
             &[
-                "t.yaml:16: warning: BGPAdvertisement/adv: spec.asPathPrepend: asPathPrepend 3 is accepted but not acted on: \
-               ferrolb sends the AS path without prepending (MetalLB acts on it in FRR-K8s mode only)",
+                "t.yaml:16: BGPAdvertisement/adv: spec.asPathPrepend: asPathPrepend 3 is refused by MetalLB in \
+                 FRR mode (only its frr-k8s backend prepends), and ferrolb does not prepend (expected no \
+                 asPathPrepend)",
             ],
         );
     }
 
     #[test]
-    fn community_syntax_is_checked_and_missing_alias_is_a_warning() {
+    fn community_syntax_is_checked_and_missing_alias_refuses_the_whole_configuration() {
         assert_problems(
             &with_pools(
                 r"apiVersion: metallb.io/v1beta1
@@ -398,9 +420,10 @@ spec:
                  parts from 0 to 65535)",
                 "t.yaml:30: BGPAdvertisement/adv: spec.communities[4]: invalid community \"1:2:3\" \
                  (expected AA:NN or large:A:B:C)",
-                "t.yaml:31: warning: BGPAdvertisement/adv: spec.communities[5]: community alias \
-                 \"later-alias\" is not defined (expected AA:NN, large:A:B:C or the name of an alias of a \
-                 Community resource)",
+                "t.yaml:31: BGPAdvertisement/adv: spec.communities[5]: community alias \
+                 \"later-alias\" is not defined: MetalLB's controller refuses the whole configuration until \
+                 a Community defines it (expected AA:NN, large:A:B:C or the name of an alias of a Community \
+                 resource)",
             ],
         );
     }
@@ -569,7 +592,7 @@ spec: {myASN: 64512, peerASN: 64512, peerAddress: 192.0.2.254}
     }
 
     #[test]
-    fn without_nodes_only_advertisements_for_every_node_clash() {
+    fn without_nodes_advertisements_never_clash() {
         let yaml = with_pools(
             r"apiVersion: metallb.io/v1beta1
 kind: BGPAdvertisement
@@ -595,13 +618,9 @@ spec:
   localPref: 200
 ",
         );
-        assert_problems(
-            &yaml,
-            &["t.yaml:32: BGPAdvertisement/second: spec.localPref: localPref 200 conflicts with \
-               localPref 100 of BGPAdvertisement/first for IPAddressPool/pool (expected one localPref \
-               for advertisements of a pool to the same peers from the same nodes, unless their \
-               aggregation lengths differ)"],
-        );
+        // MetalLB resolves node selectors against the Nodes it has: none,
+        // so no two advertisements share a node.
+        assert_clean(&yaml);
     }
 
     #[test]

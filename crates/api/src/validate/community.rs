@@ -63,10 +63,11 @@ pub(super) fn judge_reference(text: &str, aliases: &BTreeSet<&str>) -> Option<(S
     let error = text.parse::<BgpCommunity>().err()?;
     if error.is_format() && !text.contains(':') {
         let message = format!(
-            "community alias {text:?} is not defined (expected AA:NN, large:A:B:C or the name of an alias \
-             of a Community resource)"
+            "community alias {text:?} is not defined: MetalLB's controller refuses the whole configuration \
+             until a Community defines it (expected AA:NN, large:A:B:C or the name of an alias of a Community \
+             resource)"
         );
-        return Some((Severity::Warning, message));
+        return Some((Severity::Error, message));
     }
     Some((Severity::Error, error.to_string()))
 }

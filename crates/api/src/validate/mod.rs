@@ -2,10 +2,15 @@
 //! schemas and config parser enforce, checked over a whole [`Snapshot`] at
 //! once so that one run reports every problem, each at its `FILE:LINE`.
 //!
-//! Errors are what MetalLB rejects. Warnings are references to objects that
-//! do not exist yet (a `BFDProfile`, a `Secret`, a community alias, a pool or
-//! a peer), which MetalLB accepts and waits for, and settings that have no
-//! effect.
+//! Errors are what MetalLB (v0.16, FRR mode) refuses: its CRD schemas, its
+//! admission webhooks (which refuse `metallb.io` objects outside its
+//! namespace), and its controller's whole-config build (`config.For`), which
+//! refuses the whole configuration while a peer names a `BFDProfile` or a
+//! password `Secret` that does not exist, or an advertisement a community
+//! alias no `Community` defines. A file is the whole configuration, so those
+//! are errors here. Warnings are references MetalLB accepts and waits for (a
+//! pool or a peer named by an advertisement), settings that have no effect,
+//! and what ferrolb accepts but does not act on (BFD).
 //!
 //! Pure: no I/O, no clock, no globals.
 
@@ -15,6 +20,7 @@ mod bgp_advertisement;
 mod community;
 mod l2_advertisement;
 mod names;
+mod namespace;
 mod peer;
 mod pool;
 mod selector;
@@ -26,15 +32,40 @@ use kube_core::Resource;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::snapshot::{Located, Snapshot, object_ref};
 
-/// Every problem of the configuration in `snapshot`, sorted by file, line
-/// and message.
+/// MetalLB's namespace unless told otherwise.
+pub const DEFAULT_NAMESPACE: &str = "metallb-system";
+
+/// What validation needs besides the snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// The namespace MetalLB (and ferrolb) reads `metallb.io` objects and
+    /// password Secrets from; an object without a namespace is taken to be
+    /// in it, where `kubectl apply -n NAMESPACE` would create it.
+    pub namespace: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { namespace: DEFAULT_NAMESPACE.to_owned() }
+    }
+}
+
+/// Every problem of the configuration in `snapshot`, with MetalLB's
+/// namespace `metallb-system`, sorted by file, line and message.
 pub fn validate(snapshot: &Snapshot) -> Vec<Diagnostic> {
+    validate_in(snapshot, &Options::default())
+}
+
+/// Every problem of the configuration in `snapshot` for a MetalLB that
+/// reads `options.namespace`, sorted by file, line and message.
+pub fn validate_in(snapshot: &Snapshot, options: &Options) -> Vec<Diagnostic> {
     let mut findings = Findings::default();
     let pools = pool::ParsedPools::new(snapshot);
+    namespace::check(snapshot, &options.namespace, &mut findings);
     names::check(snapshot, &mut findings);
     pool::check(snapshot, &pools, &mut findings);
     advertisement::check(snapshot, &pools, &mut findings);
-    peer::check(snapshot, &pools, &mut findings);
+    peer::check(snapshot, &pools, &options.namespace, &mut findings);
     bfd::check(snapshot, &mut findings);
     community::check(snapshot, &mut findings);
     findings.into_sorted()

@@ -67,13 +67,13 @@ spec:
     }
 
     #[test]
-    fn same_name_in_other_namespaces_is_fine() {
+    fn same_name_in_another_namespace_is_no_duplicate_but_is_outside_metallbs() {
         assert_problems(
             r"apiVersion: metallb.io/v1beta1
 kind: BFDProfile
 metadata:
   name: fast
-  namespace: a
+  namespace: metallb-system
 ---
 apiVersion: metallb.io/v1beta1
 kind: BFDProfile
@@ -81,7 +81,11 @@ metadata:
   name: fast
   namespace: b
 ",
-            &[],
+            &[
+                "t.yaml:11: BFDProfile/fast: metadata.namespace: BFDProfile in namespace \"b\": MetalLB's webhook \
+               refuses it and its controller, which reads \"metallb-system\" only, would ignore it (expected \
+               namespace \"metallb-system\", or --namespace)",
+            ],
         );
     }
 }

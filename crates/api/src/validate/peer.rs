@@ -27,12 +27,12 @@ const NANOS_PER_SEC: i128 = 1_000_000_000;
 
 /// Checks every peer alone, then pairs of peers, then BFD echo against
 /// IPv6 routes.
-pub(super) fn check(snapshot: &Snapshot, parsed: &ParsedPools<'_>, findings: &mut Findings) {
+pub(super) fn check(snapshot: &Snapshot, parsed: &ParsedPools<'_>, namespace: &str, findings: &mut Findings) {
     for peer in &snapshot.bgp_peers {
         check_asns(peer, findings);
         check_addresses(peer, findings);
         check_timers(peer, findings);
-        check_password(snapshot, peer, findings);
+        check_password(snapshot, peer, namespace, findings);
         check_bfd_profile(snapshot, peer, findings);
         selector::check_list(findings, peer, "spec.nodeSelectors", &peer.spec.node_selectors);
         if peer.spec.disable_mp {
@@ -67,16 +67,25 @@ fn check_asns(peer: &Located<BGPPeer>, findings: &mut Findings) {
         }
         _ => {}
     }
-    if spec.ebgp_multi_hop && is_ibgp(spec) {
+    // MetalLB refuses it when peerASN is myASN, and lets it pass with
+    // dynamicASN internal, where it does nothing.
+    if spec.ebgp_multi_hop && spec.my_asn != 0 && spec.peer_asn == spec.my_asn {
         let message = "ebgpMultiHop is set for an iBGP peer (expected ebgpMultiHop only when the peer's AS \
                        differs from myASN)";
         findings.error(peer, "spec.ebgpMultiHop", message);
+    } else if spec.ebgp_multi_hop && spec.dynamic_asn == Some(DynamicAsnMode::Internal) {
+        let message = "ebgpMultiHop has no effect with dynamicASN internal, an iBGP session (MetalLB accepts \
+                       it; expected ebgpMultiHop only for eBGP peers)";
+        findings.warning(peer, "spec.ebgpMultiHop", message);
     }
-}
-
-fn is_ibgp(spec: &BGPPeerSpec) -> bool {
-    let same_asn = spec.my_asn != 0 && spec.peer_asn == spec.my_asn;
-    same_asn || spec.dynamic_asn == Some(DynamicAsnMode::Internal)
+    // The v1beta2 schema: localASN, when written, is at least 1.
+    if spec.local_asn == 0 && peer.fields.has("spec.localASN") {
+        findings.error(
+            peer,
+            "spec.localASN",
+            "localASN 0 is out of range (expected 1 to 4294967295, or no localASN)",
+        );
+    }
 }
 
 fn check_addresses(peer: &Located<BGPPeer>, findings: &mut Findings) {
@@ -104,6 +113,13 @@ fn check_addresses(peer: &Located<BGPPeer>, findings: &mut Findings) {
     if !spec.router_id.is_empty() && spec.router_id.parse::<Ipv4Addr>().is_err() {
         let message = format!("invalid routerID {:?} (expected an IPv4 address)", spec.router_id);
         findings.error(peer, "spec.routerID", message);
+    }
+    // The v1beta2 schema: peerPort, when written, is at least 1 (a v1beta1
+    // peer's 0 is left out by the conversion).
+    if spec.peer_port == 0 && peer.fields.has("spec.peerPort") {
+        let message =
+            format!("peerPort 0 is out of range (expected 1 to {MAX_PEER_PORT}, or no peerPort for 179)");
+        findings.error(peer, "spec.peerPort", message);
     }
     if spec.peer_port > MAX_PEER_PORT {
         let message = format!("peerPort {} is out of range (expected 1 to {MAX_PEER_PORT})", spec.peer_port);
@@ -215,7 +231,7 @@ fn check_connect_time(peer: &Located<BGPPeer>, connect: &Duration, findings: &mu
     }
 }
 
-fn check_password(snapshot: &Snapshot, peer: &Located<BGPPeer>, findings: &mut Findings) {
+fn check_password(snapshot: &Snapshot, peer: &Located<BGPPeer>, namespace: &str, findings: &mut Findings) {
     let spec = &peer.spec;
     let reference = &spec.password_secret;
     if reference.name.is_empty() {
@@ -228,20 +244,21 @@ fn check_password(snapshot: &Snapshot, peer: &Located<BGPPeer>, findings: &mut F
             "password and passwordSecret are both set (expected one of them)",
         );
     }
-    let namespace =
-        Some(reference.namespace.as_str()).filter(|ns| !ns.is_empty()).or(peer.metadata.namespace.as_deref());
+    // MetalLB looks the Secret up by name among the Secrets of its own
+    // namespace, whatever passwordSecret.namespace says.
     let secret = snapshot.secrets.iter().find(|secret| {
         let meta = &secret.metadata;
         meta.name.as_deref() == Some(reference.name.as_str())
-            && (namespace.is_none() || meta.namespace.is_none() || meta.namespace.as_deref() == namespace)
+            && super::namespace::is_in(meta.namespace.as_deref(), namespace)
     });
     let field = "spec.passwordSecret.name";
     let Some(secret) = secret else {
         let message = format!(
-            "no Secret named {:?} (expected a Secret of type {BASIC_AUTH} with a password key)",
+            "no Secret named {:?} in namespace {namespace:?}, where MetalLB looks for it: its controller refuses \
+             the whole configuration until it exists (expected a Secret of type {BASIC_AUTH} with a password key)",
             reference.name
         );
-        findings.warning(peer, field, message);
+        findings.error(peer, field, message);
         return;
     };
     if let Err(message) = check_secret(secret) {
@@ -266,11 +283,22 @@ fn check_secret(secret: &Secret) -> Result<(), String> {
 
 fn check_bfd_profile(snapshot: &Snapshot, peer: &Located<BGPPeer>, findings: &mut Findings) {
     let name = &peer.spec.bfd_profile;
-    if name.is_empty() || snapshot.bfd_profiles.iter().any(|profile| name_of(&profile.object) == name) {
+    if name.is_empty() {
         return;
     }
-    let message = format!("no BFDProfile named {name:?} (expected the name of a BFDProfile)");
-    findings.warning(peer, "spec.bfdProfile", message);
+    if snapshot.bfd_profiles.iter().any(|profile| name_of(&profile.object) == name) {
+        let message = format!(
+            "bfdProfile {name:?} is accepted but not acted on: ferrolb does not run BFD yet, so the session \
+             falls back to the BGP hold timer"
+        );
+        findings.warning(peer, "spec.bfdProfile", message);
+        return;
+    }
+    let message = format!(
+        "no BFDProfile named {name:?}: MetalLB's controller refuses the whole configuration until it exists \
+         (expected the name of a BFDProfile)"
+    );
+    findings.error(peer, "spec.bfdProfile", message);
 }
 
 /// Whether two peers may have a session from the same node; when the

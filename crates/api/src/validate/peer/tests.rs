@@ -57,9 +57,14 @@ fn ebgp_multihop_with_an_ibgp_peer_is_an_error() {
         &peer("myASN: 64512\npeerASN: 64512\npeerAddress: 192.0.2.1\nebgpMultiHop: true"),
         &[&format!("t.yaml:9: {expected}")],
     );
+    // MetalLB compares peerASN with myASN only: with dynamicASN internal it
+    // passes, and does nothing.
     assert_problems(
         &peer("myASN: 64512\ndynamicASN: internal\npeerAddress: 192.0.2.1\nebgpMultiHop: true"),
-        &[&format!("t.yaml:9: {expected}")],
+        &[
+            "t.yaml:9: warning: BGPPeer/router: spec.ebgpMultiHop: ebgpMultiHop has no effect with dynamicASN \
+           internal, an iBGP session (MetalLB accepts it; expected ebgpMultiHop only for eBGP peers)",
+        ],
     );
     assert_clean(&peer(&format!("{EBGP}ebgpMultiHop: true")));
 }
@@ -187,11 +192,14 @@ fn password_and_password_secret_together_are_an_error() {
 }
 
 #[test]
-fn missing_password_secret_is_a_warning() {
+fn missing_password_secret_refuses_the_whole_configuration() {
     assert_problems(
         &peer(&format!("{EBGP}passwordSecret:\n  name: bgp-password")),
-        &["t.yaml:10: warning: BGPPeer/router: spec.passwordSecret.name: no Secret named \"bgp-password\" \
-           (expected a Secret of type kubernetes.io/basic-auth with a password key)"],
+        &[
+            "t.yaml:10: BGPPeer/router: spec.passwordSecret.name: no Secret named \"bgp-password\" in namespace \
+           \"metallb-system\", where MetalLB looks for it: its controller refuses the whole configuration until \
+           it exists (expected a Secret of type kubernetes.io/basic-auth with a password key)",
+        ],
     );
     assert_clean(&(peer(&format!("{EBGP}passwordSecret:\n  name: bgp-password")) + SECRET));
 }
@@ -213,11 +221,24 @@ fn password_secret_of_the_wrong_type_or_without_password_is_an_error() {
 }
 
 #[test]
-fn missing_bfd_profile_is_a_warning() {
+fn missing_bfd_profile_refuses_the_whole_configuration() {
     assert_problems(
         &peer(&format!("{EBGP}bfdProfile: fast")),
-        &["t.yaml:9: warning: BGPPeer/router: spec.bfdProfile: no BFDProfile named \"fast\" (expected the \
-           name of a BFDProfile)"],
+        &["t.yaml:9: BGPPeer/router: spec.bfdProfile: no BFDProfile named \"fast\": MetalLB's controller \
+           refuses the whole configuration until it exists (expected the name of a BFDProfile)"],
+    );
+}
+
+#[test]
+fn bfd_profile_is_accepted_but_not_acted_on() {
+    let yaml = peer(&format!("{EBGP}bfdProfile: fast"))
+        + "---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast}\n";
+    assert_problems(
+        &yaml,
+        &[
+            "t.yaml:9: warning: BGPPeer/router: spec.bfdProfile: bfdProfile \"fast\" is accepted but not acted \
+           on: ferrolb does not run BFD yet, so the session falls back to the BGP hold timer",
+        ],
     );
 }
 
@@ -335,9 +356,13 @@ spec: {}
 ";
     assert_problems(
         &yaml,
-        &["t.yaml:9: BGPPeer/router: spec.bfdProfile: BFDProfile/echo has echoMode on, but \
-           BGPAdvertisement/adv sends this peer IPv6 routes of IPAddressPool/v6 (expected echoMode off for \
-           peers that get IPv6 routes)"],
+        &[
+            "t.yaml:9: BGPPeer/router: spec.bfdProfile: BFDProfile/echo has echoMode on, but \
+             BGPAdvertisement/adv sends this peer IPv6 routes of IPAddressPool/v6 (expected echoMode off for \
+             peers that get IPv6 routes)",
+            "t.yaml:9: warning: BGPPeer/router: spec.bfdProfile: bfdProfile \"echo\" is accepted but not acted \
+             on: ferrolb does not run BFD yet, so the session falls back to the BGP hold timer",
+        ],
     );
 }
 
