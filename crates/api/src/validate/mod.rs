@@ -40,8 +40,17 @@ pub const DEFAULT_NAMESPACE: &str = "metallb-system";
 pub struct Options {
     /// The namespace MetalLB (and ferrolb) reads `metallb.io` objects and
     /// password Secrets from; an object without a namespace is taken to be
-    /// in it, where `kubectl apply -n NAMESPACE` would create it.
+    /// in it, where `kubectl apply -n NAMESPACE` would create it. Empty:
+    /// any namespace.
     pub namespace: String,
+}
+
+impl Options {
+    /// No namespace rule: for a snapshot whose source read one namespace
+    /// already (the Kubernetes watchers), whatever its name.
+    pub fn any_namespace() -> Self {
+        Options { namespace: String::new() }
+    }
 }
 
 impl Default for Options {

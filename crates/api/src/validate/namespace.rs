@@ -19,9 +19,10 @@ pub(super) fn check(snapshot: &Snapshot, namespace: &str, findings: &mut Finding
 }
 
 /// Whether an object of `its` namespace is in `namespace` (no namespace:
-/// it goes where it is applied).
+/// it goes where it is applied; an empty `namespace`: any, see
+/// [`Options::any_namespace`](super::Options::any_namespace)).
 pub(super) fn is_in(its: Option<&str>, namespace: &str) -> bool {
-    its.is_none_or(|its| its.is_empty() || its == namespace)
+    namespace.is_empty() || its.is_none_or(|its| its.is_empty() || its == namespace)
 }
 
 fn check_kind<K: Resource<DynamicType = ()>>(
