@@ -52,7 +52,11 @@ impl Validation {
     pub async fn judge(&mut self, snapshot: Arc<Snapshot>) -> Verdict {
         let input = Arc::clone(&snapshot);
         let Ok(diagnostics) =
-            tokio::task::spawn_blocking(move || ferrolb_api::validate::validate(&input)).await
+            // The watchers read the controller's namespace only.
+            tokio::task::spawn_blocking(move || {
+                ferrolb_api::validate::validate_in(&input, &ferrolb_api::validate::Options::any_namespace())
+            })
+            .await
         else {
             return Verdict::default(); // the runtime is shutting down
         };
