@@ -36,6 +36,9 @@ enum Command {
         /// YAML or JSON files, directories of them, or - for standard input.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// MetalLB's namespace: a metallb.io object elsewhere is an error (MetalLB would refuse or ignore it).
+        #[arg(long, default_value = ferrolb_api::validate::DEFAULT_NAMESPACE)]
+        namespace: String,
     },
     /// In a cluster: allocate addresses to LoadBalancer Services and write them to their status.
     Controller(cmd::controller::Args),
@@ -60,7 +63,7 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Validate { files } => cmd::validate::run(&files),
+        Command::Validate { files, namespace } => cmd::validate::run(&files, &namespace),
         Command::Controller(args) => cmd::controller::run(&args),
         Command::Speaker(args) => cmd::speaker::run(&args),
         Command::Plan(args) => cmd::plan::run(&args),
