@@ -29,7 +29,7 @@ use ferrolb_ipam::{Allocation, ServiceChange, ServiceOutcome};
 use ipnet::IpNet;
 
 use crate::advertisement;
-use crate::eligibility::{EndpointIndex, endpoint_bar, find_node, node_bar};
+use crate::eligibility::{EndpointIndex, ServiceIndex, endpoint_bar, find_node, node_bar};
 use crate::reason::{Reason, SessionReason};
 
 /// What one node announces by BGP, and why.
@@ -117,11 +117,7 @@ impl Decision {
 /// same plan.
 pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> BgpPlan {
     with_planner(snapshot, node, |planner| {
-        // Of two LoadBalancer Services of one name, the first counts, as in allocation.
-        let mut services: HashMap<(&str, &str), &LbService, foldhash::fast::RandomState> = HashMap::default();
-        for s in snapshot.services.iter().filter(|s| s.load_balancer) {
-            services.entry((&*s.namespace, &*s.name)).or_insert(&s.object);
-        }
+        let services = ServiceIndex::new(snapshot);
         let mut routes: Vec<BTreeMap<IpNet, RouteBuilder>> = vec![BTreeMap::new(); planner.peers.len()];
         // At most one decision per VIP and peer: reserved at once, the vector of
         // a 100k-Service plan is not copied while it grows.
@@ -129,7 +125,7 @@ pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> Bgp
         let mut decisions =
             Vec::with_capacity(ferrolb_ipam::sorted::room_for_edits(vips * planner.peers.len().max(1)));
         for outcome in allocation.services.iter().filter(|o| !o.ips.is_empty()) {
-            let service = services.get(&(outcome.namespace.as_str(), outcome.name.as_str())).copied();
+            let service = services.get(&outcome.namespace, &outcome.name);
             planner.plan_service(outcome, service, &mut decisions, &mut routes);
         }
         // Stable and so nearly linear: the decisions come mostly in order already.

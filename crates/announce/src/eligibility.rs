@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use ferrolb_api::Snapshot;
 use ferrolb_api::core::{EndpointSlice, Node};
 use ferrolb_api::labels::LabelSet;
+use ferrolb_api::service::LbService;
 use k8s_openapi::api::discovery::v1::Endpoint;
 
 /// The node label that keeps a node out of every announcement, whatever its
@@ -22,6 +23,31 @@ pub const NETWORK_UNAVAILABLE: &str = "NetworkUnavailable";
 /// The `Node` called `name` in the snapshot.
 pub fn find_node<'a>(snapshot: &'a Snapshot, name: &str) -> Option<&'a Node> {
     snapshot.nodes.iter().map(|n| &n.object).find(|n| n.metadata.name.as_deref() == Some(name))
+}
+
+/// The LoadBalancer Services of a snapshot by namespace and name, for the
+/// planners' one lookup per allocated Service. Of two Services of one name,
+/// the first counts, as in allocation.
+pub struct ServiceIndex<'a> {
+    // foldhash: SipHash's defence against chosen keys buys nothing in a
+    // per-plan index, and hashing 100k names is a good part of a plan.
+    by_name: HashMap<(&'a str, &'a str), &'a LbService, foldhash::fast::RandomState>,
+}
+
+impl<'a> ServiceIndex<'a> {
+    /// Indexes the LoadBalancer Services of `snapshot`.
+    pub fn new(snapshot: &'a Snapshot) -> Self {
+        let mut by_name = HashMap::with_capacity_and_hasher(snapshot.services.len(), Default::default());
+        for s in snapshot.services.iter().filter(|s| s.load_balancer) {
+            by_name.entry((&*s.namespace, &*s.name)).or_insert(&s.object);
+        }
+        ServiceIndex { by_name }
+    }
+
+    /// The Service `namespace/name`.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<&'a LbService> {
+        self.by_name.get(&(namespace, name)).copied()
+    }
 }
 
 /// Why a node, though known, announces nothing.

@@ -45,7 +45,7 @@ use ferrolb_ipam::Allocation;
 use sha2::{Digest, Sha256};
 
 use crate::advertisement;
-use crate::eligibility::{EndpointBar, EndpointIndex, ServiceEndpoints, node_bar};
+use crate::eligibility::{EndpointBar, EndpointIndex, ServiceEndpoints, ServiceIndex, node_bar};
 use crate::reason::L2Reason;
 
 /// The annotations by which Services share an IP; MetalLB reads either.
@@ -113,8 +113,10 @@ impl L2Plan {
 
     /// The entries of the Service `namespace/name`.
     pub fn vips_of<'a>(&'a self, service: &str) -> impl Iterator<Item = &'a L2Vip> {
-        let service = service.to_owned();
-        self.vips.iter().filter(move |v| v.service == service)
+        // `vips` is sorted by Service: a binary search, so that a caller going
+        // over every Service stays O(n log n).
+        let first = self.vips.partition_point(|v| v.service.as_str() < service);
+        self.vips[first..].iter().take_while(move |v| v.service == service)
     }
 }
 
@@ -232,12 +234,12 @@ pub fn plan_l2(snapshot: &Snapshot, allocation: &Allocation, node: &str, alive: 
     for pool in &snapshot.pools {
         pool_labels.entry(pool.metadata.name.as_deref().unwrap_or("")).or_insert(&pool.metadata.labels);
     }
-    let services: HashMap<(&str, &str), &LbService> =
-        snapshot.services.iter().map(|s| ((&*s.namespace, &*s.name), &s.object)).collect();
+    let services = ServiceIndex::new(snapshot);
     let endpoints = EndpointIndex::new(snapshot);
+    let mut electorates = Electorates::default();
     let no_labels = Labels::default();
 
-    let mut vips = Vec::new();
+    let mut vips = Vec::with_capacity(allocation.services.iter().map(|o| o.ips.len()).sum());
     for outcome in allocation.services.iter().filter(|o| !o.ips.is_empty()) {
         let Some(pool) = outcome.pool.as_deref() else { continue };
         let labels = pool_labels.get(pool).copied().unwrap_or(&no_labels);
@@ -246,30 +248,31 @@ pub fn plan_l2(snapshot: &Snapshot, allocation: &Allocation, node: &str, alive: 
         if for_pool.is_empty() {
             continue;
         }
-        let service = services.get(&(outcome.namespace.as_str(), outcome.name.as_str())).copied();
         let election_ip = outcome.ips[0];
         let ballot = Ballot {
             for_pool: &for_pool,
-            service,
+            service: services.get(&outcome.namespace, &outcome.name),
             endpoints: endpoints.get(&outcome.namespace, &outcome.name),
             nodes: &nodes,
             alive,
         };
-        let (applying, candidates, election) = ballot.elect(election_ip);
+        let (applying, candidates, election) = ballot.elect(election_ip, &mut electorates);
         let reason = ballot.decide(node, &applying, &candidates, &election);
-        let advertisements = names(&applying);
-        for &ip in &outcome.ips {
-            vips.push(L2Vip {
-                service: format!("{}/{}", outcome.namespace, outcome.name),
-                ip,
-                election_ip,
-                pool: pool.to_owned(),
-                advertisements: advertisements.clone(),
-                candidates: candidates.clone(),
-                election: election.clone(),
-                reason: reason.clone(),
-            });
+        let vip = L2Vip {
+            service: format!("{}/{}", outcome.namespace, outcome.name),
+            ip: election_ip,
+            election_ip,
+            pool: pool.to_owned(),
+            advertisements: names(&applying),
+            candidates,
+            election,
+            reason,
+        };
+        // The other family of a dual-stack Service: the same election.
+        for &ip in &outcome.ips[1..] {
+            vips.push(L2Vip { ip, ..vip.clone() });
         }
+        vips.push(vip);
     }
     vips.sort_by(|a, b| (&a.service, a.ip).cmp(&(&b.service, b.ip)));
     L2Plan { node: node.to_owned(), vips }
@@ -325,6 +328,12 @@ fn names(advertisements: &[&Advertisement]) -> Vec<String> {
     names
 }
 
+/// The candidates (unordered) of the Services that are not Local, by the
+/// advertisements that apply to them.
+/// (Keyed by the advertisements' addresses, which live as long as the plan.)
+#[derive(Default)]
+struct Electorates(HashMap<Vec<usize>, Vec<Candidate>>);
+
 /// What one Service's election reads.
 struct Ballot<'a, 'b> {
     /// The advertisements covering the Service's pool.
@@ -342,7 +351,11 @@ impl<'a, 'b> Ballot<'a, 'b> {
 
     /// The advertisements that apply, the candidates in election order, and
     /// the outcome: steps 1 to 5 of the module's list.
-    fn elect(&self, election_ip: IpAddr) -> (Vec<&'b Advertisement<'a>>, Vec<Candidate>, Election) {
+    fn elect(
+        &self,
+        election_ip: IpAddr,
+        electorates: &mut Electorates,
+    ) -> (Vec<&'b Advertisement<'a>>, Vec<Candidate>, Election) {
         let no_labels = Labels::default();
         let labels = self.service.map_or(&no_labels, |s| &s.labels);
         let applying: Vec<&Advertisement> =
@@ -351,20 +364,14 @@ impl<'a, 'b> Ballot<'a, 'b> {
             return (applying, Vec::new(), Election::NoLeader(reason));
         }
         let local = self.traffic_policy_local();
-        let mut candidates: Vec<Candidate> = self
-            .nodes
-            .iter()
-            .filter(|(name, node)| {
-                self.alive.contains(name)
-                    && node_bar(node).is_none()
-                    && applying.iter().any(|a| a.selects_node(name))
-                    && (!local || self.endpoints.is_some_and(|e| e.serving_nodes.contains(**name)))
-            })
-            .map(|(&name, _)| Candidate {
-                node: name.to_owned(),
-                score: applying.iter().filter_map(|a| a.nodes.get(name)).sum(),
-            })
-            .collect();
+        let mut candidates = if local {
+            self.candidates(&applying, |name| self.endpoints.is_some_and(|e| e.serving_nodes.contains(name)))
+        } else {
+            // Without Local, the candidates depend on the advertisements
+            // alone: computed once per set of them, not once per Service.
+            let key: Vec<usize> = applying.iter().map(|a| std::ptr::from_ref(*a).addr()).collect();
+            electorates.0.entry(key).or_insert_with(|| self.candidates(&applying, |_| true)).clone()
+        };
         order(&mut candidates, election_ip);
         let election = match candidates.first() {
             Some(first) => Election::Leader(L2Leader {
@@ -374,6 +381,24 @@ impl<'a, 'b> Ballot<'a, 'b> {
             None => Election::NoLeader(L2Reason::NoCandidate),
         };
         (applying, candidates, election)
+    }
+
+    /// The alive, fit nodes that an advertisement of `applying` selects and
+    /// `has_endpoint` admits, with their scores, by name.
+    fn candidates(&self, applying: &[&Advertisement], has_endpoint: impl Fn(&str) -> bool) -> Vec<Candidate> {
+        self.nodes
+            .iter()
+            .filter(|(name, node)| {
+                self.alive.contains(name)
+                    && node_bar(node).is_none()
+                    && applying.iter().any(|a| a.selects_node(name))
+                    && has_endpoint(name)
+            })
+            .map(|(&name, _)| Candidate {
+                node: name.to_owned(),
+                score: applying.iter().filter_map(|a| a.nodes.get(name)).sum(),
+            })
+            .collect()
     }
 
     /// What keeps every node from leading the Service, whatever the node,
@@ -446,7 +471,7 @@ pub fn order(candidates: &mut [Candidate], election_ip: IpAddr) {
 /// `sha256(node + "#" + ip)`, the key MetalLB orders candidates of equal
 /// score by (lowest first).
 pub fn election_hash(node: &str, ip: &str) -> [u8; 32] {
-    Sha256::digest(format!("{node}#{ip}").as_bytes()).into()
+    Sha256::new().chain_update(node).chain_update("#").chain_update(ip).finalize().into()
 }
 
 /// `ip` as Go's `net.IP.String` writes it, which MetalLB hashes: as Rust

@@ -36,9 +36,8 @@ enum Command {
         /// YAML or JSON files, directories of them, or - for standard input.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// MetalLB's namespace: a metallb.io object elsewhere is an error (MetalLB would refuse or ignore it).
-        #[arg(long, default_value = ferrolb_api::validate::DEFAULT_NAMESPACE)]
-        namespace: String,
+        #[command(flatten)]
+        namespace: cmd::validate::NamespaceArg,
     },
     /// In a cluster: allocate addresses to LoadBalancer Services and write them to their status.
     Controller(cmd::controller::Args),

@@ -31,16 +31,21 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let mut out = String::new();
+    let line_len = widths.iter().sum::<usize>() + 2 * widths.len();
+    let mut out = String::with_capacity(line_len * (rows.len() + 1));
+    // Pushed cell by cell, not through `format!`: a plan prints 100k rows.
     let mut line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut text = String::new();
+        let start = out.len();
         for (i, cell) in cells.enumerate() {
             if i > 0 {
-                text.push_str("  ");
+                out.push_str("  ");
             }
-            text.push_str(&format!("{cell:<width$}", width = widths[i]));
+            out.push_str(cell);
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            out.extend(std::iter::repeat_n(' ', pad));
         }
-        out.push_str(text.trim_end());
+        let kept = out[start..].trim_end().len();
+        out.truncate(start + kept);
         out.push('\n');
     };
     line(&mut header.iter().copied());

@@ -27,6 +27,8 @@ pub struct Args {
     /// leads in L2 mode, and why.
     #[arg(long)]
     node: Option<String>,
+    #[command(flatten)]
+    namespace: super::validate::NamespaceArg,
 }
 
 /// The plan as printed in JSON and YAML.
@@ -281,29 +283,54 @@ impl<'a> Report<'a> {
 
 /// Validates, plans and prints; exit 1 when the configuration is invalid.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let (snapshot, diagnostics) = super::validate::load_and_validate(&args.files);
+    let (snapshot, diagnostics) = super::validate::load_and_validate(&args.files, &args.namespace.options());
     super::validate::report(&diagnostics);
     if diagnostics.iter().any(|d| d.is_error()) {
         eprintln!("not planned: the configuration is invalid");
         return Ok(ExitCode::FAILURE);
     }
-    let allocation = plan(&snapshot, args.lb_class.clone());
-    // Without gossip, every Node of the file counts as alive (as MetalLB
-    // does with its memberlist disabled); the output says so.
-    let alive = Alive::every_node(&snapshot);
-    let l2 = ferrolb_announce::plan_l2(&snapshot, &allocation, args.node.as_deref().unwrap_or(""), &alive);
-    let mut report = Report::of(&allocation).with_l2_leaders(&l2);
-    if let Some(node) = &args.node {
-        let mut node_report = NodeReport::of(&ferrolb_announce::plan_bgp(&snapshot, &allocation, node));
-        node_report.l2 = L2Report::of(&l2, &alive, ALIVE_FROM_FILE);
-        report.node = Some(node_report);
-    }
-    let text = match args.output {
-        Format::Table => table(&report),
-        format => output::render(&report, format)?,
-    };
-    print!("{text}");
+    let decided = Decided::of(&snapshot, args.lb_class.clone(), args.node.as_deref());
+    print!("{}", decided.render(args.output)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Everything `plan` decides for a valid snapshot, before it is printed.
+pub struct Decided {
+    /// Every Service's pool and IPs.
+    pub allocation: Allocation,
+    /// The nodes that take part in L2 elections.
+    pub alive: Alive,
+    /// The L2 elections, from the node asked for (any node elects the same).
+    pub l2: ferrolb_announce::L2Plan,
+    /// What the node asked for announces by BGP; `None` without `--node`.
+    pub bgp: Option<ferrolb_announce::BgpPlan>,
+}
+
+impl Decided {
+    /// Allocates, elects and, for `node`, plans BGP.
+    pub fn of(snapshot: &Snapshot, lb_class: Option<String>, node: Option<&str>) -> Self {
+        let allocation = plan(snapshot, lb_class);
+        // Without gossip, every Node of the file counts as alive (as MetalLB
+        // does with its memberlist disabled); the output says so.
+        let alive = Alive::every_node(snapshot);
+        let l2 = ferrolb_announce::plan_l2(snapshot, &allocation, node.unwrap_or(""), &alive);
+        let bgp = node.map(|node| ferrolb_announce::plan_bgp(snapshot, &allocation, node));
+        Decided { allocation, alive, l2, bgp }
+    }
+
+    /// The plan as `ferrolb plan` prints it in `format`.
+    pub fn render(&self, format: Format) -> anyhow::Result<String> {
+        let mut report = Report::of(&self.allocation).with_l2_leaders(&self.l2);
+        if let Some(bgp) = &self.bgp {
+            let mut node_report = NodeReport::of(bgp);
+            node_report.l2 = L2Report::of(&self.l2, &self.alive, ALIVE_FROM_FILE);
+            report.node = Some(node_report);
+        }
+        Ok(match format {
+            Format::Table => table(&report),
+            format => output::render(&report, format)?,
+        })
+    }
 }
 
 /// Allocates from scratch (plus what the Services' status already records).

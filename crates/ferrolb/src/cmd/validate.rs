@@ -6,11 +6,25 @@ use std::process::ExitCode;
 use ferrolb_api::validate::Options;
 use ferrolb_api::{Diagnostic, Snapshot};
 
+/// MetalLB's namespace, for every command that loads a configuration.
+#[derive(clap::Args, Clone, Debug)]
+pub struct NamespaceArg {
+    /// MetalLB's namespace: a metallb.io object elsewhere is an error (MetalLB would refuse or ignore it).
+    #[arg(long, default_value = ferrolb_api::validate::DEFAULT_NAMESPACE)]
+    pub namespace: String,
+}
+
+impl NamespaceArg {
+    /// The validation options it gives.
+    pub fn options(&self) -> Options {
+        Options { namespace: self.namespace.clone() }
+    }
+}
+
 /// Loads and validates `files` for a MetalLB reading `namespace`; exit 0
 /// when valid (warnings allowed), 1 otherwise.
-pub fn run(files: &[PathBuf], namespace: &str) -> anyhow::Result<ExitCode> {
-    let options = Options { namespace: namespace.to_owned() };
-    let (snapshot, diagnostics) = load_and_validate_in(files, &options);
+pub fn run(files: &[PathBuf], namespace: &NamespaceArg) -> anyhow::Result<ExitCode> {
+    let (snapshot, diagnostics) = load_and_validate(files, &namespace.options());
     report(&diagnostics);
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
@@ -22,29 +36,17 @@ pub fn run(files: &[PathBuf], namespace: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every problem of the files with MetalLB's default namespace, as
-/// [`load_and_validate_in`] finds them.
-pub fn load_and_validate(files: &[PathBuf]) -> (Snapshot, Vec<Diagnostic>) {
-    load_and_validate_in(files, &Options::default())
-}
-
 /// Every problem of the files for a MetalLB reading `options.namespace`:
 /// loading problems and broken rules, sorted.
-pub fn load_and_validate_in(files: &[PathBuf], options: &Options) -> (Snapshot, Vec<Diagnostic>) {
+pub fn load_and_validate(files: &[PathBuf], options: &Options) -> (Snapshot, Vec<Diagnostic>) {
     let (snapshot, diagnostics) = ferrolb_api::load::load_paths(files);
-    let diagnostics = with_broken_rules_in(&snapshot, diagnostics, options);
+    let diagnostics = with_broken_rules(&snapshot, diagnostics, options);
     (snapshot, diagnostics)
-}
-
-/// The loading problems of `snapshot` and the rules it breaks with MetalLB's
-/// default namespace, sorted, once each.
-pub fn with_broken_rules(snapshot: &Snapshot, diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
-    with_broken_rules_in(snapshot, diagnostics, &Options::default())
 }
 
 /// The loading problems of `snapshot` and the rules it breaks for a MetalLB
 /// reading `options.namespace`, sorted, once each.
-pub fn with_broken_rules_in(
+pub fn with_broken_rules(
     snapshot: &Snapshot,
     mut diagnostics: Vec<Diagnostic>,
     options: &Options,

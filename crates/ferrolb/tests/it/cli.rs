@@ -64,6 +64,18 @@ fn plan_refuses_an_invalid_config() {
 }
 
 #[test]
+fn plan_reads_metallb_objects_only_in_metallbs_namespace() {
+    // The cluster's objects are in metallb-system: planned as they are,
+    // refused for a MetalLB installed in another namespace.
+    let planned = ferrolb_reading(&["plan", "-"], L2_CLUSTER);
+    assert_eq!(planned.status.code(), Some(0), "{}", text(&planned.stderr));
+    let elsewhere = ferrolb_reading(&["plan", "--namespace", "lb", "-"], L2_CLUSTER);
+    assert_eq!(elsewhere.status.code(), Some(1));
+    let errors = text(&elsewhere.stderr);
+    assert!(errors.contains("IPAddressPool/lan") && errors.contains("\"lb\""), "{errors}");
+}
+
+#[test]
 fn crds_are_nine_yaml_documents_of_metallb_io() {
     let out = ferrolb(&["crds"]);
     assert!(out.status.success());

@@ -34,7 +34,9 @@ pub enum Command {
 /// The benchmarks.
 #[derive(Subcommand)]
 pub enum Bench {
-    /// Load, validate and plan N Services over an IPv4 /15 and an IPv6 /64 pool.
+    /// `ferrolb plan` of N Services in every shape of configuration (L2, BGP,
+    /// one node, shared and requested IPs, pools per namespace, dual-stack,
+    /// JSON): time per size, the ratio, peak memory.
     Plan(bench_plan::Args),
     /// Time until a real FRR router's kernel holds N VIP routes from ferrolb,
     /// GoBGP and BIRD, with peak memory and ratios.
@@ -51,10 +53,7 @@ pub enum Bench {
     /// One measured run of `plan` on FILE (used by `bench plan`, in a child
     /// process so that each run's peak memory is its own).
     #[command(hide = true)]
-    PlanOnce {
-        /// The generated configuration.
-        file: std::path::PathBuf,
-    },
+    PlanOnce(bench_plan::OnceArgs),
 }
 
 /// Runs a lab subcommand.
@@ -65,6 +64,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Bench { target: Bench::Bgp(args) } => bench_bgp::run(&args),
         Command::Bench { target: Bench::L2Failover(args) } => bench_l2::run(&args),
         Command::Bench { target: Bench::K8s(args) } => bench_k8s::run(&args),
-        Command::Bench { target: Bench::PlanOnce { file } } => bench_plan::once(&file),
+        Command::Bench { target: Bench::PlanOnce(args) } => bench_plan::once(&args),
     }
 }

@@ -18,15 +18,17 @@ pub struct Config {
 
 impl Config {
     /// Loads and validates `path`, copying the Services unchanged since
-    /// `previous` (the configuration in force); every error (warnings are
+    /// `previous` (the configuration in force), for a MetalLB reading
+    /// `options.namespace`; every error (warnings are
     /// logged, not fatal) when it cannot be put in force.
     pub fn load(
         path: &Path,
         node: &str,
+        options: &ferrolb_api::validate::Options,
         previous: Option<(&Snapshot, &ServiceDocuments)>,
     ) -> Result<Config, Vec<Diagnostic>> {
         let (snapshot, diagnostics, documents) = ferrolb_api::load::load_paths_reusing(&[path], previous);
-        let diagnostics = crate::cmd::validate::with_broken_rules(&snapshot, diagnostics);
+        let diagnostics = crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, options);
         for d in diagnostics.iter().filter(|d| !d.is_error()) {
             tracing::warn!(problem = %d, "configuration warning");
         }

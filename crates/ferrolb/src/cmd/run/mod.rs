@@ -71,6 +71,8 @@ pub struct Args {
     lb_class: Option<String>,
     #[command(flatten)]
     gossip: GossipOptions,
+    #[command(flatten)]
+    namespace: crate::cmd::validate::NamespaceArg,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -82,7 +84,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let state = StateFile::new(&args.state_dir, &args.node);
     let options = Options { lb_class: args.lb_class.clone() };
     let mut watch = ConfigWatch::new(&args.config);
-    let config = match load(&args.config, &args.node, None).await {
+    let config = match load(args, None).await {
         Ok(config) => config,
         Err(problems) => {
             for d in &problems {
@@ -113,7 +115,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
                 if running.edit(&args.config, &options, &state).await? {
                     continue;
                 }
-                match load(&args.config, &args.node, running.loaded.clone()).await {
+                match load(args, running.loaded.clone()).await {
                     Ok(config) => running.apply(config, &options, &state).await?,
                     Err(problems) => {
                         for d in &problems {
@@ -389,13 +391,9 @@ const CHANGES_LOGGED_ONE_BY_ONE: usize = 100;
 /// Loads and validates the configuration on a blocking thread: the gossip,
 /// the BGP keepalives and the ARP/NDP responder run on this one and must not
 /// wait behind a large file.
-async fn load(
-    path: &std::path::Path,
-    node: &str,
-    previous: Option<Loaded>,
-) -> Result<Config, Vec<ferrolb_api::Diagnostic>> {
-    let (path, node) = (path.to_path_buf(), node.to_owned());
-    let load = move || Config::load(&path, &node, previous.as_ref().map(|(s, d)| (&**s, &**d)));
+async fn load(args: &Args, previous: Option<Loaded>) -> Result<Config, Vec<ferrolb_api::Diagnostic>> {
+    let (path, node, options) = (args.config.clone(), args.node.clone(), args.namespace.options());
+    let load = move || Config::load(&path, &node, &options, previous.as_ref().map(|(s, d)| (&**s, &**d)));
     match tokio::task::spawn_blocking(load).await {
         Ok(loaded) => loaded,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
