@@ -23,7 +23,7 @@ use ferrolb_api::Snapshot;
 use ferrolb_api::addr::{Family, IpRange};
 use ferrolb_api::community::{BgpCommunity, CommunityAliases};
 use ferrolb_api::labels::{LabelSet, Labels, any_matches};
-use ferrolb_api::metallb::{BGPAdvertisementSpec, BGPPeerSpec, DynamicAsnMode};
+use ferrolb_api::metallb::{BGPAdvertisementSpec, BGPPeerSpec};
 use ferrolb_api::service::LbService;
 use ferrolb_ipam::{Allocation, ServiceChange, ServiceOutcome};
 use ipnet::IpNet;
@@ -52,7 +52,9 @@ impl BgpPlan {
 
     /// The decisions about the Service `namespace/name`.
     pub fn decisions_for<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a Decision> {
-        self.decisions.iter().filter(move |d| &*d.service == service)
+        // Sorted by Service: a binary search, not a scan.
+        let first = self.decisions.partition_point(|d| &*d.service < service);
+        self.decisions[first..].iter().take_while(move |d| &*d.service == service)
     }
 }
 
@@ -592,7 +594,7 @@ fn peers<'a>(snapshot: &'a Snapshot, node: &impl LabelSet) -> Vec<Peer<'a>> {
             Peer {
                 name: p.metadata.name.as_deref().unwrap_or(""),
                 session: session(spec, node),
-                ibgp: is_ibgp(spec),
+                ibgp: ferrolb_api::peer::is_ibgp(spec),
                 carries_v4,
                 carries_v6,
             }
@@ -610,19 +612,6 @@ fn session(spec: &BGPPeerSpec, node: &impl LabelSet) -> SessionReason {
         SessionReason::Selected
     } else {
         SessionReason::NotSelected
-    }
-}
-
-/// Whether the session is internal. With `localASN` the AS we present is
-/// that one, and the router compares the peer's AS with it.
-fn is_ibgp(spec: &BGPPeerSpec) -> bool {
-    match spec.dynamic_asn {
-        Some(DynamicAsnMode::Internal) => true,
-        Some(DynamicAsnMode::External) => false,
-        None => {
-            let ours = if spec.local_asn != 0 { spec.local_asn } else { spec.my_asn };
-            spec.peer_asn == ours
-        }
     }
 }
 

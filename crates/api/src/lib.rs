@@ -4,6 +4,7 @@
 //! - [`crds`]: the CustomResourceDefinitions as MetalLB installs them.
 //! - [`load`]: multi-document YAML files into a [`Snapshot`], keeping the line
 //!   of every object and field; on a reload, what changed in them.
+//! - [`peer`]: what a `BGPPeer` means (timers, AS numbers), decided once.
 //! - [`validate`]: every rule of MetalLB's webhooks and config parser, over
 //!   the whole snapshot at once.
 //!
@@ -16,6 +17,7 @@ pub mod diagnostic;
 pub mod labels;
 pub mod load;
 pub mod metallb;
+pub mod peer;
 pub mod service;
 pub mod snapshot;
 pub mod validate;

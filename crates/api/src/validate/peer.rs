@@ -2,7 +2,6 @@
 //! rules between peers that one node's BGP speaker must satisfy.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration as StdDuration;
 
 use kube_core::Duration;
 
@@ -12,12 +11,11 @@ use super::{Findings, name_of, selector};
 use crate::addr::Family;
 use crate::core::Secret;
 use crate::metallb::{BGPPeer, BGPPeerSpec, DynamicAsnMode};
+use crate::peer::{go_duration, nanos};
 use crate::snapshot::{Located, Snapshot, object_ref};
 
 /// Highest `peerPort` (CRD schema).
 const MAX_PEER_PORT: u16 = 16384;
-/// Shortest non-zero hold time (RFC 4271 §4.2).
-const MIN_HOLD_SECS: i128 = 3;
 /// `connectTime` bounds, in whole seconds (CRD schema).
 const CONNECT_SECS: std::ops::RangeInclusive<i128> = 1..=65535;
 /// The Secret type that holds a BGP password.
@@ -127,94 +125,14 @@ fn check_addresses(peer: &Located<BGPPeer>, findings: &mut Findings) {
     }
 }
 
-/// A signed duration in nanoseconds.
-fn nanos(duration: &Duration) -> i128 {
-    let magnitude = StdDuration::from(*duration).as_nanos() as i128;
-    if duration.is_negative() { -magnitude } else { magnitude }
-}
-
-/// Whether a hold time is acceptable: MetalLB truncates it to whole
-/// seconds, then wants 0 or at least 3 s.
-fn hold_time_ok(hold_nanos: i128) -> bool {
-    let whole_secs = hold_nanos / NANOS_PER_SEC;
-    whole_secs == 0 || whole_secs >= MIN_HOLD_SECS
-}
-
 fn check_timers(peer: &Located<BGPPeer>, findings: &mut Findings) {
     let spec = &peer.spec;
-    match (&spec.hold_time, &spec.keepalive_time) {
-        (Some(hold), keepalive) => {
-            if !hold_time_ok(nanos(hold)) {
-                let message =
-                    format!("holdTime {} is too short (expected 0 or at least 3s)", go_duration(nanos(hold)));
-                findings.error(peer, "spec.holdTime", message);
-            } else if let Some(keepalive) = keepalive.filter(|k| nanos(k) > nanos(hold)) {
-                let message = format!(
-                    "keepaliveTime {} is longer than holdTime {} (expected at most the holdTime)",
-                    go_duration(nanos(&keepalive)),
-                    go_duration(nanos(hold))
-                );
-                findings.error(peer, "spec.keepaliveTime", message);
-            }
-        }
-        (None, Some(keepalive)) => {
-            // Without a hold time, MetalLB makes it three keepalives.
-            let implied = nanos(keepalive).saturating_mul(3);
-            if !hold_time_ok(implied) {
-                let message = format!(
-                    "keepaliveTime {} without holdTime makes holdTime {}, which is too short \
-                     (expected 0 or at least 3s)",
-                    go_duration(nanos(keepalive)),
-                    go_duration(implied)
-                );
-                findings.error(peer, "spec.keepaliveTime", message);
-            }
-        }
-        (None, None) => {}
+    if let Err(e) = crate::peer::timers(spec) {
+        findings.error(peer, e.field(), e.to_string());
     }
     if let Some(connect) = &spec.connect_time {
         check_connect_time(peer, connect, findings);
     }
-}
-
-/// A duration as Kubernetes prints it back (Go's `time.Duration`):
-/// `0s`, `500ms`, `1.5s`, `1m30s`, `20h0m0s`.
-fn go_duration(nanos: i128) -> String {
-    const NANOS_PER_MILLI: u128 = 1_000_000;
-    const NANOS_PER_MICRO: u128 = 1_000;
-    let sign = if nanos < 0 { "-" } else { "" };
-    let n = nanos.unsigned_abs();
-    let per_sec = NANOS_PER_SEC.unsigned_abs();
-    if n == 0 {
-        return "0s".to_owned();
-    }
-    if n < per_sec {
-        let (scale, unit) = match n {
-            _ if n < NANOS_PER_MICRO => (1, "ns"),
-            _ if n < NANOS_PER_MILLI => (NANOS_PER_MICRO, "\u{b5}s"),
-            _ => (NANOS_PER_MILLI, "ms"),
-        };
-        return format!("{sign}{}{unit}", decimal(n, scale));
-    }
-    let whole = n / per_sec;
-    let seconds = decimal((whole % 60) * per_sec + n % per_sec, per_sec);
-    let (hours, minutes) = (whole / 3600, whole / 60 % 60);
-    match (hours, minutes) {
-        (0, 0) => format!("{sign}{seconds}s"),
-        (0, _) => format!("{sign}{minutes}m{seconds}s"),
-        _ => format!("{sign}{hours}h{minutes}m{seconds}s"),
-    }
-}
-
-/// `value / scale` in decimal, with no trailing zeros after the point.
-fn decimal(value: u128, scale: u128) -> String {
-    let (whole, rest) = (value / scale, value % scale);
-    if rest == 0 {
-        return whole.to_string();
-    }
-    let width = scale.ilog10() as usize;
-    let fraction = format!("{rest:0width$}");
-    format!("{whole}.{}", fraction.trim_end_matches('0'))
 }
 
 fn check_connect_time(peer: &Located<BGPPeer>, connect: &Duration, findings: &mut Findings) {

@@ -142,7 +142,7 @@ fn peer_spec(snapshot: &Snapshot, peer: &Located<BGPPeer>, node: &str) -> Result
             spec.peer_address
         )
     })?;
-    let local_as = Asn::new(spec.my_asn).ok_or("myASN is 0")?;
+    let local_as = Asn::new(ferrolb_api::peer::local_asn(spec)).ok_or("myASN is 0")?;
     let peer_as = match (spec.peer_asn, spec.dynamic_asn) {
         (0, Some(DynamicAsnMode::Internal)) => PeerAs::Internal,
         (0, Some(DynamicAsnMode::External)) => PeerAs::External,
@@ -154,11 +154,11 @@ fn peer_spec(snapshot: &Snapshot, peer: &Located<BGPPeer>, node: &str) -> Result
     };
     let router_id = RouterId::new(router_id).ok_or("routerID 0.0.0.0")?;
     let mut session = SessionConfig::new(local_as, router_id, peer_as);
-    if let Some(hold) = spec.hold_time {
-        let seconds = u16::try_from(Duration::from(hold).as_secs()).unwrap_or(u16::MAX);
+    if let Some(timers) = ferrolb_api::peer::timers(spec).map_err(|e| e.to_string())? {
+        let seconds = u16::try_from(timers.hold_seconds()).unwrap_or(u16::MAX);
         session.hold_time = HoldTime::new(seconds).ok_or("holdTime of 1 or 2 s")?;
+        session.keepalive = Some(timers.keepalive);
     }
-    session.keepalive = spec.keepalive_time.map(Into::into);
     if let Some(connect) = spec.connect_time {
         session.connect_retry = connect.into();
     }
@@ -294,6 +294,58 @@ mod tests {
         assert_eq!(spec.session.keepalive, Some(Duration::from_secs(3)));
         assert_eq!((spec.ttl, spec.md5_key.as_deref()), (Some(255), Some(&b"s3cret"[..])));
         assert_eq!(spec.source, Some("192.0.2.11".parse().unwrap()));
+    }
+
+    #[test]
+    fn validate_and_the_session_read_metallbs_timer_cases_alike() {
+        // (holdTime, keepaliveTime) -> the session's hold seconds and
+        // keepalive, or refused (MetalLB's `parseTimers`).
+        let cases: &[(&str, Option<(u16, Duration)>)] = &[
+            ("", Some((90, Duration::ZERO))),
+            ("  holdTime: 90s\n", Some((90, Duration::from_secs(30)))),
+            ("  keepaliveTime: 10s\n", Some((30, Duration::from_secs(10)))),
+            ("  holdTime: 30s\n  keepaliveTime: 10s\n", Some((30, Duration::from_secs(10)))),
+            ("  holdTime: 0s\n", Some((0, Duration::ZERO))),
+            ("  holdTime: 4500ms\n", Some((4, Duration::from_millis(1500)))),
+            ("  holdTime: 500ms\n", Some((0, Duration::from_nanos(166_666_666)))),
+            ("  holdTime: 2s\n", None),
+            ("  keepaliveTime: 900ms\n", None),
+            ("  holdTime: 9s\n  keepaliveTime: 10s\n", None),
+        ];
+        for (timers, want) in cases {
+            let (s, diagnostics) = ferrolb_api::load::load_str(
+                "t.yaml",
+                &format!(
+                    "{NODE}apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: r, namespace: metallb-system}}\nspec:\n  myASN: 64512\n  peerASN: 64513\n  peerAddress: 192.0.2.1\n{timers}"
+                ),
+            );
+            let diagnostics = crate::cmd::validate::with_broken_rules(&s, diagnostics, &Default::default());
+            let refused = diagnostics.iter().any(|d| d.is_error());
+            let session = peer_spec(&s, &s.bgp_peers[0], "n1").map(|p| p.session);
+            match want {
+                Some((hold, keepalive)) => {
+                    assert!(!refused, "{timers:?}: {diagnostics:?}");
+                    let session = session.unwrap_or_else(|e| panic!("{timers:?}: {e}"));
+                    assert_eq!(session.hold_time.seconds(), *hold, "{timers:?}");
+                    // No timers: the session's own default (a third of the hold time).
+                    let keepalive = (!timers.is_empty()).then_some(*keepalive);
+                    assert_eq!(session.keepalive, keepalive, "{timers:?}");
+                }
+                None => {
+                    assert!(refused, "{timers:?} validates");
+                    assert!(session.is_err(), "{timers:?} makes a session");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_session_presents_local_asn_when_set() {
+        let s = snapshot(&format!(
+            "{NODE}apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: r}}\nspec:\n  myASN: 64512\n  localASN: 64600\n  peerASN: 64513\n  peerAddress: 192.0.2.1\n"
+        ));
+        let spec = peer_spec(&s, &s.bgp_peers[0], "n1").unwrap();
+        assert_eq!(spec.session.local_as, Asn::new(64600).unwrap());
     }
 
     #[test]
