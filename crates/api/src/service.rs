@@ -9,9 +9,12 @@
 //! one did not change is a pointer comparison. A change to one (in tests,
 //! mostly) copies it first.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Service;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 use crate::labels::Labels;
 
@@ -113,55 +116,234 @@ impl LbServiceFields {
 
 impl From<Service> for LbService {
     fn from(service: Service) -> Self {
-        let meta = service.metadata;
-        let spec = service.spec.unwrap_or_default();
-        let annotations = meta
+        let (meta, spec) = (service.metadata, service.spec.unwrap_or_default());
+        Fields {
+            name: meta.name,
+            namespace: meta.namespace,
+            labels: meta.labels,
+            annotations: meta.annotations,
+            type_: spec.type_,
+            load_balancer_class: spec.load_balancer_class,
+            load_balancer_ip: spec.load_balancer_ip,
+            ip_family_policy: spec.ip_family_policy,
+            ip_families: spec.ip_families,
+            cluster_ip: spec.cluster_ip,
+            cluster_ips: spec.cluster_ips,
+            ports: spec.ports.into_iter().flatten().map(|p| (p.protocol, p.port)).collect(),
+            external_traffic_policy: spec.external_traffic_policy,
+            selector: spec.selector,
+            ingress_ips: service
+                .status
+                .and_then(|s| s.load_balancer)
+                .and_then(|lb| lb.ingress)
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i.ip)
+                .collect(),
+        }
+        .into()
+    }
+}
+
+/// The fields read from either source (the Kubernetes object, or a file's
+/// document), reduced by one rule: [`From<Fields>`](LbService).
+struct Fields {
+    name: Option<String>,
+    namespace: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    annotations: Option<BTreeMap<String, String>>,
+    type_: Option<String>,
+    load_balancer_class: Option<String>,
+    load_balancer_ip: Option<String>,
+    ip_family_policy: Option<String>,
+    ip_families: Option<Vec<String>>,
+    cluster_ip: Option<String>,
+    cluster_ips: Option<Vec<String>>,
+    ports: Vec<(Option<String>, i32)>,
+    external_traffic_policy: Option<String>,
+    selector: Option<BTreeMap<String, String>>,
+    ingress_ips: Vec<String>,
+}
+
+impl From<Fields> for LbService {
+    fn from(f: Fields) -> Self {
+        let annotations = f
             .annotations
             .into_iter()
             .flatten()
             .filter(|(k, _)| ANNOTATION_PREFIXES.iter().any(|p| k.starts_with(p)))
             .collect();
-        let cluster_ips = match (spec.cluster_ips, spec.cluster_ip) {
+        let cluster_ips = match (f.cluster_ips, f.cluster_ip) {
             (Some(ips), _) if !ips.is_empty() => ips,
             (_, Some(ip)) => vec![ip],
             _ => Vec::new(),
         };
-        let ports = spec
+        let ports = f
             .ports
             .into_iter()
-            .flatten()
-            .map(|p| ServicePort {
-                protocol: p.protocol.unwrap_or_else(|| "TCP".into()).into(),
-                port: p.port,
+            .map(|(protocol, port)| ServicePort {
+                protocol: protocol.unwrap_or_else(|| "TCP".into()).into(),
+                port,
             })
             .collect();
-        let ingress_ips = service
-            .status
-            .and_then(|s| s.load_balancer)
-            .and_then(|lb| lb.ingress)
-            .into_iter()
-            .flatten()
-            .filter_map(|i| i.ip.map(Into::into))
-            .collect();
         LbServiceFields {
-            namespace: meta.namespace.unwrap_or_else(|| "default".into()).into(),
-            name: meta.name.unwrap_or_default().into(),
-            labels: meta.labels.into_iter().flatten().collect(),
+            namespace: f.namespace.unwrap_or_else(|| "default".into()).into(),
+            name: f.name.unwrap_or_default().into(),
+            labels: f.labels.into_iter().flatten().collect(),
             annotations,
-            load_balancer: spec.type_.as_deref() == Some("LoadBalancer"),
-            load_balancer_class: spec.load_balancer_class.map(Into::into),
-            load_balancer_ip: spec.load_balancer_ip.filter(|ip| !ip.is_empty()).map(Into::into),
-            ip_family_policy: spec.ip_family_policy.map(Into::into),
-            ip_families: spec.ip_families.into_iter().flatten().map(Into::into).collect(),
+            load_balancer: f.type_.as_deref() == Some("LoadBalancer"),
+            load_balancer_class: f.load_balancer_class.map(Into::into),
+            load_balancer_ip: f.load_balancer_ip.filter(|ip| !ip.is_empty()).map(Into::into),
+            ip_family_policy: f.ip_family_policy.map(Into::into),
+            ip_families: f.ip_families.into_iter().flatten().map(Into::into).collect(),
             cluster_ips: cluster_ips
                 .into_iter()
                 .filter(|ip| !ip.is_empty() && ip != "None")
                 .map(Into::into)
                 .collect(),
             ports,
-            traffic_policy_local: spec.external_traffic_policy.as_deref() == Some("Local"),
-            selector: spec.selector.into_iter().flatten().collect(),
-            ingress_ips,
+            traffic_policy_local: f.external_traffic_policy.as_deref() == Some("Local"),
+            selector: f.selector.into_iter().flatten().collect(),
+            ingress_ips: f.ingress_ips.into_iter().map(Into::into).collect(),
+        }
+        .into()
+    }
+}
+
+/// A `v1` Service document as the file loader reads it: only the fields an
+/// [`LbService`] holds, deserialized without building the whole Kubernetes
+/// object (a file may hold 100k Services, and most of a Service's fields
+/// are never read). Type errors in the fields read are reported as for any
+/// object; the fields not read are not looked at.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ServiceDocument {
+    metadata: DocumentMeta,
+    spec: DocumentSpec,
+    status: Option<DocumentStatus>,
+}
+
+// Each struct names every field of its Kubernetes type (`k8s-openapi`'s
+// list), so that a misspelt field is still an unknown field; the ones
+// ferrolb does not read are `IgnoredAny`, never looked into.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+#[allow(dead_code)]
+struct DocumentMeta {
+    name: Option<String>,
+    namespace: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    annotations: Option<BTreeMap<String, String>>,
+    creation_timestamp: IgnoredAny,
+    deletion_grace_period_seconds: IgnoredAny,
+    deletion_timestamp: IgnoredAny,
+    finalizers: IgnoredAny,
+    generate_name: IgnoredAny,
+    generation: IgnoredAny,
+    managed_fields: IgnoredAny,
+    owner_references: IgnoredAny,
+    resource_version: IgnoredAny,
+    self_link: IgnoredAny,
+    uid: IgnoredAny,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+#[allow(dead_code)]
+struct DocumentSpec {
+    #[serde(rename = "type")]
+    type_: Option<String>,
+    load_balancer_class: Option<String>,
+    #[serde(rename = "loadBalancerIP")]
+    load_balancer_ip: Option<String>,
+    ip_family_policy: Option<String>,
+    ip_families: Option<Vec<String>>,
+    #[serde(rename = "clusterIP")]
+    cluster_ip: Option<String>,
+    #[serde(rename = "clusterIPs")]
+    cluster_ips: Option<Vec<String>>,
+    ports: Option<Vec<DocumentPort>>,
+    external_traffic_policy: Option<String>,
+    selector: Option<BTreeMap<String, String>>,
+    allocate_load_balancer_node_ports: IgnoredAny,
+    #[serde(rename = "externalIPs")]
+    external_ips: IgnoredAny,
+    external_name: IgnoredAny,
+    health_check_node_port: IgnoredAny,
+    internal_traffic_policy: IgnoredAny,
+    load_balancer_source_ranges: IgnoredAny,
+    publish_not_ready_addresses: IgnoredAny,
+    session_affinity: IgnoredAny,
+    session_affinity_config: IgnoredAny,
+    traffic_distribution: IgnoredAny,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+struct DocumentPort {
+    protocol: Option<String>,
+    port: i32,
+    #[serde(default)]
+    app_protocol: IgnoredAny,
+    #[serde(default)]
+    name: IgnoredAny,
+    #[serde(default)]
+    node_port: IgnoredAny,
+    #[serde(default)]
+    target_port: IgnoredAny,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+#[allow(dead_code)]
+struct DocumentStatus {
+    load_balancer: Option<DocumentLoadBalancer>,
+    conditions: IgnoredAny,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct DocumentLoadBalancer {
+    ingress: Option<Vec<DocumentIngress>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+#[allow(dead_code)]
+struct DocumentIngress {
+    ip: Option<String>,
+    hostname: IgnoredAny,
+    ip_mode: IgnoredAny,
+    ports: IgnoredAny,
+}
+
+impl From<ServiceDocument> for LbService {
+    fn from(doc: ServiceDocument) -> Self {
+        let (meta, spec) = (doc.metadata, doc.spec);
+        Fields {
+            name: meta.name,
+            namespace: meta.namespace,
+            labels: meta.labels,
+            annotations: meta.annotations,
+            type_: spec.type_,
+            load_balancer_class: spec.load_balancer_class,
+            load_balancer_ip: spec.load_balancer_ip,
+            ip_family_policy: spec.ip_family_policy,
+            ip_families: spec.ip_families,
+            cluster_ip: spec.cluster_ip,
+            cluster_ips: spec.cluster_ips,
+            ports: spec.ports.into_iter().flatten().map(|p| (p.protocol, p.port)).collect(),
+            external_traffic_policy: spec.external_traffic_policy,
+            selector: spec.selector,
+            ingress_ips: doc
+                .status
+                .and_then(|s| s.load_balancer)
+                .and_then(|lb| lb.ingress)
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i.ip)
+                .collect(),
         }
         .into()
     }
@@ -170,6 +352,27 @@ impl From<Service> for LbService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_service_with_every_field_loads_and_a_misspelt_one_is_unknown() {
+        let full = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  uid: 1\n  resourceVersion: '7'\n  managedFields: [{manager: kubectl}]\n  annotations: {metallb.io/allow-shared-ip: k, other: x}\nspec:\n  type: LoadBalancer\n  sessionAffinity: None\n  allocateLoadBalancerNodePorts: false\n  externalIPs: [198.51.100.9]\n  ports: [{name: http, port: 80, targetPort: 8080, nodePort: 30080, appProtocol: http}]\n  externalTrafficPolicy: Local\nstatus:\n  conditions: []\n  loadBalancer: {ingress: [{ip: 192.0.2.1, ipMode: VIP, ports: []}]}\n";
+        let (snapshot, diagnostics) = crate::load::load_str("s.yaml", full);
+        assert!(diagnostics.is_empty(), "{diagnostics:?}");
+        let web = &snapshot.services[0];
+        assert_eq!(web.annotation("metallb.io/allow-shared-ip"), Some("k"));
+        assert!(web.traffic_policy_local && web.load_balancer);
+        assert_eq!(web.ports[0], ServicePort { protocol: "TCP".into(), port: 80 });
+        assert_eq!(&*web.ingress_ips, [Box::from("192.0.2.1")]);
+
+        let misspelt = full.replace("externalTrafficPolicy", "externalTraficPolicy");
+        let (_, diagnostics) = crate::load::load_str("s.yaml", &misspelt);
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert!(
+            diagnostics[0].to_string().contains("unknown field \"externalTraficPolicy\""),
+            "{}",
+            diagnostics[0]
+        );
+    }
 
     #[test]
     fn keeps_what_ferrolb_reads_and_drops_the_rest() {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use crate::core::{EndpointSlice, Namespace, Node as K8sNode, Secret, Service};
+use crate::core::{EndpointSlice, Namespace, Node as K8sNode, Secret};
 use crate::diagnostic::{Diagnostic, Location};
 use crate::metallb::{
     self, BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
@@ -286,7 +286,7 @@ impl Loader<'_> {
                 }
             }
             ("v1", "Service") => {
-                if let Some(service) = parse::<Service>(d, file, doc, kind, CORE) {
+                if let Some(service) = parse::<crate::service::ServiceDocument>(d, file, doc, kind, CORE) {
                     s.services.push(service.map(LbService::from));
                 }
             }
