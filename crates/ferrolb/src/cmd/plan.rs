@@ -313,19 +313,32 @@ impl Decided {
         // Without gossip, every Node of the file counts as alive (as MetalLB
         // does with its memberlist disabled); the output says so.
         let alive = Alive::every_node(snapshot);
-        let l2 = ferrolb_announce::plan_l2(snapshot, &allocation, node.unwrap_or(""), &alive);
-        let bgp = node.map(|node| ferrolb_announce::plan_bgp(snapshot, &allocation, node));
+        // The two planners read the same allocation and nothing of each
+        // other: the BGP one runs on a second core.
+        let (l2, bgp) = std::thread::scope(|scope| {
+            let bgp =
+                node.map(|node| scope.spawn(|| ferrolb_announce::plan_bgp(snapshot, &allocation, node)));
+            let l2 = ferrolb_announce::plan_l2(snapshot, &allocation, node.unwrap_or(""), &alive);
+            (l2, bgp.map(joined))
+        });
         Decided { allocation, alive, l2, bgp }
     }
 
     /// The plan as `ferrolb plan` prints it in `format`.
     pub fn render(&self, format: Format) -> anyhow::Result<String> {
-        let mut report = Report::of(&self.allocation).with_l2_leaders(&self.l2);
-        if let Some(bgp) = &self.bgp {
-            let mut node_report = NodeReport::of(bgp);
-            node_report.l2 = L2Report::of(&self.l2, &self.alive, ALIVE_FROM_FILE);
-            report.node = Some(node_report);
-        }
+        // The node's part and the Services' part on two cores: at 100k
+        // Services each is hundreds of thousands of rows.
+        let (mut report, node_report) = std::thread::scope(|scope| {
+            let node_report = self.bgp.as_ref().map(|bgp| {
+                scope.spawn(|| {
+                    let mut node_report = NodeReport::of(bgp);
+                    node_report.l2 = L2Report::of(&self.l2, &self.alive, ALIVE_FROM_FILE);
+                    node_report
+                })
+            });
+            (Report::of(&self.allocation).with_l2_leaders(&self.l2), node_report.map(joined))
+        });
+        report.node = node_report;
         Ok(match format {
             Format::Table => table(&report),
             format => output::render(&report, format)?,
@@ -339,6 +352,27 @@ pub fn plan(snapshot: &Snapshot, lb_class: Option<String>) -> Allocation {
 }
 
 fn table(report: &Report<'_>) -> String {
+    std::thread::scope(|scope| {
+        // The node's tables on a second core while the Services' is built.
+        let node = report.node.as_ref().map(|node| {
+            scope.spawn(move || {
+                let mut out = node_tables(node);
+                if let Some(l2) = &node.l2 {
+                    out.push_str(&l2_table(&node.name, l2));
+                }
+                out
+            })
+        });
+        let mut out = services_table(report);
+        if let Some(node) = node {
+            out.push_str(&joined(node));
+        }
+        out
+    })
+}
+
+/// The Services' table: pool, IPs, L2 leader, error.
+fn services_table(report: &Report<'_>) -> String {
     // The L2 column only when some Service is in L2 mode, so that a
     // BGP-only plan reads as before.
     let l2 = report.services.iter().any(|s| s.l2_leader.is_some());
@@ -365,14 +399,12 @@ fn table(report: &Report<'_>) -> String {
     } else {
         &["NAMESPACE", "NAME", "POOL", "IPS", "ERROR"]
     };
-    let mut out = output::table(header, &rows);
-    if let Some(node) = &report.node {
-        out.push_str(&node_tables(node));
-        if let Some(l2) = &node.l2 {
-            out.push_str(&l2_table(&node.name, l2));
-        }
-    }
-    out
+    output::table(header, &rows)
+}
+
+/// The result of a scoped thread, its panic passed on.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
 /// The L2 part of the table output: every VIP's election and this node's part.
