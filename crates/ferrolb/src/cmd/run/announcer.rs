@@ -199,7 +199,22 @@ impl Announcer {
     pub async fn announce_l2(&mut self) {
         let (Some(snapshot), Some(allocation)) = (&self.snapshot, &self.allocation) else { return };
         let alive = self.l2.alive(snapshot);
-        let plan = ferrolb_announce::plan_l2(snapshot, allocation, &self.node, &alive);
+        // Off this thread, as every plan: at 100k Services an election takes
+        // a few hundred milliseconds, which gossip and keepalives cannot wait.
+        let (snapshot, allocation, node) = (Arc::clone(snapshot), Arc::clone(allocation), self.node.clone());
+        let plan = match super::off_thread({
+            let snapshot = Arc::clone(&snapshot);
+            move || ferrolb_announce::plan_l2(&snapshot, &allocation, &node, &alive)
+        })
+        .await
+        {
+            Ok(plan) => plan,
+            Err(e) => {
+                warn!(error = %e, "could not elect the L2 leaders; keeping the last election");
+                return;
+            }
+        };
+        let snapshot = &*snapshot;
         let led = l2::led_vips(&plan);
         if let Some(host) = &mut self.host {
             let accepted: BTreeSet<IpAddr> = self.bgp_vips.union(&led).copied().collect();
