@@ -439,3 +439,25 @@ fn the_plan_does_not_depend_on_the_order_of_nodes_and_advertisements() {
         assert_eq!(config.l2_plan(node), reversed.l2_plan(node));
     }
 }
+
+#[test]
+fn a_services_entries_are_found_among_many_and_in_order() {
+    // vips_of searches the plan by halves: it relies on the entries being
+    // sorted by Service, dual-stack pairs and names that prefix others included.
+    let mut config = Config::default()
+        .node("node1", "{}")
+        .pool("wide", "[192.0.2.0/24, '2001:db8::/120']", "{}")
+        .l2_advertisement("local", "{}");
+    for name in ["web", "web-1", "web-10", "a", "zz", "web2"] {
+        config = config.service_spec(name, "{}", "{}", "ipFamilyPolicy: RequireDualStack, ipFamilies: [IPv6, IPv4]");
+    }
+    let plan = config.l2_plan("node1");
+    assert!(plan.vips.windows(2).all(|w| (&w[0].service, w[0].ip) <= (&w[1].service, w[1].ip)), "{plan:#?}");
+    for name in ["web", "web-1", "web-10", "a", "zz", "web2"] {
+        let found: Vec<&L2Vip> = plan.vips_of(&format!("default/{name}")).collect();
+        assert_eq!(found.len(), 2, "{name}: both families");
+        assert!(found.iter().all(|v| v.service == format!("default/{name}")));
+    }
+    assert_eq!(plan.vips_of("default/we").count(), 0);
+    assert_eq!(plan.vips_of("default/zzz").count(), 0);
+}
