@@ -24,11 +24,11 @@ pub fn render<T: Serialize>(value: &T, format: Format) -> anyhow::Result<String>
 }
 
 /// Left-aligned columns separated by two spaces, with a header row.
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub fn table<S: AsRef<str>>(header: &[&str], rows: &[Vec<S>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(cell.as_ref().chars().count());
         }
     }
     let line_len = widths.iter().sum::<usize>() + 2 * widths.len();
@@ -50,7 +50,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     };
     line(&mut header.iter().copied());
     for row in rows {
-        line(&mut row.iter().map(String::as_str));
+        line(&mut row.iter().map(AsRef::as_ref));
     }
     out
 }

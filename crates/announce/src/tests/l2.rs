@@ -449,7 +449,12 @@ fn a_services_entries_are_found_among_many_and_in_order() {
         .pool("wide", "[192.0.2.0/24, '2001:db8::/120']", "{}")
         .l2_advertisement("local", "{}");
     for name in ["web", "web-1", "web-10", "a", "zz", "web2"] {
-        config = config.service_spec(name, "{}", "{}", "ipFamilyPolicy: RequireDualStack, ipFamilies: [IPv6, IPv4]");
+        config = config.service_spec(
+            name,
+            "{}",
+            "{}",
+            "ipFamilyPolicy: RequireDualStack, ipFamilies: [IPv6, IPv4]",
+        );
     }
     let plan = config.l2_plan("node1");
     assert!(plan.vips.windows(2).all(|w| (&w[0].service, w[0].ip) <= (&w[1].service, w[1].ip)), "{plan:#?}");

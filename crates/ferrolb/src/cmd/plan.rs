@@ -1,5 +1,6 @@
 //! `ferrolb plan FILE...`: what every LoadBalancer Service would get.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -376,21 +377,22 @@ fn services_table(report: &Report<'_>) -> String {
     // The L2 column only when some Service is in L2 mode, so that a
     // BGP-only plan reads as before.
     let l2 = report.services.iter().any(|s| s.l2_leader.is_some());
-    let rows: Vec<Vec<String>> = report
+    // Cells borrow from the report where they can: 100k rows.
+    let rows: Vec<Vec<Cow<'_, str>>> = report
         .services
         .iter()
         .map(|s| {
             let ips: Vec<String> = s.ips.iter().map(ToString::to_string).collect();
             let mut row = vec![
-                s.namespace.to_owned(),
-                s.name.to_owned(),
-                s.pool.unwrap_or("-").to_owned(),
-                if ips.is_empty() { "-".into() } else { ips.join(",") },
+                Cow::Borrowed(s.namespace),
+                Cow::Borrowed(s.name),
+                Cow::Borrowed(s.pool.unwrap_or("-")),
+                if ips.is_empty() { "-".into() } else { ips.join(",").into() },
             ];
             if l2 {
-                row.push(s.l2_leader.clone().unwrap_or_else(|| "-".into()));
+                row.push(Cow::Borrowed(s.l2_leader.as_deref().unwrap_or("-")));
             }
-            row.push(s.error.clone().unwrap_or_default());
+            row.push(Cow::Borrowed(s.error.as_deref().unwrap_or_default()));
             row
         })
         .collect();
@@ -410,30 +412,36 @@ fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
 /// The L2 part of the table output: every VIP's election and this node's part.
 fn l2_table(node: &str, l2: &L2Report) -> String {
     let mut out = format!("\nL2 from node {node} (alive: {}):\n", l2.alive_from);
-    let rows: Vec<Vec<String>> = l2
+    let rows: Vec<Vec<Cow<'_, str>>> = l2
         .vips
         .iter()
         .map(|v| {
-            let candidates: Vec<String> = v
+            let candidates: Vec<Cow<'_, str>> = v
                 .candidates
                 .iter()
-                .map(|c| if c.score == 0 { c.node.clone() } else { format!("{}({})", c.node, c.score) })
+                .map(|c| {
+                    if c.score == 0 {
+                        c.node.as_str().into()
+                    } else {
+                        format!("{}({})", c.node, c.score).into()
+                    }
+                })
                 .collect();
-            let interfaces = match (&v.leader, v.all_interfaces) {
-                (None, _) => "-".to_owned(),
-                (Some(_), true) => "all".to_owned(),
-                (Some(_), false) => v.interfaces.join(","),
+            let interfaces: Cow<'_, str> = match (&v.leader, v.all_interfaces) {
+                (None, _) => "-".into(),
+                (Some(_), true) => "all".into(),
+                (Some(_), false) => v.interfaces.join(",").into(),
             };
-            let why = match &v.no_leader {
-                Some(vacancy) if *vacancy != v.reason => format!("{}; no leader: {vacancy}", v.reason),
-                _ => v.reason.clone(),
+            let why: Cow<'_, str> = match &v.no_leader {
+                Some(vacancy) if *vacancy != v.reason => format!("{}; no leader: {vacancy}", v.reason).into(),
+                _ => v.reason.as_str().into(),
             };
             vec![
-                v.service.clone(),
-                v.ip.to_string(),
-                v.leader.clone().unwrap_or_else(|| "none".into()),
-                if candidates.is_empty() { "-".into() } else { candidates.join(",") },
-                if v.leads { "yes".into() } else { "no".into() },
+                v.service.as_str().into(),
+                v.ip.to_string().into(),
+                v.leader.as_deref().unwrap_or("none").into(),
+                if candidates.is_empty() { "-".into() } else { candidates.join(",").into() },
+                if v.leads { "yes" } else { "no" }.into(),
                 interfaces,
                 why,
             ]
@@ -449,27 +457,31 @@ fn l2_table(node: &str, l2: &L2Report) -> String {
 /// The BGP part of the table output: sessions and routes, then every decision.
 fn node_tables(node: &NodeReport) -> String {
     let mut out = format!("\nBGP from node {}:\n", node.name);
-    let peers: Vec<Vec<String>> = node
+    let peers: Vec<Vec<Cow<'_, str>>> = node
         .peers
         .iter()
         .flat_map(|p| {
-            let session = if p.session { "up".to_owned() } else { format!("none: {}", p.reason) };
-            let routes: Vec<Vec<String>> = p
+            let session: Cow<'_, str> =
+                if p.session { "up".into() } else { format!("none: {}", p.reason).into() };
+            let routes: Vec<Vec<Cow<'_, str>>> = p
                 .routes
                 .iter()
                 .map(|r| {
                     vec![
-                        p.peer.clone(),
+                        p.peer.as_str().into(),
                         session.clone(),
-                        r.prefix.clone(),
-                        r.local_pref.map_or("-".into(), |l| l.to_string()),
-                        if r.communities.is_empty() { "-".into() } else { r.communities.join(",") },
-                        r.services.join(","),
+                        r.prefix.as_str().into(),
+                        r.local_pref.map_or("-".into(), |l| l.to_string().into()),
+                        if r.communities.is_empty() { "-".into() } else { r.communities.join(",").into() },
+                        match r.services.as_slice() {
+                            [one] => one.as_str().into(),
+                            many => many.join(",").into(),
+                        },
                     ]
                 })
                 .collect();
             if routes.is_empty() {
-                vec![vec![p.peer.clone(), session, "-".into(), "-".into(), "-".into(), "-".into()]]
+                vec![vec![p.peer.as_str().into(), session, "-".into(), "-".into(), "-".into(), "-".into()]]
             } else {
                 routes
             }
@@ -479,16 +491,16 @@ fn node_tables(node: &NodeReport) -> String {
         &["PEER", "SESSION", "PREFIX", "LOCALPREF", "COMMUNITIES", "SERVICES"],
         &peers,
     ));
-    let decisions: Vec<Vec<String>> = node
+    let decisions: Vec<Vec<Cow<'_, str>>> = node
         .decisions
         .iter()
         .map(|d| {
             vec![
-                d.service.clone(),
-                d.ip.to_string(),
-                d.peer.clone().unwrap_or_else(|| "(all)".into()),
-                if d.announced { "yes".into() } else { "no".into() },
-                d.reason.clone(),
+                d.service.as_str().into(),
+                d.ip.to_string().into(),
+                d.peer.as_deref().unwrap_or("(all)").into(),
+                if d.announced { "yes" } else { "no" }.into(),
+                d.reason.as_str().into(),
             ]
         })
         .collect();
