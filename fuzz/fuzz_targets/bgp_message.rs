@@ -3,13 +3,13 @@
 #![no_main]
 
 use ferrolb_bgp::message::{DecodeContext, EncodeContext, Message, Notification, message_len};
-use ferrolb_bgp::types::Family;
+use ferrolb_bgp::types::AfiSafi;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = message_len(data);
     let old =
-        DecodeContext { four_octet_as: false, families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST] };
+        DecodeContext { four_octet_as: false, families: vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST] };
     let new = DecodeContext { four_octet_as: true, ..old.clone() };
     for ctx in [&old, &new] {
         match Message::decode(data, ctx) {

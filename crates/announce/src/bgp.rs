@@ -20,12 +20,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use ferrolb_api::Snapshot;
-use ferrolb_api::addr::{Family, IpRange};
-use ferrolb_api::community::{BgpCommunity, CommunityAliases};
+use ferrolb_api::community::CommunityAliases;
 use ferrolb_api::labels::{LabelSet, Labels, any_matches};
 use ferrolb_api::metallb::{BGPAdvertisementSpec, BGPPeerSpec};
 use ferrolb_api::service::LbService;
 use ferrolb_ipam::{Allocation, ServiceChange, ServiceOutcome};
+use ferrolb_types::{BgpCommunity, IpFamily, IpRange};
 use ipnet::IpNet;
 
 use crate::advertisement;
@@ -475,13 +475,13 @@ impl<'a> Advertisement<'a> {
 
 impl Attributes {
     fn of(spec: &BGPAdvertisementSpec, aliases: &CommunityAliases) -> Result<Self, String> {
-        let length = |value: i32, family: Family, field: &str| {
+        let length = |value: i32, family: IpFamily, field: &str| {
             u8::try_from(value).ok().filter(|&l| l <= family.bits()).ok_or_else(|| {
                 format!("{field} {value} is not a prefix length from 0 to {} ({family})", family.bits())
             })
         };
-        let length_v4 = length(spec.aggregation_length_v4(), Family::V4, "aggregationLength")?;
-        let length_v6 = length(spec.aggregation_length_v6(), Family::V6, "aggregationLengthV6")?;
+        let length_v4 = length(spec.aggregation_length_v4(), IpFamily::V4, "aggregationLength")?;
+        let length_v6 = length(spec.aggregation_length_v6(), IpFamily::V6, "aggregationLengthV6")?;
         let mut communities = spec
             .communities
             .iter()
@@ -493,9 +493,9 @@ impl Attributes {
     }
 
     fn prefix(&self, ip: IpAddr) -> IpNet {
-        let length = match Family::of(ip) {
-            Family::V4 => self.length_v4,
-            Family::V6 => self.length_v6,
+        let length = match IpFamily::of(ip) {
+            IpFamily::V4 => self.length_v4,
+            IpFamily::V6 => self.length_v6,
         };
         IpNet::new(ip, length).expect("lengths are checked against the family").trunc()
     }
@@ -527,8 +527,8 @@ fn pools(snapshot: &Snapshot) -> HashMap<&str, Pool<'_>> {
         let mut families = Families::default();
         for range in pool.spec.addresses.iter().filter_map(|a| IpRange::parse(a).ok()) {
             match range.family() {
-                Family::V4 => families.v4 = true,
-                Family::V6 => families.v6 = true,
+                IpFamily::V4 => families.v4 = true,
+                IpFamily::V6 => families.v6 = true,
             }
         }
         let labels: &dyn LabelSet = &pool.metadata.labels;
@@ -651,10 +651,10 @@ impl Peer<'_> {
             limits.dedup();
             return Reason::PeerNotListed { limits };
         }
-        let family = Family::of(ip);
+        let family = IpFamily::of(ip);
         let carried = match family {
-            Family::V4 => self.carries_v4,
-            Family::V6 => self.carries_v6,
+            IpFamily::V4 => self.carries_v4,
+            IpFamily::V6 => self.carries_v6,
         };
         if !carried {
             return Reason::FamilyNotCarried { family };

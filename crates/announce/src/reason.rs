@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use ferrolb_api::addr::Family;
+use ferrolb_types::IpFamily;
 use ipnet::IpNet;
 
 use crate::eligibility::{EXCLUDE_FROM_LOAD_BALANCERS, EndpointBar, NETWORK_UNAVAILABLE, NodeBar};
@@ -71,7 +71,7 @@ pub enum Reason {
     /// The session with the peer does not carry this address family.
     FamilyNotCarried {
         /// The VIP's family.
-        family: Family,
+        family: IpFamily,
     },
 }
 

@@ -4,13 +4,16 @@
 //! - [`crds`]: the CustomResourceDefinitions as MetalLB installs them.
 //! - [`load`]: multi-document YAML files into a [`Snapshot`], keeping the line
 //!   of every object and field; on a reload, what changed in them.
+//! - [`community`]: the aliases that `Community` resources define.
 //! - [`peer`]: what a `BGPPeer` means (timers, AS numbers), decided once.
 //! - [`validate`]: every rule of MetalLB's webhooks and config parser, over
 //!   the whole snapshot at once.
 //!
+//! The protocol values these resources hold (communities, address ranges)
+//! are `ferrolb_types`'s, shared with the BGP codec.
+//!
 //! No I/O beyond reading the files the caller names; no clock, no globals.
 
-pub mod addr;
 pub mod community;
 pub mod crds;
 pub mod diagnostic;

@@ -78,7 +78,7 @@ use crate::message::{
 use crate::next_hop::NextHops;
 use crate::rib_out::{self, AdjRibOut, Changes};
 use crate::routes::{RouteAttributes, SessionRoutes};
-use crate::types::Family;
+use crate::types::AfiSafi;
 
 /// The routes a peer should have, by prefix; shared by the caller, the
 /// peer's task and its Adj-RIB-Out.
@@ -688,7 +688,7 @@ impl PeerTask {
                     );
                     for family in &negotiated.families {
                         let carried = match *family {
-                            Family::IPV4_UNICAST => self.next_hops.v4.is_some(),
+                            AfiSafi::IPV4_UNICAST => self.next_hops.v4.is_some(),
                             _ => self.next_hops.v6.is_some(),
                         };
                         if !carried {

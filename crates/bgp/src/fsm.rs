@@ -29,7 +29,7 @@ use crate::message::{
     Capability, DecodeContext, DecodeError, EncodeContext, GracefulRestart, Message, Notification, Open,
     RouteRefresh, Update, code, subcode,
 };
-use crate::types::{Asn, Family, HoldTime, RouterId};
+use crate::types::{AfiSafi, Asn, HoldTime, RouterId};
 
 /// The hold timer while waiting for the peer's OPEN (RFC 4271 §8.2.2: "4 minutes is suggested").
 pub const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
@@ -67,7 +67,7 @@ pub struct SessionConfig {
     /// Only accept connections, never initiate one (RFC 4271 §8.1.1 PassiveTcpEstablishment).
     pub passive: bool,
     /// Families we offer (Multiprotocol capability, RFC 4760 §8).
-    pub families: Vec<Family>,
+    pub families: Vec<AfiSafi>,
     /// Further capabilities to offer (route refresh, graceful restart...); 4-octet AS is always sent.
     pub capabilities: Vec<Capability>,
 }
@@ -84,7 +84,7 @@ impl SessionConfig {
             connect_retry: Duration::from_secs(120),
             idle_hold: Duration::from_secs(5),
             passive: false,
-            families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+            families: vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST],
             capabilities: vec![Capability::RouteRefresh],
         }
     }
@@ -201,7 +201,7 @@ pub struct Negotiated {
     /// Both sides support 4-octet ASNs (RFC 6793).
     pub four_octet_as: bool,
     /// Families both sides offered (IPv4 unicast alone if the peer sent no Multiprotocol, RFC 4760 §8).
-    pub families: Vec<Family>,
+    pub families: Vec<AfiSafi>,
     /// The peer supports ROUTE-REFRESH (RFC 2918).
     pub route_refresh: bool,
     /// The peer's graceful restart capability (RFC 4724), if any.
@@ -481,12 +481,12 @@ impl Session {
             (Some(third), Some(configured)) => Some(configured.min(third)),
             (Some(third), None) => Some(third),
         };
-        let offered: Vec<Family> = open
+        let offered: Vec<AfiSafi> = open
             .capabilities
             .iter()
             .filter_map(|c| if let Capability::Multiprotocol(f) = c { Some(*f) } else { None })
             .collect();
-        let theirs = if offered.is_empty() { vec![Family::IPV4_UNICAST] } else { offered };
+        let theirs = if offered.is_empty() { vec![AfiSafi::IPV4_UNICAST] } else { offered };
         let families = self.config.families.iter().copied().filter(|f| theirs.contains(f)).collect();
         Ok(Negotiated {
             peer_as: open.asn,

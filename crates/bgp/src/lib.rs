@@ -24,4 +24,4 @@ pub mod routes;
 pub mod types;
 
 pub use message::{DecodeContext, DecodeError, EncodeContext, Message};
-pub use types::{Asn, Family, HoldTime, RouterId};
+pub use types::{AfiSafi, Asn, HoldTime, RouterId};

@@ -9,7 +9,7 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use crate::message::{Ipv6NextHop, MpNextHop};
-use crate::types::Family;
+use crate::types::AfiSafi;
 
 /// The next hop of each family on one session; none: that family is not sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,9 +24,9 @@ impl NextHops {
     /// The next hops of a session whose local end is `local`, on an interface
     /// that also holds `interface` addresses, carrying `families`;
     /// `extended_v4`: both sides offered IPv4 routes with IPv6 next hops.
-    pub fn choose(local: IpAddr, interface: &[IpAddr], families: &[Family], extended_v4: bool) -> NextHops {
+    pub fn choose(local: IpAddr, interface: &[IpAddr], families: &[AfiSafi], extended_v4: bool) -> NextHops {
         let local = local.to_canonical();
-        let v4 = families.contains(&Family::IPV4_UNICAST).then(|| match local {
+        let v4 = families.contains(&AfiSafi::IPV4_UNICAST).then(|| match local {
             IpAddr::V4(own) => Some(MpNextHop::V4(own)),
             IpAddr::V6(own) => interface
                 .iter()
@@ -38,7 +38,7 @@ impl NextHops {
                     extended_v4.then_some(MpNextHop::V6(Ipv6NextHop { global: own, link_local: None }))
                 }),
         });
-        let v6 = families.contains(&Family::IPV6_UNICAST).then(|| match local {
+        let v6 = families.contains(&AfiSafi::IPV6_UNICAST).then(|| match local {
             IpAddr::V6(own) => own,
             // Without a global IPv6 address on the interface, the IPv4-mapped
             // form of our address (RFC 4291 §2.5.5.2), as FRR sends.
@@ -62,7 +62,7 @@ fn is_link_local(addr: &Ipv6Addr) -> bool {
 mod tests {
     use super::*;
 
-    const BOTH: &[Family] = &[Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+    const BOTH: &[AfiSafi] = &[AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST];
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -70,9 +70,9 @@ mod tests {
 
     #[test]
     fn each_family_of_its_own_session_carries_the_session_address() {
-        let v4 = NextHops::choose(ip("192.0.2.11"), &[], &[Family::IPV4_UNICAST], false);
+        let v4 = NextHops::choose(ip("192.0.2.11"), &[], &[AfiSafi::IPV4_UNICAST], false);
         assert_eq!(v4, NextHops { v4: Some(MpNextHop::V4("192.0.2.11".parse().unwrap())), v6: None });
-        let v6 = NextHops::choose(ip("2001:db8::11"), &[], &[Family::IPV6_UNICAST], false);
+        let v6 = NextHops::choose(ip("2001:db8::11"), &[], &[AfiSafi::IPV6_UNICAST], false);
         assert_eq!(v6, NextHops { v4: None, v6: Some("2001:db8::11".parse().unwrap()) });
     }
 
@@ -99,13 +99,13 @@ mod tests {
 
     #[test]
     fn a_family_not_negotiated_gets_no_next_hop() {
-        let hops = NextHops::choose(ip("192.0.2.11"), &[ip("2001:db8::11")], &[Family::IPV4_UNICAST], true);
+        let hops = NextHops::choose(ip("192.0.2.11"), &[ip("2001:db8::11")], &[AfiSafi::IPV4_UNICAST], true);
         assert_eq!(hops.v6, None);
     }
 
     #[test]
     fn an_ipv4_mapped_local_address_is_an_ipv4_session() {
-        let hops = NextHops::choose(ip("::ffff:192.0.2.11"), &[], &[Family::IPV4_UNICAST], false);
+        let hops = NextHops::choose(ip("::ffff:192.0.2.11"), &[], &[AfiSafi::IPV4_UNICAST], false);
         assert_eq!(hops.v4, Some(MpNextHop::V4("192.0.2.11".parse().unwrap())));
     }
 }

@@ -171,7 +171,7 @@ mod tests {
     fn ebgp_routes_carry_our_as_and_no_local_pref() {
         let attributes = RouteAttributes {
             local_pref: Some(200),
-            communities: vec![Community(64512 << 16 | 100)],
+            communities: vec![Community::from_u32(64512 << 16 | 100)],
             ..Default::default()
         };
         let messages = session(false).updates(&announce(attributes, &["203.0.113.10/32"]));
@@ -180,7 +180,7 @@ mod tests {
         assert_eq!(update.attributes.as_path, Some(AsPath::sequence([Asn::new(64512).unwrap()])));
         assert_eq!(update.attributes.next_hop, Some(Ipv4Addr::new(192, 0, 2, 11)));
         assert_eq!(update.attributes.local_pref, None);
-        assert_eq!(update.attributes.communities, [Community(64512 << 16 | 100)]);
+        assert_eq!(update.attributes.communities, [Community::from_u32(64512 << 16 | 100)]);
         assert_eq!(&round_trip(&messages[0]), &messages[0]);
     }
 
@@ -247,7 +247,7 @@ mod tests {
             panic!("{reach:?}")
         };
         assert_eq!((next_hop.global, nlri.len()), (global, 1));
-        let ctx = DecodeContext { four_octet_as: true, families: vec![crate::types::Family::IPV4_UNICAST] };
+        let ctx = DecodeContext { four_octet_as: true, families: vec![crate::types::AfiSafi::IPV4_UNICAST] };
         let bytes = messages[1].to_bytes(&EncodeContext { four_octet_as: true });
         assert_eq!(Message::decode(&bytes, &ctx).unwrap(), messages[1]);
     }

@@ -15,10 +15,11 @@
 use std::net::IpAddr;
 
 use ferrolb_api::Snapshot;
-use ferrolb_api::addr::{Family, from_u128, to_u128};
 use ferrolb_api::labels::{LabelSet, Labels};
 use ferrolb_api::metallb::IPAddressPoolStatus;
 use ferrolb_api::service::LbService;
+use ferrolb_types::IpFamily;
+use ferrolb_types::ip::{from_u128, to_u128};
 
 use crate::assignments::{Assignment, Assignments, ServiceKey};
 use crate::error::{AllocationError, ReleaseReason};
@@ -245,7 +246,7 @@ pub(crate) fn allocate_services(
             None => match run.allocate_new(subject) {
                 Ok((pool, mut ips)) => {
                     run.take(subject, pool, &ips);
-                    ips.sort_by_key(|ip| Family::of(*ip) != subject.request.families.primary());
+                    ips.sort_by_key(|ip| IpFamily::of(*ip) != subject.request.families.primary());
                     held[i] = Some((pool, ips));
                 }
                 Err(e) => errors[i] = Some(Box::new(e)),
@@ -458,8 +459,8 @@ impl Run<'_, '_> {
         let has = |family| self.pools.pools[pool].ranges.iter().any(|r| r.family == family);
         let lacking = match families {
             Families::Single(f) => !has(f),
-            Families::RequireDual(_) => !has(Family::V4) || !has(Family::V6),
-            Families::PreferDual(_) => !has(Family::V4) && !has(Family::V6),
+            Families::RequireDual(_) => !has(IpFamily::V4) || !has(IpFamily::V6),
+            Families::PreferDual(_) => !has(IpFamily::V4) && !has(IpFamily::V6),
         };
         if lacking {
             return Err(AllocationError::PoolLacksFamily { pool: name.to_owned(), families });
@@ -535,7 +536,7 @@ impl Run<'_, '_> {
         else {
             return;
         };
-        if let Some(ip) = self.candidate(subject, pool, other(Family::of(*only))) {
+        if let Some(ip) = self.candidate(subject, pool, other(IpFamily::of(*only))) {
             self.take(subject, pool, &[ip]);
             ips.push(ip);
         }
@@ -544,7 +545,7 @@ impl Run<'_, '_> {
     /// The address of `family` that `pool` would give the Service, without
     /// taking it: one its sharing key already holds there and it may join
     /// (lowest first, range by range), else the lowest free one.
-    fn candidate(&mut self, subject: &Subject, pool: usize, family: Family) -> Option<IpAddr> {
+    fn candidate(&mut self, subject: &Subject, pool: usize, family: IpFamily) -> Option<IpAddr> {
         let p = &mut self.pools.pools[pool];
         let avoid_buggy = p.avoid_buggy;
         if subject.claim.group.is_some() {
@@ -611,7 +612,7 @@ impl Run<'_, '_> {
     fn check_all(&self, subject: &Subject, ips: &[IpAddr]) -> Result<(), AllocationError> {
         for &ip in ips {
             self.usage
-                .check(Family::of(ip), to_u128(ip), &subject.claim)
+                .check(IpFamily::of(ip), to_u128(ip), &subject.claim)
                 .map_err(|c| self.conflict(subject, ip, c))?;
         }
         Ok(())
@@ -619,7 +620,7 @@ impl Run<'_, '_> {
 
     fn take(&mut self, subject: &Subject, pool: usize, ips: &[IpAddr]) {
         for &ip in ips {
-            self.usage.take(Family::of(ip), to_u128(ip), &subject.claim, pool as u32);
+            self.usage.take(IpFamily::of(ip), to_u128(ip), &subject.claim, pool as u32);
         }
     }
 

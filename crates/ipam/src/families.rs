@@ -4,20 +4,20 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use ferrolb_api::addr::Family;
 use ferrolb_api::service::LbService;
+use ferrolb_types::IpFamily;
 
 /// The address families a Service asks for, each with the family it lists first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Families {
     /// One address of this family (`SingleStack`, the default).
-    Single(Family),
+    Single(IpFamily),
     /// One address of each family, from one pool; this family first
     /// (`RequireDualStack`).
-    RequireDual(Family),
+    RequireDual(IpFamily),
     /// One address of each family when one pool has both, else one address,
     /// of this family if possible (`PreferDualStack`).
-    PreferDual(Family),
+    PreferDual(IpFamily),
 }
 
 impl Families {
@@ -35,9 +35,9 @@ impl Families {
         let families = match (listed, cluster) {
             (FamilyList { first: Some(_), .. }, _) => listed,
             (_, FamilyList { first: Some(_), .. }) => cluster,
-            _ => FamilyList { first: Some(Family::V4), both: false },
+            _ => FamilyList { first: Some(IpFamily::V4), both: false },
         };
-        let primary = families.first.unwrap_or(Family::V4);
+        let primary = families.first.unwrap_or(IpFamily::V4);
         match service.ip_family_policy.as_deref() {
             Some("RequireDualStack") => Families::RequireDual(primary),
             Some("PreferDualStack") if !families.both && cluster.first.is_some() => Families::Single(primary),
@@ -47,7 +47,7 @@ impl Families {
     }
 
     /// The family listed first.
-    pub fn primary(self) -> Family {
+    pub fn primary(self) -> IpFamily {
         match self {
             Families::Single(f) | Families::RequireDual(f) | Families::PreferDual(f) => f,
         }
@@ -58,9 +58,11 @@ impl Families {
     /// of each when it is preferred.
     pub fn accepts(self, ips: &[IpAddr]) -> bool {
         match (self, ips) {
-            (Families::Single(f), [ip]) => Family::of(*ip) == f,
+            (Families::Single(f), [ip]) => IpFamily::of(*ip) == f,
             (Families::PreferDual(_), [_]) => true,
-            (Families::RequireDual(_) | Families::PreferDual(_), [a, b]) => Family::of(*a) != Family::of(*b),
+            (Families::RequireDual(_) | Families::PreferDual(_), [a, b]) => {
+                IpFamily::of(*a) != IpFamily::of(*b)
+            }
             _ => false,
         }
     }
@@ -68,8 +70,8 @@ impl Families {
     /// The phrase for what the Service needs, in "no pool has {...}".
     pub(crate) fn wanted(self) -> &'static str {
         match self {
-            Families::Single(Family::V4) => "a free IPv4 address",
-            Families::Single(Family::V6) => "a free IPv6 address",
+            Families::Single(IpFamily::V4) => "a free IPv4 address",
+            Families::Single(IpFamily::V6) => "a free IPv6 address",
             Families::RequireDual(_) => "both a free IPv4 and a free IPv6 address",
             Families::PreferDual(_) => "a free address",
         }
@@ -87,10 +89,10 @@ impl fmt::Display for Families {
 }
 
 /// The other family.
-pub(crate) fn other(family: Family) -> Family {
+pub(crate) fn other(family: IpFamily) -> IpFamily {
     match family {
-        Family::V4 => Family::V6,
-        Family::V6 => Family::V4,
+        IpFamily::V4 => IpFamily::V6,
+        IpFamily::V6 => IpFamily::V4,
     }
 }
 
@@ -98,12 +100,12 @@ pub(crate) fn other(family: Family) -> Family {
 /// whether both are there.
 #[derive(Clone, Copy, Debug, Default)]
 struct FamilyList {
-    first: Option<Family>,
+    first: Option<IpFamily>,
     both: bool,
 }
 
 impl FamilyList {
-    fn push(&mut self, family: Family) {
+    fn push(&mut self, family: IpFamily) {
         match self.first {
             None => self.first = Some(family),
             Some(first) => self.both |= first != family,
@@ -116,8 +118,8 @@ fn listed_families(service: &LbService) -> FamilyList {
     let mut out = FamilyList::default();
     for name in &service.ip_families {
         match &**name {
-            "IPv4" => out.push(Family::V4),
-            "IPv6" => out.push(Family::V6),
+            "IPv4" => out.push(IpFamily::V4),
+            "IPv6" => out.push(IpFamily::V6),
             _ => {}
         }
     }
@@ -133,7 +135,7 @@ fn cluster_families(service: &LbService) -> FamilyList {
         let Ok(ip) = text.trim().parse::<IpAddr>() else {
             return FamilyList::default();
         };
-        out.push(Family::of(crate::request::canonical(ip)));
+        out.push(IpFamily::of(crate::request::canonical(ip)));
     }
     out
 }
@@ -160,40 +162,40 @@ mod tests {
 
     #[test]
     fn ipv4_single_stack_without_families_or_cluster_ips() {
-        assert_eq!(of(spec(None, &[], &[])), Families::Single(Family::V4));
+        assert_eq!(of(spec(None, &[], &[])), Families::Single(IpFamily::V4));
     }
 
     #[test]
     fn ip_families_decide_before_cluster_ips() {
         let s = spec(None, &["IPv6"], &["192.0.2.1"]);
-        assert_eq!(of(s), Families::Single(Family::V6));
+        assert_eq!(of(s), Families::Single(IpFamily::V6));
     }
 
     #[test]
     fn cluster_ips_give_the_family_when_ip_families_are_absent() {
-        assert_eq!(of(spec(None, &[], &["2001:db8::1"])), Families::Single(Family::V6));
+        assert_eq!(of(spec(None, &[], &["2001:db8::1"])), Families::Single(IpFamily::V6));
         let single = ServiceSpec { cluster_ip: Some("2001:db8::2".into()), ..ServiceSpec::default() };
-        assert_eq!(of(single), Families::Single(Family::V6));
+        assert_eq!(of(single), Families::Single(IpFamily::V6));
     }
 
     #[test]
     fn headless_cluster_ip_falls_back_to_ipv4() {
         let s = ServiceSpec { cluster_ip: Some("None".into()), ..ServiceSpec::default() };
-        assert_eq!(of(s), Families::Single(Family::V4));
+        assert_eq!(of(s), Families::Single(IpFamily::V4));
     }
 
     #[test]
     fn prefer_dual_stack_in_a_single_stack_cluster_is_single_stack() {
         let s = spec(Some("PreferDualStack"), &["IPv6"], &["2001:db8::1"]);
-        assert_eq!(of(s), Families::Single(Family::V6));
+        assert_eq!(of(s), Families::Single(IpFamily::V6));
     }
 
     #[test]
     fn prefer_dual_stack_from_a_file_is_dual_stack() {
-        assert_eq!(of(spec(Some("PreferDualStack"), &[], &[])), Families::PreferDual(Family::V4));
+        assert_eq!(of(spec(Some("PreferDualStack"), &[], &[])), Families::PreferDual(IpFamily::V4));
         assert_eq!(
             of(spec(Some("PreferDualStack"), &["IPv6", "IPv4"], &[])),
-            Families::PreferDual(Family::V6)
+            Families::PreferDual(IpFamily::V6)
         );
     }
 
@@ -201,7 +203,7 @@ mod tests {
     fn require_dual_stack_keeps_the_first_listed_family_first() {
         assert_eq!(
             of(spec(Some("RequireDualStack"), &["IPv6", "IPv4"], &[])),
-            Families::RequireDual(Family::V6)
+            Families::RequireDual(IpFamily::V6)
         );
     }
 
@@ -209,13 +211,13 @@ mod tests {
     fn accepts_only_the_families_asked_for() {
         let v4: IpAddr = "192.0.2.1".parse().unwrap();
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
-        assert!(Families::Single(Family::V4).accepts(&[v4]));
-        assert!(!Families::Single(Family::V4).accepts(&[v6]));
-        assert!(!Families::Single(Family::V4).accepts(&[v4, v6]));
-        assert!(Families::RequireDual(Family::V4).accepts(&[v6, v4]));
-        assert!(!Families::RequireDual(Family::V4).accepts(&[v4]));
-        assert!(Families::PreferDual(Family::V4).accepts(&[v6]));
-        assert!(!Families::PreferDual(Family::V4).accepts(&[v4, v4]));
-        assert!(!Families::PreferDual(Family::V4).accepts(&[]));
+        assert!(Families::Single(IpFamily::V4).accepts(&[v4]));
+        assert!(!Families::Single(IpFamily::V4).accepts(&[v6]));
+        assert!(!Families::Single(IpFamily::V4).accepts(&[v4, v6]));
+        assert!(Families::RequireDual(IpFamily::V4).accepts(&[v6, v4]));
+        assert!(!Families::RequireDual(IpFamily::V4).accepts(&[v4]));
+        assert!(Families::PreferDual(IpFamily::V4).accepts(&[v6]));
+        assert!(!Families::PreferDual(IpFamily::V4).accepts(&[v4, v4]));
+        assert!(!Families::PreferDual(IpFamily::V4).accepts(&[]));
     }
 }

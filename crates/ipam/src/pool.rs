@@ -5,10 +5,11 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ferrolb_api::Located;
-use ferrolb_api::addr::{Family, IpRange, to_u128};
 use ferrolb_api::labels::{LabelSet, any_matches};
 use ferrolb_api::metallb::IPAddressPool;
 use ferrolb_api::metallb::LabelSelector;
+use ferrolb_types::ip::to_u128;
+use ferrolb_types::{IpFamily, IpRange};
 
 /// One range of a pool, with its cursor.
 ///
@@ -18,7 +19,7 @@ use ferrolb_api::metallb::LabelSelector;
 /// each address is looked at once per run.
 #[derive(Clone, Debug)]
 pub(crate) struct Range {
-    pub family: Family,
+    pub family: IpFamily,
     pub start: u128,
     pub end: u128,
     /// The lowest address that may be free; `None` once the range is full.
@@ -32,7 +33,7 @@ impl Range {
     }
 
     /// Whether `n` of `family` lies in the range.
-    pub fn contains(&self, family: Family, n: u128) -> bool {
+    pub fn contains(&self, family: IpFamily, n: u128) -> bool {
         self.family == family && self.start <= n && n <= self.end
     }
 
@@ -63,8 +64,8 @@ impl Range {
 
 /// Whether an address ends in `.0` or `.255`, which some old CPE firmware
 /// drops as "smurf" traffic. Only IPv4 has such addresses.
-pub(crate) fn is_buggy(family: Family, n: u128) -> bool {
-    family == Family::V4 && matches!(n & 0xff, 0 | 0xff)
+pub(crate) fn is_buggy(family: IpFamily, n: u128) -> bool {
+    family == IpFamily::V4 && matches!(n & 0xff, 0 | 0xff)
 }
 
 /// How many addresses of `start..=end` end in `.0` or `.255`.
@@ -139,12 +140,12 @@ impl Pool {
     /// Whether `ip` is one of the pool's addresses (in a range, and not
     /// excluded as buggy).
     pub fn holds(&self, ip: IpAddr) -> bool {
-        self.covers(ip) && !(self.avoid_buggy && is_buggy(Family::of(ip), to_u128(ip)))
+        self.covers(ip) && !(self.avoid_buggy && is_buggy(IpFamily::of(ip), to_u128(ip)))
     }
 
     /// Whether `ip` lies in one of the pool's ranges, buggy or not.
     pub fn covers(&self, ip: IpAddr) -> bool {
-        let (family, n) = (Family::of(ip), to_u128(ip));
+        let (family, n) = (IpFamily::of(ip), to_u128(ip));
         self.ranges.iter().any(|r| r.contains(family, n))
     }
 
@@ -159,12 +160,12 @@ impl Pool {
         let (mut v4, mut v6) = (0u128, 0u128);
         for r in &self.ranges {
             let mut len = (r.end - r.start).saturating_add(1);
-            if r.family == Family::V4 && self.avoid_buggy {
+            if r.family == IpFamily::V4 && self.avoid_buggy {
                 len -= buggy_count(r.start, r.end);
             }
             match r.family {
-                Family::V4 => v4 = v4.saturating_add(len),
-                Family::V6 => v6 = v6.saturating_add(len),
+                IpFamily::V4 => v4 = v4.saturating_add(len),
+                IpFamily::V6 => v6 = v6.saturating_add(len),
             }
         }
         (v4, v6)
@@ -230,7 +231,7 @@ mod tests {
             (250, 1030),
             (0xffff_ff00, 0xffff_ffff),
         ] {
-            let scanned = (s..=e).filter(|n| is_buggy(Family::V4, *n)).count() as u128;
+            let scanned = (s..=e).filter(|n| is_buggy(IpFamily::V4, *n)).count() as u128;
             assert_eq!(buggy_count(s, e), scanned, "{s}..={e}");
         }
     }

@@ -25,8 +25,9 @@
 use std::net::IpAddr;
 
 use ferrolb_api::Snapshot;
-use ferrolb_api::addr::{Family, to_u128};
 use ferrolb_api::service::LbService;
+use ferrolb_types::IpFamily;
+use ferrolb_types::ip::to_u128;
 
 use crate::allocate::{Allocation, Options, PoolStats, ServiceOutcome, allocate_services, handles};
 use crate::assignments::Assignments;
@@ -81,8 +82,10 @@ pub fn reallocate(
                 outcome.ips.clone(),
             );
         }
-        let shared =
-            outcome.ips.iter().any(|ip| outside[index(Family::of(*ip))].binary_search(&to_u128(*ip)).is_ok());
+        let shared = outcome
+            .ips
+            .iter()
+            .any(|ip| outside[index(IpFamily::of(*ip))].binary_search(&to_u128(*ip)).is_ok());
         if shared {
             return Err(previous);
         }
@@ -113,7 +116,7 @@ fn held_outside(previous: &Allocation, changed: &[usize]) -> Option<[Vec<u128>; 
             return None;
         }
         for &ip in &outcome.ips {
-            ips[index(Family::of(ip))].push(to_u128(ip));
+            ips[index(IpFamily::of(ip))].push(to_u128(ip));
         }
     }
     for family in &mut ips {
@@ -127,9 +130,9 @@ fn pool_stats(previous: &Allocation, gone: &[usize], fresh: &[ServiceOutcome]) -
     let mut pools = previous.pools.clone();
     let mut count = |pool: &str, ip: IpAddr, by: i64| {
         let Some(pool) = pools.iter_mut().find(|s| s.name == pool) else { return };
-        let (assigned, available) = match Family::of(ip) {
-            Family::V4 => (&mut pool.assigned_ipv4, &mut pool.available_ipv4),
-            Family::V6 => (&mut pool.assigned_ipv6, &mut pool.available_ipv6),
+        let (assigned, available) = match IpFamily::of(ip) {
+            IpFamily::V4 => (&mut pool.assigned_ipv4, &mut pool.available_ipv4),
+            IpFamily::V6 => (&mut pool.assigned_ipv6, &mut pool.available_ipv6),
         };
         *assigned += by;
         // IPv6 availability saturates: a count at the limit stays there.

@@ -4,8 +4,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use ferrolb_api::addr::Family;
 use ferrolb_api::service::LbService;
+use ferrolb_types::IpFamily;
 
 use crate::error::AllocationError;
 use crate::families::Families;
@@ -171,7 +171,7 @@ fn requested_ips(service: &LbService) -> Result<Vec<IpAddr>, AllocationError> {
     };
     let one_per_family = match ips.as_slice() {
         [_] => true,
-        [a, b] => Family::of(*a) != Family::of(*b),
+        [a, b] => IpFamily::of(*a) != IpFamily::of(*b),
         _ => false,
     };
     if !one_per_family {

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ferrolb_api::addr::Family;
+use ferrolb_types::IpFamily;
 
 use crate::hash::FastMap;
 use crate::pool::is_buggy;
@@ -70,10 +70,10 @@ struct SharedUse {
 }
 
 /// A family's place in per-family arrays.
-pub(crate) fn index(family: Family) -> usize {
+pub(crate) fn index(family: IpFamily) -> usize {
     match family {
-        Family::V4 => 0,
-        Family::V6 => 1,
+        IpFamily::V4 => 0,
+        IpFamily::V6 => 1,
     }
 }
 
@@ -171,14 +171,14 @@ impl Usage {
         self.outside = ips;
     }
 
-    fn is_outside(&self, family: Family, n: u128) -> bool {
+    fn is_outside(&self, family: IpFamily, n: u128) -> bool {
         self.outside[index(family)].binary_search(&n).is_ok()
     }
 
     /// `None` when no Service holds the address; else the last address of
     /// the run of held ones it starts (itself, unless Services outside the
     /// run hold the next ones too).
-    pub fn used_run(&self, family: Family, n: u128) -> Option<u128> {
+    pub fn used_run(&self, family: IpFamily, n: u128) -> Option<u128> {
         if self.ips[index(family)].contains_key(&n) {
             return Some(n);
         }
@@ -189,7 +189,7 @@ impl Usage {
     }
 
     /// Whether `claim` may use the address (free, or shareable with it).
-    pub fn check(&self, family: Family, n: u128, claim: &Claim) -> Result<(), Conflict> {
+    pub fn check(&self, family: IpFamily, n: u128, claim: &Claim) -> Result<(), Conflict> {
         let Some(used) = self.ips[index(family)].get(&n) else {
             if self.is_outside(family, n) {
                 self.met_outside.set(true);
@@ -226,7 +226,7 @@ impl Usage {
 
     /// Records that `claim` holds the address, taken from pool `pool`.
     /// The caller has checked that it may.
-    pub fn take(&mut self, family: Family, n: u128, claim: &Claim, pool: u32) {
+    pub fn take(&mut self, family: IpFamily, n: u128, claim: &Claim, pool: u32) {
         let fam = index(family);
         let mut joined = None;
         let used = self.ips[fam].entry(n).or_insert_with(|| {
@@ -260,7 +260,7 @@ impl Usage {
     pub fn shared_candidate(
         &mut self,
         claim: &Claim,
-        family: Family,
+        family: IpFamily,
         start: u128,
         end: u128,
         avoid_buggy: bool,
@@ -340,7 +340,7 @@ mod tests {
     fn free_address_is_open_to_anyone() {
         let mut u = Usage::default();
         let c = u.claim(0, None, "", &[port(80)]);
-        assert_eq!(u.check(Family::V4, 1, &c), Ok(()));
+        assert_eq!(u.check(IpFamily::V4, 1, &c), Ok(()));
     }
 
     #[test]
@@ -348,8 +348,8 @@ mod tests {
         let mut u = Usage::default();
         let a = u.claim(0, None, "", &[port(80)]);
         let b = u.claim(1, Some("k"), "", &[port(443)]);
-        u.take(Family::V4, 1, &a, 0);
-        assert_eq!(u.check(Family::V4, 1, &b), Err(Conflict::NoSharing { by: 0 }));
+        u.take(IpFamily::V4, 1, &a, 0);
+        assert_eq!(u.check(IpFamily::V4, 1, &b), Err(Conflict::NoSharing { by: 0 }));
     }
 
     #[test]
@@ -358,12 +358,12 @@ mod tests {
         let a = u.claim(0, Some("k"), "", &[port(80)]);
         let b = u.claim(1, Some("k"), "", &[port(443)]);
         let c = u.claim(2, Some("k"), "", &[port(80)]);
-        u.take(Family::V4, 1, &a, 0);
-        assert_eq!(u.check(Family::V4, 1, &b), Ok(()));
-        assert_eq!(u.shared_candidate(&b, Family::V4, 0, 10, false), Some(1));
+        u.take(IpFamily::V4, 1, &a, 0);
+        assert_eq!(u.check(IpFamily::V4, 1, &b), Ok(()));
+        assert_eq!(u.shared_candidate(&b, IpFamily::V4, 0, 10, false), Some(1));
         let p80 = u.ports_of(&c)[0];
-        assert_eq!(u.check(Family::V4, 1, &c), Err(Conflict::PortInUse { port: p80, by: 0 }));
-        assert_eq!(u.shared_candidate(&c, Family::V4, 0, 10, false), None);
+        assert_eq!(u.check(IpFamily::V4, 1, &c), Err(Conflict::PortInUse { port: p80, by: 0 }));
+        assert_eq!(u.shared_candidate(&c, IpFamily::V4, 0, 10, false), None);
     }
 
     #[test]
@@ -371,8 +371,8 @@ mod tests {
         let mut u = Usage::default();
         let a = u.claim(0, Some("k"), "app=a", &[port(80)]);
         let b = u.claim(1, Some("k"), "app=b", &[port(443)]);
-        u.take(Family::V4, 1, &a, 0);
-        assert_eq!(u.check(Family::V4, 1, &b), Err(Conflict::BackendMismatch { by: 0 }));
+        u.take(IpFamily::V4, 1, &a, 0);
+        assert_eq!(u.check(IpFamily::V4, 1, &b), Err(Conflict::BackendMismatch { by: 0 }));
     }
 
     #[test]
@@ -380,13 +380,13 @@ mod tests {
         let mut u = Usage::default();
         u.hold_outside([vec![1, 2, 3, 7], vec![]]);
         let a = u.claim(0, Some("k"), "", &[port(80)]);
-        assert_eq!(u.used_run(Family::V4, 1), Some(3), "held outside from 1 to 3");
-        assert_eq!(u.used_run(Family::V4, 4), None);
-        assert_eq!(u.used_run(Family::V4, 7), Some(7));
-        assert_eq!(u.used_run(Family::V6, 1), None);
-        assert_eq!(u.check(Family::V4, 4, &a), Ok(()));
+        assert_eq!(u.used_run(IpFamily::V4, 1), Some(3), "held outside from 1 to 3");
+        assert_eq!(u.used_run(IpFamily::V4, 4), None);
+        assert_eq!(u.used_run(IpFamily::V4, 7), Some(7));
+        assert_eq!(u.used_run(IpFamily::V6, 1), None);
+        assert_eq!(u.check(IpFamily::V4, 4, &a), Ok(()));
         assert!(!u.met_outside());
-        assert_eq!(u.check(Family::V4, 1, &a), Err(Conflict::NoSharing { by: OUTSIDE }));
+        assert_eq!(u.check(IpFamily::V4, 1, &a), Err(Conflict::NoSharing { by: OUTSIDE }));
         assert!(u.met_outside());
     }
 
@@ -396,9 +396,9 @@ mod tests {
         let a = u.claim(0, Some("k"), "", &[port(80)]);
         let b = u.claim(1, Some("k"), "", &[port(80)]);
         let c = u.claim(2, Some("k"), "", &[port(443)]);
-        u.take(Family::V4, 5, &a, 0);
-        assert_eq!(u.shared_candidate(&b, Family::V4, 0, 10, false), None);
-        u.take(Family::V4, 3, &c, 0);
-        assert_eq!(u.shared_candidate(&b, Family::V4, 0, 10, false), Some(3));
+        u.take(IpFamily::V4, 5, &a, 0);
+        assert_eq!(u.shared_candidate(&b, IpFamily::V4, 0, 10, false), None);
+        u.take(IpFamily::V4, 3, &c, 0);
+        assert_eq!(u.shared_candidate(&b, IpFamily::V4, 0, 10, false), Some(3));
     }
 }

@@ -371,7 +371,7 @@ mod tests {
             pool: pool.map(Into::into),
             ips: ips.iter().map(|ip| ip.parse().unwrap()).collect(),
             error: None,
-            families: ferrolb_ipam::Families::Single(ferrolb_api::addr::Family::V4),
+            families: ferrolb_ipam::Families::Single(ferrolb_types::IpFamily::V4),
             released: None,
         }
     }

@@ -1,7 +1,7 @@
 //! One test per rule of BGP planning, named after the rule.
 
-use ferrolb_api::addr::Family;
-use ferrolb_api::community::{BgpCommunity, Community, LargeCommunity};
+use ferrolb_types::IpFamily;
+use ferrolb_types::{BgpCommunity, Community, LargeCommunity};
 use k8s_openapi::api::core::v1::{NodeCondition, NodeStatus};
 
 use super::{Config, decisions, ip, only_reason, prefixes};
@@ -349,7 +349,7 @@ fn ipv6_vip_is_not_sent_over_an_ipv4_session_without_dual_stack() {
     assert_eq!(prefixes(&plan, "tor"), ["192.0.2.8/32"]);
     assert_eq!(prefixes(&plan, "dual"), ["192.0.2.8/32", "2001:db8::100/128"]);
     let to_tor = decisions(&plan, "api").into_iter().find(|d| d.peer.as_deref() == Some("tor")).unwrap();
-    assert_eq!(to_tor.reason, Reason::FamilyNotCarried { family: Family::V6 });
+    assert_eq!(to_tor.reason, Reason::FamilyNotCarried { family: IpFamily::V6 });
 }
 
 #[test]

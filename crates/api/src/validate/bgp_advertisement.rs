@@ -4,11 +4,12 @@
 
 use std::collections::BTreeSet;
 
+use ferrolb_types::IpFamily;
+
 use super::advertisement::{CommonFields, NodeScope, SelectedPool, selected_pools};
 use super::community::judge_reference;
 use super::pool::ParsedPools;
 use super::{Findings, check_unique, item, name_of};
-use crate::addr::Family;
 use crate::diagnostic::Severity;
 use crate::metallb::BGPAdvertisement;
 use crate::snapshot::{Located, Snapshot, object_ref};
@@ -35,7 +36,7 @@ fn check_fields(snapshot: &Snapshot, advertisement: &Located<BGPAdvertisement>, 
     common.check(snapshot, findings, advertisement);
     check_unique(findings, advertisement, "spec.peers", &spec.peers, "peer", Severity::Error);
     check_peer_names(snapshot, advertisement, findings);
-    for family in [Family::V4, Family::V6] {
+    for family in [IpFamily::V4, IpFamily::V6] {
         check_aggregation_length(advertisement, family, findings);
     }
     // MetalLB's FRR mode refuses it (frr-k8s only); the schema wants 1 to 10.
@@ -62,35 +63,35 @@ fn check_fields(snapshot: &Snapshot, advertisement: &Located<BGPAdvertisement>, 
 }
 
 /// The field that holds the aggregation length of `family`, and its bounds.
-fn aggregation_field(family: Family) -> &'static str {
+fn aggregation_field(family: IpFamily) -> &'static str {
     match family {
-        Family::V4 => "aggregationLength",
-        Family::V6 => "aggregationLengthV6",
+        IpFamily::V4 => "aggregationLength",
+        IpFamily::V6 => "aggregationLengthV6",
     }
 }
 
 /// The aggregation length of `family`, if set; and the length in effect.
-fn aggregation_length(advertisement: &BGPAdvertisement, family: Family) -> (Option<i32>, i32) {
+fn aggregation_length(advertisement: &BGPAdvertisement, family: IpFamily) -> (Option<i32>, i32) {
     let spec = &advertisement.spec;
     match family {
-        Family::V4 => (spec.aggregation_length, spec.aggregation_length_v4()),
-        Family::V6 => (spec.aggregation_length_v6, spec.aggregation_length_v6()),
+        IpFamily::V4 => (spec.aggregation_length, spec.aggregation_length_v4()),
+        IpFamily::V6 => (spec.aggregation_length_v6, spec.aggregation_length_v6()),
     }
 }
 
 /// Whether an aggregation length passes MetalLB's schema and `config.For`:
 /// IPv4 1 to 32; IPv6 at most 128, with no lower bound (a length below a
 /// pool's prefix is refused per pool).
-fn in_range(length: i32, family: Family) -> bool {
+fn in_range(length: i32, family: IpFamily) -> bool {
     match family {
-        Family::V4 => (1..=32).contains(&length),
-        Family::V6 => length <= 128,
+        IpFamily::V4 => (1..=32).contains(&length),
+        IpFamily::V6 => length <= 128,
     }
 }
 
 fn check_aggregation_length(
     advertisement: &Located<BGPAdvertisement>,
-    family: Family,
+    family: IpFamily,
     findings: &mut Findings,
 ) {
     let (Some(length), _) = aggregation_length(advertisement, family) else {
@@ -104,8 +105,8 @@ fn check_aggregation_length(
             advertisement,
             &path,
             match family {
-                Family::V4 => format!("{field} {length} is out of range (expected 1 to {bits})"),
-                Family::V6 => format!("{field} {length} is out of range (expected at most {bits})"),
+                IpFamily::V4 => format!("{field} {length} is out of range (expected 1 to {bits})"),
+                IpFamily::V6 => format!("{field} {length} is out of range (expected at most {bits})"),
             },
         );
     }
@@ -157,7 +158,7 @@ fn check_aggregation_per_pool(
 ) {
     let spec = &advertisement.spec;
     let pools = selected_pools(parsed, &spec.ip_address_pools, &spec.ip_address_pool_selectors);
-    for family in [Family::V4, Family::V6] {
+    for family in [IpFamily::V4, IpFamily::V6] {
         let (Some(length), _) = aggregation_length(advertisement, family) else {
             continue;
         };
@@ -196,7 +197,7 @@ impl Route<'_, '_, '_> {
 
     /// Whether the two could send one prefix to one peer from one node with
     /// different LOCAL_PREFs (MetalLB's `BGPAdvertisementsHaveCompatibleLocalPref`).
-    fn conflicts_with(&self, earlier: &Route<'_, '_, '_>, families: &BTreeSet<Family>) -> bool {
+    fn conflicts_with(&self, earlier: &Route<'_, '_, '_>, families: &BTreeSet<IpFamily>) -> bool {
         self.spec().local_pref != earlier.spec().local_pref
             && !self.aggregation_differs(earlier, families)
             && self.shares_a_peer(earlier)
@@ -205,7 +206,7 @@ impl Route<'_, '_, '_> {
 
     /// Different aggregation lengths make different prefixes, so no clash;
     /// a pool with both families needs both lengths to differ.
-    fn aggregation_differs(&self, earlier: &Route<'_, '_, '_>, families: &BTreeSet<Family>) -> bool {
+    fn aggregation_differs(&self, earlier: &Route<'_, '_, '_>, families: &BTreeSet<IpFamily>) -> bool {
         if families.is_empty() {
             return true;
         }
@@ -249,7 +250,7 @@ fn check_local_prefs(snapshot: &Snapshot, parsed: &ParsedPools<'_>, findings: &m
 
 fn first_conflict(route: &Route<'_, '_, '_>, earlier: &[Route<'_, '_, '_>]) -> Option<String> {
     for (pool, ranges) in route.pools.iter().copied() {
-        let families: BTreeSet<Family> = ranges.iter().map(|r| r.family()).collect();
+        let families: BTreeSet<IpFamily> = ranges.iter().map(|r| r.family()).collect();
         let sharing = earlier.iter().filter(|other| other.pools.iter().any(|(p, _)| std::ptr::eq(*p, *pool)));
         if let Some(other) = sharing.into_iter().find(|other| route.conflicts_with(other, &families)) {
             return Some(format!(

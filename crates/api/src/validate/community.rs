@@ -3,8 +3,9 @@
 
 use std::collections::BTreeSet;
 
+use ferrolb_types::BgpCommunity;
+
 use super::{Findings, item};
-use crate::community::BgpCommunity;
 use crate::diagnostic::Severity;
 use crate::snapshot::{Snapshot, object_ref};
 

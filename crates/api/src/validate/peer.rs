@@ -3,12 +3,12 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use ferrolb_types::IpFamily;
 use kube_core::Duration;
 
 use super::advertisement::{NodeScope, selected_pools};
 use super::pool::ParsedPools;
 use super::{Findings, name_of, selector};
-use crate::addr::Family;
 use crate::core::Secret;
 use crate::metallb::{BGPPeer, BGPPeerSpec, DynamicAsnMode};
 use crate::peer::{go_duration, nanos};
@@ -337,7 +337,7 @@ fn first_ipv6_route(
         }
         let pools = selected_pools(parsed, &spec.ip_address_pools, &spec.ip_address_pool_selectors);
         let (pool, _) =
-            pools.into_iter().find(|(_, ranges)| ranges.iter().any(|r| r.family() == Family::V6))?;
+            pools.into_iter().find(|(_, ranges)| ranges.iter().any(|r| r.family() == IpFamily::V6))?;
         Some((
             object_ref("BGPAdvertisement", &advertisement.metadata),
             object_ref("IPAddressPool", &pool.metadata),

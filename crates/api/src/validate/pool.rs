@@ -1,8 +1,9 @@
 //! `IPAddressPool`: addresses that parse and never overlap, within a pool or
 //! across pools, and a valid `serviceAllocation`.
 
+use ferrolb_types::{IpFamily, IpRange};
+
 use super::{Findings, check_unique, item, selector};
-use crate::addr::{Family, IpRange};
 use crate::diagnostic::Severity;
 use crate::metallb::IPAddressPool;
 use crate::snapshot::{Located, Snapshot, object_ref};
@@ -42,7 +43,7 @@ fn valid_ranges(pool: &Located<IPAddressPool>) -> Vec<PoolRange<'_>> {
 
 impl PoolRange<'_> {
     /// The family of the entry.
-    pub fn family(&self) -> Family {
+    pub fn family(&self) -> IpFamily {
         self.range.family()
     }
 

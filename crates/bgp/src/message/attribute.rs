@@ -10,7 +10,6 @@
 //! Flags: O(ptional) T(ransitive) P(artial) E(xtended length) 0 0 0 0
 //! ```
 
-use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -20,7 +19,8 @@ use super::EncodeContext;
 use super::error::{DecodeError, Malformed, RevisedAction};
 use super::nlri;
 use super::wire::Reader;
-use crate::types::{Asn, Family};
+use crate::types::{AfiSafi, Asn};
+pub use ferrolb_types::{Community, LargeCommunity};
 
 /// Attribute flag bits (RFC 4271 §4.3).
 mod flag {
@@ -110,47 +110,6 @@ pub struct Aggregator {
     pub asn: Asn,
     /// The aggregating speaker's BGP identifier.
     pub address: Ipv4Addr,
-}
-
-/// A community, AS:value in 32 bits (RFC 1997).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Community(pub u32);
-
-impl Community {
-    /// NO_EXPORT: not outside the confederation (RFC 1997).
-    pub const NO_EXPORT: Community = Community(0xffff_ff01);
-    /// NO_ADVERTISE: to no peer at all (RFC 1997).
-    pub const NO_ADVERTISE: Community = Community(0xffff_ff02);
-    /// NO_EXPORT_SUBCONFED: not to external peers (RFC 1997).
-    pub const NO_EXPORT_SUBCONFED: Community = Community(0xffff_ff03);
-
-    /// The community `asn:value`.
-    pub const fn new(asn: u16, value: u16) -> Community {
-        Community(((asn as u32) << 16) | value as u32)
-    }
-}
-
-impl fmt::Display for Community {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.0 >> 16, self.0 & 0xffff)
-    }
-}
-
-/// A large community, three 32-bit numbers (RFC 8092 §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LargeCommunity {
-    /// Global administrator: the ASN that defines the meaning.
-    pub global_admin: u32,
-    /// Local data part 1.
-    pub local_data1: u32,
-    /// Local data part 2.
-    pub local_data2: u32,
-}
-
-impl fmt::Display for LargeCommunity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.global_admin, self.local_data1, self.local_data2)
-    }
 }
 
 /// MP_REACH_NLRI for the families ferrolb speaks (RFC 4760 §3).
@@ -395,7 +354,7 @@ impl PathAttributes {
             put(out, t::AGGREGATOR, flag::OPTIONAL_TRANSITIVE, &aggregator.encode(ctx.four_octet_as));
         }
         if !self.communities.is_empty() {
-            let value: Vec<u8> = self.communities.iter().flat_map(|c| c.0.to_be_bytes()).collect();
+            let value: Vec<u8> = self.communities.iter().flat_map(|c| c.to_u32().to_be_bytes()).collect();
             put(out, t::COMMUNITIES, flag::OPTIONAL_TRANSITIVE, &value);
         }
         if let Some(reach) = &self.mp_reach {
@@ -419,7 +378,7 @@ impl PathAttributes {
             let value: Vec<u8> = self
                 .large_communities
                 .iter()
-                .flat_map(|c| [c.global_admin, c.local_data1, c.local_data2])
+                .flat_map(|c| [c.global_admin, c.local_data_1, c.local_data_2])
                 .flat_map(u32::to_be_bytes)
                 .collect();
             put(out, t::LARGE_COMMUNITY, flag::OPTIONAL_TRANSITIVE, &value);
@@ -519,7 +478,7 @@ impl Received {
                 }
                 a.communities = value
                     .chunks_exact(4)
-                    .map(|c| Community(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+                    .map(|c| Community::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
                     .collect();
             }
             t::LARGE_COMMUNITY => {
@@ -531,8 +490,8 @@ impl Received {
                     .chunks_exact(12)
                     .map(|c| LargeCommunity {
                         global_admin: u32::from_be_bytes([c[0], c[1], c[2], c[3]]),
-                        local_data1: u32::from_be_bytes([c[4], c[5], c[6], c[7]]),
-                        local_data2: u32::from_be_bytes([c[8], c[9], c[10], c[11]]),
+                        local_data_1: u32::from_be_bytes([c[4], c[5], c[6], c[7]]),
+                        local_data_2: u32::from_be_bytes([c[8], c[9], c[10], c[11]]),
                     })
                     .collect();
             }
@@ -766,17 +725,17 @@ impl Ipv6NextHop {
 
 impl MpReach {
     /// The family of the routes.
-    pub fn family(&self) -> Family {
+    pub fn family(&self) -> AfiSafi {
         match self {
-            MpReach::Ipv4Unicast { .. } => Family::IPV4_UNICAST,
-            MpReach::Ipv6Unicast { .. } => Family::IPV6_UNICAST,
+            MpReach::Ipv4Unicast { .. } => AfiSafi::IPV4_UNICAST,
+            MpReach::Ipv6Unicast { .. } => AfiSafi::IPV6_UNICAST,
         }
     }
 
     /// `Some(None)` for a family we do not read (RFC 4760 §7 lets us ignore it); `None` if malformed.
-    fn decode(value: &[u8], families: &[Family]) -> Option<Option<MpReach>> {
+    fn decode(value: &[u8], families: &[AfiSafi]) -> Option<Option<MpReach>> {
         let mut r = Reader::new(value);
-        let family = Family { afi: r.u16()?, safi: r.u8()? };
+        let family = AfiSafi { afi: r.u16()?, safi: r.u8()? };
         let next_hop_len = r.u8()?;
         let next_hop = r.take(usize::from(next_hop_len))?;
         let _reserved = r.u8()?;
@@ -785,14 +744,14 @@ impl MpReach {
             return Some(None);
         }
         let reach = match family {
-            Family::IPV4_UNICAST => {
+            AfiSafi::IPV4_UNICAST => {
                 let next_hop = match next_hop {
                     [a, b, c, d] => MpNextHop::V4(Ipv4Addr::new(*a, *b, *c, *d)),
                     _ => MpNextHop::V6(Ipv6NextHop::decode(next_hop)?),
                 };
                 MpReach::Ipv4Unicast { next_hop, nlri: nlri::decode_v4(nlri)? }
             }
-            Family::IPV6_UNICAST => MpReach::Ipv6Unicast {
+            AfiSafi::IPV6_UNICAST => MpReach::Ipv6Unicast {
                 next_hop: Ipv6NextHop::decode(next_hop)?,
                 nlri: nlri::decode_v6(nlri)?,
             },
@@ -832,24 +791,24 @@ impl MpReach {
 
 impl MpUnreach {
     /// The family of the withdrawn routes.
-    pub fn family(&self) -> Family {
+    pub fn family(&self) -> AfiSafi {
         match self {
-            MpUnreach::Ipv4Unicast(_) => Family::IPV4_UNICAST,
-            MpUnreach::Ipv6Unicast(_) => Family::IPV6_UNICAST,
+            MpUnreach::Ipv4Unicast(_) => AfiSafi::IPV4_UNICAST,
+            MpUnreach::Ipv6Unicast(_) => AfiSafi::IPV6_UNICAST,
         }
     }
 
     /// `Some(None)` for a family we do not read; `None` if malformed.
-    fn decode(value: &[u8], families: &[Family]) -> Option<Option<MpUnreach>> {
+    fn decode(value: &[u8], families: &[AfiSafi]) -> Option<Option<MpUnreach>> {
         let mut r = Reader::new(value);
-        let family = Family { afi: r.u16()?, safi: r.u8()? };
+        let family = AfiSafi { afi: r.u16()?, safi: r.u8()? };
         let withdrawn = r.rest();
         if !families.contains(&family) {
             return Some(None);
         }
         Some(match family {
-            Family::IPV4_UNICAST => Some(MpUnreach::Ipv4Unicast(nlri::decode_v4(withdrawn)?)),
-            Family::IPV6_UNICAST => Some(MpUnreach::Ipv6Unicast(nlri::decode_v6(withdrawn)?)),
+            AfiSafi::IPV4_UNICAST => Some(MpUnreach::Ipv4Unicast(nlri::decode_v4(withdrawn)?)),
+            AfiSafi::IPV6_UNICAST => Some(MpUnreach::Ipv6Unicast(nlri::decode_v6(withdrawn)?)),
             _ => None,
         })
     }

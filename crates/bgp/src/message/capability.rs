@@ -2,7 +2,7 @@
 
 use super::error::DecodeError;
 use super::wire::Reader;
-use crate::types::{Asn, Family};
+use crate::types::{AfiSafi, Asn};
 
 /// Capability codes (IANA "Capability Codes").
 mod code {
@@ -27,7 +27,7 @@ mod code {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Capability {
     /// Multiprotocol extensions for one AFI/SAFI (RFC 4760 §8).
-    Multiprotocol(Family),
+    Multiprotocol(AfiSafi),
     /// ROUTE-REFRESH support (RFC 2918 §2).
     RouteRefresh,
     /// Next hops of another address family for some NLRI families (RFC 8950 §3).
@@ -99,7 +99,7 @@ pub struct GracefulRestart {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GracefulRestartFamily {
     /// The address family.
-    pub family: Family,
+    pub family: AfiSafi,
     /// F bit: forwarding state was preserved across the restart.
     pub forwarding_preserved: bool,
 }
@@ -127,7 +127,7 @@ impl Capability {
         let capability = match code {
             code::MULTIPROTOCOL => match value {
                 [a, b, _reserved, safi] => {
-                    Capability::Multiprotocol(Family { afi: u16::from_be_bytes([*a, *b]), safi: *safi })
+                    Capability::Multiprotocol(AfiSafi { afi: u16::from_be_bytes([*a, *b]), safi: *safi })
                 }
                 _ => return Err(DecodeError::MalformedOpen),
             },
@@ -152,7 +152,7 @@ impl Capability {
                 let mut families = Vec::with_capacity(r.remaining() / 4);
                 while let (Some(afi), Some(safi), Some(flags)) = (r.u16(), r.u8(), r.u8()) {
                     families.push(GracefulRestartFamily {
-                        family: Family { afi, safi },
+                        family: AfiSafi { afi, safi },
                         forwarding_preserved: flags & GR_FORWARDING != 0,
                     });
                 }

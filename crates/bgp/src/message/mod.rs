@@ -33,7 +33,7 @@ pub use notification::{Notification, code, subcode};
 pub use open::Open;
 pub use update::Update;
 
-use crate::types::Family;
+use crate::types::AfiSafi;
 use wire::Reader;
 
 /// Length of the fixed header: marker, length, type (RFC 4271 §4.1).
@@ -58,13 +58,13 @@ pub struct DecodeContext {
     /// Both sides sent the 4-octet AS capability: AS_PATH carries 4-octet ASNs.
     pub four_octet_as: bool,
     /// Families whose MP_REACH/MP_UNREACH_NLRI are read; others are ignored (RFC 4760 §7).
-    pub families: Vec<Family>,
+    pub families: Vec<AfiSafi>,
 }
 
 impl Default for DecodeContext {
     /// Before OPENs are exchanged: 2-octet ASNs, IPv4 and IPv6 unicast.
     fn default() -> Self {
-        DecodeContext { four_octet_as: false, families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST] }
+        DecodeContext { four_octet_as: false, families: vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST] }
     }
 }
 
@@ -105,7 +105,7 @@ pub enum Message {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteRefresh {
     /// The family whose Adj-RIB-Out the peer should send again.
-    pub family: Family,
+    pub family: AfiSafi,
     /// The reserved octet: 0 (RFC 2918), or an RFC 7313 subtype (1 BoRR, 2 EoRR).
     pub subtype: u8,
 }
@@ -200,7 +200,7 @@ impl Message {
 
 impl RouteRefresh {
     /// A plain RFC 2918 request for one family.
-    pub fn new(family: Family) -> RouteRefresh {
+    pub fn new(family: AfiSafi) -> RouteRefresh {
         RouteRefresh { family, subtype: 0 }
     }
 
@@ -209,7 +209,7 @@ impl RouteRefresh {
         let mut r = Reader::new(body);
         match (r.u16(), r.u8(), r.u8(), r.is_empty()) {
             (Some(afi), Some(subtype), Some(safi), true) => {
-                Ok(RouteRefresh { family: Family { afi, safi }, subtype })
+                Ok(RouteRefresh { family: AfiSafi { afi, safi }, subtype })
             }
             _ => Err(DecodeError::BadRouteRefreshLength { message: message.to_vec() }),
         }

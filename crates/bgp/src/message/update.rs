@@ -6,7 +6,7 @@ use super::attribute::{MpReach, PathAttributes, type_code};
 use super::error::{DecodeError, Malformed, RevisedAction};
 use super::wire::{self, Reader};
 use super::{DecodeContext, EncodeContext, nlri};
-use crate::types::Family;
+use crate::types::AfiSafi;
 
 /// Smallest UPDATE body: the two length fields (RFC 4271 §4.3).
 pub(super) const MIN_BODY_LEN: usize = 4;
@@ -49,9 +49,9 @@ impl Update {
 
     /// The End-of-RIB marker of `family` (RFC 4724 §2): an empty UPDATE for
     /// IPv4 unicast, an empty MP_UNREACH_NLRI for the others ferrolb speaks.
-    pub fn end_of_rib(family: Family) -> Update {
+    pub fn end_of_rib(family: AfiSafi) -> Update {
         let mp_unreach = match family {
-            Family::IPV4_UNICAST => None,
+            AfiSafi::IPV4_UNICAST => None,
             _ => Some(super::MpUnreach::Ipv6Unicast(Vec::new())),
         };
         Update { attributes: PathAttributes { mp_unreach, ..Default::default() }, ..Update::default() }

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use ferrolb_bgp::message::{Capability, Community, LargeCommunity, Message, MpReach, Origin};
-use ferrolb_bgp::types::{Asn, Family};
+use ferrolb_bgp::types::{AfiSafi, Asn};
 
 use super::four_octet;
 
@@ -59,7 +59,7 @@ fn frr_open_spreads_eleven_capabilities_over_eleven_parameters() {
     assert_eq!(open.asn, Asn::new(64513).unwrap());
     assert_eq!(open.hold_time.seconds(), 9);
     assert_eq!(open.capabilities.len(), 11);
-    assert!(open.capabilities.contains(&Capability::Multiprotocol(Family::IPV6_UNICAST)));
+    assert!(open.capabilities.contains(&Capability::Multiprotocol(AfiSafi::IPV6_UNICAST)));
     assert!(open.capabilities.contains(&Capability::RouteRefresh));
     assert!(
         open.capabilities
@@ -76,7 +76,10 @@ fn frr_ipv4_update_carries_the_announced_route_and_communities() {
     assert_eq!(a.origin, Some(Origin::Igp));
     assert_eq!(a.next_hop, Some(Ipv4Addr::new(192, 0, 2, 2)));
     assert_eq!(a.communities, [Community::new(64513, 100)]);
-    assert_eq!(a.large_communities, [LargeCommunity { global_admin: 64513, local_data1: 1, local_data2: 2 }]);
+    assert_eq!(
+        a.large_communities,
+        [LargeCommunity { global_admin: 64513, local_data_1: 1, local_data_2: 2 }]
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use ferrolb_bgp::fsm::{
     Input, Keep, OPEN_HOLD_TIME, Output, PeerAs, Session, SessionConfig, State, Timer, resolve_collision,
 };
 use ferrolb_bgp::message::{Capability, DecodeError, ExtendedNextHop, Message, Notification, Open, Update};
-use ferrolb_bgp::types::{Asn, Family, HoldTime, RouterId};
+use ferrolb_bgp::types::{AfiSafi, Asn, HoldTime, RouterId};
 
 pub fn asn(n: u32) -> Asn {
     Asn::new(n).unwrap()
@@ -29,8 +29,8 @@ pub fn remote_open(asn_number: u32, hold: u16) -> Message {
         HoldTime::new(hold).unwrap(),
         router_id(2),
         vec![
-            Capability::Multiprotocol(Family::IPV4_UNICAST),
-            Capability::Multiprotocol(Family::IPV6_UNICAST),
+            Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+            Capability::Multiprotocol(AfiSafi::IPV6_UNICAST),
             Capability::RouteRefresh,
         ],
     ))
@@ -245,7 +245,7 @@ fn open_confirm_on_keepalive_is_established_with_the_negotiated_parameters() {
         panic!("no Established output: {out:?}");
     };
     assert_eq!(negotiated.peer_as, asn(64513));
-    assert_eq!(negotiated.families, [Family::IPV4_UNICAST, Family::IPV6_UNICAST]);
+    assert_eq!(negotiated.families, [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST]);
     assert_eq!(armed(&out, Timer::Hold), Some(Duration::from_secs(90)));
 }
 
@@ -289,7 +289,7 @@ fn peer_without_multiprotocol_speaks_ipv4_unicast_only() {
         Open { asn: asn(64513), hold_time: HoldTime::DEFAULT, router_id: router_id(2), capabilities: vec![] };
     session.handle(t0(), Input::MessageReceived(Message::Open(open)));
     let negotiated = session.negotiated().unwrap();
-    assert_eq!(negotiated.families, [Family::IPV4_UNICAST]);
+    assert_eq!(negotiated.families, [AfiSafi::IPV4_UNICAST]);
     assert!(!negotiated.four_octet_as);
     assert!(!negotiated.decode_context().four_octet_as);
 }

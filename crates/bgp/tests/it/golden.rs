@@ -7,7 +7,7 @@ use ferrolb_bgp::message::{
     GracefulRestartFamily, Ipv6NextHop, LargeCommunity, Message, MpNextHop, MpReach, MpUnreach, Notification,
     Open, Origin, PathAttributes, RouteRefresh, UnknownAttribute, Update,
 };
-use ferrolb_bgp::types::{Asn, Family, HoldTime, RouterId};
+use ferrolb_bgp::types::{AfiSafi, Asn, HoldTime, RouterId};
 
 use super::{assert_golden, four_octet, hex, two_octet};
 
@@ -54,8 +54,8 @@ fn open_with_every_capability_kind() {
         hold_time: HoldTime::DEFAULT,
         router_id: RouterId::new(Ipv4Addr::new(192, 0, 2, 1)).unwrap(),
         capabilities: vec![
-            Capability::Multiprotocol(Family::IPV4_UNICAST),
-            Capability::Multiprotocol(Family::IPV6_UNICAST),
+            Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+            Capability::Multiprotocol(AfiSafi::IPV6_UNICAST),
             Capability::RouteRefresh,
             Capability::ExtendedNextHop(vec![ExtendedNextHop { nlri_afi: 1, nlri_safi: 1, next_hop_afi: 2 }]),
             Capability::GracefulRestart(GracefulRestart {
@@ -63,7 +63,7 @@ fn open_with_every_capability_kind() {
                 notification: true,
                 restart_time: 120,
                 families: vec![GracefulRestartFamily {
-                    family: Family::IPV4_UNICAST,
+                    family: AfiSafi::IPV4_UNICAST,
                     forwarding_preserved: true,
                 }],
             }),
@@ -132,8 +132,8 @@ fn update_with_every_ipv4_attribute_kind() {
             communities: vec![Community::new(64512, 100), Community::NO_EXPORT],
             large_communities: vec![LargeCommunity {
                 global_admin: 4_200_000_001,
-                local_data1: 1,
-                local_data2: 2,
+                local_data_1: 1,
+                local_data_2: 2,
             }],
             unknown: vec![UnknownAttribute { type_code: 99, value: vec![1, 2] }],
             ..Default::default()
@@ -281,7 +281,7 @@ fn end_of_rib_for_ipv4_is_an_empty_update() {
     ");
     let update = Update::default();
     assert!(update.is_end_of_rib());
-    assert_eq!(Update::end_of_rib(Family::IPV4_UNICAST), update);
+    assert_eq!(Update::end_of_rib(AfiSafi::IPV4_UNICAST), update);
     assert_golden(&bytes, &Message::Update(update), four_octet());
 }
 
@@ -300,7 +300,7 @@ fn end_of_rib_for_ipv6_is_an_empty_mp_unreach() {
         ..Default::default()
     };
     assert!(update.is_end_of_rib());
-    assert_eq!(Update::end_of_rib(Family::IPV6_UNICAST), update);
+    assert_eq!(Update::end_of_rib(AfiSafi::IPV6_UNICAST), update);
     assert_golden(&bytes, &Message::Update(update), four_octet());
 }
 
@@ -382,7 +382,7 @@ fn long_attribute_uses_the_extended_length_flag() {
         0104                                 # total path attribute length 260
         d0 08 0100                           # COMMUNITIES: optional transitive, Extended Length, 256 octets
     ");
-    bytes.extend(communities.iter().flat_map(|c| c.0.to_be_bytes()));
+    bytes.extend(communities.iter().flat_map(|c| c.to_u32().to_be_bytes()));
     let update =
         Update { attributes: PathAttributes { communities, ..Default::default() }, ..Default::default() };
     assert_golden(&bytes, &Message::Update(update), four_octet());
@@ -435,7 +435,7 @@ fn route_refresh() {
         00                                   # reserved
         01                                   # SAFI 1
     ");
-    assert_golden(&bytes, &Message::RouteRefresh(RouteRefresh::new(Family::IPV6_UNICAST)), four_octet());
+    assert_golden(&bytes, &Message::RouteRefresh(RouteRefresh::new(AfiSafi::IPV6_UNICAST)), four_octet());
 }
 
 #[test]

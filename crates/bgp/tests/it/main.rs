@@ -6,12 +6,12 @@ mod framing;
 mod fsm;
 mod fsm_pair;
 mod golden;
+mod notification;
 mod rfc7606;
 mod roundtrip;
-mod types;
 
 use ferrolb_bgp::message::{DecodeContext, EncodeContext, Message};
-use ferrolb_bgp::types::Family;
+use ferrolb_bgp::types::AfiSafi;
 
 /// Bytes from hex written one field a line; everything after `#` is a comment.
 pub fn hex(text: &str) -> Vec<u8> {
@@ -31,7 +31,7 @@ pub fn hex(text: &str) -> Vec<u8> {
 /// A session that negotiated 4-octet ASNs and IPv4 + IPv6 unicast.
 pub fn four_octet() -> (DecodeContext, EncodeContext) {
     (
-        DecodeContext { four_octet_as: true, families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST] },
+        DecodeContext { four_octet_as: true, families: vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST] },
         EncodeContext { four_octet_as: true },
     )
 }

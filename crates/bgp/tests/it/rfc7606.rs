@@ -180,7 +180,7 @@ fn unknown_optional_non_transitive_is_dropped_and_transitive_kept_as_partial() {
 #[test]
 fn mp_reach_of_a_family_not_negotiated_is_ignored() {
     let mut ctx = four_octet().0;
-    ctx.families = vec![ferrolb_bgp::types::Family::IPV4_UNICAST];
+    ctx.families = vec![ferrolb_bgp::types::AfiSafi::IPV4_UNICAST];
     let reach = "80 0e 15 0002 01 10 20010db8000000000000000000000001 00";
     let bytes = update_message(&[], &hex(&format!("40 01 01 00 40 02 00 {reach}")), &[]);
     let Ok(Message::Update(update)) = Message::decode(&bytes, &ctx) else { panic!() };

@@ -8,7 +8,7 @@ use ferrolb_bgp::message::{
     GracefulRestartFamily, Ipv6NextHop, LargeCommunity, Message, MpNextHop, MpReach, MpUnreach, Notification,
     Open, Origin, PathAttributes, RouteRefresh, UnknownAttribute, Update,
 };
-use ferrolb_bgp::types::{Asn, Family, HoldTime, RouterId};
+use ferrolb_bgp::types::{AfiSafi, Asn, HoldTime, RouterId};
 use ipnet::{Ipv4Net, Ipv6Net};
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
@@ -42,8 +42,8 @@ fn v6_prefix() -> impl Strategy<Value = Ipv6Net> {
     (doc_v6(), 32u8..=128).prop_map(|(addr, len)| Ipv6Net::new(addr, len).unwrap().trunc())
 }
 
-fn family() -> impl Strategy<Value = Family> {
-    (any::<u16>(), any::<u8>()).prop_map(|(afi, safi)| Family { afi, safi })
+fn family() -> impl Strategy<Value = AfiSafi> {
+    (any::<u16>(), any::<u8>()).prop_map(|(afi, safi)| AfiSafi { afi, safi })
 }
 
 fn capability() -> impl Strategy<Value = Capability> {
@@ -151,12 +151,12 @@ fn update(confederations: bool) -> impl Strategy<Value = Update> {
         (prop::option::of(origin()), prop::option::of(as_path(confederations)), prop::option::of(doc_v4())),
         (prop::option::of(any::<u32>()), prop::option::of(any::<u32>()), any::<bool>()),
         prop::option::of((asn(), doc_v4()).prop_map(|(asn, address)| Aggregator { asn, address })),
-        vec(any::<u32>().prop_map(Community), 0..5),
+        vec(any::<u32>().prop_map(Community::from_u32), 0..5),
         vec(
             any::<(u32, u32, u32)>().prop_map(|(g, a, b)| LargeCommunity {
                 global_admin: g,
-                local_data1: a,
-                local_data2: b,
+                local_data_1: a,
+                local_data_2: b,
             }),
             0..3,
         ),

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use ferrolb_api::addr::{Family, IpRange};
 use ferrolb_api::{Located, Snapshot};
+use ferrolb_types::{IpFamily, IpRange};
 use proptest::prelude::*;
 
 use crate::fixtures::*;
@@ -491,9 +491,9 @@ fn families_of_generated_addresses_are_documentation_ranges() {
         for o in 0..16 {
             for v6 in [false, true] {
                 let ip: IpAddr = address(i, o, v6).parse().unwrap();
-                let doc = match Family::of(ip) {
-                    Family::V4 => IpRange::parse("192.0.2.0/24").unwrap().contains(ip),
-                    Family::V6 => IpRange::parse("2001:db8::/32").unwrap().contains(ip),
+                let doc = match IpFamily::of(ip) {
+                    IpFamily::V4 => IpRange::parse("192.0.2.0/24").unwrap().contains(ip),
+                    IpFamily::V6 => IpRange::parse("2001:db8::/32").unwrap().contains(ip),
                 };
                 assert!(doc, "{ip}");
             }

@@ -7,16 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrolb_announce::{BgpPlan, PeerRoutesChange};
-use ferrolb_api::community::BgpCommunity;
 use ferrolb_api::metallb::{BGPPeer, DynamicAsnMode};
 use ferrolb_api::{Located, Snapshot};
 use ferrolb_bgp::driver::{Listener, PeerHandle, PeerSpec, Routes, RoutesPatch};
 use ferrolb_bgp::fsm::{PeerAs, SessionConfig};
-use ferrolb_bgp::message::{
-    Capability, Community, ExtendedNextHop, GracefulRestart, GracefulRestartFamily, LargeCommunity,
-};
+use ferrolb_bgp::message::{Capability, ExtendedNextHop, GracefulRestart, GracefulRestartFamily};
 use ferrolb_bgp::routes::RouteAttributes;
-use ferrolb_bgp::{Asn, Family, HoldTime, RouterId};
+use ferrolb_bgp::{AfiSafi, Asn, HoldTime, RouterId};
+use ferrolb_types::BgpCommunity;
 use tracing::{info, warn};
 
 use super::config::internal_ips;
@@ -120,12 +118,8 @@ fn attributes(route: &ferrolb_announce::Route) -> RouteAttributes {
     let mut out = RouteAttributes { local_pref: route.local_pref, ..RouteAttributes::default() };
     for community in &route.communities {
         match community {
-            BgpCommunity::Standard(c) => out.communities.push(Community(c.to_u32())),
-            BgpCommunity::Large(l) => out.large_communities.push(LargeCommunity {
-                global_admin: l.global_admin,
-                local_data1: l.local_data_1,
-                local_data2: l.local_data_2,
-            }),
+            BgpCommunity::Standard(c) => out.communities.push(*c),
+            BgpCommunity::Large(l) => out.large_communities.push(*l),
         }
     }
     out.communities.sort();
@@ -191,11 +185,11 @@ fn peer_spec(snapshot: &Snapshot, peer: &Located<BGPPeer>, node: &str) -> Result
 /// The families a session carries: the peer address's, and with
 /// `dualStackAddressFamily` the other one too (as MetalLB: without it an IPv4
 /// session carries only IPv4 routes).
-fn families(peer: IpAddr, dual_stack: bool) -> Vec<Family> {
+fn families(peer: IpAddr, dual_stack: bool) -> Vec<AfiSafi> {
     match (peer.to_canonical(), dual_stack) {
-        (_, true) => vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
-        (IpAddr::V4(_), false) => vec![Family::IPV4_UNICAST],
-        (IpAddr::V6(_), false) => vec![Family::IPV6_UNICAST],
+        (_, true) => vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST],
+        (IpAddr::V4(_), false) => vec![AfiSafi::IPV4_UNICAST],
+        (IpAddr::V6(_), false) => vec![AfiSafi::IPV6_UNICAST],
     }
 }
 
@@ -212,7 +206,7 @@ fn capabilities(
     peer: IpAddr,
     dual_stack: bool,
     graceful_restart: bool,
-    families: &[Family],
+    families: &[AfiSafi],
 ) -> Vec<Capability> {
     let preserved = if graceful_restart {
         families.iter().map(|&family| GracefulRestartFamily { family, forwarding_preserved: true }).collect()
@@ -359,11 +353,11 @@ mod tests {
         let enhe =
             |s: &SessionConfig| s.capabilities.iter().any(|c| matches!(c, Capability::ExtendedNextHop(_)));
         let v4 = peer("192.0.2.1", "");
-        assert_eq!(v4.families, [Family::IPV4_UNICAST]);
+        assert_eq!(v4.families, [AfiSafi::IPV4_UNICAST]);
         assert!(!enhe(&v4));
-        assert_eq!(peer("2001:db8::1", "").families, [Family::IPV6_UNICAST]);
+        assert_eq!(peer("2001:db8::1", "").families, [AfiSafi::IPV6_UNICAST]);
         let dual = peer("192.0.2.1", "  dualStackAddressFamily: true\n");
-        assert_eq!(dual.families, [Family::IPV4_UNICAST, Family::IPV6_UNICAST]);
+        assert_eq!(dual.families, [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST]);
         assert!(!enhe(&dual), "RFC 8950 is for IPv4 routes over IPv6 sessions");
         assert!(enhe(&peer("2001:db8::1", "  dualStackAddressFamily: true\n")));
     }
@@ -385,7 +379,7 @@ mod tests {
         let restarting = gr("  enableGracefulRestart: true\n").unwrap();
         assert_eq!(
             restarting.families,
-            [GracefulRestartFamily { family: Family::IPV4_UNICAST, forwarding_preserved: true }]
+            [GracefulRestartFamily { family: AfiSafi::IPV4_UNICAST, forwarding_preserved: true }]
         );
         assert_eq!(restarting.restart_time, 120);
     }

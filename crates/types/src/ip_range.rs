@@ -14,43 +14,7 @@ use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
 
-/// An IP address family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Family {
-    /// IPv4.
-    V4,
-    /// IPv6.
-    V6,
-}
-
-impl Family {
-    /// The family of `ip`.
-    pub fn of(ip: IpAddr) -> Family {
-        if ip.is_ipv4() { Family::V4 } else { Family::V6 }
-    }
-
-    /// The Kubernetes name (`IPv4`, `IPv6`), as in `spec.ipFamilies`.
-    pub fn k8s_name(self) -> &'static str {
-        match self {
-            Family::V4 => "IPv4",
-            Family::V6 => "IPv6",
-        }
-    }
-
-    /// Address width in bits.
-    pub fn bits(self) -> u8 {
-        match self {
-            Family::V4 => 32,
-            Family::V6 => 128,
-        }
-    }
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.k8s_name())
-    }
-}
+use crate::ip::{IpFamily, go_family, parse_ip, to_u128};
 
 /// Why an address range does not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -111,7 +75,7 @@ impl IpRange {
         let end = parse_ip(end_text.trim())
             .map(go_family)
             .ok_or_else(|| RangeError::InvalidEnd { range: text.to_owned(), end: end_text.to_owned() })?;
-        if Family::of(start) != Family::of(end) {
+        if IpFamily::of(start) != IpFamily::of(end) {
             return Err(RangeError::MixedFamilies(text.to_owned()));
         }
         if start > end {
@@ -122,7 +86,7 @@ impl IpRange {
 
     /// A range from `start` to `end` inclusive, if they are of one family and in order.
     pub fn new(start: IpAddr, end: IpAddr) -> Option<IpRange> {
-        (Family::of(start) == Family::of(end) && start <= end).then_some(IpRange { start, end })
+        (IpFamily::of(start) == IpFamily::of(end) && start <= end).then_some(IpRange { start, end })
     }
 
     /// The first address.
@@ -136,13 +100,13 @@ impl IpRange {
     }
 
     /// The family of every address in the range.
-    pub fn family(&self) -> Family {
-        Family::of(self.start)
+    pub fn family(&self) -> IpFamily {
+        IpFamily::of(self.start)
     }
 
     /// Whether `ip` lies in the range.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        Family::of(ip) == self.family() && self.start <= ip && ip <= self.end
+        IpFamily::of(ip) == self.family() && self.start <= ip && ip <= self.end
     }
 
     /// Whether the two ranges share an address.
@@ -185,22 +149,6 @@ impl fmt::Display for IpRange {
     }
 }
 
-/// An IP address as Go's `net.ParseIP` reads it: dotted IPv4 without leading
-/// zeros, or IPv6 (an embedded IPv4 part likewise); no zone, no white space.
-pub fn parse_ip(text: &str) -> Option<IpAddr> {
-    // Rust's parser is Go's: it refuses leading zeros in IPv4 octets, zones
-    // and surrounding spaces.
-    text.parse().ok()
-}
-
-/// `ip` in the family Go gives it: an IPv4-mapped IPv6 address is IPv4.
-pub fn go_family(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
 /// A CIDR as Go's `net.ParseCIDR` reads it, as the range it covers. An
 /// IPv4-mapped IPv6 CIDR of a /96 or longer is the IPv4 range it maps, as
 /// MetalLB's overlap check (Go's `IPNet.Contains`) sees it.
@@ -219,22 +167,6 @@ fn parse_cidr(text: &str) -> Option<IpRange> {
         return Some(IpRange { start: IpAddr::V4(start), end: IpAddr::V4(end) });
     }
     Some(IpRange::from(net))
-}
-
-/// The address as an unsigned integer (IPv4 in the low 32 bits).
-pub fn to_u128(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(v4) => u32::from(v4).into(),
-        IpAddr::V6(v6) => v6.into(),
-    }
-}
-
-/// The address of `family` whose integer value is `n` (truncated to the width).
-pub fn from_u128(family: Family, n: u128) -> IpAddr {
-    match family {
-        Family::V4 => IpAddr::V4((n as u32).into()),
-        Family::V6 => IpAddr::V6(n.into()),
-    }
 }
 
 #[cfg(test)]
@@ -289,10 +221,10 @@ mod tests {
         assert!(IpRange::parse("fe80::1-fe80::9%eth0").is_err());
         assert_eq!(IpRange::parse(" 192.0.2.10\t-\t192.0.2.20 ").unwrap().len(), 11);
         let mapped = IpRange::parse("::ffff:192.0.2.4-::ffff:192.0.2.6").unwrap();
-        assert_eq!((mapped.family(), mapped.len()), (Family::V4, 3));
-        assert_eq!(IpRange::parse("192.0.2.1-::ffff:192.0.2.9").unwrap().family(), Family::V4);
+        assert_eq!((mapped.family(), mapped.len()), (IpFamily::V4, 3));
+        assert_eq!(IpRange::parse("192.0.2.1-::ffff:192.0.2.9").unwrap().family(), IpFamily::V4);
         assert_eq!(IpRange::parse("::ffff:192.0.2.0/120").unwrap(), IpRange::parse("192.0.2.0/24").unwrap());
-        assert_eq!(IpRange::parse("::ffff:0:0/95").unwrap().family(), Family::V6);
+        assert_eq!(IpRange::parse("::ffff:0:0/95").unwrap().family(), IpFamily::V6);
     }
 
     #[test]
@@ -310,6 +242,18 @@ mod tests {
             prop_assert_eq!(total, r.len());
             prop_assert_eq!(nets.first().unwrap().network(), r.start());
             prop_assert_eq!(nets.last().unwrap().broadcast(), r.end());
+        }
+
+        #[test]
+        fn display_then_parse_gives_the_same_range(v4 in any::<(u32, u32)>(), v6 in any::<(u128, u128)>()) {
+            let v4 = (IpAddr::V4(v4.0.min(v4.1).into()), IpAddr::V4(v4.0.max(v4.1).into()));
+            let v6 = (IpAddr::V6(v6.0.min(v6.1).into()), IpAddr::V6(v6.0.max(v6.1).into()));
+            for (start, end) in [v4, v6] {
+                // Parsing reads an IPv4-mapped IPv6 address as IPv4, as Go does.
+                prop_assume!(go_family(start) == start && go_family(end) == end);
+                let r = IpRange::new(start, end).unwrap();
+                prop_assert_eq!(IpRange::parse(&r.to_string()), Ok(r));
+            }
         }
     }
 }
