@@ -6,29 +6,21 @@
 
 use std::time::Duration as StdDuration;
 
+use ferrolb_types::HoldTime;
 use kube_core::Duration;
 
 use crate::metallb::{BGPPeerSpec, DynamicAsnMode};
 
 const NANOS_PER_SEC: i128 = 1_000_000_000;
-/// The shortest hold time but 0 (RFC 4271 §4.2), in whole seconds.
-const MIN_HOLD_SECS: i128 = 3;
 
 /// A peer's hold and keepalive times, as MetalLB derives them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerTimers {
-    /// The hold time as written (or three keepalives); OPEN carries its
-    /// whole seconds.
-    pub hold: StdDuration,
+    /// The hold time OPEN carries: the whole seconds of the one written (or
+    /// of three keepalives), as MetalLB truncates it.
+    pub hold: HoldTime,
     /// The keepalive interval as written (or a third of the hold time).
     pub keepalive: StdDuration,
-}
-
-impl PeerTimers {
-    /// The hold time in whole seconds, as MetalLB truncates it.
-    pub fn hold_seconds(&self) -> u64 {
-        self.hold.as_secs()
-    }
 }
 
 /// Why a peer's timers are refused.
@@ -83,25 +75,27 @@ pub fn timers(spec: &BGPPeerSpec) -> Result<Option<PeerTimers>, TimerError> {
         (Some(hold), None) => (nanos(hold), nanos(hold) / 3),
         (None, Some(keepalive)) => (nanos(keepalive).saturating_mul(3), nanos(keepalive)),
     };
+    let too_short = || match spec.hold_time {
+        Some(_) => TimerError::HoldTooShort { hold: go_duration(hold) },
+        None => {
+            TimerError::ImpliedHoldTooShort { keepalive: go_duration(keepalive), hold: go_duration(hold) }
+        }
+    };
+    // Truncated toward zero: a negative hold time under a second is 0,
+    // which MetalLB accepts (no hold timer, so no keepalives); above
+    // 65535 s, the most OPEN can carry.
     let whole_secs = hold / NANOS_PER_SEC;
-    if whole_secs != 0 && whole_secs < MIN_HOLD_SECS {
-        return Err(match spec.hold_time {
-            Some(_) => TimerError::HoldTooShort { hold: go_duration(hold) },
-            None => {
-                TimerError::ImpliedHoldTooShort { keepalive: go_duration(keepalive), hold: go_duration(hold) }
-            }
-        });
-    }
+    let seconds =
+        if whole_secs < 0 { return Err(too_short()) } else { u16::try_from(whole_secs).unwrap_or(u16::MAX) };
+    let hold_time = HoldTime::new(seconds).ok_or_else(too_short)?;
     if keepalive > hold {
         return Err(TimerError::KeepaliveLongerThanHold {
             keepalive: go_duration(keepalive),
             hold: go_duration(hold),
         });
     }
-    // A negative hold time under a second truncates to 0, which MetalLB
-    // accepts: no hold timer, and so no keepalives.
-    let positive = |n: i128| StdDuration::from_nanos(u64::try_from(n.max(0)).unwrap_or(u64::MAX));
-    Ok(Some(PeerTimers { hold: positive(hold), keepalive: positive(keepalive) }))
+    let keepalive = StdDuration::from_nanos(u64::try_from(keepalive.max(0)).unwrap_or(u64::MAX));
+    Ok(Some(PeerTimers { hold: hold_time, keepalive }))
 }
 
 /// The AS this node presents to the peer: `localASN` when set, else `myASN`.
@@ -178,40 +172,36 @@ mod tests {
         }
     }
 
-    /// (holdTime, keepaliveTime) -> (hold ms, keepalive ms), or the field refused.
+    /// (holdTime, keepaliveTime) -> (hold s, keepalive ms), or the field refused.
     type Case = (Option<&'static str>, Option<&'static str>, Result<Option<(u64, u64)>, &'static str>);
 
     /// MetalLB's cases (`parseTimers`).
     const CASES: &[Case] = &[
         (None, None, Ok(None)),
-        (Some("90s"), None, Ok(Some((90_000, 30_000)))),
-        (None, Some("10s"), Ok(Some((30_000, 10_000)))),
-        (Some("30s"), Some("10s"), Ok(Some((30_000, 10_000)))),
+        (Some("90s"), None, Ok(Some((90, 30_000)))),
+        (None, Some("10s"), Ok(Some((30, 10_000)))),
+        (Some("30s"), Some("10s"), Ok(Some((30, 10_000)))),
         (Some("0s"), None, Ok(Some((0, 0)))),
-        (Some("3s"), None, Ok(Some((3_000, 1_000)))),
+        (Some("3s"), None, Ok(Some((3, 1_000)))),
         (Some("2s"), None, Err("spec.holdTime")),
         (Some("2900ms"), None, Err("spec.holdTime")),
-        (Some("500ms"), None, Ok(Some((500, 166)))),
+        (Some("4500ms"), None, Ok(Some((4, 1_500)))),
+        (Some("500ms"), None, Ok(Some((0, 166)))),
+        (Some("-2s"), None, Err("spec.holdTime")),
         (None, Some("900ms"), Err("spec.keepaliveTime")),
-        (None, Some("1s"), Ok(Some((3_000, 1_000)))),
+        (None, Some("1s"), Ok(Some((3, 1_000)))),
         (Some("9s"), Some("10s"), Err("spec.keepaliveTime")),
-        (Some("9s"), Some("9s"), Ok(Some((9_000, 9_000)))),
+        (Some("9s"), Some("9s"), Ok(Some((9, 9_000)))),
     ];
 
     #[test]
     fn timers_follow_metallbs_parse_timers() {
         for &(hold, keepalive, want) in CASES {
             let got = timers(&spec(hold, keepalive))
-                .map(|t| t.map(|t| (t.hold.as_millis() as u64, t.keepalive.as_millis() as u64)))
+                .map(|t| t.map(|t| (u64::from(t.hold.seconds()), t.keepalive.as_millis() as u64)))
                 .map_err(|e| e.field());
             assert_eq!(got, want, "holdTime {hold:?} keepaliveTime {keepalive:?}");
         }
-    }
-
-    #[test]
-    fn the_hold_time_is_sent_in_whole_seconds() {
-        let t = timers(&spec(Some("4500ms"), None)).unwrap().unwrap();
-        assert_eq!(t.hold_seconds(), 4);
     }
 
     #[test]

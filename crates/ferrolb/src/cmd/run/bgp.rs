@@ -13,7 +13,7 @@ use ferrolb_bgp::driver::{Listener, PeerHandle, PeerSpec, Routes, RoutesPatch};
 use ferrolb_bgp::fsm::{PeerAs, SessionConfig};
 use ferrolb_bgp::message::{Capability, ExtendedNextHop, GracefulRestart, GracefulRestartFamily};
 use ferrolb_bgp::routes::RouteAttributes;
-use ferrolb_bgp::{AfiSafi, Asn, HoldTime, RouterId};
+use ferrolb_bgp::{AfiSafi, Asn, RouterId};
 use ferrolb_types::BgpCommunity;
 use tracing::{info, warn};
 
@@ -149,8 +149,7 @@ fn peer_spec(snapshot: &Snapshot, peer: &Located<BGPPeer>, node: &str) -> Result
     let router_id = RouterId::new(router_id).ok_or("routerID 0.0.0.0")?;
     let mut session = SessionConfig::new(local_as, router_id, peer_as);
     if let Some(timers) = ferrolb_api::peer::timers(spec).map_err(|e| e.to_string())? {
-        let seconds = u16::try_from(timers.hold_seconds()).unwrap_or(u16::MAX);
-        session.hold_time = HoldTime::new(seconds).ok_or("holdTime of 1 or 2 s")?;
+        session.hold_time = timers.hold;
         session.keepalive = Some(timers.keepalive);
     }
     if let Some(connect) = spec.connect_time {
@@ -284,7 +283,7 @@ mod tests {
         let spec = peer_spec(&s, &s.bgp_peers[0], "n1").unwrap();
         assert_eq!(spec.address, "192.0.2.1:1179".parse().unwrap());
         assert_eq!(spec.session.router_id, RouterId::new(Ipv4Addr::new(192, 0, 2, 11)).unwrap());
-        assert_eq!(spec.session.hold_time, HoldTime::new(9).unwrap());
+        assert_eq!(spec.session.hold_time, ferrolb_bgp::HoldTime::new(9).unwrap());
         assert_eq!(spec.session.keepalive, Some(Duration::from_secs(3)));
         assert_eq!((spec.ttl, spec.md5_key.as_deref()), (Some(255), Some(&b"s3cret"[..])));
         assert_eq!(spec.source, Some("192.0.2.11".parse().unwrap()));
