@@ -9,7 +9,6 @@
 //! one did not change is a pointer comparison. A change to one (in tests,
 //! mostly) copies it first.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Service;
@@ -120,8 +119,8 @@ impl From<Service> for LbService {
         Fields {
             name: meta.name,
             namespace: meta.namespace,
-            labels: meta.labels,
-            annotations: meta.annotations,
+            labels: meta.labels.into_iter().flatten().collect(),
+            annotations: meta.annotations.into_iter().flatten().collect(),
             type_: spec.type_,
             load_balancer_class: spec.load_balancer_class,
             load_balancer_ip: spec.load_balancer_ip,
@@ -131,7 +130,7 @@ impl From<Service> for LbService {
             cluster_ips: spec.cluster_ips,
             ports: spec.ports.into_iter().flatten().map(|p| (p.protocol, p.port)).collect(),
             external_traffic_policy: spec.external_traffic_policy,
-            selector: spec.selector,
+            selector: spec.selector.into_iter().flatten().collect(),
             ingress_ips: service
                 .status
                 .and_then(|s| s.load_balancer)
@@ -150,8 +149,9 @@ impl From<Service> for LbService {
 struct Fields {
     name: Option<String>,
     namespace: Option<String>,
-    labels: Option<BTreeMap<String, String>>,
-    annotations: Option<BTreeMap<String, String>>,
+    labels: Labels,
+    /// Every annotation: [`ANNOTATION_PREFIXES`] are kept from it.
+    annotations: Labels,
     type_: Option<String>,
     load_balancer_class: Option<String>,
     load_balancer_ip: Option<String>,
@@ -161,18 +161,21 @@ struct Fields {
     cluster_ips: Option<Vec<String>>,
     ports: Vec<(Option<String>, i32)>,
     external_traffic_policy: Option<String>,
-    selector: Option<BTreeMap<String, String>>,
+    selector: Labels,
     ingress_ips: Vec<String>,
 }
 
 impl From<Fields> for LbService {
     fn from(f: Fields) -> Self {
-        let annotations = f
-            .annotations
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| ANNOTATION_PREFIXES.iter().any(|p| k.starts_with(p)))
-            .collect();
+        let annotations =
+            if f.annotations.iter().all(|(k, _)| ANNOTATION_PREFIXES.iter().any(|p| k.starts_with(p))) {
+                f.annotations
+            } else {
+                f.annotations
+                    .iter()
+                    .filter(|(k, _)| ANNOTATION_PREFIXES.iter().any(|p| k.starts_with(p)))
+                    .collect()
+            };
         let cluster_ips = match (f.cluster_ips, f.cluster_ip) {
             (Some(ips), _) if !ips.is_empty() => ips,
             (_, Some(ip)) => vec![ip],
@@ -189,7 +192,7 @@ impl From<Fields> for LbService {
         LbServiceFields {
             namespace: f.namespace.unwrap_or_else(|| "default".into()).into(),
             name: f.name.unwrap_or_default().into(),
-            labels: f.labels.into_iter().flatten().collect(),
+            labels: f.labels,
             annotations,
             load_balancer: f.type_.as_deref() == Some("LoadBalancer"),
             load_balancer_class: f.load_balancer_class.map(Into::into),
@@ -203,7 +206,7 @@ impl From<Fields> for LbService {
                 .collect(),
             ports,
             traffic_policy_local: f.external_traffic_policy.as_deref() == Some("Local"),
-            selector: f.selector.into_iter().flatten().collect(),
+            selector: f.selector,
             ingress_ips: f.ingress_ips.into_iter().map(Into::into).collect(),
         }
         .into()
@@ -232,8 +235,8 @@ pub struct ServiceDocument {
 struct DocumentMeta {
     name: Option<String>,
     namespace: Option<String>,
-    labels: Option<BTreeMap<String, String>>,
-    annotations: Option<BTreeMap<String, String>>,
+    labels: Option<Labels>,
+    annotations: Option<Labels>,
     creation_timestamp: IgnoredAny,
     deletion_grace_period_seconds: IgnoredAny,
     deletion_timestamp: IgnoredAny,
@@ -264,7 +267,7 @@ struct DocumentSpec {
     cluster_ips: Option<Vec<String>>,
     ports: Option<Vec<DocumentPort>>,
     external_traffic_policy: Option<String>,
-    selector: Option<BTreeMap<String, String>>,
+    selector: Option<Labels>,
     allocate_load_balancer_node_ports: IgnoredAny,
     #[serde(rename = "externalIPs")]
     external_ips: IgnoredAny,
@@ -324,8 +327,8 @@ impl From<ServiceDocument> for LbService {
         Fields {
             name: meta.name,
             namespace: meta.namespace,
-            labels: meta.labels,
-            annotations: meta.annotations,
+            labels: meta.labels.unwrap_or_default(),
+            annotations: meta.annotations.unwrap_or_default(),
             type_: spec.type_,
             load_balancer_class: spec.load_balancer_class,
             load_balancer_ip: spec.load_balancer_ip,
@@ -335,7 +338,7 @@ impl From<ServiceDocument> for LbService {
             cluster_ips: spec.cluster_ips,
             ports: spec.ports.into_iter().flatten().map(|p| (p.protocol, p.port)).collect(),
             external_traffic_policy: spec.external_traffic_policy,
-            selector: spec.selector,
+            selector: spec.selector.unwrap_or_default(),
             ingress_ips: doc
                 .status
                 .and_then(|s| s.load_balancer)

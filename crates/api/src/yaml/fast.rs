@@ -30,7 +30,8 @@ struct Line<'a> {
 /// is line `first_line` of the stream. `None` when the document uses YAML
 /// this reader leaves to the full parser, or is not well-formed.
 pub(super) fn parse_document(text: &str, first_line: u32) -> Option<Option<Node<'_>>> {
-    let mut lines = Vec::new();
+    // Lines of a Service document average some 20 bytes: one allocation.
+    let mut lines = Vec::with_capacity(text.len() / 16 + 1);
     for (i, raw) in text.lines().enumerate() {
         let number = first_line + u32::try_from(i).ok()?;
         let content = raw.trim_start_matches(' ');
@@ -52,6 +53,10 @@ pub(super) fn parse_document(text: &str, first_line: u32) -> Option<Option<Node<
 /// quotes). `None` when a quote is left open at the end of the line.
 fn strip_comment(text: &str) -> Option<&str> {
     let bytes = text.as_bytes();
+    // Most lines have neither a comment nor a quote: one vectorised look.
+    if memchr::memchr3(b'#', b'"', b'\'', bytes).is_none() {
+        return Some(text);
+    }
     let mut quote = None;
     let mut i = 0;
     while i < bytes.len() {
@@ -211,7 +216,7 @@ fn split_key(text: &str) -> Option<(Key<'_>, &str)> {
 /// The first `:` followed by a space or the end of the line.
 fn find_mapping_colon(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
-    (0..bytes.len()).find(|&i| bytes[i] == b':' && matches!(bytes.get(i + 1), None | Some(b' ')))
+    memchr::memchr_iter(b':', bytes).find(|&i| matches!(bytes.get(i + 1), None | Some(b' ')))
 }
 
 /// Whether a plain scalar may start this way (no indicator characters).
