@@ -13,6 +13,7 @@
 //!    the pools it may use (the one it names, or the first that has some).
 
 use std::net::IpAddr;
+use std::rc::Rc;
 
 use ferrolb_api::Snapshot;
 use ferrolb_api::labels::{LabelSet, Labels};
@@ -219,7 +220,8 @@ pub(crate) fn allocate_services(
     let mut released: Vec<Option<Box<Released>>> = vec![None; subjects.len()];
     let mut errors: Vec<Option<Box<AllocationError>>> = vec![None; subjects.len()];
 
-    let mut run = Run { pools: &mut pools, usage: &mut usage, subjects: &subjects };
+    let mut run =
+        Run { pools: &mut pools, usage: &mut usage, subjects: &subjects, by_namespace: FastMap::default() };
     for (i, subject) in subjects.iter().enumerate() {
         let Some((pool_name, ips)) = &subject.previous else { continue };
         match run.keep(subject, *pool_name, ips) {
@@ -369,9 +371,13 @@ struct Run<'r, 'a> {
     pools: &'r mut Pools,
     usage: &'r mut Usage,
     subjects: &'r [Subject<'a>],
+    /// The pools with a serviceAllocation that each namespace may use:
+    /// decided once per namespace, not once per Service (100 pools with
+    /// namespace selectors and 100k Services are 10M selector matches).
+    by_namespace: FastMap<&'a str, Rc<[usize]>>,
 }
 
-impl Run<'_, '_> {
+impl<'a> Run<'_, 'a> {
     /// Whether `subject` may keep `ips`, and from which pool.
     fn keep(
         &self,
@@ -406,7 +412,7 @@ impl Run<'_, '_> {
     }
 
     /// A new allocation for `subject`.
-    fn allocate_new(&mut self, subject: &Subject) -> Result<(usize, Vec<IpAddr>), AllocationError> {
+    fn allocate_new(&mut self, subject: &Subject<'a>) -> Result<(usize, Vec<IpAddr>), AllocationError> {
         let requested = subject.request.ips.as_ref().map_err(|e| (**e).clone())?;
         if !requested.is_empty() {
             return self.requested(subject, requested).map(|pool| (pool, requested.clone()));
@@ -485,9 +491,24 @@ impl Run<'_, '_> {
     /// Addresses from the first pool that has them: pools whose
     /// `serviceAllocation` selects the Service first, by priority, then
     /// pools open to every Service; `autoAssign: false` pools never.
-    fn automatic(&mut self, subject: &Subject) -> Result<(usize, Vec<IpAddr>), AllocationError> {
-        let selected: Vec<usize> =
-            self.pools.with_allocation.iter().copied().filter(|&p| self.allows(p, subject)).collect();
+    fn automatic(&mut self, subject: &Subject<'a>) -> Result<(usize, Vec<IpAddr>), AllocationError> {
+        let in_namespace = match self.by_namespace.get(subject.namespace) {
+            Some(pools) => Rc::clone(pools),
+            None => {
+                let pools: Rc<[usize]> = (self.pools.with_allocation.iter().copied())
+                    .filter(|&p| {
+                        self.pools.pools[p].allows_namespace(subject.namespace, subject.namespace_labels)
+                    })
+                    .collect();
+                self.by_namespace.insert(subject.namespace, Rc::clone(&pools));
+                pools
+            }
+        };
+        let selected: Vec<usize> = in_namespace
+            .iter()
+            .copied()
+            .filter(|&p| self.pools.pools[p].allows_service(subject.labels))
+            .collect();
         if let Some(found) = self.best_of(subject, &selected) {
             return Ok(found);
         }

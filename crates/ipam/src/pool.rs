@@ -89,17 +89,20 @@ pub(crate) struct Restriction {
 }
 
 impl Restriction {
-    /// Whether a Service in `namespace` (labelled `namespace_labels`) with
-    /// `labels` is selected: its namespace is listed or selected (when the
-    /// pool names namespaces), and one service selector matches (when the
-    /// pool has any).
-    fn allows(&self, namespace: &str, namespace_labels: &dyn LabelSet, labels: &dyn LabelSet) -> bool {
+    /// Whether a Service in `namespace` (labelled `namespace_labels`) may
+    /// use the pool: its namespace is listed or selected, when the pool
+    /// names namespaces. The same for every Service of the namespace.
+    fn allows_namespace(&self, namespace: &str, namespace_labels: &dyn LabelSet) -> bool {
         let any_namespace = self.namespaces.is_empty() && self.namespace_selectors.is_empty();
-        let namespace_ok = any_namespace
+        any_namespace
             || self.namespaces.contains(namespace)
-            || any_matches(&self.namespace_selectors, &namespace_labels);
-        let service_ok = self.service_selectors.is_empty() || any_matches(&self.service_selectors, &labels);
-        namespace_ok && service_ok
+            || any_matches(&self.namespace_selectors, &namespace_labels)
+    }
+
+    /// Whether a Service with `labels` may use the pool: one service
+    /// selector matches, when the pool has any.
+    fn allows_service(&self, labels: &dyn LabelSet) -> bool {
+        self.service_selectors.is_empty() || any_matches(&self.service_selectors, &labels)
     }
 }
 
@@ -151,7 +154,17 @@ impl Pool {
 
     /// Whether a Service in `namespace` with `labels` may use the pool.
     pub fn allows(&self, namespace: &str, namespace_labels: &dyn LabelSet, labels: &dyn LabelSet) -> bool {
-        self.restriction.as_ref().is_none_or(|r| r.allows(namespace, namespace_labels, labels))
+        self.allows_namespace(namespace, namespace_labels) && self.allows_service(labels)
+    }
+
+    /// The namespace half of [`Pool::allows`].
+    pub fn allows_namespace(&self, namespace: &str, namespace_labels: &dyn LabelSet) -> bool {
+        self.restriction.as_ref().is_none_or(|r| r.allows_namespace(namespace, namespace_labels))
+    }
+
+    /// The Service half of [`Pool::allows`].
+    pub fn allows_service(&self, labels: &dyn LabelSet) -> bool {
+        self.restriction.as_ref().is_none_or(|r| r.allows_service(labels))
     }
 
     /// How many addresses the pool offers, IPv4 and IPv6 (buggy ones left

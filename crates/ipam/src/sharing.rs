@@ -83,7 +83,8 @@ pub(crate) struct Usage {
     /// By family, then by address.
     ips: [FastMap<u128, IpUse>; 2],
     groups: Vec<(String, String)>,
-    group_ids: FastMap<(String, String), GroupId>,
+    /// By sharing key, then backend: looked up without copying either.
+    group_ids: FastMap<String, FastMap<String, GroupId>>,
     /// Addresses held by each group, by family.
     group_ips: Vec<[BTreeSet<u128>; 2]>,
     /// For a group and a set of ports: the group's addresses not yet seen
@@ -112,13 +113,12 @@ impl Usage {
     /// and `backend`.
     pub fn claim(&mut self, holder: Holder, sharing: Option<&str>, backend: &str, ports: &[Port]) -> Claim {
         let group = sharing.map(|key| {
-            let pair = (key.to_owned(), backend.to_owned());
-            if let Some(&id) = self.group_ids.get(&pair) {
+            if let Some(&id) = self.group_ids.get(key).and_then(|by_backend| by_backend.get(backend)) {
                 return id;
             }
             let id = self.groups.len() as GroupId;
-            self.groups.push(pair.clone());
-            self.group_ids.insert(pair, id);
+            self.groups.push((key.to_owned(), backend.to_owned()));
+            self.group_ids.entry(key.to_owned()).or_default().insert(backend.to_owned(), id);
             self.group_ips.push(Default::default());
             self.port_sets_of_group.push(Vec::new());
             id
