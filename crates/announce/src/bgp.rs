@@ -67,6 +67,9 @@ pub struct PeerPlan {
     pub session: SessionReason,
     /// The session is internal (same AS): LOCAL_PREF is sent only then.
     pub ibgp: bool,
+    /// Its hold and keepalive times (`api::peer::timers`); `None`: the
+    /// session's defaults.
+    pub timers: Option<ferrolb_api::peer::PeerTimers>,
     /// The routes sent, by prefix; none without a session.
     pub routes: Vec<Route>,
 }
@@ -140,6 +143,7 @@ pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> Bgp
                 peer: peer.name.to_owned(),
                 session: peer.session,
                 ibgp: peer.ibgp,
+                timers: peer.timers,
                 routes: {
                     let mut built = Vec::with_capacity(ferrolb_ipam::sorted::room_for_edits(routes.len()));
                     built.extend(routes.into_iter().map(|(prefix, r)| r.build(prefix)));
@@ -263,7 +267,7 @@ pub fn replan_bgp(
             gone.iter().filter_map(|p| plan.routes.binary_search_by(|r| r.prefix.cmp(p)).ok()).collect();
         let mut routes = plan.routes;
         ferrolb_ipam::sorted::patch(&mut routes, &gone, fresh.clone(), |old, new| old.prefix < new.prefix);
-        peers.push(PeerPlan { peer: plan.peer, session: plan.session, ibgp: plan.ibgp, routes });
+        peers.push(PeerPlan { routes, ..plan });
         changed_peers.push(PeerRoutesChange { withdrawn, announced: fresh });
     }
     let runs: Vec<usize> = runs.into_iter().flatten().collect();
@@ -580,6 +584,7 @@ struct Peer<'a> {
     name: &'a str,
     session: SessionReason,
     ibgp: bool,
+    timers: Option<ferrolb_api::peer::PeerTimers>,
     carries_v4: bool,
     carries_v6: bool,
 }
@@ -595,6 +600,8 @@ fn peers<'a>(snapshot: &'a Snapshot, node: &impl LabelSet) -> Vec<Peer<'a>> {
                 name: p.metadata.name.as_deref().unwrap_or(""),
                 session: session(spec, node),
                 ibgp: ferrolb_api::peer::is_ibgp(spec),
+                // A peer whose timers are refused is refused with its configuration.
+                timers: ferrolb_api::peer::timers(spec).ok().flatten(),
                 carries_v4,
                 carries_v6,
             }

@@ -159,6 +159,10 @@ pub struct PeerRow {
     pub peer: String,
     /// Whether there is a session.
     pub session: bool,
+    /// The hold time the session offers, as `90s` (0s: no hold timer).
+    pub hold_time: String,
+    /// The keepalive interval, as `30s`.
+    pub keepalive_time: String,
     /// Why (not).
     pub reason: String,
     /// The routes sent.
@@ -203,6 +207,8 @@ impl NodeReport {
             .map(|p| PeerRow {
                 peer: p.peer.clone(),
                 session: p.has_session(),
+                hold_time: format!("{}s", hold_seconds(p)),
+                keepalive_time: keepalive(p),
                 reason: p.session.to_string(),
                 routes: p
                     .routes
@@ -228,6 +234,20 @@ impl NodeReport {
             })
             .collect();
         NodeReport { name: plan.node.clone(), peers, decisions, l2: None }
+    }
+}
+
+/// The hold time a peer's session offers: its own, or the BGP default
+/// (RFC 4271 §10, as the session takes it).
+fn hold_seconds(peer: &ferrolb_announce::PeerPlan) -> u16 {
+    peer.timers.map_or(ferrolb_bgp::HoldTime::DEFAULT, |t| t.hold).seconds()
+}
+
+/// The keepalive interval: its own, or a third of the hold time.
+fn keepalive(peer: &ferrolb_announce::PeerPlan) -> String {
+    match peer.timers {
+        Some(t) => format!("{:?}", t.keepalive),
+        None => format!("{}s", hold_seconds(peer) / 3),
     }
 }
 
@@ -461,8 +481,11 @@ fn node_tables(node: &NodeReport) -> String {
         .peers
         .iter()
         .flat_map(|p| {
-            let session: Cow<'_, str> =
-                if p.session { "up".into() } else { format!("none: {}", p.reason).into() };
+            let session: Cow<'_, str> = if p.session {
+                format!("up (hold {}, keepalive {})", p.hold_time, p.keepalive_time).into()
+            } else {
+                format!("none: {}", p.reason).into()
+            };
             let routes: Vec<Vec<Cow<'_, str>>> = p
                 .routes
                 .iter()

@@ -290,7 +290,7 @@ mod tests {
     }
 
     #[test]
-    fn validate_and_the_session_read_metallbs_timer_cases_alike() {
+    fn validate_plan_and_the_session_read_metallbs_timer_cases_alike() {
         // (holdTime, keepaliveTime) -> the session's hold seconds and
         // keepalive, or refused (MetalLB's `parseTimers`).
         let cases: &[(&str, Option<(u16, Duration)>)] = &[
@@ -323,6 +323,12 @@ mod tests {
                     // No timers: the session's own default (a third of the hold time).
                     let keepalive = (!timers.is_empty()).then_some(*keepalive);
                     assert_eq!(session.keepalive, keepalive, "{timers:?}");
+                    // And `plan --node` says the same.
+                    let decided = crate::cmd::plan::Decided::of(&s, None, Some("n1"));
+                    let report = crate::cmd::plan::NodeReport::of(decided.bgp.as_ref().unwrap());
+                    assert_eq!(report.peers[0].hold_time, format!("{hold}s"), "{timers:?}");
+                    let shown = keepalive.map_or(format!("{}s", hold / 3), |k| format!("{k:?}"));
+                    assert_eq!(report.peers[0].keepalive_time, shown, "{timers:?}");
                 }
                 None => {
                     assert!(refused, "{timers:?} validates");
