@@ -41,7 +41,7 @@ use ferrolb_api::core::Node;
 use ferrolb_api::labels::{LabelSet, Labels, any_matches, matches};
 use ferrolb_api::metallb::L2AdvertisementSpec;
 use ferrolb_api::service::LbService;
-use ferrolb_ipam::Allocation;
+use ferrolb_ipam::{Allocation, ServiceOutcome};
 use sha2::{Digest, Sha256};
 
 use crate::advertisement;
@@ -230,52 +230,86 @@ pub fn plan_l2(snapshot: &Snapshot, allocation: &Allocation, node: &str, alive: 
         // BGP only: no VIP to elect a leader for (and no index of 100k Services to build).
         return L2Plan { node: node.to_owned(), vips: Vec::new() };
     }
-    let mut pool_labels: HashMap<&str, &dyn LabelSet> = HashMap::new();
+    let mut pool_labels: HashMap<&str, &(dyn LabelSet + Sync)> = HashMap::new();
     for pool in &snapshot.pools {
         pool_labels.entry(pool.metadata.name.as_deref().unwrap_or("")).or_insert(&pool.metadata.labels);
     }
-    let services = ServiceIndex::new(snapshot);
-    let endpoints = EndpointIndex::new(snapshot);
-    let mut electorates = Electorates::default();
-    let no_labels = Labels::default();
-
-    let mut vips = Vec::with_capacity(allocation.services.iter().map(|o| o.ips.len()).sum());
-    for outcome in allocation.services.iter().filter(|o| !o.ips.is_empty()) {
-        let Some(pool) = outcome.pool.as_deref() else { continue };
-        let labels = pool_labels.get(pool).copied().unwrap_or(&no_labels);
-        let for_pool: Vec<&Advertisement> =
-            advertisements.iter().filter(|a| a.covers_pool(pool, labels)).collect();
-        if for_pool.is_empty() {
-            continue;
-        }
-        let election_ip = outcome.ips[0];
-        let ballot = Ballot {
-            for_pool: &for_pool,
-            service: services.get(&outcome.namespace, &outcome.name),
-            endpoints: endpoints.get(&outcome.namespace, &outcome.name),
-            nodes: &nodes,
-            alive,
-        };
-        let (applying, candidates, election) = ballot.elect(election_ip, &mut electorates);
-        let reason = ballot.decide(node, &applying, &candidates, &election);
-        let vip = L2Vip {
-            service: format!("{}/{}", outcome.namespace, outcome.name),
-            ip: election_ip,
-            election_ip,
-            pool: pool.to_owned(),
-            advertisements: names(&applying),
-            candidates,
-            election,
-            reason,
-        };
-        // The other family of a dual-stack Service: the same election.
-        for &ip in &outcome.ips[1..] {
-            vips.push(L2Vip { ip, ..vip.clone() });
-        }
-        vips.push(vip);
-    }
+    let context = Context {
+        node,
+        alive,
+        nodes: &nodes,
+        advertisements: &advertisements,
+        pool_labels: &pool_labels,
+        services: &ServiceIndex::new(snapshot),
+        endpoints: &EndpointIndex::new(snapshot),
+    };
+    // Every Service's election is its own: half of them on a second core
+    // (a plan of 100k Services spends most of its time here).
+    let outcomes: Vec<&ServiceOutcome> = allocation.services.iter().filter(|o| !o.ips.is_empty()).collect();
+    let (first, second) = outcomes.split_at(outcomes.len() / 2);
+    let mut vips = std::thread::scope(|scope| {
+        let second = scope.spawn(|| context.elect_all(second));
+        let mut vips = context.elect_all(first);
+        vips.extend(second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        vips
+    });
     vips.sort_by(|a, b| (&a.service, a.ip).cmp(&(&b.service, b.ip)));
     L2Plan { node: node.to_owned(), vips }
+}
+
+/// What every election of one plan reads.
+struct Context<'a, 'p> {
+    node: &'p str,
+    alive: &'p Alive,
+    nodes: &'p BTreeMap<&'a str, &'a Node>,
+    advertisements: &'p [Advertisement<'a>],
+    pool_labels: &'p HashMap<&'a str, &'a (dyn LabelSet + Sync)>,
+    services: &'p ServiceIndex<'a>,
+    endpoints: &'p EndpointIndex,
+}
+
+impl Context<'_, '_> {
+    /// The entries of `outcomes`' VIPs, each Service's election held once.
+    fn elect_all(&self, outcomes: &[&ServiceOutcome]) -> Vec<L2Vip> {
+        let mut electorates = Electorates::default();
+        let no_labels = Labels::default();
+        let mut vips = Vec::with_capacity(outcomes.iter().map(|o| o.ips.len()).sum());
+        for outcome in outcomes {
+            let Some(pool) = outcome.pool.as_deref() else { continue };
+            let labels = self.pool_labels.get(pool).copied().map_or(&no_labels as &dyn LabelSet, |l| l);
+            let for_pool: Vec<&Advertisement> =
+                self.advertisements.iter().filter(|a| a.covers_pool(pool, labels)).collect();
+            if for_pool.is_empty() {
+                continue;
+            }
+            let election_ip = outcome.ips[0];
+            let ballot = Ballot {
+                for_pool: &for_pool,
+                service: self.services.get(&outcome.namespace, &outcome.name),
+                endpoints: self.endpoints.get(&outcome.namespace, &outcome.name),
+                nodes: self.nodes,
+                alive: self.alive,
+            };
+            let (applying, candidates, election) = ballot.elect(election_ip, &mut electorates);
+            let reason = ballot.decide(self.node, &applying, &candidates, &election);
+            let vip = L2Vip {
+                service: format!("{}/{}", outcome.namespace, outcome.name),
+                ip: election_ip,
+                election_ip,
+                pool: pool.to_owned(),
+                advertisements: names(&applying),
+                candidates,
+                election,
+                reason,
+            };
+            // The other family of a dual-stack Service: the same election.
+            for &ip in &outcome.ips[1..] {
+                vips.push(L2Vip { ip, ..vip.clone() });
+            }
+            vips.push(vip);
+        }
+        vips
+    }
 }
 
 /// An `L2Advertisement` with the nodes it selects and scores.
