@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use ferrolb_announce::{Alive, Election, Interfaces};
 use ferrolb_api::Snapshot;
+use ferrolb_bgp::HoldTime;
 use ferrolb_ipam::{Allocation, Assignments, Options};
 use serde::Serialize;
 
@@ -207,8 +208,8 @@ impl NodeReport {
             .map(|p| PeerRow {
                 peer: p.peer.clone(),
                 session: p.has_session(),
-                hold_time: format!("{}s", hold_seconds(p)),
-                keepalive_time: keepalive(p),
+                hold_time: format!("{}s", timers(p).0.seconds()),
+                keepalive_time: format!("{:?}", timers(p).1),
                 reason: p.session.to_string(),
                 routes: p
                     .routes
@@ -237,17 +238,12 @@ impl NodeReport {
     }
 }
 
-/// The hold time a peer's session offers: its own, or the BGP default
-/// (RFC 4271 §10, as the session takes it).
-fn hold_seconds(peer: &ferrolb_announce::PeerPlan) -> u16 {
-    peer.timers.map_or(ferrolb_bgp::HoldTime::DEFAULT, |t| t.hold).seconds()
-}
-
-/// The keepalive interval: its own, or a third of the hold time.
-fn keepalive(peer: &ferrolb_announce::PeerPlan) -> String {
+/// The hold time and keepalive interval a peer's session offers: its own,
+/// or the session's defaults (RFC 4271 §10: 90 s, a third of it).
+fn timers(peer: &ferrolb_announce::PeerPlan) -> (HoldTime, std::time::Duration) {
     match peer.timers {
-        Some(t) => format!("{:?}", t.keepalive),
-        None => format!("{}s", hold_seconds(peer) / 3),
+        Some(t) => (t.hold, t.keepalive),
+        None => (HoldTime::DEFAULT, HoldTime::DEFAULT.keepalive_interval().unwrap_or_default()),
     }
 }
 
