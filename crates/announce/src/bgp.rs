@@ -5,13 +5,12 @@
 //!
 //! 1. the advertisements that cover its pool, then those whose nodeSelectors
 //!    select this node, then those whose serviceSelectors select the Service;
-//! 2. those must be usable (communities resolve, aggregation lengths fit)
-//!    and agree on LOCAL_PREF where their routes meet;
+//! 2. those must agree on LOCAL_PREF where their routes meet;
 //! 3. the node must be fit (network up, not excluded by label);
 //! 4. its endpoints must allow this node (`externalTrafficPolicy`).
 //!
 //! Then, per peer: the node must keep a session with it (the peer's
-//! nodeSelectors), an advertisement must not be limited to other peers, and
+//! nodeSelectors select it, and it has a router ID), an advertisement must not be limited to other peers, and
 //! the session must carry the VIP's address family. Each VIP becomes one
 //! route per aggregation length; routes that meet on one prefix are merged.
 
@@ -20,17 +19,16 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use ferrolb_api::Snapshot;
-use ferrolb_api::community::CommunityAliases;
-use ferrolb_api::labels::{LabelSet, Labels, any_matches};
-use ferrolb_api::metallb::{BGPAdvertisementSpec, BGPPeerSpec};
+use ferrolb_api::config::{BgpAdvertisement, Config, PeerAddress};
+use ferrolb_api::core::Node;
+use ferrolb_api::labels::{LabelSet, Labels};
 use ferrolb_api::service::LbService;
 use ferrolb_ipam::{Allocation, ServiceChange, ServiceOutcome};
-use ferrolb_types::{BgpCommunity, IpFamily, IpRange};
+use ferrolb_types::{BgpCommunity, IpFamily, RouterId};
 use ipnet::IpNet;
 
-use crate::advertisement;
 use crate::eligibility::{EndpointIndex, ServiceIndex, endpoint_bar, find_node, node_bar};
-use crate::reason::{Reason, SessionReason};
+use crate::reason::{Reason, SessionReason, Unusable};
 
 /// What one node announces by BGP, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +68,9 @@ pub struct PeerPlan {
     /// Its hold and keepalive times (`api::peer::timers`); `None`: the
     /// session's defaults.
     pub timers: Option<ferrolb_api::peer::PeerTimers>,
+    /// The router ID this node presents: the peer's `routerID`, else the
+    /// node's first IPv4 InternalIP; `None` without a session.
+    pub router_id: Option<RouterId>,
     /// The routes sent, by prefix; none without a session.
     pub routes: Vec<Route>,
 }
@@ -117,11 +118,11 @@ impl Decision {
     }
 }
 
-/// Plans the BGP announcements of `node` from the configuration in
-/// `snapshot` and the addresses in `allocation`. The same inputs give the
-/// same plan.
-pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> BgpPlan {
-    with_planner(snapshot, node, |planner| {
+/// Plans the BGP announcements of `node` from `config`, the Services and
+/// Nodes of `snapshot` and the addresses in `allocation`. The same inputs
+/// give the same plan.
+pub fn plan_bgp(config: &Config, snapshot: &Snapshot, allocation: &Allocation, node: &str) -> BgpPlan {
+    with_planner(config, snapshot, node, |planner| {
         let services = ServiceIndex::new(snapshot);
         let mut routes: Vec<BTreeMap<IpNet, RouteBuilder>> = vec![BTreeMap::new(); planner.peers.len()];
         // At most one decision per VIP and peer: reserved at once, the vector of
@@ -144,6 +145,7 @@ pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> Bgp
                 session: peer.session,
                 ibgp: peer.ibgp,
                 timers: peer.timers,
+                router_id: peer.router_id,
                 routes: {
                     let mut built = Vec::with_capacity(ferrolb_ipam::sorted::room_for_edits(routes.len()));
                     built.extend(routes.into_iter().map(|(prefix, r)| r.build(prefix)));
@@ -155,7 +157,7 @@ pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> Bgp
     })
 }
 
-/// The plan of [`plan_bgp`]`(snapshot, allocation, node)`, from `previous`,
+/// The plan of [`plan_bgp`]`(config, snapshot, allocation, node)`, from `previous`,
 /// the plan of the configuration before an edit that changed only the
 /// Services of `changes` (sorted by namespace and name, each with its object
 /// now; no other Service bears one of their names), and what changed for
@@ -169,6 +171,7 @@ pub fn plan_bgp(snapshot: &Snapshot, allocation: &Allocation, node: &str) -> Bgp
 /// changed since `previous` (in object or in outcome).
 pub fn replan_bgp(
     previous: BgpPlan,
+    config: &Config,
     snapshot: &Snapshot,
     allocation: &Allocation,
     changes: &[ServiceChange<'_>],
@@ -177,12 +180,12 @@ pub fn replan_bgp(
     if previous.node != node || changes.len() > allocation.services.len() / 8 + 16 {
         return Err(previous);
     }
-    let planned = with_planner(snapshot, node, |planner| {
+    let planned = with_planner(config, snapshot, node, |planner| {
         let host_routes_only = planner
             .context
             .advertisements
             .iter()
-            .all(|a| a.attributes.as_ref().map_or(true, |at| at.length_v4 == 32 && at.length_v6 == 128));
+            .all(|a| a.config.length_v4 == 32 && a.config.length_v6 == 128);
         let same_peers = planner.peers.len() == previous.peers.len()
             && planner.peers.iter().zip(&previous.peers).all(|(a, b)| a.name == b.peer);
         if !host_routes_only || !same_peers {
@@ -312,28 +315,24 @@ fn decision_order(a: &Decision, b: &Decision) -> std::cmp::Ordering {
 /// What planning any Service on this node needs, built once per plan.
 struct Planner<'p, 'a> {
     node: &'p str,
-    node_object: Option<&'a ferrolb_api::core::Node>,
+    node_object: Option<&'a Node>,
     peers: &'p [Peer<'a>],
     peer_names: &'p [Arc<str>],
     endpoints: &'p EndpointIndex,
     context: Context<'p>,
 }
 
-/// Runs `f` with the planner of `node` in `snapshot`.
-fn with_planner<R>(snapshot: &Snapshot, node: &str, f: impl FnOnce(&Planner) -> R) -> R {
+/// Runs `f` with the planner of `node` under `config`.
+fn with_planner<R>(config: &Config, snapshot: &Snapshot, node: &str, f: impl FnOnce(&Planner) -> R) -> R {
     let node_object = find_node(snapshot, node);
     let labels = node_object.map(|n| &n.metadata.labels);
-    let aliases = CommunityAliases::new(snapshot.communities.iter().map(|c| &c.object));
-    let mut advertisements: Vec<Advertisement> = snapshot
-        .bgp_advertisements
-        .iter()
-        .map(|a| Advertisement::new(a.metadata.name.as_deref().unwrap_or(""), &a.spec, &labels, &aliases))
-        .collect();
+    let mut advertisements: Vec<Advertisement> =
+        config.bgp_advertisements.iter().map(|a| Advertisement::new(a, &labels)).collect();
     // By name, so that the plan and its reasons do not depend on the order
     // the objects were read in.
-    advertisements.sort_by(|a, b| a.name.cmp(b.name));
-    let peers = peers(snapshot, &labels);
-    let pools = pools(snapshot);
+    advertisements.sort_by(|a, b| a.name().cmp(b.name()));
+    let peers = peers(config, node_object);
+    let pools = pools(config);
     let endpoints = EndpointIndex::new(snapshot);
     let peer_names: Vec<Arc<str>> = peers.iter().map(|p| Arc::from(p.name)).collect();
     let context =
@@ -423,14 +422,6 @@ impl<'a> Context<'a> {
         if for_service.is_empty() {
             return Err(Reason::ServiceNotSelected { advertisements: names(&for_node) });
         }
-        if let Some((ad, problem)) =
-            for_service.iter().find_map(|a| a.attributes.as_ref().err().map(|problem| (a, problem)))
-        {
-            return Err(Reason::InvalidAdvertisement {
-                advertisement: ad.name.to_owned(),
-                problem: problem.clone(),
-            });
-        }
         let families = pool.map_or(Families::default(), |p| p.families);
         local_pref_conflict(&for_service, families).map_or(Ok(for_service), Err)
     }
@@ -438,75 +429,36 @@ impl<'a> Context<'a> {
 
 /// A `BGPAdvertisement` as seen from one node.
 struct Advertisement<'a> {
-    name: &'a str,
-    spec: &'a BGPAdvertisementSpec,
+    config: &'a BgpAdvertisement,
     selects_node: bool,
-    /// What the routes carry, or why the advertisement cannot be used.
-    attributes: Result<Attributes, String>,
-}
-
-/// The route attributes of a usable advertisement.
-struct Attributes {
-    length_v4: u8,
-    length_v6: u8,
-    communities: Vec<BgpCommunity>,
 }
 
 impl<'a> Advertisement<'a> {
-    fn new(
-        name: &'a str,
-        spec: &'a BGPAdvertisementSpec,
-        node: &impl LabelSet,
-        aliases: &CommunityAliases,
-    ) -> Self {
-        let selects_node = spec.node_selectors.is_empty() || any_matches(&spec.node_selectors, node);
-        Advertisement { name, spec, selects_node, attributes: Attributes::of(spec, aliases) }
+    fn new(config: &'a BgpAdvertisement, node: &impl LabelSet) -> Self {
+        Advertisement { config, selects_node: config.scope.selects_node(node) }
+    }
+
+    fn name(&self) -> &'a str {
+        &self.config.name
     }
 
     fn covers_pool(&self, pool: &str, labels: &dyn LabelSet) -> bool {
-        let spec = self.spec;
-        advertisement::covers_pool(&spec.ip_address_pools, &spec.ip_address_pool_selectors, pool, labels)
+        self.config.scope.covers_pool(pool, labels)
     }
 
     fn selects_service(&self, labels: &Labels) -> bool {
-        advertisement::selects_service(&self.spec.service_selectors, labels)
+        self.config.scope.selects_service(labels)
     }
 
-    fn sends_to(&self, peer: &str) -> bool {
-        self.spec.peers.is_empty() || self.spec.peers.iter().any(|p| p == peer)
-    }
-}
-
-impl Attributes {
-    fn of(spec: &BGPAdvertisementSpec, aliases: &CommunityAliases) -> Result<Self, String> {
-        let length = |value: i32, family: IpFamily, field: &str| {
-            u8::try_from(value).ok().filter(|&l| l <= family.bits()).ok_or_else(|| {
-                format!("{field} {value} is not a prefix length from 0 to {} ({family})", family.bits())
-            })
-        };
-        let length_v4 = length(spec.aggregation_length_v4(), IpFamily::V4, "aggregationLength")?;
-        let length_v6 = length(spec.aggregation_length_v6(), IpFamily::V6, "aggregationLengthV6")?;
-        let mut communities = spec
-            .communities
-            .iter()
-            .map(|c| aliases.resolve(c).map_err(|e| format!("community {c:?}: {e}")))
-            .collect::<Result<Vec<_>, _>>()?;
-        communities.sort_unstable();
-        communities.dedup();
-        Ok(Attributes { length_v4, length_v6, communities })
-    }
-
+    /// The route of `ip`: the VIP masked to the aggregation length.
     fn prefix(&self, ip: IpAddr) -> IpNet {
-        let length = match IpFamily::of(ip) {
-            IpFamily::V4 => self.length_v4,
-            IpFamily::V6 => self.length_v6,
-        };
-        IpNet::new(ip, length).expect("lengths are checked against the family").trunc()
+        let length = self.config.length(IpFamily::of(ip));
+        IpNet::new(ip, length).expect("resolve keeps lengths within the family").trunc()
     }
 }
 
 fn names(advertisements: &[&Advertisement]) -> Vec<String> {
-    let mut names: Vec<String> = advertisements.iter().map(|a| a.name.to_owned()).collect();
+    let mut names: Vec<String> = advertisements.iter().map(|a| a.name().to_owned()).collect();
     names.sort();
     names.dedup();
     names
@@ -525,18 +477,11 @@ struct Pool<'a> {
     families: Families,
 }
 
-fn pools(snapshot: &Snapshot) -> HashMap<&str, Pool<'_>> {
+fn pools(config: &Config) -> HashMap<&str, Pool<'_>> {
     let mut pools = HashMap::new();
-    for pool in &snapshot.pools {
-        let mut families = Families::default();
-        for range in pool.spec.addresses.iter().filter_map(|a| IpRange::parse(a).ok()) {
-            match range.family() {
-                IpFamily::V4 => families.v4 = true,
-                IpFamily::V6 => families.v6 = true,
-            }
-        }
-        let labels: &dyn LabelSet = &pool.metadata.labels;
-        pools.entry(pool.metadata.name.as_deref().unwrap_or("")).or_insert(Pool { labels, families });
+    for pool in &config.pools {
+        let families = Families { v4: pool.has_family(IpFamily::V4), v6: pool.has_family(IpFamily::V6) };
+        pools.entry(pool.name.as_str()).or_insert(Pool { labels: &pool.labels, families });
     }
     pools
 }
@@ -551,10 +496,10 @@ fn pools(snapshot: &Snapshot) -> HashMap<&str, Pool<'_>> {
 fn local_pref_conflict(advertisements: &[&Advertisement], families: Families) -> Option<Reason> {
     for (i, a) in advertisements.iter().enumerate() {
         for b in &advertisements[i + 1..] {
-            if !local_prefs_agree(a.spec, b.spec, families) {
+            if !local_prefs_agree(a.config, b.config, families) {
                 return Some(Reason::ConflictingLocalPref {
-                    first: (a.name.to_owned(), a.spec.local_pref),
-                    second: (b.name.to_owned(), b.spec.local_pref),
+                    first: (a.name().to_owned(), a.config.local_pref),
+                    second: (b.name().to_owned(), b.config.local_pref),
                 });
             }
         }
@@ -562,12 +507,12 @@ fn local_pref_conflict(advertisements: &[&Advertisement], families: Families) ->
     None
 }
 
-fn local_prefs_agree(a: &BGPAdvertisementSpec, b: &BGPAdvertisementSpec, families: Families) -> bool {
+fn local_prefs_agree(a: &BgpAdvertisement, b: &BgpAdvertisement, families: Families) -> bool {
     if a.local_pref == b.local_pref {
         return true;
     }
-    let v4_differs = a.aggregation_length_v4() != b.aggregation_length_v4();
-    let v6_differs = a.aggregation_length_v6() != b.aggregation_length_v6();
+    let v4_differs = a.length_v4 != b.length_v4;
+    let v6_differs = a.length_v6 != b.length_v6;
     let lengths_differ = match (families.v4, families.v6) {
         (false, false) => true,
         (true, false) => v4_differs,
@@ -585,56 +530,46 @@ struct Peer<'a> {
     session: SessionReason,
     ibgp: bool,
     timers: Option<ferrolb_api::peer::PeerTimers>,
+    router_id: Option<RouterId>,
     carries_v4: bool,
     carries_v6: bool,
 }
 
-fn peers<'a>(snapshot: &'a Snapshot, node: &impl LabelSet) -> Vec<Peer<'a>> {
-    let mut peers: Vec<Peer> = snapshot
-        .bgp_peers
+fn peers<'a>(config: &'a Config, node: Option<&Node>) -> Vec<Peer<'a>> {
+    let labels = node.map(|n| &n.metadata.labels);
+    let mut peers: Vec<Peer> = config
+        .peers
         .iter()
-        .map(|p| {
-            let spec = &p.spec;
-            let (carries_v4, carries_v6) = families_carried(spec);
+        .map(|peer| {
+            let router_id = peer
+                .router_id
+                .or_else(|| node.and_then(ferrolb_api::node::first_internal_ipv4))
+                .and_then(RouterId::new);
+            let session = if !peer.selects_node(&labels) {
+                SessionReason::NotSelected
+            } else if matches!(peer.address, PeerAddress::Interface(_)) {
+                SessionReason::Unusable(Unusable::Unnumbered)
+            } else if router_id.is_none() {
+                SessionReason::Unusable(Unusable::NoRouterId)
+            } else if peer.node_selectors.is_empty() {
+                SessionReason::EveryNode
+            } else {
+                SessionReason::Selected
+            };
             Peer {
-                name: p.metadata.name.as_deref().unwrap_or(""),
-                session: session(spec, node),
-                ibgp: ferrolb_api::peer::is_ibgp(spec),
-                // A peer whose timers are refused is refused with its configuration.
-                timers: ferrolb_api::peer::timers(spec).ok().flatten(),
-                carries_v4,
-                carries_v6,
+                name: &peer.name,
+                session,
+                ibgp: peer.ibgp,
+                timers: peer.timers,
+                router_id: router_id.filter(|_| session.session()),
+                carries_v4: peer.carries(IpFamily::V4),
+                carries_v6: peer.carries(IpFamily::V6),
             }
         })
         .collect();
     // Stable: of two peers with one name (in two namespaces), the first read stays first.
     peers.sort_by(|a, b| a.name.cmp(b.name));
     peers
-}
-
-fn session(spec: &BGPPeerSpec, node: &impl LabelSet) -> SessionReason {
-    if spec.node_selectors.is_empty() {
-        SessionReason::EveryNode
-    } else if any_matches(&spec.node_selectors, node) {
-        SessionReason::Selected
-    } else {
-        SessionReason::NotSelected
-    }
-}
-
-/// The families a session carries: both for an unnumbered session or with
-/// `dualStackAddressFamily`, else the family of the peer's address (as
-/// MetalLB configures FRR). An address that does not parse (validation
-/// reports it) is given both, so that the plan does not hide routes.
-fn families_carried(spec: &BGPPeerSpec) -> (bool, bool) {
-    if !spec.interface.is_empty() || spec.dual_stack_address_family {
-        return (true, true);
-    }
-    match spec.peer_address.parse::<IpAddr>() {
-        Ok(IpAddr::V4(_)) => (true, false),
-        Ok(IpAddr::V6(_)) => (false, true),
-        Err(_) => (true, true),
-    }
 }
 
 impl Peer<'_> {
@@ -647,13 +582,15 @@ impl Peer<'_> {
         service: &Arc<str>,
         routes: &mut BTreeMap<IpNet, RouteBuilder>,
     ) -> Reason {
-        if !self.session.session() {
-            return Reason::PeerNotForNode;
+        match self.session {
+            SessionReason::EveryNode | SessionReason::Selected => {}
+            SessionReason::NotSelected => return Reason::PeerNotForNode,
+            SessionReason::Unusable(why) => return Reason::SessionUnusable(why),
         }
-        let ads = || advertisements.iter().copied().filter(|a| a.sends_to(self.name));
+        let ads = || advertisements.iter().copied().filter(|a| a.config.sends_to(self.name));
         if ads().next().is_none() {
             let mut limits: Vec<(String, Vec<String>)> =
-                advertisements.iter().map(|a| (a.name.to_owned(), a.spec.peers.clone())).collect();
+                advertisements.iter().map(|a| (a.name().to_owned(), a.config.peers.clone())).collect();
             limits.sort();
             limits.dedup();
             return Reason::PeerNotListed { limits };
@@ -668,12 +605,11 @@ impl Peer<'_> {
         }
         let mut prefixes = Vec::with_capacity(1);
         for ad in ads() {
-            let Ok(attributes) = &ad.attributes else { continue };
-            let prefix = attributes.prefix(ip);
+            let prefix = ad.prefix(ip);
             let route = routes.entry(prefix).or_default();
-            route.communities.extend(attributes.communities.iter().copied());
-            if self.ibgp && ad.spec.local_pref != 0 {
-                route.local_pref = route.local_pref.max(Some(ad.spec.local_pref));
+            route.communities.extend(ad.config.communities.iter().copied());
+            if self.ibgp && ad.config.local_pref != 0 {
+                route.local_pref = route.local_pref.max(Some(ad.config.local_pref));
             }
             route.services.push(Arc::clone(service));
             prefixes.push(prefix);

@@ -37,14 +37,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use ferrolb_api::Snapshot;
+use ferrolb_api::config::{Config, L2Advertisement};
 use ferrolb_api::core::Node;
-use ferrolb_api::labels::{LabelSet, Labels, any_matches, matches};
-use ferrolb_api::metallb::L2AdvertisementSpec;
+use ferrolb_api::labels::{LabelSet, Labels, matches};
 use ferrolb_api::service::LbService;
 use ferrolb_ipam::{Allocation, ServiceOutcome};
 use sha2::{Digest, Sha256};
 
-use crate::advertisement;
 use crate::eligibility::{EndpointBar, EndpointIndex, ServiceEndpoints, ServiceIndex, node_bar};
 use crate::reason::L2Reason;
 
@@ -213,17 +212,20 @@ impl std::fmt::Display for Interfaces {
 /// Plans the L2 announcements of `node`: elects the leader of every VIP
 /// among the `alive` nodes and says whether `node` is it and why. The same
 /// inputs give the same plan, and every node gets the same elections.
-pub fn plan_l2(snapshot: &Snapshot, allocation: &Allocation, node: &str, alive: &Alive) -> L2Plan {
+pub fn plan_l2(
+    config: &Config,
+    snapshot: &Snapshot,
+    allocation: &Allocation,
+    node: &str,
+    alive: &Alive,
+) -> L2Plan {
     let mut nodes: BTreeMap<&str, &Node> = BTreeMap::new();
     for n in snapshot.nodes.iter().map(|n| &n.object) {
         // The first of two Nodes with one name wins, as in `find_node`.
         nodes.entry(n.metadata.name.as_deref().unwrap_or("")).or_insert(n);
     }
-    let mut advertisements: Vec<Advertisement> = snapshot
-        .l2_advertisements
-        .iter()
-        .map(|a| Advertisement::new(a.metadata.name.as_deref().unwrap_or(""), &a.spec, &nodes))
-        .collect();
+    let mut advertisements: Vec<Advertisement> =
+        config.l2_advertisements.iter().map(|a| Advertisement::new(a, &nodes)).collect();
     // By name, so that the plan does not depend on the order objects were read in.
     advertisements.sort_by(|a, b| a.name.cmp(b.name));
     if advertisements.is_empty() {
@@ -231,8 +233,8 @@ pub fn plan_l2(snapshot: &Snapshot, allocation: &Allocation, node: &str, alive: 
         return L2Plan { node: node.to_owned(), vips: Vec::new() };
     }
     let mut pool_labels: HashMap<&str, &(dyn LabelSet + Sync)> = HashMap::new();
-    for pool in &snapshot.pools {
-        pool_labels.entry(pool.metadata.name.as_deref().unwrap_or("")).or_insert(&pool.metadata.labels);
+    for pool in &config.pools {
+        pool_labels.entry(pool.name.as_str()).or_insert(&pool.labels);
     }
     let context = Context {
         node,
@@ -315,7 +317,7 @@ impl Context<'_, '_> {
 /// An `L2Advertisement` with the nodes it selects and scores.
 struct Advertisement<'a> {
     name: &'a str,
-    spec: &'a L2AdvertisementSpec,
+    config: &'a L2Advertisement,
     /// The known nodes its nodeSelectors select, with the weights of its
     /// preferredNodeSelectors they match (MetalLB resolves both once per
     /// configuration, over every node, whatever its state).
@@ -323,14 +325,12 @@ struct Advertisement<'a> {
 }
 
 impl<'a> Advertisement<'a> {
-    fn new(name: &'a str, spec: &'a L2AdvertisementSpec, nodes: &BTreeMap<&'a str, &'a Node>) -> Self {
+    fn new(config: &'a L2Advertisement, nodes: &BTreeMap<&'a str, &'a Node>) -> Self {
         let selected = nodes
             .iter()
-            .filter(|(_, n)| {
-                spec.node_selectors.is_empty() || any_matches(&spec.node_selectors, &n.metadata.labels)
-            })
+            .filter(|(_, n)| config.scope.selects_node(&n.metadata.labels))
             .map(|(&name, n)| {
-                let score = spec
+                let score = config
                     .preferred_node_selectors
                     .iter()
                     .filter(|p| matches(&p.preference, &n.metadata.labels))
@@ -339,16 +339,15 @@ impl<'a> Advertisement<'a> {
                 (name, score)
             })
             .collect();
-        Advertisement { name, spec, nodes: selected }
+        Advertisement { name: &config.name, config, nodes: selected }
     }
 
     fn covers_pool(&self, pool: &str, labels: &dyn LabelSet) -> bool {
-        let spec = self.spec;
-        advertisement::covers_pool(&spec.ip_address_pools, &spec.ip_address_pool_selectors, pool, labels)
+        self.config.scope.covers_pool(pool, labels)
     }
 
     fn selects_service(&self, labels: &Labels) -> bool {
-        advertisement::selects_service(&self.spec.service_selectors, labels)
+        self.config.scope.selects_service(labels)
     }
 
     fn selects_node(&self, node: &str) -> bool {
@@ -454,7 +453,7 @@ impl<'a, 'b> Ballot<'a, 'b> {
         let shares_ip =
             self.service.is_some_and(|s| ALLOW_SHARED_IP.iter().any(|a| s.annotation(a).is_some()));
         let selective: Vec<&Advertisement> =
-            applying.iter().copied().filter(|a| !a.spec.service_selectors.is_empty()).collect();
+            applying.iter().copied().filter(|a| !a.config.scope.service_selectors.is_empty()).collect();
         (shares_ip && !selective.is_empty())
             .then(|| L2Reason::SharedIpWithServiceSelectors { advertisements: names(&selective) })
     }
@@ -525,10 +524,10 @@ pub fn go_ip_string(ip: IpAddr) -> String {
 fn interfaces(applying: &[&Advertisement], leader: &str) -> Interfaces {
     let mut names = BTreeSet::new();
     for ad in applying.iter().filter(|a| a.selects_node(leader)) {
-        if ad.spec.interfaces.is_empty() {
+        if ad.config.interfaces.is_empty() {
             return Interfaces::All;
         }
-        names.extend(ad.spec.interfaces.iter().cloned());
+        names.extend(ad.config.interfaces.iter().cloned());
     }
     Interfaces::Only(names.into_iter().collect())
 }

@@ -17,7 +17,6 @@
 //!   network condition) and where a Service has endpoints; shared with L2.
 //! - [`reason`]: why, in words a user can act on.
 
-mod advertisement;
 pub mod bgp;
 pub mod eligibility;
 pub mod l2;
@@ -28,4 +27,4 @@ mod tests;
 
 pub use bgp::{BgpPlan, BgpReplan, Decision, PeerPlan, PeerRoutesChange, Route, plan_bgp, replan_bgp};
 pub use l2::{Alive, Candidate, Election, Interfaces, L2Leader, L2Plan, L2Vip, plan_l2};
-pub use reason::{L2Reason, Reason, SessionReason};
+pub use reason::{L2Reason, Reason, SessionReason, Unusable};

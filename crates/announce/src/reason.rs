@@ -39,14 +39,6 @@ pub enum Reason {
         /// The advertisements covering the pool and the node.
         advertisements: Vec<String>,
     },
-    /// An advertisement that applies cannot be used (MetalLB rejects the
-    /// whole configuration; ferrolb withholds what it would announce).
-    InvalidAdvertisement {
-        /// The advertisement.
-        advertisement: String,
-        /// What is wrong with it.
-        problem: String,
-    },
     /// Two advertisements that apply set different LOCAL_PREFs for the same
     /// routes to the same peers.
     ConflictingLocalPref {
@@ -63,6 +55,8 @@ pub enum Reason {
     NoPeers,
     /// The peer's nodeSelectors do not select this node: no session.
     PeerNotForNode,
+    /// The node should peer, but the session cannot be opened.
+    SessionUnusable(Unusable),
     /// Every advertisement that applies names other peers.
     PeerNotListed {
         /// Each advertisement with the peers it is limited to.
@@ -101,9 +95,6 @@ impl fmt::Display for Reason {
                     advertisement_list(advertisements)
                 )
             }
-            Reason::InvalidAdvertisement { advertisement, problem } => {
-                write!(f, "advertisement {advertisement} is invalid: {problem}")
-            }
             Reason::ConflictingLocalPref { first, second } => write!(
                 f,
                 "advertisements {} and {} set conflicting localPref ({} vs {}) for the same routes",
@@ -113,6 +104,7 @@ impl fmt::Display for Reason {
             Reason::Endpoints(bar) => endpoint_bar(f, *bar),
             Reason::NoPeers => f.write_str("no BGPPeer is configured"),
             Reason::PeerNotForNode => f.write_str("the peer's nodeSelectors do not select this node"),
+            Reason::SessionUnusable(why) => SessionReason::Unusable(*why).fmt(f),
             Reason::PeerNotListed { limits } => {
                 let limits: Vec<String> = limits
                     .iter()
@@ -137,12 +129,23 @@ pub enum SessionReason {
     Selected,
     /// None of the peer's nodeSelectors selects this node.
     NotSelected,
+    /// The node should peer, but ferrolb cannot open this session.
+    Unusable(Unusable),
+}
+
+/// Why a session the configuration asks for cannot be opened from a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Unusable {
+    /// The peer sets no routerID and the node has no IPv4 InternalIP to use.
+    NoRouterId,
+    /// An unnumbered session (`interface`), which ferrolb does not open yet.
+    Unnumbered,
 }
 
 impl SessionReason {
     /// Whether the node keeps a session.
     pub fn session(self) -> bool {
-        !matches!(self, SessionReason::NotSelected)
+        matches!(self, SessionReason::EveryNode | SessionReason::Selected)
     }
 }
 
@@ -152,6 +155,14 @@ impl fmt::Display for SessionReason {
             SessionReason::EveryNode => "the peer has no nodeSelectors",
             SessionReason::Selected => "the peer's nodeSelectors select this node",
             SessionReason::NotSelected => "the peer's nodeSelectors do not select this node",
+            SessionReason::Unusable(Unusable::NoRouterId) => {
+                "no session: the peer sets no routerID and this node has no IPv4 InternalIP to use as one \
+                 (set spec.routerID, or give the Node an IPv4 InternalIP)"
+            }
+            SessionReason::Unusable(Unusable::Unnumbered) => {
+                "no session: ferrolb does not open unnumbered sessions (spec.interface) yet \
+                 (expected spec.peerAddress)"
+            }
         })
     }
 }

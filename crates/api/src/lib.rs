@@ -5,7 +5,9 @@
 //! - [`load`]: multi-document YAML files into a [`Snapshot`], keeping the line
 //!   of every object and field; on a reload, what changed in them.
 //! - [`community`]: the aliases that `Community` resources define.
-//! - [`peer`]: what a `BGPPeer` means (timers, AS numbers), decided once.
+//! - [`config`]: the one typed reading of the `metallb.io` objects
+//!   ([`config::resolve`]) that every planner and the runtime read.
+//! - [`peer`]: the rules of a `BGPPeer`'s timers and AS numbers, read by `config`.
 //! - [`validate`]: every rule of MetalLB's webhooks and config parser, over
 //!   the whole snapshot at once.
 //!
@@ -15,11 +17,14 @@
 //! No I/O beyond reading the files the caller names; no clock, no globals.
 
 pub mod community;
+pub mod config;
 pub mod crds;
 pub mod diagnostic;
+mod findings;
 pub mod labels;
 pub mod load;
 pub mod metallb;
+pub mod node;
 pub mod peer;
 pub mod service;
 pub mod snapshot;

@@ -16,6 +16,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 use ferrolb_api::Snapshot;
+use ferrolb_api::config::Config;
 use ferrolb_api::labels::{LabelSet, Labels};
 use ferrolb_api::metallb::IPAddressPoolStatus;
 use ferrolb_api::service::LbService;
@@ -157,12 +158,18 @@ impl Subject<'_> {
     }
 }
 
-/// Allocates addresses to every LoadBalancer Service in `snapshot` that
-/// `options` says ferrolb handles, keeping the `previous` ones that are
-/// still allowed. The same inputs give the same result.
-pub fn allocate(snapshot: &Snapshot, previous: &Assignments, options: &Options) -> Allocation {
+/// Allocates addresses from the pools of `config` to every LoadBalancer
+/// Service in `snapshot` that `options` says ferrolb handles, keeping the
+/// `previous` ones that are still allowed. The same inputs give the same
+/// result.
+pub fn allocate(
+    config: &Config,
+    snapshot: &Snapshot,
+    previous: &Assignments,
+    options: &Options,
+) -> Allocation {
     let services = handled_services(snapshot, options);
-    allocate_services(snapshot, &services, previous, Default::default()).0
+    allocate_services(config, snapshot, &services, previous, Default::default()).0
 }
 
 /// The passes over `services` (sorted by (namespace, name), one per name),
@@ -174,12 +181,13 @@ pub fn allocate(snapshot: &Snapshot, previous: &Assignments, options: &Options) 
 ///
 /// [`reallocate`]: crate::reallocate
 pub(crate) fn allocate_services(
+    config: &Config,
     snapshot: &Snapshot,
     services: &[(&str, &str, &LbService)],
     previous: &Assignments,
     outside: [Vec<u128>; 2],
 ) -> (Allocation, bool) {
-    let mut pools = Pools::new(&snapshot.pools);
+    let mut pools = Pools::new(&config.pools);
     let namespace_labels: FastMap<&str, &dyn LabelSet> = snapshot
         .namespaces
         .iter()

@@ -201,7 +201,12 @@ mod tests {
                 crate::fixtures::lb_service("a", "x").pool("none"),
             ],
         );
-        let allocation = crate::allocate(&snapshot, &Assignments::new(), &Default::default());
+        let allocation = crate::allocate(
+            &crate::fixtures::config(&snapshot),
+            &snapshot,
+            &Assignments::new(),
+            &Default::default(),
+        );
         assert_eq!(
             serde_json::to_value(AssignmentsOf(&allocation)).unwrap(),
             serde_json::to_value(allocation.assignments()).unwrap()

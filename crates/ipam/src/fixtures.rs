@@ -242,14 +242,19 @@ pub fn snapshot(pools: Vec<PoolBuilder>, services: Vec<ServiceBuilder>) -> Snaps
     }
 }
 
+/// The configuration of `snapshot` (its problems are `validate`'s tests').
+pub fn config(snapshot: &Snapshot) -> ferrolb_api::config::Config {
+    ferrolb_api::config::resolve(snapshot, &ferrolb_api::config::Options::any_namespace()).0
+}
+
 /// Allocates with no previous result and default options.
 pub fn run(snapshot: &Snapshot) -> Allocation {
-    allocate(snapshot, &Assignments::new(), &Options::default())
+    allocate(&config(snapshot), snapshot, &Assignments::new(), &Options::default())
 }
 
 /// Allocates again, from the result of `first`.
 pub fn rerun(snapshot: &Snapshot, first: &Allocation) -> Allocation {
-    allocate(snapshot, &first.assignments(), &Options::default())
+    allocate(&config(snapshot), snapshot, &first.assignments(), &Options::default())
 }
 
 /// The outcome of `namespace/name`; panics (in a test) when it is not listed.

@@ -1,13 +1,10 @@
 //! Pools as the allocator uses them: ranges as integers with a cursor for the
 //! next free address, and `serviceAllocation` ready to match Services.
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use ferrolb_api::Located;
-use ferrolb_api::labels::{LabelSet, any_matches};
-use ferrolb_api::metallb::IPAddressPool;
-use ferrolb_api::metallb::LabelSelector;
+use ferrolb_api::config::{self, ServiceAllocation};
+use ferrolb_api::labels::LabelSet;
 use ferrolb_types::ip::to_u128;
 use ferrolb_types::{IpFamily, IpRange};
 
@@ -79,33 +76,6 @@ fn buggy_count(start: u128, end: u128) -> u128 {
     }
 }
 
-/// Which Services may use a pool (its `serviceAllocation`).
-#[derive(Clone, Debug)]
-pub(crate) struct Restriction {
-    namespaces: BTreeSet<String>,
-    /// A selector with an unknown operator selects nothing.
-    namespace_selectors: Vec<LabelSelector>,
-    service_selectors: Vec<LabelSelector>,
-}
-
-impl Restriction {
-    /// Whether a Service in `namespace` (labelled `namespace_labels`) may
-    /// use the pool: its namespace is listed or selected, when the pool
-    /// names namespaces. The same for every Service of the namespace.
-    fn allows_namespace(&self, namespace: &str, namespace_labels: &dyn LabelSet) -> bool {
-        let any_namespace = self.namespaces.is_empty() && self.namespace_selectors.is_empty();
-        any_namespace
-            || self.namespaces.contains(namespace)
-            || any_matches(&self.namespace_selectors, &namespace_labels)
-    }
-
-    /// Whether a Service with `labels` may use the pool: one service
-    /// selector matches, when the pool has any.
-    fn allows_service(&self, labels: &dyn LabelSet) -> bool {
-        self.service_selectors.is_empty() || any_matches(&self.service_selectors, &labels)
-    }
-}
-
 /// A pool, ready to allocate from.
 #[derive(Clone, Debug)]
 pub(crate) struct Pool {
@@ -113,30 +83,23 @@ pub(crate) struct Pool {
     pub auto_assign: bool,
     pub avoid_buggy: bool,
     /// `None`: every Service may use the pool.
-    pub restriction: Option<Restriction>,
+    pub restriction: Option<ServiceAllocation>,
     /// Lower first; `None` (no priority, or 0) after every pool with one.
     pub priority: Option<i32>,
-    /// In the order of `spec.addresses`; ranges that do not parse are left out.
+    /// In the order of `spec.addresses` (those that parse).
     pub ranges: Vec<Range>,
 }
 
 impl Pool {
-    /// The pool `resource` describes.
-    pub fn new(resource: &IPAddressPool) -> Pool {
-        let spec = &resource.spec;
-        let restriction = spec.service_allocation.as_ref().map(|a| Restriction {
-            namespaces: a.namespaces.iter().cloned().collect(),
-            namespace_selectors: a.namespace_selectors.clone(),
-            service_selectors: a.service_selectors.clone(),
-        });
-        let priority = spec.service_allocation.as_ref().map(|a| a.priority).filter(|p| *p > 0);
+    /// The pool `pool` of the configuration describes.
+    pub fn new(pool: &config::Pool) -> Pool {
         Pool {
-            name: resource.metadata.name.clone().unwrap_or_default(),
-            auto_assign: spec.auto_assign(),
-            avoid_buggy: spec.avoid_buggy_ips,
-            restriction,
-            priority,
-            ranges: spec.addresses.iter().filter_map(|a| IpRange::parse(a).ok()).map(Range::new).collect(),
+            name: pool.name.clone(),
+            auto_assign: pool.auto_assign,
+            avoid_buggy: pool.avoid_buggy_ips,
+            restriction: pool.allocation.clone(),
+            priority: pool.allocation.as_ref().and_then(|a| a.priority),
+            ranges: pool.ranges.iter().map(|r| Range::new(r.range)).collect(),
         }
     }
 
@@ -199,9 +162,9 @@ pub(crate) struct Pools {
 }
 
 impl Pools {
-    /// The pools of a snapshot.
-    pub fn new(resources: &[Located<IPAddressPool>]) -> Pools {
-        let mut pools: Vec<Pool> = resources.iter().map(|p| Pool::new(p)).collect();
+    /// The pools of a configuration.
+    pub fn new(config: &[config::Pool]) -> Pools {
+        let mut pools: Vec<Pool> = config.iter().map(Pool::new).collect();
         pools.sort_by(|a, b| a.name.cmp(&b.name));
         pools.dedup_by(|later, first| later.name == first.name);
         let mut with_allocation: Vec<usize> =
@@ -251,11 +214,13 @@ mod tests {
 
     #[test]
     fn capacity_leaves_out_buggy_ips_only_when_avoided() {
-        let p = Pool::new(&pool("p", &["192.0.2.0/24", "198.51.100.0/23", "2001:db8::/120"]).build());
+        let resolved = |builder: crate::fixtures::PoolBuilder| {
+            let snapshot = crate::fixtures::snapshot(vec![builder], vec![]);
+            Pool::new(&crate::fixtures::config(&snapshot).pools[0])
+        };
+        let p = resolved(pool("p", &["192.0.2.0/24", "198.51.100.0/23", "2001:db8::/120"]));
         assert_eq!(p.capacity(), (256 + 512, 256));
-        let p = Pool::new(
-            &pool("p", &["192.0.2.0/24", "198.51.100.0/23", "2001:db8::/120"]).avoid_buggy().build(),
-        );
+        let p = resolved(pool("p", &["192.0.2.0/24", "198.51.100.0/23", "2001:db8::/120"]).avoid_buggy());
         assert_eq!(p.capacity(), (254 + 508, 256));
     }
 

@@ -25,6 +25,7 @@
 use std::net::IpAddr;
 
 use ferrolb_api::Snapshot;
+use ferrolb_api::config::Config;
 use ferrolb_api::service::LbService;
 use ferrolb_types::IpFamily;
 use ferrolb_types::ip::to_u128;
@@ -46,7 +47,7 @@ pub struct ServiceChange<'a> {
     pub now: Option<&'a LbService>,
 }
 
-/// What [`allocate`](crate::allocate)`(snapshot, &previous.assignments(), options)`
+/// What [`allocate`](crate::allocate)`(config, snapshot, &previous.assignments(), options)`
 /// returns, computed from `previous`, the allocation of the snapshot before
 /// an edit that changed only the Services of `changes` (sorted by namespace
 /// and name, one per name; no other Service of the snapshot bears one of
@@ -54,6 +55,7 @@ pub struct ServiceChange<'a> {
 /// conditions), `previous` comes back unchanged.
 pub fn reallocate(
     previous: Allocation,
+    config: &Config,
     snapshot: &Snapshot,
     changes: &[ServiceChange<'_>],
     options: &Options,
@@ -90,7 +92,7 @@ pub fn reallocate(
             return Err(previous);
         }
     }
-    let (allocated, met_outside) = allocate_services(snapshot, &subjects, &held, outside);
+    let (allocated, met_outside) = allocate_services(config, snapshot, &subjects, &held, outside);
     if met_outside {
         return Err(previous);
     }

@@ -26,14 +26,14 @@ use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
 
 use crate::events::Publisher;
-use crate::validation::{Component, LastGood, desired_status, errors, notices, status_patch};
+use crate::validation::{Admitted, Component, LastGood, desired_status, errors, notices, status_patch};
 
 /// What a snapshot gives after validation.
 #[derive(Clone, Debug, Default)]
 pub struct Verdict {
     /// What to plan from: the snapshot, or its cluster objects under the
     /// last good configuration; `None` before any configuration validated.
-    pub run: Option<Arc<Snapshot>>,
+    pub run: Option<Admitted>,
     /// The errors of the snapshot's own configuration, described.
     pub errors: Vec<String>,
 }
@@ -51,17 +51,17 @@ impl Validation {
     /// every pool and peer with every other) and decides what runs.
     pub async fn judge(&mut self, snapshot: Arc<Snapshot>) -> Verdict {
         let input = Arc::clone(&snapshot);
-        let Ok(diagnostics) =
+        let Ok((config, diagnostics)) =
             // The watchers read the controller's namespace only.
             tokio::task::spawn_blocking(move || {
-                ferrolb_api::validate::validate_in(&input, &ferrolb_api::validate::Options::any_namespace())
+                ferrolb_api::validate::validated(&input, &ferrolb_api::validate::Options::any_namespace())
             })
             .await
         else {
             return Verdict::default(); // the runtime is shutting down
         };
         self.log(&diagnostics);
-        Verdict { errors: errors(&diagnostics), run: self.last_good.admit(snapshot, &diagnostics) }
+        Verdict { errors: errors(&diagnostics), run: self.last_good.admit(snapshot, config, &diagnostics) }
     }
 
     /// Logs each problem not logged before, and the return to a valid

@@ -44,7 +44,7 @@ use tokio::sync::watch;
 use crate::configuration_state::{ConfigurationReport, Validation, Verdict};
 use crate::events::{Notice, Publisher};
 use crate::status::{Note, Owned, ServiceWrite, Warned, plan, pool_writes, previous_assignments};
-use crate::validation::Component;
+use crate::validation::{Admitted, Component};
 use crate::watchers::{Kind, Stores, Watchers};
 
 /// The name the controller writes under: the field manager of its patches
@@ -223,14 +223,16 @@ impl Controller {
 
     /// Allocates over `snapshot` and writes what differs; returns how many
     /// writes failed.
-    async fn reconcile(&mut self, snapshot: Arc<Snapshot>, stores: &Stores) -> usize {
+    async fn reconcile(&mut self, run: Admitted, stores: &Stores) -> usize {
+        let Admitted { snapshot, config } = run;
         let previous = previous_assignments(&snapshot, &self.remembered);
         let options = self.options.allocation.clone();
         let input = Arc::clone(&snapshot);
         // Off the runtime's threads, as the snapshot build: many Services
         // take long enough to delay the watchers.
         let allocation =
-            tokio::task::spawn_blocking(move || ferrolb_ipam::allocate(&input, &previous, &options)).await;
+            tokio::task::spawn_blocking(move || ferrolb_ipam::allocate(&config, &input, &previous, &options))
+                .await;
         let Ok(allocation) = allocation else {
             return 0; // the runtime is shutting down
         };

@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use ferrolb_api::config::Config;
 use ferrolb_api::metallb::{ConfigurationResult, ConfigurationStateStatus};
 use ferrolb_api::{Diagnostic, Snapshot};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -103,15 +104,18 @@ pub fn errors(diagnostics: &[Diagnostic]) -> Vec<String> {
     diagnostics.iter().filter(|d| d.is_error()).map(describe).collect()
 }
 
-/// The configuration parts of a snapshot: what validation judges.
+/// The configuration parts of a snapshot (what validation judges), and
+/// the configuration resolved from them.
 #[derive(Clone, Debug, Default)]
 struct Configuration {
     snapshot: Snapshot,
+    config: Arc<Config>,
 }
 
 impl Configuration {
-    fn of(snapshot: &Snapshot) -> Configuration {
+    fn of(snapshot: &Snapshot, config: Arc<Config>) -> Configuration {
         Configuration {
+            config,
             snapshot: Snapshot {
                 pools: snapshot.pools.clone(),
                 l2_advertisements: snapshot.l2_advertisements.clone(),
@@ -144,6 +148,17 @@ impl Configuration {
     }
 }
 
+/// What a component plans from: the cluster's objects, and the
+/// configuration that governs them.
+#[derive(Clone, Debug)]
+pub struct Admitted {
+    /// Services, Nodes, Namespaces, EndpointSlices (and the configuration's
+    /// objects, for their names and lines).
+    pub snapshot: Arc<Snapshot>,
+    /// The typed configuration ([`ferrolb_api::config::resolve`]).
+    pub config: Arc<Config>,
+}
+
 /// The last configuration that validated, and what to run with next.
 #[derive(Clone, Debug, Default)]
 pub struct LastGood {
@@ -156,13 +171,20 @@ impl LastGood {
     /// one); else its cluster objects under the last good configuration;
     /// `None` when no configuration has validated yet (nothing is run, so
     /// that nothing is cleared or withdrawn for an error).
-    pub fn admit(&mut self, snapshot: Arc<Snapshot>, diagnostics: &[Diagnostic]) -> Option<Arc<Snapshot>> {
+    pub fn admit(
+        &mut self,
+        snapshot: Arc<Snapshot>,
+        config: Config,
+        diagnostics: &[Diagnostic],
+    ) -> Option<Admitted> {
         if !diagnostics.iter().any(Diagnostic::is_error) {
-            self.configuration = Some(Configuration::of(&snapshot));
-            return Some(snapshot);
+            let config = Arc::new(config);
+            self.configuration = Some(Configuration::of(&snapshot, Arc::clone(&config)));
+            return Some(Admitted { snapshot, config });
         }
         let configuration = self.configuration.as_ref()?;
-        Some(Arc::new(configuration.under(&snapshot)))
+        let config = Arc::clone(&configuration.config);
+        Some(Admitted { snapshot: Arc::new(configuration.under(&snapshot)), config })
     }
 
     /// Whether some configuration has validated.
@@ -270,6 +292,10 @@ mod tests {
     use ferrolb_api::{Located, Location};
     use k8s_openapi::jiff::Timestamp;
 
+    fn resolved(snapshot: &Snapshot) -> Config {
+        ferrolb_api::config::resolve(snapshot, &ferrolb_api::config::Options::any_namespace()).0
+    }
+
     fn time(seconds: i64) -> Time {
         Time(Timestamp::from_second(seconds).unwrap())
     }
@@ -309,25 +335,29 @@ mod tests {
     fn an_invalid_snapshot_runs_its_services_under_the_last_good_configuration() {
         let mut gate = LastGood::default();
         let good = Arc::new(Snapshot { pools: vec![pool("a")], ..Snapshot::default() });
-        assert!(gate.admit(Arc::clone(&good), &[]).is_some());
+        assert!(gate.admit(Arc::clone(&good), resolved(&good), &[]).is_some());
 
         let mut bad = Snapshot { pools: vec![pool("a"), pool("b")], ..Snapshot::default() };
         bad.services.push(Located::unsourced(
             ferrolb_api::service::LbServiceFields { name: "new".into(), ..Default::default() }.into(),
         ));
-        let run = gate.admit(Arc::new(bad), &[error()]).expect("the last good one");
+        let bad_config = resolved(&bad);
+        let run = gate.admit(Arc::new(bad), bad_config, &[error()]).expect("the last good one");
         let names = |s: &Snapshot| s.pools.iter().map(|p| p.metadata.name.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&run), names(&good), "the last good pools");
-        assert_eq!(run.services.len(), 1, "the new snapshot's Services");
+        assert_eq!(names(&run.snapshot), names(&good), "the last good pools");
+        let config_names: Vec<&str> = run.config.pools.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(config_names, ["a"], "the last good configuration");
+        assert_eq!(run.snapshot.services.len(), 1, "the new snapshot's Services");
     }
 
     #[test]
     fn nothing_runs_before_a_configuration_validates() {
         let mut gate = LastGood::default();
-        assert!(gate.admit(Arc::new(Snapshot::default()), &[error()]).is_none());
+        assert!(gate.admit(Arc::new(Snapshot::default()), Config::default(), &[error()]).is_none());
         assert!(!gate.is_known());
         let warning = Diagnostic::warning(Location::new("kube:X/y", 0), "X/y", "", "w");
-        assert!(gate.admit(Arc::new(Snapshot::default()), &[warning]).is_some(), "warnings do not block");
+        let admitted = gate.admit(Arc::new(Snapshot::default()), Config::default(), &[warning]);
+        assert!(admitted.is_some(), "warnings do not block");
     }
 
     #[test]

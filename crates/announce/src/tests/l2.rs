@@ -31,13 +31,25 @@ impl Config {
     /// The L2 plan of `node`, every Node alive.
     pub fn l2_plan(&self, node: &str) -> L2Plan {
         let (snapshot, allocation) = self.allocate();
-        plan_l2(&snapshot, &allocation, node, &Alive::every_node(&snapshot))
+        plan_l2(
+            &crate::tests::resolved(&snapshot),
+            &snapshot,
+            &allocation,
+            node,
+            &Alive::every_node(&snapshot),
+        )
     }
 
     /// The L2 plan of `node`, only the `alive` nodes alive.
     pub fn l2_plan_alive(&self, node: &str, alive: &[&str]) -> L2Plan {
         let (snapshot, allocation) = self.allocate();
-        plan_l2(&snapshot, &allocation, node, &alive.iter().copied().collect())
+        plan_l2(
+            &crate::tests::resolved(&snapshot),
+            &snapshot,
+            &allocation,
+            node,
+            &alive.iter().copied().collect(),
+        )
     }
 }
 

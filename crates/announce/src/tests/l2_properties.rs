@@ -189,7 +189,11 @@ impl Model {
     /// The plan of every node, seen with `alive`.
     fn plans(&self, alive: &Alive) -> Vec<L2Plan> {
         let (snapshot, allocation) = self.config().allocate();
-        (0..self.nodes.len()).map(|i| plan_l2(&snapshot, &allocation, &node_name(i), alive)).collect()
+        (0..self.nodes.len())
+            .map(|i| {
+                plan_l2(&crate::tests::resolved(&snapshot), &snapshot, &allocation, &node_name(i), alive)
+            })
+            .collect()
     }
 }
 

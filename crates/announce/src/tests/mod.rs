@@ -46,9 +46,13 @@ impl Config {
         self
     }
 
-    /// A Node with `labels` (a flow mapping).
+    /// A Node with `labels` (a flow mapping) and an IPv4 InternalIP of its
+    /// own (its router ID).
     pub fn node(self, name: &str, labels: &str) -> Self {
-        self.doc(format!("apiVersion: v1\nkind: Node\nmetadata: {{name: {name}, labels: {labels}}}\n"))
+        let n = self.docs.iter().filter(|d| d.contains("kind: Node\n")).count() + 1;
+        self.doc(format!(
+            "apiVersion: v1\nkind: Node\nmetadata: {{name: {name}, labels: {labels}}}\nstatus:\n  addresses: [{{type: InternalIP, address: 203.0.113.{n}}}]\n"
+        ))
     }
 
     /// An IPAddressPool over `addresses` (a flow sequence) with `labels`.
@@ -114,15 +118,20 @@ impl Config {
         let errors: Vec<String> =
             diagnostics.iter().filter(|d| d.is_error()).map(|d| d.to_string()).collect();
         assert!(errors.is_empty(), "{errors:#?}\n{}", self.yaml());
-        let allocation = allocate(&snapshot, &Default::default(), &Default::default());
+        let allocation = allocate(&resolved(&snapshot), &snapshot, &Default::default(), &Default::default());
         (snapshot, allocation)
     }
 
     /// The BGP plan of `node`.
     pub fn plan(&self, node: &str) -> BgpPlan {
         let (snapshot, allocation) = self.allocate();
-        plan_bgp(&snapshot, &allocation, node)
+        plan_bgp(&resolved(&snapshot), &snapshot, &allocation, node)
     }
+}
+
+/// The configuration of `snapshot` (its problems are `validate`'s tests').
+pub fn resolved(snapshot: &ferrolb_api::Snapshot) -> ferrolb_api::config::Config {
+    ferrolb_api::config::resolve(snapshot, &ferrolb_api::config::Options::default()).0
 }
 
 /// The decisions about `default/name`.

@@ -269,10 +269,17 @@ fn replanning_takes_the_short_way_for_host_routes_and_not_for_aggregates() {
         before.clone().service("web", "{tier: b}", "{}").without("Service", "api").service("db", "{}", "{}");
     let ((s1, a1), (s2, a2)) = (before.allocate(), after.allocate());
     let names = ["api", "db", "web"];
-    let previous = crate::plan_bgp(&s1, &a1, "node1");
-    let quick =
-        crate::replan_bgp(previous.clone(), &s2, &a2, &changes(&s2, &names), "node1").expect("the short way");
-    assert_eq!(quick.plan, crate::plan_bgp(&s2, &a2, "node1"));
+    let previous = crate::plan_bgp(&crate::tests::resolved(&s1), &s1, &a1, "node1");
+    let quick = crate::replan_bgp(
+        previous.clone(),
+        &crate::tests::resolved(&s2),
+        &s2,
+        &a2,
+        &changes(&s2, &names),
+        "node1",
+    )
+    .expect("the short way");
+    assert_eq!(quick.plan, crate::plan_bgp(&crate::tests::resolved(&s2), &s2, &a2, "node1"));
     assert_eq!(quick.plan.peers[0].routes.len(), 2, "{quick:#?}");
     // What the peer is told: db's and web's routes (one of them on the
     // address api gave up), and what api had and nobody has now withdrawn.
@@ -291,8 +298,15 @@ fn replanning_takes_the_short_way_for_host_routes_and_not_for_aggregates() {
 
     let aggregated = |c: Config| c.advertisement("all", "{aggregationLength: 30}");
     let ((s1, a1), (s2, a2)) = (aggregated(before).allocate(), aggregated(after).allocate());
-    let previous = crate::plan_bgp(&s1, &a1, "node1");
-    let given_back = crate::replan_bgp(previous.clone(), &s2, &a2, &changes(&s2, &names), "node1");
+    let previous = crate::plan_bgp(&crate::tests::resolved(&s1), &s1, &a1, "node1");
+    let given_back = crate::replan_bgp(
+        previous.clone(),
+        &crate::tests::resolved(&s2),
+        &s2,
+        &a2,
+        &changes(&s2, &names),
+        "node1",
+    );
     assert_eq!(given_back, Err(previous));
 }
 
@@ -346,10 +360,10 @@ proptest! {
             .collect();
         for node in 0..model.nodes.len() {
             let node = format!("node{node}");
-            let previous = crate::plan_bgp(&before, &first, &node);
-            match crate::replan_bgp(previous.clone(), &after, &second, &changes(&after, &changed), &node) {
+            let previous = crate::plan_bgp(&crate::tests::resolved(&before), &before, &first, &node);
+            match crate::replan_bgp(previous.clone(), &crate::tests::resolved(&after), &after, &second, &changes(&after, &changed), &node) {
                 Ok(quick) => {
-                    let full = crate::plan_bgp(&after, &second, &node);
+                    let full = crate::plan_bgp(&crate::tests::resolved(&after), &after, &second, &node);
                     // What the peers are told turns each one's routes into the full plan's.
                     for ((old, change), new) in previous.peers.iter().zip(&quick.peers).zip(&full.peers) {
                         let mut routes: BTreeMap<IpNet, Route> = old.routes.iter().map(|r| (r.prefix, r.clone())).collect();

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{NodeCondition, NodeStatus};
 
 use super::{Config, decisions, ip, only_reason, prefixes};
 use crate::eligibility::{EndpointBar, NodeBar};
-use crate::{Reason, SessionReason, plan_bgp};
+use crate::{Reason, SessionReason, Unusable, plan_bgp};
 
 fn announced_as(prefixes: &[&str]) -> Reason {
     Reason::Announced { prefixes: prefixes.iter().map(|p| p.parse().unwrap()).collect() }
@@ -151,12 +151,15 @@ fn node_with_network_unavailable_announces_nothing() {
         }]),
         ..Default::default()
     });
-    let plan = plan_bgp(&snapshot, &allocation, "node1");
+    let plan = plan_bgp(&crate::tests::resolved(&snapshot), &snapshot, &allocation, "node1");
     assert!(prefixes(&plan, "tor").is_empty());
     let reason = only_reason(&plan, "web");
     assert_eq!(reason, Reason::NodeBarred(NodeBar::NetworkUnavailable));
     assert_eq!(reason.to_string(), "node has condition NetworkUnavailable=True");
-    assert_eq!(prefixes(&plan_bgp(&snapshot, &allocation, "node2"), "tor"), ["192.0.2.8/32"]);
+    assert_eq!(
+        prefixes(&plan_bgp(&crate::tests::resolved(&snapshot), &snapshot, &allocation, "node2"), "tor"),
+        ["192.0.2.8/32"]
+    );
 }
 
 #[test]
@@ -354,14 +357,50 @@ fn ipv6_vip_is_not_sent_over_an_ipv4_session_without_dual_stack() {
 
 #[test]
 fn advertisement_with_an_unknown_community_withholds_what_it_covers() {
+    // Not part of the configuration (`validate` refuses it, as MetalLB's
+    // controller refuses the whole configuration): nothing is announced.
     let config = Config::base()
         .without("BGPAdvertisement", "all")
         .advertisement("tagged", "{communities: [no-such-alias]}");
     let plan = config.plan("node1");
     assert!(prefixes(&plan, "tor").is_empty());
-    assert!(
-        matches!(only_reason(&plan, "web"), Reason::InvalidAdvertisement { advertisement, .. } if advertisement == "tagged")
+    assert!(matches!(only_reason(&plan, "web"), Reason::NoAdvertisementForPool { .. }));
+}
+
+#[test]
+fn a_session_without_a_router_id_is_a_reason_not_a_session() {
+    // node2 has no IPv4 InternalIP and the peer sets no routerID.
+    let config = Config::base().without("Node", "node2").doc(
+        "apiVersion: v1\nkind: Node\nmetadata: {name: node2}\nstatus:\n  addresses: [{type: InternalIP, address: '2001:db8::2'}]\n"
+            .to_owned(),
     );
+    let plan = config.plan("node2");
+    let tor = plan.peer("tor").unwrap();
+    assert_eq!(tor.session, SessionReason::Unusable(Unusable::NoRouterId));
+    assert_eq!(tor.router_id, None);
+    assert!(tor.routes.is_empty());
+    assert_eq!(only_reason(&plan, "web"), Reason::SessionUnusable(Unusable::NoRouterId));
+    let with_id = Config::base()
+        .without("BGPPeer", "tor")
+        .peer("tor", "{myASN: 64512, peerASN: 64513, peerAddress: 198.51.100.1, routerID: 192.0.2.99}")
+        .without("Node", "node2")
+        .doc(
+            "apiVersion: v1\nkind: Node\nmetadata: {name: node2}\nstatus:\n  addresses: [{type: InternalIP, address: '2001:db8::2'}]\n"
+                .to_owned(),
+        );
+    let tor = with_id.plan("node2").peer("tor").cloned().unwrap();
+    assert!(tor.has_session());
+    assert_eq!(tor.router_id.map(|id| id.to_string()).as_deref(), Some("192.0.2.99"));
+}
+
+#[test]
+fn an_unnumbered_peer_is_a_reason_not_a_session() {
+    let config = Config::base()
+        .without("BGPPeer", "tor")
+        .peer("tor", "{myASN: 64512, peerASN: 64513, interface: eth1}");
+    let plan = config.plan("node1");
+    assert_eq!(plan.peer("tor").unwrap().session, SessionReason::Unusable(Unusable::Unnumbered));
+    assert_eq!(only_reason(&plan, "web"), Reason::SessionUnusable(Unusable::Unnumbered));
 }
 
 #[test]

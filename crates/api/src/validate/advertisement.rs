@@ -5,33 +5,26 @@ use std::collections::BTreeSet;
 
 use kube_core::Resource;
 
-use super::pool::{ParsedPools, PoolRange};
-use super::{Findings, item, name_of, selector};
+use super::{Findings, ParsedPools, item, name_of, selector};
+use crate::config::{Pool, Scope};
 use crate::diagnostic::Severity;
 use crate::metallb::{IPAddressPool, LabelSelector};
 use crate::snapshot::{Located, Snapshot};
 
 /// A pool an advertisement applies to, with its valid address entries.
-pub(super) type SelectedPool<'p, 'a> = &'p (&'a Located<IPAddressPool>, Vec<PoolRange<'a>>);
+pub(super) type SelectedPool<'p, 'a> = &'p (&'a Located<IPAddressPool>, &'a Pool);
 
-/// The pools an advertisement applies to: those it names or selects by
-/// label, or every pool when it does neither. Each pool once, in snapshot
-/// order; names of no pool are left out (MetalLB ignores them).
+/// The pools an advertisement applies to ([`Scope::covers_pool`]): those
+/// it names or selects by label, or every pool when it does neither. Each
+/// pool once, in snapshot order; names of no pool are left out (MetalLB
+/// ignores them).
 pub(super) fn selected_pools<'p, 'a>(
     parsed: &'p ParsedPools<'a>,
     names: &[String],
     selectors: &[LabelSelector],
 ) -> Vec<SelectedPool<'p, 'a>> {
-    let every_pool = names.is_empty() && selectors.is_empty();
-    parsed
-        .pools
-        .iter()
-        .filter(|(pool, _)| {
-            every_pool
-                || names.iter().any(|name| name == name_of(&pool.object))
-                || selector::any_matches(selectors, &pool.metadata.labels)
-        })
-        .collect()
+    let scope = Scope { pools: names.to_vec(), pool_selectors: selectors.to_vec(), ..Scope::default() };
+    parsed.pools.iter().filter(|(_, pool)| scope.covers_pool(&pool.name, &pool.labels)).collect()
 }
 
 /// The nodes an advertisement (or peer) with `selectors` covers.

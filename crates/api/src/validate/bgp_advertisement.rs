@@ -8,8 +8,7 @@ use ferrolb_types::IpFamily;
 
 use super::advertisement::{CommonFields, NodeScope, SelectedPool, selected_pools};
 use super::community::judge_reference;
-use super::pool::ParsedPools;
-use super::{Findings, check_unique, item, name_of};
+use super::{Findings, ParsedPools, check_unique, item, name_of};
 use crate::diagnostic::Severity;
 use crate::metallb::BGPAdvertisement;
 use crate::snapshot::{Located, Snapshot, object_ref};
@@ -166,7 +165,7 @@ fn check_aggregation_per_pool(
             continue;
         }
         for (pool, ranges) in pools.iter().copied() {
-            let of_family = ranges.iter().filter(|r| r.family() == family);
+            let of_family = ranges.ranges.iter().filter(|r| r.family() == family);
             let Some(entry) = of_family.into_iter().find(|r| length < i32::from(r.shortest_prefix())) else {
                 continue;
             };
@@ -175,7 +174,7 @@ fn check_aggregation_per_pool(
             let message = format!(
                 "{field} {length} is shorter than prefix length {prefix} of {} in {} \
                  (expected at least {prefix})",
-                entry.text.trim(),
+                pool.spec.addresses[entry.index].trim(),
                 object_ref("IPAddressPool", &pool.metadata),
             );
             findings.error(advertisement, &format!("spec.{field}"), message);
@@ -250,7 +249,7 @@ fn check_local_prefs(snapshot: &Snapshot, parsed: &ParsedPools<'_>, findings: &m
 
 fn first_conflict(route: &Route<'_, '_, '_>, earlier: &[Route<'_, '_, '_>]) -> Option<String> {
     for (pool, ranges) in route.pools.iter().copied() {
-        let families: BTreeSet<IpFamily> = ranges.iter().map(|r| r.family()).collect();
+        let families: BTreeSet<IpFamily> = ranges.ranges.iter().map(|r| r.family()).collect();
         let sharing = earlier.iter().filter(|other| other.pools.iter().any(|(p, _)| std::ptr::eq(*p, *pool)));
         if let Some(other) = sharing.into_iter().find(|other| route.conflicts_with(other, &families)) {
             return Some(format!(

@@ -25,39 +25,14 @@ mod peer;
 mod pool;
 mod selector;
 
-use std::borrow::Cow;
-
 use kube_core::Resource;
 
+use crate::config::{Config, Pool};
+pub use crate::config::{DEFAULT_NAMESPACE, Options};
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::snapshot::{Located, Snapshot, object_ref};
-
-/// MetalLB's namespace unless told otherwise.
-pub const DEFAULT_NAMESPACE: &str = "metallb-system";
-
-/// What validation needs besides the snapshot.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Options {
-    /// The namespace MetalLB (and ferrolb) reads `metallb.io` objects and
-    /// password Secrets from; an object without a namespace is taken to be
-    /// in it, where `kubectl apply -n NAMESPACE` would create it. Empty:
-    /// any namespace.
-    pub namespace: String,
-}
-
-impl Options {
-    /// No namespace rule: for a snapshot whose source read one namespace
-    /// already (the Kubernetes watchers), whatever its name.
-    pub fn any_namespace() -> Self {
-        Options { namespace: String::new() }
-    }
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options { namespace: DEFAULT_NAMESPACE.to_owned() }
-    }
-}
+pub(crate) use crate::findings::{Findings, item, kind_of, name_of};
+use crate::metallb::IPAddressPool;
+use crate::snapshot::{Located, Snapshot};
 
 /// Every problem of the configuration in `snapshot`, with MetalLB's
 /// namespace `metallb-system`, sorted by file, line and message.
@@ -68,84 +43,35 @@ pub fn validate(snapshot: &Snapshot) -> Vec<Diagnostic> {
 /// Every problem of the configuration in `snapshot` for a MetalLB that
 /// reads `options.namespace`, sorted by file, line and message.
 pub fn validate_in(snapshot: &Snapshot, options: &Options) -> Vec<Diagnostic> {
+    validated(snapshot, options).1
+}
+
+/// The configuration of `snapshot` ([`crate::config::resolve`]) and every
+/// problem of it, alone or between objects, sorted by file, line and
+/// message: what `plan`, `run` and the Kubernetes components start from.
+pub fn validated(snapshot: &Snapshot, options: &Options) -> (Config, Vec<Diagnostic>) {
     let mut findings = Findings::default();
-    let pools = pool::ParsedPools::new(snapshot);
+    let config = crate::config::resolve_into(snapshot, options, &mut findings);
+    let pools = ParsedPools::new(snapshot, &config);
     namespace::check(snapshot, &options.namespace, &mut findings);
     names::check(snapshot, &mut findings);
     pool::check(snapshot, &pools, &mut findings);
     advertisement::check(snapshot, &pools, &mut findings);
-    peer::check(snapshot, &pools, &options.namespace, &mut findings);
+    peer::check(snapshot, &pools, &mut findings);
     bfd::check(snapshot, &mut findings);
     community::check(snapshot, &mut findings);
-    findings.into_sorted()
+    (config, findings.into_sorted())
 }
 
-/// The problems found so far.
-#[derive(Default)]
-struct Findings {
-    diagnostics: Vec<Diagnostic>,
+/// Every pool of the configuration with the object it was read from.
+pub(super) struct ParsedPools<'a> {
+    pub pools: Vec<(&'a Located<IPAddressPool>, &'a Pool)>,
 }
 
-impl Findings {
-    /// An error in `object` at `field`.
-    fn error<K>(&mut self, object: &Located<K>, field: &str, message: impl Into<String>)
-    where
-        K: Resource<DynamicType = ()>,
-    {
-        self.push(Severity::Error, object, field, message.into());
+impl<'a> ParsedPools<'a> {
+    fn new(snapshot: &'a Snapshot, config: &'a Config) -> Self {
+        ParsedPools { pools: config.pools.iter().map(|p| (&snapshot.pools[p.source.index], p)).collect() }
     }
-
-    /// A warning in `object` at `field`.
-    fn warning<K>(&mut self, object: &Located<K>, field: &str, message: impl Into<String>)
-    where
-        K: Resource<DynamicType = ()>,
-    {
-        self.push(Severity::Warning, object, field, message.into());
-    }
-
-    /// A problem of `severity` in `object` at `field`.
-    fn push<K>(&mut self, severity: Severity, object: &Located<K>, field: &str, message: String)
-    where
-        K: Resource<DynamicType = ()>,
-    {
-        let location = object.location_of(field);
-        let reference = reference(&object.object);
-        let diagnostic = match severity {
-            Severity::Error => Diagnostic::error(location, reference, field, message),
-            Severity::Warning => Diagnostic::warning(location, reference, field, message),
-        };
-        self.diagnostics.push(diagnostic);
-    }
-
-    fn into_sorted(mut self) -> Vec<Diagnostic> {
-        self.diagnostics.sort_by(|a, b| {
-            (&a.location.file, a.location.line, &a.message)
-                .cmp(&(&b.location.file, b.location.line, &b.message))
-                .then_with(|| a.cmp(b))
-        });
-        self.diagnostics.dedup();
-        self.diagnostics
-    }
-}
-
-/// `Kind/name` of a resource.
-fn reference<K: Resource<DynamicType = ()>>(object: &K) -> String {
-    object_ref(&K::kind(&()), object.meta())
-}
-
-/// The name of a resource; empty when it has none.
-fn name_of<K: Resource>(object: &K) -> &str {
-    object.meta().name.as_deref().unwrap_or("")
-}
-
-/// The kind of a resource (`IPAddressPool`).
-fn kind_of<K: Resource<DynamicType = ()>>() -> Cow<'static, str> {
-    K::kind(&())
-}
-
-/// The path of item `index` of the list at `path`: `spec.addresses[2]`.
-fn item(path: &str, index: usize) -> String {
-    format!("{path}[{index}]")
 }
 
 /// Reports every repeated entry of the list at `path`, naming each entry a

@@ -6,6 +6,7 @@
 use kube_core::Resource;
 
 use super::{Findings, kind_of};
+use crate::config::is_in;
 use crate::snapshot::{Located, Snapshot};
 
 /// Reports every `metallb.io` object outside `namespace`.
@@ -16,13 +17,6 @@ pub(super) fn check(snapshot: &Snapshot, namespace: &str, findings: &mut Finding
     check_kind(&snapshot.bgp_peers, namespace, findings);
     check_kind(&snapshot.bfd_profiles, namespace, findings);
     check_kind(&snapshot.communities, namespace, findings);
-}
-
-/// Whether an object of `its` namespace is in `namespace` (no namespace:
-/// it goes where it is applied; an empty `namespace`: any, see
-/// [`Options::any_namespace`](super::Options::any_namespace)).
-pub(super) fn is_in(its: Option<&str>, namespace: &str) -> bool {
-    namespace.is_empty() || its.is_none_or(|its| its.is_empty() || its == namespace)
 }
 
 fn check_kind<K: Resource<DynamicType = ()>>(

@@ -1,91 +1,32 @@
 //! `IPAddressPool`: addresses that parse and never overlap, within a pool or
 //! across pools, and a valid `serviceAllocation`.
 
-use ferrolb_types::{IpFamily, IpRange};
-
-use super::{Findings, check_unique, item, selector};
+use super::{Findings, ParsedPools, check_unique, item, selector};
 use crate::diagnostic::Severity;
 use crate::metallb::IPAddressPool;
 use crate::snapshot::{Located, Snapshot, object_ref};
 
-/// One address entry of a pool that parses.
-pub(super) struct PoolRange<'a> {
-    /// Its index in `spec.addresses`.
-    pub index: usize,
-    /// As written.
-    pub text: &'a str,
-    /// What it covers.
-    pub range: IpRange,
-}
-
-/// The address entries of every pool that parse, in the snapshot's order
-/// (one entry per pool, even for a pool with no valid address).
-pub(super) struct ParsedPools<'a> {
-    pub pools: Vec<(&'a Located<IPAddressPool>, Vec<PoolRange<'a>>)>,
-}
-
-impl<'a> ParsedPools<'a> {
-    /// Parses the addresses of every pool of `snapshot`.
-    pub fn new(snapshot: &'a Snapshot) -> Self {
-        let pools = snapshot.pools.iter().map(|pool| (pool, valid_ranges(pool))).collect();
-        ParsedPools { pools }
-    }
-}
-
-fn valid_ranges(pool: &Located<IPAddressPool>) -> Vec<PoolRange<'_>> {
-    let addresses = pool.spec.addresses.iter().enumerate();
-    addresses
-        .filter_map(|(index, text)| {
-            IpRange::parse(text).ok().map(|range| PoolRange { index, text: text.as_str(), range })
-        })
-        .collect()
-}
-
-impl PoolRange<'_> {
-    /// The family of the entry.
-    pub fn family(&self) -> IpFamily {
-        self.range.family()
-    }
-
-    /// The shortest prefix among the fewest CIDRs that cover the entry (for a
-    /// CIDR, its own length), as MetalLB compares aggregation lengths with.
-    pub fn shortest_prefix(&self) -> u8 {
-        let cidrs = self.range.cidrs();
-        cidrs.iter().map(|net| net.prefix_len()).min().unwrap_or(self.family().bits())
-    }
-}
-
-/// Checks every pool: addresses, overlaps, service allocation.
+/// Checks every pool: overlaps and service allocation (its addresses are
+/// [`crate::config::resolve`]'s).
 pub(super) fn check(snapshot: &Snapshot, parsed: &ParsedPools<'_>, findings: &mut Findings) {
     for pool in &snapshot.pools {
-        check_addresses(pool, findings);
         check_service_allocation(pool, findings);
     }
     check_overlaps(parsed, findings);
-}
-
-fn check_addresses(pool: &Located<IPAddressPool>, findings: &mut Findings) {
-    if pool.spec.addresses.is_empty() {
-        findings.error(pool, "spec.addresses", "no addresses (expected at least one CIDR or range)");
-    }
-    for (index, text) in pool.spec.addresses.iter().enumerate() {
-        if let Err(error) = IpRange::parse(text) {
-            findings.error(pool, &item("spec.addresses", index), error.to_string());
-        }
-    }
 }
 
 /// Every entry against every entry before it, in this pool or an earlier one
 /// (MetalLB rejects both).
 fn check_overlaps(parsed: &ParsedPools<'_>, findings: &mut Findings) {
     for (pool_index, (pool, ranges)) in parsed.pools.iter().enumerate() {
-        for (range_index, entry) in ranges.iter().enumerate() {
+        for (range_index, entry) in ranges.ranges.iter().enumerate() {
             let earlier_pools = parsed.pools[..pool_index].iter().flat_map(|(other, ranges)| {
                 ranges
+                    .ranges
                     .iter()
                     .map(move |r| (r, format!("of {}", object_ref("IPAddressPool", &other.metadata))))
             });
-            let same_pool = ranges[..range_index]
+            let same_pool = ranges.ranges[..range_index]
                 .iter()
                 .map(|r| (r, format!("(spec.addresses[{}]) of the same pool", r.index)));
             for (other, whose) in earlier_pools.chain(same_pool) {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use ferrolb_announce::{Alive, Election, Interfaces};
 use ferrolb_api::Snapshot;
+use ferrolb_api::config::Config;
 use ferrolb_bgp::HoldTime;
 use ferrolb_ipam::{Allocation, Assignments, Options};
 use serde::Serialize;
@@ -300,13 +301,14 @@ impl<'a> Report<'a> {
 
 /// Validates, plans and prints; exit 1 when the configuration is invalid.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let (snapshot, diagnostics) = super::validate::load_and_validate(&args.files, &args.namespace.options());
+    let (snapshot, config, diagnostics) =
+        super::validate::load_and_validate(&args.files, &args.namespace.options());
     super::validate::report(&diagnostics);
     if diagnostics.iter().any(|d| d.is_error()) {
         eprintln!("not planned: the configuration is invalid");
         return Ok(ExitCode::FAILURE);
     }
-    let decided = Decided::of(&snapshot, args.lb_class.clone(), args.node.as_deref());
+    let decided = Decided::of(&config, &snapshot, args.lb_class.clone(), args.node.as_deref());
     print!("{}", decided.render(args.output)?);
     Ok(ExitCode::SUCCESS)
 }
@@ -325,17 +327,17 @@ pub struct Decided {
 
 impl Decided {
     /// Allocates, elects and, for `node`, plans BGP.
-    pub fn of(snapshot: &Snapshot, lb_class: Option<String>, node: Option<&str>) -> Self {
-        let allocation = plan(snapshot, lb_class);
+    pub fn of(config: &Config, snapshot: &Snapshot, lb_class: Option<String>, node: Option<&str>) -> Self {
+        let allocation = plan(config, snapshot, lb_class);
         // Without gossip, every Node of the file counts as alive (as MetalLB
         // does with its memberlist disabled); the output says so.
         let alive = Alive::every_node(snapshot);
         // The two planners read the same allocation and nothing of each
         // other: the BGP one runs on a second core.
         let (l2, bgp) = std::thread::scope(|scope| {
-            let bgp =
-                node.map(|node| scope.spawn(|| ferrolb_announce::plan_bgp(snapshot, &allocation, node)));
-            let l2 = ferrolb_announce::plan_l2(snapshot, &allocation, node.unwrap_or(""), &alive);
+            let bgp = node
+                .map(|node| scope.spawn(|| ferrolb_announce::plan_bgp(config, snapshot, &allocation, node)));
+            let l2 = ferrolb_announce::plan_l2(config, snapshot, &allocation, node.unwrap_or(""), &alive);
             (l2, bgp.map(joined))
         });
         Decided { allocation, alive, l2, bgp }
@@ -364,8 +366,8 @@ impl Decided {
 }
 
 /// Allocates from scratch (plus what the Services' status already records).
-pub fn plan(snapshot: &Snapshot, lb_class: Option<String>) -> Allocation {
-    ferrolb_ipam::allocate(snapshot, &Assignments::default(), &Options { lb_class })
+pub fn plan(config: &Config, snapshot: &Snapshot, lb_class: Option<String>) -> Allocation {
+    ferrolb_ipam::allocate(config, snapshot, &Assignments::default(), &Options { lb_class })
 }
 
 fn table(report: &Report<'_>) -> String {

@@ -118,13 +118,13 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
                 unreported = Some(verdict.errors);
                 // Before any configuration validated, nothing is announced
                 // (but the errors are reported below).
-                if let Some(snapshot) = verdict.run {
+                if let Some(ferrolb_k8s::validation::Admitted { snapshot, config }) = verdict.run {
                     let allocation = {
-                        let (snapshot, options) = (Arc::clone(&snapshot), options.clone());
-                        super::run::off_thread(move || announced(&snapshot, &options)).await?
+                        let (config, snapshot, options) = (Arc::clone(&config), Arc::clone(&snapshot), options.clone());
+                        super::run::off_thread(move || announced(&config, &snapshot, &options)).await?
                     };
                     info!(services = allocation.services.len(), "announcing");
-                    announcer.announce(snapshot, allocation).await?;
+                    announcer.announce(config, snapshot, allocation).await?;
                     ready.send_replace(true);
                 }
             }
@@ -168,9 +168,9 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
 /// What this speaker may announce: the allocation that keeps every
 /// Service's status, less the Services whose status does not hold exactly
 /// what it gives (no status yet: the controller has not assigned them).
-fn announced(snapshot: &Snapshot, options: &Options) -> Allocation {
+fn announced(config: &ferrolb_api::config::Config, snapshot: &Snapshot, options: &Options) -> Allocation {
     let previous = ferrolb_k8s::status::recorded_assignments(snapshot);
-    let allocation = ferrolb_ipam::allocate(snapshot, &previous, options);
+    let allocation = ferrolb_ipam::allocate(config, snapshot, &previous, options);
     ferrolb_k8s::status::announced_by_status(snapshot, allocation)
 }
 

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use ferrolb_api::config::Config;
 use ferrolb_api::validate::Options;
 use ferrolb_api::{Diagnostic, Snapshot};
 
@@ -24,7 +25,7 @@ impl NamespaceArg {
 /// Loads and validates `files` for a MetalLB reading `namespace`; exit 0
 /// when valid (warnings allowed), 1 otherwise.
 pub fn run(files: &[PathBuf], namespace: &NamespaceArg) -> anyhow::Result<ExitCode> {
-    let (snapshot, diagnostics) = load_and_validate(files, &namespace.options());
+    let (snapshot, _, diagnostics) = load_and_validate(files, &namespace.options());
     report(&diagnostics);
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
@@ -36,25 +37,28 @@ pub fn run(files: &[PathBuf], namespace: &NamespaceArg) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every problem of the files for a MetalLB reading `options.namespace`:
-/// loading problems and broken rules, sorted.
-pub fn load_and_validate(files: &[PathBuf], options: &Options) -> (Snapshot, Vec<Diagnostic>) {
+/// The files' objects, their configuration, and every problem of them for
+/// a MetalLB reading `options.namespace`: loading problems and broken
+/// rules, sorted.
+pub fn load_and_validate(files: &[PathBuf], options: &Options) -> (Snapshot, Config, Vec<Diagnostic>) {
     let (snapshot, diagnostics) = ferrolb_api::load::load_paths(files);
-    let diagnostics = with_broken_rules(&snapshot, diagnostics, options);
-    (snapshot, diagnostics)
+    let (config, diagnostics) = with_broken_rules(&snapshot, diagnostics, options);
+    (snapshot, config, diagnostics)
 }
 
-/// The loading problems of `snapshot` and the rules it breaks for a MetalLB
-/// reading `options.namespace`, sorted, once each.
+/// The configuration of `snapshot` for a MetalLB reading
+/// `options.namespace`, with its loading problems and the rules it
+/// breaks, sorted, once each.
 pub fn with_broken_rules(
     snapshot: &Snapshot,
     mut diagnostics: Vec<Diagnostic>,
     options: &Options,
-) -> Vec<Diagnostic> {
-    diagnostics.extend(ferrolb_api::validate::validate_in(snapshot, options));
+) -> (Config, Vec<Diagnostic>) {
+    let (config, broken) = ferrolb_api::validate::validated(snapshot, options);
+    diagnostics.extend(broken);
     diagnostics.sort();
     diagnostics.dedup();
-    diagnostics
+    (config, diagnostics)
 }
 
 /// Prints diagnostics to standard error, one per line.

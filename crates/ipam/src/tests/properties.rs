@@ -377,8 +377,8 @@ proptest! {
         cases.extend(added.iter().cloned().map(&mut edited));
         let mut after = build(&pools, &cases);
         after.services.retain(|s| !removed.contains(&s.name.to_string()));
-        let full = allocate(&after, &first.assignments(), &Options::default());
-        match reallocate(first.clone(), &after, &changes(&before, &after), &Options::default()) {
+        let full = allocate(&config(&after), &after, &first.assignments(), &Options::default());
+        match reallocate(first.clone(), &config(&after), &after, &changes(&before, &after), &Options::default()) {
             Ok(quick) => prop_assert_eq!(quick, full),
             Err(previous) => prop_assert_eq!(previous, first, "given back unchanged"),
         }
@@ -410,7 +410,7 @@ proptest! {
         );
         let mut previous = Assignments::new();
         previous.insert("ns", "b", "q", previous_ips);
-        let first = allocate(&snap, &previous, &Options::default());
+        let first = allocate(&config(&snap), &snap, &previous, &Options::default());
         let _ = rerun(&snap, &first);
     }
 }
@@ -448,8 +448,9 @@ fn reallocating_takes_the_short_way_for_plain_services_and_not_after_a_pool_chan
     after.services.remove(0);
     after.services[0].object.labels = after.services[0].object.labels.with("tier", "web");
     let edit = changes(&before, &after);
-    let quick = reallocate(first.clone(), &after, &edit, &Options::default()).expect("the short way");
-    assert_eq!(quick, allocate(&after, &first.assignments(), &Options::default()));
+    let quick = reallocate(first.clone(), &config(&after), &after, &edit, &Options::default())
+        .expect("the short way");
+    assert_eq!(quick, allocate(&config(&after), &after, &first.assignments(), &Options::default()));
     assert_eq!(quick.services.len(), 4);
     let changed: Vec<String> = edit.iter().map(|c| format!("{}/{}", c.namespace, c.name)).collect();
     assert_eq!(changed, ["a/s00", "a/s01", "a/s03", "a/s04"], "what the test edited");
@@ -460,7 +461,8 @@ fn reallocating_takes_the_short_way_for_plain_services_and_not_after_a_pool_chan
     assert!(failed.services[2].error.is_some());
     let mut after = crowded.clone();
     after.services.remove(0);
-    let given_back = reallocate(failed.clone(), &after, &changes(&crowded, &after), &Options::default());
+    let given_back =
+        reallocate(failed.clone(), &config(&after), &after, &changes(&crowded, &after), &Options::default());
     assert_eq!(given_back, Err(failed));
 }
 

@@ -42,7 +42,7 @@ fn with_a_class_only_services_of_that_class_are_handled() {
         ],
     );
     let options = Options { lb_class: Some("ferrolb.io/lb".into()) };
-    let result = allocate(&snap, &Assignments::new(), &options);
+    let result = allocate(&config(&snap), &snap, &Assignments::new(), &options);
     let names: Vec<_> = result.services.iter().map(|s| s.name.clone()).collect();
     assert_eq!(names, ["mine"]);
     assert_eq!(ips_of(&result, "ns", "mine"), ["192.0.2.0"]);

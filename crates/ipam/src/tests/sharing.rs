@@ -153,7 +153,7 @@ fn sharing_service_prefers_an_ip_its_key_already_holds() {
     );
     let mut previous = Assignments::new();
     previous.insert("ns", "a", "p", vec!["192.0.2.7".parse().unwrap()]);
-    let result = crate::allocate(&snap, &previous, &crate::Options::default());
+    let result = crate::allocate(&config(&snap), &snap, &previous, &crate::Options::default());
     assert_eq!(ips_of(&result, "ns", "a"), ["192.0.2.7"]);
     assert_eq!(ips_of(&result, "ns", "b"), ["192.0.2.7"]);
 }

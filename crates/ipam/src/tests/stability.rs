@@ -8,7 +8,7 @@ fn with_previous(snap: &ferrolb_api::Snapshot, entries: &[(&str, &str, &str, &[&
     for (ns, name, pool, ips) in entries {
         previous.insert(*ns, *name, *pool, ips.iter().map(|ip| ip.parse().unwrap()).collect());
     }
-    allocate(snap, &previous, &Options::default())
+    allocate(&config(snap), snap, &previous, &Options::default())
 }
 
 #[test]

@@ -282,11 +282,15 @@ async fn a_long_list_comes_in_pages_and_the_snapshot_holds_every_page() {
 /// The node that leads `service`'s VIP as a speaker plans it from `snapshot`.
 fn l2_leader(snapshot: &Snapshot, service: &str) -> Option<String> {
     use ferrolb_announce::{Alive, plan_l2};
-    let allocation = ferrolb_ipam::allocate(snapshot, &Default::default(), &Default::default());
+    let (config, _) =
+        ferrolb_api::validate::validated(snapshot, &ferrolb_api::validate::Options::any_namespace());
+    let allocation = ferrolb_ipam::allocate(&config, snapshot, &Default::default(), &Default::default());
     let alive = Alive::every_node(snapshot);
     ["node1", "node2"]
         .into_iter()
-        .find(|node| plan_l2(snapshot, &allocation, node, &alive).vips_of(service).any(|v| v.leads()))
+        .find(|node| {
+            plan_l2(&config, snapshot, &allocation, node, &alive).vips_of(service).any(|v| v.leads())
+        })
         .map(str::to_owned)
 }
 

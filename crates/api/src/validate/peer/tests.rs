@@ -88,8 +88,15 @@ fn both_address_and_interface_is_an_error() {
 }
 
 #[test]
-fn unnumbered_peer_by_interface_is_clean() {
-    assert_clean(&peer("myASN: 64512\ndynamicASN: external\ninterface: eth1"));
+fn unnumbered_peer_by_interface_is_a_warning_until_ferrolb_opens_such_sessions() {
+    assert_problems(
+        &peer("myASN: 64512\ndynamicASN: external\ninterface: eth1"),
+        &[
+            "t.yaml:8: warning: BGPPeer/router: spec.interface: interface (an unnumbered session) is accepted but \
+           not acted on: ferrolb does not open unnumbered sessions yet, so no node peers with it (expected \
+           peerAddress)",
+        ],
+    );
 }
 
 #[test]
@@ -368,7 +375,7 @@ spec: {}
 
 #[test]
 fn durations_print_as_kubernetes_prints_them() {
-    use super::go_duration;
+    use crate::peer::go_duration;
     let cases: [(i128, &str); 9] = [
         (0, "0s"),
         (7, "7ns"),

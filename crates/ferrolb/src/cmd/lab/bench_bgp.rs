@@ -546,8 +546,10 @@ mod tests {
     #[test]
     fn generated_cluster_is_valid_and_every_service_gets_a_timed_vip() {
         let (snapshot, diagnostics) = ferrolb_api::load::load_str("bench.yaml", &cluster(50));
+        let (config, diagnostics) =
+            crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
-        let allocation = crate::cmd::plan::plan(&snapshot, None);
+        let allocation = crate::cmd::plan::plan(&config, &snapshot, None);
         assert_eq!(allocation.services.len(), 50);
         for s in &allocation.services {
             assert_eq!(s.ips.len(), 1, "every Service gets one IP");

@@ -488,8 +488,10 @@ mod tests {
     fn the_generated_cluster_gives_the_service_the_vip() {
         let nodes = [11, 12, 13].map(|h| Ipv4Addr::new(198, 51, 100, h));
         let (snapshot, diagnostics) = ferrolb_api::load::load_str("bench.yaml", &cluster(&nodes));
+        let (config, diagnostics) =
+            crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
-        let allocation = crate::cmd::plan::plan(&snapshot, None);
+        let allocation = crate::cmd::plan::plan(&config, &snapshot, None);
         assert_eq!(allocation.services.len(), 1);
         assert_eq!(allocation.services[0].ips, [IpAddr::V4(VIP)]);
     }

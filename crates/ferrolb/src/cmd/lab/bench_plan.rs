@@ -389,14 +389,16 @@ pub fn once(args: &OnceArgs) -> anyhow::Result<ExitCode> {
     let cpu_start = ferrolb_sys::usage::cpu_time();
     let (snapshot, mut diagnostics) = ferrolb_api::load::load_paths(std::slice::from_ref(&args.file));
     let loaded = start.elapsed();
-    diagnostics = crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
+    let config;
+    (config, diagnostics) =
+        crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
     let validated = start.elapsed();
     anyhow::ensure!(
         !diagnostics.iter().any(|d| d.is_error()),
         "generated config has problems: {}",
         diagnostics[0]
     );
-    let decided = crate::cmd::plan::Decided::of(&snapshot, None, args.node.as_deref());
+    let decided = crate::cmd::plan::Decided::of(&config, &snapshot, None, args.node.as_deref());
     let planned = start.elapsed();
     let text = decided.render(args.output)?;
     let total = start.elapsed();
@@ -426,10 +428,10 @@ mod tests {
     fn every_shape_is_valid_and_fully_assigned() {
         for shape in Shape::ALL {
             let (snapshot, diagnostics) = ferrolb_api::load::load_str("bench.yaml", &shape.config(200));
-            let diagnostics =
+            let (config, diagnostics) =
                 crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
             assert!(diagnostics.is_empty(), "{}: {diagnostics:?}", shape.name());
-            let decided = crate::cmd::plan::Decided::of(&snapshot, None, Some("node-0"));
+            let decided = crate::cmd::plan::Decided::of(&config, &snapshot, None, Some("node-0"));
             assert_eq!(decided.allocation.services.len(), 200, "{}", shape.name());
             let want = if shape == Shape::DualStack { 2 } else { 1 };
             for s in &decided.allocation.services {
@@ -450,8 +452,10 @@ mod tests {
     #[test]
     fn shapes_do_what_their_names_say() {
         let plan = |shape: Shape| {
-            let (snapshot, _) = ferrolb_api::load::load_str("bench.yaml", &shape.config(40));
-            crate::cmd::plan::Decided::of(&snapshot, None, Some("node-0"))
+            let (snapshot, diagnostics) = ferrolb_api::load::load_str("bench.yaml", &shape.config(40));
+            let (config, _) =
+                crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
+            crate::cmd::plan::Decided::of(&config, &snapshot, None, Some("node-0"))
         };
         assert!(plan(Shape::Bgp).l2.vips.is_empty(), "BGP only: no election");
         assert!(plan(Shape::L2).bgp.as_ref().is_some_and(|b| b.peers.is_empty()), "L2 only: no peer");

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use ferrolb_announce::{BgpPlan, BgpReplan, L2Plan};
 use ferrolb_api::Snapshot;
+use ferrolb_api::config::Config;
 use ferrolb_ipam::{Allocation, ServiceChange, ServiceKey};
 use tracing::warn;
 
@@ -28,8 +29,10 @@ pub use super::l2::{GossipOptions, L2Event};
 /// announce it.
 pub struct Announcer {
     node: String,
-    /// The snapshot in force, kept to re-elect L2 leaders when speakers come and go.
+    /// The snapshot and configuration in force, kept to re-elect L2
+    /// leaders when speakers come and go.
     snapshot: Option<Arc<Snapshot>>,
+    config: Option<Arc<Config>>,
     allocation: Option<Arc<Allocation>>,
     /// The VIPs this node announces by BGP.
     bgp_vips: BTreeSet<IpAddr>,
@@ -50,6 +53,7 @@ impl Announcer {
         Announcer {
             node: node.to_owned(),
             snapshot: None,
+            config: None,
             allocation: None,
             bgp_vips: BTreeSet::new(),
             l2_plan: None,
@@ -94,20 +98,22 @@ impl Announcer {
         self.snapshot = Some(snapshot);
     }
 
-    /// Announces `allocation` of `snapshot` by BGP and L2 in place of what
-    /// was announced; returns the allocation it replaces.
+    /// Announces `allocation` of `snapshot` under `config` by BGP and L2 in
+    /// place of what was announced; returns the allocation it replaces.
     pub async fn announce(
         &mut self,
+        config: Arc<Config>,
         snapshot: Arc<Snapshot>,
         allocation: Allocation,
     ) -> anyhow::Result<Option<Arc<Allocation>>> {
         let allocation = Arc::new(allocation);
         let bgp = {
-            let (snapshot, allocation, node) =
-                (Arc::clone(&snapshot), Arc::clone(&allocation), self.node.clone());
-            super::off_thread(move || ferrolb_announce::plan_bgp(&snapshot, &allocation, &node)).await?
+            let (config, snapshot, allocation, node) =
+                (Arc::clone(&config), Arc::clone(&snapshot), Arc::clone(&allocation), self.node.clone());
+            super::off_thread(move || ferrolb_announce::plan_bgp(&config, &snapshot, &allocation, &node))
+                .await?
         };
-        self.announce_planned(snapshot, allocation, bgp).await
+        self.announce_planned(config, snapshot, allocation, bgp).await
     }
 
     /// Announces `allocation` of `snapshot`, which differ from what is
@@ -118,6 +124,7 @@ impl Announcer {
     /// was patched (else it was planned anew, and the sessions told so).
     pub async fn announce_changes(
         &mut self,
+        config: Arc<Config>,
         snapshot: Arc<Snapshot>,
         allocation: Allocation,
         changed: ChangedServices,
@@ -125,14 +132,15 @@ impl Announcer {
         let allocation = Arc::new(allocation);
         let previous = self.bgp_plan.take();
         let planned = {
-            let (snapshot, allocation, node) =
-                (Arc::clone(&snapshot), Arc::clone(&allocation), self.node.clone());
+            let (config, snapshot, allocation, node) =
+                (Arc::clone(&config), Arc::clone(&snapshot), Arc::clone(&allocation), self.node.clone());
             super::off_thread(move || {
                 // The plan in force is moved into the new one, not copied.
                 let previous = previous.map(Arc::try_unwrap);
                 let quick = match previous {
                     Some(Ok(previous)) => ferrolb_announce::replan_bgp(
                         previous,
+                        &config,
                         &snapshot,
                         &allocation,
                         &changed.of(&snapshot),
@@ -141,13 +149,15 @@ impl Announcer {
                     .ok(),
                     _ => None,
                 };
-                quick.ok_or_else(|| ferrolb_announce::plan_bgp(&snapshot, &allocation, &node))
+                quick.ok_or_else(|| ferrolb_announce::plan_bgp(&config, &snapshot, &allocation, &node))
             })
             .await?
         };
         let replan = match planned {
             Ok(replan) => replan,
-            Err(full) => return self.announce_planned(snapshot, allocation, full).await.map(|_| false),
+            Err(full) => {
+                return self.announce_planned(config, snapshot, allocation, full).await.map(|_| false);
+            }
         };
         let BgpReplan { plan, peers, announced_before, announced_now } = replan;
         for ip in announced_before.iter().filter(|ip| announced_now.binary_search(ip).is_err()) {
@@ -156,6 +166,7 @@ impl Announcer {
         self.bgp_vips.extend(announced_now.iter().copied());
         self.allocation = Some(allocation);
         self.snapshot = Some(snapshot);
+        self.config = Some(config);
         // The host accepts a new VIP before any router is told to send it here.
         if let Some(host) = &mut self.host
             && let Err(e) = host.accept(&announced_now).await
@@ -175,36 +186,41 @@ impl Announcer {
     /// elects the L2 leaders; returns the allocation it replaces.
     async fn announce_planned(
         &mut self,
+        config: Arc<Config>,
         snapshot: Arc<Snapshot>,
         allocation: Arc<Allocation>,
         bgp: BgpPlan,
     ) -> anyhow::Result<Option<Arc<Allocation>>> {
         let vips = bgp.decisions.iter().filter(|d| d.announced()).map(|d| d.ip).collect();
         let old_vips = std::mem::replace(&mut self.bgp_vips, vips);
-        self.l2.start_gossip_if_needed(&snapshot, &self.node).await;
+        self.l2.start_gossip_if_needed(&config, &snapshot, &self.node).await;
         let previous = self.allocation.replace(allocation);
         let old_snapshot = self.snapshot.replace(snapshot);
+        let old_config = self.config.replace(Arc::clone(&config));
         // The host accepts a VIP before any router is told to send it here.
         self.announce_l2().await;
-        if let Some(snapshot) = &self.snapshot {
-            self.bgp.converge(snapshot, &bgp, &self.node).await;
-        }
+        self.bgp.converge(&config, &bgp).await;
         let old_plan = self.bgp_plan.replace(Arc::new(bgp));
-        super::drop_elsewhere((old_snapshot, old_vips, old_plan));
+        super::drop_elsewhere((old_snapshot, old_config, old_vips, old_plan));
         Ok(previous)
     }
 
     /// Elects the L2 leaders among the alive speakers, answers for the VIPs
     /// led here, and makes the host accept exactly those and the BGP ones.
     pub async fn announce_l2(&mut self) {
-        let (Some(snapshot), Some(allocation)) = (&self.snapshot, &self.allocation) else { return };
+        let (Some(snapshot), Some(config), Some(allocation)) =
+            (&self.snapshot, &self.config, &self.allocation)
+        else {
+            return;
+        };
         let alive = self.l2.alive(snapshot);
         // Off this thread, as every plan: at 100k Services an election takes
         // a few hundred milliseconds, which gossip and keepalives cannot wait.
-        let (snapshot, allocation, node) = (Arc::clone(snapshot), Arc::clone(allocation), self.node.clone());
+        let (snapshot, config, allocation, node) =
+            (Arc::clone(snapshot), Arc::clone(config), Arc::clone(allocation), self.node.clone());
         let plan = match super::off_thread({
-            let snapshot = Arc::clone(&snapshot);
-            move || ferrolb_announce::plan_l2(&snapshot, &allocation, &node, &alive)
+            let config = Arc::clone(&config);
+            move || ferrolb_announce::plan_l2(&config, &snapshot, &allocation, &node, &alive)
         })
         .await
         {
@@ -214,7 +230,6 @@ impl Announcer {
                 return;
             }
         };
-        let snapshot = &*snapshot;
         let led = l2::led_vips(&plan);
         if let Some(host) = &mut self.host {
             let accepted: BTreeSet<IpAddr> = self.bgp_vips.union(&led).copied().collect();
@@ -222,7 +237,7 @@ impl Announcer {
                 warn!(error = %e, "could not make this host accept the VIPs it announces");
             }
         }
-        self.l2.converge(snapshot, &plan);
+        self.l2.converge(&config, &plan);
         self.l2.watch_leaders(&plan);
         self.l2_plan = Some(plan);
     }

@@ -2,22 +2,20 @@
 //! select it, each told the routes of the node's plan.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ferrolb_announce::{BgpPlan, PeerRoutesChange};
-use ferrolb_api::metallb::{BGPPeer, DynamicAsnMode};
-use ferrolb_api::{Located, Snapshot};
+use ferrolb_api::config::{Config, Peer, PeerAddress};
+use ferrolb_api::metallb::DynamicAsnMode;
 use ferrolb_bgp::driver::{Listener, PeerHandle, PeerSpec, Routes, RoutesPatch};
 use ferrolb_bgp::fsm::{PeerAs, SessionConfig};
 use ferrolb_bgp::message::{Capability, ExtendedNextHop, GracefulRestart, GracefulRestartFamily};
 use ferrolb_bgp::routes::RouteAttributes;
-use ferrolb_bgp::{AfiSafi, Asn, RouterId};
+use ferrolb_bgp::{AfiSafi, RouterId};
 use ferrolb_types::BgpCommunity;
-use tracing::{info, warn};
-
-use super::config::internal_ips;
+use tracing::info;
 
 /// How long SIGTERM waits for each NOTIFICATION to leave.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
@@ -40,23 +38,19 @@ impl BgpSessions {
         BgpSessions { running: HashMap::new(), listener: None, listen_port: Some(port) }
     }
 
-    /// Keeps a session with every peer the plan has one with, with the plan's
-    /// routes; stops the others. A peer whose settings changed is restarted.
-    pub async fn converge(&mut self, snapshot: &Snapshot, plan: &BgpPlan, node: &str) {
+    /// Keeps a session with every peer the plan has one with (a peer the
+    /// node cannot peer with is a reason in the plan, not a session), with
+    /// the plan's routes; stops the others. A peer whose settings changed is
+    /// restarted.
+    pub async fn converge(&mut self, config: &Config, plan: &BgpPlan) {
         let mut wanted: HashMap<String, (PeerSpec, Routes)> = HashMap::new();
-        for peer in plan.peers.iter().filter(|p| p.has_session()) {
-            let Some(resource) =
-                snapshot.bgp_peers.iter().find(|p| p.metadata.name.as_deref() == Some(&peer.peer))
-            else {
+        for planned in plan.peers.iter().filter(|p| p.has_session()) {
+            let peer = config.peer(&planned.peer);
+            let Some(spec) = peer.zip(planned.router_id).and_then(|(peer, id)| peer_spec(peer, id)) else {
                 continue;
             };
-            match peer_spec(snapshot, resource, node) {
-                Ok(spec) => {
-                    let routes = Arc::new(peer.routes.iter().map(|r| (r.prefix, attributes(r))).collect());
-                    wanted.insert(peer.peer.clone(), (spec, routes));
-                }
-                Err(reason) => warn!(peer = %peer.peer, reason, "no session"),
-            }
+            let routes = Arc::new(planned.routes.iter().map(|r| (r.prefix, attributes(r))).collect());
+            wanted.insert(planned.peer.clone(), (spec, routes));
         }
         let gone: Vec<String> = self
             .running
@@ -127,56 +121,37 @@ fn attributes(route: &ferrolb_announce::Route) -> RouteAttributes {
     out
 }
 
-/// How to reach `peer` from `node`, from its `BGPPeer` (v1beta2) fields.
-fn peer_spec(snapshot: &Snapshot, peer: &Located<BGPPeer>, node: &str) -> Result<PeerSpec, String> {
-    let spec = &peer.spec;
-    let address: IpAddr = spec.peer_address.parse().map_err(|_| {
-        format!(
-            "peerAddress {:?} is not an IP address (unnumbered sessions are not supported yet)",
-            spec.peer_address
-        )
-    })?;
-    let local_as = Asn::new(ferrolb_api::peer::local_asn(spec)).ok_or("myASN is 0")?;
-    let peer_as = match (spec.peer_asn, spec.dynamic_asn) {
-        (0, Some(DynamicAsnMode::Internal)) => PeerAs::Internal,
-        (0, Some(DynamicAsnMode::External)) => PeerAs::External,
-        (asn, _) => PeerAs::Fixed(Asn::new(asn).ok_or("peerASN is 0")?),
+/// How to reach `peer` presenting `router_id` (the plan's: the peer's
+/// `routerID`, else the node's IPv4 InternalIP); `None` for an unnumbered
+/// peer, which the plan gives no session (`SessionReason::Unusable`).
+fn peer_spec(peer: &Peer, router_id: RouterId) -> Option<PeerSpec> {
+    let PeerAddress::Ip(address) = peer.address else { return None };
+    let peer_as = match peer.peer_as {
+        ferrolb_api::config::PeerAs::Fixed(asn) => PeerAs::Fixed(asn),
+        ferrolb_api::config::PeerAs::Dynamic(DynamicAsnMode::Internal) => PeerAs::Internal,
+        ferrolb_api::config::PeerAs::Dynamic(DynamicAsnMode::External) => PeerAs::External,
     };
-    let router_id = match spec.router_id.as_str() {
-        "" => node_ipv4(snapshot, node).ok_or("no routerID and no IPv4 InternalIP on this Node")?,
-        id => id.parse().map_err(|_| format!("routerID {id:?} is not an IPv4 address"))?,
-    };
-    let router_id = RouterId::new(router_id).ok_or("routerID 0.0.0.0")?;
-    let mut session = SessionConfig::new(local_as, router_id, peer_as);
-    if let Some(timers) = ferrolb_api::peer::timers(spec).map_err(|e| e.to_string())? {
+    let mut session = SessionConfig::new(peer.local_asn, router_id, peer_as);
+    if let Some(timers) = peer.timers {
         session.hold_time = timers.hold;
         session.keepalive = Some(timers.keepalive);
     }
-    if let Some(connect) = spec.connect_time {
-        session.connect_retry = connect.into();
+    if let Some(connect) = peer.connect_time {
+        session.connect_retry = connect;
     }
     // Reconnect soon after a failure: a router that restarts should see the
     // node again within seconds (MetalLB retries with a short backoff too).
     // The driver doubles this wait while failures repeat, up to 30 s.
     session.idle_hold = Duration::from_secs(1);
-    session.families = families(address, spec.dual_stack_address_family);
-    session.capabilities = capabilities(
-        address,
-        spec.dual_stack_address_family,
-        spec.enable_graceful_restart,
-        &session.families,
-    );
-    let source = match spec.source_address.as_str() {
-        "" => None,
-        s => Some(s.parse().map_err(|_| format!("sourceAddress {s:?} is not an IP address"))?),
-    };
-    Ok(PeerSpec {
-        name: peer.metadata.name.clone().unwrap_or_default(),
-        address: SocketAddr::new(address, spec.port()),
-        source,
-        md5_key: password(snapshot, peer)?.map(String::into_bytes),
-        ttl: spec.ebgp_multi_hop.then_some(255),
-        vrf: (!spec.vrf.is_empty()).then(|| spec.vrf.clone()),
+    session.families = families(address, peer.dual_stack);
+    session.capabilities = capabilities(address, peer.dual_stack, peer.graceful_restart, &session.families);
+    Some(PeerSpec {
+        name: peer.name.clone(),
+        address: SocketAddr::new(address, peer.port),
+        source: peer.source_address,
+        md5_key: peer.password.as_ref().map(|p| p.expose().as_bytes().to_vec()),
+        ttl: peer.ebgp_multi_hop.then_some(255),
+        vrf: peer.vrf.clone(),
         session,
     })
 }
@@ -232,55 +207,40 @@ fn capabilities(
     out
 }
 
-/// The TCP MD5 password: `password`, or the `password` key of `passwordSecret`.
-fn password(snapshot: &Snapshot, peer: &Located<BGPPeer>) -> Result<Option<String>, String> {
-    let spec = &peer.spec;
-    if !spec.password.is_empty() {
-        return Ok(Some(spec.password.clone()));
-    }
-    if spec.password_secret.name.is_empty() {
-        return Ok(None);
-    }
-    let secret = snapshot
-        .secrets
-        .iter()
-        .find(|s| s.metadata.name.as_deref() == Some(spec.password_secret.name.as_str()))
-        .ok_or_else(|| format!("passwordSecret {:?} not found", spec.password_secret.name))?;
-    let from_data = secret
-        .data
-        .as_ref()
-        .and_then(|d| d.get("password"))
-        .map(|b| String::from_utf8_lossy(&b.0).into_owned());
-    let from_string = secret.string_data.as_ref().and_then(|d| d.get("password")).cloned();
-    from_data.or(from_string).map(Some).ok_or_else(|| "passwordSecret has no key \"password\"".to_owned())
-}
-
-/// The first IPv4 InternalIP of `node`.
-fn node_ipv4(snapshot: &Snapshot, node: &str) -> Option<Ipv4Addr> {
-    internal_ips(snapshot, node).into_iter().find_map(|ip| match ip {
-        IpAddr::V4(v4) => Some(v4),
-        IpAddr::V6(_) => None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
+    use ferrolb_bgp::Asn;
+
     use super::*;
 
-    fn snapshot(yaml: &str) -> Snapshot {
+    /// The session node `n1` keeps with the one peer of `yaml`, as `run`
+    /// builds it from the plan; why not when it keeps none.
+    fn session_of(yaml: &str) -> Result<PeerSpec, String> {
         let (snapshot, diagnostics) = ferrolb_api::load::load_str("t.yaml", yaml);
-        assert!(diagnostics.is_empty(), "{diagnostics:?}");
-        snapshot
+        let (config, diagnostics) =
+            crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
+        if let Some(error) = diagnostics.iter().find(|d| d.is_error()) {
+            return Err(error.to_string());
+        }
+        let decided = crate::cmd::plan::Decided::of(&config, &snapshot, None, Some("n1"));
+        let planned = &decided.bgp.as_ref().expect("planned for n1").peers[0];
+        let peer = config.peer(&planned.peer).expect("the peer is in the configuration");
+        match planned.router_id {
+            Some(id) if planned.has_session() => peer_spec(peer, id).ok_or_else(|| "no spec".to_owned()),
+            _ => Err(planned.session.to_string()),
+        }
     }
 
     const NODE: &str = "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus:\n  addresses: [{type: InternalIP, address: 192.0.2.11}]\n---\n";
 
     #[test]
     fn a_peer_spec_takes_every_session_setting() {
-        let s = snapshot(&format!(
+        let spec = session_of(&format!(
             "{NODE}apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: r}}\nspec:\n  myASN: 64512\n  peerASN: 64513\n  peerAddress: 192.0.2.1\n  peerPort: 1179\n  holdTime: 9s\n  keepaliveTime: 3s\n  ebgpMultiHop: true\n  password: s3cret\n  sourceAddress: 192.0.2.11\n"
-        ));
-        let spec = peer_spec(&s, &s.bgp_peers[0], "n1").unwrap();
+        ))
+        .unwrap();
         assert_eq!(spec.address, "192.0.2.1:1179".parse().unwrap());
         assert_eq!(spec.session.router_id, RouterId::new(Ipv4Addr::new(192, 0, 2, 11)).unwrap());
         assert_eq!(spec.session.hold_time, ferrolb_bgp::HoldTime::new(9).unwrap());
@@ -312,19 +272,23 @@ mod tests {
                     "{NODE}apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: r, namespace: metallb-system}}\nspec:\n  myASN: 64512\n  peerASN: 64513\n  peerAddress: 192.0.2.1\n{timers}"
                 ),
             );
-            let diagnostics = crate::cmd::validate::with_broken_rules(&s, diagnostics, &Default::default());
+            let (config, diagnostics) =
+                crate::cmd::validate::with_broken_rules(&s, diagnostics, &Default::default());
             let refused = diagnostics.iter().any(|d| d.is_error());
-            let session = peer_spec(&s, &s.bgp_peers[0], "n1").map(|p| p.session);
+            let session = config.peer("r").map(|peer| {
+                let id = RouterId::new(Ipv4Addr::new(192, 0, 2, 11)).unwrap();
+                peer_spec(peer, id).unwrap().session
+            });
             match want {
                 Some((hold, keepalive)) => {
                     assert!(!refused, "{timers:?}: {diagnostics:?}");
-                    let session = session.unwrap_or_else(|e| panic!("{timers:?}: {e}"));
+                    let session = session.unwrap_or_else(|| panic!("{timers:?}: not in the configuration"));
                     assert_eq!(session.hold_time.seconds(), *hold, "{timers:?}");
                     // No timers: the session's own default (a third of the hold time).
                     let keepalive = (!timers.is_empty()).then_some(*keepalive);
                     assert_eq!(session.keepalive, keepalive, "{timers:?}");
                     // And `plan --node` says the same.
-                    let decided = crate::cmd::plan::Decided::of(&s, None, Some("n1"));
+                    let decided = crate::cmd::plan::Decided::of(&config, &s, None, Some("n1"));
                     let report = crate::cmd::plan::NodeReport::of(decided.bgp.as_ref().unwrap());
                     assert_eq!(report.peers[0].hold_time, format!("{hold}s"), "{timers:?}");
                     let shown = keepalive.map_or(format!("{}s", hold / 3), |k| format!("{k:?}"));
@@ -332,7 +296,7 @@ mod tests {
                 }
                 None => {
                     assert!(refused, "{timers:?} validates");
-                    assert!(session.is_err(), "{timers:?} makes a session");
+                    assert!(session.is_none(), "{timers:?} makes a session");
                 }
             }
         }
@@ -340,20 +304,21 @@ mod tests {
 
     #[test]
     fn the_session_presents_local_asn_when_set() {
-        let s = snapshot(&format!(
+        let spec = session_of(&format!(
             "{NODE}apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: r}}\nspec:\n  myASN: 64512\n  localASN: 64600\n  peerASN: 64513\n  peerAddress: 192.0.2.1\n"
-        ));
-        let spec = peer_spec(&s, &s.bgp_peers[0], "n1").unwrap();
+        ))
+        .unwrap();
         assert_eq!(spec.session.local_as, Asn::new(64600).unwrap());
     }
 
     #[test]
     fn a_session_carries_its_own_family_unless_dual_stack() {
         let peer = |address: &str, extra: &str| {
-            let s = snapshot(&format!(
+            session_of(&format!(
                 "{NODE}apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: r}}\nspec:\n  myASN: 64512\n  peerASN: 64513\n  peerAddress: {address}\n{extra}"
-            ));
-            peer_spec(&s, &s.bgp_peers[0], "n1").unwrap().session
+            ))
+            .unwrap()
+            .session
         };
         let enhe =
             |s: &SessionConfig| s.capabilities.iter().any(|c| matches!(c, Capability::ExtendedNextHop(_)));
@@ -370,10 +335,11 @@ mod tests {
     #[test]
     fn graceful_restart_is_offered_as_receiver_and_with_forwarding_when_enabled() {
         let gr = |extra: &str| {
-            let s = snapshot(&format!(
+            let session = session_of(&format!(
                 "{NODE}apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: r}}\nspec:\n  myASN: 64512\n  peerASN: 64513\n  peerAddress: 192.0.2.1\n{extra}"
-            ));
-            let session = peer_spec(&s, &s.bgp_peers[0], "n1").unwrap().session;
+            ))
+            .unwrap()
+            .session;
             session.capabilities.iter().find_map(|c| match c {
                 Capability::GracefulRestart(gr) => Some(gr.clone()),
                 _ => None,
@@ -390,11 +356,21 @@ mod tests {
     }
 
     #[test]
+    fn a_node_without_an_ipv4_address_keeps_no_session_and_the_plan_says_why() {
+        let yaml = "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus:\n  addresses: [{type: InternalIP, address: '2001:db8::11'}]\n---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: r}\nspec:\n  myASN: 64512\n  peerASN: 64513\n  peerAddress: 2001:db8::1\n";
+        let why = session_of(yaml).unwrap_err();
+        assert!(why.contains("no IPv4 InternalIP"), "{why}");
+        let with_id = yaml.replace("peerAddress:", "routerID: 192.0.2.11\n  peerAddress:");
+        let spec = session_of(&with_id).unwrap();
+        assert_eq!(spec.session.router_id, RouterId::new(Ipv4Addr::new(192, 0, 2, 11)).unwrap());
+    }
+
+    #[test]
     fn the_password_can_come_from_a_secret() {
-        let s = snapshot(&format!(
+        let spec = session_of(&format!(
             "{NODE}apiVersion: v1\nkind: Secret\nmetadata: {{name: bgp}}\ntype: kubernetes.io/basic-auth\nstringData: {{password: fromsecret}}\n---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: r}}\nspec:\n  myASN: 64512\n  dynamicASN: external\n  peerAddress: 192.0.2.1\n  passwordSecret: {{name: bgp}}\n"
-        ));
-        let spec = peer_spec(&s, &s.bgp_peers[0], "n1").unwrap();
+        ))
+        .unwrap();
         assert_eq!(spec.md5_key.as_deref(), Some(&b"fromsecret"[..]));
         assert_eq!(spec.session.peer_as, PeerAs::External);
     }

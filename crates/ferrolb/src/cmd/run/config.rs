@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use ferrolb_api::load::ServiceDocuments;
 use ferrolb_api::{Diagnostic, Location, Snapshot};
@@ -11,6 +12,8 @@ use ferrolb_api::{Diagnostic, Location, Snapshot};
 pub struct Config {
     /// Everything in the file.
     pub snapshot: Snapshot,
+    /// Its `metallb.io` objects, typed ([`ferrolb_api::config::resolve`]).
+    pub config: Arc<ferrolb_api::config::Config>,
     /// Where its Services were read, for the next load to copy those that
     /// did not change.
     pub documents: ServiceDocuments,
@@ -28,7 +31,7 @@ impl Config {
         previous: Option<(&Snapshot, &ServiceDocuments)>,
     ) -> Result<Config, Vec<Diagnostic>> {
         let (snapshot, diagnostics, documents) = ferrolb_api::load::load_paths_reusing(&[path], previous);
-        let diagnostics = crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, options);
+        let (config, diagnostics) = crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, options);
         for d in diagnostics.iter().filter(|d| !d.is_error()) {
             tracing::warn!(problem = %d, "configuration warning");
         }
@@ -43,20 +46,16 @@ impl Config {
                 format!("no Node named {node:?} (expected a Node object for this host, as named by --node)"),
             ));
         }
-        if errors.is_empty() { Ok(Config { snapshot, documents }) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(Config { snapshot, config: Arc::new(config), documents })
+        } else {
+            Err(errors)
+        }
     }
 }
 
 /// The InternalIPs of `node` in the file, in order.
 pub fn internal_ips(snapshot: &Snapshot, node: &str) -> Vec<IpAddr> {
-    let Some(node) = snapshot.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(node)) else {
-        return Vec::new();
-    };
-    let addresses = node.status.as_ref().and_then(|s| s.addresses.as_ref());
-    addresses
-        .into_iter()
-        .flatten()
-        .filter(|a| a.type_ == "InternalIP")
-        .filter_map(|a| a.address.parse().ok())
-        .collect()
+    let node = snapshot.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(node));
+    node.map(|node| ferrolb_api::node::internal_ips(node).collect()).unwrap_or_default()
 }

@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use ferrolb_announce::l2::Interfaces;
 use ferrolb_announce::{Alive, L2Plan};
 use ferrolb_api::Snapshot;
+use ferrolb_api::config::Config;
 use ferrolb_l2::driver::{HostLink, Responder, ResponderConfig, interfaces_for};
 use ferrolb_l2::{Leadership, MacAddr};
 use ferrolb_membership::driver::{MembershipConfig, MembershipHandle, SECRET_ENV, secret_from};
@@ -93,8 +94,8 @@ impl L2Mode {
     /// Starts gossip the first time the configuration uses L2, and waits
     /// (at most [`JOIN_WAIT`]) to hear from the other Nodes of the file: a
     /// speaker that believed itself alone would claim every VIP.
-    pub async fn start_gossip_if_needed(&mut self, snapshot: &Snapshot, node: &str) {
-        if !matches!(self.gossip, Gossip::NotStarted) || snapshot.l2_advertisements.is_empty() {
+    pub async fn start_gossip_if_needed(&mut self, config: &Config, snapshot: &Snapshot, node: &str) {
+        if !matches!(self.gossip, Gossip::NotStarted) || config.l2_advertisements.is_empty() {
             return;
         }
         self.gossip = match self.spawn_gossip(snapshot, node) {
@@ -219,11 +220,11 @@ impl L2Mode {
 
     /// Answers for exactly the VIPs `plan` says this node leads, on their
     /// interfaces; the responder starts with the first L2 configuration.
-    pub fn converge(&mut self, snapshot: &Snapshot, plan: &L2Plan) {
-        if snapshot.l2_advertisements.is_empty() && self.responder.is_none() {
+    pub fn converge(&mut self, config: &Config, plan: &L2Plan) {
+        if config.l2_advertisements.is_empty() && self.responder.is_none() {
             return;
         }
-        let served = served_links(snapshot);
+        let served = served_links(config);
         let mut leadership = Leadership::new();
         for link in served.values() {
             leadership = leadership.serve(&link.name, link.mac);
@@ -269,7 +270,7 @@ struct ServedLink {
 
 /// The interfaces any L2Advertisement may use here: the default choice and
 /// every one named explicitly that exists.
-fn served_links(snapshot: &Snapshot) -> BTreeMap<String, ServedLink> {
+fn served_links(config: &Config) -> BTreeMap<String, ServedLink> {
     let mut out = BTreeMap::new();
     let mut add = |links: Vec<HostLink>, default: bool| {
         for link in links {
@@ -286,7 +287,7 @@ fn served_links(snapshot: &Snapshot) -> BTreeMap<String, ServedLink> {
         Err(e) => warn!(error = %e, "cannot list this host's interfaces"),
     }
     let named: BTreeSet<String> =
-        snapshot.l2_advertisements.iter().flat_map(|a| a.spec.interfaces.iter().cloned()).collect();
+        config.l2_advertisements.iter().flat_map(|a| a.interfaces.iter().cloned()).collect();
     if !named.is_empty() {
         let named: Vec<String> = named.into_iter().collect();
         match interfaces_for(&named) {

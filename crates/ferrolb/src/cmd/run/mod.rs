@@ -101,6 +101,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         saved: Some(state::digest(previous.entries())),
         restored: Some(previous),
         loaded: None,
+        config: None,
     };
     running.apply(config, &options, &state).await?;
 
@@ -144,6 +145,8 @@ struct Running {
     /// The configuration in force and where its Services were read: the
     /// next load copies those whose text did not change.
     loaded: Option<Loaded>,
+    /// Its `metallb.io` objects, typed: an edit of Services only keeps it.
+    config: Option<Arc<ferrolb_api::config::Config>>,
 }
 
 /// A snapshot and its Service documents, shared with the loading thread.
@@ -155,13 +158,16 @@ impl Running {
     async fn apply(&mut self, config: Config, options: &Options, state: &StateFile) -> anyhow::Result<()> {
         let snapshot = Arc::new(config.snapshot);
         let before = self.loaded.replace((Arc::clone(&snapshot), Arc::new(config.documents)));
-        drop_elsewhere(before);
+        let before_config = self.config.replace(Arc::clone(&config.config));
+        drop_elsewhere((before, before_config));
         let allocation = {
-            let (snapshot, options) = (Arc::clone(&snapshot), options.clone());
+            let (typed, snapshot, options) =
+                (Arc::clone(&config.config), Arc::clone(&snapshot), options.clone());
             let previous = self.previous();
-            off_thread(move || ferrolb_ipam::allocate(&snapshot, &previous.assignments(), &options)).await?
+            off_thread(move || ferrolb_ipam::allocate(&typed, &snapshot, &previous.assignments(), &options))
+                .await?
         };
-        match self.announce_in_full(snapshot, allocation).await? {
+        match self.announce_in_full(config.config, snapshot, allocation).await? {
             Some(allocation) => self.save(allocation, state).await,
             None => Ok(()),
         }
@@ -171,10 +177,11 @@ impl Running {
     /// then logs what changed; the allocation now in force.
     async fn announce_in_full(
         &mut self,
+        config: Arc<ferrolb_api::config::Config>,
         snapshot: Arc<Snapshot>,
         allocation: Allocation,
     ) -> anyhow::Result<Option<Arc<Allocation>>> {
-        let previous = self.announcer.announce(snapshot, allocation).await?;
+        let previous = self.announcer.announce(config, snapshot, allocation).await?;
         // Let the sessions send before the bookkeeping below: the routers hear
         // of a change first. (Allocation is deterministic, so a crash before
         // the save hands out the same IPs again.)
@@ -198,6 +205,7 @@ impl Running {
         options: &Options,
         state: &StateFile,
     ) -> anyhow::Result<bool> {
+        let Some(config) = self.config.clone() else { return Ok(false) };
         let Some(loaded) = self.loaded.take() else { return Ok(false) };
         // The snapshot is changed in place: the announcer lets go of it meanwhile.
         self.announcer.release_snapshot();
@@ -223,13 +231,18 @@ impl Running {
 
         let previous = self.announcer.take_allocation();
         let (allocated, previous) = {
-            let (snapshot, options, changed) = (Arc::clone(&snapshot), options.clone(), changed.clone());
+            let (config, snapshot, options, changed) =
+                (Arc::clone(&config), Arc::clone(&snapshot), options.clone(), changed.clone());
             off_thread(move || {
                 let quick = match previous.map(Arc::try_unwrap) {
-                    Some(Ok(previous)) => {
-                        ferrolb_ipam::reallocate(previous, &snapshot, &changed.of(&snapshot), &options)
-                            .map_err(|previous| Some(Arc::new(previous)))
-                    }
+                    Some(Ok(previous)) => ferrolb_ipam::reallocate(
+                        previous,
+                        &config,
+                        &snapshot,
+                        &changed.of(&snapshot),
+                        &options,
+                    )
+                    .map_err(|previous| Some(Arc::new(previous))),
                     Some(Err(shared)) => Err(Some(shared)),
                     None => Err(None),
                 };
@@ -237,7 +250,7 @@ impl Running {
                     Ok(quick) => (Ok(quick), None),
                     Err(previous) => {
                         let assignments = Previous::InForce(previous.clone()).assignments();
-                        (Err(ferrolb_ipam::allocate(&snapshot, &assignments, &options)), previous)
+                        (Err(ferrolb_ipam::allocate(&config, &snapshot, &assignments, &options)), previous)
                     }
                 }
             })
@@ -247,7 +260,7 @@ impl Running {
         let (allocation, replanned) = match allocated {
             Ok(allocation) => {
                 let replanned =
-                    self.announcer.announce_changes(snapshot, allocation, changed.clone()).await?;
+                    self.announcer.announce_changes(config, snapshot, allocation, changed.clone()).await?;
                 let allocation = self.announcer.allocation();
                 if let Some(allocation) = &allocation {
                     log_changed(allocation, changed.keys());
@@ -256,7 +269,7 @@ impl Running {
             }
             Err(allocation) => {
                 self.announcer.restore_allocation(previous);
-                (self.announce_in_full(snapshot, allocation).await?, false)
+                (self.announce_in_full(config, snapshot, allocation).await?, false)
             }
         };
         info!(services = changed.0.len(), reallocated, replanned, "configuration edited");

@@ -152,9 +152,10 @@ mod tests {
     fn the_demo_cluster_validates_and_gives_each_service_its_vip() {
         let nodes = ["198.51.100.11", "198.51.100.12", "198.51.100.13"].map(String::from);
         let (snapshot, diagnostics) = ferrolb_api::load::load_str("demo.yaml", &cluster(&nodes));
+        let (config, diagnostics) =
+            crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
         assert!(diagnostics.is_empty(), "{diagnostics:?}");
-        let allocation =
-            ferrolb_ipam::allocate(&snapshot, &ferrolb_ipam::Assignments::default(), &Default::default());
+        let allocation = crate::cmd::plan::plan(&config, &snapshot, None);
         let ips: Vec<String> =
             allocation.services.iter().map(|s| s.ips.iter().map(ToString::to_string).collect()).collect();
         assert_eq!(ips, [BGP_VIP, L2_VIP]);

@@ -1,0 +1,83 @@
+//! The problems found so far by `resolve` and `validate`, each placed at its
+//! field's line.
+
+use std::borrow::Cow;
+
+use kube_core::Resource;
+
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::snapshot::{Located, object_ref};
+
+/// The problems found so far.
+#[derive(Default)]
+pub(crate) struct Findings {
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Findings {
+    /// An error in `object` at `field`.
+    pub fn error<K>(&mut self, object: &Located<K>, field: &str, message: impl Into<String>)
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        self.push(Severity::Error, object, field, message.into());
+    }
+
+    /// A warning in `object` at `field`.
+    pub fn warning<K>(&mut self, object: &Located<K>, field: &str, message: impl Into<String>)
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        self.push(Severity::Warning, object, field, message.into());
+    }
+
+    /// A problem of `severity` in `object` at `field`.
+    pub fn push<K>(&mut self, severity: Severity, object: &Located<K>, field: &str, message: String)
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        let location = object.location_of(field);
+        let reference = reference(&object.object);
+        let diagnostic = match severity {
+            Severity::Error => Diagnostic::error(location, reference, field, message),
+            Severity::Warning => Diagnostic::warning(location, reference, field, message),
+        };
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// How many errors so far.
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    /// Every problem, sorted by file, line and message, once each.
+    pub fn into_sorted(mut self) -> Vec<Diagnostic> {
+        self.diagnostics.sort_by(|a, b| {
+            (&a.location.file, a.location.line, &a.message)
+                .cmp(&(&b.location.file, b.location.line, &b.message))
+                .then_with(|| a.cmp(b))
+        });
+        self.diagnostics.dedup();
+        self.diagnostics
+    }
+}
+
+/// `Kind/name` of a resource.
+pub(crate) fn reference<K: Resource<DynamicType = ()>>(object: &K) -> String {
+    object_ref(&K::kind(&()), object.meta())
+}
+
+/// The name of a resource; empty when it has none.
+pub(crate) fn name_of<K: Resource>(object: &K) -> &str {
+    object.meta().name.as_deref().unwrap_or("")
+}
+
+/// The kind of a resource (`IPAddressPool`).
+pub(crate) fn kind_of<K: Resource<DynamicType = ()>>() -> Cow<'static, str> {
+    K::kind(&())
+}
+
+/// The path of item `index` of the list at `path`: `spec.addresses[2]`.
+pub(crate) fn item(path: &str, index: usize) -> String {
+    format!("{path}[{index}]")
+}
