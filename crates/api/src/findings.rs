@@ -45,6 +45,12 @@ impl Findings {
         self.diagnostics.push(diagnostic);
     }
 
+    /// A problem placed by the caller (an object that is not a `metallb.io`
+    /// resource: a Service).
+    pub fn add(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(diagnostic);
+    }
+
     /// How many errors so far.
     pub fn errors(&self) -> usize {
         self.diagnostics.iter().filter(|d| d.is_error()).count()

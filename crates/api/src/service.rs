@@ -16,10 +16,51 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use crate::labels::Labels;
+use crate::snapshot::Located;
 
 /// The annotation prefixes ferrolb reads (MetalLB's current and legacy ones);
 /// other annotations are dropped.
 pub const ANNOTATION_PREFIXES: [&str; 2] = ["metallb.io/", "metallb.universe.tf/"];
+
+/// A Service field that ferrolb accepts in a file but does not act on:
+/// never silent, it is a warning of `validate` and a reason of `plan`, and
+/// the README lists it. In a cluster Kubernetes itself acts on these
+/// fields, so a Service read from an API server carries none of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotActedOn {
+    /// The field's path (`spec.loadBalancerSourceRanges`).
+    pub field: &'static str,
+    /// What ferrolb does not do, and what follows for the Service.
+    pub why: &'static str,
+    /// What the user should do instead.
+    pub expected: &'static str,
+}
+
+impl NotActedOn {
+    /// The reason `plan` gives for the Service.
+    pub fn reason(&self) -> String {
+        format!("{}: accepted but not acted on: {}", self.field, self.why)
+    }
+}
+
+/// `spec.loadBalancerSourceRanges`: kube-proxy filters clients by it; a
+/// standalone host has no kube-proxy, and ferrolb installs no filter.
+pub const SOURCE_RANGES: NotActedOn = NotActedOn {
+    field: "spec.loadBalancerSourceRanges",
+    why: "without kube-proxy nothing filters clients by source range, so every client reaches the VIP",
+    expected: "a firewall on the hosts that allows these ranges only, or no loadBalancerSourceRanges",
+};
+
+/// Every Service field ferrolb accepts in a file but does not act on.
+pub const NOT_ACTED_ON: [NotActedOn; 1] = [SOURCE_RANGES];
+
+/// The fields of `service` that ferrolb does not act on: those of
+/// [`NOT_ACTED_ON`] the loader found written with a value, its type being
+/// `LoadBalancer` (kube-proxy reads them for no other type).
+pub fn not_acted_on(service: &Located<LbService>) -> impl Iterator<Item = &'static NotActedOn> {
+    let load_balancer = service.load_balancer;
+    NOT_ACTED_ON.iter().filter(move |n| load_balancer && service.fields.has(n.field))
+}
 
 /// A Service, reduced to what ferrolb reads ([`LbServiceFields`]), shared.
 #[derive(Clone, Debug, Default, Eq)]
@@ -274,6 +315,7 @@ struct DocumentSpec {
     external_name: IgnoredAny,
     health_check_node_port: IgnoredAny,
     internal_traffic_policy: IgnoredAny,
+    // Not acted on: the loader keeps its line (NOT_ACTED_ON).
     load_balancer_source_ranges: IgnoredAny,
     publish_not_ready_addresses: IgnoredAny,
     session_affinity: IgnoredAny,

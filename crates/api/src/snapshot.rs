@@ -81,6 +81,14 @@ impl<T> Located<T> {
         self.fields.shift(lines);
     }
 
+    /// The same object at `location`: its document was read again where it
+    /// now is, and the lines of its fields move with it.
+    pub fn relocated(mut self, location: Location) -> Self {
+        self.fields.shift(i64::from(location.line) - i64::from(self.location.line));
+        self.location = location;
+        self
+    }
+
     /// An object with no source file (built in code or read from an API server).
     pub fn unsourced(object: T) -> Self {
         Located { object, location: Location::new("<api>", 0), fields: FieldLines::default() }

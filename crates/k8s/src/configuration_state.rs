@@ -6,10 +6,12 @@
 //! ```text
 //!  Snapshot ──► Validation::judge ──► Verdict { run: what to plan from, errors }
 //!                  (validate off the runtime's threads; log what is new)
-//!  errors ──► ConfigurationReport::report
+//!  errors ──► ConfigurationReport::report ◄── ConfigurationReport::ignore (controller: the
+//!               │                              metallb.io objects outside the namespace)
 //!               ├─► GET, else POST  configurationstates/NAME (once: labels, owner)
 //!               ├─► merge patch of its status, only when the status differs
-//!               └─► Events on it: Warning per new error, Normal when valid again
+//!               ├─► Events on it: Warning per new error, Normal when valid again
+//!               └─► a Warning Event on each ignored object, once per object
 //! ```
 
 use std::collections::BTreeSet;
@@ -26,6 +28,7 @@ use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource};
 
 use crate::events::Publisher;
+use crate::misplaced::Misplaced;
 use crate::validation::{Admitted, Component, LastGood, desired_status, errors, notices, status_patch};
 
 /// What a snapshot gives after validation.
@@ -123,6 +126,14 @@ pub struct ConfigurationReport {
     held: Option<Held>,
     /// The errors already published as Events.
     reported: BTreeSet<String>,
+    /// The objects outside the namespace the next report lists.
+    ignored: BTreeSet<Misplaced>,
+    /// The namespaces being deleted, where no Event can be created.
+    closing: BTreeSet<String>,
+    /// The ignored objects whose Event is published. Kept when leadership
+    /// comes back: an object gets one Event from this process, not one
+    /// per term.
+    ignored_published: BTreeSet<Misplaced>,
 }
 
 impl ConfigurationReport {
@@ -143,6 +154,9 @@ impl ConfigurationReport {
             publisher,
             held: None,
             reported: BTreeSet::new(),
+            ignored: BTreeSet::new(),
+            closing: BTreeSet::new(),
+            ignored_published: BTreeSet::new(),
         }
     }
 
@@ -158,8 +172,18 @@ impl ConfigurationReport {
         self.reported.clear();
     }
 
-    /// Brings the object to the verdict `errors` (none: valid), creating
-    /// it first if needed, and publishes the Events of what changed.
+    /// Sets the `metallb.io` objects outside the namespace that the next
+    /// [`report`](Self::report) lists as ignored (none: the condition goes).
+    /// Those in a `closing` namespace (being deleted) are listed but get no
+    /// Event: the API server would refuse it, and they are about to go.
+    pub fn ignore(&mut self, objects: BTreeSet<Misplaced>, closing: BTreeSet<String>) {
+        self.ignored = objects;
+        self.closing = closing;
+    }
+
+    /// Brings the object to the verdict `errors` (none: valid) and the
+    /// ignored objects, creating it first if needed, and publishes the
+    /// Events of what changed.
     pub async fn report(&mut self, errors: &[String]) -> Result<(), ConfigurationStateError> {
         // Twice at most: an object deleted since it was last read is
         // created again, once.
@@ -169,7 +193,8 @@ impl ConfigurationReport {
                 None => self.find_or_create().await?,
             };
             let now = Time(Timestamp::now());
-            let desired = desired_status(&self.component, errors, held.status.as_ref(), now);
+            let ignored: Vec<String> = self.ignored.iter().map(|m| m.line(&self.namespace)).collect();
+            let desired = desired_status(&self.component, errors, &ignored, held.status.as_ref(), now);
             if held.status.as_ref() != Some(&desired) {
                 let params = PatchParams::default();
                 let patch = Patch::Merge(status_patch(&desired));
@@ -188,6 +213,7 @@ impl ConfigurationReport {
                     configuration_state = %self.name(),
                     result = ?desired.result,
                     errors = errors.len(),
+                    ignored = ignored.len(),
                     "configuration state written"
                 );
             }
@@ -198,8 +224,9 @@ impl ConfigurationReport {
         Ok(())
     }
 
-    /// Publishes the Events of `errors` not published yet, logging a
-    /// failure: a lost Event is no reason to write the state again.
+    /// Publishes the Events of `errors` and of ignored objects not
+    /// published yet, logging a failure: a lost Event is no reason to write
+    /// the state again.
     async fn publish(&mut self, reference: &ObjectReference, errors: &[String]) {
         for notice in notices(&self.reported, errors) {
             if let Err(error) = self.publisher.publish(&notice, reference).await {
@@ -207,6 +234,28 @@ impl ConfigurationReport {
             }
         }
         self.reported = errors.iter().cloned().collect();
+        let new = self.ignored.difference(&self.ignored_published);
+        for object in new.filter(|o| !self.closing.contains(&o.namespace)) {
+            tracing::warn!(
+                kind = %object.kind,
+                namespace = %object.namespace,
+                name = %object.name,
+                expected = %self.namespace,
+                "metallb.io object outside the namespace: ignored"
+            );
+            let notice = object.notice(&self.namespace);
+            if let Err(error) = self.publisher.publish(&notice, &object.reference()).await {
+                tracing::warn!(
+                    kind = %object.kind,
+                    namespace = %object.namespace,
+                    name = %object.name,
+                    error = %error,
+                    "event not published"
+                );
+            }
+        }
+        // Forgotten once gone, so that the set stays as small as the cluster's.
+        self.ignored_published = self.ignored.clone();
     }
 
     /// The object as it is, created (with labels and owner) if missing.

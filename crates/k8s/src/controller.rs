@@ -3,7 +3,10 @@
 //!
 //! ```text
 //!  Watchers (Kind::CONTROLLER) ──► debounced Snapshot
-//!                                      │
+//!                                      │       Watchers::misplaced: metallb.io objects
+//!                                      │       of other namespaces (metadata; never in
+//!                                      │       the Snapshot) ──┐
+//!                                      │                       ▼ a condition, and an Event on each
 //!              Validation::judge: errors ──► ConfigurationState "controller"
 //!                                      │     + Events (while leading)
 //!                  the snapshot, or its Services under the last good
@@ -25,7 +28,7 @@
 //! [`RETRY`], or sooner with the next snapshot. While another replica
 //! leads (see [`crate::lease`]), nothing is written.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,12 +40,13 @@ use ferrolb_ipam::{Assignments, ServiceKey};
 use futures_util::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Patch, PatchParams, ValidationDirective};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource as _};
 use tokio::sync::watch;
 
 use crate::configuration_state::{ConfigurationReport, Validation, Verdict};
 use crate::events::{Notice, Publisher};
+use crate::misplaced;
 use crate::status::{Note, Owned, ServiceWrite, Warned, plan, pool_writes, previous_assignments};
 use crate::validation::{Admitted, Component};
 use crate::watchers::{Kind, Stores, Watchers};
@@ -136,6 +140,7 @@ impl Controller {
     ) -> Result<(), ControllerError> {
         let mut watchers = Watchers::start_kinds(client.clone(), namespace, &Kind::CONTROLLER);
         let mut snapshots = watchers.snapshots(options.debounce);
+        let mut misplaced = watchers.misplaced(&client);
         let instance = options.instance.as_deref();
         let mut report = ConfigurationReport::new(
             client.clone(),
@@ -158,7 +163,10 @@ impl Controller {
             refused: HashMap::new(),
             refused_pools: HashMap::new(),
         };
-        let mut retry: Option<tokio::time::Instant>;
+        let mut retry: Option<tokio::time::Instant> = None;
+        // Whether what woke the loop calls for an allocation: a change of
+        // the objects outside the namespace only rewrites the report.
+        let mut reconcile_due = true;
         let mut was_leading = false;
         loop {
             // An election that stopped (its sender gone) leads no more:
@@ -182,7 +190,10 @@ impl Controller {
             }
             was_leading = leads;
             let snapshot = snapshots.borrow_and_update().clone();
-            retry = None;
+            let ignored = misplaced.borrow_and_update().all();
+            let closing =
+                if ignored.is_empty() { BTreeSet::new() } else { closing_namespaces(watchers.stores()) };
+            report.ignore(ignored, closing);
             // Validated once per snapshot, whoever leads, so that a replica
             // that comes to lead knows the last good configuration.
             if let Some(snapshot) = snapshot
@@ -191,33 +202,48 @@ impl Controller {
                 let verdict = validation.judge(Arc::clone(&snapshot)).await;
                 judged = Some((snapshot, verdict));
             }
-            if let (true, Some((_, verdict))) = (leads, judged.as_ref()) {
-                let mut failed = 0;
-                if let Err(error) = report.report(&verdict.errors).await {
-                    failed += 1;
-                    tracing::warn!(error = %error, "configuration state not written, retrying");
+            match (leads, judged.as_ref()) {
+                (true, Some((_, verdict))) => {
+                    let mut failed = 0;
+                    if let Err(error) = report.report(&verdict.errors).await {
+                        failed += 1;
+                        tracing::warn!(error = %error, "configuration state not written, retrying");
+                    }
+                    if reconcile_due {
+                        if let Some(run) = verdict.run.clone() {
+                            let stores = watchers.stores().clone();
+                            failed += controller.reconcile(run, &stores).await;
+                        }
+                        reconcile_due = false;
+                        retry = None;
+                    }
+                    // A retry already set for a failed write stays set.
+                    if failed > 0 {
+                        retry = Some(tokio::time::Instant::now() + RETRY);
+                    }
                 }
-                if let Some(run) = verdict.run.clone() {
-                    let stores = watchers.stores().clone();
-                    failed += controller.reconcile(run, &stores).await;
-                }
-                retry = (failed > 0).then(|| tokio::time::Instant::now() + RETRY);
+                (false, _) => retry = None,
+                (true, None) => {}
             }
-            tokio::select! {
-                changed = snapshots.changed() => changed.map_err(|_| ControllerError::WatchersStopped)?,
+            reconcile_due |= tokio::select! {
+                changed = snapshots.changed() => {
+                    changed.map_err(|_| ControllerError::WatchersStopped)?;
+                    true
+                }
                 Some(()) = async {
                     match leading.as_mut() {
                         Some(l) => l.changed().await.ok(),
                         None => std::future::pending().await,
                     }
-                } => {}
+                } => true,
                 () = async {
                     match retry {
                         Some(at) => tokio::time::sleep_until(at).await,
                         None => std::future::pending().await,
                     }
-                } => {}
-            }
+                } => true,
+                Ok(()) = misplaced.changed() => false,
+            };
         }
     }
 
@@ -401,6 +427,12 @@ impl Controller {
             tracing::warn!(service = %service, reason = note.reason, error = %error, "event not published");
         }
     }
+}
+
+/// The namespaces the store shows being deleted.
+fn closing_namespaces(stores: &Stores) -> BTreeSet<String> {
+    let namespaces = stores.namespaces.as_ref().map(Store::state).unwrap_or_default();
+    namespaces.iter().filter(|n| misplaced::closing(n)).filter_map(|n| n.metadata.name.clone()).collect()
 }
 
 /// What a refusal under strict field validation says, without the whole

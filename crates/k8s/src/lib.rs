@@ -15,12 +15,15 @@
 //! - [`configuration_state`]: the driver: validate each snapshot, write
 //!   the `ConfigurationState` and its Events.
 //! - [`events`]: Events created once, with no cache.
+//! - [`misplaced`]: pure: `metallb.io` objects outside the namespace, which
+//!   the controller ignores as MetalLB does, and what it says of them.
 
 pub mod announcements;
 pub mod configuration_state;
 pub mod controller;
 pub mod events;
 pub mod lease;
+pub mod misplaced;
 pub mod state;
 pub mod status;
 pub mod validation;

@@ -328,6 +328,27 @@ mod tests {
     }
 
     #[test]
+    fn source_ranges_of_a_cluster_service_are_no_warning_as_kube_proxy_enforces_them() {
+        let web = Service {
+            metadata: meta(Some("default"), "web"),
+            spec: Some(ServiceSpec {
+                type_: Some("LoadBalancer".into()),
+                load_balancer_source_ranges: Some(vec!["198.51.100.0/24".into()]),
+                ..ServiceSpec::default()
+            }),
+            ..Service::default()
+        };
+        let state = ClusterState { services: vec![Arc::new(web)], ..ClusterState::default() };
+        let snapshot = state.snapshot("metallb-system");
+        let options = ferrolb_api::validate::Options::any_namespace();
+        assert_eq!(
+            ferrolb_api::validate::validate_in(&snapshot, &options),
+            [],
+            "from a file it would be one"
+        );
+    }
+
+    #[test]
     fn services_are_reduced_to_what_ferrolb_reads() {
         let state = ClusterState { services: vec![service("default", "web")], ..ClusterState::default() };
         let snapshot = state.snapshot("metallb-system");

@@ -22,6 +22,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde_json::{Value, json};
 
 use crate::events::Notice;
+use crate::misplaced;
 use crate::state::LOCATION_PREFIX;
 
 /// The label saying which component wrote a `ConfigurationState`.
@@ -195,34 +196,68 @@ impl LastGood {
 
 /// The `ConfigurationState` status for `errors` (none: valid): one
 /// condition of `component`'s type, `result` and `errorSummary` derived
-/// from it as MetalLB derives them. The condition's transition time is
-/// the one of `previous` while its status stays, else `now`, so that the
-/// same verdict gives the same status and needs no write.
+/// from it as MetalLB derives them. While objects are `ignored` (their
+/// lines, see [`crate::misplaced`]), a second condition lists them; its
+/// reason is not MetalLB's `ConfigurationError`, so, as MetalLB reads
+/// conditions, it leaves `result` and `errorSummary` alone. A condition's
+/// transition time is the one of `previous` while its status stays, else
+/// `now`, so that the same verdict gives the same status and needs no write.
 pub fn desired_status(
     component: &Component,
     errors: &[String],
+    ignored: &[String],
     previous: Option<&ConfigurationStateStatus>,
     now: Time,
 ) -> ConfigurationStateStatus {
     let valid = errors.is_empty();
-    let status = if valid { "True" } else { "False" };
     let message = if valid { String::new() } else { format!("configuration error: {}", errors.join("\n")) };
-    let condition_type = component.condition_type();
-    let last_transition_time = previous
-        .and_then(|p| p.conditions.iter().find(|c| c.type_ == condition_type))
-        .filter(|c| c.status == status)
-        .map_or(now, |c| c.last_transition_time.clone());
+    let mut conditions = vec![condition(
+        component.condition_type(),
+        valid,
+        if valid { REASON_VALID } else { REASON_INVALID },
+        within_condition_bound(&message, "the whole list is in errorSummary and in the Events"),
+        previous,
+        &now,
+    )];
+    if !ignored.is_empty() {
+        conditions.push(condition(
+            misplaced::CONDITION_TYPE,
+            false,
+            misplaced::REASON_IGNORED,
+            within_condition_bound(&ignored.join("\n"), "each object has an Event of its own"),
+            previous,
+            &now,
+        ));
+    }
     ConfigurationStateStatus {
         result: Some(if valid { ConfigurationResult::Valid } else { ConfigurationResult::Invalid }),
-        conditions: vec![Condition {
-            type_: condition_type.to_owned(),
-            status: status.to_owned(),
-            reason: if valid { REASON_VALID } else { REASON_INVALID }.to_owned(),
-            message: within_condition_bound(&message),
-            last_transition_time,
-            observed_generation: None,
-        }],
+        conditions,
         error_summary: message,
+    }
+}
+
+/// A condition of `type_`, `True` when it `holds`, its transition time kept
+/// from `previous` while its status stays.
+fn condition(
+    type_: &str,
+    holds: bool,
+    reason: &str,
+    message: String,
+    previous: Option<&ConfigurationStateStatus>,
+    now: &Time,
+) -> Condition {
+    let status = if holds { "True" } else { "False" };
+    let last_transition_time = previous
+        .and_then(|p| p.conditions.iter().find(|c| c.type_ == type_))
+        .filter(|c| c.status == status)
+        .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
+    Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message,
+        last_transition_time,
+        observed_generation: None,
     }
 }
 
@@ -231,17 +266,17 @@ pub fn desired_status(
 pub const CONDITION_MESSAGE_MAX: usize = 32768;
 
 /// `message`, cut to [`CONDITION_MESSAGE_MAX`] characters at a line end
-/// when longer, saying so; `errorSummary` keeps it whole.
-fn within_condition_bound(message: &str) -> String {
+/// when longer, saying so and where the rest is (`whole`).
+fn within_condition_bound(message: &str, whole: &str) -> String {
     if message.chars().count() <= CONDITION_MESSAGE_MAX {
         return message.to_owned();
     }
-    const CUT: &str = "\n... (cut: the whole list is in errorSummary and in the Events)";
-    let room = CONDITION_MESSAGE_MAX - CUT.chars().count();
+    let cut = format!("\n... (cut: {whole})");
+    let room = CONDITION_MESSAGE_MAX - cut.chars().count();
     let end = message.char_indices().nth(room).map_or(message.len(), |(i, _)| i);
     let kept = &message[..end];
     let kept = kept.rfind('\n').map_or(kept, |line_end| &kept[..line_end]);
-    format!("{kept}{CUT}")
+    format!("{kept}{cut}")
 }
 
 /// The merge patch of the `status` subresource that makes it `status`:
@@ -364,17 +399,17 @@ mod tests {
     fn the_status_says_invalid_with_every_error_and_valid_again_when_fixed() {
         let speaker = Component::Speaker { node: "node1".into() };
         let errors = vec!["IPAddressPool/b: one".to_owned(), "BGPPeer/p: two".to_owned()];
-        let invalid = desired_status(&speaker, &errors, None, time(10));
+        let invalid = desired_status(&speaker, &errors, &[], None, time(10));
         assert_eq!(invalid.result, Some(ConfigurationResult::Invalid));
         assert_eq!(invalid.error_summary, "configuration error: IPAddressPool/b: one\nBGPPeer/p: two");
         assert_eq!(invalid.conditions[0].type_, "configReconcilerValid");
         assert_eq!(invalid.conditions[0].status, "False");
         assert_eq!(invalid.conditions[0].reason, "ConfigurationError");
 
-        let again = desired_status(&speaker, &errors, Some(&invalid), time(20));
+        let again = desired_status(&speaker, &errors, &[], Some(&invalid), time(20));
         assert_eq!(again, invalid, "the same verdict later is the same status: no write");
 
-        let valid = desired_status(&speaker, &[], Some(&invalid), time(30));
+        let valid = desired_status(&speaker, &[], &[], Some(&invalid), time(30));
         assert_eq!(valid.result, Some(ConfigurationResult::Valid));
         assert_eq!(valid.conditions[0].last_transition_time, time(30));
         assert_eq!(
@@ -385,17 +420,46 @@ mod tests {
     }
 
     #[test]
+    fn ignored_objects_are_a_condition_of_their_own_that_leaves_the_result_valid() {
+        let lines = vec!["IPAddressPool/stray in namespace \"default\": ignored".to_owned()];
+        let ignoring = desired_status(&Component::Controller, &[], &lines, None, time(10));
+        assert_eq!(ignoring.result, Some(ConfigurationResult::Valid), "MetalLB ignores them too");
+        assert_eq!(ignoring.error_summary, "", "the summary holds configuration errors only");
+        assert_eq!(ignoring.conditions[0].type_, "poolReconcilerValid");
+        assert_eq!(ignoring.conditions[0].status, "True");
+        let ignored = &ignoring.conditions[1];
+        assert_eq!((ignored.type_.as_str(), ignored.status.as_str()), ("namespaceValid", "False"));
+        assert_eq!(ignored.reason, "IgnoredOutsideNamespace");
+        assert_eq!(ignored.message, lines[0]);
+        assert_eq!(ignored.last_transition_time, time(10));
+
+        let later = desired_status(&Component::Controller, &[], &lines, Some(&ignoring), time(20));
+        assert_eq!(later, ignoring, "the same objects later: no write");
+        let with_error =
+            desired_status(&Component::Controller, &["x".to_owned()], &lines, Some(&ignoring), time(30));
+        assert_eq!(with_error.result, Some(ConfigurationResult::Invalid));
+        assert_eq!(with_error.conditions[1].last_transition_time, time(10), "its own transition time");
+        let gone = desired_status(&Component::Controller, &[], &[], Some(&ignoring), time(40));
+        assert_eq!(gone.conditions.len(), 1, "deleted or moved: the condition goes");
+        assert_eq!(
+            status_patch(&gone)["status"]["conditions"].as_array().map(Vec::len),
+            Some(1),
+            "the patch lists the conditions whole, so a merge removes the other"
+        );
+    }
+
+    #[test]
     fn a_condition_message_stays_within_the_crd_bound_and_the_summary_keeps_everything() {
         let speaker = Component::Speaker { node: "node1".into() };
         // Three-byte characters: the bound counts characters, not bytes.
         let errors: Vec<String> = (0..2000).map(|i| format!("BGPPeer/p{i}: ≠ invalid holdTime")).collect();
-        let status = desired_status(&speaker, &errors, None, time(10));
+        let status = desired_status(&speaker, &errors, &[], None, time(10));
         let message = &status.conditions[0].message;
         assert!(message.chars().count() <= CONDITION_MESSAGE_MAX, "{} characters", message.chars().count());
         assert!(message.ends_with("(cut: the whole list is in errorSummary and in the Events)"));
         assert!(message.contains("BGPPeer/p0: ") && !message.contains("BGPPeer/p1999: "));
         assert!(status.error_summary.ends_with("BGPPeer/p1999: ≠ invalid holdTime"));
-        let short = desired_status(&speaker, &errors[..2], None, time(10));
+        let short = desired_status(&speaker, &errors[..2], &[], None, time(10));
         assert_eq!(short.conditions[0].message, short.error_summary, "a short list is not cut");
     }
 

@@ -22,10 +22,17 @@
 //!             │ watch::Sender<Option<Arc<Snapshot>>>
 //!             ▼
 //!    controller / speaker
+//!
+//!  The controller's look at the metallb.io kinds in every other namespace:
+//!  one LIST+WATCH of metadata per kind (`metadata.namespace!=NAMESPACE`)
+//!     │ Found::set per kind, after each listing and change
+//!     ▼
+//!  watch::Sender<Found> ──► controller (ConfigurationReport::ignore)
 //! ```
 //!
 //! Every task is owned by [`Watchers`] and aborted when it is dropped.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +43,7 @@ use ferrolb_api::metallb::{
     BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
 };
 use futures_util::StreamExt;
+use kube::core::PartialObjectMeta;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event, watcher};
@@ -44,6 +52,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::misplaced::{Found, Misplaced};
 use crate::state::{ClusterState, Watched};
 
 /// The shortest time between two snapshots: a burst of changes (a
@@ -333,6 +342,103 @@ impl Watchers {
         })));
         rx
     }
+
+    /// The `metallb.io` configuration objects in every namespace but this
+    /// one, which MetalLB ignores (see [`crate::misplaced`]): watched by
+    /// their metadata alone, the API server sending only those outside the
+    /// namespace. A kind whose list is refused (a ClusterRole without the
+    /// rule) stays unknown, and the rest of the controller works on. The
+    /// tasks live as long as `self`.
+    pub fn misplaced(&mut self, client: &Client) -> watch::Receiver<Found> {
+        let (found, rx) = watch::channel(Found::default());
+        let found = Arc::new(found);
+        let c = || client.clone();
+        let ns = self.namespace.as_str();
+        self.tasks.extend([
+            misplaced_task::<IPAddressPool>(Api::all(c()), ns, &found),
+            misplaced_task::<L2Advertisement>(Api::all(c()), ns, &found),
+            misplaced_task::<BGPAdvertisement>(Api::all(c()), ns, &found),
+            misplaced_task::<BGPPeer>(Api::all(c()), ns, &found),
+            misplaced_task::<BFDProfile>(Api::all(c()), ns, &found),
+            misplaced_task::<Community>(Api::all(c()), ns, &found),
+        ]);
+        rx
+    }
+}
+
+/// Spawns the watcher of `K`'s metadata over `api` (every namespace),
+/// telling `found` of the objects of `K` outside `namespace` after each
+/// listing and change.
+fn misplaced_task<K>(
+    api: Api<PartialObjectMeta<K>>,
+    namespace: &str,
+    found: &Arc<watch::Sender<Found>>,
+) -> Task
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let found = Arc::clone(found);
+    let namespace = namespace.to_owned();
+    Task(tokio::spawn(async move {
+        let (kind, api_version) = (K::kind(&()).into_owned(), K::api_version(&()).into_owned());
+        // The API server filters: in a cluster without misplaced objects,
+        // the list is empty and the watch silent.
+        let config = watcher::Config::default().fields(&format!("metadata.namespace!={namespace}"));
+        let events = watcher(api, config).default_backoff();
+        let mut events = std::pin::pin!(events);
+        // By namespace and name: an object is replaced by its next version.
+        let mut held: BTreeMap<(String, String), Misplaced> = BTreeMap::new();
+        let mut listing: Option<BTreeMap<(String, String), Misplaced>> = None;
+        let key = |m: &Misplaced| (m.namespace.clone(), m.name.clone());
+        while let Some(event) = events.next().await {
+            let event = match event {
+                Ok(event) => event,
+                Err(error) => {
+                    let refused = matches!(&error, watcher::Error::InitialListFailed(kube::Error::Api(e))
+                        | watcher::Error::WatchStartFailed(kube::Error::Api(e)) if e.code == 403);
+                    if refused {
+                        tracing::warn!(
+                            kind = %kind, error = %error,
+                            "cannot look for metallb.io objects outside the namespace (the ClusterRole lacks \
+                             list and watch of them), retrying"
+                        );
+                    } else {
+                        tracing::warn!(kind = %kind, error = %error, "watch failed, retrying");
+                    }
+                    continue;
+                }
+            };
+            let outside =
+                |meta: &kube::api::ObjectMeta| Misplaced::outside(&kind, &api_version, meta, &namespace);
+            let changed = match event {
+                Event::Init => {
+                    listing = Some(BTreeMap::new());
+                    false
+                }
+                Event::InitApply(object) => {
+                    if let (Some(listing), Some(m)) = (listing.as_mut(), outside(&object.metadata)) {
+                        listing.insert(key(&m), m);
+                    }
+                    false
+                }
+                Event::InitDone => {
+                    held = listing.take().unwrap_or_default();
+                    true
+                }
+                Event::Apply(object) => match outside(&object.metadata) {
+                    Some(m) => held.insert(key(&m), m.clone()).as_ref() != Some(&m),
+                    None => false,
+                },
+                Event::Delete(object) => {
+                    outside(&object.metadata).is_some_and(|m| held.remove(&key(&m)).is_some())
+                }
+            };
+            if changed {
+                let objects: BTreeSet<Misplaced> = held.values().cloned().collect();
+                found.send_if_modified(|found| found.set(&kind, objects));
+            }
+        }
+    }))
 }
 
 /// Spawns the watcher of `K` over `api`, feeding a store it puts in

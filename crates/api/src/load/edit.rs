@@ -287,7 +287,7 @@ impl Window {
                 }
             };
             let location = Location { file: Arc::clone(file), line: document.first_line + line_in_document };
-            edit.added.push(Located { location, ..service });
+            edit.added.push(service.relocated(location));
             edit.fresh.push(fresh);
             edit.new_documents.push(DocumentRecord::new(
                 key,
@@ -341,9 +341,12 @@ mod tests {
     use super::*;
     use crate::load::{load_paths, load_paths_reusing};
 
+    /// A Service document; its loadBalancerSourceRanges keep a line, which
+    /// must move with the document as any object's.
     fn service(name: &str) -> String {
         format!(
-            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  type: LoadBalancer\n"
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  type: LoadBalancer\n  \
+             loadBalancerSourceRanges: [198.51.100.0/24]\n"
         )
     }
 

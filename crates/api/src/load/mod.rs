@@ -220,7 +220,7 @@ impl Loader<'_> {
         let service = previous.services.get(origin.index)?;
         let location =
             Location { file: Arc::clone(file), line: document.first_line + origin.line_in_document };
-        self.snapshot.services.push(Located { location, ..service.clone() });
+        self.snapshot.services.push(service.clone().relocated(location));
         Some(origin.line_in_document)
     }
 
@@ -287,7 +287,9 @@ impl Loader<'_> {
             }
             ("v1", "Service") => {
                 if let Some(service) = parse::<crate::service::ServiceDocument>(d, file, doc, kind, CORE) {
-                    s.services.push(service.map(LbService::from));
+                    let mut service = service.map(LbService::from);
+                    service.fields = not_acted_on_lines(doc);
+                    s.services.push(service);
                 }
             }
             ("v1", "Node") => add::<K8sNode>(s, d, file, doc, kind, CORE, |s| &mut s.nodes),
@@ -453,6 +455,35 @@ fn field_lines(doc: &Node<'_>) -> FieldLines {
     let mut lines = Vec::new();
     doc.walk(&mut String::new(), &mut |path, line| lines.push((Box::from(path), line)));
     FieldLines::new(lines)
+}
+
+/// The lines of a Service's fields that ferrolb reads past
+/// ([`NOT_ACTED_ON`](crate::service::NOT_ACTED_ON)), those written with a
+/// value: validation warns at them. Nothing else of a Service keeps a line
+/// (a file may hold 100k Services).
+fn not_acted_on_lines(doc: &Node<'_>) -> FieldLines {
+    let lines: Vec<(Box<str>, u32)> = crate::service::NOT_ACTED_ON
+        .iter()
+        .filter_map(|n| written_at(doc, n.field).map(|line| (Box::from(n.field), line)))
+        .collect();
+    FieldLines::new(lines)
+}
+
+/// The line of the key of `path` (`spec.loadBalancerSourceRanges`) in `doc`,
+/// when its value is not empty (an empty list or `null` asks for nothing).
+fn written_at(doc: &Node<'_>, path: &str) -> Option<u32> {
+    let (mut node, mut line) = (doc, doc.line);
+    for key in path.split('.') {
+        let Value::Map(entries) = &node.value else { return None };
+        let (k, value) = entries.iter().find(|(k, _)| k.as_str() == Some(key))?;
+        (node, line) = (value, k.line);
+    }
+    let empty = match &node.value {
+        Value::Seq(items) => items.is_empty(),
+        Value::Map(entries) => entries.is_empty(),
+        Value::Scalar { .. } => node.is_null(),
+    };
+    (!empty).then_some(line)
 }
 
 fn with_empty_spec<'a>(doc: &Node<'a>) -> Node<'a> {
@@ -659,7 +690,15 @@ mod tests {
         let dir = temp_dir("reuse");
         // Small (read in order) and large (read by several threads) streams.
         for count in [5, 3000] {
-            let services: Vec<String> = (0..count).map(|i| service_document(&format!("s{i}"))).collect();
+            // Some with a field whose line is kept, which must move with its document.
+            let services: Vec<String> = (0..count)
+                .map(|i| match i % 2 {
+                    1 => {
+                        service_document(&format!("s{i}")) + "  loadBalancerSourceRanges: [198.51.100.0/24]\n"
+                    }
+                    _ => service_document(&format!("s{i}")),
+                })
+                .collect();
             let (first, diagnostics, documents) = load_reusing(&dir, &services.concat(), None);
             assert!(diagnostics.is_empty(), "{diagnostics:?}");
             assert_eq!(documents.len(), count);

@@ -24,6 +24,7 @@ mod namespace;
 mod peer;
 mod pool;
 mod selector;
+mod service;
 
 use kube_core::Resource;
 
@@ -60,6 +61,7 @@ pub fn validated(snapshot: &Snapshot, options: &Options) -> (Config, Vec<Diagnos
     peer::check(snapshot, &pools, &mut findings);
     bfd::check(snapshot, &mut findings);
     community::check(snapshot, &mut findings);
+    service::check(snapshot, &mut findings);
     (config, findings.into_sorted())
 }
 

@@ -1,6 +1,7 @@
 //! `ferrolb plan FILE...`: what every LoadBalancer Service would get.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +9,7 @@ use std::process::ExitCode;
 use ferrolb_announce::{Alive, Election, Interfaces};
 use ferrolb_api::Snapshot;
 use ferrolb_api::config::Config;
+use ferrolb_api::service::{NotActedOn, not_acted_on};
 use ferrolb_bgp::HoldTime;
 use ferrolb_ipam::{Allocation, Assignments, Options};
 use serde::Serialize;
@@ -265,6 +267,10 @@ pub struct ServiceRow<'a> {
     /// absent when no L2Advertisement covers them.
     #[serde(rename = "l2Leader", skip_serializing_if = "Option::is_none")]
     pub l2_leader: Option<String>,
+    /// The fields of the Service ferrolb accepts but does not act on, each
+    /// with why; absent when none.
+    #[serde(rename = "notActedOn", skip_serializing_if = "<[_]>::is_empty")]
+    pub not_acted_on: &'a [String],
 }
 
 impl<'a> Report<'a> {
@@ -280,9 +286,25 @@ impl<'a> Report<'a> {
                 ips: &s.ips,
                 error: s.error.as_ref().map(ToString::to_string),
                 l2_leader: None,
+                not_acted_on: &[],
             })
             .collect();
         Report { services, node: None }
+    }
+
+    /// Adds to each Service the fields it has that ferrolb does not act on,
+    /// from `not_acted_on` (by `namespace/name`).
+    pub fn with_not_acted_on(mut self, not_acted_on: &'a HashMap<String, Vec<String>>) -> Self {
+        // Most plans have none: no key is built for 100k rows then.
+        if not_acted_on.is_empty() {
+            return self;
+        }
+        for row in &mut self.services {
+            if let Some(reasons) = not_acted_on.get(&format!("{}/{}", row.namespace, row.name)) {
+                row.not_acted_on = reasons;
+            }
+        }
+        self
     }
 
     /// Adds to each Service the leader of its L2 election, from any node's
@@ -323,6 +345,9 @@ pub struct Decided {
     pub l2: ferrolb_announce::L2Plan,
     /// What the node asked for announces by BGP; `None` without `--node`.
     pub bgp: Option<ferrolb_announce::BgpPlan>,
+    /// By `namespace/name`, the reasons of the Services' fields that
+    /// ferrolb accepts but does not act on (only Services that have some).
+    pub not_acted_on: HashMap<String, Vec<String>>,
 }
 
 impl Decided {
@@ -340,7 +365,15 @@ impl Decided {
             let l2 = ferrolb_announce::plan_l2(config, snapshot, &allocation, node.unwrap_or(""), &alive);
             (l2, bgp.map(joined))
         });
-        Decided { allocation, alive, l2, bgp }
+        let not_acted_on = snapshot
+            .services
+            .iter()
+            .filter_map(|service| {
+                let reasons: Vec<String> = not_acted_on(service).map(NotActedOn::reason).collect();
+                (!reasons.is_empty()).then(|| (service.key(), reasons))
+            })
+            .collect();
+        Decided { allocation, alive, l2, bgp, not_acted_on }
     }
 
     /// The plan as `ferrolb plan` prints it in `format`.
@@ -355,7 +388,9 @@ impl Decided {
                     node_report
                 })
             });
-            (Report::of(&self.allocation).with_l2_leaders(&self.l2), node_report.map(joined))
+            let report =
+                Report::of(&self.allocation).with_l2_leaders(&self.l2).with_not_acted_on(&self.not_acted_on);
+            (report, node_report.map(joined))
         });
         report.node = node_report;
         Ok(match format {
@@ -390,11 +425,13 @@ fn table(report: &Report<'_>) -> String {
     })
 }
 
-/// The Services' table: pool, IPs, L2 leader, error.
+/// The Services' table: pool, IPs, L2 leader, error, what is not acted on.
 fn services_table(report: &Report<'_>) -> String {
     // The L2 column only when some Service is in L2 mode, so that a
     // BGP-only plan reads as before.
     let l2 = report.services.iter().any(|s| s.l2_leader.is_some());
+    // Likewise the fields not acted on, only when some Service has one.
+    let not_acted = report.services.iter().any(|s| !s.not_acted_on.is_empty());
     // Cells borrow from the report where they can: 100k rows.
     let rows: Vec<Vec<Cow<'_, str>>> = report
         .services
@@ -411,15 +448,21 @@ fn services_table(report: &Report<'_>) -> String {
                 row.push(Cow::Borrowed(s.l2_leader.as_deref().unwrap_or("-")));
             }
             row.push(Cow::Borrowed(s.error.as_deref().unwrap_or_default()));
+            if not_acted {
+                row.push(s.not_acted_on.join("; ").into());
+            }
             row
         })
         .collect();
-    let header: &[&str] = if l2 {
-        &["NAMESPACE", "NAME", "POOL", "IPS", "L2 LEADER", "ERROR"]
-    } else {
-        &["NAMESPACE", "NAME", "POOL", "IPS", "ERROR"]
-    };
-    output::table(header, &rows)
+    let mut header = vec!["NAMESPACE", "NAME", "POOL", "IPS"];
+    if l2 {
+        header.push("L2 LEADER");
+    }
+    header.push("ERROR");
+    if not_acted {
+        header.push("NOT ACTED ON");
+    }
+    output::table(&header, &rows)
 }
 
 /// The result of a scoped thread, its panic passed on.

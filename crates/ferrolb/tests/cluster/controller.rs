@@ -500,3 +500,120 @@ pub fn a_pool_status_the_crd_would_prune_is_one_event_not_a_loop(cluster: &Clust
     assert_eq!(warnings.len(), refused.len(), "one Event per refusal: {events}");
     assert!(warnings[0]["note"].as_str().is_some_and(|n| n.contains("assignedIPv6")), "{}", warnings[0]);
 }
+
+/// An IPAddressPool outside metallb-system, as ferrolb (which has no
+/// webhook) lets one be created: MetalLB would ignore it, and so does the
+/// controller, saying so: one Warning Event on the pool, a condition of its
+/// ConfigurationState while the pool exists, the result Valid (its range
+/// overlaps the real pool's, which would be a configuration error were it
+/// read) and no Service moved or served from it.
+pub fn a_pool_outside_the_namespace_is_ignored_with_an_event_and_a_reason(cluster: &Cluster) {
+    let mut cleanup = Cleanup::new(cluster);
+    let namespace = cluster.namespace("misplaced");
+    cleanup.delete(&["services", "--all", "-n", &namespace]);
+    pool(cluster, &mut cleanup, &namespace, "2001:db8:9000::/120");
+    let mut controller = cluster.controller("controller-misplaced", &["--no-leader-election"]);
+    controller.wait_for_log(&["leading"], Duration::from_secs(30));
+    cluster.create(&services(&namespace, "before", 2, IPV6));
+    controller.wait_for("two Services with an address", Duration::from_secs(60), || {
+        assigned(cluster, &namespace).0 == 2
+    });
+    let before = ingress(cluster, &namespace);
+
+    cleanup.delete(&["-n", &namespace, "ipaddresspool", "stray"]);
+    cluster
+        .try_apply(&format!(
+            "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: stray\n  namespace: {namespace}\n\
+             spec:\n  addresses: [2001:db8:9000::/120, 2001:db8:9100::/120]\n  serviceAllocation:\n    \
+             priority: 1\n    namespaces: [{namespace}]\n"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let state = || {
+        cluster.kubectl_json(&["get", "configurationstates", "-n", NAMESPACE, "controller"])["status"].clone()
+    };
+    // Other tests leave objects in namespaces of their own (deleted, but
+    // Terminating for good: this control plane runs no namespace
+    // controller), which the condition lists too: this pool's line is looked for.
+    let line = format!(
+        "IPAddressPool/stray in namespace \"{namespace}\": ignored, MetalLB reads metallb.io objects only in \
+         \"{NAMESPACE}\""
+    );
+    let ignored = || {
+        let conditions = state()["conditions"].as_array().cloned().unwrap_or_default();
+        conditions.into_iter().find(|c| c["reason"] == "IgnoredOutsideNamespace")
+    };
+    let listed =
+        || ignored().is_some_and(|c| c["message"].as_str().is_some_and(|m| m.lines().any(|l| l == line)));
+    controller.wait_for("the pool reported ignored", Duration::from_secs(30), listed);
+    let condition = ignored().unwrap();
+    assert_eq!(condition["type"], "namespaceValid", "{condition}");
+    assert_eq!(condition["status"], "False", "{condition}");
+    let status = state();
+    assert_eq!(status["result"], "Valid", "ignored, not an error: {status}");
+    assert!(status.get("errorSummary").is_none(), "{status}");
+
+    let events = || {
+        let list = cluster.kubectl_json(&[
+            "get",
+            "events.events.k8s.io",
+            "-n",
+            &namespace,
+            "--field-selector",
+            "regarding.name=stray",
+        ]);
+        list["items"].as_array().cloned().unwrap_or_default()
+    };
+    controller.wait_for("the Event on the pool", Duration::from_secs(30), || !events().is_empty());
+    let event = &events()[0];
+    assert_eq!(event["type"], "Warning", "{event}");
+    assert_eq!(event["reason"], "IgnoredOutsideNamespace", "{event}");
+    assert_eq!(event["regarding"]["kind"], "IPAddressPool", "{event}");
+    let uid =
+        cluster.kubectl_json(&["get", "-n", &namespace, "ipaddresspool", "stray"])["metadata"]["uid"].clone();
+    assert_eq!(event["regarding"]["uid"], uid, "kubectl describe shows it with the pool: {event}");
+    let note = event["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains(&format!("only in namespace \"{NAMESPACE}\"")) && note.contains("webhook would refuse"),
+        "{note}"
+    );
+
+    // Served as before: a new Service gets an address of the real pool, not
+    // of the stray one that asks for priority; nobody moved.
+    cluster.create(&services(&namespace, "after", 1, IPV6));
+    controller.wait_for("the new Service with an address", Duration::from_secs(60), || {
+        assigned(cluster, &namespace).0 == 3
+    });
+    let now = ingress(cluster, &namespace);
+    for (service, ips) in &before {
+        assert_eq!(&now[service], ips, "{service} moved");
+    }
+    let new = &now["after-0000"];
+    assert!(
+        new.iter().all(|ip| ip.starts_with("2001:db8:9000::")),
+        "served from the real pool only: {new:?}"
+    );
+    // Snapshots again (a Service annotated), and time for a resync: still one Event.
+    cluster.kubectl(&[
+        "annotate",
+        "--overwrite",
+        "service",
+        "-n",
+        &namespace,
+        "before-0000",
+        "ferrolb.io/test-stamp=1",
+    ]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(events().len(), 1, "one Event per object: {:?}", events());
+
+    cluster.kubectl(&["delete", "-n", &namespace, "ipaddresspool", "stray"]);
+    controller.wait_for("the reason gone with the pool", Duration::from_secs(30), || !listed());
+    assert_eq!(state()["result"], "Valid");
+    let stray_writes: Vec<String> = cluster
+        .audit()
+        .iter()
+        .filter(|e| e.user.credential() == Some(controller.credential.as_str()) && e.is_write())
+        .filter(|e| e.object() == format!("{namespace}/stray"))
+        .map(|e| format!("{} {}", e.verb, e.request_uri))
+        .collect();
+    assert!(stray_writes.is_empty(), "the controller wrote the ignored pool: {stray_writes:?}");
+}

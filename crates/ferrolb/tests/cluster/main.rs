@@ -52,6 +52,7 @@ const TESTS: &[Test] = tests![
     controller::a_conflicting_lease_write_is_read_again_and_the_lead_kept,
     controller::an_invalid_configuration_is_reported_and_the_last_good_one_kept,
     controller::a_pool_status_the_crd_would_prune_is_one_event_not_a_loop,
+    controller::a_pool_outside_the_namespace_is_ignored_with_an_event_and_a_reason,
     speaker::three_speakers_announce_by_bgp_and_l2,
     metallb::same_services_get_the_same_verdicts_as_metallb,
     metallb::migration_from_metallb_keeps_every_address,

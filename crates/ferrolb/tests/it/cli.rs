@@ -323,3 +323,52 @@ fn speaker_needs_its_node() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--node"), "{}", text(&out.stderr));
 }
+
+/// [`L2_CLUSTER`] with loadBalancerSourceRanges on `web`, and the line they are on.
+fn with_source_ranges() -> (String, usize) {
+    let input = L2_CLUSTER.replace(
+        "spec: {type: LoadBalancer, ports: [{port: 80}], loadBalancerIP: 192.0.2.10}\n",
+        "spec:\n  type: LoadBalancer\n  ports: [{port: 80}]\n  loadBalancerIP: 192.0.2.10\n  \
+         loadBalancerSourceRanges:\n  - 198.51.100.0/24\n",
+    );
+    let line = input.lines().position(|l| l.contains("loadBalancerSourceRanges")).expect("written") + 1;
+    (input, line)
+}
+
+#[test]
+fn source_ranges_from_a_file_are_a_warning_of_validate_and_a_reason_of_plan() {
+    let (input, line) = with_source_ranges();
+    let warning = format!(
+        "-:{line}: warning: Service/web: spec.loadBalancerSourceRanges: accepted but not acted on: without \
+         kube-proxy nothing filters clients by source range, so every client reaches the VIP (expected a \
+         firewall on the hosts that allows these ranges only, or no loadBalancerSourceRanges)\n"
+    );
+    let out = ferrolb_reading(&["validate", "-"], &input);
+    assert_eq!(out.status.code(), Some(0), "a warning, not an error: {}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), warning);
+    assert!(text(&out.stdout).contains("(1 warning(s))"), "{}", text(&out.stdout));
+
+    let out = ferrolb_reading(&["plan", "-"], &input);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), warning, "plan says it as validate does");
+    let reason = "spec.loadBalancerSourceRanges: accepted but not acted on: without kube-proxy nothing filters \
+                  clients by source range, so every client reaches the VIP";
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "\
+NAMESPACE  NAME   POOL  IPS         L2 LEADER  ERROR  NOT ACTED ON
+default    cache  lan   192.0.2.9   none
+default    db     lan   192.0.2.11  node3
+default    web    lan   192.0.2.10  node2             {reason}
+"
+        )
+    );
+    let out = ferrolb_reading(&["plan", "-", "-o", "json"], &input);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let services = plan["services"].as_array().unwrap();
+    let web = services.iter().find(|s| s["name"] == "web").unwrap();
+    assert_eq!(web["notActedOn"], serde_json::json!([reason]));
+    let others = services.iter().filter(|s| s["name"] != "web");
+    assert!(others.into_iter().all(|s| s.get("notActedOn").is_none()), "{services:?}");
+}

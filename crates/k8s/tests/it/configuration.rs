@@ -198,3 +198,97 @@ async fn a_deleted_configuration_state_is_created_again_with_the_next_change() {
     assert_eq!(state["status"]["result"], "Invalid");
     assert_eq!(state["metadata"]["labels"]["metallb.io/component-type"], "controller");
 }
+
+/// The condition the controller's ConfigurationState lists ignored objects
+/// under, if any.
+fn ignored_condition(fake: &FakeApi) -> Option<Value> {
+    let state = controller_state(fake);
+    let conditions = state["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    conditions.into_iter().find(|c| c["type"] == "namespaceValid")
+}
+
+/// The Events about `namespace/name`.
+fn events_about(fake: &FakeApi, namespace: &str, name: &str) -> Vec<Value> {
+    fake.events()
+        .into_iter()
+        .filter(|e| e["regarding"]["namespace"] == namespace && e["regarding"]["name"] == name)
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pool_outside_the_namespace_is_ignored_with_one_event_and_a_reason_until_deleted() {
+    let fake = cluster();
+    fake.apply(objects::service("default", "web"));
+    let _controller = start(&fake);
+    settle().await;
+    assert_eq!(ingress(&fake, "web"), ["192.0.2.0"]);
+    assert_eq!(ignored_condition(&fake), None, "nothing ignored: MetalLB's one condition only");
+
+    // Would overlap pool a, and give api an address of its own, were it read.
+    let mut stray = objects::pool("default", "stray", &["192.0.2.0/28", "203.0.113.0/28"]);
+    stray["metadata"]["uid"] = "uid-stray".into();
+    fake.apply(stray);
+    fake.apply(objects::service("default", "api"));
+    settle().await;
+    assert_eq!(ingress(&fake, "web"), ["192.0.2.0"], "the allocation is unchanged");
+    assert_eq!(ingress(&fake, "api"), ["192.0.2.1"], "a new Service is served from pool a only");
+    let state = controller_state(&fake);
+    assert_eq!(state["status"]["result"], "Valid", "MetalLB ignores it: no configuration error");
+    assert!(state["status"].get("errorSummary").is_none(), "{state}");
+    let condition = ignored_condition(&fake).expect("the ignored object listed");
+    assert_eq!(condition["status"], "False");
+    assert_eq!(condition["reason"], "IgnoredOutsideNamespace");
+    assert_eq!(
+        condition["message"],
+        "IPAddressPool/stray in namespace \"default\": ignored, MetalLB reads metallb.io objects only in \
+         \"metallb-system\""
+    );
+    let events = events_about(&fake, "default", "stray");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "Warning");
+    assert_eq!(events[0]["reason"], "IgnoredOutsideNamespace");
+    assert_eq!(events[0]["regarding"]["kind"], "IPAddressPool");
+    assert_eq!(events[0]["regarding"]["uid"], "uid-stray");
+    assert_eq!(events[0]["metadata"]["namespace"], "default", "the Event lives beside the object");
+    let note = events[0]["note"].as_str().unwrap();
+    assert!(note.contains("only in namespace \"metallb-system\"") && note.contains("webhook"), "{note}");
+    assert!(
+        fake.pool_status_patches().iter().all(|w| !w.path.ends_with("/stray/status")),
+        "its status untouched"
+    );
+
+    // More snapshots, a change of the object, watches started again: still one Event.
+    fake.apply(objects::service("default", "db"));
+    let mut changed = fake.get("IPAddressPool", "default", "stray").unwrap();
+    changed["metadata"]["labels"] = json!({"tier": "front"});
+    fake.apply(changed);
+    fake.close_watches();
+    settle().await;
+    assert_eq!(events_about(&fake, "default", "stray").len(), 1, "one Event per object");
+    let writes = state_status_writes(&fake).len();
+
+    fake.delete("IPAddressPool", "default", "stray");
+    settle().await;
+    assert_eq!(ignored_condition(&fake), None, "deleted: the reason is gone");
+    assert_eq!(state_status_writes(&fake).len(), writes + 1, "one write to take it out");
+    assert_eq!(controller_state(&fake)["status"]["result"], "Valid");
+    assert_eq!(ingress(&fake, "web"), ["192.0.2.0"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_object_in_a_namespace_being_deleted_is_listed_without_an_event() {
+    let fake = cluster();
+    let mut leaving = objects::namespace("leaving");
+    leaving["status"]["phase"] = "Terminating".into();
+    fake.apply(leaving);
+    fake.apply(objects::pool("leaving", "stray", &["203.0.113.0/28"]));
+    fake.apply(objects::pool("default", "other", &["203.0.113.16/28"]));
+    let _controller = start(&fake);
+    settle().await;
+    let condition = ignored_condition(&fake).expect("both listed");
+    let message = condition["message"].as_str().unwrap();
+    assert!(message.contains("IPAddressPool/stray in namespace \"leaving\""), "{message}");
+    assert!(message.contains("IPAddressPool/other in namespace \"default\""), "{message}");
+    assert!(events_about(&fake, "leaving", "stray").is_empty(), "the API server would refuse it");
+    assert_eq!(events_about(&fake, "default", "other").len(), 1);
+}
