@@ -394,13 +394,13 @@ fn file_changes(lab: &Lab, pid: u32, config: &Path, size: usize) -> anyhow::Resu
 }
 
 /// Seconds since the Unix epoch, as tcpdump's `-tt` prints them.
-fn unix_now() -> f64 {
+pub(super) fn unix_now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The timestamp of the first packet at or after `after` that carries a BGP
 /// UPDATE, in the output of `tcpdump -n -tt -v`.
-fn first_update_after(tcpdump: &str, after: f64) -> Option<f64> {
+pub(super) fn first_update_after(tcpdump: &str, after: f64) -> Option<f64> {
     let mut packet = None;
     for line in tcpdump.lines() {
         if line.starts_with(|c: char| c.is_ascii_digit()) {
@@ -458,7 +458,7 @@ fn cluster(services: usize) -> String {
     out
 }
 
-fn median(values: &[f64]) -> f64 {
+pub(super) fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)

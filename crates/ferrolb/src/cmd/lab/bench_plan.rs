@@ -76,7 +76,7 @@ pub enum Shape {
 }
 
 impl Shape {
-    const ALL: [Shape; 9] = [
+    pub const ALL: [Shape; 9] = [
         Shape::L2,
         Shape::Bgp,
         Shape::L2Bgp,
@@ -88,7 +88,8 @@ impl Shape {
         Shape::DualStack,
     ];
 
-    fn name(self) -> &'static str {
+    /// The shape's name, as `--shapes` takes it.
+    pub fn name(self) -> &'static str {
         match self {
             Shape::L2 => "l2",
             Shape::Bgp => "bgp",
@@ -125,13 +126,13 @@ impl Shape {
             }
         }
         nodes(&mut out);
-        if self != Shape::Bgp {
+        if self.has_l2() {
             document(
                 &mut out,
                 "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata:\n  name: all\n  namespace: metallb-system\n",
             );
         }
-        if self != Shape::L2 {
+        if self.has_bgp() {
             document(
                 &mut out,
                 "apiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata:\n  name: all\n  namespace: metallb-system\n",
@@ -199,6 +200,27 @@ fn nodes(out: &mut String) {
                 10 + i
             ),
         );
+    }
+}
+
+impl Shape {
+    /// Whether the shape announces by L2 (an L2Advertisement).
+    pub fn has_l2(self) -> bool {
+        self != Shape::Bgp
+    }
+
+    /// Whether it announces by BGP (a BGPAdvertisement and the peer
+    /// `192.0.2.1`, AS 64513, from AS 64512).
+    pub fn has_bgp(self) -> bool {
+        self != Shape::L2
+    }
+
+    /// Service `i` of this shape as a document to append to its file
+    /// (starting with `---`).
+    pub fn service_document(self, i: usize) -> String {
+        let mut out = String::new();
+        service(&mut out, self, i);
+        out
     }
 }
 

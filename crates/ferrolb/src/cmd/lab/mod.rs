@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 mod bench_bgp;
+mod bench_edit;
 mod bench_k8s;
 mod bench_k8s_speakers;
 mod bench_l2;
@@ -38,6 +39,10 @@ pub enum Bench {
     /// one node, shared and requested IPs, pools per namespace, dual-stack,
     /// JSON): time per size, the ratio, peak memory.
     Plan(bench_plan::Args),
+    /// `ferrolb run` holding N Services, one Service appended to its file:
+    /// the time until the first UPDATE and gratuitous ARP for it are on the
+    /// wire, for every shape of configuration, with the ratio between sizes.
+    Edit(bench_edit::Args),
     /// Time until a real FRR router's kernel holds N VIP routes from ferrolb,
     /// GoBGP and BIRD, with peak memory and ratios.
     Bgp(bench_bgp::Args),
@@ -62,6 +67,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(&args),
         Command::Bench { target: Bench::Plan(args) } => bench_plan::run(&args),
         Command::Bench { target: Bench::Bgp(args) } => bench_bgp::run(&args),
+        Command::Bench { target: Bench::Edit(args) } => bench_edit::run(&args),
         Command::Bench { target: Bench::L2Failover(args) } => bench_l2::run(&args),
         Command::Bench { target: Bench::K8s(args) } => bench_k8s::run(&args),
         Command::Bench { target: Bench::PlanOnce(args) } => bench_plan::once(&args),
