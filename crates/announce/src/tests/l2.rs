@@ -54,7 +54,7 @@ fn leader(vip: &L2Vip) -> &str {
 }
 
 fn candidates(vip: &L2Vip) -> Vec<(&str, i64)> {
-    vip.candidates.iter().map(|c| (c.node.as_str(), c.score)).collect()
+    vip.candidates.iter().map(|c| (&*c.node, c.score)).collect()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -67,7 +67,7 @@ fn equal_candidates(names: &[&str]) -> Vec<Candidate> {
 
 fn ordered(mut candidates: Vec<Candidate>, ip: IpAddr) -> Vec<String> {
     order(&mut candidates, ip);
-    candidates.into_iter().map(|c| c.node).collect()
+    candidates.into_iter().map(|c| c.node.to_string()).collect()
 }
 
 #[test]

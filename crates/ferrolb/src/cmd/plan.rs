@@ -134,9 +134,9 @@ impl L2Report {
                     candidates: v
                         .candidates
                         .iter()
-                        .map(|c| CandidateRow { node: c.node.clone(), score: c.score })
+                        .map(|c| CandidateRow { node: c.node.to_string(), score: c.score })
                         .collect(),
-                    leader: leader.map(|l| l.node.clone()),
+                    leader: leader.map(|l| l.node.to_string()),
                     no_leader: match &v.election {
                         Election::NoLeader(reason) => Some(reason.to_string()),
                         Election::Leader(_) => None,
@@ -292,7 +292,7 @@ impl<'a> Report<'a> {
             row.l2_leader = plan
                 .vips_of(&key)
                 .next()
-                .map(|v| v.election.leader().map_or_else(|| "none".to_owned(), |l| l.node.clone()));
+                .map(|v| v.election.leader().map_or_else(|| "none".to_owned(), |l| l.node.to_string()));
         }
         self
     }
