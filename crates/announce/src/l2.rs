@@ -249,13 +249,26 @@ pub fn plan_l2(snapshot: &Snapshot, allocation: &Allocation, node: &str, alive: 
     // (a plan of 100k Services spends most of its time here).
     let outcomes: Vec<&ServiceOutcome> = allocation.services.iter().filter(|o| !o.ips.is_empty()).collect();
     let (first, second) = outcomes.split_at(outcomes.len() / 2);
-    let mut vips = std::thread::scope(|scope| {
-        let second = scope.spawn(|| context.elect_all(second));
-        let mut vips = context.elect_all(first);
+    let room = |outcomes: &[&ServiceOutcome]| outcomes.iter().map(|o| o.ips.len()).sum();
+    // Room for every entry at once: the second half's are appended, not
+    // the whole grown and copied.
+    let mut vips = Vec::with_capacity(room(&outcomes));
+    std::thread::scope(|scope| {
+        let second = scope.spawn(|| {
+            let mut vips = Vec::with_capacity(room(second));
+            context.elect_all(second, &mut vips);
+            vips
+        });
+        context.elect_all(first, &mut vips);
         vips.extend(second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-        vips
     });
-    vips.sort_by(|a, b| (&a.service, a.ip).cmp(&(&b.service, b.ip)));
+    // The outcomes come by (namespace, name), which orders `namespace/name`
+    // alike unless a namespace is another's prefix followed by a character
+    // below '/': then only is a sort (and its copy of the entries) needed.
+    let order = |a: &L2Vip, b: &L2Vip| (&a.service, a.ip).cmp(&(&b.service, b.ip));
+    if !vips.is_sorted_by(|a, b| order(a, b).is_le()) {
+        vips.sort_by(order);
+    }
     L2Plan { node: node.to_owned(), vips }
 }
 
@@ -271,14 +284,14 @@ struct Context<'a, 'p> {
 }
 
 impl Context<'_, '_> {
-    /// The entries of `outcomes`' VIPs, each Service's election held once.
-    fn elect_all(&self, outcomes: &[&ServiceOutcome]) -> Vec<L2Vip> {
+    /// Appends the entries of `outcomes`' VIPs to `vips`, each Service's
+    /// election held once.
+    fn elect_all(&self, outcomes: &[&ServiceOutcome], vips: &mut Vec<L2Vip>) {
         let mut electorates = Electorates::default();
         // Which advertisements cover a pool depends on the pool alone: found
         // once per pool, not once per Service.
         let mut covering: HashMap<&str, Vec<&Advertisement>> = HashMap::new();
         let no_labels = Labels::default();
-        let mut vips = Vec::with_capacity(outcomes.iter().map(|o| o.ips.len()).sum());
         for outcome in outcomes {
             let Some(pool) = outcome.pool.as_deref() else { continue };
             let for_pool = covering.entry(pool).or_insert_with(|| {
@@ -318,7 +331,6 @@ impl Context<'_, '_> {
             vips.push(vip);
             vips[first..].sort_unstable_by_key(|v| v.ip);
         }
-        vips
     }
 }
 

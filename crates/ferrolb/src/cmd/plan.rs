@@ -341,7 +341,8 @@ impl<'a> FirstVips<'a> {
                 at
             }
         };
-        self.next = start + self.vips[start..].partition_point(|v| v.service == key);
+        // A Service has an entry per address: a step or two, not a search.
+        self.next = start + self.vips[start..].iter().take_while(|v| v.service == key).count();
         Some(&self.vips[start])
     }
 }
