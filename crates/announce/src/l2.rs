@@ -35,6 +35,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ferrolb_api::Snapshot;
 use ferrolb_api::config::{Config, L2Advertisement};
@@ -157,8 +158,9 @@ impl L2Vip {
 /// A node that could lead a VIP, with its preference score.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Candidate {
-    /// The node.
-    pub node: String,
+    /// The node (shared: a plan of 100k VIPs names a few nodes over and
+    /// over, in every candidate list, leader and reason).
+    pub node: Arc<str>,
     /// The sum of the weights of the preferredNodeSelectors it matches.
     pub score: i64,
 }
@@ -185,8 +187,8 @@ impl Election {
 /// The node that answers ARP/NDP for a VIP, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct L2Leader {
-    /// The node.
-    pub node: String,
+    /// The node (shared with its [`Candidate`] entry).
+    pub node: Arc<str>,
     /// The interfaces it answers on.
     pub interfaces: Interfaces,
 }
@@ -249,13 +251,26 @@ pub fn plan_l2(
     // (a plan of 100k Services spends most of its time here).
     let outcomes: Vec<&ServiceOutcome> = allocation.services.iter().filter(|o| !o.ips.is_empty()).collect();
     let (first, second) = outcomes.split_at(outcomes.len() / 2);
-    let mut vips = std::thread::scope(|scope| {
-        let second = scope.spawn(|| context.elect_all(second));
-        let mut vips = context.elect_all(first);
+    let room = |outcomes: &[&ServiceOutcome]| outcomes.iter().map(|o| o.ips.len()).sum();
+    // Room for every entry at once: the second half's are appended, not
+    // the whole grown and copied.
+    let mut vips = Vec::with_capacity(room(&outcomes));
+    std::thread::scope(|scope| {
+        let second = scope.spawn(|| {
+            let mut vips = Vec::with_capacity(room(second));
+            context.elect_all(second, &mut vips);
+            vips
+        });
+        context.elect_all(first, &mut vips);
         vips.extend(second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-        vips
     });
-    vips.sort_by(|a, b| (&a.service, a.ip).cmp(&(&b.service, b.ip)));
+    // The outcomes come by (namespace, name), which orders `namespace/name`
+    // alike unless a namespace is another's prefix followed by a character
+    // below '/': then only is a sort (and its copy of the entries) needed.
+    let order = |a: &L2Vip, b: &L2Vip| (&a.service, a.ip).cmp(&(&b.service, b.ip));
+    if !vips.is_sorted_by(|a, b| order(a, b).is_le()) {
+        vips.sort_by(order);
+    }
     L2Plan { node: node.to_owned(), vips }
 }
 
@@ -271,22 +286,26 @@ struct Context<'a, 'p> {
 }
 
 impl Context<'_, '_> {
-    /// The entries of `outcomes`' VIPs, each Service's election held once.
-    fn elect_all(&self, outcomes: &[&ServiceOutcome]) -> Vec<L2Vip> {
+    /// Appends the entries of `outcomes`' VIPs to `vips`, each Service's
+    /// election held once.
+    fn elect_all(&self, outcomes: &[&ServiceOutcome], vips: &mut Vec<L2Vip>) {
         let mut electorates = Electorates::default();
+        // Which advertisements cover a pool depends on the pool alone: found
+        // once per pool, not once per Service.
+        let mut covering: HashMap<&str, Vec<&Advertisement>> = HashMap::new();
         let no_labels = Labels::default();
-        let mut vips = Vec::with_capacity(outcomes.iter().map(|o| o.ips.len()).sum());
         for outcome in outcomes {
             let Some(pool) = outcome.pool.as_deref() else { continue };
-            let labels = self.pool_labels.get(pool).copied().map_or(&no_labels as &dyn LabelSet, |l| l);
-            let for_pool: Vec<&Advertisement> =
-                self.advertisements.iter().filter(|a| a.covers_pool(pool, labels)).collect();
+            let for_pool = covering.entry(pool).or_insert_with(|| {
+                let labels = self.pool_labels.get(pool).copied().map_or(&no_labels as &dyn LabelSet, |l| l);
+                self.advertisements.iter().filter(|a| a.covers_pool(pool, labels)).collect()
+            });
             if for_pool.is_empty() {
                 continue;
             }
             let election_ip = outcome.ips[0];
             let ballot = Ballot {
-                for_pool: &for_pool,
+                for_pool: for_pool.as_slice(),
                 service: self.services.get(&outcome.namespace, &outcome.name),
                 endpoints: self.endpoints.get(&outcome.namespace, &outcome.name),
                 nodes: self.nodes,
@@ -295,7 +314,7 @@ impl Context<'_, '_> {
             let (applying, candidates, election) = ballot.elect(election_ip, &mut electorates);
             let reason = ballot.decide(self.node, &applying, &candidates, &election);
             let vip = L2Vip {
-                service: format!("{}/{}", outcome.namespace, outcome.name),
+                service: [outcome.namespace.as_str(), "/", outcome.name.as_str()].concat(),
                 ip: election_ip,
                 election_ip,
                 pool: pool.to_owned(),
@@ -305,12 +324,15 @@ impl Context<'_, '_> {
                 reason,
             };
             // The other family of a dual-stack Service: the same election.
+            // Pushed in address order, so that the plan's final sort finds
+            // the entries in order (a dual-stack Service lists IPv4 first).
+            let first = vips.len();
             for &ip in &outcome.ips[1..] {
                 vips.push(L2Vip { ip, ..vip.clone() });
             }
             vips.push(vip);
+            vips[first..].sort_unstable_by_key(|v| v.ip);
         }
-        vips
     }
 }
 
@@ -365,7 +387,29 @@ fn names(advertisements: &[&Advertisement]) -> Vec<String> {
 /// advertisements that apply to them.
 /// (Keyed by the advertisements' addresses, which live as long as the plan.)
 #[derive(Default)]
-struct Electorates(HashMap<Vec<usize>, Vec<Candidate>>);
+struct Electorates {
+    by_advertisements: HashMap<Vec<usize>, Vec<Candidate>>,
+    /// The key being looked up, reused: most lookups find the set.
+    key: Vec<usize>,
+}
+
+impl Electorates {
+    /// The candidates of `applying`, computed by `candidates` the first time.
+    fn of(
+        &mut self,
+        applying: &[&Advertisement],
+        candidates: impl FnOnce() -> Vec<Candidate>,
+    ) -> Vec<Candidate> {
+        self.key.clear();
+        self.key.extend(applying.iter().map(|a| std::ptr::from_ref(*a).addr()));
+        if let Some(found) = self.by_advertisements.get(self.key.as_slice()) {
+            return found.clone();
+        }
+        let computed = candidates();
+        self.by_advertisements.insert(self.key.clone(), computed.clone());
+        computed
+    }
+}
 
 /// What one Service's election reads.
 struct Ballot<'a, 'b> {
@@ -402,8 +446,7 @@ impl<'a, 'b> Ballot<'a, 'b> {
         } else {
             // Without Local, the candidates depend on the advertisements
             // alone: computed once per set of them, not once per Service.
-            let key: Vec<usize> = applying.iter().map(|a| std::ptr::from_ref(*a).addr()).collect();
-            electorates.0.entry(key).or_insert_with(|| self.candidates(&applying, |_| true)).clone()
+            electorates.of(&applying, || self.candidates(&applying, |_| true))
         };
         order(&mut candidates, election_ip);
         let election = match candidates.first() {
@@ -428,7 +471,7 @@ impl<'a, 'b> Ballot<'a, 'b> {
                     && has_endpoint(name)
             })
             .map(|(&name, _)| Candidate {
-                node: name.to_owned(),
+                node: Arc::from(name),
                 score: applying.iter().filter_map(|a| a.nodes.get(name)).sum(),
             })
             .collect()
@@ -485,7 +528,7 @@ impl<'a, 'b> Ballot<'a, 'b> {
             return L2Reason::Endpoints(EndpointBar::NoLocalEndpoint);
         }
         match election.leader() {
-            Some(leader) if leader.node == node => L2Reason::Elected { candidates: candidates.len() },
+            Some(leader) if *leader.node == *node => L2Reason::Elected { candidates: candidates.len() },
             Some(leader) => L2Reason::NotElected { leader: leader.node.clone() },
             // A fit, alive, selected node with endpoints is a candidate, so
             // an election without a leader has none of them.

@@ -3,6 +3,7 @@
 //! what `ferrolb plan` and `ferrolb status` print.
 
 use std::fmt;
+use std::sync::Arc;
 
 use ferrolb_types::IpFamily;
 use ipnet::IpNet;
@@ -178,8 +179,8 @@ pub enum L2Reason {
     },
     /// This node could lead, but another node comes first.
     NotElected {
-        /// The leader.
-        leader: String,
+        /// The leader (shared with its [`crate::L2Leader`]).
+        leader: Arc<str>,
     },
     /// L2Advertisements cover the pool but their serviceSelectors leave the
     /// Service out.

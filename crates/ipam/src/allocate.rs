@@ -12,6 +12,7 @@
 //! 3. **Automatic.** Every other Service gets the first free addresses of
 //!    the pools it may use (the one it names, or the first that has some).
 
+use std::cmp::Ordering;
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -145,7 +146,7 @@ struct Subject<'a> {
     namespace: &'a str,
     name: &'a str,
     labels: &'a Labels,
-    namespace_labels: &'a dyn LabelSet,
+    namespace_labels: &'a (dyn LabelSet + Sync),
     request: Request,
     claim: Claim,
     /// The pool it says it had, and the addresses.
@@ -188,20 +189,26 @@ pub(crate) fn allocate_services(
     outside: [Vec<u128>; 2],
 ) -> (Allocation, bool) {
     let mut pools = Pools::new(&config.pools);
-    let namespace_labels: FastMap<&str, &dyn LabelSet> = snapshot
+    let namespace_labels: FastMap<&str, &(dyn LabelSet + Sync)> = snapshot
         .namespaces
         .iter()
-        .filter_map(|ns| Some((ns.metadata.name.as_deref()?, ns.metadata.labels.as_ref()? as &dyn LabelSet)))
+        .filter_map(|ns| {
+            Some((ns.metadata.name.as_deref()?, ns.metadata.labels.as_ref()? as &(dyn LabelSet + Sync)))
+        })
         .collect();
 
     let mut usage = Usage::default();
     usage.hold_outside(outside);
+    // What each Service asks, and what its status says it holds, is read
+    // from it alone: at 100k Services, a fifth of a run, which two cores halve.
+    let read = map_halves(services, |&(_, _, service)| (Request::of(service), status_ips(service)));
     // Both lists are sorted by (namespace, name): walk them side by side.
     let mut earlier = previous.iter().peekable();
     let subjects: Vec<Subject> = services
         .iter()
+        .zip(read)
         .enumerate()
-        .map(|(i, &(namespace, name, service))| {
+        .map(|(i, (&(namespace, name, service), (request, status)))| {
             while earlier
                 .next_if(|(k, _)| (k.namespace.as_str(), k.name.as_str()) < (namespace, name))
                 .is_some()
@@ -209,7 +216,6 @@ pub(crate) fn allocate_services(
             let had = earlier
                 .next_if(|(k, _)| (k.namespace.as_str(), k.name.as_str()) == (namespace, name))
                 .map(|(_, a)| a);
-            let request = Request::of(service);
             let claim =
                 usage.claim(i as Holder, request.sharing.as_deref(), &request.backend, &request.ports);
             Subject {
@@ -217,7 +223,7 @@ pub(crate) fn allocate_services(
                 name,
                 labels: &service.labels,
                 namespace_labels: namespace_labels.get(namespace).copied().unwrap_or(&()),
-                previous: previous_ips(had, service),
+                previous: previous_ips(had, status),
                 request,
                 claim,
             }
@@ -275,27 +281,98 @@ pub(crate) fn allocate_services(
         }
     }
 
-    let mut services = Vec::with_capacity(crate::sorted::room_for_edits(subjects.len()));
-    services.extend(subjects.iter().zip(held).zip(errors.into_iter().zip(released)).map(
-        |((subject, held), (error, released))| {
-            let families = subject.request.families;
-            let (pool, ips) = match held {
-                Some((pool, ips)) => (Some(pools.pools[pool].name.clone()), ips),
-                None => (None, Vec::new()),
-            };
-            ServiceOutcome {
-                namespace: subject.namespace.to_owned(),
-                name: subject.name.to_owned(),
-                pool,
-                ips,
-                error,
-                families,
-                released,
-            }
-        },
-    ));
+    /// What the passes settled for one Service: what it holds, why it
+    /// failed, what it gave up.
+    type Settled = ((Option<(usize, Vec<IpAddr>)>, Option<Box<AllocationError>>), Option<Box<Released>>);
+    let outcome = |(subject, ((held, error), released)): (&Subject, Settled)| {
+        let (pool, ips) = match held {
+            Some((pool, ips)) => (Some(pools.pools[pool].name.clone()), ips),
+            None => (None, Vec::new()),
+        };
+        ServiceOutcome {
+            namespace: subject.namespace.to_owned(),
+            name: subject.name.to_owned(),
+            pool,
+            ips,
+            error,
+            families: subject.request.families,
+            released,
+        }
+    };
+    // Each outcome is its Service's alone: the second half of many built
+    // on a second core.
+    let mut settled: Vec<Settled> = held.into_iter().zip(errors).zip(released).collect();
+    let middle = if settled.len() < PARALLEL_ITEMS { settled.len() } else { settled.len() / 2 };
+    let later = settled.split_off(middle);
+    let first = || {
+        let mut services = Vec::with_capacity(crate::sorted::room_for_edits(subjects.len()));
+        services.extend(subjects.iter().zip(settled).map(outcome));
+        services
+    };
+    let services = if later.is_empty() {
+        first()
+    } else {
+        let (mut services, later) =
+            both(first, || subjects[middle..].iter().zip(later).map(outcome).collect::<Vec<_>>());
+        services.extend(later);
+        services
+    };
 
     (Allocation { services, pools: pool_stats(&pools, &usage) }, usage.met_outside())
+}
+
+/// Below this many items a second thread costs more than it saves.
+const PARALLEL_ITEMS: usize = 4096;
+
+/// `first()` and `second()`, the second on another thread.
+fn both<A, B: Send>(first: impl FnOnce() -> A, second: impl FnOnce() -> B + Send) -> (A, B) {
+    std::thread::scope(|scope| {
+        let second = scope.spawn(second);
+        let first = first();
+        (first, second.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
+}
+
+/// `f` of every item, in order; the second half of many on a second thread.
+fn map_halves<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    if items.len() < PARALLEL_ITEMS {
+        return items.iter().map(f).collect();
+    }
+    let (first, second) = items.split_at(items.len() / 2);
+    let (mut all, rest) = both(
+        || {
+            let mut all = Vec::with_capacity(items.len());
+            all.extend(first.iter().map(&f));
+            all
+        },
+        || second.iter().map(&f).collect::<Vec<R>>(),
+    );
+    all.extend(rest);
+    all
+}
+
+/// `items` sorted by `order`, under which no two are equal (so that the
+/// result is that of one sort); the halves of many sorted on two cores,
+/// then merged.
+fn sort_halves<T: Copy + Send>(mut items: Vec<T>, order: impl Fn(&T, &T) -> Ordering + Sync) -> Vec<T> {
+    if items.len() < PARALLEL_ITEMS {
+        items.sort_unstable_by(order);
+        return items;
+    }
+    let middle = items.len() / 2;
+    let (first, second) = items.split_at_mut(middle);
+    both(|| first.sort_unstable_by(&order), || second.sort_unstable_by(&order));
+    let (mut first, mut second) = (items[..middle].iter().peekable(), items[middle..].iter().peekable());
+    let mut merged = Vec::with_capacity(items.len());
+    while let (Some(a), Some(b)) = (first.peek(), second.peek()) {
+        if order(a, b).is_lt() {
+            merged.extend(first.next());
+        } else {
+            merged.extend(second.next());
+        }
+    }
+    merged.extend(first.chain(second));
+    merged
 }
 
 /// The Services ferrolb handles, sorted by (namespace, name), one per name.
@@ -314,9 +391,9 @@ pub(crate) fn handled_services<'a>(
     if !services.is_sorted_by(|a, b| (a.0, a.1) <= (b.0, b.1)) {
         // The unstable sort is markedly faster; `dedup_by` below needs the
         // first of two equal names first, which the index keeps.
-        let mut indexed: Vec<_> = services.into_iter().enumerate().collect();
-        indexed.sort_unstable_by(|(i, a), (j, b)| (a.0, a.1, *i).cmp(&(b.0, b.1, *j)));
-        services = indexed.into_iter().map(|(_, s)| s).collect();
+        let indexed: Vec<_> = services.into_iter().enumerate().collect();
+        let sorted = sort_halves(indexed, |(i, a), (j, b)| (a.0, a.1, *i).cmp(&(b.0, b.1, *j)));
+        services = sorted.into_iter().map(|(_, s)| s).collect();
     }
     services.dedup_by(|later, first| (later.0, later.1) == (first.0, first.1));
     services
@@ -353,25 +430,29 @@ fn namespace_of(service: &LbService) -> &str {
     if service.namespace.is_empty() { "default" } else { &service.namespace }
 }
 
-/// The addresses the Service held: from `previous`, else from its status.
-fn previous_ips<'a>(
-    previous: Option<&'a Assignment>,
-    service: &LbService,
-) -> Option<(Option<&'a str>, Vec<IpAddr>)> {
-    let (pool, ips) = match previous {
-        Some(a) if !a.ips.is_empty() => (Some(a.pool.as_str()), a.ips.clone()),
-        _ => {
-            let ips = service.ingress_ips.iter().filter_map(|ip| ip.trim().parse::<IpAddr>().ok()).collect();
-            (None, ips)
-        }
-    };
-    let mut unique: Vec<IpAddr> = Vec::with_capacity(ips.len());
-    for ip in ips.into_iter().map(canonical) {
+/// The addresses the Service held: from `previous`, else those its status
+/// records (`status`, from [`status_ips`]).
+fn previous_ips(previous: Option<&Assignment>, status: Vec<IpAddr>) -> Option<(Option<&str>, Vec<IpAddr>)> {
+    match previous {
+        Some(a) if !a.ips.is_empty() => Some((Some(a.pool.as_str()), unique(a.ips.iter().copied()))),
+        _ => (!status.is_empty()).then_some((None, status)),
+    }
+}
+
+/// The addresses the Service's `status.loadBalancer` records.
+fn status_ips(service: &LbService) -> Vec<IpAddr> {
+    unique(service.ingress_ips.iter().filter_map(|ip| ip.trim().parse::<IpAddr>().ok()))
+}
+
+/// `ips` as Go reads them, each once.
+fn unique(ips: impl Iterator<Item = IpAddr>) -> Vec<IpAddr> {
+    let mut unique: Vec<IpAddr> = Vec::new();
+    for ip in ips.map(canonical) {
         if !unique.contains(&ip) {
             unique.push(ip);
         }
     }
-    (!unique.is_empty()).then_some((pool, unique))
+    unique
 }
 
 /// The state of one run.
@@ -669,5 +750,28 @@ impl<'a> Run<'_, 'a> {
                 AllocationError::PortInUse { ip, port: self.usage.port(port), by: name(by) }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn halves_on_two_threads_give_what_one_pass_gives() {
+        // Many repeated keys, told apart by their index as in `handled_services`.
+        let keys: Vec<(usize, u32)> =
+            (0..3 * PARALLEL_ITEMS).map(|i| (i, (i * 7919 % 1000) as u32)).collect();
+        let order = |a: &(usize, u32), b: &(usize, u32)| (a.1, a.0).cmp(&(b.1, b.0));
+        let mut one_pass = keys.clone();
+        one_pass.sort_by(order);
+        assert_eq!(sort_halves(keys.clone(), order), one_pass);
+        assert_eq!(sort_halves(keys[..10].to_vec(), order), {
+            let mut few = keys[..10].to_vec();
+            few.sort_by(order);
+            few
+        });
+        let doubled: Vec<usize> = keys.iter().map(|k| k.0 * 2).collect();
+        assert_eq!(map_halves(&keys, |k| k.0 * 2), doubled);
     }
 }

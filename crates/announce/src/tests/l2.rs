@@ -66,7 +66,7 @@ fn leader(vip: &L2Vip) -> &str {
 }
 
 fn candidates(vip: &L2Vip) -> Vec<(&str, i64)> {
-    vip.candidates.iter().map(|c| (c.node.as_str(), c.score)).collect()
+    vip.candidates.iter().map(|c| (&*c.node, c.score)).collect()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -79,7 +79,7 @@ fn equal_candidates(names: &[&str]) -> Vec<Candidate> {
 
 fn ordered(mut candidates: Vec<Candidate>, ip: IpAddr) -> Vec<String> {
     order(&mut candidates, ip);
-    candidates.into_iter().map(|c| c.node).collect()
+    candidates.into_iter().map(|c| c.node.to_string()).collect()
 }
 
 #[test]
@@ -477,4 +477,28 @@ fn a_services_entries_are_found_among_many_and_in_order() {
     }
     assert_eq!(plan.vips_of("default/we").count(), 0);
     assert_eq!(plan.vips_of("default/zzz").count(), 0);
+}
+
+#[test]
+fn entries_are_sorted_by_service_when_namespaces_sort_otherwise_as_names() {
+    // Services come by (namespace, name): "a" before "a-b". As
+    // `namespace/name`, "a-b/…" comes first ('-' sorts below '/').
+    let mut config = Config::default()
+        .node("node1", "{}")
+        .pool("wide", "[192.0.2.0/24, '2001:db8::/120']", "{}")
+        .l2_advertisement("local", "{}");
+    for namespace in ["a", "a-b", "a.b", "ab"] {
+        for name in ["x", "y"] {
+            config = config.doc(format!(
+                "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {namespace}}}\n\
+                 spec: {{type: LoadBalancer, ports: [{{port: 80}}], ipFamilyPolicy: RequireDualStack, ipFamilies: [IPv6, IPv4]}}\n"
+            ));
+        }
+    }
+    let plan = config.l2_plan("node1");
+    assert_eq!(plan.vips.len(), 16, "{plan:#?}");
+    let keys: Vec<(&str, IpAddr)> = plan.vips.iter().map(|v| (v.service.as_str(), v.ip)).collect();
+    assert!(keys.is_sorted(), "{keys:#?}");
+    assert_eq!(keys[0].0, "a-b/x");
+    assert_eq!(plan.vips_of("a/y").count(), 2);
 }

@@ -199,7 +199,7 @@ impl Model {
 
 /// The leader of every VIP, as seen from `plan`.
 fn leaders(plan: &L2Plan) -> BTreeMap<IpAddr, Option<String>> {
-    plan.vips.iter().map(|v| (v.ip, v.election.leader().map(|l| l.node.clone()))).collect()
+    plan.vips.iter().map(|v| (v.ip, v.election.leader().map(|l| l.node.to_string()))).collect()
 }
 
 proptest! {
@@ -224,7 +224,7 @@ proptest! {
                 Some(leader) => {
                     prop_assert!(!vip.candidates.is_empty());
                     prop_assert_eq!(&vip.candidates[0].node, &leader.node);
-                    prop_assert_eq!(leading, [leader.node.as_str()]);
+                    prop_assert_eq!(leading, [&*leader.node]);
                 }
                 None => {
                     prop_assert!(vip.candidates.is_empty());
@@ -248,11 +248,11 @@ proptest! {
         let before = &model.plans(&alive)[0];
         let after = &model.plans(&fewer)[0];
         for (was, now) in before.vips.iter().zip(&after.vips) {
-            let was_leader = was.election.leader().map(|l| l.node.as_str());
-            let now_leader = now.election.leader().map(|l| l.node.as_str());
+            let was_leader = was.election.leader().map(|l| &*l.node);
+            let now_leader = now.election.leader().map(|l| &*l.node);
             if was_leader == Some(gone.as_str()) {
                 // The runner-up takes over: the order of the others is kept.
-                prop_assert_eq!(now_leader, was.candidates.get(1).map(|c| c.node.as_str()));
+                prop_assert_eq!(now_leader, was.candidates.get(1).map(|c| &*c.node));
             } else {
                 prop_assert_eq!(now_leader, was_leader, "{} moved when {} left", was.ip, gone);
             }
@@ -277,7 +277,7 @@ proptest! {
             }
             if let Some(was_leader) = was {
                 let vip = after_plan.vip(vip).unwrap();
-                let score = |node: &str| vip.candidates.iter().find(|c| c.node == node).map(|c| c.score);
+                let score = |node: &str| vip.candidates.iter().find(|c| *c.node == *node).map(|c| c.score);
                 if score(&joining) < score(was_leader) {
                     prop_assert_eq!(now.as_deref(), Some(was_leader.as_str()), "a lower score took over");
                 }

@@ -1,6 +1,5 @@
 //! `ferrolb plan FILE...`: what every LoadBalancer Service would get.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -15,6 +14,8 @@ use ferrolb_ipam::{Allocation, Assignments, Options};
 use serde::Serialize;
 
 use crate::output::{self, Format};
+
+mod table;
 
 /// Arguments of `ferrolb plan`.
 #[derive(clap::Args)]
@@ -137,9 +138,9 @@ impl L2Report {
                     candidates: v
                         .candidates
                         .iter()
-                        .map(|c| CandidateRow { node: c.node.clone(), score: c.score })
+                        .map(|c| CandidateRow { node: c.node.to_string(), score: c.score })
                         .collect(),
-                    leader: leader.map(|l| l.node.clone()),
+                    leader: leader.map(|l| l.node.to_string()),
                     no_leader: match &v.election {
                         Election::NoLeader(reason) => Some(reason.to_string()),
                         Election::Leader(_) => None,
@@ -211,8 +212,8 @@ impl NodeReport {
             .map(|p| PeerRow {
                 peer: p.peer.clone(),
                 session: p.has_session(),
-                hold_time: format!("{}s", timers(p).0.seconds()),
-                keepalive_time: format!("{:?}", timers(p).1),
+                hold_time: hold_time(p),
+                keepalive_time: keepalive_time(p),
                 reason: p.session.to_string(),
                 routes: p
                     .routes
@@ -239,6 +240,16 @@ impl NodeReport {
             .collect();
         NodeReport { name: plan.node.clone(), peers, decisions, l2: None }
     }
+}
+
+/// The hold time a peer's session offers, as `90s` (0s: no hold timer).
+fn hold_time(peer: &ferrolb_announce::PeerPlan) -> String {
+    format!("{}s", timers(peer).0.seconds())
+}
+
+/// The keepalive interval a peer's session offers, as `30s`.
+fn keepalive_time(peer: &ferrolb_announce::PeerPlan) -> String {
+    format!("{:?}", timers(peer).1)
 }
 
 /// The hold time and keepalive interval a peer's session offers: its own,
@@ -310,14 +321,52 @@ impl<'a> Report<'a> {
     /// Adds to each Service the leader of its L2 election, from any node's
     /// plan (every node elects the same).
     pub fn with_l2_leaders(mut self, plan: &ferrolb_announce::L2Plan) -> Self {
+        let mut first_vips = FirstVips::new(plan);
         for row in &mut self.services {
-            let key = format!("{}/{}", row.namespace, row.name);
-            row.l2_leader = plan
-                .vips_of(&key)
-                .next()
-                .map(|v| v.election.leader().map_or_else(|| "none".to_owned(), |l| l.node.clone()));
+            row.l2_leader = first_vips
+                .of(row.namespace, row.name)
+                .map(|v| v.election.leader().map_or_else(|| "none".to_owned(), |l| l.node.to_string()));
         }
         self
+    }
+}
+
+/// Each Service's first entry in an L2 plan, for Services asked for in
+/// (namespace, name) order: the plan lists them in nearly that order, so the
+/// entry is most often the one after the last found, and otherwise found by
+/// binary search.
+struct FirstVips<'a> {
+    vips: &'a [ferrolb_announce::L2Vip],
+    /// Where the entries of the Service after the last found start.
+    next: usize,
+    /// `namespace/name` of the Service looked up, reused.
+    key: String,
+}
+
+impl<'a> FirstVips<'a> {
+    fn new(plan: &'a ferrolb_announce::L2Plan) -> Self {
+        FirstVips { vips: &plan.vips, next: 0, key: String::new() }
+    }
+
+    /// The first entry of `namespace/name`, if it has one.
+    fn of(&mut self, namespace: &str, name: &str) -> Option<&'a ferrolb_announce::L2Vip> {
+        if self.vips.is_empty() {
+            return None;
+        }
+        self.key.clear();
+        self.key.extend([namespace, "/", name]);
+        let key = self.key.as_str();
+        let start = match self.vips.get(self.next) {
+            Some(v) if v.service == key => self.next,
+            _ => {
+                let at = self.vips.partition_point(|v| v.service.as_str() < key);
+                self.vips.get(at).filter(|v| v.service == key)?;
+                at
+            }
+        };
+        // A Service has an entry per address: a step or two, not a search.
+        self.next = start + self.vips[start..].iter().take_while(|v| v.service == key).count();
+        Some(&self.vips[start])
     }
 }
 
@@ -378,6 +427,9 @@ impl Decided {
 
     /// The plan as `ferrolb plan` prints it in `format`.
     pub fn render(&self, format: Format) -> anyhow::Result<String> {
+        if format == Format::Table {
+            return Ok(table::render(self));
+        }
         // The node's part and the Services' part on two cores: at 100k
         // Services each is hundreds of thousands of rows.
         let (mut report, node_report) = std::thread::scope(|scope| {
@@ -393,10 +445,7 @@ impl Decided {
             (report, node_report.map(joined))
         });
         report.node = node_report;
-        Ok(match format {
-            Format::Table => table(&report),
-            format => output::render(&report, format)?,
-        })
+        output::render(&report, format)
     }
 }
 
@@ -405,170 +454,54 @@ pub fn plan(config: &Config, snapshot: &Snapshot, lb_class: Option<String>) -> A
     ferrolb_ipam::allocate(config, snapshot, &Assignments::default(), &Options { lb_class })
 }
 
-fn table(report: &Report<'_>) -> String {
-    std::thread::scope(|scope| {
-        // The node's tables on a second core while the Services' is built.
-        let node = report.node.as_ref().map(|node| {
-            scope.spawn(move || {
-                let mut out = node_tables(node);
-                if let Some(l2) = &node.l2 {
-                    out.push_str(&l2_table(&node.name, l2));
-                }
-                out
-            })
-        });
-        let mut out = services_table(report);
-        if let Some(node) = node {
-            out.push_str(&joined(node));
-        }
-        out
-    })
-}
-
-/// The Services' table: pool, IPs, L2 leader, error, what is not acted on.
-fn services_table(report: &Report<'_>) -> String {
-    // The L2 column only when some Service is in L2 mode, so that a
-    // BGP-only plan reads as before.
-    let l2 = report.services.iter().any(|s| s.l2_leader.is_some());
-    // Likewise the fields not acted on, only when some Service has one.
-    let not_acted = report.services.iter().any(|s| !s.not_acted_on.is_empty());
-    // Cells borrow from the report where they can: 100k rows.
-    let rows: Vec<Vec<Cow<'_, str>>> = report
-        .services
-        .iter()
-        .map(|s| {
-            let ips: Vec<String> = s.ips.iter().map(ToString::to_string).collect();
-            let mut row = vec![
-                Cow::Borrowed(s.namespace),
-                Cow::Borrowed(s.name),
-                Cow::Borrowed(s.pool.unwrap_or("-")),
-                if ips.is_empty() { "-".into() } else { ips.join(",").into() },
-            ];
-            if l2 {
-                row.push(Cow::Borrowed(s.l2_leader.as_deref().unwrap_or("-")));
-            }
-            row.push(Cow::Borrowed(s.error.as_deref().unwrap_or_default()));
-            if not_acted {
-                row.push(s.not_acted_on.join("; ").into());
-            }
-            row
-        })
-        .collect();
-    let mut header = vec!["NAMESPACE", "NAME", "POOL", "IPS"];
-    if l2 {
-        header.push("L2 LEADER");
-    }
-    header.push("ERROR");
-    if not_acted {
-        header.push("NOT ACTED ON");
-    }
-    output::table(&header, &rows)
-}
-
 /// The result of a scoped thread, its panic passed on.
 fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
     handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
-/// The L2 part of the table output: every VIP's election and this node's part.
-fn l2_table(node: &str, l2: &L2Report) -> String {
-    let mut out = format!("\nL2 from node {node} (alive: {}):\n", l2.alive_from);
-    let rows: Vec<Vec<Cow<'_, str>>> = l2
-        .vips
-        .iter()
-        .map(|v| {
-            let candidates: Vec<Cow<'_, str>> = v
-                .candidates
-                .iter()
-                .map(|c| {
-                    if c.score == 0 {
-                        c.node.as_str().into()
-                    } else {
-                        format!("{}({})", c.node, c.score).into()
-                    }
-                })
-                .collect();
-            let interfaces: Cow<'_, str> = match (&v.leader, v.all_interfaces) {
-                (None, _) => "-".into(),
-                (Some(_), true) => "all".into(),
-                (Some(_), false) => v.interfaces.join(",").into(),
-            };
-            let why: Cow<'_, str> = match &v.no_leader {
-                Some(vacancy) if *vacancy != v.reason => format!("{}; no leader: {vacancy}", v.reason).into(),
-                _ => v.reason.as_str().into(),
-            };
-            vec![
-                v.service.as_str().into(),
-                v.ip.to_string().into(),
-                v.leader.as_deref().unwrap_or("none").into(),
-                if candidates.is_empty() { "-".into() } else { candidates.join(",").into() },
-                if v.leads { "yes" } else { "no" }.into(),
-                interfaces,
-                why,
-            ]
-        })
-        .collect();
-    out.push_str(&output::table(
-        &["SERVICE", "IP", "LEADER", "CANDIDATES", "LEADS", "INTERFACES", "WHY"],
-        &rows,
-    ));
-    out
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The BGP part of the table output: sessions and routes, then every decision.
-fn node_tables(node: &NodeReport) -> String {
-    let mut out = format!("\nBGP from node {}:\n", node.name);
-    let peers: Vec<Vec<Cow<'_, str>>> = node
-        .peers
-        .iter()
-        .flat_map(|p| {
-            let session: Cow<'_, str> = if p.session {
-                format!("up (hold {}, keepalive {})", p.hold_time, p.keepalive_time).into()
-            } else {
-                format!("none: {}", p.reason).into()
-            };
-            let routes: Vec<Vec<Cow<'_, str>>> = p
-                .routes
-                .iter()
-                .map(|r| {
-                    vec![
-                        p.peer.as_str().into(),
-                        session.clone(),
-                        r.prefix.as_str().into(),
-                        r.local_pref.map_or("-".into(), |l| l.to_string().into()),
-                        if r.communities.is_empty() { "-".into() } else { r.communities.join(",").into() },
-                        match r.services.as_slice() {
-                            [one] => one.as_str().into(),
-                            many => many.join(",").into(),
-                        },
-                    ]
-                })
-                .collect();
-            if routes.is_empty() {
-                vec![vec![p.peer.as_str().into(), session, "-".into(), "-".into(), "-".into(), "-".into()]]
-            } else {
-                routes
-            }
-        })
-        .collect();
-    out.push_str(&output::table(
-        &["PEER", "SESSION", "PREFIX", "LOCALPREF", "COMMUNITIES", "SERVICES"],
-        &peers,
-    ));
-    let decisions: Vec<Vec<Cow<'_, str>>> = node
-        .decisions
-        .iter()
-        .map(|d| {
-            vec![
-                d.service.as_str().into(),
-                d.ip.to_string().into(),
-                d.peer.as_deref().unwrap_or("(all)").into(),
-                if d.announced { "yes" } else { "no" }.into(),
-                d.reason.as_str().into(),
-            ]
-        })
-        .collect();
-    out.push('\n');
-    out.push_str(&output::table(&["SERVICE", "IP", "PEER", "ANNOUNCED", "WHY"], &decisions));
-    out
+    #[test]
+    fn first_vips_finds_what_a_binary_search_finds_in_allocation_order() {
+        // "a-b/…" sorts before "a/…" though namespace "a" comes first, the
+        // dual-stack Services have two entries, and the BGP pool's none.
+        let mut yaml = String::from(
+            "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: lan, namespace: metallb-system}\n\
+             spec: {addresses: [192.0.2.0/26, 2001:db8::/120]}\n---\n\
+             apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: wan, namespace: metallb-system}\n\
+             spec: {addresses: [198.51.100.0/26]}\n---\n\
+             apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: lan, namespace: metallb-system}\n\
+             spec: {ipAddressPools: [lan]}\n---\n\
+             apiVersion: v1\nkind: Node\nmetadata: {name: node1}\n",
+        );
+        for (i, namespace) in ["a", "a-b", "a.b", "ab", "a/b"].iter().cycle().take(25).enumerate() {
+            let pool = if i % 4 == 3 { "wan" } else { "lan" };
+            let families = if i % 3 == 0 { "ipFamilyPolicy: RequireDualStack, " } else { "" };
+            yaml.push_str(&format!(
+                "---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, namespace: {namespace}, \
+                 annotations: {{metallb.io/address-pool: {pool}}}}}\nspec: {{type: LoadBalancer, {families}ports: [{{port: 80}}]}}\n"
+            ));
+        }
+        let (snapshot, _) = ferrolb_api::load::load_str("t.yaml", &yaml);
+        let (config, _) = ferrolb_api::config::resolve(&snapshot, &ferrolb_api::config::Options::default());
+        let decided = Decided::of(&config, &snapshot, None, None);
+        assert!(decided.l2.vips.len() > 20, "{:?}", decided.l2.vips.len());
+        let mut first_vips = FirstVips::new(&decided.l2);
+        let mut found = 0;
+        for s in &decided.allocation.services {
+            let searched = decided.l2.vips_of(&format!("{}/{}", s.namespace, s.name)).next();
+            let walked = first_vips.of(&s.namespace, &s.name);
+            assert_eq!(
+                walked.map(std::ptr::from_ref),
+                searched.map(std::ptr::from_ref),
+                "{}/{}",
+                s.namespace,
+                s.name
+            );
+            found += usize::from(walked.is_some());
+        }
+        assert!(found >= 15, "{found}");
+    }
 }

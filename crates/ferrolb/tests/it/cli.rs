@@ -136,6 +136,41 @@ fn plan_for_a_node_shows_its_bgp_routes_and_why() {
 }
 
 /// Runs ferrolb with `input` on its standard input.
+#[test]
+fn plan_table_for_a_node_shows_its_sessions_routes_and_decisions() {
+    // The table is written from the plan, apart from the JSON report: both must say the same.
+    let out = ferrolb(&["plan", "examples/cluster.yaml", "--node", "node1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let bgp: String = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("BGP from"))
+        .take_while(|l| !l.starts_with("L2 from"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        bgp,
+        "\
+BGP from node node1:
+PEER    SESSION                     PREFIX            LOCALPREF  COMMUNITIES  SERVICES
+router  up (hold 9s, keepalive 3s)  203.0.113.10/32   -          64512:100    default/dns-tcp,default/dns-udp
+router  up (hold 9s, keepalive 3s)  203.0.113.11/32   -          64512:100    default/portal
+router  up (hold 9s, keepalive 3s)  203.0.113.12/32   -          64512:100    default/web
+router  up (hold 9s, keepalive 3s)  203.0.113.130/32  -          64512:100    default/api
+
+SERVICE          IP              PEER    ANNOUNCED  WHY
+default/api      203.0.113.130   router  yes        announced as 203.0.113.130/32
+default/dns-tcp  203.0.113.10    router  yes        announced as 203.0.113.10/32
+default/dns-udp  203.0.113.10    router  yes        announced as 203.0.113.10/32
+default/portal   203.0.113.11    router  yes        announced as 203.0.113.11/32
+default/portal   2001:db8:100::  router  no         the session does not carry IPv6 routes (set dualStackAddressFamily, or peer over IPv6)
+default/web      203.0.113.12    router  yes        announced as 203.0.113.12/32
+team-a/app       198.51.100.1    (all)   no         no BGPAdvertisement selects pool team-a
+
+"
+    );
+}
+
 fn ferrolb_reading(args: &[&str], input: &str) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferrolb"))
         .args(args)

@@ -27,6 +27,15 @@ fn ten_thousand_services_allocate_and_reallocate() {
     let first = run(&snap);
     assert!(first.services.iter().all(|s| s.error.is_none()));
     assert_eq!(first.pools[0].assigned_ipv4, 626);
+    // Read, sorted and settled in halves on two threads: still one per
+    // Service, in order, each with the families it asked for.
+    assert_eq!(first.services.len(), 10_000);
+    assert!(first.services.windows(2).all(|w| (&w[0].namespace, &w[0].name) < (&w[1].namespace, &w[1].name)));
+    for s in &first.services {
+        let i: usize = s.name["svc".len()..].parse().unwrap();
+        assert_eq!(s.namespace, format!("ns{}", i % 7));
+        assert_eq!(s.ips.len(), if i % 32 == 1 { 2 } else { 1 }, "{}/{}", s.namespace, s.name);
+    }
     let second = rerun(&snap, &first);
     assert_eq!(first, second);
 }

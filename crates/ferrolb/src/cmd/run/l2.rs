@@ -209,8 +209,8 @@ impl L2Mode {
         let mut watched: BTreeSet<String> = plan
             .vips
             .iter()
-            .filter(|v| v.candidates.get(1).is_some_and(|c| c.node == plan.node))
-            .filter_map(|v| v.candidates.first().map(|c| c.node.clone()))
+            .filter(|v| v.candidates.get(1).is_some_and(|c| *c.node == *plan.node))
+            .filter_map(|v| v.candidates.first().map(|c| c.node.to_string()))
             .filter(|leader| *leader != plan.node)
             .collect();
         let alive = alive.borrow();
