@@ -133,11 +133,50 @@ impl Allocation {
         self.get_index(namespace, name).map(|i| &self.services[i])
     }
 
+    /// Lookups of outcomes for Services taken in (namespace, name) order,
+    /// as a snapshot lists them: see [`Walk`].
+    pub fn walk(&self) -> Walk<'_> {
+        Walk { services: &self.services, next: 0 }
+    }
+
     /// Where the outcome of `namespace/name` is in `services`.
     pub(crate) fn get_index(&self, namespace: &str, name: &str) -> Option<usize> {
         self.services
             .binary_search_by(|s| (s.namespace.as_str(), s.name.as_str()).cmp(&(namespace, name)))
             .ok()
+    }
+}
+
+/// Outcomes looked up one Service after another: each lookup starts where
+/// the last one ended, so that lookups in (namespace, name) order cost a
+/// comparison each, not a search over 100k names; a lookup out of that
+/// order is a search, and finds the same.
+pub struct Walk<'a> {
+    services: &'a [ServiceOutcome],
+    /// Where the outcome after the last one looked up is.
+    next: usize,
+}
+
+impl<'a> Walk<'a> {
+    /// The outcome of `namespace/name`, as [`Allocation::get`] finds it.
+    pub fn get(&mut self, namespace: &str, name: &str) -> Option<&'a ServiceOutcome> {
+        fn key(s: &ServiceOutcome) -> (&str, &str) {
+            (&s.namespace, &s.name)
+        }
+        let wanted = (namespace, name);
+        let services = self.services;
+        // Everything before `next` sorts before `wanted` when the outcome
+        // just before it does: then `wanted` is at `next` or after.
+        let onward = self.next.checked_sub(1).is_none_or(|last| key(&services[last]) < wanted);
+        let at = match services.get(self.next) {
+            Some(s) if onward && key(s) >= wanted => self.next,
+            _ if onward => self.next + services[self.next..].partition_point(|s| key(s) < wanted),
+            _ => services.partition_point(|s| key(s) < wanted),
+        };
+        self.next = at;
+        let found = services.get(at).filter(|s| key(s) == wanted)?;
+        self.next = at + 1;
+        Some(found)
     }
 }
 

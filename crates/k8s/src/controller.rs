@@ -36,7 +36,7 @@ use ferrolb_api::Snapshot;
 use ferrolb_api::core::Service;
 use ferrolb_api::metallb::{IPAddressPool, IPAddressPoolStatus};
 use ferrolb_api::service::LbService;
-use ferrolb_ipam::{Assignments, ServiceKey};
+use ferrolb_ipam::{Allocation, Assignments, ServiceKey};
 use futures_util::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Patch, PatchParams, ValidationDirective};
@@ -250,15 +250,12 @@ impl Controller {
     /// Allocates over `snapshot` and writes what differs; returns how many
     /// writes failed.
     async fn reconcile(&mut self, run: Admitted, stores: &Stores) -> usize {
-        let Admitted { snapshot, config } = run;
-        let previous = previous_assignments(&snapshot, &self.remembered);
+        let snapshot = Arc::clone(&run.snapshot);
+        let remembered = std::mem::take(&mut self.remembered);
         let options = self.options.allocation.clone();
-        let input = Arc::clone(&snapshot);
         // Off the runtime's threads, as the snapshot build: many Services
         // take long enough to delay the watchers.
-        let allocation =
-            tokio::task::spawn_blocking(move || ferrolb_ipam::allocate(&config, &input, &previous, &options))
-                .await;
+        let allocation = tokio::task::spawn_blocking(move || allocate(&run, &remembered, &options)).await;
         let Ok(allocation) = allocation else {
             return 0; // the runtime is shutting down
         };
@@ -353,7 +350,7 @@ impl Controller {
 
     /// Writes the counts of every pool whose status differs from them (the
     /// store's version, the freshest); returns how many writes failed.
-    async fn write_pools(&mut self, allocation: &ferrolb_ipam::Allocation, stores: &Stores) -> usize {
+    async fn write_pools(&mut self, allocation: &Allocation, stores: &Stores) -> usize {
         let Some(pools) = stores.pools.as_ref() else {
             return 0;
         };
@@ -427,6 +424,15 @@ impl Controller {
             tracing::warn!(service = %service, reason = note.reason, error = %error, "event not published");
         }
     }
+}
+
+/// What the controller allocates for `run`: from the assignments the
+/// Services record, else from what it decided last time (`remembered`).
+/// Pure; the reconcile runs it off the runtime's threads, and
+/// `ferrolb lab bench reconcile` runs it at scale.
+pub fn allocate(run: &Admitted, remembered: &Assignments, options: &ferrolb_ipam::Options) -> Allocation {
+    let previous = previous_assignments(&run.snapshot, remembered);
+    ferrolb_ipam::allocate(&run.config, &run.snapshot, &previous, options)
 }
 
 /// The namespaces the store shows being deleted.

@@ -31,5 +31,5 @@ pub mod watchers;
 
 pub use controller::{Controller, ControllerError, ControllerOptions};
 pub use lease::{Election, LeaseOptions};
-pub use state::{ClusterState, Watched};
+pub use state::{ClusterState, SnapshotBuilder, Watched};
 pub use watchers::{Kind, Stores, Watchers};

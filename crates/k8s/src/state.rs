@@ -4,6 +4,7 @@
 //! its reflector stores into a [`ClusterState`] and calls
 //! [`ClusterState::snapshot`].
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use ferrolb_api::core::{EndpointSlice, Namespace, Node, Secret, Service};
@@ -53,23 +54,71 @@ impl ClusterState {
     /// namespace. Each list is sorted by namespace and name, so the same
     /// cluster state always gives the same snapshot.
     pub fn snapshot(&self, namespace: &str) -> Snapshot {
-        let own = Some(namespace);
-        Snapshot {
-            pools: located(&self.pools, own, |o| o),
-            l2_advertisements: located(&self.l2_advertisements, own, |o| o),
-            bgp_advertisements: located(&self.bgp_advertisements, own, |o| o),
-            bgp_peers: located(&self.bgp_peers, own, |o| o),
-            bfd_profiles: located(&self.bfd_profiles, own, |o| o),
-            communities: located(&self.communities, own, |o| o),
-            services: located(&self.services, None, LbService::from),
-            nodes: located(&self.nodes, None, |o| o),
-            namespaces: located(&self.namespaces, None, |o| o),
-            endpoint_slices: located(&self.endpoint_slices, None, |o| o),
-            secrets: located(&self.secrets, own, |o| o),
-        }
+        SnapshotBuilder::default().build(self, namespace)
     }
 }
 
+/// Builds the snapshots of one cluster one after the other, as
+/// [`ClusterState::snapshot`] does, converting and sorting only the
+/// Services that changed since the last one: a Service the stores still
+/// hold as the same object (the same `Arc`: a reflector store replaces the
+/// object of a Service that changes) keeps its converted form and its
+/// place. At 100k Services, converting and sorting them all was most of
+/// what a controller did after one Service changed.
+#[derive(Default)]
+pub struct SnapshotBuilder {
+    /// The last snapshot's Services, in its order, each with the object it
+    /// was converted from (held, so that no other object takes its address).
+    services: Vec<(Arc<Service>, Located<LbService>)>,
+}
+
+impl SnapshotBuilder {
+    /// The snapshot of `state`; see [`ClusterState::snapshot`].
+    pub fn build(&mut self, state: &ClusterState, namespace: &str) -> Snapshot {
+        let own = Some(namespace);
+        Snapshot {
+            pools: located(&state.pools, own, |o| o),
+            l2_advertisements: located(&state.l2_advertisements, own, |o| o),
+            bgp_advertisements: located(&state.bgp_advertisements, own, |o| o),
+            bgp_peers: located(&state.bgp_peers, own, |o| o),
+            bfd_profiles: located(&state.bfd_profiles, own, |o| o),
+            communities: located(&state.communities, own, |o| o),
+            services: self.services(&state.services),
+            nodes: located(&state.nodes, None, |o| o),
+            namespaces: located(&state.namespaces, None, |o| o),
+            endpoint_slices: located(&state.endpoint_slices, None, |o| o),
+            secrets: located(&state.secrets, own, |o| o),
+        }
+    }
+
+    /// `objects` converted and sorted, reusing the last build's conversions.
+    fn services(&mut self, objects: &[Arc<Service>]) -> Vec<Located<LbService>> {
+        type Addresses = HashSet<usize, foldhash::fast::RandomState>;
+        fn address(object: &Arc<Service>) -> usize {
+            Arc::as_ptr(object).addr()
+        }
+        let current: Addresses = objects.iter().map(address).collect();
+        let last: Addresses = self.services.iter().map(|(object, _)| address(object)).collect();
+        let added: Vec<Arc<Service>> =
+            objects.iter().filter(|o| !last.contains(&address(o))).cloned().collect();
+        let mut added =
+            sorted(&added, None).into_iter().map(|o| (Arc::clone(o), locate(o, LbService::from))).peekable();
+        let kept =
+            std::mem::take(&mut self.services).into_iter().filter(|(o, _)| current.contains(&address(o)));
+        // Both in (namespace, name) order: merged, not sorted again.
+        let mut merged = Vec::with_capacity(objects.len());
+        let mut kept = kept.peekable();
+        while let Some((object, _)) = kept.peek() {
+            while added.peek().is_some_and(|(a, _)| key(&**a) < key(&**object)) {
+                merged.extend(added.next());
+            }
+            merged.extend(kept.next());
+        }
+        merged.extend(added);
+        self.services = merged;
+        self.services.iter().map(|(_, located)| located.clone()).collect()
+    }
+}
 /// A kind the watchers keep: what of it ferrolb reads.
 pub trait Watched: Resource<DynamicType = ()> + Clone {
     /// Drops what ferrolb never reads, as the object arrives, so that the
@@ -197,23 +246,35 @@ fn located<K, T>(objects: &[Arc<K>], namespace: Option<&str>, convert: impl Fn(K
 where
     K: Resource<DynamicType = ()> + Clone,
 {
-    fn key<K: Resource>(o: &K) -> (&str, &str) {
-        let meta = o.meta();
-        (meta.namespace.as_deref().unwrap_or(""), meta.name.as_deref().unwrap_or(""))
-    }
+    sorted(objects, namespace).into_iter().map(|o| locate(o, &convert)).collect()
+}
+
+/// `objects` of `namespace` (or all when `None`), sorted by namespace and name.
+fn sorted<'a, K: Resource>(objects: &'a [Arc<K>], namespace: Option<&str>) -> Vec<&'a Arc<K>> {
     let mut chosen: Vec<&Arc<K>> = objects
         .iter()
         .filter(|o| namespace.is_none_or(|ns| o.meta().namespace.as_deref() == Some(ns)))
         .collect();
     chosen.sort_unstable_by(|a, b| key(&***a).cmp(&key(&***b)));
     chosen
-        .into_iter()
-        .map(|o| Located {
-            location: location(&**o),
-            object: convert(K::clone(o)),
-            fields: FieldLines::default(),
-        })
-        .collect()
+}
+
+/// `object` converted, with its location.
+fn locate<K, T>(object: &Arc<K>, convert: impl Fn(K) -> T) -> Located<T>
+where
+    K: Resource<DynamicType = ()> + Clone,
+{
+    Located {
+        location: location(&**object),
+        object: convert(K::clone(object)),
+        fields: FieldLines::default(),
+    }
+}
+
+/// What snapshots are sorted by: namespace, then name.
+fn key<K: Resource>(object: &K) -> (&str, &str) {
+    let meta = object.meta();
+    (meta.namespace.as_deref().unwrap_or(""), meta.name.as_deref().unwrap_or(""))
 }
 
 #[cfg(test)]
@@ -281,6 +342,66 @@ mod tests {
         assert_eq!(one.services, other.services);
         let keys: Vec<String> = one.services.iter().map(|s| s.key()).collect();
         assert_eq!(keys, ["a/x", "a/y", "b/x"]);
+    }
+
+    /// One step of a cluster's life, over a few Service names.
+    #[derive(Clone, Debug)]
+    enum Change {
+        /// Service `n` created, or replaced by a new object (changed).
+        Put(u8),
+        /// Service `n` deleted.
+        Delete(u8),
+    }
+
+    fn change() -> impl proptest::strategy::Strategy<Value = Change> {
+        use proptest::prelude::*;
+        prop_oneof![(0u8..12).prop_map(Change::Put), (0u8..12).prop_map(Change::Delete)]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_builder_gives_what_a_fresh_build_gives_and_converts_only_what_changed(
+            changes in proptest::collection::vec(change(), 1..40),
+        ) {
+            let name = |n: u8| (["a", "b", "ab", "a-b"][usize::from(n % 4)], format!("s{}", n / 4));
+            let mut stores: std::collections::BTreeMap<u8, Arc<Service>> = Default::default();
+            let mut builder = SnapshotBuilder::default();
+            let mut last = builder.build(&ClusterState::default(), "metallb-system");
+            for change in changes {
+                let changed = match change {
+                    Change::Put(n) => {
+                        let (namespace, service_name) = name(n);
+                        stores.insert(n, service(namespace, &service_name));
+                        Some(n)
+                    }
+                    Change::Delete(n) => {
+                        stores.remove(&n);
+                        None
+                    }
+                };
+                // The stores in hash order, not the snapshot's.
+                let mut services: Vec<Arc<Service>> = stores.values().cloned().collect();
+                services.reverse();
+                let state = ClusterState { services, ..ClusterState::default() };
+                let built = builder.build(&state, "metallb-system");
+                proptest::prop_assert_eq!(&built.services, &state.snapshot("metallb-system").services);
+                for located in &built.services {
+                    let key = located.object.key();
+                    let before = last.services.iter().find(|l| l.object.key() == key);
+                    let is_changed = changed.is_some_and(|n| {
+                        let (namespace, service_name) = name(n);
+                        key == format!("{namespace}/{service_name}")
+                    });
+                    // An unchanged Service is the same converted object as before.
+                    proptest::prop_assert_eq!(
+                        before.is_some_and(|b| b.object.is_shared_with(&located.object)),
+                        before.is_some() && !is_changed,
+                        "{}", key
+                    );
+                }
+                last = built;
+            }
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use ferrolb_api::Snapshot;
 use ferrolb_api::metallb::IPAddressPoolStatus;
 use ferrolb_api::service::LbService;
-use ferrolb_ipam::{Allocation, Assignments, Options, ServiceKey, ServiceOutcome, annotation};
+use ferrolb_ipam::{Allocation, Assignment, Assignments, Options, ServiceKey, ServiceOutcome, annotation};
 use serde_json::{Map, Value, json};
 
 /// The annotation naming the pool a Service's addresses came from, as
@@ -126,11 +126,13 @@ pub fn plan(snapshot: &Snapshot, allocation: &Allocation, options: &Options, war
     let mut plan = Plan::default();
     let mut still_warned = BTreeMap::new();
     let mut handled = 0;
+    // The snapshot lists its Services in the allocation's order.
+    let mut outcomes = allocation.walk();
     for located in &snapshot.services {
         let service = &located.object;
         let key = ServiceKey::new(namespace_of(service), &*service.name);
         let current = Owned::of(service);
-        let Some(outcome) = allocation.get(&key.namespace, &key.name) else {
+        let Some(outcome) = outcomes.get(&key.namespace, &key.name) else {
             let ours = service.load_balancer_class.as_deref() == options.lb_class.as_deref();
             if !service.load_balancer && ours && current != Owned::default() {
                 plan.writes.push(ServiceWrite {
@@ -284,15 +286,18 @@ pub fn pool_writes<'a>(
 /// A Service with addresses but no annotation is left out: ipam then reads
 /// its addresses from its status itself, and finds their pool.
 pub fn recorded_assignments(snapshot: &Snapshot) -> Assignments {
-    let mut assignments = Assignments::new();
-    for located in &snapshot.services {
-        let service = &located.object;
-        let owned = Owned::of(service);
-        if let (Some(pool), false) = (owned.pool, owned.ips.is_empty()) {
-            assignments.insert(namespace_of(service), &*service.name, pool, owned.ips);
-        }
-    }
-    assignments
+    // Collected, not inserted one by one: the snapshot's order is the
+    // assignments' own, which a sorted collect builds in one pass.
+    snapshot
+        .services
+        .iter()
+        .filter_map(|located| {
+            let service = &located.object;
+            let Owned { ips, pool } = Owned::of(service);
+            let pool = pool.filter(|_| !ips.is_empty())?;
+            Some((ServiceKey::new(namespace_of(service), &*service.name), Assignment { pool, ips }))
+        })
+        .collect()
 }
 
 /// What allocation starts from: the assignments the cluster records, and
@@ -300,17 +305,22 @@ pub fn recorded_assignments(snapshot: &Snapshot) -> Assignments {
 /// time (`remembered`), so that a write still in flight is not undone.
 pub fn previous_assignments(snapshot: &Snapshot, remembered: &Assignments) -> Assignments {
     let mut previous = recorded_assignments(snapshot);
-    let mut by_service: HashMap<&ServiceKey, _> = remembered.iter().collect();
-    for (key, _) in previous.iter() {
-        by_service.remove(key);
-    }
-    for (key, assignment) in by_service {
-        previous.insert(
-            key.namespace.clone(),
-            key.name.clone(),
-            assignment.pool.clone(),
-            assignment.ips.clone(),
-        );
+    // Both sorted by Service: what memory alone holds is found by walking
+    // them side by side (at 100k Services, hashing every key was a good
+    // part of a reconcile).
+    let remembered_only: Vec<_> = {
+        let mut recorded = previous.iter().map(|(key, _)| key).peekable();
+        remembered
+            .iter()
+            .filter(|(key, _)| {
+                while recorded.next_if(|r| r < key).is_some() {}
+                recorded.peek() != Some(key)
+            })
+            .map(|(key, assignment)| (key.clone(), assignment.clone()))
+            .collect()
+    };
+    for (key, assignment) in remembered_only {
+        previous.insert(key.namespace, key.name, assignment.pool, assignment.ips);
     }
     previous
 }

@@ -53,7 +53,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::misplaced::{Found, Misplaced};
-use crate::state::{ClusterState, Watched};
+use crate::state::{ClusterState, SnapshotBuilder, Watched};
 
 /// The shortest time between two snapshots: a burst of changes (a
 /// manifest of many Services) still comes in few snapshots.
@@ -314,16 +314,21 @@ impl Watchers {
             if !stores.wait_until_ready().await {
                 return;
             }
+            let mut builder = SnapshotBuilder::default();
             loop {
                 changes.borrow_and_update();
                 let built = tokio::time::Instant::now();
                 // Off the runtime's threads: with many Services a build takes
                 // long enough to delay BGP keepalives and ARP replies.
                 let (stores, namespace) = (stores.clone(), namespace.clone());
-                let build = tokio::task::spawn_blocking(move || stores.state().snapshot(&namespace));
-                let Ok(snapshot) = build.await else {
+                let build = tokio::task::spawn_blocking(move || {
+                    let snapshot = builder.build(&stores.state(), &namespace);
+                    (builder, snapshot)
+                });
+                let Ok((kept, snapshot)) = build.await else {
                     return; // the runtime is shutting down
                 };
+                builder = kept;
                 tracing::debug!(
                     services = snapshot.services.len(),
                     pools = snapshot.pools.len(),

@@ -202,6 +202,35 @@ fn summary(result: &Allocation) -> Vec<Summary> {
 }
 
 proptest! {
+    /// A walk finds what a search finds, lookups in order or not, of
+    /// Services listed or not.
+    #[test]
+    fn a_walk_finds_what_a_search_finds(
+        (pools, services) in cases(),
+        picks in proptest::collection::vec(0usize..64, 0..48),
+        in_order in any::<bool>(),
+    ) {
+        let result = run(&build(&pools, &services));
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for s in &result.services {
+            keys.push((s.namespace.clone(), s.name.clone()));
+            keys.push((s.namespace.clone(), format!("{}-gone", s.name)));
+        }
+        keys.extend([(String::new(), String::new()), ("zz".into(), "zz".into())]);
+        let mut lookups: Vec<&(String, String)> = picks.iter().map(|&i| &keys[i % keys.len()]).collect();
+        if in_order {
+            lookups.sort();
+        }
+        let mut walk = result.walk();
+        for (namespace, name) in lookups {
+            prop_assert_eq!(
+                walk.get(namespace, name).map(std::ptr::from_ref),
+                result.get(namespace, name).map(std::ptr::from_ref),
+                "{}/{}", namespace, name
+            );
+        }
+    }
+
     /// (1) An address goes to two Services only if they share a key, have
     /// the same backends and no port in common.
     #[test]

@@ -172,9 +172,9 @@ fn measure(exe: &Path, shape: Shape, size: usize) -> anyhow::Result<Measured> {
         let at = unix_now();
         written.push(at);
         let mut file = std::fs::OpenOptions::new().append(true).open(&config)?;
-        // A Service of its own pair: the second of a pair takes an IP already
-        // announced, and nothing new goes on the wire (as it should).
-        let i = if shape == Shape::SharedIp { size + 2 * k } else { size + k };
+        // Not the second of a pair, whose IP is announced already (nothing
+        // new goes on the wire, rightly), nor a requested IP already held.
+        let i = Shape::added_service(size, k);
         file.write_all(shape.service_document(i).as_bytes())?;
         drop(file);
         let start = Instant::now();

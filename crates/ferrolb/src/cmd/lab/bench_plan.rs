@@ -215,6 +215,14 @@ impl Shape {
         self != Shape::L2
     }
 
+    /// The index of the `k`-th Service added to a configuration of `size`
+    /// Services (`size` a multiple of 10): an IPv4 Service that asks for
+    /// no address (a requested one may be held already at that size) and
+    /// shares its IP with no Service there.
+    pub fn added_service(size: usize, k: usize) -> usize {
+        size + 10 * (k / 4) + 2 * (k % 4) + 1
+    }
+
     /// Service `i` of this shape as a document to append to its file
     /// (starting with `---`).
     pub fn service_document(self, i: usize) -> String {

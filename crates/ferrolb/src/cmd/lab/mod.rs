@@ -10,6 +10,7 @@ mod bench_k8s;
 mod bench_k8s_speakers;
 mod bench_l2;
 mod bench_plan;
+mod bench_reconcile;
 mod demo;
 mod memory;
 
@@ -43,6 +44,10 @@ pub enum Bench {
     /// the time until the first UPDATE and gratuitous ARP for it are on the
     /// wire, for every shape of configuration, with the ratio between sizes.
     Edit(bench_edit::Args),
+    /// The controller holding N Services whose status it wrote, one
+    /// Service created: its snapshot, validation, allocation and status
+    /// plan, for every shape of configuration, with the ratio between sizes.
+    Reconcile(bench_reconcile::Args),
     /// Time until a real FRR router's kernel holds N VIP routes from ferrolb,
     /// GoBGP and BIRD, with peak memory and ratios.
     Bgp(bench_bgp::Args),
@@ -68,6 +73,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Bench { target: Bench::Plan(args) } => bench_plan::run(&args),
         Command::Bench { target: Bench::Bgp(args) } => bench_bgp::run(&args),
         Command::Bench { target: Bench::Edit(args) } => bench_edit::run(&args),
+        Command::Bench { target: Bench::Reconcile(args) } => bench_reconcile::run(&args),
         Command::Bench { target: Bench::L2Failover(args) } => bench_l2::run(&args),
         Command::Bench { target: Bench::K8s(args) } => bench_k8s::run(&args),
         Command::Bench { target: Bench::PlanOnce(args) } => bench_plan::once(&args),
