@@ -465,7 +465,7 @@ pub(crate) fn handles(service: &LbService, options: &Options) -> bool {
     service.load_balancer && service.load_balancer_class.as_deref() == options.lb_class.as_deref()
 }
 
-fn namespace_of(service: &LbService) -> &str {
+pub(crate) fn namespace_of(service: &LbService) -> &str {
     if service.namespace.is_empty() { "default" } else { &service.namespace }
 }
 

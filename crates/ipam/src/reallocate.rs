@@ -14,9 +14,10 @@
 //!   it wants, with no error and nothing released, so a full run would only
 //!   keep what it holds (a failed one might now succeed, in name order
 //!   among the others);
-//! - no Service that changed asks to share an address (sharing makes one
-//!   Service's outcome depend on who else holds an address and with which
-//!   ports), nor held an address that one that did not change still holds;
+//! - no Service that changed has the sharing key of one that did not
+//!   (sharing makes one Service's outcome depend on who else holds an
+//!   address and with which ports), nor held an address that one that did
+//!   not change still holds;
 //! - no Service that changed ran into an address a settled one holds: in a
 //!   full run the name order decides who keeps such an address.
 //!
@@ -30,10 +31,12 @@ use ferrolb_api::service::LbService;
 use ferrolb_types::IpFamily;
 use ferrolb_types::ip::to_u128;
 
-use crate::allocate::{Allocation, Options, PoolStats, ServiceOutcome, allocate_services, handles};
+use crate::allocate::{
+    Allocation, Options, PoolStats, ServiceOutcome, allocate_services, handles, namespace_of,
+};
 use crate::assignments::Assignments;
 use crate::families::Families;
-use crate::request::Request;
+use crate::request::sharing_key;
 use crate::sharing::index;
 
 /// A Service an edit added, removed or changed.
@@ -67,7 +70,8 @@ pub fn reallocate(
         .iter()
         .filter_map(|c| Some((c.namespace, c.name, c.now.filter(|s| handles(s, options))?)))
         .collect();
-    if subjects.iter().any(|(_, _, service)| Request::of(service).sharing.is_some()) {
+    let keys: Vec<&str> = subjects.iter().filter_map(|(_, _, service)| sharing_key(service)).collect();
+    if !keys.is_empty() && key_held_unchanged(snapshot, changes, &keys, options) {
         return Err(previous);
     }
     // Where each changed Service was, if it had an outcome.
@@ -103,6 +107,23 @@ pub fn reallocate(
         (o.namespace.as_str(), o.name.as_str()) < (n.namespace.as_str(), n.name.as_str())
     });
     Ok(Allocation { services, pools })
+}
+
+/// Whether a Service that did not change has one of `keys`: a changed
+/// Service of that key could join its address in a full run, which the
+/// short way, seeing that address only as held, would not do. A key of the
+/// changed Services alone makes them share among themselves only, as a full
+/// run would.
+fn key_held_unchanged(
+    snapshot: &Snapshot,
+    changes: &[ServiceChange<'_>],
+    keys: &[&str],
+    options: &Options,
+) -> bool {
+    snapshot.services.iter().filter(|s| handles(s, options)).any(|s| {
+        sharing_key(s).is_some_and(|key| keys.contains(&key))
+            && changes.binary_search_by(|c| (c.namespace, c.name).cmp(&(namespace_of(s), &*s.name))).is_err()
+    })
 }
 
 /// The addresses of the outcomes but those at `changed` (sorted), sorted
@@ -154,10 +175,15 @@ fn pool_stats(previous: &Allocation, gone: &[usize], fresh: &[ServiceOutcome]) -
     for (ip, pool) in released {
         count(pool, ip, -1);
     }
-    for outcome in fresh {
-        for ip in &outcome.ips {
-            count(outcome.pool.as_deref().unwrap_or_default(), *ip, 1);
-        }
+    // Two fresh ones may share an address (a key of their own): it counts once.
+    let mut taken: Vec<(IpAddr, &str)> = fresh
+        .iter()
+        .flat_map(|o| o.ips.iter().map(move |ip| (*ip, o.pool.as_deref().unwrap_or_default())))
+        .collect();
+    taken.sort_unstable();
+    taken.dedup_by_key(|(ip, _)| *ip);
+    for (ip, pool) in taken {
+        count(pool, ip, 1);
     }
     pools
 }

@@ -107,10 +107,7 @@ impl Request {
         let pool = annotation_value(service, annotation::ADDRESS_POOL, annotation::DEPRECATED_ADDRESS_POOL)
             .filter(|p| !p.is_empty())
             .map(str::to_owned);
-        let sharing =
-            annotation_value(service, annotation::ALLOW_SHARED_IP, annotation::DEPRECATED_ALLOW_SHARED_IP)
-                .filter(|k| !k.is_empty())
-                .map(str::to_owned);
+        let sharing = sharing_key(service).map(str::to_owned);
         Request {
             pool,
             ips: requested_ips(service).map_err(Box::new),
@@ -120,6 +117,13 @@ impl Request {
             families: Families::of(service),
         }
     }
+}
+
+/// The Service's sharing key (`allow-shared-ip`); `None` when absent or
+/// empty (no sharing).
+pub(crate) fn sharing_key(service: &LbService) -> Option<&str> {
+    annotation_value(service, annotation::ALLOW_SHARED_IP, annotation::DEPRECATED_ALLOW_SHARED_IP)
+        .filter(|k| !k.is_empty())
 }
 
 /// The value under `current`, else under `deprecated`.

@@ -495,6 +495,32 @@ fn reallocating_takes_the_short_way_for_plain_services_and_not_after_a_pool_chan
     assert_eq!(given_back, Err(failed));
 }
 
+#[test]
+fn a_sharing_service_takes_the_short_way_only_with_a_key_of_its_own() {
+    let pools = || vec![pool("p0", &["192.0.2.0/28"])];
+    let before = snapshot(pools(), vec![lb_service("a", "s0").share("k").tcp(80)]);
+    let first = run(&before);
+    let quick = |added: ServiceBuilder| {
+        let after = snapshot(pools(), vec![lb_service("a", "s0").share("k").tcp(80), added]);
+        let full = allocate(&config(&after), &after, &first.assignments(), &Options::default());
+        let quick = reallocate(
+            first.clone(),
+            &config(&after),
+            &after,
+            &changes(&before, &after),
+            &Options::default(),
+        );
+        if let Ok(quick) = &quick {
+            assert_eq!(*quick, full);
+        }
+        (quick.is_ok(), ips_of(&full, "a", "s1"))
+    };
+    // Its own key: as if it shared nothing.
+    assert_eq!(quick(lb_service("a", "s1").share("other").tcp(80)), (true, vec!["192.0.2.1".to_owned()]));
+    // The key of a Service that did not change: a full run joins its address.
+    assert_eq!(quick(lb_service("a", "s1").share("k").tcp(81)), (false, vec!["192.0.2.0".to_owned()]));
+}
+
 /// What changed from `before` to `after`, as the file loader tells it.
 fn changes<'a>(before: &'a Snapshot, after: &'a Snapshot) -> Vec<crate::ServiceChange<'a>> {
     let mut names: Vec<(&str, &str)> =
