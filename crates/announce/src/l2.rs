@@ -40,7 +40,7 @@ use std::sync::Arc;
 use ferrolb_api::Snapshot;
 use ferrolb_api::config::{Config, L2Advertisement};
 use ferrolb_api::core::Node;
-use ferrolb_api::labels::{LabelSet, Labels, matches};
+use ferrolb_api::labels::{LabelSet, Labels};
 use ferrolb_api::service::LbService;
 use ferrolb_ipam::{Allocation, ServiceOutcome};
 use sha2::{Digest, Sha256};
@@ -355,7 +355,7 @@ impl<'a> Advertisement<'a> {
                 let score = config
                     .preferred_node_selectors
                     .iter()
-                    .filter(|p| matches(&p.preference, &n.metadata.labels))
+                    .filter(|p| p.selector.matches(&n.metadata.labels))
                     .map(|p| i64::from(p.weight))
                     .sum();
                 (name, score)

@@ -6,6 +6,8 @@ use std::borrow::Cow;
 use kube_core::Resource;
 
 use crate::diagnostic::{Diagnostic, Severity};
+use crate::metallb::LabelSelector;
+use crate::selector::Selector;
 use crate::snapshot::{Located, object_ref};
 
 /// The problems found so far.
@@ -29,6 +31,37 @@ impl Findings {
         K: Resource<DynamicType = ()>,
     {
         self.push(Severity::Warning, object, field, message.into());
+    }
+
+    /// The list of selectors at `path` of `object`, compiled; each of their
+    /// problems an error there.
+    pub fn selectors<K>(
+        &mut self,
+        object: &Located<K>,
+        path: &str,
+        selectors: &[LabelSelector],
+    ) -> Vec<Selector>
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        let (compiled, problems) = Selector::compile_list(path, selectors);
+        for problem in problems {
+            self.error(object, &format!("{path}{}", problem.path), problem.message);
+        }
+        compiled
+    }
+
+    /// The selector at `path` of `object`, compiled; each of its problems
+    /// an error there.
+    pub fn selector<K>(&mut self, object: &Located<K>, path: &str, selector: &LabelSelector) -> Selector
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        let (compiled, problems) = Selector::compile(selector);
+        for problem in problems {
+            self.error(object, &format!("{path}{}", problem.path), problem.message);
+        }
+        compiled
     }
 
     /// A problem of `severity` in `object` at `field`.

@@ -1,9 +1,7 @@
-//! Labels and label selectors (`metav1.LabelSelector`) as Kubernetes matches
-//! them, over any set of labels: a compact [`Labels`] or a `BTreeMap`.
+//! Labels, and any set of them a selector ([`crate::selector`]) matches:
+//! a compact [`Labels`] or a `BTreeMap`.
 
 use std::collections::BTreeMap;
-
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 
 /// Anything that answers "what is the value of label `key`?".
 pub trait LabelSet {
@@ -100,56 +98,19 @@ impl<'de> serde::Deserialize<'de> for Labels {
     }
 }
 
-/// Whether `selector` selects an object with `labels`. An empty selector
-/// selects everything; an invalid operator (reported by validation) nothing.
-pub fn matches(selector: &LabelSelector, labels: &impl LabelSet) -> bool {
-    let labels_match =
-        selector.match_labels.iter().flatten().all(|(key, value)| labels.label(key) == Some(value.as_str()));
-    labels_match && selector.match_expressions.iter().flatten().all(|e| requirement_matches(e, labels))
-}
-
-/// Whether any of `selectors` selects an object with `labels`.
-pub fn any_matches(selectors: &[LabelSelector], labels: &impl LabelSet) -> bool {
-    selectors.iter().any(|s| matches(s, labels))
-}
-
-fn requirement_matches(requirement: &LabelSelectorRequirement, labels: &impl LabelSet) -> bool {
-    let values = requirement.values.as_deref().unwrap_or_default();
-    let label = labels.label(&requirement.key);
-    let listed = |v: &str| values.iter().any(|x| x == v);
-    match requirement.operator.as_str() {
-        "In" => label.is_some_and(listed),
-        "NotIn" => label.is_none_or(|v| !listed(v)),
-        "Exists" => label.is_some(),
-        "DoesNotExist" => label.is_none(),
-        _ => false,
-    }
-}
-
-/// A selector from `labels` and `(key, operator, values)` expressions, for tests.
-#[cfg(test)]
-pub(crate) fn selector(labels: &[(&str, &str)], expressions: &[(&str, &str, &[&str])]) -> LabelSelector {
-    LabelSelector {
-        match_labels: Some(labels.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()),
-        match_expressions: Some(
-            expressions
-                .iter()
-                .map(|(key, operator, values)| LabelSelectorRequirement {
-                    key: (*key).into(),
-                    operator: (*operator).into(),
-                    values: Some(values.iter().map(|v| (*v).into()).collect()),
-                })
-                .collect(),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
     use super::*;
+    use crate::selector::{Selector, selector};
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
         pairs.iter().copied().collect()
+    }
+
+    fn matches(selector: &LabelSelector, labels: &impl LabelSet) -> bool {
+        Selector::compile(selector).0.matches(labels)
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod load;
 pub mod metallb;
 pub mod node;
 pub mod peer;
+pub mod selector;
 pub mod service;
 pub mod snapshot;
 pub mod validate;

@@ -30,6 +30,9 @@ pub const ANNOTATION_PREFIXES: [&str; 2] = ["metallb.io/", "metallb.universe.tf/
 pub struct NotActedOn {
     /// The field's path (`spec.loadBalancerSourceRanges`).
     pub field: &'static str,
+    /// The keys that lead to it from the document (an annotation's name
+    /// holds dots of its own).
+    pub keys: &'static [&'static str],
     /// What ferrolb does not do, and what follows for the Service.
     pub why: &'static str,
     /// What the user should do instead.
@@ -47,12 +50,22 @@ impl NotActedOn {
 /// standalone host has no kube-proxy, and ferrolb installs no filter.
 pub const SOURCE_RANGES: NotActedOn = NotActedOn {
     field: "spec.loadBalancerSourceRanges",
+    keys: &["spec", "loadBalancerSourceRanges"],
     why: "without kube-proxy nothing filters clients by source range, so every client reaches the VIP",
     expected: "a firewall on the hosts that allows these ranges only, or no loadBalancerSourceRanges",
 };
 
+/// The `service.beta.kubernetes.io/load-balancer-source-ranges` annotation:
+/// the older spelling of [`SOURCE_RANGES`], which kube-proxy still reads.
+pub const SOURCE_RANGES_ANNOTATION: NotActedOn = NotActedOn {
+    field: "metadata.annotations.service.beta.kubernetes.io/load-balancer-source-ranges",
+    keys: &["metadata", "annotations", "service.beta.kubernetes.io/load-balancer-source-ranges"],
+    why: "without kube-proxy nothing filters clients by source range, so every client reaches the VIP",
+    expected: "a firewall on the hosts that allows these ranges only, or no such annotation",
+};
+
 /// Every Service field ferrolb accepts in a file but does not act on.
-pub const NOT_ACTED_ON: [NotActedOn; 1] = [SOURCE_RANGES];
+pub const NOT_ACTED_ON: [NotActedOn; 2] = [SOURCE_RANGES, SOURCE_RANGES_ANNOTATION];
 
 /// The fields of `service` that ferrolb does not act on: those of
 /// [`NOT_ACTED_ON`] the loader found written with a value, its type being

@@ -3,12 +3,14 @@
 //! (aggregation lengths as prefix lengths, community aliases as values).
 
 use ferrolb_types::{BgpCommunity, IpFamily};
+use kube_core::Resource;
 
 use super::Source;
 use crate::community::CommunityAliases;
-use crate::findings::name_of;
-use crate::labels::{LabelSet, any_matches};
-use crate::metallb::{BGPAdvertisement, LabelSelector, PreferredNodeSelector};
+use crate::findings::{Findings, item, name_of};
+use crate::labels::LabelSet;
+use crate::metallb::{BGPAdvertisement, LabelSelector};
+use crate::selector::{Selector, any_matches};
 use crate::snapshot::Located;
 
 /// What an advertisement covers, as MetalLB reads it for both kinds.
@@ -17,14 +19,29 @@ pub struct Scope {
     /// `spec.ipAddressPools`: pools by name.
     pub pools: Vec<String>,
     /// `spec.ipAddressPoolSelectors`: pools by label.
-    pub pool_selectors: Vec<LabelSelector>,
+    pub pool_selectors: Vec<Selector>,
     /// `spec.nodeSelectors`: none selects every node.
-    pub node_selectors: Vec<LabelSelector>,
+    pub node_selectors: Vec<Selector>,
     /// `spec.serviceSelectors`: none selects every Service.
-    pub service_selectors: Vec<LabelSelector>,
+    pub service_selectors: Vec<Selector>,
 }
 
 impl Scope {
+    /// The scope written in `object`'s spec, its selectors compiled.
+    fn resolve<K: Resource<DynamicType = ()>>(
+        findings: &mut Findings,
+        object: &Located<K>,
+        pools: &[String],
+        [pool_selectors, node_selectors, service_selectors]: [&[LabelSelector]; 3],
+    ) -> Scope {
+        Scope {
+            pools: pools.to_vec(),
+            pool_selectors: findings.selectors(object, "spec.ipAddressPoolSelectors", pool_selectors),
+            node_selectors: findings.selectors(object, "spec.nodeSelectors", node_selectors),
+            service_selectors: findings.selectors(object, "spec.serviceSelectors", service_selectors),
+        }
+    }
+
     /// Whether the advertisement covers the pool `pool` labelled `labels`:
     /// naming and selecting no pool covers every pool.
     pub fn covers_pool(&self, pool: &str, labels: &dyn LabelSet) -> bool {
@@ -54,9 +71,18 @@ pub struct L2Advertisement {
     /// `spec.interfaces`: none, every interface.
     pub interfaces: Vec<String>,
     /// `spec.preferredNodeSelectors`: weights that favour nodes in the election.
-    pub preferred_node_selectors: Vec<PreferredNodeSelector>,
+    pub preferred_node_selectors: Vec<Preference>,
     /// Where it was written.
     pub source: Source,
+}
+
+/// A weight given to the nodes a selector selects (`preferredNodeSelectors`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preference {
+    /// `weight`.
+    pub weight: i32,
+    /// `preference`, compiled.
+    pub selector: Selector,
 }
 
 /// A `BGPAdvertisement` whose routes can be built.
@@ -98,18 +124,28 @@ impl BgpAdvertisement {
 pub(super) fn resolve_l2(
     index: usize,
     located: &Located<crate::metallb::L2Advertisement>,
+    findings: &mut Findings,
 ) -> L2Advertisement {
     let spec = &located.spec;
+    let selectors = [&*spec.ip_address_pool_selectors, &spec.node_selectors, &spec.service_selectors];
+    let preferred_node_selectors = spec
+        .preferred_node_selectors
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Preference {
+            weight: p.weight,
+            selector: findings.selector(
+                located,
+                &format!("{}.preference", item("spec.preferredNodeSelectors", i)),
+                &p.preference,
+            ),
+        })
+        .collect();
     L2Advertisement {
         name: name_of(&located.object).to_owned(),
-        scope: Scope {
-            pools: spec.ip_address_pools.clone(),
-            pool_selectors: spec.ip_address_pool_selectors.clone(),
-            node_selectors: spec.node_selectors.clone(),
-            service_selectors: spec.service_selectors.clone(),
-        },
+        scope: Scope::resolve(findings, located, &spec.ip_address_pools, selectors),
         interfaces: spec.interfaces.clone(),
-        preferred_node_selectors: spec.preferred_node_selectors.clone(),
+        preferred_node_selectors,
         source: Source::of(index, located),
     }
 }
@@ -122,8 +158,11 @@ pub(super) fn resolve_bgp(
     index: usize,
     located: &Located<BGPAdvertisement>,
     aliases: &CommunityAliases,
+    findings: &mut Findings,
 ) -> Option<BgpAdvertisement> {
     let spec = &located.spec;
+    let selectors = [&*spec.ip_address_pool_selectors, &spec.node_selectors, &spec.service_selectors];
+    let scope = Scope::resolve(findings, located, &spec.ip_address_pools, selectors);
     let length = |value: i32, family: IpFamily| {
         // A negative IPv6 length is refused for each IPv6 pool the
         // advertisement selects, as MetalLB does: without one it is never used.
@@ -136,12 +175,7 @@ pub(super) fn resolve_bgp(
     communities.dedup();
     Some(BgpAdvertisement {
         name: name_of(&located.object).to_owned(),
-        scope: Scope {
-            pools: spec.ip_address_pools.clone(),
-            pool_selectors: spec.ip_address_pool_selectors.clone(),
-            node_selectors: spec.node_selectors.clone(),
-            service_selectors: spec.service_selectors.clone(),
-        },
+        scope,
         peers: spec.peers.clone(),
         length_v4: length(spec.aggregation_length_v4(), IpFamily::V4)?,
         length_v6: length(spec.aggregation_length_v6(), IpFamily::V6)?,

@@ -5,9 +5,13 @@
 //!
 //! ```text
 //!  Snapshot ──► resolve ──► Config { pools, peers, bgp/l2 advertisements }
-//!     │            └──► per-object errors (an address that does not parse, ...)
+//!     │            └──► per-object errors (an address that does not parse, a
+//!     │                 selector Kubernetes would refuse, ...)
 //!     └──────────► Services, Nodes, Namespaces, EndpointSlices: read as they are
 //! ```
+//!
+//! Label selectors are compiled ([`crate::selector::Selector`]): matching
+//! never reads an operator's text again.
 //!
 //! [`resolve`] reports what is wrong with one object alone; the rules
 //! between objects (overlapping pools, peers that share a node, LOCAL_PREF
@@ -21,7 +25,7 @@ mod pool;
 
 use kube_core::Resource;
 
-pub use advertisement::{BgpAdvertisement, L2Advertisement, Scope};
+pub use advertisement::{BgpAdvertisement, L2Advertisement, Preference, Scope};
 pub use peer::{Password, Peer, PeerAddress, PeerAs};
 pub use pool::{Pool, PoolRange, ServiceAllocation};
 
@@ -117,10 +121,10 @@ pub(crate) fn resolve_into(snapshot: &Snapshot, options: &Options, findings: &mu
     let communities = in_namespace(&snapshot.communities, namespace).map(|(_, c)| &c.object);
     let aliases = CommunityAliases::new(communities);
     let bgp_advertisements = in_namespace(&snapshot.bgp_advertisements, namespace)
-        .filter_map(|(i, a)| advertisement::resolve_bgp(i, a, &aliases))
+        .filter_map(|(i, a)| advertisement::resolve_bgp(i, a, &aliases, findings))
         .collect();
     let l2_advertisements = in_namespace(&snapshot.l2_advertisements, namespace)
-        .map(|(i, a)| advertisement::resolve_l2(i, a))
+        .map(|(i, a)| advertisement::resolve_l2(i, a, findings))
         .collect();
     Config { pools, peers, bgp_advertisements, l2_advertisements }
 }
@@ -215,6 +219,22 @@ mod tests {
         let names: Vec<&str> = config.pools.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["here"]);
         assert_eq!(config.pools[0].source.index, 0);
+    }
+
+    #[test]
+    fn selectors_are_compiled_once_and_their_problems_are_resolves_errors() {
+        let (config, problems) = resolved(
+            "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2}\nspec:\n  nodeSelectors:\n  - matchExpressions: [{key: rack, operator: In, values: [r1]}]\n  - matchExpressions:\n    - {key: rack, operator: Gt, values: ['1']}\n",
+        );
+        assert_eq!(
+            problems,
+            ["t.yaml:8: L2Advertisement/l2: spec.nodeSelectors[1].matchExpressions[0].operator: invalid \
+              operator \"Gt\" (expected In, NotIn, Exists or DoesNotExist)"]
+        );
+        let scope = &config.l2_advertisements[0].scope;
+        let rack = |r: &str| std::collections::BTreeMap::from([("rack".to_owned(), r.to_owned())]);
+        assert!(scope.selects_node(&rack("r1")));
+        assert!(!scope.selects_node(&rack("r2")), "an unknown operator selects nothing");
     }
 
     #[test]

@@ -10,9 +10,10 @@ use kube_core::Duration;
 use super::Source;
 use crate::core::Secret;
 use crate::findings::{Findings, name_of};
-use crate::labels::{LabelSet, any_matches};
-use crate::metallb::{BGPPeer, DynamicAsnMode, LabelSelector};
+use crate::labels::LabelSet;
+use crate::metallb::{BGPPeer, DynamicAsnMode};
 use crate::peer::{PeerTimers, go_duration, nanos};
+use crate::selector::{Selector, any_matches};
 use crate::snapshot::{Located, Snapshot, object_ref};
 
 /// Highest `peerPort` (CRD schema).
@@ -62,7 +63,7 @@ pub struct Peer {
     /// `spec.bfdProfile`, when set (its BFDProfile exists).
     pub bfd_profile: Option<String>,
     /// `spec.nodeSelectors`: the nodes that have a session; none, every node.
-    pub node_selectors: Vec<LabelSelector>,
+    pub node_selectors: Vec<Selector>,
     /// Where it was written.
     pub source: Source,
 }
@@ -134,6 +135,7 @@ pub(super) fn resolve(
     let address = check_addresses(located, findings);
     let timers = check_timers(located, findings);
     let password = check_password(snapshot, located, namespace, findings);
+    let node_selectors = findings.selectors(located, "spec.nodeSelectors", &located.spec.node_selectors);
     if findings.errors() > errors_before {
         return None;
     }
@@ -157,7 +159,7 @@ pub(super) fn resolve(
         vrf: Some(spec.vrf.clone()).filter(|v| !v.is_empty()),
         password: password?,
         bfd_profile: Some(spec.bfd_profile.clone()).filter(|p| !p.is_empty()),
-        node_selectors: spec.node_selectors.clone(),
+        node_selectors,
         source: Source::of(index, located),
     })
 }

@@ -7,8 +7,9 @@ use ferrolb_types::{IpFamily, IpRange};
 
 use super::Source;
 use crate::findings::{Findings, item, name_of};
-use crate::labels::{LabelSet, any_matches};
-use crate::metallb::{IPAddressPool, LabelSelector};
+use crate::labels::LabelSet;
+use crate::metallb::IPAddressPool;
+use crate::selector::{Selector, any_matches};
 use crate::snapshot::Located;
 
 /// A pool, ready to allocate from and to advertise.
@@ -47,11 +48,10 @@ pub struct ServiceAllocation {
     pub priority: Option<i32>,
     /// Namespaces whose Services may use the pool.
     pub namespaces: BTreeSet<String>,
-    /// Namespaces selected by label (a selector with an unknown operator
-    /// selects nothing; `validate` reports it).
-    pub namespace_selectors: Vec<LabelSelector>,
+    /// Namespaces selected by label.
+    pub namespace_selectors: Vec<Selector>,
     /// Services selected by label.
-    pub service_selectors: Vec<LabelSelector>,
+    pub service_selectors: Vec<Selector>,
 }
 
 impl ServiceAllocation {
@@ -110,8 +110,16 @@ pub(super) fn resolve(index: usize, located: &Located<IPAddressPool>, findings: 
     let allocation = spec.service_allocation.as_ref().map(|a| ServiceAllocation {
         priority: Some(a.priority).filter(|p| *p > 0),
         namespaces: a.namespaces.iter().cloned().collect(),
-        namespace_selectors: a.namespace_selectors.clone(),
-        service_selectors: a.service_selectors.clone(),
+        namespace_selectors: findings.selectors(
+            located,
+            "spec.serviceAllocation.namespaceSelectors",
+            &a.namespace_selectors,
+        ),
+        service_selectors: findings.selectors(
+            located,
+            "spec.serviceAllocation.serviceSelectors",
+            &a.service_selectors,
+        ),
     });
     Pool {
         name: name_of(&located.object).to_owned(),

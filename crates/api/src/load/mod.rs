@@ -464,16 +464,17 @@ fn field_lines(doc: &Node<'_>) -> FieldLines {
 fn not_acted_on_lines(doc: &Node<'_>) -> FieldLines {
     let lines: Vec<(Box<str>, u32)> = crate::service::NOT_ACTED_ON
         .iter()
-        .filter_map(|n| written_at(doc, n.field).map(|line| (Box::from(n.field), line)))
+        .filter_map(|n| written_at(doc, n.keys).map(|line| (Box::from(n.field), line)))
         .collect();
     FieldLines::new(lines)
 }
 
-/// The line of the key of `path` (`spec.loadBalancerSourceRanges`) in `doc`,
-/// when its value is not empty (an empty list or `null` asks for nothing).
-fn written_at(doc: &Node<'_>, path: &str) -> Option<u32> {
+/// The line of the key at the end of `keys` (`spec`, `loadBalancerSourceRanges`)
+/// in `doc`, when its value is not empty (an empty list or string, or
+/// `null`, asks for nothing).
+fn written_at(doc: &Node<'_>, keys: &[&str]) -> Option<u32> {
     let (mut node, mut line) = (doc, doc.line);
-    for key in path.split('.') {
+    for &key in keys {
         let Value::Map(entries) = &node.value else { return None };
         let (k, value) = entries.iter().find(|(k, _)| k.as_str() == Some(key))?;
         (node, line) = (value, k.line);
@@ -481,7 +482,7 @@ fn written_at(doc: &Node<'_>, path: &str) -> Option<u32> {
     let empty = match &node.value {
         Value::Seq(items) => items.is_empty(),
         Value::Map(entries) => entries.is_empty(),
-        Value::Scalar { .. } => node.is_null(),
+        Value::Scalar { text, .. } => node.is_null() || text.is_empty(),
     };
     (!empty).then_some(line)
 }

@@ -5,10 +5,11 @@ use std::collections::BTreeSet;
 
 use kube_core::Resource;
 
-use super::{Findings, ParsedPools, item, name_of, selector};
+use super::{Findings, ParsedPools, item, name_of};
 use crate::config::{Pool, Scope};
 use crate::diagnostic::Severity;
 use crate::metallb::{IPAddressPool, LabelSelector};
+use crate::selector::{Selector, any_matches};
 use crate::snapshot::{Located, Snapshot};
 
 /// A pool an advertisement applies to, with its valid address entries.
@@ -17,13 +18,14 @@ pub(super) type SelectedPool<'p, 'a> = &'p (&'a Located<IPAddressPool>, &'a Pool
 /// The pools an advertisement applies to ([`Scope::covers_pool`]): those
 /// it names or selects by label, or every pool when it does neither. Each
 /// pool once, in snapshot order; names of no pool are left out (MetalLB
-/// ignores them).
+/// ignores them). The selectors' problems are [`crate::config::resolve`]'s.
 pub(super) fn selected_pools<'p, 'a>(
     parsed: &'p ParsedPools<'a>,
     names: &[String],
     selectors: &[LabelSelector],
 ) -> Vec<SelectedPool<'p, 'a>> {
-    let scope = Scope { pools: names.to_vec(), pool_selectors: selectors.to_vec(), ..Scope::default() };
+    let pool_selectors = Selector::compile_list("", selectors).0;
+    let scope = Scope { pools: names.to_vec(), pool_selectors, ..Scope::default() };
     parsed.pools.iter().filter(|(_, pool)| scope.covers_pool(&pool.name, &pool.labels)).collect()
 }
 
@@ -41,10 +43,11 @@ impl<'s> NodeScope<'s> {
         if snapshot.nodes.is_empty() {
             return NodeScope::Unknown;
         }
+        let selectors = Selector::compile_list("", selectors).0;
         let nodes = snapshot
             .nodes
             .iter()
-            .filter(|node| selectors.is_empty() || selector::any_matches(selectors, &node.metadata.labels));
+            .filter(|node| selectors.is_empty() || any_matches(&selectors, &node.metadata.labels));
         NodeScope::Known(nodes.map(|node| name_of(&node.object)).collect())
     }
 
@@ -77,32 +80,19 @@ pub(super) fn check_pool_names<K>(
     }
 }
 
-/// The fields both kinds of advertisement have: pool names and the three
-/// selector lists.
-pub(super) struct CommonFields<'a> {
-    /// `spec.ipAddressPools`.
-    pub pools: &'a [String],
-    /// `spec.ipAddressPoolSelectors`.
-    pub pool_selectors: &'a [LabelSelector],
-    /// `spec.nodeSelectors`.
-    pub node_selectors: &'a [LabelSelector],
-    /// `spec.serviceSelectors`.
-    pub service_selectors: &'a [LabelSelector],
-}
-
-impl CommonFields<'_> {
-    /// Repeated pools, unknown pools, selector syntax and repeated selectors.
-    pub fn check<K>(&self, snapshot: &Snapshot, findings: &mut Findings, object: &Located<K>)
-    where
-        K: Resource<DynamicType = ()>,
-    {
-        let pools = "spec.ipAddressPools";
-        super::check_unique(findings, object, pools, self.pools, "pool", Severity::Error);
-        check_pool_names(snapshot, findings, object, pools, self.pools);
-        selector::check_list(findings, object, "spec.ipAddressPoolSelectors", self.pool_selectors);
-        selector::check_list(findings, object, "spec.nodeSelectors", self.node_selectors);
-        selector::check_list(findings, object, "spec.serviceSelectors", self.service_selectors);
-    }
+/// Repeated and unknown pools in `spec.ipAddressPools`, which both kinds
+/// of advertisement have (their selectors are [`crate::config::resolve`]'s).
+pub(super) fn check_pools<K>(
+    snapshot: &Snapshot,
+    findings: &mut Findings,
+    object: &Located<K>,
+    pools: &[String],
+) where
+    K: Resource<DynamicType = ()>,
+{
+    let path = "spec.ipAddressPools";
+    super::check_unique(findings, object, path, pools, "pool", Severity::Error);
+    check_pool_names(snapshot, findings, object, path, pools);
 }
 
 /// Checks every L2 and BGP advertisement.

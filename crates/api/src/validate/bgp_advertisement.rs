@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use ferrolb_types::IpFamily;
 
-use super::advertisement::{CommonFields, NodeScope, SelectedPool, selected_pools};
+use super::advertisement::{NodeScope, SelectedPool, check_pools, selected_pools};
 use super::community::judge_reference;
 use super::{Findings, ParsedPools, check_unique, item, name_of};
 use crate::diagnostic::Severity;
@@ -26,13 +26,7 @@ pub(super) fn check(snapshot: &Snapshot, parsed: &ParsedPools<'_>, findings: &mu
 
 fn check_fields(snapshot: &Snapshot, advertisement: &Located<BGPAdvertisement>, findings: &mut Findings) {
     let spec = &advertisement.spec;
-    let common = CommonFields {
-        pools: &spec.ip_address_pools,
-        pool_selectors: &spec.ip_address_pool_selectors,
-        node_selectors: &spec.node_selectors,
-        service_selectors: &spec.service_selectors,
-    };
-    common.check(snapshot, findings, advertisement);
+    check_pools(snapshot, findings, advertisement, &spec.ip_address_pools);
     check_unique(findings, advertisement, "spec.peers", &spec.peers, "peer", Severity::Error);
     check_peer_names(snapshot, advertisement, findings);
     for family in [IpFamily::V4, IpFamily::V6] {

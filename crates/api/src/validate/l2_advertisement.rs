@@ -1,7 +1,7 @@
 //! `L2Advertisement`: pools, interfaces, selectors and node preferences.
 
-use super::advertisement::CommonFields;
-use super::{Findings, check_unique, item, selector};
+use super::advertisement::check_pools;
+use super::{Findings, check_unique, item};
 use crate::diagnostic::Severity;
 use crate::metallb::L2Advertisement;
 use crate::snapshot::{Located, Snapshot};
@@ -18,13 +18,7 @@ pub(super) fn check(snapshot: &Snapshot, findings: &mut Findings) {
 
 fn check_one(snapshot: &Snapshot, advertisement: &Located<L2Advertisement>, findings: &mut Findings) {
     let spec = &advertisement.spec;
-    let common = CommonFields {
-        pools: &spec.ip_address_pools,
-        pool_selectors: &spec.ip_address_pool_selectors,
-        node_selectors: &spec.node_selectors,
-        service_selectors: &spec.service_selectors,
-    };
-    common.check(snapshot, findings, advertisement);
+    check_pools(snapshot, findings, advertisement, &spec.ip_address_pools);
     // MetalLB accepts a repeated interface; it only does nothing.
     check_unique(
         findings,
@@ -40,7 +34,6 @@ fn check_one(snapshot: &Snapshot, advertisement: &Located<L2Advertisement>, find
             let message = format!("weight {} is out of range (expected 1 to 100)", preferred.weight);
             findings.error(advertisement, &format!("{path}.weight"), message);
         }
-        selector::check_one(findings, advertisement, &format!("{path}.preference"), &preferred.preference);
     }
 }
 

@@ -23,6 +23,7 @@ mod names;
 mod namespace;
 mod peer;
 mod pool;
+#[cfg(test)]
 mod selector;
 mod service;
 

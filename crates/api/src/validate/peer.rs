@@ -5,16 +5,15 @@
 use ferrolb_types::IpFamily;
 
 use super::advertisement::{NodeScope, selected_pools};
-use super::{Findings, ParsedPools, name_of, selector};
+use super::{Findings, ParsedPools, name_of};
 use crate::metallb::{BGPPeer, BGPPeerSpec};
 use crate::snapshot::{Located, Snapshot, object_ref};
 
-/// Checks each peer's BFD profile and selectors, then pairs of peers, then BFD echo against
+/// Checks each peer's BFD profile, then pairs of peers, then BFD echo against
 /// IPv6 routes.
 pub(super) fn check(snapshot: &Snapshot, parsed: &ParsedPools<'_>, findings: &mut Findings) {
     for peer in &snapshot.bgp_peers {
         check_bfd_profile(snapshot, peer, findings);
-        selector::check_list(findings, peer, "spec.nodeSelectors", &peer.spec.node_selectors);
         if !peer.spec.interface.is_empty() && peer.spec.peer_address.is_empty() {
             let message = "interface (an unnumbered session) is accepted but not acted on: ferrolb does not \
                            open unnumbered sessions yet, so no node peers with it (expected peerAddress)";

@@ -1,7 +1,7 @@
 //! `IPAddressPool`: addresses that parse and never overlap, within a pool or
 //! across pools, and a valid `serviceAllocation`.
 
-use super::{Findings, ParsedPools, check_unique, item, selector};
+use super::{Findings, ParsedPools, check_unique, item};
 use crate::diagnostic::Severity;
 use crate::metallb::IPAddressPool;
 use crate::snapshot::{Located, Snapshot, object_ref};
@@ -46,10 +46,6 @@ fn check_service_allocation(pool: &Located<IPAddressPool>, findings: &mut Findin
     let path = "spec.serviceAllocation";
     let namespaces = format!("{path}.namespaces");
     check_unique(findings, pool, &namespaces, &allocation.namespaces, "namespace", Severity::Error);
-    let namespace_selectors = format!("{path}.namespaceSelectors");
-    selector::check_list(findings, pool, &namespace_selectors, &allocation.namespace_selectors);
-    let service_selectors = format!("{path}.serviceSelectors");
-    selector::check_list(findings, pool, &service_selectors, &allocation.service_selectors);
 }
 
 #[cfg(test)]

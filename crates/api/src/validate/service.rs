@@ -44,6 +44,21 @@ mod tests {
     }
 
     #[test]
+    fn the_source_ranges_annotation_is_a_warning_at_its_line_too() {
+        let yaml = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  annotations:\n    \
+                    service.beta.kubernetes.io/load-balancer-source-ranges: 198.51.100.0/24\nspec:\n  \
+                    type: LoadBalancer\n";
+        assert_problems(
+            yaml,
+            &["t.yaml:6: warning: Service/web: \
+               metadata.annotations.service.beta.kubernetes.io/load-balancer-source-ranges: accepted but not \
+               acted on: without kube-proxy nothing filters clients by source range, so every client reaches \
+               the VIP (expected a firewall on the hosts that allows these ranges only, or no such annotation)"],
+        );
+        assert_clean(&yaml.replace("198.51.100.0/24", "''"));
+    }
+
+    #[test]
     fn no_source_ranges_empty_ones_or_another_type_are_clean() {
         assert_clean(&service("  type: LoadBalancer\n  ports: [{port: 80}]\n"));
         assert_clean(&service("  type: LoadBalancer\n  loadBalancerSourceRanges: []\n"));

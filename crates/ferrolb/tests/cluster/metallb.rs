@@ -281,6 +281,11 @@ fn verdicts(cluster: &Cluster, namespaces: &[&str]) -> BTreeMap<String, Verdict>
         }
         // Core Events: MetalLB writes them so; ferrolb's events.k8s.io ones read the same.
         for event in items(&cluster.kubectl_json(&["get", "events", "-n", namespace])) {
+            // The load balancers' own, not Kubernetes' (kube-apiserver's ClusterIP
+            // repair loop warns ClusterIPNotAllocated about a Service now and then).
+            if !from_a_load_balancer(&event) {
+                continue;
+            }
             let uid = event["involvedObject"]["uid"].as_str().unwrap_or_default();
             let Some(verdict) = by_uid.get(uid).and_then(|name| verdicts.get_mut(name)) else { continue };
             let reason = event["reason"].as_str().unwrap_or_default().to_owned();
@@ -297,6 +302,16 @@ fn verdicts(cluster: &Cluster, namespaces: &[&str]) -> BTreeMap<String, Verdict>
         }
     }
     verdicts
+}
+
+/// Whether MetalLB (`metallb-controller`) or ferrolb (`ferrolb-controller`)
+/// reported `event`, by its reporting component or, from an older
+/// recorder, its source.
+fn from_a_load_balancer(event: &Value) -> bool {
+    [&event["reportingComponent"], &event["source"]["component"]]
+        .iter()
+        .filter_map(|c| c.as_str())
+        .any(|c| c.starts_with("metallb-") || c.starts_with("ferrolb-"))
 }
 
 fn items(list: &Value) -> Vec<Value> {
