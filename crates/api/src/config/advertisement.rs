@@ -150,10 +150,9 @@ pub(super) fn resolve_l2(
     }
 }
 
-/// The advertisement `located` describes, or `None` when a community names
-/// no alias and is no value, or an aggregation length is out of range:
-/// `validate` reports both, with the rules that need the other objects
-/// (which pools it selects, which aliases exist).
+/// The advertisement `located` describes, or `None` when an aggregation
+/// length is out of range (an error here) or a community names no alias
+/// and is no value (`validate` reports it, knowing every alias).
 pub(super) fn resolve_bgp(
     index: usize,
     located: &Located<BGPAdvertisement>,
@@ -163,11 +162,13 @@ pub(super) fn resolve_bgp(
     let spec = &located.spec;
     let selectors = [&*spec.ip_address_pool_selectors, &spec.node_selectors, &spec.service_selectors];
     let scope = Scope::resolve(findings, located, &spec.ip_address_pools, selectors);
+    for family in [IpFamily::V4, IpFamily::V6] {
+        check_aggregation_length(located, family, findings);
+    }
+    // A negative IPv6 length is refused for each IPv6 pool the advertisement
+    // selects (validate's rule), as MetalLB does: without one it is never used.
     let length = |value: i32, family: IpFamily| {
-        // A negative IPv6 length is refused for each IPv6 pool the
-        // advertisement selects, as MetalLB does: without one it is never used.
-        let value = if family == IpFamily::V6 { value.max(0) } else { value };
-        u8::try_from(value).ok().filter(|&l| l <= family.bits())
+        in_range(value, family).then(|| u8::try_from(value.max(0)).unwrap_or_default())
     };
     let mut communities =
         spec.communities.iter().map(|c| aliases.resolve(c).ok()).collect::<Option<Vec<BgpCommunity>>>()?;
@@ -183,4 +184,64 @@ pub(super) fn resolve_bgp(
         communities,
         source: Source::of(index, located),
     })
+}
+
+/// The field that holds the aggregation length of `family`, and its bounds.
+pub(crate) fn aggregation_field(family: IpFamily) -> &'static str {
+    match family {
+        IpFamily::V4 => "aggregationLength",
+        IpFamily::V6 => "aggregationLengthV6",
+    }
+}
+
+/// The aggregation length of `family`, if set; and the length in effect.
+pub(crate) fn aggregation_length(advertisement: &BGPAdvertisement, family: IpFamily) -> (Option<i32>, i32) {
+    let spec = &advertisement.spec;
+    match family {
+        IpFamily::V4 => (spec.aggregation_length, spec.aggregation_length_v4()),
+        IpFamily::V6 => (spec.aggregation_length_v6, spec.aggregation_length_v6()),
+    }
+}
+
+/// Whether an aggregation length passes MetalLB's schema and `config.For`:
+/// IPv4 1 to 32; IPv6 at most 128, with no lower bound (a length below a
+/// pool's prefix is refused per pool).
+pub(crate) fn in_range(length: i32, family: IpFamily) -> bool {
+    match family {
+        IpFamily::V4 => (1..=32).contains(&length),
+        IpFamily::V6 => length <= 128,
+    }
+}
+
+/// Reports the aggregation length of `family` if MetalLB refuses it for
+/// the advertisement alone (the rule against each pool is
+/// [`crate::validate`]'s).
+fn check_aggregation_length(
+    advertisement: &Located<BGPAdvertisement>,
+    family: IpFamily,
+    findings: &mut Findings,
+) {
+    let (Some(length), _) = aggregation_length(advertisement, family) else {
+        return;
+    };
+    let field = aggregation_field(family);
+    let path = format!("spec.{field}");
+    let bits = family.bits();
+    if !in_range(length, family) {
+        findings.error(
+            advertisement,
+            &path,
+            match family {
+                IpFamily::V4 => format!("{field} {length} is out of range (expected 1 to {bits})"),
+                IpFamily::V6 => format!("{field} {length} is out of range (expected at most {bits})"),
+            },
+        );
+    }
+    if !advertisement.spec.service_selectors.is_empty() && length != i32::from(bits) {
+        let message = format!(
+            "{field} {length} is set together with serviceSelectors (expected the default {bits} when \
+             serviceSelectors are set)"
+        );
+        findings.error(advertisement, &path, message);
+    }
 }

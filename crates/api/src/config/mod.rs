@@ -26,6 +26,7 @@ mod pool;
 use kube_core::Resource;
 
 pub use advertisement::{BgpAdvertisement, L2Advertisement, Preference, Scope};
+pub(crate) use advertisement::{aggregation_field, aggregation_length, in_range};
 pub use peer::{Password, Peer, PeerAddress, PeerAs};
 pub use pool::{Pool, PoolRange, ServiceAllocation};
 
@@ -235,6 +236,19 @@ mod tests {
         let rack = |r: &str| std::collections::BTreeMap::from([("rack".to_owned(), r.to_owned())]);
         assert!(scope.selects_node(&rack("r1")));
         assert!(!scope.selects_node(&rack("r2")), "an unknown operator selects nothing");
+    }
+
+    #[test]
+    fn an_aggregation_length_out_of_range_is_resolves_error_and_leaves_the_advertisement_out() {
+        let (config, problems) = resolved(
+            "apiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: a}\nspec:\n  aggregationLength: 33\n",
+        );
+        assert!(config.bgp_advertisements.is_empty());
+        assert_eq!(
+            problems,
+            ["t.yaml:5: BGPAdvertisement/a: spec.aggregationLength: aggregationLength 33 is out of range \
+              (expected 1 to 32)"]
+        );
     }
 
     #[test]

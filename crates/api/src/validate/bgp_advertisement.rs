@@ -9,6 +9,7 @@ use ferrolb_types::IpFamily;
 use super::advertisement::{NodeScope, SelectedPool, check_pools, selected_pools};
 use super::community::judge_reference;
 use super::{Findings, ParsedPools, check_unique, item, name_of};
+use crate::config::{aggregation_field, aggregation_length, in_range};
 use crate::diagnostic::Severity;
 use crate::metallb::BGPAdvertisement;
 use crate::snapshot::{Located, Snapshot, object_ref};
@@ -29,9 +30,6 @@ fn check_fields(snapshot: &Snapshot, advertisement: &Located<BGPAdvertisement>, 
     check_pools(snapshot, findings, advertisement, &spec.ip_address_pools);
     check_unique(findings, advertisement, "spec.peers", &spec.peers, "peer", Severity::Error);
     check_peer_names(snapshot, advertisement, findings);
-    for family in [IpFamily::V4, IpFamily::V6] {
-        check_aggregation_length(advertisement, family, findings);
-    }
     // MetalLB's FRR mode refuses it (frr-k8s only); the schema wants 1 to 10.
     if spec.as_path_prepend != 0 {
         let message = format!(
@@ -52,63 +50,6 @@ fn check_fields(snapshot: &Snapshot, advertisement: &Located<BGPAdvertisement>, 
             i32::MAX
         );
         findings.error(advertisement, "spec.localPref", message);
-    }
-}
-
-/// The field that holds the aggregation length of `family`, and its bounds.
-fn aggregation_field(family: IpFamily) -> &'static str {
-    match family {
-        IpFamily::V4 => "aggregationLength",
-        IpFamily::V6 => "aggregationLengthV6",
-    }
-}
-
-/// The aggregation length of `family`, if set; and the length in effect.
-fn aggregation_length(advertisement: &BGPAdvertisement, family: IpFamily) -> (Option<i32>, i32) {
-    let spec = &advertisement.spec;
-    match family {
-        IpFamily::V4 => (spec.aggregation_length, spec.aggregation_length_v4()),
-        IpFamily::V6 => (spec.aggregation_length_v6, spec.aggregation_length_v6()),
-    }
-}
-
-/// Whether an aggregation length passes MetalLB's schema and `config.For`:
-/// IPv4 1 to 32; IPv6 at most 128, with no lower bound (a length below a
-/// pool's prefix is refused per pool).
-fn in_range(length: i32, family: IpFamily) -> bool {
-    match family {
-        IpFamily::V4 => (1..=32).contains(&length),
-        IpFamily::V6 => length <= 128,
-    }
-}
-
-fn check_aggregation_length(
-    advertisement: &Located<BGPAdvertisement>,
-    family: IpFamily,
-    findings: &mut Findings,
-) {
-    let (Some(length), _) = aggregation_length(advertisement, family) else {
-        return;
-    };
-    let field = aggregation_field(family);
-    let path = format!("spec.{field}");
-    let bits = family.bits();
-    if !in_range(length, family) {
-        findings.error(
-            advertisement,
-            &path,
-            match family {
-                IpFamily::V4 => format!("{field} {length} is out of range (expected 1 to {bits})"),
-                IpFamily::V6 => format!("{field} {length} is out of range (expected at most {bits})"),
-            },
-        );
-    }
-    if !advertisement.spec.service_selectors.is_empty() && length != i32::from(bits) {
-        let message = format!(
-            "{field} {length} is set together with serviceSelectors (expected the default {bits} when \
-             serviceSelectors are set)"
-        );
-        findings.error(advertisement, &path, message);
     }
 }
 

@@ -191,23 +191,25 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A router namespace with FRR and an empty speaker namespace, linked by a veth.
-struct Lab {
+/// A router namespace with FRR (`ROUTER`, AS `ROUTER_ASN`) and an empty
+/// speaker namespace, linked by a veth.
+pub(super) struct Lab {
     // Dropped in this order: FRR, then the namespaces (which stop what is left).
     _frr: Frr,
-    router: Netns,
-    speaker: Netns,
+    pub router: Netns,
+    pub speaker: Netns,
 }
 
-fn lab() -> anyhow::Result<Lab> {
+/// The lab, the speaker at `speaker` (AS `SPEAKER_ASN`), FRR's neighbour.
+pub(super) fn lab(speaker_address: Ipv4Addr) -> anyhow::Result<Lab> {
     let router = Netns::new("router")?;
     let speaker = Netns::new("speaker")?;
     veth(&router, "eth0", &speaker, "eth0")?;
     router.add_addr("eth0", &format!("{ROUTER}/24"))?;
-    speaker.add_addr("eth0", &format!("{SPEAKER}/24"))?;
+    speaker.add_addr("eth0", &format!("{speaker_address}/24"))?;
     let frr = Frr::start(
         &router,
-        &FrrConfig::new(ROUTER_ASN, ROUTER).neighbor(SPEAKER.into(), SPEAKER_ASN, false),
+        &FrrConfig::new(ROUTER_ASN, ROUTER).neighbor(speaker_address.into(), SPEAKER_ASN, false),
     )?;
     Ok(Lab { _frr: frr, router, speaker })
 }
@@ -218,7 +220,7 @@ fn measure(
     size: usize,
     cap: Duration,
 ) -> anyhow::Result<(Row, Option<Change>)> {
-    let lab = lab()?;
+    let lab = lab(SPEAKER)?;
     let mut change = None;
     // Keeps GoBGP or BIRD running until its peak memory is read.
     let guard: Option<Box<dyn std::any::Any>>;

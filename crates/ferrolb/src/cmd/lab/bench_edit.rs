@@ -30,17 +30,13 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ferrolb_lab::{Frr, FrrConfig, Netns, STOP_GRACE, veth};
+use ferrolb_lab::STOP_GRACE;
 
-use super::bench_bgp::{first_update_after, median, unix_now};
+use super::bench_bgp::{first_update_after, lab, median, unix_now};
 use super::bench_plan::Shape;
 
-/// The router: the peer every shape's BGPPeer names.
-const ROUTER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
-const ROUTER_ASN: u32 = 64513;
 /// `node-0`'s InternalIP in the shapes' files.
 const SPEAKER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
-const SPEAKER_ASN: u32 = 64512;
 /// Edits per shape and size.
 const SAMPLES: usize = 5;
 /// Between two edits: longer than one VIP's five announcements (4.4 s).
@@ -128,15 +124,9 @@ fn runs(shape: Shape) -> bool {
 }
 
 fn measure(exe: &Path, shape: Shape, size: usize) -> anyhow::Result<Measured> {
-    let router = Netns::new("router")?;
-    let speaker = Netns::new("speaker")?;
-    veth(&router, "eth0", &speaker, "eth0")?;
-    router.add_addr("eth0", &format!("{ROUTER}/24"))?;
-    speaker.add_addr("eth0", &format!("{SPEAKER}/24"))?;
-    let _frr = Frr::start(
-        &router,
-        &FrrConfig::new(ROUTER_ASN, ROUTER).neighbor(SPEAKER.into(), SPEAKER_ASN, false),
-    )?;
+    // FRR at 192.0.2.1, AS 64513: the peer every shape's BGPPeer names.
+    let lab = lab(SPEAKER)?;
+    let (router, speaker) = (&lab.router, &lab.speaker);
 
     let config = speaker.dir().join("cluster.yaml");
     std::fs::write(&config, shape.config(size))?;
