@@ -7,9 +7,10 @@
 //! In process and without an API server, on purpose: what the API server
 //! takes to store the new Service and send it to the watchers does not grow
 //! with the Services and is the same for MetalLB (`bench k8s` measures the
-//! controllers end to end at 10k). The controller waits its debounce window
-//! ([`ControllerOptions::default`]'s `debounce`) before the steps below,
-//! and sends one write after them; neither grows with the Services either.
+//! controllers end to end at 10k). Before these steps, a change that comes
+//! after a quiet spell is taken at once, while changes that come faster wait
+//! a window (four times the last build, up to [`ControllerOptions::default`]'s
+//! `debounce`); after them comes the one write.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -252,8 +253,8 @@ fn render(rows: &[(Shape, Vec<Measured>)]) -> String {
     let _ = write!(
         out,
         "one Service created among N whose status is written; the steps are for {last} Services; \
-         target: ratio at most 12 per tenfold, 100000 under 1000 ms; the controller's debounce ({} ms) \
-         and its one write come on top and do not grow with N",
+         target: ratio at most 12 per tenfold, 100000 under 1000 ms; on top come the write, and for a \
+         burst of changes a window of up to {} ms (the debounce)",
         ControllerOptions::default().debounce.as_millis()
     );
     out
