@@ -111,6 +111,26 @@ pub fn plan_writes<S: Clone + PartialEq>(
     writes
 }
 
+/// Makes `objects` what the cluster holds after the writes that went
+/// through: statuses `updated` by name, `deleted` names gone, `created`
+/// ones added. One pass over `objects`, whatever the number of writes.
+fn settle<S>(
+    objects: &mut Vec<StatusObject<S>>,
+    mut updated: BTreeMap<String, S>,
+    deleted: &BTreeSet<String>,
+    created: Vec<StatusObject<S>>,
+) {
+    if !updated.is_empty() || !deleted.is_empty() {
+        objects.retain_mut(|o| {
+            if let Some(status) = updated.remove(&o.name) {
+                o.status = status;
+            }
+            !deleted.contains(&o.name)
+        });
+    }
+    objects.extend(created);
+}
+
 /// How a Service is announced, named as MetalLB names its protocols.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Protocol {
@@ -334,7 +354,7 @@ impl AnnouncementStatus {
     }
 
     /// Performs the writes that bring `objects` to `desired`, keeping
-    /// `objects` as what the cluster holds after each.
+    /// `objects` as what the cluster holds after them, also when one fails.
     async fn converge<K: StatusKind>(
         &self,
         desired: &BTreeMap<ServiceKey, K::Status>,
@@ -343,60 +363,69 @@ impl AnnouncementStatus {
         let api: Api<K> = Api::namespaced(self.client.clone(), &self.namespace);
         let kind = K::KIND;
         let error = |source| AnnouncementError::Api { kind, source };
-        for write in plan_writes(desired, objects) {
-            match write {
-                StatusWrite::Create { service, status } => {
-                    let labels = [
-                        (LABEL_NODE.to_owned(), self.node.clone()),
-                        (LABEL_SERVICE_NAME.to_owned(), service.name.clone()),
-                        (LABEL_SERVICE_NAMESPACE.to_owned(), service.namespace.clone()),
-                    ];
-                    let object = K::new(ObjectMeta {
-                        generate_name: Some(K::PREFIX.into()),
-                        namespace: Some(self.namespace.clone()),
-                        labels: Some(labels.into_iter().collect()),
-                        owner_references: self.owner.clone().map(|owner| vec![owner]),
-                        ..ObjectMeta::default()
-                    });
-                    let created = api.create(&PostParams::default(), &object).await.map_err(error)?;
-                    let name = created.meta().name.clone().unwrap_or_default();
-                    // The status subresource: a create drops the status, as MetalLB notes.
-                    api.patch_status(
-                        &name,
-                        &PatchParams::default(),
-                        &Patch::Merge(json!({"status": status})),
-                    )
-                    .await
-                    .map_err(error)?;
-                    tracing::info!(kind = %kind, name, service = %service, "announcement status created");
-                    objects.push(StatusObject { name, service, status });
-                }
-                StatusWrite::Update { name, service, status } => {
-                    api.patch_status(
-                        &name,
-                        &PatchParams::default(),
-                        &Patch::Merge(json!({"status": status})),
-                    )
-                    .await
-                    .map_err(error)?;
-                    tracing::info!(kind = %kind, name, service = %service, "announcement status updated");
-                    if let Some(o) = objects.iter_mut().find(|o| o.name == name) {
-                        o.status = status;
+        // Updates and deletions are applied to `objects` once, after the
+        // writes: looked up one by one, 100k writes over 100k objects were
+        // quadratic.
+        let mut updated: BTreeMap<String, K::Status> = BTreeMap::new();
+        let mut deleted: BTreeSet<String> = BTreeSet::new();
+        let mut created = Vec::new();
+        let written: Result<(), AnnouncementError> = async {
+            for write in plan_writes(desired, objects) {
+                match write {
+                    StatusWrite::Create { service, status } => {
+                        let labels = [
+                            (LABEL_NODE.to_owned(), self.node.clone()),
+                            (LABEL_SERVICE_NAME.to_owned(), service.name.clone()),
+                            (LABEL_SERVICE_NAMESPACE.to_owned(), service.namespace.clone()),
+                        ];
+                        let object = K::new(ObjectMeta {
+                            generate_name: Some(K::PREFIX.into()),
+                            namespace: Some(self.namespace.clone()),
+                            labels: Some(labels.into_iter().collect()),
+                            owner_references: self.owner.clone().map(|owner| vec![owner]),
+                            ..ObjectMeta::default()
+                        });
+                        let made = api.create(&PostParams::default(), &object).await.map_err(error)?;
+                        let name = made.meta().name.clone().unwrap_or_default();
+                        // The status subresource: a create drops the status, as MetalLB notes.
+                        api.patch_status(
+                            &name,
+                            &PatchParams::default(),
+                            &Patch::Merge(json!({"status": status})),
+                        )
+                        .await
+                        .map_err(error)?;
+                        tracing::info!(kind = %kind, name, service = %service, "announcement status created");
+                        created.push(StatusObject { name, service, status });
                     }
-                }
-                StatusWrite::Delete { name } => {
-                    match api.delete(&name, &DeleteParams::default()).await {
-                        Ok(_) => {}
-                        // Gone already: what we wanted.
-                        Err(kube::Error::Api(e)) if e.code == 404 => {}
-                        Err(source) => return Err(error(source)),
+                    StatusWrite::Update { name, service, status } => {
+                        api.patch_status(
+                            &name,
+                            &PatchParams::default(),
+                            &Patch::Merge(json!({"status": status})),
+                        )
+                        .await
+                        .map_err(error)?;
+                        tracing::info!(kind = %kind, name, service = %service, "announcement status updated");
+                        updated.insert(name, status);
                     }
-                    tracing::info!(kind = %kind, name, "announcement status deleted");
-                    objects.retain(|o| o.name != name);
+                    StatusWrite::Delete { name } => {
+                        match api.delete(&name, &DeleteParams::default()).await {
+                            Ok(_) => {}
+                            // Gone already: what we wanted.
+                            Err(kube::Error::Api(e)) if e.code == 404 => {}
+                            Err(source) => return Err(error(source)),
+                        }
+                        tracing::info!(kind = %kind, name, "announcement status deleted");
+                        deleted.insert(name);
+                    }
                 }
             }
+            Ok(())
         }
-        Ok(())
+        .await;
+        settle(objects, updated, &deleted, created);
+        written
     }
 
     /// Publishes `nodeAssigned` about `service`, logging a failure: an
@@ -425,6 +454,16 @@ mod tests {
 
     fn object(name: &str, service: &str, status: u8) -> StatusObject<u8> {
         StatusObject { name: name.into(), service: key(service), status }
+    }
+
+    #[test]
+    fn the_writes_that_went_through_are_what_the_objects_hold_after() {
+        let mut objects = vec![object("o1", "a", 1), object("o2", "b", 1), object("o3", "c", 1)];
+        let updated = BTreeMap::from([("o3".to_owned(), 2)]);
+        let deleted = BTreeSet::from(["o1".to_owned()]);
+        settle(&mut objects, updated, &deleted, vec![object("o4", "d", 3)]);
+        let held: Vec<(&str, u8)> = objects.iter().map(|o| (o.name.as_str(), o.status)).collect();
+        assert_eq!(held, [("o2", 1), ("o3", 2), ("o4", 3)]);
     }
 
     #[test]
