@@ -1,7 +1,7 @@
 //! The aliases that `Community` resources give to BGP communities; the
 //! values themselves are [`ferrolb_types::community`]'s.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ferrolb_types::{BgpCommunity, CommunityError};
 
@@ -11,6 +11,8 @@ use crate::metallb;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CommunityAliases {
     by_name: BTreeMap<String, BgpCommunity>,
+    /// Every alias name, whatever its value.
+    named: BTreeSet<String>,
 }
 
 impl CommunityAliases {
@@ -20,13 +22,37 @@ impl CommunityAliases {
     /// validation reports both.
     pub fn new<'a>(resources: impl IntoIterator<Item = &'a metallb::Community>) -> Self {
         let mut by_name = BTreeMap::new();
+        let mut named = BTreeSet::new();
         let aliases = resources.into_iter().flat_map(|r| &r.spec.communities);
         for alias in aliases {
+            named.insert(alias.name.clone());
             if let Ok(value) = alias.value.parse::<BgpCommunity>() {
                 by_name.entry(alias.name.clone()).or_insert(value);
             }
         }
-        CommunityAliases { by_name }
+        CommunityAliases { by_name, named }
+    }
+
+    /// What is wrong with a community as a `BGPAdvertisement` writes it, if
+    /// anything: an alias is looked up first (an alias whose value does
+    /// not parse is its `Community`'s error, not the advertisement's); a
+    /// literal must parse; a word with no colon names an alias no
+    /// `Community` defines, for which MetalLB's controller refuses the whole
+    /// configuration (its webhook lets such words through), while a colon
+    /// means a value was meant and it is malformed.
+    pub fn problem(&self, text: &str) -> Option<String> {
+        if self.named.contains(text) {
+            return None;
+        }
+        let error = text.parse::<BgpCommunity>().err()?;
+        if error.is_format() && !text.contains(':') {
+            return Some(format!(
+                "community alias {text:?} is not defined: MetalLB's controller refuses the whole configuration \
+                 until a Community defines it (expected AA:NN, large:A:B:C or the name of an alias of a Community \
+                 resource)"
+            ));
+        }
+        Some(error.to_string())
     }
 
     /// The value of the alias `name`.

@@ -120,3 +120,23 @@ pub(crate) fn kind_of<K: Resource<DynamicType = ()>>() -> Cow<'static, str> {
 pub(crate) fn item(path: &str, index: usize) -> String {
     format!("{path}[{index}]")
 }
+
+/// Reports every repeated entry of the list at `path`, naming each entry a
+/// `what` (`duplicate pool "a" (expected each pool once)`).
+pub(crate) fn check_unique<K>(
+    findings: &mut Findings,
+    object: &Located<K>,
+    path: &str,
+    entries: &[String],
+    what: &str,
+    severity: Severity,
+) where
+    K: Resource<DynamicType = ()>,
+{
+    for (index, entry) in entries.iter().enumerate() {
+        if entries[..index].contains(entry) {
+            let message = format!("duplicate {what} {entry:?} (expected each {what} once)");
+            findings.push(severity, object, &item(path, index), message);
+        }
+    }
+}

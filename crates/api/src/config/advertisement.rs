@@ -7,7 +7,8 @@ use kube_core::Resource;
 
 use super::Source;
 use crate::community::CommunityAliases;
-use crate::findings::{Findings, item, name_of};
+use crate::diagnostic::Severity;
+use crate::findings::{Findings, check_unique, item, name_of};
 use crate::labels::LabelSet;
 use crate::metallb::{BGPAdvertisement, LabelSelector};
 use crate::selector::{Selector, any_matches};
@@ -151,8 +152,9 @@ pub(super) fn resolve_l2(
 }
 
 /// The advertisement `located` describes, or `None` when an aggregation
-/// length is out of range (an error here) or a community names no alias
-/// and is no value (`validate` reports it, knowing every alias).
+/// length is out of range or a community names no alias and is no value
+/// (each an error here). The aliases are those of the namespace's
+/// `Community` objects, the only ones MetalLB reads.
 pub(super) fn resolve_bgp(
     index: usize,
     located: &Located<BGPAdvertisement>,
@@ -170,6 +172,13 @@ pub(super) fn resolve_bgp(
     let length = |value: i32, family: IpFamily| {
         in_range(value, family).then(|| u8::try_from(value.max(0)).unwrap_or_default())
     };
+    let communities = &spec.communities;
+    check_unique(findings, located, "spec.communities", communities, "community", Severity::Error);
+    for (index, community) in spec.communities.iter().enumerate() {
+        if let Some(message) = aliases.problem(community) {
+            findings.error(located, &item("spec.communities", index), message);
+        }
+    }
     let mut communities =
         spec.communities.iter().map(|c| aliases.resolve(c).ok()).collect::<Option<Vec<BgpCommunity>>>()?;
     communities.sort_unstable();

@@ -252,6 +252,22 @@ mod tests {
     }
 
     #[test]
+    fn an_alias_defined_only_outside_metallbs_namespace_is_not_defined() {
+        let (config, problems) = resolved(
+            "apiVersion: metallb.io/v1beta1\nkind: Community\nmetadata: {name: c, namespace: other}\nspec:\n  communities: [{name: gold, value: '64512:1'}]\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: a}\nspec:\n  communities: [gold, gold]\n",
+        );
+        assert!(config.bgp_advertisements.is_empty());
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].starts_with(
+                "t.yaml:11: BGPAdvertisement/a: spec.communities[0]: community alias \"gold\" is not defined"
+            ),
+            "{problems:?}"
+        );
+        assert!(problems.iter().any(|p| p.contains("duplicate community \"gold\"")), "{problems:?}");
+    }
+
+    #[test]
     fn bgp_advertisements_carry_resolved_communities_and_prefix_lengths() {
         let (config, _) = resolved(
             "apiVersion: metallb.io/v1beta1\nkind: Community\nmetadata: {name: c}\nspec:\n  communities: [{name: gold, value: '64512:1'}]\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: a}\nspec: {aggregationLength: 24, communities: [gold, '64512:1', 'large:1:2:3']}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {name: bad}\nspec: {communities: [no-such-alias]}\n",

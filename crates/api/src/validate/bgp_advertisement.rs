@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use ferrolb_types::IpFamily;
 
 use super::advertisement::{NodeScope, SelectedPool, check_pools, selected_pools};
-use super::community::judge_reference;
 use super::{Findings, ParsedPools, check_unique, item, name_of};
 use crate::config::{aggregation_field, aggregation_length, in_range};
 use crate::diagnostic::Severity;
@@ -16,10 +15,8 @@ use crate::snapshot::{Located, Snapshot, object_ref};
 
 /// Checks every BGP advertisement, alone and against the others.
 pub(super) fn check(snapshot: &Snapshot, parsed: &ParsedPools<'_>, findings: &mut Findings) {
-    let aliases = super::community::alias_names(snapshot);
     for advertisement in &snapshot.bgp_advertisements {
         check_fields(snapshot, advertisement, findings);
-        check_communities(advertisement, &aliases, findings);
         check_aggregation_per_pool(advertisement, parsed, findings);
     }
     check_local_prefs(snapshot, parsed, findings);
@@ -60,23 +57,6 @@ fn check_peer_names(snapshot: &Snapshot, advertisement: &Located<BGPAdvertisemen
         if !snapshot.bgp_peers.iter().any(|peer| name_of(&peer.object) == name) {
             let message = format!("no BGPPeer named {name:?} (expected the name of a BGPPeer)");
             findings.warning(advertisement, &item("spec.peers", index), message);
-        }
-    }
-}
-
-fn check_communities(
-    advertisement: &Located<BGPAdvertisement>,
-    aliases: &BTreeSet<&str>,
-    findings: &mut Findings,
-) {
-    let communities = &advertisement.spec.communities;
-    check_unique(findings, advertisement, "spec.communities", communities, "community", Severity::Error);
-    for (index, community) in communities.iter().enumerate() {
-        let path = item("spec.communities", index);
-        match judge_reference(community, aliases) {
-            Some((Severity::Error, message)) => findings.error(advertisement, &path, message),
-            Some((Severity::Warning, message)) => findings.warning(advertisement, &path, message),
-            None => {}
         }
     }
 }

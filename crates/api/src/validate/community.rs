@@ -1,12 +1,9 @@
 //! `Community`: alias names and values; and how a `BGPAdvertisement`'s
 //! community is judged against the aliases.
 
-use std::collections::BTreeSet;
-
 use ferrolb_types::BgpCommunity;
 
 use super::{Findings, item};
-use crate::diagnostic::Severity;
 use crate::snapshot::{Snapshot, object_ref};
 
 /// Checks every alias of every `Community` resource: a name, a value that
@@ -44,33 +41,6 @@ pub(super) fn check(snapshot: &Snapshot, findings: &mut Findings) {
             }
         }
     }
-}
-
-/// The name of every alias defined, whatever its value.
-pub(super) fn alias_names(snapshot: &Snapshot) -> BTreeSet<&str> {
-    let aliases = snapshot.communities.iter().flat_map(|r| &r.spec.communities);
-    aliases.map(|alias| alias.name.as_str()).collect()
-}
-
-/// What is wrong with a community as a `BGPAdvertisement` writes it, if
-/// anything: an alias is looked up first; a literal must parse; a word with
-/// no colon that names no alias yet is only a warning, since MetalLB waits
-/// for a `Community` resource to define it (its webhook lets such words
-/// through), while a colon means a value was meant and it is malformed.
-pub(super) fn judge_reference(text: &str, aliases: &BTreeSet<&str>) -> Option<(Severity, String)> {
-    if aliases.contains(text) {
-        return None;
-    }
-    let error = text.parse::<BgpCommunity>().err()?;
-    if error.is_format() && !text.contains(':') {
-        let message = format!(
-            "community alias {text:?} is not defined: MetalLB's controller refuses the whole configuration \
-             until a Community defines it (expected AA:NN, large:A:B:C or the name of an alias of a Community \
-             resource)"
-        );
-        return Some((Severity::Error, message));
-    }
-    Some((Severity::Error, error.to_string()))
 }
 
 #[cfg(test)]

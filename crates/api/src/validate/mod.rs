@@ -27,12 +27,10 @@ mod pool;
 mod selector;
 mod service;
 
-use kube_core::Resource;
-
 use crate::config::{Config, Pool};
 pub use crate::config::{DEFAULT_NAMESPACE, Options};
-use crate::diagnostic::{Diagnostic, Severity};
-pub(crate) use crate::findings::{Findings, item, kind_of, name_of};
+use crate::diagnostic::Diagnostic;
+pub(crate) use crate::findings::{Findings, check_unique, item, kind_of, name_of};
 use crate::metallb::IPAddressPool;
 use crate::snapshot::{Located, Snapshot};
 
@@ -74,26 +72,6 @@ pub(super) struct ParsedPools<'a> {
 impl<'a> ParsedPools<'a> {
     fn new(snapshot: &'a Snapshot, config: &'a Config) -> Self {
         ParsedPools { pools: config.pools.iter().map(|p| (&snapshot.pools[p.source.index], p)).collect() }
-    }
-}
-
-/// Reports every repeated entry of the list at `path`, naming each entry a
-/// `what` (`duplicate pool "a" (expected each pool once)`).
-fn check_unique<K>(
-    findings: &mut Findings,
-    object: &Located<K>,
-    path: &str,
-    entries: &[String],
-    what: &str,
-    severity: Severity,
-) where
-    K: Resource<DynamicType = ()>,
-{
-    for (index, entry) in entries.iter().enumerate() {
-        if entries[..index].contains(entry) {
-            let message = format!("duplicate {what} {entry:?} (expected each {what} once)");
-            findings.push(severity, object, &item(path, index), message);
-        }
     }
 }
 
