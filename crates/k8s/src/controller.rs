@@ -15,7 +15,8 @@
 //!          previous = the Services' recorded status + pool annotation,
 //!                     else what this controller decided last time
 //!                                      ▼
-//!              ferrolb_ipam::allocate (on the blocking pool)
+//!              allocation::allocate (on the blocking pool): ferrolb_ipam::allocate,
+//!              or reallocate from the last decision when only Services changed
 //!                                      ▼
 //!              status::plan ──► one merge patch of services/status per
 //!                               Service that differs (at most 4 at once)
@@ -37,6 +38,7 @@ use ferrolb_api::core::Service;
 use ferrolb_api::metallb::{IPAddressPool, IPAddressPoolStatus};
 use ferrolb_api::service::LbService;
 use ferrolb_ipam::{Allocation, Assignments, ServiceKey};
+
 use futures_util::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Patch, PatchParams, ValidationDirective};
@@ -44,10 +46,11 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource as _};
 use tokio::sync::watch;
 
+use crate::allocation::{Decided, allocate};
 use crate::configuration_state::{ConfigurationReport, Validation, Verdict};
 use crate::events::{Notice, Publisher};
 use crate::misplaced;
-use crate::status::{Note, Owned, ServiceWrite, Warned, plan, pool_writes, previous_assignments};
+use crate::status::{Note, Owned, ServiceWrite, Warned, plan, pool_writes};
 use crate::validation::{Admitted, Component};
 use crate::watchers::{Kind, Stores, Watchers};
 
@@ -111,6 +114,9 @@ pub struct Controller {
     options: ControllerOptions,
     /// What the last allocation decided, for writes not yet seen back.
     remembered: Assignments,
+    /// The last allocation and what it was made from, which the next one
+    /// starts from when only Services changed.
+    last: Option<Decided>,
     warned: Warned,
     /// Writes done whose echo the watch has not brought yet: per Service,
     /// the resourceVersion the store held when the write went out, and
@@ -158,6 +164,7 @@ impl Controller {
             namespace: namespace.to_owned(),
             options,
             remembered: Assignments::new(),
+            last: None,
             warned: Warned::default(),
             unseen: HashMap::new(),
             refused: HashMap::new(),
@@ -179,6 +186,7 @@ impl Controller {
                 // A new leader trusts the cluster's record, not what it
                 // decided in an earlier term.
                 controller.remembered = Assignments::new();
+                controller.last = None;
                 controller.warned = Warned::default();
                 controller.unseen.clear();
                 controller.refused.clear();
@@ -251,12 +259,16 @@ impl Controller {
     /// writes failed.
     async fn reconcile(&mut self, run: Admitted, stores: &Stores) -> usize {
         let snapshot = Arc::clone(&run.snapshot);
-        let remembered = std::mem::take(&mut self.remembered);
+        let (remembered, last) = (std::mem::take(&mut self.remembered), self.last.take());
         let options = self.options.allocation.clone();
         // Off the runtime's threads, as the snapshot build: many Services
         // take long enough to delay the watchers.
-        let allocation = tokio::task::spawn_blocking(move || allocate(&run, &remembered, &options)).await;
-        let Ok(allocation) = allocation else {
+        let allocated = tokio::task::spawn_blocking(move || {
+            let (allocation, reallocated) = allocate(&run, last, &remembered, &options);
+            (run, allocation, reallocated)
+        })
+        .await;
+        let Ok((run, allocation, reallocated)) = allocated else {
             return 0; // the runtime is shutting down
         };
         self.remembered = allocation.assignments();
@@ -274,6 +286,7 @@ impl Controller {
         });
         tracing::debug!(
             services = allocation.services.len(),
+            reallocated,
             writes = plan.writes.len(),
             warnings = plan.warnings.len(),
             "allocated"
@@ -345,7 +358,9 @@ impl Controller {
             tracing::warn!(service = %service, reason = note.reason, message = %note.message, "allocation");
             self.publish(stores, service, note).await;
         }
-        failed + self.write_pools(&allocation, stores).await
+        let failed = failed + self.write_pools(&allocation, stores).await;
+        self.last = Some(Decided { run, allocation });
+        failed
     }
 
     /// Writes the counts of every pool whose status differs from them (the
@@ -424,15 +439,6 @@ impl Controller {
             tracing::warn!(service = %service, reason = note.reason, error = %error, "event not published");
         }
     }
-}
-
-/// What the controller allocates for `run`: from the assignments the
-/// Services record, else from what it decided last time (`remembered`).
-/// Pure; the reconcile runs it off the runtime's threads, and
-/// `ferrolb lab bench reconcile` runs it at scale.
-pub fn allocate(run: &Admitted, remembered: &Assignments, options: &ferrolb_ipam::Options) -> Allocation {
-    let previous = previous_assignments(&run.snapshot, remembered);
-    ferrolb_ipam::allocate(&run.config, &run.snapshot, &previous, options)
 }
 
 /// The namespaces the store shows being deleted.

@@ -8,6 +8,8 @@
 //!   kind, and debounced snapshots once every kind has been listed.
 //! - [`status`]: pure: from an allocation to the Service writes and Events
 //!   that bring the cluster to it.
+//! - [`allocation`]: pure: what the controller allocates for a snapshot,
+//!   from its last decision when only Services changed.
 //! - [`controller`]: the driver: snapshots → allocation → writes.
 //! - [`lease`]: leader election between controller replicas with a Lease.
 //! - [`validation`]: pure: whole-config validation, the last good
@@ -18,6 +20,7 @@
 //! - [`misplaced`]: pure: `metallb.io` objects outside the namespace, which
 //!   the controller ignores as MetalLB does, and what it says of them.
 
+pub mod allocation;
 pub mod announcements;
 pub mod configuration_state;
 pub mod controller;
