@@ -77,6 +77,9 @@ pub struct L2Advertisement {
     pub source: Source,
 }
 
+/// Range of a preferred node selector's weight (CRD schema).
+const WEIGHTS: std::ops::RangeInclusive<i32> = 1..=100;
+
 /// A weight given to the nodes a selector selects (`preferredNodeSelectors`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Preference {
@@ -129,17 +132,22 @@ pub(super) fn resolve_l2(
 ) -> L2Advertisement {
     let spec = &located.spec;
     let selectors = [&*spec.ip_address_pool_selectors, &spec.node_selectors, &spec.service_selectors];
+    // MetalLB accepts a repeated interface; it only does nothing.
+    check_unique(findings, located, "spec.interfaces", &spec.interfaces, "interface", Severity::Warning);
     let preferred_node_selectors = spec
         .preferred_node_selectors
         .iter()
         .enumerate()
-        .map(|(i, p)| Preference {
-            weight: p.weight,
-            selector: findings.selector(
-                located,
-                &format!("{}.preference", item("spec.preferredNodeSelectors", i)),
-                &p.preference,
-            ),
+        .map(|(i, p)| {
+            let path = item("spec.preferredNodeSelectors", i);
+            if !WEIGHTS.contains(&p.weight) {
+                let message = format!("weight {} is out of range (expected 1 to 100)", p.weight);
+                findings.error(located, &format!("{path}.weight"), message);
+            }
+            Preference {
+                weight: p.weight,
+                selector: findings.selector(located, &format!("{path}.preference"), &p.preference),
+            }
         })
         .collect();
     L2Advertisement {
@@ -166,6 +174,28 @@ pub(super) fn resolve_bgp(
     let scope = Scope::resolve(findings, located, &spec.ip_address_pools, selectors);
     for family in [IpFamily::V4, IpFamily::V6] {
         check_aggregation_length(located, family, findings);
+    }
+    check_unique(findings, located, "spec.peers", &spec.peers, "peer", Severity::Error);
+    // MetalLB's FRR mode refuses it (frr-k8s only); the schema wants 1 to 10.
+    if spec.as_path_prepend != 0 {
+        let message = format!(
+            "asPathPrepend {} is refused by MetalLB in FRR mode (only its frr-k8s backend prepends), and \
+             ferrolb does not prepend (expected no asPathPrepend)",
+            spec.as_path_prepend
+        );
+        findings.error(located, "spec.asPathPrepend", message);
+    } else if located.fields.has("spec.asPathPrepend") {
+        let message = "asPathPrepend 0 is out of range (expected 1 to 10, or no asPathPrepend)";
+        findings.error(located, "spec.asPathPrepend", message);
+    }
+    // A uint32 in MetalLB's Go type, but its CRD declares the format int32.
+    if i64::from(spec.local_pref) > i64::from(i32::MAX) {
+        let message = format!(
+            "localPref {} is out of range (expected 0 to {}, the int32 of MetalLB's CRD)",
+            spec.local_pref,
+            i32::MAX
+        );
+        findings.error(located, "spec.localPref", message);
     }
     // A negative IPv6 length is refused for each IPv6 pool the advertisement
     // selects (validate's rule), as MetalLB does: without one it is never used.

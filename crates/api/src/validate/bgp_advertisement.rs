@@ -7,9 +7,8 @@ use std::collections::BTreeSet;
 use ferrolb_types::IpFamily;
 
 use super::advertisement::{NodeScope, SelectedPool, check_pools, selected_pools};
-use super::{Findings, ParsedPools, check_unique, item, name_of};
+use super::{Findings, ParsedPools, item, name_of};
 use crate::config::{aggregation_field, aggregation_length, in_range};
-use crate::diagnostic::Severity;
 use crate::metallb::BGPAdvertisement;
 use crate::snapshot::{Located, Snapshot, object_ref};
 
@@ -25,29 +24,7 @@ pub(super) fn check(snapshot: &Snapshot, parsed: &ParsedPools<'_>, findings: &mu
 fn check_fields(snapshot: &Snapshot, advertisement: &Located<BGPAdvertisement>, findings: &mut Findings) {
     let spec = &advertisement.spec;
     check_pools(snapshot, findings, advertisement, &spec.ip_address_pools);
-    check_unique(findings, advertisement, "spec.peers", &spec.peers, "peer", Severity::Error);
     check_peer_names(snapshot, advertisement, findings);
-    // MetalLB's FRR mode refuses it (frr-k8s only); the schema wants 1 to 10.
-    if spec.as_path_prepend != 0 {
-        let message = format!(
-            "asPathPrepend {} is refused by MetalLB in FRR mode (only its frr-k8s backend prepends), and \
-             ferrolb does not prepend (expected no asPathPrepend)",
-            spec.as_path_prepend
-        );
-        findings.error(advertisement, "spec.asPathPrepend", message);
-    } else if advertisement.fields.has("spec.asPathPrepend") {
-        let message = "asPathPrepend 0 is out of range (expected 1 to 10, or no asPathPrepend)";
-        findings.error(advertisement, "spec.asPathPrepend", message);
-    }
-    // A uint32 in MetalLB's Go type, but its CRD declares the format int32.
-    if i64::from(spec.local_pref) > i64::from(i32::MAX) {
-        let message = format!(
-            "localPref {} is out of range (expected 0 to {}, the int32 of MetalLB's CRD)",
-            spec.local_pref,
-            i32::MAX
-        );
-        findings.error(advertisement, "spec.localPref", message);
-    }
 }
 
 /// Warns about each peer name that names no `BGPPeer`: MetalLB accepts it

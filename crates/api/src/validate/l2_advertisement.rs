@@ -1,39 +1,14 @@
-//! `L2Advertisement`: pools, interfaces, selectors and node preferences.
+//! `L2Advertisement`: the pools it names (its interfaces, selectors and
+//! node preferences are [`crate::config::resolve`]'s).
 
+use super::Findings;
 use super::advertisement::check_pools;
-use super::{Findings, check_unique, item};
-use crate::diagnostic::Severity;
-use crate::metallb::L2Advertisement;
-use crate::snapshot::{Located, Snapshot};
+use crate::snapshot::Snapshot;
 
-/// Range of a preferred node selector's weight (CRD schema).
-const WEIGHTS: std::ops::RangeInclusive<i32> = 1..=100;
-
-/// Checks every L2 advertisement.
+/// Checks the pools every L2 advertisement names.
 pub(super) fn check(snapshot: &Snapshot, findings: &mut Findings) {
     for advertisement in &snapshot.l2_advertisements {
-        check_one(snapshot, advertisement, findings);
-    }
-}
-
-fn check_one(snapshot: &Snapshot, advertisement: &Located<L2Advertisement>, findings: &mut Findings) {
-    let spec = &advertisement.spec;
-    check_pools(snapshot, findings, advertisement, &spec.ip_address_pools);
-    // MetalLB accepts a repeated interface; it only does nothing.
-    check_unique(
-        findings,
-        advertisement,
-        "spec.interfaces",
-        &spec.interfaces,
-        "interface",
-        Severity::Warning,
-    );
-    for (index, preferred) in spec.preferred_node_selectors.iter().enumerate() {
-        let path = item("spec.preferredNodeSelectors", index);
-        if !WEIGHTS.contains(&preferred.weight) {
-            let message = format!("weight {} is out of range (expected 1 to 100)", preferred.weight);
-            findings.error(advertisement, &format!("{path}.weight"), message);
-        }
+        check_pools(snapshot, findings, advertisement, &advertisement.spec.ip_address_pools);
     }
 }
 
