@@ -35,6 +35,7 @@ impl Scope {
         pools: &[String],
         [pool_selectors, node_selectors, service_selectors]: [&[LabelSelector]; 3],
     ) -> Scope {
+        check_unique(findings, object, "spec.ipAddressPools", pools, "pool", Severity::Error);
         Scope {
             pools: pools.to_vec(),
             pool_selectors: findings.selectors(object, "spec.ipAddressPoolSelectors", pool_selectors),

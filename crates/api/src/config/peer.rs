@@ -136,6 +136,7 @@ pub(super) fn resolve(
     let timers = check_timers(located, findings);
     let password = check_password(snapshot, located, namespace, findings);
     let node_selectors = findings.selectors(located, "spec.nodeSelectors", &located.spec.node_selectors);
+    check_not_acted_on(located, findings);
     if findings.errors() > errors_before {
         return None;
     }
@@ -162,6 +163,19 @@ pub(super) fn resolve(
         node_selectors,
         source: Source::of(index, located),
     })
+}
+
+/// Warns at each field the peer may have that does nothing here.
+fn check_not_acted_on(peer: &Located<BGPPeer>, findings: &mut Findings) {
+    if !peer.spec.interface.is_empty() && peer.spec.peer_address.is_empty() {
+        let message = "interface (an unnumbered session) is accepted but not acted on: ferrolb does not \
+                       open unnumbered sessions yet, so no node peers with it (expected peerAddress)";
+        findings.warning(peer, "spec.interface", message);
+    }
+    if peer.spec.disable_mp {
+        let message = "disableMP is deprecated and has no effect (expected dualStackAddressFamily instead)";
+        findings.warning(peer, "spec.disableMP", message);
+    }
 }
 
 fn check_asns(peer: &Located<BGPPeer>, findings: &mut Findings) -> Option<PeerAs> {

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use ferrolb_types::{IpFamily, IpRange};
 
 use super::Source;
-use crate::findings::{Findings, item, name_of};
+use crate::diagnostic::Severity;
+use crate::findings::{Findings, check_unique, item, name_of};
 use crate::labels::LabelSet;
 use crate::metallb::IPAddressPool;
 use crate::selector::{Selector, any_matches};
@@ -106,6 +107,10 @@ pub(super) fn resolve(index: usize, located: &Located<IPAddressPool>, findings: 
             Ok(range) => ranges.push(PoolRange { index, range }),
             Err(error) => findings.error(located, &item("spec.addresses", index), error.to_string()),
         }
+    }
+    if let Some(allocation) = &spec.service_allocation {
+        let (path, namespaces) = ("spec.serviceAllocation.namespaces", &allocation.namespaces);
+        check_unique(findings, located, path, namespaces, "namespace", Severity::Error);
     }
     let allocation = spec.service_allocation.as_ref().map(|a| ServiceAllocation {
         priority: Some(a.priority).filter(|p| *p > 0),

@@ -7,7 +7,6 @@ use kube_core::Resource;
 
 use super::{Findings, ParsedPools, item, name_of};
 use crate::config::{Pool, Scope};
-use crate::diagnostic::Severity;
 use crate::metallb::{IPAddressPool, LabelSelector};
 use crate::selector::{Selector, any_matches};
 use crate::snapshot::{Located, Snapshot};
@@ -78,21 +77,6 @@ pub(super) fn check_pool_names<K>(
             findings.warning(object, &item(path, index), message);
         }
     }
-}
-
-/// Repeated and unknown pools in `spec.ipAddressPools`, which both kinds
-/// of advertisement have (their selectors are [`crate::config::resolve`]'s).
-pub(super) fn check_pools<K>(
-    snapshot: &Snapshot,
-    findings: &mut Findings,
-    object: &Located<K>,
-    pools: &[String],
-) where
-    K: Resource<DynamicType = ()>,
-{
-    let path = "spec.ipAddressPools";
-    super::check_unique(findings, object, path, pools, "pool", Severity::Error);
-    check_pool_names(snapshot, findings, object, path, pools);
 }
 
 /// Checks every L2 and BGP advertisement.

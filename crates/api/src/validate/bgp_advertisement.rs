@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use ferrolb_types::IpFamily;
 
-use super::advertisement::{NodeScope, SelectedPool, check_pools, selected_pools};
+use super::advertisement::{NodeScope, SelectedPool, check_pool_names, selected_pools};
 use super::{Findings, ParsedPools, item, name_of};
 use crate::config::{aggregation_field, aggregation_length, in_range};
 use crate::metallb::BGPAdvertisement;
@@ -23,7 +23,7 @@ pub(super) fn check(snapshot: &Snapshot, parsed: &ParsedPools<'_>, findings: &mu
 
 fn check_fields(snapshot: &Snapshot, advertisement: &Located<BGPAdvertisement>, findings: &mut Findings) {
     let spec = &advertisement.spec;
-    check_pools(snapshot, findings, advertisement, &spec.ip_address_pools);
+    check_pool_names(snapshot, findings, advertisement, "spec.ipAddressPools", &spec.ip_address_pools);
     check_peer_names(snapshot, advertisement, findings);
 }
 

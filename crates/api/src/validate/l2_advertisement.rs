@@ -2,13 +2,14 @@
 //! node preferences are [`crate::config::resolve`]'s).
 
 use super::Findings;
-use super::advertisement::check_pools;
+use super::advertisement::check_pool_names;
 use crate::snapshot::Snapshot;
 
 /// Checks the pools every L2 advertisement names.
 pub(super) fn check(snapshot: &Snapshot, findings: &mut Findings) {
     for advertisement in &snapshot.l2_advertisements {
-        check_pools(snapshot, findings, advertisement, &advertisement.spec.ip_address_pools);
+        let pools = &advertisement.spec.ip_address_pools;
+        check_pool_names(snapshot, findings, advertisement, "spec.ipAddressPools", pools);
     }
 }
 

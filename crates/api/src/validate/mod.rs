@@ -30,7 +30,7 @@ mod service;
 use crate::config::{Config, Pool};
 pub use crate::config::{DEFAULT_NAMESPACE, Options};
 use crate::diagnostic::Diagnostic;
-pub(crate) use crate::findings::{Findings, check_unique, item, kind_of, name_of};
+pub(crate) use crate::findings::{Findings, item, kind_of, name_of};
 use crate::metallb::IPAddressPool;
 use crate::snapshot::{Located, Snapshot};
 
@@ -55,7 +55,7 @@ pub fn validated(snapshot: &Snapshot, options: &Options) -> (Config, Vec<Diagnos
     let pools = ParsedPools::new(snapshot, &config);
     namespace::check(snapshot, &options.namespace, &mut findings);
     names::check(snapshot, &mut findings);
-    pool::check(snapshot, &pools, &mut findings);
+    pool::check_overlaps(&pools, &mut findings);
     advertisement::check(snapshot, &pools, &mut findings);
     peer::check(snapshot, &pools, &mut findings);
     bfd::check(snapshot, &mut findings);

@@ -1,6 +1,7 @@
-//! `BGPPeer`: BFD, node selectors, and the rules between peers that one
-//! node's BGP speaker must satisfy (AS numbers, addresses, timers and the
-//! password of each peer alone are [`crate::config::resolve`]'s).
+//! `BGPPeer`: its BFD profile, and the rules between peers that one node's
+//! BGP speaker must satisfy (each peer alone — AS numbers, addresses,
+//! timers, password, selectors, fields not acted on — is
+//! [`crate::config::resolve`]'s).
 
 use ferrolb_types::IpFamily;
 
@@ -14,16 +15,6 @@ use crate::snapshot::{Located, Snapshot, object_ref};
 pub(super) fn check(snapshot: &Snapshot, parsed: &ParsedPools<'_>, findings: &mut Findings) {
     for peer in &snapshot.bgp_peers {
         check_bfd_profile(snapshot, peer, findings);
-        if !peer.spec.interface.is_empty() && peer.spec.peer_address.is_empty() {
-            let message = "interface (an unnumbered session) is accepted but not acted on: ferrolb does not \
-                           open unnumbered sessions yet, so no node peers with it (expected peerAddress)";
-            findings.warning(peer, "spec.interface", message);
-        }
-        if peer.spec.disable_mp {
-            let message =
-                "disableMP is deprecated and has no effect (expected dualStackAddressFamily instead)";
-            findings.warning(peer, "spec.disableMP", message);
-        }
     }
     check_pairs(snapshot, findings);
     check_bfd_echo(snapshot, parsed, findings);

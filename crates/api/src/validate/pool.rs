@@ -1,23 +1,13 @@
-//! `IPAddressPool`: addresses that parse and never overlap, within a pool or
-//! across pools, and a valid `serviceAllocation`.
+//! `IPAddressPool`: addresses that never overlap, within a pool or across
+//! pools (a pool alone, its addresses and `serviceAllocation`, is
+//! [`crate::config::resolve`]'s).
 
-use super::{Findings, ParsedPools, check_unique, item};
-use crate::diagnostic::Severity;
-use crate::metallb::IPAddressPool;
-use crate::snapshot::{Located, Snapshot, object_ref};
-
-/// Checks every pool: overlaps and service allocation (its addresses are
-/// [`crate::config::resolve`]'s).
-pub(super) fn check(snapshot: &Snapshot, parsed: &ParsedPools<'_>, findings: &mut Findings) {
-    for pool in &snapshot.pools {
-        check_service_allocation(pool, findings);
-    }
-    check_overlaps(parsed, findings);
-}
+use super::{Findings, ParsedPools, item};
+use crate::snapshot::object_ref;
 
 /// Every entry against every entry before it, in this pool or an earlier one
 /// (MetalLB rejects both).
-fn check_overlaps(parsed: &ParsedPools<'_>, findings: &mut Findings) {
+pub(super) fn check_overlaps(parsed: &ParsedPools<'_>, findings: &mut Findings) {
     for (pool_index, (pool, ranges)) in parsed.pools.iter().enumerate() {
         for (range_index, entry) in ranges.ranges.iter().enumerate() {
             let earlier_pools = parsed.pools[..pool_index].iter().flat_map(|(other, ranges)| {
@@ -37,15 +27,6 @@ fn check_overlaps(parsed: &ParsedPools<'_>, findings: &mut Findings) {
             }
         }
     }
-}
-
-fn check_service_allocation(pool: &Located<IPAddressPool>, findings: &mut Findings) {
-    let Some(allocation) = &pool.spec.service_allocation else {
-        return;
-    };
-    let path = "spec.serviceAllocation";
-    let namespaces = format!("{path}.namespaces");
-    check_unique(findings, pool, &namespaces, &allocation.namespaces, "namespace", Severity::Error);
 }
 
 #[cfg(test)]
