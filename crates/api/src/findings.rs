@@ -7,7 +7,7 @@ use kube_core::Resource;
 
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::metallb::LabelSelector;
-use crate::selector::Selector;
+use crate::selector::{Problem, Selector};
 use crate::snapshot::{Located, object_ref};
 
 /// The problems found so far.
@@ -45,9 +45,7 @@ impl Findings {
         K: Resource<DynamicType = ()>,
     {
         let (compiled, problems) = Selector::compile_list(path, selectors);
-        for problem in problems {
-            self.error(object, &format!("{path}{}", problem.path), problem.message);
-        }
+        self.selector_problems(object, path, problems);
         compiled
     }
 
@@ -58,10 +56,17 @@ impl Findings {
         K: Resource<DynamicType = ()>,
     {
         let (compiled, problems) = Selector::compile(selector);
+        self.selector_problems(object, path, problems);
+        compiled
+    }
+
+    fn selector_problems<K>(&mut self, object: &Located<K>, path: &str, problems: Vec<Problem>)
+    where
+        K: Resource<DynamicType = ()>,
+    {
         for problem in problems {
             self.error(object, &format!("{path}{}", problem.path), problem.message);
         }
-        compiled
     }
 
     /// A problem of `severity` in `object` at `field`.

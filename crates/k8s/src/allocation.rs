@@ -13,7 +13,7 @@
 use ferrolb_api::Snapshot;
 use ferrolb_api::service::LbService;
 use ferrolb_api::snapshot::Located;
-use ferrolb_ipam::{Allocation, Assignments, Options, ServiceChange};
+use ferrolb_ipam::{Allocation, Options, ServiceChange};
 
 use crate::status::previous_assignments;
 use crate::validation::Admitted;
@@ -28,22 +28,18 @@ pub struct Decided {
 }
 
 /// The allocation for `run`, from the assignments its Services record,
-/// else from `remembered` (what the controller decided `last`, not seen
-/// back yet); and whether it took the short way.
-pub fn allocate(
-    run: &Admitted,
-    last: Option<Decided>,
-    remembered: &Assignments,
-    options: &Options,
-) -> (Allocation, bool) {
-    let previous = previous_assignments(&run.snapshot, remembered);
+/// else from what the controller decided `last` (not seen back yet); and
+/// whether it took the short way.
+pub fn allocate(run: &Admitted, last: Option<Decided>, options: &Options) -> (Allocation, bool) {
+    let remembered = last.as_ref().map(|l| l.allocation.assignments()).unwrap_or_default();
+    let previous = previous_assignments(&run.snapshot, &remembered);
     // reallocate answers as a full run from the last allocation's own
     // assignments: the same run as this one when the cluster records
     // exactly what was decided and nothing but Services changed.
     if let Some(last) = last
         && *last.run.config == *run.config
         && last.run.snapshot.namespaces == run.snapshot.namespaces
-        && previous == *remembered
+        && previous == remembered
     {
         let changes = changed_services(&last.run.snapshot, &run.snapshot);
         if let Ok(allocation) =
@@ -147,7 +143,7 @@ mod tests {
         let mut builder = SnapshotBuilder::default();
         let mut services: Vec<Arc<Service>> = ["s0", "s1", "s2"].iter().map(|n| service(n, None)).collect();
         let first = admitted(&mut builder, &services);
-        let (allocation, short) = allocate(&first, None, &Assignments::new(), &options);
+        let (allocation, short) = allocate(&first, None, &options);
         assert!(!short, "no last decision");
         let remembered = allocation.assignments();
         for (s, outcome) in services.iter_mut().zip(&allocation.services) {
@@ -157,8 +153,10 @@ mod tests {
         edit(&mut services);
         let next = admitted(&mut builder, &services);
         let last = Decided { run: first, allocation };
-        let quick = allocate(&next, Some(last), &remembered, &options);
-        let full = allocate(&next, None, &remembered, &options).0;
+        let quick = allocate(&next, Some(last), &options);
+        // The full run, by definition.
+        let previous = previous_assignments(&next.snapshot, &remembered);
+        let full = ferrolb_ipam::allocate(&next.config, &next.snapshot, &previous, &options);
         (quick, full)
     }
 

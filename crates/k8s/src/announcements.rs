@@ -111,6 +111,16 @@ pub fn plan_writes<S: Clone + PartialEq>(
     writes
 }
 
+/// Writes `status` to the status subresource of the object `name`.
+async fn write_status<K: StatusKind>(
+    api: &Api<K>,
+    name: &str,
+    status: &K::Status,
+) -> Result<(), kube::Error> {
+    let patch = Patch::Merge(json!({"status": status}));
+    api.patch_status(name, &PatchParams::default(), &patch).await.map(drop)
+}
+
 /// Makes `objects` what the cluster holds after the writes that went
 /// through: statuses `updated` by name, `deleted` names gone, `created`
 /// ones added. One pass over `objects`, whatever the number of writes.
@@ -388,24 +398,12 @@ impl AnnouncementStatus {
                         let made = api.create(&PostParams::default(), &object).await.map_err(error)?;
                         let name = made.meta().name.clone().unwrap_or_default();
                         // The status subresource: a create drops the status, as MetalLB notes.
-                        api.patch_status(
-                            &name,
-                            &PatchParams::default(),
-                            &Patch::Merge(json!({"status": status})),
-                        )
-                        .await
-                        .map_err(error)?;
+                        write_status(&api, &name, &status).await.map_err(error)?;
                         tracing::info!(kind = %kind, name, service = %service, "announcement status created");
                         created.push(StatusObject { name, service, status });
                     }
                     StatusWrite::Update { name, service, status } => {
-                        api.patch_status(
-                            &name,
-                            &PatchParams::default(),
-                            &Patch::Merge(json!({"status": status})),
-                        )
-                        .await
-                        .map_err(error)?;
+                        write_status(&api, &name, &status).await.map_err(error)?;
                         tracing::info!(kind = %kind, name, service = %service, "announcement status updated");
                         updated.insert(name, status);
                     }

@@ -37,7 +37,7 @@ use ferrolb_api::Snapshot;
 use ferrolb_api::core::Service;
 use ferrolb_api::metallb::{IPAddressPool, IPAddressPoolStatus};
 use ferrolb_api::service::LbService;
-use ferrolb_ipam::{Allocation, Assignments, ServiceKey};
+use ferrolb_ipam::{Allocation, ServiceKey};
 
 use futures_util::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -112,10 +112,9 @@ pub struct Controller {
     namespace: String,
     events: Publisher,
     options: ControllerOptions,
-    /// What the last allocation decided, for writes not yet seen back.
-    remembered: Assignments,
-    /// The last allocation and what it was made from, which the next one
-    /// starts from when only Services changed.
+    /// The last allocation and what it was made from: what it decided
+    /// counts for writes not yet seen back, and the next allocation starts
+    /// from it when only Services changed.
     last: Option<Decided>,
     warned: Warned,
     /// Writes done whose echo the watch has not brought yet: per Service,
@@ -163,7 +162,6 @@ impl Controller {
             client,
             namespace: namespace.to_owned(),
             options,
-            remembered: Assignments::new(),
             last: None,
             warned: Warned::default(),
             unseen: HashMap::new(),
@@ -185,7 +183,6 @@ impl Controller {
             if leads && !was_leading {
                 // A new leader trusts the cluster's record, not what it
                 // decided in an earlier term.
-                controller.remembered = Assignments::new();
                 controller.last = None;
                 controller.warned = Warned::default();
                 controller.unseen.clear();
@@ -259,19 +256,18 @@ impl Controller {
     /// writes failed.
     async fn reconcile(&mut self, run: Admitted, stores: &Stores) -> usize {
         let snapshot = Arc::clone(&run.snapshot);
-        let (remembered, last) = (std::mem::take(&mut self.remembered), self.last.take());
+        let last = self.last.take();
         let options = self.options.allocation.clone();
         // Off the runtime's threads, as the snapshot build: many Services
         // take long enough to delay the watchers.
         let allocated = tokio::task::spawn_blocking(move || {
-            let (allocation, reallocated) = allocate(&run, last, &remembered, &options);
+            let (allocation, reallocated) = allocate(&run, last, &options);
             (run, allocation, reallocated)
         })
         .await;
         let Ok((run, allocation, reallocated)) = allocated else {
             return 0; // the runtime is shutting down
         };
-        self.remembered = allocation.assignments();
         let mut plan = plan(&snapshot, &allocation, &self.options.allocation, &mut self.warned);
         // A snapshot built while the previous writes were under way can
         // predate some of them; the store is fresher, and a Service it

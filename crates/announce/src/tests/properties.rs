@@ -267,18 +267,23 @@ fn replanning_takes_the_short_way_for_host_routes_and_not_for_aggregates() {
     let before = Config::base().service("api", "{}", "{}");
     let after =
         before.clone().service("web", "{tier: b}", "{}").without("Service", "api").service("db", "{}", "{}");
-    let ((s1, a1), (s2, a2)) = (before.allocate(), after.allocate());
     let names = ["api", "db", "web"];
-    let previous = crate::plan_bgp(&crate::tests::resolved(&s1), &s1, &a1, "node1");
-    let quick = crate::replan_bgp(
-        previous.clone(),
-        &crate::tests::resolved(&s2),
-        &s2,
-        &a2,
-        &changes(&s2, &names),
-        "node1",
-    )
-    .expect("the short way");
+    // The plan before, and what replanning after the edit gives.
+    let replanned = |before: Config, after: Config| {
+        let ((s1, a1), (s2, a2)) = (before.allocate(), after.allocate());
+        let previous = crate::plan_bgp(&crate::tests::resolved(&s1), &s1, &a1, "node1");
+        let replanned = crate::replan_bgp(
+            previous.clone(),
+            &crate::tests::resolved(&s2),
+            &s2,
+            &a2,
+            &changes(&s2, &names),
+            "node1",
+        );
+        (previous, replanned, (s1, a1), (s2, a2))
+    };
+    let (_, quick, (_, a1), (s2, a2)) = replanned(before.clone(), after.clone());
+    let quick = quick.expect("the short way");
     assert_eq!(quick.plan, crate::plan_bgp(&crate::tests::resolved(&s2), &s2, &a2, "node1"));
     assert_eq!(quick.plan.peers[0].routes.len(), 2, "{quick:#?}");
     // What the peer is told: db's and web's routes (one of them on the
@@ -297,16 +302,7 @@ fn replanning_takes_the_short_way_for_host_routes_and_not_for_aggregates() {
     assert_eq!((quick.announced_before, quick.announced_now), (before_ips, now));
 
     let aggregated = |c: Config| c.advertisement("all", "{aggregationLength: 30}");
-    let ((s1, a1), (s2, a2)) = (aggregated(before).allocate(), aggregated(after).allocate());
-    let previous = crate::plan_bgp(&crate::tests::resolved(&s1), &s1, &a1, "node1");
-    let given_back = crate::replan_bgp(
-        previous.clone(),
-        &crate::tests::resolved(&s2),
-        &s2,
-        &a2,
-        &changes(&s2, &names),
-        "node1",
-    );
+    let (previous, given_back, _, _) = replanned(aggregated(before), aggregated(after));
     assert_eq!(given_back, Err(previous));
 }
 

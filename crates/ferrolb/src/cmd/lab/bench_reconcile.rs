@@ -20,7 +20,6 @@ use std::time::Instant;
 use anyhow::Context;
 use ferrolb_api::core::Service;
 use ferrolb_api::validate::{Options, validated};
-use ferrolb_ipam::Assignments;
 use ferrolb_k8s::allocation::{self, Decided};
 use ferrolb_k8s::status::{Owned, Warned};
 use ferrolb_k8s::validation::LastGood;
@@ -138,7 +137,6 @@ fn measure(shape: Shape, size: usize, edits: usize) -> anyhow::Result<Measured> 
 struct Reconciler {
     builder: SnapshotBuilder,
     last_good: LastGood,
-    remembered: Assignments,
     last: Option<Decided>,
     warned: Warned,
     options: ControllerOptions,
@@ -160,8 +158,7 @@ impl Reconciler {
         let run = self.last_good.admit(snapshot, config, &diagnostics).context("nothing admitted")?;
         steps.validate = lap();
         let (allocation, reallocated) =
-            allocation::allocate(&run, self.last.take(), &self.remembered, &self.options.allocation);
-        self.remembered = allocation.assignments();
+            allocation::allocate(&run, self.last.take(), &self.options.allocation);
         steps.allocate = lap();
         let plan = status::plan(&run.snapshot, &allocation, &self.options.allocation, &mut self.warned);
         steps.status = lap();
