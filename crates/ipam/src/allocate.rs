@@ -465,7 +465,9 @@ pub(crate) fn handles(service: &LbService, options: &Options) -> bool {
     service.load_balancer && service.load_balancer_class.as_deref() == options.lb_class.as_deref()
 }
 
-pub(crate) fn namespace_of(service: &LbService) -> &str {
+/// The namespace a Service's outcome and assignment are kept under:
+/// `default` for one that names none.
+pub fn namespace_of(service: &LbService) -> &str {
     if service.namespace.is_empty() { "default" } else { &service.namespace }
 }
 

@@ -37,7 +37,7 @@ mod fixtures;
 #[cfg(test)]
 mod tests;
 
-pub use allocate::{Allocation, Options, PoolStats, Released, ServiceOutcome, Walk, allocate};
+pub use allocate::{Allocation, Options, PoolStats, Released, ServiceOutcome, Walk, allocate, namespace_of};
 pub use assignments::{Assignment, AssignmentEntry, Assignments, AssignmentsOf, ServiceKey};
 pub use error::{AllocationError, ReleaseReason};
 pub use families::Families;

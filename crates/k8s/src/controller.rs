@@ -15,11 +15,14 @@
 //!          previous = the Services' recorded status + pool annotation,
 //!                     else what this controller decided last time
 //!                                      ▼
-//!              allocation::allocate (on the blocking pool): ferrolb_ipam::allocate,
+//!              allocation::decide (on the blocking pool): ferrolb_ipam::allocate,
 //!              or reallocate from the last decision when only Services changed
+//!              and the cluster records what it decided
 //!                                      ▼
-//!              status::plan ──► one merge patch of services/status per
-//!                               Service that differs (at most 4 at once)
+//!              status::plan_decision ──► one merge patch of services/status per
+//!                               Service that differs (at most 4 at once); after
+//!                               the short way, only the changed Services and
+//!                               those the last plan wrote are looked at
 //!                          ├──► Events (events.k8s.io/v1), created and forgotten
 //!                          └──► one merge patch of ipaddresspools/status
 //!                               per pool whose counts changed
@@ -46,11 +49,11 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource as _};
 use tokio::sync::watch;
 
-use crate::allocation::{Decided, allocate};
+use crate::allocation::{Decided, decide};
 use crate::configuration_state::{ConfigurationReport, Validation, Verdict};
 use crate::events::{Notice, Publisher};
 use crate::misplaced;
-use crate::status::{Note, Owned, ServiceWrite, Warned, plan, pool_writes};
+use crate::status::{Note, Owned, ServiceWrite, Warned, plan_decision, pool_writes};
 use crate::validation::{Admitted, Component};
 use crate::watchers::{Kind, Stores, Watchers};
 
@@ -255,20 +258,15 @@ impl Controller {
     /// Allocates over `snapshot` and writes what differs; returns how many
     /// writes failed.
     async fn reconcile(&mut self, run: Admitted, stores: &Stores) -> usize {
-        let snapshot = Arc::clone(&run.snapshot);
         let last = self.last.take();
         let options = self.options.allocation.clone();
         // Off the runtime's threads, as the snapshot build: many Services
         // take long enough to delay the watchers.
-        let allocated = tokio::task::spawn_blocking(move || {
-            let (allocation, reallocated) = allocate(&run, last, &options);
-            (run, allocation, reallocated)
-        })
-        .await;
-        let Ok((run, allocation, reallocated)) = allocated else {
+        let decided = tokio::task::spawn_blocking(move || decide(run, last, &options)).await;
+        let Ok(decided) = decided else {
             return 0; // the runtime is shutting down
         };
-        let mut plan = plan(&snapshot, &allocation, &self.options.allocation, &mut self.warned);
+        let mut plan = plan_decision(&decided, &self.options.allocation, &mut self.warned);
         // A snapshot built while the previous writes were under way can
         // predate some of them; the store is fresher, and a Service it
         // shows already converged needs no second write.
@@ -281,8 +279,8 @@ impl Controller {
             !sent_as(&self.unseen) && !sent_as(&self.refused) && !holds_already(stores, write)
         });
         tracing::debug!(
-            services = allocation.services.len(),
-            reallocated,
+            services = decided.allocation.services.len(),
+            reallocated = decided.took_the_short_way(),
             writes = plan.writes.len(),
             warnings = plan.warnings.len(),
             "allocated"
@@ -354,8 +352,8 @@ impl Controller {
             tracing::warn!(service = %service, reason = note.reason, message = %note.message, "allocation");
             self.publish(stores, service, note).await;
         }
-        let failed = failed + self.write_pools(&allocation, stores).await;
-        self.last = Some(Decided { run, allocation });
+        let failed = failed + self.write_pools(&decided.allocation, stores).await;
+        self.last = Some(decided);
         failed
     }
 

@@ -17,8 +17,12 @@ use std::net::IpAddr;
 use ferrolb_api::Snapshot;
 use ferrolb_api::metallb::IPAddressPoolStatus;
 use ferrolb_api::service::LbService;
-use ferrolb_ipam::{Allocation, Assignment, Assignments, Options, ServiceKey, ServiceOutcome, annotation};
+use ferrolb_ipam::{
+    Allocation, Assignment, Assignments, Options, ServiceKey, ServiceOutcome, annotation, namespace_of,
+};
 use serde_json::{Map, Value, json};
+
+use crate::allocation::Decided;
 
 /// The annotation naming the pool a Service's addresses came from, as
 /// MetalLB writes it.
@@ -39,14 +43,16 @@ impl Owned {
     /// not parse are kept out, so a Service holding one gets rewritten.
     pub fn of(service: &LbService) -> Owned {
         Owned {
-            ips: service
-                .ingress_ips
-                .iter()
-                .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
-                .map(|ip| ip.to_canonical())
-                .collect(),
+            ips: ingress(service).collect(),
             pool: service.annotation(IP_ALLOCATED_FROM_POOL).map(str::to_owned),
         }
+    }
+
+    /// Whether `service` holds `self`, read as [`Owned::of`] reads it
+    /// (without building what it holds: a reconcile asks this of every
+    /// Service).
+    pub fn held_by(&self, service: &LbService) -> bool {
+        holds(service, &self.ips, self.pool.as_deref())
     }
 
     /// The JSON merge patch (RFC 7386) of a Service's `status` subresource
@@ -68,6 +74,30 @@ impl Owned {
             "status": {"loadBalancer": {"ingress": ingress}},
         })
     }
+}
+
+/// The addresses of a Service's `status.loadBalancer.ingress`, in order;
+/// those that do not parse left out, so a Service holding one gets rewritten.
+fn ingress(service: &LbService) -> impl Iterator<Item = IpAddr> + Clone + '_ {
+    service.ingress_ips.iter().filter_map(|ip| ip.trim().parse::<IpAddr>().ok()).map(|ip| ip.to_canonical())
+}
+
+/// What a Service records of an allocation: the pool of its annotation and
+/// the addresses of its status, when it records both.
+fn record(service: &LbService) -> Option<(&str, impl Iterator<Item = IpAddr> + Clone + '_)> {
+    let pool = service.annotation(IP_ALLOCATED_FROM_POOL)?;
+    let mut ips = ingress(service).peekable();
+    ips.peek()?;
+    Some((pool, ips))
+}
+
+/// Whether what `service` records (if anything) is what `outcome` holds:
+/// what allocation starts from for that Service is then the same whether
+/// it reads the record or the decision the outcome belongs to (see
+/// [`previous_assignments`]).
+pub fn record_agrees(service: &LbService, outcome: Option<&ServiceOutcome>) -> bool {
+    let Some((pool, ips)) = record(service) else { return true };
+    outcome.is_some_and(|o| o.pool.as_deref() == Some(pool) && ips.eq(o.ips.iter().copied()))
 }
 
 /// An Event about a Service, with MetalLB's reason and words.
@@ -109,13 +139,49 @@ pub struct Plan {
     pub writes: Vec<ServiceWrite>,
     /// Warnings to publish now, whether or not anything is written.
     pub warnings: Vec<(ServiceKey, Note)>,
+    /// How many Services were looked at: all of them, or (from the last
+    /// plan) those that changed and those it wrote.
+    pub looked_at: usize,
 }
 
-/// The warnings already published, by Service, so that a Service that
-/// keeps failing for the same reason gets one Event, not one per snapshot.
+/// What the controller told the cluster of its decisions so far: the
+/// warnings published, by Service, so that a Service that keeps failing for
+/// the same reason gets one Event, not one per snapshot; and what the last
+/// plan asked, from which the next one can start.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Warned {
     by_service: BTreeMap<ServiceKey, String>,
+    /// The decision the last plan was made for, and the Services it wrote.
+    last: Option<(u64, Vec<ServiceKey>)>,
+}
+
+/// The writes and Events that bring the cluster to `decided`, as [`plan`]
+/// gives them. When `decided` came the short way from the decision `warned`
+/// last planned, only the Services that changed since and those the last
+/// plan wrote are looked at: every other one holds what it held, under the
+/// same outcome, so it still needs no write and no new warning.
+pub fn plan_decision(decided: &Decided, options: &Options, warned: &mut Warned) -> Plan {
+    let (snapshot, allocation) = (&*decided.run.snapshot, &decided.allocation);
+    let last = warned.last.take();
+    let plan = match (decided.since(), last) {
+        (Some((since, changed)), Some((planned, written))) if planned == since => {
+            let mut candidates: Vec<&ServiceKey> = changed.iter().chain(&written).collect();
+            candidates.sort_unstable();
+            candidates.dedup();
+            let mut plan = Plan { looked_at: candidates.len(), ..Plan::default() };
+            for key in candidates {
+                let told = warned.by_service.remove(key);
+                let Some(service) = find(snapshot, key) else { continue };
+                let outcome = allocation.get(&key.namespace, &key.name);
+                let planned = plan_service(&key.namespace, &key.name, service, outcome, options);
+                plan.add(planned, told, &mut warned.by_service);
+            }
+            plan
+        }
+        _ => plan(snapshot, allocation, options, warned),
+    };
+    warned.last = Some((decided.generation(), plan.writes.iter().map(|w| w.service.clone()).collect()));
+    plan
 }
 
 /// The writes and Events that bring the cluster to `allocation`. Services
@@ -123,53 +189,110 @@ pub struct Warned {
 /// LoadBalancer lose what ferrolb wrote, as MetalLB's `clearServiceState`.
 /// `warned` remembers which warnings went out and is updated.
 pub fn plan(snapshot: &Snapshot, allocation: &Allocation, options: &Options, warned: &mut Warned) -> Plan {
-    let mut plan = Plan::default();
-    let mut still_warned = BTreeMap::new();
-    let mut handled = 0;
+    let mut plan = Plan { looked_at: snapshot.services.len(), ..Plan::default() };
+    let mut told = std::mem::take(&mut warned.by_service);
     // The snapshot lists its Services in the allocation's order.
     let mut outcomes = allocation.walk();
     for located in &snapshot.services {
         let service = &located.object;
-        let key = ServiceKey::new(namespace_of(service), &*service.name);
-        let current = Owned::of(service);
-        let Some(outcome) = outcomes.get(&key.namespace, &key.name) else {
-            let ours = service.load_balancer_class.as_deref() == options.lb_class.as_deref();
-            if !service.load_balancer && ours && current != Owned::default() {
-                plan.writes.push(ServiceWrite {
-                    service: key,
-                    current,
-                    desired: Owned::default(),
-                    notes: deprecated_annotations(service),
-                });
-            }
-            continue;
-        };
-        handled += 1;
-        let desired = Owned {
-            ips: outcome.ips.clone(),
-            pool: outcome.pool.clone().filter(|_| !outcome.ips.is_empty()),
-        };
-        if let Some(note) = warning(&key, outcome) {
-            if warned.by_service.get(&key) != Some(&note.message) {
-                plan.warnings.push((key.clone(), note.clone()));
-            }
-            still_warned.insert(key.clone(), note.message);
-        }
-        if desired != current {
-            let mut notes = notes(&key, outcome, &current);
-            notes.extend(deprecated_annotations(service));
-            plan.writes.push(ServiceWrite { service: key, current, desired, notes });
+        let (namespace, name) = (namespace_of(service), &*service.name);
+        let planned = plan_service(namespace, name, service, outcomes.get(namespace, name), options);
+        if let Some(key) = planned.key() {
+            let told = told.remove(key);
+            plan.add(planned, told, &mut warned.by_service);
         }
     }
-    tracing::trace!(handled, writes = plan.writes.len(), "planned");
-    warned.by_service = still_warned;
+    tracing::trace!(services = snapshot.services.len(), writes = plan.writes.len(), "planned");
+    warned.last = None;
     plan
+}
+
+/// What one Service needs.
+#[derive(Default)]
+struct Planned {
+    write: Option<ServiceWrite>,
+    warning: Option<(ServiceKey, Note)>,
+}
+
+impl Planned {
+    /// The Service, when it needs anything.
+    fn key(&self) -> Option<&ServiceKey> {
+        self.write.as_ref().map(|w| &w.service).or(self.warning.as_ref().map(|(key, _)| key))
+    }
+}
+
+impl Plan {
+    /// Adds what one Service needs; its warning only if it is not what was
+    /// `told` last. `told_now` keeps the warning.
+    fn add(&mut self, planned: Planned, told: Option<String>, told_now: &mut BTreeMap<ServiceKey, String>) {
+        if let Some((key, note)) = planned.warning {
+            if told.as_ref() != Some(&note.message) {
+                self.warnings.push((key.clone(), note.clone()));
+            }
+            told_now.insert(key, note.message);
+        }
+        self.writes.extend(planned.write);
+    }
+}
+
+/// What `service` needs under `outcome` (none: allocation does not handle
+/// it): a write when it holds something else, and the warning of an
+/// outcome with an error. Nothing is built for a Service that needs
+/// nothing: a full plan asks this of every Service.
+fn plan_service(
+    namespace: &str,
+    name: &str,
+    service: &LbService,
+    outcome: Option<&ServiceOutcome>,
+    options: &Options,
+) -> Planned {
+    let key = || ServiceKey::new(namespace, name);
+    let Some(outcome) = outcome else {
+        let ours = service.load_balancer_class.as_deref() == options.lb_class.as_deref();
+        if service.load_balancer || !ours || holds(service, &[], None) {
+            return Planned::default();
+        }
+        let write = ServiceWrite {
+            service: key(),
+            current: Owned::of(service),
+            desired: Owned::default(),
+            notes: deprecated_annotations(service),
+        };
+        return Planned { write: Some(write), warning: None };
+    };
+    let pool = outcome.pool.as_deref().filter(|_| !outcome.ips.is_empty());
+    let warning = warning(namespace, name, outcome).map(|note| (key(), note));
+    if holds(service, &outcome.ips, pool) {
+        return Planned { write: None, warning };
+    }
+    let current = Owned::of(service);
+    let desired = Owned { ips: outcome.ips.clone(), pool: pool.map(str::to_owned) };
+    let mut notes = notes(namespace, name, outcome, &current);
+    notes.extend(deprecated_annotations(service));
+    Planned { write: Some(ServiceWrite { service: key(), current, desired, notes }), warning }
+}
+
+/// Whether `service` holds `ips` and `pool`, read as [`Owned::of`] reads
+/// them.
+fn holds(service: &LbService, ips: &[IpAddr], pool: Option<&str>) -> bool {
+    service.annotation(IP_ALLOCATED_FROM_POOL) == pool && ingress(service).eq(ips.iter().copied())
+}
+
+/// The Service of `key` in `snapshot` (sorted by namespace and name; a
+/// Service without a namespace is in `default`).
+fn find<'a>(snapshot: &'a Snapshot, key: &ServiceKey) -> Option<&'a LbService> {
+    let search = |namespace: &str| {
+        let services = &snapshot.services;
+        let at = services.partition_point(|s| (&*s.namespace, &*s.name) < (namespace, key.name.as_str()));
+        services.get(at).filter(|s| *s.namespace == *namespace && *s.name == *key.name).map(|s| &s.object)
+    };
+    search(&key.namespace).or_else(|| search("").filter(|_| key.namespace == "default"))
 }
 
 /// The Normal Events of a write, as MetalLB `controller/service.go`
 /// `convergeBalancer` sends them: `ClearAssignment` when the addresses held
 /// are no longer allowed, `IPAllocated` when new ones are assigned.
-fn notes(key: &ServiceKey, outcome: &ServiceOutcome, current: &Owned) -> Vec<Note> {
+fn notes(namespace: &str, name: &str, outcome: &ServiceOutcome, current: &Owned) -> Vec<Note> {
     let mut notes = Vec::new();
     if outcome.ips == current.ips {
         return notes; // only the annotation changes: MetalLB says nothing
@@ -180,7 +303,7 @@ fn notes(key: &ServiceKey, outcome: &ServiceOutcome, current: &Owned) -> Vec<Not
             reason: "ClearAssignment",
             message: format!(
                 "current IP for {:?} not allowed by config, will attempt for new IP assignment: {}",
-                key.to_string(),
+                format!("{namespace}/{name}"),
                 released.reason
             ),
         });
@@ -218,13 +341,13 @@ fn deprecated_annotations(service: &LbService) -> Vec<Note> {
 /// The Warning Event of an outcome with an error: `AllocationFailed` when
 /// the Service has no address, `LoadBalancerFailed` when it keeps the ones
 /// it had because what it asks for cannot be read.
-fn warning(key: &ServiceKey, outcome: &ServiceOutcome) -> Option<Note> {
+fn warning(namespace: &str, name: &str, outcome: &ServiceOutcome) -> Option<Note> {
     let error = outcome.error.as_ref()?;
     Some(match outcome.ips.is_empty() {
         true => Note {
             warning: true,
             reason: "AllocationFailed",
-            message: format!("Failed to allocate IP for {:?}: {error}", key.to_string()),
+            message: format!("Failed to allocate IP for {:?}: {error}", format!("{namespace}/{name}")),
         },
         false => Note {
             warning: true,
@@ -239,10 +362,6 @@ fn warning(key: &ServiceKey, outcome: &ServiceOutcome) -> Option<Note> {
 fn go_quoted(ips: &[IpAddr]) -> String {
     let quoted: Vec<String> = ips.iter().map(|ip| format!("\"{ip}\"")).collect();
     format!("[{}]", quoted.join(" "))
-}
-
-fn namespace_of(service: &LbService) -> &str {
-    if service.namespace.is_empty() { "default" } else { &service.namespace }
 }
 
 /// One pool whose status counts differ from the allocation's.
@@ -293,9 +412,9 @@ pub fn recorded_assignments(snapshot: &Snapshot) -> Assignments {
         .iter()
         .filter_map(|located| {
             let service = &located.object;
-            let Owned { ips, pool } = Owned::of(service);
-            let pool = pool.filter(|_| !ips.is_empty())?;
-            Some((ServiceKey::new(namespace_of(service), &*service.name), Assignment { pool, ips }))
+            let (pool, ips) = record(service)?;
+            let assignment = Assignment { pool: pool.to_owned(), ips: ips.collect() };
+            Some((ServiceKey::new(namespace_of(service), &*service.name), assignment))
         })
         .collect()
 }
@@ -449,7 +568,7 @@ mod tests {
             Allocation { services: vec![outcome("web", &["192.0.2.1"], Some("a"))], pools: vec![] };
         assert_eq!(
             plan(&snapshot, &allocation, &Options::default(), &mut Warned::default()),
-            Plan::default()
+            Plan { looked_at: 1, ..Plan::default() }
         );
     }
 

@@ -20,7 +20,7 @@ use std::time::Instant;
 use anyhow::Context;
 use ferrolb_api::core::Service;
 use ferrolb_api::validate::{Options, validated};
-use ferrolb_k8s::allocation::{self, Decided};
+use ferrolb_k8s::allocation::{Decided, decide};
 use ferrolb_k8s::status::{Owned, Warned};
 use ferrolb_k8s::validation::LastGood;
 use ferrolb_k8s::{ClusterState, ControllerOptions, SnapshotBuilder, status};
@@ -59,6 +59,8 @@ struct Steps {
     status: f64,
     /// Whether the allocation took the short way (from the last one).
     reallocated: bool,
+    /// How many Services the status plan looked at.
+    planned: usize,
 }
 
 impl Steps {
@@ -71,8 +73,11 @@ impl Steps {
 struct Measured {
     services: usize,
     steps: Steps,
-    /// Of the creations measured, how many took the short way.
+    /// Of the creations measured, how many took the short way: allocated
+    /// from the last decision, and planned from the last plan.
     short: usize,
+    /// The most Services a status plan looked at.
+    looked_at: usize,
     edits: usize,
 }
 
@@ -125,8 +130,10 @@ fn measure(shape: Shape, size: usize, edits: usize) -> anyhow::Result<Measured> 
             allocate: of(|s| s.allocate),
             status: of(|s| s.status),
             reallocated: false,
+            planned: 0,
         },
-        short: runs.iter().filter(|s| s.reallocated).count(),
+        short: runs.iter().filter(|s| s.reallocated && s.planned < size).count(),
+        looked_at: runs.iter().map(|s| s.planned).max().unwrap_or(0),
         edits,
     })
 }
@@ -157,13 +164,13 @@ impl Reconciler {
         anyhow::ensure!(errors.is_empty(), "the configuration is invalid: {errors:?}");
         let run = self.last_good.admit(snapshot, config, &diagnostics).context("nothing admitted")?;
         steps.validate = lap();
-        let (allocation, reallocated) =
-            allocation::allocate(&run, self.last.take(), &self.options.allocation);
+        let decided = decide(run, self.last.take(), &self.options.allocation);
         steps.allocate = lap();
-        let plan = status::plan(&run.snapshot, &allocation, &self.options.allocation, &mut self.warned);
+        let plan = status::plan_decision(&decided, &self.options.allocation, &mut self.warned);
         steps.status = lap();
-        steps.reallocated = reallocated;
-        self.last = Some(Decided { run, allocation });
+        steps.reallocated = decided.took_the_short_way();
+        steps.planned = plan.looked_at;
+        self.last = Some(decided);
         Ok((plan.writes, steps))
     }
 }
@@ -234,8 +241,8 @@ fn render(rows: &[(Shape, Vec<Measured>)]) -> String {
     }
     let _ = writeln!(
         out,
-        " {:>6} {:>9} {:>9} {:>9} {:>9} {:>9}  target",
-        "ratio", "snapshot", "validate", "allocate", "status", "short way"
+        " {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8}  target",
+        "ratio", "snapshot", "validate", "allocate", "status", "short way", "planned"
     );
     for (shape, sizes) in rows {
         let _ = write!(out, "{:<16}", shape.name());
@@ -255,18 +262,20 @@ fn render(rows: &[(Shape, Vec<Measured>)]) -> String {
         let s = large.steps;
         let _ = writeln!(
             out,
-            " {ratio:>6.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9}  {target}",
+            " {ratio:>6.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9} {:>8}  {target}",
             s.snapshot,
             s.validate,
             s.allocate,
             s.status,
-            format!("{}/{}", large.short, large.edits)
+            format!("{}/{}", large.short, large.edits),
+            large.looked_at,
         );
     }
     let last = first.last().map_or(0, |m| m.services);
     let _ = write!(
         out,
-        "one Service created among N whose status is written; the steps are for {last} Services; \
+        "one Service created among N whose status is written; the steps are for {last} Services \
+         (planned: the most Services a status plan looked at); \
          target: ratio at most 12 per tenfold, 100000 under 1000 ms; on top come the write, and for a \
          burst of changes a window of up to {} ms (the debounce)",
         ControllerOptions::default().debounce.as_millis()
@@ -285,6 +294,8 @@ mod tests {
             assert_eq!(measured.services, 40);
             // A shared IP's pair is its own key's: the short way too.
             assert_eq!(measured.short, 2, "{}: one new Service among settled ones", shape.name());
+            // The new Service, and the one before whose write came back.
+            assert!(measured.looked_at <= 2, "{}: {} Services planned", shape.name(), measured.looked_at);
         }
     }
 
@@ -294,6 +305,7 @@ mod tests {
             services,
             steps: Steps { snapshot: total, ..Steps::default() },
             short: 0,
+            looked_at: 0,
             edits: 5,
         };
         let table = render(&[
