@@ -30,7 +30,7 @@ use crate::families::{Families, other};
 use crate::hash::FastMap;
 use crate::pool::Pools;
 use crate::request::{Request, canonical};
-use crate::sharing::{Claim, Conflict, Holder, Usage};
+use crate::sharing::{Claim, Conflict, Holder, Outside, Usage};
 
 /// How ferrolb is deployed, as far as allocation cares.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -209,7 +209,7 @@ pub fn allocate(
     options: &Options,
 ) -> Allocation {
     let services = handled_services(snapshot, options);
-    allocate_services(config, snapshot, &services, previous, Default::default()).0
+    allocate_services(config, snapshot, &services, previous, Outside::default()).0
 }
 
 /// The passes over `services` (sorted by (namespace, name), one per name),
@@ -225,7 +225,7 @@ pub(crate) fn allocate_services(
     snapshot: &Snapshot,
     services: &[(&str, &str, &LbService)],
     previous: &Assignments,
-    outside: [Vec<u128>; 2],
+    outside: Outside<'_>,
 ) -> (Allocation, bool) {
     let mut pools = Pools::new(&config.pools);
     let namespace_labels: FastMap<&str, &(dyn LabelSet + Sync)> = snapshot
@@ -499,7 +499,7 @@ fn unique(ips: impl Iterator<Item = IpAddr>) -> Vec<IpAddr> {
 /// The state of one run.
 struct Run<'r, 'a> {
     pools: &'r mut Pools,
-    usage: &'r mut Usage,
+    usage: &'r mut Usage<'a>,
     subjects: &'r [Subject<'a>],
     /// The pools with a serviceAllocation that each namespace may use:
     /// decided once per namespace, not once per Service (100 pools with

@@ -18,7 +18,8 @@
 //!   address and who may join.
 //! - [`allocate()`]: the passes: keep, then requested addresses, then the rest.
 //! - [`reallocate()`]: the same answer after an edit to a few Services, from
-//!   the previous allocation, without redoing the passes for the others.
+//!   the previous allocation ([`Kept`], with what it holds counted), without
+//!   redoing the passes for the others.
 //! - [`sorted`]: sorted vectors of 100,000 items changed in a few places.
 
 mod allocate;
@@ -26,6 +27,7 @@ mod assignments;
 mod error;
 pub mod families;
 mod hash;
+mod kept;
 mod pool;
 mod reallocate;
 pub mod request;
@@ -41,5 +43,6 @@ pub use allocate::{Allocation, Options, PoolStats, Released, ServiceOutcome, Wal
 pub use assignments::{Assignment, AssignmentEntry, Assignments, AssignmentsOf, ServiceKey};
 pub use error::{AllocationError, ReleaseReason};
 pub use families::Families;
+pub use kept::Kept;
 pub use reallocate::{ServiceChange, reallocate};
 pub use request::{Port, Protocol, annotation};

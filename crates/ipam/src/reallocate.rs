@@ -5,7 +5,8 @@
 //! A file of 100,000 Services gains one: a full [`allocate`] redoes the keep
 //! pass for 100,000 Services to find the one that needs an address. The
 //! caller says which Services changed (the file loader knows), so the
-//! others are not even looked at but for one pass over their outcomes. The
+//! others are not even looked at: what the conditions below ask of them is
+//! counted in the [`Kept`] allocation it starts from. The
 //! answer must stay exactly that of [`allocate`] (a property test compares
 //! them), so this takes the short way only where it provably agrees, and
 //! gives the previous allocation back otherwise:
@@ -23,6 +24,7 @@
 //!
 //! [`allocate`]: crate::allocate
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use ferrolb_api::Snapshot;
@@ -31,13 +33,11 @@ use ferrolb_api::service::LbService;
 use ferrolb_types::IpFamily;
 use ferrolb_types::ip::to_u128;
 
-use crate::allocate::{
-    Allocation, Options, PoolStats, ServiceOutcome, allocate_services, handles, namespace_of,
-};
+use crate::allocate::{Allocation, Options, PoolStats, ServiceOutcome, allocate_services, handles};
 use crate::assignments::Assignments;
-use crate::families::Families;
+use crate::kept::{Kept, SharingKeys, settled};
 use crate::request::sharing_key;
-use crate::sharing::index;
+use crate::sharing::{Outside, index};
 
 /// A Service an edit added, removed or changed.
 #[derive(Clone, Copy, Debug)]
@@ -57,12 +57,12 @@ pub struct ServiceChange<'a> {
 /// their names). When only a full run can tell (see the module's
 /// conditions), `previous` comes back unchanged.
 pub fn reallocate(
-    previous: Allocation,
+    mut previous: Kept,
     config: &Config,
     snapshot: &Snapshot,
     changes: &[ServiceChange<'_>],
     options: &Options,
-) -> Result<Allocation, Allocation> {
+) -> Result<Kept, Kept> {
     if !changes.is_sorted_by(|a, b| (a.namespace, a.name) < (b.namespace, b.name)) {
         return Err(previous);
     }
@@ -71,15 +71,34 @@ pub fn reallocate(
         .filter_map(|c| Some((c.namespace, c.name, c.now.filter(|s| handles(s, options))?)))
         .collect();
     let keys: Vec<&str> = subjects.iter().filter_map(|(_, _, service)| sharing_key(service)).collect();
-    if !keys.is_empty() && key_held_unchanged(snapshot, changes, &keys, options) {
+    if !keys.is_empty() && key_held_unchanged(&mut previous, snapshot, changes, &keys, options) {
         return Err(previous);
     }
     // Where each changed Service was, if it had an outcome.
-    let at: Vec<usize> = changes.iter().filter_map(|c| previous.get_index(c.namespace, c.name)).collect();
-    let Some(outside) = held_outside(&previous, &at) else { return Err(previous) };
+    let at: Vec<usize> =
+        changes.iter().filter_map(|c| previous.allocation.get_index(c.namespace, c.name)).collect();
+    let gone: Vec<&ServiceOutcome> = at.iter().map(|&i| &previous.allocation.services[i]).collect();
+    // Every Service that did not change must be settled.
+    let unsettled = gone.iter().filter(|o| !settled(o)).count();
+    if unsettled < previous.index.unsettled {
+        return Err(previous);
+    }
+    let mut theirs: [Vec<u128>; 2] = Default::default();
+    for outcome in &gone {
+        for &ip in &outcome.ips {
+            theirs[index(IpFamily::of(ip))].push(to_u128(ip));
+        }
+    }
+    for family in &mut theirs {
+        family.sort_unstable();
+    }
+    let outside = Outside::new(&previous.index.held, &theirs);
+    // No changed Service may have held an address one that did not change holds.
+    if gone.iter().flat_map(|o| &o.ips).any(|&ip| outside.holds(IpFamily::of(ip), to_u128(ip))) {
+        return Err(previous);
+    }
     let mut held = Assignments::new();
-    for &i in &at {
-        let outcome = &previous.services[i];
+    for outcome in &gone {
         if let (Some(pool), false) = (&outcome.pool, outcome.ips.is_empty()) {
             held.insert(
                 outcome.namespace.as_str(),
@@ -88,64 +107,50 @@ pub fn reallocate(
                 outcome.ips.clone(),
             );
         }
-        let shared = outcome
-            .ips
-            .iter()
-            .any(|ip| outside[index(IpFamily::of(*ip))].binary_search(&to_u128(*ip)).is_ok());
-        if shared {
-            return Err(previous);
-        }
     }
     let (allocated, met_outside) = allocate_services(config, snapshot, &subjects, &held, outside);
     if met_outside {
         return Err(previous);
     }
 
-    let pools = pool_stats(&previous, &at, &allocated.services);
-    let Allocation { mut services, .. } = previous;
-    crate::sorted::patch(&mut services, &at, allocated.services, |o, n| {
+    let pools = pool_stats(&previous.allocation, &at, &allocated.services);
+    previous.reindex(&theirs, unsettled, &allocated.services);
+    if let Some(known) = &mut previous.index.keys {
+        for change in changes {
+            known.remove(change.namespace, change.name);
+        }
+        for (namespace, name, service) in &subjects {
+            if let Some(key) = sharing_key(service) {
+                known.insert(namespace, name, key);
+            }
+        }
+    }
+    previous.allocation.pools = pools;
+    crate::sorted::patch(&mut previous.allocation.services, &at, allocated.services, |o, n| {
         (o.namespace.as_str(), o.name.as_str()) < (n.namespace.as_str(), n.name.as_str())
     });
-    Ok(Allocation { services, pools })
+    Ok(previous)
 }
 
 /// Whether a Service that did not change has one of `keys`: a changed
 /// Service of that key could join its address in a full run, which the
 /// short way, seeing that address only as held, would not do. A key of the
 /// changed Services alone makes them share among themselves only, as a full
-/// run would.
+/// run would. Counted from the keys `kept` knows (read from `snapshot` the
+/// first time): the Services with the key, but the changed ones.
 fn key_held_unchanged(
+    kept: &mut Kept,
     snapshot: &Snapshot,
     changes: &[ServiceChange<'_>],
     keys: &[&str],
     options: &Options,
 ) -> bool {
-    snapshot.services.iter().filter(|s| handles(s, options)).any(|s| {
-        sharing_key(s).is_some_and(|key| keys.contains(&key))
-            && changes.binary_search_by(|c| (c.namespace, c.name).cmp(&(namespace_of(s), &*s.name))).is_err()
-    })
-}
-
-/// The addresses of the outcomes but those at `changed` (sorted), sorted
-/// by family; `None` if one of those Services is not settled.
-fn held_outside(previous: &Allocation, changed: &[usize]) -> Option<[Vec<u128>; 2]> {
-    let mut ips: [Vec<u128>; 2] = [Vec::with_capacity(previous.services.len()), Vec::new()];
-    let mut changed = changed.iter().peekable();
-    for (i, outcome) in previous.services.iter().enumerate() {
-        if changed.next_if_eq(&&i).is_some() {
-            continue;
-        }
-        if !settled(outcome) {
-            return None;
-        }
-        for &ip in &outcome.ips {
-            ips[index(IpFamily::of(ip))].push(to_u128(ip));
-        }
+    let known = kept.index.keys.get_or_insert_with(|| SharingKeys::of(snapshot, options));
+    let mut changed: HashMap<&str, usize> = HashMap::new();
+    for key in changes.iter().filter_map(|c| known.get(c.namespace, c.name)) {
+        *changed.entry(key).or_default() += 1;
     }
-    for family in &mut ips {
-        family.sort_unstable();
-    }
-    Some(ips)
+    keys.iter().any(|key| known.count(key) > changed.get(key).copied().unwrap_or(0))
 }
 
 /// The pool counts of `previous` without the outcomes at `gone` and with `fresh`.
@@ -186,17 +191,4 @@ fn pool_stats(previous: &Allocation, gone: &[usize], fresh: &[ServiceOutcome]) -
         count(pool, ip, 1);
     }
     pools
-}
-
-/// Whether a full run would leave the Service as it is: it holds an address
-/// of every family it wants (a Service that merely prefers dual-stack and
-/// holds one family would get the other if one were freed), with no error
-/// and nothing released.
-fn settled(outcome: &ServiceOutcome) -> bool {
-    let wants_more = matches!(outcome.families, Families::PreferDual(_)) && outcome.ips.len() < 2;
-    !outcome.ips.is_empty()
-        && outcome.pool.is_some()
-        && outcome.error.is_none()
-        && outcome.released.is_none()
-        && !wants_more
 }

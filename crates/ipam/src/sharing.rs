@@ -26,6 +26,70 @@ pub(crate) type GroupId = u32;
 /// A port, interned.
 pub(crate) type PortId = u32;
 
+/// The addresses held by Services outside a run: of the addresses an
+/// allocation holds (sorted, by family, once per holder), those its
+/// Services in the run did not hold (`except`, the same way). Counted, not
+/// set apart: two Services may share an address, and one of them may be in
+/// the run while the other is not.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Outside<'o> {
+    held: &'o [Vec<u128>; 2],
+    except: &'o [Vec<u128>; 2],
+}
+
+/// No address, of either family.
+static NO_ADDRESS: [Vec<u128>; 2] = [Vec::new(), Vec::new()];
+
+impl Default for Outside<'_> {
+    fn default() -> Self {
+        Outside { held: &NO_ADDRESS, except: &NO_ADDRESS }
+    }
+}
+
+impl<'o> Outside<'o> {
+    /// What `held` holds but `except` (both sorted, by family).
+    pub fn new(held: &'o [Vec<u128>; 2], except: &'o [Vec<u128>; 2]) -> Self {
+        Outside { held, except }
+    }
+
+    /// Whether a Service outside the run holds `n`.
+    pub fn holds(&self, family: IpFamily, n: u128) -> bool {
+        let i = index(family);
+        count(&self.held[i], n) > count(&self.except[i], n)
+    }
+
+    /// When Services outside the run hold `n`: the last address of the run
+    /// of held ones it starts. One walk along the held addresses (a pool
+    /// of 100,000 held in a row is a run of 100,000).
+    pub fn run_end(&self, family: IpFamily, n: u128) -> Option<u128> {
+        let i = index(family);
+        let (held, except) = (&self.held[i], &self.except[i]);
+        let mut at = held.partition_point(|&h| h < n);
+        let mut last = None;
+        let mut expected = n;
+        while let Some(&value) = held.get(at)
+            && value == expected
+        {
+            let holders = held[at..].iter().take_while(|&&h| h == value).count();
+            if holders <= count(except, value) {
+                break;
+            }
+            last = Some(value);
+            at += holders;
+            match expected.checked_add(1) {
+                Some(next) => expected = next,
+                None => break,
+            }
+        }
+        last
+    }
+}
+
+/// How many times `sorted` holds `n`.
+fn count(sorted: &[u128], n: u128) -> usize {
+    sorted.partition_point(|&h| h <= n) - sorted.partition_point(|&h| h < n)
+}
+
 /// What a Service brings to an address.
 #[derive(Clone, Debug)]
 pub(crate) struct Claim {
@@ -79,7 +143,7 @@ pub(crate) fn index(family: IpFamily) -> usize {
 
 /// Every address in use in one run, with what sharing needs to know.
 #[derive(Debug, Default)]
-pub(crate) struct Usage {
+pub(crate) struct Usage<'o> {
     /// By family, then by address.
     ips: [FastMap<u128, IpUse>; 2],
     groups: Vec<(String, String)>,
@@ -101,14 +165,14 @@ pub(crate) struct Usage {
     port_set_list: Vec<Vec<PortId>>,
     /// Reused to look port sets up without allocating.
     scratch: Vec<PortId>,
-    /// Addresses held by Services outside the run, sorted, by family: kept
-    /// apart from `ips` (100,000 of them sorted cost less than hashed).
-    outside: [Vec<u128>; 2],
+    /// Addresses held by Services outside the run: kept apart from `ips`
+    /// (100,000 of them sorted cost less than hashed).
+    outside: Outside<'o>,
     /// Whether a check found an address held by [`OUTSIDE`].
     met_outside: std::cell::Cell<bool>,
 }
 
-impl Usage {
+impl<'o> Usage<'o> {
     /// The claim of `holder` with `ports`, sharing under `sharing` (if any)
     /// and `backend`.
     pub fn claim(&mut self, holder: Holder, sharing: Option<&str>, backend: &str, ports: &[Port]) -> Claim {
@@ -165,14 +229,15 @@ impl Usage {
         self.port_list.get(id as usize).cloned().unwrap_or(Port { protocol: Protocol::Tcp, port: 0 })
     }
 
-    /// Records that Services outside the run hold `ips` (sorted, by family),
-    /// sharing with nobody in it. They are not counted by [`Usage::count_by_pool`].
-    pub fn hold_outside(&mut self, ips: [Vec<u128>; 2]) {
-        self.outside = ips;
+    /// Records that Services outside the run hold the addresses of
+    /// `outside`, sharing with nobody in it. They are not counted by
+    /// [`Usage::count_by_pool`].
+    pub fn hold_outside(&mut self, outside: Outside<'o>) {
+        self.outside = outside;
     }
 
     fn is_outside(&self, family: IpFamily, n: u128) -> bool {
-        self.outside[index(family)].binary_search(&n).is_ok()
+        self.outside.holds(family, n)
     }
 
     /// `None` when no Service holds the address; else the last address of
@@ -182,10 +247,7 @@ impl Usage {
         if self.ips[index(family)].contains_key(&n) {
             return Some(n);
         }
-        let outside = &self.outside[index(family)];
-        let at = outside.binary_search(&n).ok()?;
-        let run = outside[at..].iter().zip(n..).take_while(|(held, expected)| *held == expected).count();
-        Some(n + run as u128 - 1)
+        self.outside.run_end(family, n)
     }
 
     /// Whether `claim` may use the address (free, or shareable with it).
@@ -378,7 +440,8 @@ mod tests {
     #[test]
     fn a_check_that_meets_an_address_held_outside_the_run_is_remembered() {
         let mut u = Usage::default();
-        u.hold_outside([vec![1, 2, 3, 7], vec![]]);
+        let (held, except) = ([vec![1, 2, 3, 3, 4, 7], vec![]], [vec![3, 4], vec![]]);
+        u.hold_outside(Outside::new(&held, &except));
         let a = u.claim(0, Some("k"), "", &[port(80)]);
         assert_eq!(u.used_run(IpFamily::V4, 1), Some(3), "held outside from 1 to 3");
         assert_eq!(u.used_run(IpFamily::V4, 4), None);

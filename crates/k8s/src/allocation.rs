@@ -19,7 +19,7 @@
 use ferrolb_api::Snapshot;
 use ferrolb_api::service::LbService;
 use ferrolb_api::snapshot::Located;
-use ferrolb_ipam::{Allocation, Options, ServiceChange, ServiceKey, namespace_of};
+use ferrolb_ipam::{Allocation, Kept, Options, ServiceChange, ServiceKey, namespace_of};
 
 use crate::status::{previous_assignments, record_agrees};
 use crate::validation::Admitted;
@@ -29,8 +29,8 @@ use crate::validation::Admitted;
 pub struct Decided {
     /// The snapshot and configuration.
     pub run: Admitted,
-    /// What was allocated.
-    pub allocation: Allocation,
+    /// What was allocated, kept for the next decision to start from.
+    kept: Kept,
     /// How many decisions came before this one.
     generation: u64,
     /// The Services that changed since the decision before, when this one
@@ -43,6 +43,11 @@ pub struct Decided {
 }
 
 impl Decided {
+    /// What was allocated.
+    pub fn allocation(&self) -> &Allocation {
+        self.kept.allocation()
+    }
+
     /// Whether this decision was computed from the one before.
     pub fn took_the_short_way(&self) -> bool {
         self.changed.is_some()
@@ -73,16 +78,16 @@ pub fn decide(run: Admitted, last: Option<Decided>, options: &Options) -> Decide
     let generation = last.as_ref().map_or(0, |l| l.generation + 1);
     let remembered = match last.map(|last| from_last(last, &run, options)) {
         None => None,
-        Some(Ok((allocation, changed, disagreeing))) => {
-            return Decided { run, allocation, generation, changed: Some(changed), disagreeing };
+        Some(Ok((kept, changed, disagreeing))) => {
+            return Decided { run, kept, generation, changed: Some(changed), disagreeing };
         }
         Some(Err(remembered)) => Some(remembered),
     };
-    let previous =
-        previous_assignments(&run.snapshot, &remembered.map(|a| a.assignments()).unwrap_or_default());
+    let remembered = remembered.map(|kept| kept.allocation().assignments()).unwrap_or_default();
+    let previous = previous_assignments(&run.snapshot, &remembered);
     let allocation = ferrolb_ipam::allocate(&run.config, &run.snapshot, &previous, options);
     let disagreeing = disagreeing(&run.snapshot, &allocation);
-    Decided { run, allocation, generation, changed: None, disagreeing }
+    Decided { run, kept: Kept::new(allocation), generation, changed: None, disagreeing }
 }
 
 /// The allocation for `run` computed from `last` (see [`decide`]), with
@@ -92,16 +97,17 @@ fn from_last(
     last: Decided,
     run: &Admitted,
     options: &Options,
-) -> Result<(Allocation, Vec<ServiceKey>, Vec<ServiceKey>), Allocation> {
-    let Decided { run: last_run, allocation, disagreeing, .. } = last;
+) -> Result<(Kept, Vec<ServiceKey>, Vec<ServiceKey>), Kept> {
+    let Decided { run: last_run, kept, disagreeing, .. } = last;
     if *last_run.config != *run.config || last_run.snapshot.namespaces != run.snapshot.namespaces {
-        return Err(allocation);
+        return Err(kept);
     }
     let changes = changed_services(&last_run.snapshot, &run.snapshot);
-    if !records_agree(&disagreeing, &changes, &allocation) {
-        return Err(allocation);
+    if !records_agree(&disagreeing, &changes, kept.allocation()) {
+        return Err(kept);
     }
-    let allocation = ferrolb_ipam::reallocate(allocation, &run.config, &run.snapshot, &changes, options)?;
+    let kept = ferrolb_ipam::reallocate(kept, &run.config, &run.snapshot, &changes, options)?;
+    let allocation = kept.allocation();
     let disagreeing = changes
         .iter()
         .filter_map(|c| Some((c, c.now?)))
@@ -109,7 +115,7 @@ fn from_last(
         .map(|(c, _)| ServiceKey::new(c.namespace, c.name))
         .collect();
     let changed = changes.iter().map(|c| ServiceKey::new(c.namespace, c.name)).collect();
-    Ok((allocation, changed, disagreeing))
+    Ok((kept, changed, disagreeing))
 }
 
 /// Whether what the cluster records after `changes` is what `allocation`
@@ -235,8 +241,8 @@ mod tests {
         let mut services: Vec<Arc<Service>> = ["s0", "s1", "s2"].iter().map(|n| service(n, None)).collect();
         let first = decide(admitted(&mut builder, &services), None, &options);
         assert!(!first.took_the_short_way(), "no last decision");
-        let remembered = first.allocation.assignments();
-        for (s, outcome) in services.iter_mut().zip(&first.allocation.services) {
+        let remembered = first.allocation().assignments();
+        for (s, outcome) in services.iter_mut().zip(&first.allocation().services) {
             let ip = outcome.ips[0].to_string();
             *s = service(s.metadata.name.as_deref().unwrap(), Some(&ip));
         }
@@ -247,7 +253,7 @@ mod tests {
         let full = ferrolb_ipam::allocate(&next.config, &next.snapshot, &previous, &options);
         let quick = decide(next, Some(first), &options);
         let short = quick.took_the_short_way();
-        ((quick.allocation, short), full)
+        ((quick.allocation().clone(), short), full)
     }
 
     #[test]
@@ -359,11 +365,11 @@ mod tests {
                     },
                 }
                 let run = admitted(&mut builder, &services);
-                let remembered = last.as_ref().map(|l| l.allocation.assignments()).unwrap_or_default();
+                let remembered = last.as_ref().map(|l| l.allocation().assignments()).unwrap_or_default();
                 let previous = previous_assignments(&run.snapshot, &remembered);
                 let full = ferrolb_ipam::allocate(&run.config, &run.snapshot, &previous, &options);
                 let decided = decide(run, last.take(), &options);
-                proptest::prop_assert_eq!(&decided.allocation, &full);
+                proptest::prop_assert_eq!(decided.allocation(), &full);
                 proptest::prop_assert_eq!(&decided.disagreeing, &disagreeing(&decided.run.snapshot, &full));
                 let plan = plan_decision(&decided, &options, &mut warned);
                 let full_plan = crate::status::plan(&decided.run.snapshot, &full, &options, &mut warned_full);

@@ -279,7 +279,7 @@ impl Controller {
             !sent_as(&self.unseen) && !sent_as(&self.refused) && !holds_already(stores, write)
         });
         tracing::debug!(
-            services = decided.allocation.services.len(),
+            services = decided.allocation().services.len(),
             reallocated = decided.took_the_short_way(),
             writes = plan.writes.len(),
             warnings = plan.warnings.len(),
@@ -352,7 +352,7 @@ impl Controller {
             tracing::warn!(service = %service, reason = note.reason, message = %note.message, "allocation");
             self.publish(stores, service, note).await;
         }
-        let failed = failed + self.write_pools(&decided.allocation, stores).await;
+        let failed = failed + self.write_pools(decided.allocation(), stores).await;
         self.last = Some(decided);
         failed
     }

@@ -161,7 +161,7 @@ pub struct Warned {
 /// plan wrote are looked at: every other one holds what it held, under the
 /// same outcome, so it still needs no write and no new warning.
 pub fn plan_decision(decided: &Decided, options: &Options, warned: &mut Warned) -> Plan {
-    let (snapshot, allocation) = (&*decided.run.snapshot, &decided.allocation);
+    let (snapshot, allocation) = (&*decided.run.snapshot, decided.allocation());
     let last = warned.last.take();
     let plan = match (decided.since(), last) {
         (Some((since, changed)), Some((planned, written))) if planned == since => {

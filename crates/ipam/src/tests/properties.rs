@@ -8,8 +8,9 @@ use ferrolb_types::{IpFamily, IpRange};
 use proptest::prelude::*;
 
 use crate::fixtures::*;
+use crate::kept::SharingKeys;
 use crate::request::Request;
-use crate::{Allocation, Assignments, Options, allocate, reallocate};
+use crate::{Allocation, Assignments, Kept, Options, allocate, reallocate};
 
 /// A random pool: small ranges in its own block, so that pools run full.
 #[derive(Clone, Debug)]
@@ -366,18 +367,9 @@ proptest! {
         unshared in proptest::collection::vec(any::<bool>(), 8),
         roomy in any::<bool>(),
     ) {
-        // Roomy pools and Services that ask for no given address leave more
-        // Services settled, which the short way needs.
         let (mut pools, mut services) = (pools, services);
         if roomy {
-            for p in &mut pools {
-                p.v4 = Some((p.v4.map_or(0, |(start, _)| start), 40));
-                p.v6 = p.v6.map(|(start, _)| (start, 40));
-                (p.manual, p.namespaces) = (false, None);
-            }
-            for s in &mut services {
-                (s.share, s.requested, s.pool, s.policy, s.families) = (None, None, None, None, None);
-            }
+            make_roomy(&mut pools, &mut services);
         }
         let before = build(&pools, &services);
         let first = run(&before);
@@ -407,9 +399,66 @@ proptest! {
         let mut after = build(&pools, &cases);
         after.services.retain(|s| !removed.contains(&s.name.to_string()));
         let full = allocate(&config(&after), &after, &first.assignments(), &Options::default());
-        match reallocate(first.clone(), &config(&after), &after, &changes(&before, &after), &Options::default()) {
-            Ok(quick) => prop_assert_eq!(quick, full),
-            Err(previous) => prop_assert_eq!(previous, first, "given back unchanged"),
+        match reallocate(Kept::new(first.clone()), &config(&after), &after, &changes(&before, &after), &Options::default()) {
+            Ok(quick) => prop_assert_eq!(quick.allocation(), &full),
+            Err(previous) => prop_assert_eq!(previous.allocation(), &first, "given back unchanged"),
+        }
+    }
+
+    /// (7) Edit after edit, each from what the last one gave back (as the
+    /// controller keeps it): every answer is a full run's, and what
+    /// [`Kept`] counts of the outcomes (addresses held, Services not
+    /// settled, sharing keys) is what counting them anew finds.
+    #[test]
+    fn reallocating_edit_after_edit_keeps_its_counts_right(
+        (pools, services) in cases(),
+        steps in proptest::collection::vec(
+            (any::<prop::sample::Index>(), proptest::option::of(service_case()), any::<bool>()),
+            1..12,
+        ),
+        roomy in any::<bool>(),
+    ) {
+        let (mut pools, mut cases) = (pools, services);
+        if roomy {
+            make_roomy(&mut pools, &mut cases);
+        }
+        let mut before = build(&pools, &cases);
+        let mut kept = Kept::new(run(&before));
+        for (at, replacement, share) in steps {
+            // A Service replaced (sharing or not), removed, or added.
+            let mut case = replacement.clone();
+            if let Some(case) = &mut case && roomy {
+                (case.requested, case.pool, case.policy, case.families) = (None, None, None, None);
+                if !share {
+                    case.share = None;
+                }
+            }
+            match case {
+                Some(case) if !cases.is_empty() && share => { let i = at.index(cases.len()); cases[i] = case; }
+                Some(case) => cases.push(case),
+                None if !cases.is_empty() => { let i = at.index(cases.len()); cases[i].requested = None; }
+                None => {}
+            }
+            let after = build(&pools, &cases);
+            let previous = kept.allocation().clone();
+            let full = allocate(&config(&after), &after, &previous.assignments(), &Options::default());
+            kept = match reallocate(kept, &config(&after), &after, &changes(&before, &after), &Options::default()) {
+                Ok(quick) => {
+                    prop_assert_eq!(quick.allocation(), &full);
+                    let counted = Kept::new(full.clone());
+                    prop_assert_eq!(&quick.index.held, &counted.index.held);
+                    prop_assert_eq!(quick.index.unsettled, counted.index.unsettled);
+                    if let Some(keys) = &quick.index.keys {
+                        prop_assert_eq!(keys, &SharingKeys::of(&after, &Options::default()));
+                    }
+                    quick
+                }
+                Err(given_back) => {
+                    prop_assert_eq!(given_back.allocation(), &previous, "given back unchanged");
+                    Kept::new(full)
+                }
+            };
+            before = after;
         }
     }
 
@@ -477,7 +526,8 @@ fn reallocating_takes_the_short_way_for_plain_services_and_not_after_a_pool_chan
     after.services.remove(0);
     after.services[0].object.labels = after.services[0].object.labels.with("tier", "web");
     let edit = changes(&before, &after);
-    let quick = reallocate(first.clone(), &config(&after), &after, &edit, &Options::default())
+    let quick = reallocate(Kept::new(first.clone()), &config(&after), &after, &edit, &Options::default())
+        .map(Kept::into_allocation)
         .expect("the short way");
     assert_eq!(quick, allocate(&config(&after), &after, &first.assignments(), &Options::default()));
     assert_eq!(quick.services.len(), 4);
@@ -490,9 +540,14 @@ fn reallocating_takes_the_short_way_for_plain_services_and_not_after_a_pool_chan
     assert!(failed.services[2].error.is_some());
     let mut after = crowded.clone();
     after.services.remove(0);
-    let given_back =
-        reallocate(failed.clone(), &config(&after), &after, &changes(&crowded, &after), &Options::default());
-    assert_eq!(given_back, Err(failed));
+    let given_back = reallocate(
+        Kept::new(failed.clone()),
+        &config(&after),
+        &after,
+        &changes(&crowded, &after),
+        &Options::default(),
+    );
+    assert_eq!(given_back.map_err(Kept::into_allocation).err(), Some(failed));
 }
 
 #[test]
@@ -504,12 +559,13 @@ fn a_sharing_service_takes_the_short_way_only_with_a_key_of_its_own() {
         let after = snapshot(pools(), vec![lb_service("a", "s0").share("k").tcp(80), added]);
         let full = allocate(&config(&after), &after, &first.assignments(), &Options::default());
         let quick = reallocate(
-            first.clone(),
+            Kept::new(first.clone()),
             &config(&after),
             &after,
             &changes(&before, &after),
             &Options::default(),
-        );
+        )
+        .map(Kept::into_allocation);
         if let Ok(quick) = &quick {
             assert_eq!(*quick, full);
         }
@@ -519,6 +575,20 @@ fn a_sharing_service_takes_the_short_way_only_with_a_key_of_its_own() {
     assert_eq!(quick(lb_service("a", "s1").share("other").tcp(80)), (true, vec!["192.0.2.1".to_owned()]));
     // The key of a Service that did not change: a full run joins its address.
     assert_eq!(quick(lb_service("a", "s1").share("k").tcp(81)), (false, vec!["192.0.2.0".to_owned()]));
+}
+
+/// Roomy pools and Services that ask for no given address and share
+/// nothing: more Services settled, which the short way of [`reallocate`]
+/// needs.
+fn make_roomy(pools: &mut [PoolCase], services: &mut [ServiceCase]) {
+    for p in pools {
+        p.v4 = Some((p.v4.map_or(0, |(start, _)| start), 40));
+        p.v6 = p.v6.map(|(start, _)| (start, 40));
+        (p.manual, p.namespaces) = (false, None);
+    }
+    for s in services {
+        (s.share, s.requested, s.pool, s.policy, s.families) = (None, None, None, None, None);
+    }
 }
 
 /// What changed from `before` to `after`, as the file loader tells it.

@@ -44,7 +44,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use ferrolb_api::Snapshot;
 use ferrolb_api::load::{AppliedEdit, ServiceDocuments};
-use ferrolb_ipam::{Allocation, Assignments, AssignmentsOf, Options, ServiceKey, ServiceOutcome};
+use ferrolb_ipam::{Allocation, Assignments, AssignmentsOf, Kept, Options, ServiceKey, ServiceOutcome};
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, info, warn};
 
@@ -235,14 +235,18 @@ impl Running {
                 (Arc::clone(&config), Arc::clone(&snapshot), options.clone(), changed.clone());
             off_thread(move || {
                 let quick = match previous.map(Arc::try_unwrap) {
+                    // Indexed anew at each edit: the announcer keeps the
+                    // allocation alone (a pass over the outcomes, as the
+                    // short way always made).
                     Some(Ok(previous)) => ferrolb_ipam::reallocate(
-                        previous,
+                        Kept::new(previous),
                         &config,
                         &snapshot,
                         &changed.of(&snapshot),
                         &options,
                     )
-                    .map_err(|previous| Some(Arc::new(previous))),
+                    .map(Kept::into_allocation)
+                    .map_err(|previous| Some(Arc::new(previous.into_allocation()))),
                     Some(Err(shared)) => Err(Some(shared)),
                     None => Err(None),
                 };
