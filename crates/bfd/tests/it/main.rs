@@ -1,5 +1,6 @@
 //! Integration tests for ferrolb-bfd, one binary (STYLE 16).
 
+mod captures;
 mod codec;
 mod pair;
 mod proptests;
