@@ -28,6 +28,7 @@ pub mod node;
 pub mod peer;
 pub mod selector;
 pub mod service;
+pub mod services;
 pub mod snapshot;
 pub mod validate;
 pub mod yaml;

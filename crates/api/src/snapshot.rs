@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::core::{EndpointSlice, Namespace, Node, Secret};
 use crate::diagnostic::Location;
 use crate::metallb::{BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement};
-use crate::service::LbService;
+use crate::services::Services;
 
 /// The lines of an object's fields, by path (`spec.addresses[0]`).
 ///
@@ -133,7 +133,7 @@ pub struct Snapshot {
     pub communities: Vec<Located<Community>>,
     /// Services of every type, reduced to what ferrolb reads; those not of
     /// type LoadBalancer are ignored by IPAM.
-    pub services: Vec<Located<LbService>>,
+    pub services: Services,
     /// Nodes (their labels and addresses).
     pub nodes: Vec<Located<Node>>,
     /// Namespaces (their labels, for namespace selectors).
@@ -201,7 +201,7 @@ impl Snapshot {
         self.bgp_peers.extend(bgp_peers);
         self.bfd_profiles.extend(bfd_profiles);
         self.communities.extend(communities);
-        self.services.extend(services);
+        self.services.append(services);
         self.nodes.extend(nodes);
         self.namespaces.extend(namespaces);
         self.endpoint_slices.extend(endpoint_slices);

@@ -4,7 +4,7 @@
 //! its reflector stores into a [`ClusterState`] and calls
 //! [`ClusterState::snapshot`].
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ferrolb_api::core::{EndpointSlice, Namespace, Node, Secret, Service};
@@ -12,6 +12,7 @@ use ferrolb_api::metallb::{
     BFDProfile, BGPAdvertisement, BGPPeer, Community, IPAddressPool, L2Advertisement,
 };
 use ferrolb_api::service::{ANNOTATION_PREFIXES, LbService};
+use ferrolb_api::services::Services;
 use ferrolb_api::{FieldLines, Located, Location, Snapshot};
 use k8s_openapi::api::core::v1::{ServicePort, ServiceSpec};
 use kube::core::Resource;
@@ -59,22 +60,50 @@ impl ClusterState {
 }
 
 /// Builds the snapshots of one cluster one after the other, as
-/// [`ClusterState::snapshot`] does, converting and sorting only the
-/// Services that changed since the last one: a Service the stores still
-/// hold as the same object (the same `Arc`: a reflector store replaces the
-/// object of a Service that changes) keeps its converted form and its
-/// place. At 100k Services, converting and sorting them all was most of
-/// what a controller did after one Service changed.
+/// [`ClusterState::snapshot`] does, converting only the Services that
+/// changed since the last one and sharing the others with it: the
+/// snapshot's [`Services`] is a persistent list the builder patches where
+/// a Service changed. A Service the stores still hold as the same object
+/// (the same `Arc`: a reflector store replaces the object of a Service that
+/// changes) keeps its converted form and its place. At 100k Services,
+/// converting, sorting and copying them all was most of what a controller
+/// did after one Service changed.
+///
+/// [`SnapshotBuilder::build`] finds what changed by looking at every
+/// Service of the state; [`SnapshotBuilder::build_changed`] is told (the
+/// watchers know), and looks at those only.
 #[derive(Default)]
 pub struct SnapshotBuilder {
-    /// The last snapshot's Services, in its order, each with the object it
-    /// was converted from (held, so that no other object takes its address).
-    services: Vec<(Arc<Service>, Located<LbService>)>,
+    /// The last snapshot's Services, in its order.
+    services: Services,
+    /// The object each was converted from, by namespace and name (held, so
+    /// that no other object takes its address).
+    objects: BTreeMap<(Box<str>, Box<str>), Arc<Service>>,
 }
+
+/// A Service the watchers saw change: its namespace and name, and the
+/// object the store holds now (`None`: deleted).
+pub type ServiceChange = ((String, String), Option<Arc<Service>>);
 
 impl SnapshotBuilder {
     /// The snapshot of `state`; see [`ClusterState::snapshot`].
     pub fn build(&mut self, state: &ClusterState, namespace: &str) -> Snapshot {
+        let changes = self.changes(&state.services);
+        self.build_changed(state, namespace, changes)
+    }
+
+    /// The snapshot of `state` but for its Services, which are the last
+    /// snapshot's with `changes` (any order; a Service may come twice, the
+    /// last telling).
+    pub fn build_changed(
+        &mut self,
+        state: &ClusterState,
+        namespace: &str,
+        changes: impl IntoIterator<Item = ServiceChange>,
+    ) -> Snapshot {
+        for ((service_namespace, name), now) in changes {
+            self.apply(&service_namespace, &name, now);
+        }
         let own = Some(namespace);
         Snapshot {
             pools: located(&state.pools, own, |o| o),
@@ -83,7 +112,7 @@ impl SnapshotBuilder {
             bgp_peers: located(&state.bgp_peers, own, |o| o),
             bfd_profiles: located(&state.bfd_profiles, own, |o| o),
             communities: located(&state.communities, own, |o| o),
-            services: self.services(&state.services),
+            services: self.services.clone(),
             nodes: located(&state.nodes, None, |o| o),
             namespaces: located(&state.namespaces, None, |o| o),
             endpoint_slices: located(&state.endpoint_slices, None, |o| o),
@@ -91,34 +120,71 @@ impl SnapshotBuilder {
         }
     }
 
-    /// `objects` converted and sorted, reusing the last build's conversions.
-    fn services(&mut self, objects: &[Arc<Service>]) -> Vec<Located<LbService>> {
-        type Addresses = HashSet<usize, foldhash::fast::RandomState>;
-        fn address(object: &Arc<Service>) -> usize {
-            Arc::as_ptr(object).addr()
-        }
-        let current: Addresses = objects.iter().map(address).collect();
-        let last: Addresses = self.services.iter().map(|(object, _)| address(object)).collect();
-        let added: Vec<Arc<Service>> =
-            objects.iter().filter(|o| !last.contains(&address(o))).cloned().collect();
-        let mut added =
-            sorted(&added, None).into_iter().map(|o| (Arc::clone(o), locate(o, LbService::from))).peekable();
-        let kept =
-            std::mem::take(&mut self.services).into_iter().filter(|(o, _)| current.contains(&address(o)));
-        // Both in (namespace, name) order: merged, not sorted again.
-        let mut merged = Vec::with_capacity(objects.len());
-        let mut kept = kept.peekable();
-        while let Some((object, _)) = kept.peek() {
-            while added.peek().is_some_and(|(a, _)| key(&**a) < key(&**object)) {
-                merged.extend(added.next());
+    /// What differs between `objects` (in any order) and the last build's:
+    /// Services added, another object, or gone.
+    fn changes(&self, objects: &[Arc<Service>]) -> Vec<ServiceChange> {
+        let owned = |(namespace, name): (&str, &str)| (namespace.to_owned(), name.to_owned());
+        let mut now: Vec<&Arc<Service>> = objects.iter().collect();
+        now.sort_unstable_by(|a, b| service_key(a).cmp(&service_key(b)));
+        let (mut now, mut last) = (now.into_iter().peekable(), self.objects.iter().peekable());
+        let mut changes = Vec::new();
+        loop {
+            match (now.peek().copied(), last.peek()) {
+                (None, None) => break,
+                (Some(n), Some(((ns, name), held))) if service_key(n) == (&**ns, &**name) => {
+                    if !Arc::ptr_eq(n, held) {
+                        changes.push((owned(service_key(n)), Some(Arc::clone(n))));
+                    }
+                    now.next();
+                    last.next();
+                }
+                (Some(n), l) if l.is_none_or(|((ns, name), _)| service_key(n) < (&**ns, &**name)) => {
+                    changes.push((owned(service_key(n)), Some(Arc::clone(n))));
+                    now.next();
+                }
+                (_, Some(((ns, name), _))) => {
+                    changes.push((owned((ns, name)), None));
+                    last.next();
+                }
+                (Some(_), None) => unreachable!("covered above"),
             }
-            merged.extend(kept.next());
         }
-        merged.extend(added);
-        self.services = merged;
-        self.services.iter().map(|(_, located)| located.clone()).collect()
+        changes
+    }
+
+    /// Puts `now` in place of the Service `namespace/name` (or removes it).
+    fn apply(&mut self, namespace: &str, name: &str, now: Option<Arc<Service>>) {
+        let wanted = (namespace, name);
+        let at = self.services.partition_point(|s| (&*s.namespace, &*s.name) < wanted);
+        let there = self.services.get(at).is_some_and(|s| (&*s.namespace, &*s.name) == wanted);
+        let held = (Box::from(namespace), Box::from(name));
+        match now {
+            Some(object) => {
+                if self.objects.get(&held).is_some_and(|o| Arc::ptr_eq(o, &object)) {
+                    return;
+                }
+                let converted = locate(&object, LbService::from);
+                match there {
+                    true => drop(self.services.set(at, converted)),
+                    false => self.services.insert(at, converted),
+                }
+                self.objects.insert(held, object);
+            }
+            None if there => {
+                self.services.remove(at);
+                self.objects.remove(&held);
+            }
+            None => {}
+        }
     }
 }
+/// What a snapshot's Services are sorted and found by: namespace (that of
+/// its [`LbService`], `default` when the object names none), then name.
+pub fn service_key(service: &Service) -> (&str, &str) {
+    let meta = &service.metadata;
+    (meta.namespace.as_deref().unwrap_or("default"), meta.name.as_deref().unwrap_or(""))
+}
+
 /// A kind the watchers keep: what of it ferrolb reads.
 pub trait Watched: Resource<DynamicType = ()> + Clone {
     /// Drops what ferrolb never reads, as the object arrives, so that the
@@ -329,7 +395,7 @@ mod tests {
         let snapshot = state.snapshot("metallb-system");
         assert_eq!(names(&snapshot.pools), ["kube:IPAddressPool/metallb-system/a:0"]);
         assert_eq!(names(&snapshot.secrets), ["kube:Secret/metallb-system/peer:0"]);
-        assert_eq!(names(&snapshot.services).len(), 2, "Services come from every namespace");
+        assert_eq!(snapshot.services.len(), 2, "Services come from every namespace");
     }
 
     #[test]
@@ -361,13 +427,16 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn a_builder_gives_what_a_fresh_build_gives_and_converts_only_what_changed(
-            changes in proptest::collection::vec(change(), 1..40),
+            changes in proptest::collection::vec((change(), proptest::bool::ANY), 1..40),
         ) {
             let name = |n: u8| (["a", "b", "ab", "a-b"][usize::from(n % 4)], format!("s{}", n / 4));
-            let mut stores: std::collections::BTreeMap<u8, Arc<Service>> = Default::default();
+            let mut stores: BTreeMap<u8, Arc<Service>> = Default::default();
             let mut builder = SnapshotBuilder::default();
             let mut last = builder.build(&ClusterState::default(), "metallb-system");
-            for change in changes {
+            for (change, told) in changes {
+                // The Service the watchers tell of (when `told`), as they do.
+                let n = match change { Change::Put(n) | Change::Delete(n) => n };
+                let key = { let (namespace, service_name) = name(n); (namespace.to_owned(), service_name) };
                 let changed = match change {
                     Change::Put(n) => {
                         let (namespace, service_name) = name(n);
@@ -383,7 +452,10 @@ mod tests {
                 let mut services: Vec<Arc<Service>> = stores.values().cloned().collect();
                 services.reverse();
                 let state = ClusterState { services, ..ClusterState::default() };
-                let built = builder.build(&state, "metallb-system");
+                let built = match told {
+                    true => builder.build_changed(&ClusterState::default(), "metallb-system", [(key, stores.get(&n).cloned())]),
+                    false => builder.build(&state, "metallb-system"),
+                };
                 proptest::prop_assert_eq!(&built.services, &state.snapshot("metallb-system").services);
                 for located in &built.services {
                     let key = located.object.key();

@@ -507,7 +507,7 @@ mod tests {
 
     #[test]
     fn a_new_address_is_one_patch_with_status_and_annotation() {
-        let snapshot = Snapshot { services: vec![service("web", &[], None)], ..Snapshot::default() };
+        let snapshot = Snapshot { services: vec![service("web", &[], None)].into(), ..Snapshot::default() };
         let allocation =
             Allocation { services: vec![outcome("web", &["192.0.2.1"], Some("a"))], pools: vec![] };
         let plan = plan(&snapshot, &allocation, &Options::default(), &mut Warned::default());
@@ -531,7 +531,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let snapshot = Snapshot { services: vec![old.clone()], ..Snapshot::default() };
+        let snapshot = Snapshot { services: vec![old.clone()].into(), ..Snapshot::default() };
         let allocation =
             Allocation { services: vec![outcome("web", &["192.0.2.1"], Some("a"))], pools: vec![] };
         let plan = plan(&snapshot, &allocation, &Options::default(), &mut Warned::default());
@@ -555,15 +555,17 @@ mod tests {
 
         old.object.annotations = old.object.annotations.with(IP_ALLOCATED_FROM_POOL, "a");
         old.object.ingress_ips = Box::new(["192.0.2.1".into()]);
-        let settled = Snapshot { services: vec![old], ..Snapshot::default() };
+        let settled = Snapshot { services: vec![old].into(), ..Snapshot::default() };
         let plan = super::plan(&settled, &allocation, &Options::default(), &mut Warned::default());
         assert!(plan.writes.is_empty(), "no write, no warning: {plan:?}");
     }
 
     #[test]
     fn a_service_holding_its_address_gets_no_write() {
-        let snapshot =
-            Snapshot { services: vec![service("web", &["192.0.2.1"], Some("a"))], ..Snapshot::default() };
+        let snapshot = Snapshot {
+            services: vec![service("web", &["192.0.2.1"], Some("a"))].into(),
+            ..Snapshot::default()
+        };
         let allocation =
             Allocation { services: vec![outcome("web", &["192.0.2.1"], Some("a"))], pools: vec![] };
         assert_eq!(
@@ -575,7 +577,7 @@ mod tests {
     #[test]
     fn a_missing_annotation_alone_is_written_without_an_event() {
         let snapshot =
-            Snapshot { services: vec![service("web", &["192.0.2.1"], None)], ..Snapshot::default() };
+            Snapshot { services: vec![service("web", &["192.0.2.1"], None)].into(), ..Snapshot::default() };
         let allocation =
             Allocation { services: vec![outcome("web", &["192.0.2.1"], Some("a"))], pools: vec![] };
         let plan = plan(&snapshot, &allocation, &Options::default(), &mut Warned::default());
@@ -585,8 +587,10 @@ mod tests {
 
     #[test]
     fn a_lost_address_clears_status_and_annotation_and_warns_once() {
-        let snapshot =
-            Snapshot { services: vec![service("web", &["192.0.2.1"], Some("a"))], ..Snapshot::default() };
+        let snapshot = Snapshot {
+            services: vec![service("web", &["192.0.2.1"], Some("a"))].into(),
+            ..Snapshot::default()
+        };
         let mut failed = outcome("web", &[], None);
         failed.error = Some(Box::new(ferrolb_ipam::AllocationError::NoPools));
         let allocation = Allocation { services: vec![failed], pools: vec![] };
@@ -611,7 +615,7 @@ mod tests {
     fn a_service_no_longer_of_type_load_balancer_is_cleared() {
         let mut cluster_ip = service("web", &["192.0.2.1"], Some("a"));
         cluster_ip.object.load_balancer = false;
-        let snapshot = Snapshot { services: vec![cluster_ip], ..Snapshot::default() };
+        let snapshot = Snapshot { services: vec![cluster_ip].into(), ..Snapshot::default() };
         let allocation = Allocation { services: vec![], pools: vec![] };
         let plan = plan(&snapshot, &allocation, &Options::default(), &mut Warned::default());
         assert_eq!(plan.writes.len(), 1);
@@ -621,7 +625,7 @@ mod tests {
     #[test]
     fn the_cluster_record_wins_over_memory() {
         let snapshot = Snapshot {
-            services: vec![service("web", &["192.0.2.1"], Some("a")), service("new", &[], None)],
+            services: vec![service("web", &["192.0.2.1"], Some("a")), service("new", &[], None)].into(),
             ..Snapshot::default()
         };
         let mut remembered = Assignments::new();
@@ -662,7 +666,8 @@ mod tests {
                 service("held", &["192.0.2.1"], Some("a")),
                 service("new", &[], None),
                 service("moved", &["192.0.2.3"], Some("a")),
-            ],
+            ]
+            .into(),
             ..Snapshot::default()
         };
         let allocation = Allocation {

@@ -11,13 +11,16 @@
 //!  └──────────┬───────────┘             └──────────┘              │
 //!             │ changes: watch::Sender<()>                        │ read
 //!             │ (after a listing, and after an event that         │
-//!             │ changes what ferrolb reads: Watched::same_as)     │
+//!             │ changes what ferrolb reads: Watched::same_as);    │
+//!             │ Services also: their keys, to each ServiceFeed    │
 //!             ▼                                                   │
 //!  ┌───────────────────────────────────────────────────────┐      │
 //!  │ snapshot task, one per `snapshots` call: waits until  │──────┘
 //!  │ every store is listed; then per change, sleeps one    │
-//!  │ window and builds ClusterState → Snapshot on the      │
-//!  │ blocking pool                                         │
+//!  │ window and builds a Snapshot on the blocking pool:    │
+//!  │ the other kinds copied, the Services told of read     │
+//!  │ and patched into the last snapshot's (all of them     │
+//!  │ compared after a listing)                             │
 //!  └──────────┬────────────────────────────────────────────┘
 //!             │ watch::Sender<Option<Arc<Snapshot>>>
 //!             ▼
@@ -34,7 +37,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ferrolb_api::Snapshot;
@@ -53,7 +56,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::misplaced::{Found, Misplaced};
-use crate::state::{ClusterState, SnapshotBuilder, Watched};
+use crate::state::{ClusterState, SnapshotBuilder, Watched, service_key};
 
 /// The shortest time between two snapshots: a burst of changes (a
 /// manifest of many Services) still comes in few snapshots.
@@ -164,27 +167,26 @@ impl Stores {
         name: &str,
     ) -> k8s_openapi::api::core::v1::ObjectReference {
         use kube::Resource as _;
-        use kube::runtime::reflector::ObjectRef;
-        self.services
-            .as_ref()
-            .and_then(|store| store.get(&ObjectRef::new(name).within(namespace)))
-            .map(|object| object.object_ref(&()))
-            .unwrap_or_else(|| {
-                let mut reference = Service::default().object_ref(&());
-                reference.name = Some(name.to_owned());
-                reference.namespace = Some(namespace.to_owned());
-                reference
-            })
+        self.service(namespace, name).map(|object| object.object_ref(&())).unwrap_or_else(|| {
+            let mut reference = Service::default().object_ref(&());
+            reference.name = Some(name.to_owned());
+            reference.namespace = Some(namespace.to_owned());
+            reference
+        })
+    }
+
+    /// The store's Service `namespace/name`.
+    pub fn service(&self, namespace: &str, name: &str) -> Option<Arc<Service>> {
+        self.services.as_ref().and_then(|store| store.get(&ObjectRef::new(name).within(namespace)))
     }
 
     /// What the stores hold now.
     pub fn state(&self) -> ClusterState {
-        fn all<K>(store: &Option<Store<K>>) -> Vec<Arc<K>>
-        where
-            K: Resource<DynamicType = ()> + Clone + 'static,
-        {
-            store.as_ref().map(Store::state).unwrap_or_default()
-        }
+        ClusterState { services: all(&self.services), ..self.state_but_services() }
+    }
+
+    /// What the stores hold now, but the Services.
+    pub fn state_but_services(&self) -> ClusterState {
         ClusterState {
             pools: all(&self.pools),
             l2_advertisements: all(&self.l2_advertisements),
@@ -192,7 +194,7 @@ impl Stores {
             bgp_peers: all(&self.bgp_peers),
             bfd_profiles: all(&self.bfd_profiles),
             communities: all(&self.communities),
-            services: all(&self.services),
+            services: Vec::new(),
             endpoint_slices: all(&self.endpoint_slices),
             nodes: all(&self.nodes),
             namespaces: all(&self.namespaces),
@@ -227,6 +229,14 @@ impl Stores {
     }
 }
 
+/// Every object `store` holds (none without a store).
+fn all<K>(store: &Option<Store<K>>) -> Vec<Arc<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    store.as_ref().map(Store::state).unwrap_or_default()
+}
+
 /// The watchers of one cluster: a watcher and reflector per kind, feeding
 /// [`Stores`]; dropping it stops them all.
 #[derive(Debug)]
@@ -234,6 +244,8 @@ pub struct Watchers {
     namespace: String,
     stores: Stores,
     changes: Arc<watch::Sender<()>>,
+    /// The Services that changed, told to each snapshot task.
+    feeds: Feeds,
     tasks: Vec<Task>,
 }
 
@@ -254,6 +266,7 @@ impl Watchers {
             namespace: namespace.to_owned(),
             stores: Stores::default(),
             changes: Arc::new(changes),
+            feeds: Feeds::default(),
             tasks: Vec::new(),
         };
         let mut kinds = kinds.to_vec();
@@ -264,21 +277,24 @@ impl Watchers {
             let s = &mut watchers.stores;
             let changes = &watchers.changes;
             let task = match kind {
-                Kind::IPAddressPool => watch_task(Api::namespaced(c, ns), changes, &mut s.pools),
+                Kind::IPAddressPool => watch_task(Api::namespaced(c, ns), changes, &mut s.pools, ignore),
                 Kind::L2Advertisement => {
-                    watch_task(Api::namespaced(c, ns), changes, &mut s.l2_advertisements)
+                    watch_task(Api::namespaced(c, ns), changes, &mut s.l2_advertisements, ignore)
                 }
                 Kind::BGPAdvertisement => {
-                    watch_task(Api::namespaced(c, ns), changes, &mut s.bgp_advertisements)
+                    watch_task(Api::namespaced(c, ns), changes, &mut s.bgp_advertisements, ignore)
                 }
-                Kind::BGPPeer => watch_task(Api::namespaced(c, ns), changes, &mut s.bgp_peers),
-                Kind::BFDProfile => watch_task(Api::namespaced(c, ns), changes, &mut s.bfd_profiles),
-                Kind::Community => watch_task(Api::namespaced(c, ns), changes, &mut s.communities),
-                Kind::Service => watch_task(Api::all(c), changes, &mut s.services),
-                Kind::EndpointSlice => watch_task(Api::all(c), changes, &mut s.endpoint_slices),
-                Kind::Node => watch_task(Api::all(c), changes, &mut s.nodes),
-                Kind::Namespace => watch_task(Api::all(c), changes, &mut s.namespaces),
-                Kind::Secret => watch_task(Api::namespaced(c, ns), changes, &mut s.secrets),
+                Kind::BGPPeer => watch_task(Api::namespaced(c, ns), changes, &mut s.bgp_peers, ignore),
+                Kind::BFDProfile => watch_task(Api::namespaced(c, ns), changes, &mut s.bfd_profiles, ignore),
+                Kind::Community => watch_task(Api::namespaced(c, ns), changes, &mut s.communities, ignore),
+                Kind::Service => {
+                    let feeds = Arc::clone(&watchers.feeds);
+                    watch_task(Api::all(c), changes, &mut s.services, move |event| tell(&feeds, event))
+                }
+                Kind::EndpointSlice => watch_task(Api::all(c), changes, &mut s.endpoint_slices, ignore),
+                Kind::Node => watch_task(Api::all(c), changes, &mut s.nodes, ignore),
+                Kind::Namespace => watch_task(Api::all(c), changes, &mut s.namespaces, ignore),
+                Kind::Secret => watch_task(Api::namespaced(c, ns), changes, &mut s.secrets, ignore),
             };
             watchers.tasks.push(task);
         }
@@ -310,6 +326,8 @@ impl Watchers {
         let mut changes = self.changes.subscribe();
         let stores = self.stores.clone();
         let namespace = self.namespace.clone();
+        let feed = ServiceFeed::everything();
+        self.feeds.lock().unwrap_or_else(PoisonError::into_inner).push(Arc::clone(&feed));
         self.tasks.push(Task(tokio::spawn(async move {
             if !stores.wait_until_ready().await {
                 return;
@@ -320,9 +338,19 @@ impl Watchers {
                 let built = tokio::time::Instant::now();
                 // Off the runtime's threads: with many Services a build takes
                 // long enough to delay BGP keepalives and ARP replies.
-                let (stores, namespace) = (stores.clone(), namespace.clone());
+                let (stores, namespace, feed) = (stores.clone(), namespace.clone(), Arc::clone(&feed));
                 let build = tokio::task::spawn_blocking(move || {
-                    let snapshot = builder.build(&stores.state(), &namespace);
+                    let told = ServiceFeed::take(&feed);
+                    let snapshot = match told.relisted {
+                        true => builder.build(&stores.state(), &namespace),
+                        false => {
+                            let changed = told.changed.into_iter().map(|(service_namespace, name)| {
+                                let now = stores.service(&service_namespace, &name);
+                                ((service_namespace, name), now)
+                            });
+                            builder.build_changed(&stores.state_but_services(), &namespace, changed)
+                        }
+                    };
                     (builder, snapshot)
                 });
                 let Ok((kept, snapshot)) = build.await else {
@@ -446,9 +474,64 @@ where
     }))
 }
 
+/// The Services that changed since a snapshot task last built: what its
+/// builder converts again, reading each from the store, while it shares
+/// every other one with the snapshot before (see [`SnapshotBuilder`]).
+#[derive(Debug)]
+struct ServiceFeed {
+    /// By namespace and name ([`service_key`]).
+    changed: BTreeSet<(String, String)>,
+    /// Listed anew (first, or after the watch had to start over): every
+    /// Service is to be compared, as a relisting says nothing of deletions.
+    relisted: bool,
+}
+
+impl ServiceFeed {
+    /// What a new snapshot task starts from: everything to read.
+    fn everything() -> Arc<Mutex<ServiceFeed>> {
+        Arc::new(Mutex::new(ServiceFeed { changed: BTreeSet::new(), relisted: true }))
+    }
+
+    /// What was told since the last take, leaving nothing.
+    fn take(feed: &Mutex<ServiceFeed>) -> ServiceFeed {
+        let empty = ServiceFeed { changed: BTreeSet::new(), relisted: false };
+        std::mem::replace(&mut *feed.lock().unwrap_or_else(PoisonError::into_inner), empty)
+    }
+}
+
+/// The feed of each snapshot task.
+type Feeds = Arc<Mutex<Vec<Arc<Mutex<ServiceFeed>>>>>;
+
+/// Tells every feed of a Service `event` that changed what ferrolb reads.
+fn tell(feeds: &Feeds, event: &Event<Service>) {
+    let key = match event {
+        Event::Apply(service) | Event::Delete(service) => {
+            let (namespace, name) = service_key(service);
+            Some((namespace.to_owned(), name.to_owned()))
+        }
+        Event::InitDone => None,
+        Event::Init | Event::InitApply(_) => return,
+    };
+    for feed in feeds.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+        let mut feed = feed.lock().unwrap_or_else(PoisonError::into_inner);
+        match &key {
+            Some(key) => drop(feed.changed.insert(key.clone())),
+            None => feed.relisted = true,
+        }
+    }
+}
+
+/// What the watchers of kinds without a feed tell: nothing.
+fn ignore<K>(_: &Event<K>) {}
+
 /// Spawns the watcher of `K` over `api`, feeding a store it puts in
-/// `slot`, and telling `changes` of every change ferrolb reads.
-fn watch_task<K>(api: Api<K>, changes: &Arc<watch::Sender<()>>, slot: &mut Option<Store<K>>) -> Task
+/// `slot`, and telling `tell` then `changes` of every change ferrolb reads.
+fn watch_task<K>(
+    api: Api<K>,
+    changes: &Arc<watch::Sender<()>>,
+    slot: &mut Option<Store<K>>,
+    tell: impl Fn(&Event<K>) + Send + 'static,
+) -> Task
 where
     K: Watched + DeserializeOwned + Debug + Send + Sync + 'static,
 {
@@ -480,6 +563,8 @@ where
             };
             writer.apply_watcher_event(&event);
             if changed {
+                // After the store took it: whoever is told reads it there.
+                tell(&event);
                 changes.send_replace(());
             }
         }

@@ -76,7 +76,7 @@ impl ServicesEdit {
         }
         let ServicesEdit { file, old_documents, new_documents, removed, carried, added, fresh, below, shift } =
             self;
-        for (gone, carried) in snapshot.services[removed.clone()].iter().zip(&carried) {
+        for (gone, carried) in snapshot.services.range(removed.clone()).zip(&carried) {
             if !carried {
                 decrement(&mut documents.names, documents.hashers.name(gone));
             }
@@ -92,6 +92,7 @@ impl ServicesEdit {
         let gone: Vec<LbService> = snapshot
             .services
             .splice(removed, added)
+            .into_iter()
             .zip(carried)
             .filter(|(_, carried)| !carried)
             .map(|(s, _)| s.object)
@@ -99,7 +100,7 @@ impl ServicesEdit {
 
         let name = Arc::clone(&documents.files[file].name);
         let file_end = (i64::from(documents.files[file].services.end) + growth) as usize;
-        for service in &mut snapshot.services[start + added_count..file_end] {
+        for service in snapshot.services.range_mut(start + added_count..file_end) {
             service.shift_lines(shift);
         }
         shift_objects_below(snapshot, &name, below, shift);
@@ -265,7 +266,10 @@ impl Window {
         }
         let start = records.get(self.old.start).map_or(self.services_end, |r| r.services_before as usize);
         let removed = start..start + old.len();
-        let before = snapshot.services.get(removed.clone())?;
+        if removed.end > snapshot.services.len() {
+            return None;
+        }
+        let before: Vec<&Located<LbService>> = snapshot.services.range(removed.clone()).collect();
         let mut unclaimed: HashMap<DocumentKey, Vec<usize>> = HashMap::new();
         for (i, record) in old.iter().enumerate().rev() {
             unclaimed.entry(record.key).or_default().push(i);
@@ -279,7 +283,7 @@ impl Window {
                 Some(i) => {
                     edit.carried[i] = true;
                     let line_in_document = old[i].service_line()?;
-                    (before[i].clone(), line_in_document, false)
+                    (Located::clone(before[i]), line_in_document, false)
                 }
                 None => {
                     let line_in_document = parser.add_one(file, document)?;
@@ -296,7 +300,7 @@ impl Window {
                 Some(line_in_document),
             ));
         }
-        if !names_are_unique(documents, before, &edit) {
+        if !names_are_unique(documents, &before, &edit) {
             return None;
         }
         edit.old_documents = self.old.clone();
@@ -312,7 +316,7 @@ impl Window {
 /// Service bears (outside the window, or twice in it after the edit).
 fn names_are_unique(
     documents: &ServiceDocuments,
-    before: &[Located<LbService>],
+    before: &[&Located<LbService>],
     edit: &ServicesEdit,
 ) -> bool {
     let mut in_window: HashMap<u64, (u32, u32)> = HashMap::new();

@@ -160,18 +160,14 @@ impl Loader<'_> {
                 .collect();
             handles.into_iter().map(|h| h.join().expect("a loader thread does not panic")).collect()
         });
-        // Services are nearly all of a large file: the first run's vector is
-        // moved, not copied, then grown once to hold every other run's.
-        let services: usize = parts.iter().skip(1).map(|p| p.snapshot.services.len()).sum();
+        // Services are nearly all of a large file: the first run's list is
+        // moved, not copied, and the others' joined to it.
         for (i, mut part) in parts.into_iter().enumerate() {
             if let (Some(mine), Some(theirs)) = (&mut self.recording, part.recording.take()) {
                 mine.append_part(theirs, self.snapshot.services.len());
             }
             if i == 0 && self.snapshot.is_empty() {
                 self.snapshot = part.snapshot;
-                // With room for a few more, which an edit would otherwise
-                // pay for by moving every Service on its way to the routers.
-                self.snapshot.services.reserve_exact(services + services / 32);
             } else {
                 self.snapshot.extend(part.snapshot);
             }
@@ -180,9 +176,6 @@ impl Loader<'_> {
     }
 
     fn add_documents(&mut self, file: &Arc<str>, documents: &[yaml::Document<'_>]) {
-        // Most documents of a large file are Services; growing the vector
-        // by doubling would copy them again and again.
-        self.snapshot.services.reserve(documents.len());
         for document in documents {
             let key = self.recording.as_ref().map(|r| r.key(document.text));
             let services_before = self.snapshot.services.len();

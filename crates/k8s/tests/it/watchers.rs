@@ -41,8 +41,8 @@ async fn next(rx: &mut watch::Receiver<Option<Arc<Snapshot>>>) -> Arc<Snapshot> 
     rx.borrow_and_update().clone().expect("a snapshot")
 }
 
-fn names<T>(list: &[ferrolb_api::Located<T>]) -> Vec<String> {
-    list.iter().map(|o| o.location.file.to_string()).collect()
+fn names<'a, T: 'a>(list: impl IntoIterator<Item = &'a ferrolb_api::Located<T>>) -> Vec<String> {
+    list.into_iter().map(|o| o.location.file.to_string()).collect()
 }
 
 #[tokio::test(start_paused = true)]

@@ -21,6 +21,7 @@ use anyhow::Context;
 use ferrolb_api::core::Service;
 use ferrolb_api::validate::{Options, validated};
 use ferrolb_k8s::allocation::{Decided, decide};
+use ferrolb_k8s::state::{ServiceChange, service_key};
 use ferrolb_k8s::status::{Owned, Warned};
 use ferrolb_k8s::validation::LastGood;
 use ferrolb_k8s::{ClusterState, ControllerOptions, SnapshotBuilder, status};
@@ -109,16 +110,20 @@ fn measure(shape: Shape, size: usize, edits: usize) -> anyhow::Result<Measured> 
     let mut state = cluster(shape, size)?;
     let mut controller = Reconciler::default();
     // The first reconcile writes every Service; the cluster then holds it.
-    let writes = controller.reconcile(&state)?.0;
+    let writes = controller.reconcile(&state, None)?.0;
     anyhow::ensure!(writes.len() == size, "{} writes for {size} new Services", writes.len());
-    hold(&mut state, &writes);
-    anyhow::ensure!(controller.reconcile(&state)?.0.is_empty(), "a converged cluster still gets writes");
+    let mut changed = hold(&mut state, &writes);
+    let (writes, _) = controller.reconcile(&state, Some(changed))?;
+    anyhow::ensure!(writes.is_empty(), "a converged cluster still gets writes");
     let mut runs = Vec::new();
+    changed = Vec::new();
     for i in 0..edits {
-        state.services.push(Arc::new(service(shape, Shape::added_service(size, i))?));
-        let (writes, steps) = controller.reconcile(&state)?;
+        let created = Arc::new(service(shape, Shape::added_service(size, i))?);
+        changed.push(told(&created));
+        state.services.push(created);
+        let (writes, steps) = controller.reconcile(&state, Some(changed))?;
         anyhow::ensure!(writes.len() == 1, "{} writes for one new Service", writes.len());
-        hold(&mut state, &writes);
+        changed = hold(&mut state, &writes);
         runs.push(steps);
     }
     let of = |step: fn(&Steps) -> f64| median(&runs.iter().map(step).collect::<Vec<_>>());
@@ -150,14 +155,23 @@ struct Reconciler {
 }
 
 impl Reconciler {
-    /// One reconcile of `state`: the writes it sends, and how long each
-    /// step took.
-    fn reconcile(&mut self, state: &ClusterState) -> anyhow::Result<(Vec<status::ServiceWrite>, Steps)> {
+    /// One reconcile of `state`, whose Services of `changed` are those the
+    /// watchers told of since the last one (`None`: the first listing):
+    /// the writes it sends, and how long each step took.
+    fn reconcile(
+        &mut self,
+        state: &ClusterState,
+        changed: Option<Vec<ServiceChange>>,
+    ) -> anyhow::Result<(Vec<status::ServiceWrite>, Steps)> {
         let mut steps = Steps::default();
         let mut clock = Instant::now();
         let mut lap = || std::mem::replace(&mut clock, Instant::now()).elapsed().as_secs_f64() * 1e3;
-        // The watchers copy their stores, then build the snapshot.
-        let snapshot = Arc::new(self.builder.build(&state.clone(), NAMESPACE));
+        // The watchers copy their stores (but the Services, of which they
+        // read those they were told of), then build the snapshot.
+        let snapshot = Arc::new(match changed {
+            None => self.builder.build(&state.clone(), NAMESPACE),
+            Some(changed) => self.builder.build_changed(&but_services(state), NAMESPACE, changed),
+        });
         steps.snapshot = lap();
         let (config, diagnostics) = validated(&snapshot, &Options::any_namespace());
         let errors = ferrolb_k8s::validation::errors(&diagnostics);
@@ -206,11 +220,35 @@ fn service(shape: Shape, i: usize) -> anyhow::Result<Service> {
     serde_saphyr::from_str(document).with_context(|| format!("service {i} of shape {}", shape.name()))
 }
 
+/// What the watchers tell of `service` when it changes.
+fn told(service: &Arc<Service>) -> ServiceChange {
+    let (namespace, name) = service_key(service);
+    ((namespace.to_owned(), name.to_owned()), Some(Arc::clone(service)))
+}
+
+/// `state` but its Services (copied as the watchers copy their stores).
+fn but_services(state: &ClusterState) -> ClusterState {
+    ClusterState {
+        pools: state.pools.clone(),
+        l2_advertisements: state.l2_advertisements.clone(),
+        bgp_advertisements: state.bgp_advertisements.clone(),
+        bgp_peers: state.bgp_peers.clone(),
+        bfd_profiles: state.bfd_profiles.clone(),
+        communities: state.communities.clone(),
+        services: Vec::new(),
+        endpoint_slices: state.endpoint_slices.clone(),
+        nodes: state.nodes.clone(),
+        namespaces: state.namespaces.clone(),
+        secrets: state.secrets.clone(),
+    }
+}
+
 /// Makes the Services of `writes` hold what was written, as the API server
-/// would after the merge patches.
-fn hold(state: &mut ClusterState, writes: &[status::ServiceWrite]) {
+/// would after the merge patches; what the watchers tell of them.
+fn hold(state: &mut ClusterState, writes: &[status::ServiceWrite]) -> Vec<ServiceChange> {
     let by_key: std::collections::HashMap<(&str, &str), &Owned> =
         writes.iter().map(|w| ((&*w.service.namespace, &*w.service.name), &w.desired)).collect();
+    let mut changed = Vec::new();
     for service in &mut state.services {
         let key = (
             service.metadata.namespace.as_deref().unwrap_or(""),
@@ -228,7 +266,9 @@ fn hold(state: &mut ClusterState, writes: &[status::ServiceWrite]) {
         written.status = serde_json::from_value(serde_json::json!({"loadBalancer": {"ingress": ingress}}))
             .expect("a Service status of ingress addresses");
         *service = Arc::new(written);
+        changed.push(told(service));
     }
+    changed
 }
 
 /// The table: per shape, the median reconcile at each size, the ratio of
