@@ -1,4 +1,4 @@
-//! FRR (zebra + bgpd) as a BGP router in a namespace.
+//! FRR (zebra + bgpd, and bfdd when the config has BFD peers) as a router in a namespace.
 //!
 //! Started as LAB-NOTES says: each daemon in the foreground with its own pathspace
 //! (`-N <netns name>`), so several routers coexist; config and run directories belong to user
@@ -31,6 +31,53 @@ pub struct FrrNeighbor {
     pub ipv6: bool,
 }
 
+/// One BFD peer of FRR's bfdd (a `peer` stanza under `bfd`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrrBfdPeer {
+    /// The peer's address.
+    pub peer: IpAddr,
+    /// FRR's own address for the session.
+    pub local: IpAddr,
+    /// The interface of a single-hop session.
+    pub interface: Option<String>,
+    /// RFC 5883 multihop rather than RFC 5881 single-hop.
+    pub multihop: bool,
+    /// `detect-multiplier`.
+    pub detect_multiplier: u8,
+    /// `receive-interval`, milliseconds.
+    pub receive_interval_ms: u32,
+    /// `transmit-interval`, milliseconds.
+    pub transmit_interval_ms: u32,
+}
+
+impl FrrBfdPeer {
+    /// A single-hop peer on `interface` with multiplier 3 and 300 ms timers (MetalLB's defaults).
+    pub fn single_hop(peer: IpAddr, local: IpAddr, interface: &str) -> Self {
+        FrrBfdPeer {
+            peer,
+            local,
+            interface: Some(interface.to_owned()),
+            multihop: false,
+            detect_multiplier: 3,
+            receive_interval_ms: 300,
+            transmit_interval_ms: 300,
+        }
+    }
+
+    /// The `peer …` line that opens (and, in vtysh, selects) this peer's stanza.
+    pub fn stanza(&self) -> String {
+        let mut line = format!("peer {}", self.peer);
+        if self.multihop {
+            line.push_str(" multihop");
+        }
+        let _ = write!(line, " local-address {}", self.local);
+        if let Some(interface) = &self.interface {
+            let _ = write!(line, " interface {interface}");
+        }
+        line
+    }
+}
+
 /// The configuration an [`Frr`] router is started with.
 #[derive(Debug, Clone)]
 pub struct FrrConfig {
@@ -48,6 +95,8 @@ pub struct FrrConfig {
     pub large_communities: Vec<String>,
     /// `maximum-paths` for ECMP in both families.
     pub maximum_paths: u16,
+    /// BFD peers; bfdd is started when there is at least one.
+    pub bfd_peers: Vec<FrrBfdPeer>,
     /// Raw lines appended to the config.
     pub extra: String,
 }
@@ -63,6 +112,7 @@ impl FrrConfig {
             communities: Vec::new(),
             large_communities: Vec::new(),
             maximum_paths: 8,
+            bfd_peers: Vec::new(),
             extra: String::new(),
         }
     }
@@ -79,7 +129,13 @@ impl FrrConfig {
         self
     }
 
-    /// The `frr.conf` text read by zebra and bgpd.
+    /// Adds a BFD peer (and so starts bfdd).
+    pub fn bfd_peer(mut self, peer: FrrBfdPeer) -> Self {
+        self.bfd_peers.push(peer);
+        self
+    }
+
+    /// The `frr.conf` text read by zebra, bgpd and bfdd.
     pub fn render(&self, hostname: &str) -> String {
         let mut c = String::new();
         let w = &mut c;
@@ -119,18 +175,30 @@ impl FrrConfig {
             }
             let _ = writeln!(w, "  maximum-paths {}\n exit-address-family", self.maximum_paths);
         }
+        if !self.bfd_peers.is_empty() {
+            let _ = writeln!(w, "!\nbfd");
+            for p in &self.bfd_peers {
+                let _ = writeln!(w, " {}", p.stanza());
+                let _ = writeln!(w, "  detect-multiplier {}", p.detect_multiplier);
+                let _ = writeln!(w, "  receive-interval {}", p.receive_interval_ms);
+                let _ = writeln!(w, "  transmit-interval {}", p.transmit_interval_ms);
+                let _ = writeln!(w, " exit");
+            }
+            let _ = writeln!(w, "exit");
+        }
         let _ = writeln!(w, "!\n{}", self.extra);
         c
     }
 }
 
-/// A running FRR router (zebra + bgpd); stopped and cleaned up on drop.
+/// A running FRR router (zebra + bgpd, and bfdd with BFD peers); stopped and cleaned up on drop.
 #[derive(Debug)]
 pub struct Frr {
     netns: Netns,
     pathspace: String,
     zebra: u32,
     bgpd: u32,
+    bfdd: Option<u32>,
     run_dir: PathBuf,
     dir: ScratchDir,
 }
@@ -142,12 +210,17 @@ fn chown_frr(path: &Path) -> Result<()> {
 }
 
 impl Frr {
-    /// Starts zebra, waits for its zserv socket, then starts bgpd and waits for its vty.
+    /// Starts zebra, waits for its zserv socket, then starts bgpd (and bfdd when the config
+    /// has BFD peers) and waits for its vty.
     pub fn start(netns: &Netns, config: &FrrConfig) -> Result<Self> {
         daemon::check_asn(config.asn)?;
         for n in &config.neighbors {
             daemon::check_asn(n.remote_asn)?;
             crate::netns::check_documentation(n.address)?;
+        }
+        for p in &config.bfd_peers {
+            crate::netns::check_documentation(p.peer)?;
+            crate::netns::check_documentation(p.local)?;
         }
         let pathspace = netns.name().to_owned();
         let dir = ScratchDir::new(netns, "frr")?;
@@ -158,7 +231,7 @@ impl Frr {
         let _ = std::fs::remove_dir_all(&run_dir);
         std::fs::create_dir_all(&run_dir).map_err(|e| Error::io("create directory", &run_dir, e))?;
         chown_frr(&run_dir)?;
-        let mut frr = Frr { netns: netns.clone(), pathspace, zebra: 0, bgpd: 0, run_dir, dir };
+        let mut frr = Frr { netns: netns.clone(), pathspace, zebra: 0, bgpd: 0, bfdd: None, run_dir, dir };
         frr.zebra = frr.spawn("zebra", &conf)?;
         let zlog = frr.log("zebra");
         daemon::wait_for_path(
@@ -184,6 +257,23 @@ impl Frr {
             daemon::ensure_running(netns, frr.bgpd, "bgpd", &blog)?;
             Ok(frr.vtysh("show bgp summary json").is_ok())
         })?;
+        if !config.bfd_peers.is_empty() {
+            let bfdd = frr.spawn("bfdd", &conf)?;
+            frr.bfdd = Some(bfdd);
+            let log = frr.log("bfdd");
+            daemon::wait_for_path(
+                netns,
+                bfdd,
+                "bfdd",
+                &log,
+                &frr.run_dir.join("bfdd.vty"),
+                Duration::from_secs(10),
+            )?;
+            wait_until("bfdd to answer vtysh", Duration::from_secs(10), || {
+                daemon::ensure_running(netns, bfdd, "bfdd", &log)?;
+                Ok(frr.vtysh("show bfd peers json").is_ok())
+            })?;
+        }
         Ok(frr)
     }
 
@@ -204,6 +294,62 @@ impl Frr {
     /// The PIDs of zebra and bgpd.
     pub fn pids(&self) -> [u32; 2] {
         [self.zebra, self.bgpd]
+    }
+
+    /// The PID of bfdd, if started and not killed.
+    pub fn bfdd_pid(&self) -> Option<u32> {
+        self.bfdd
+    }
+
+    /// `show bfd peers json`: one object per session.
+    pub fn bfd_peers(&self) -> Result<Vec<serde_json::Value>> {
+        let value = self.vtysh_json("show bfd peers json")?;
+        match value {
+            serde_json::Value::Array(peers) => Ok(peers),
+            other => Err(Error::Parse {
+                command: "show bfd peers json".into(),
+                reason: format!("expected an array, got {other}"),
+            }),
+        }
+    }
+
+    /// The session with `peer` as `show bfd peers json` shows it (`status`, `diagnostic`,
+    /// `transmit-interval`, `remote-transmit-interval`...), if bfdd knows it.
+    pub fn bfd_peer(&self, peer: IpAddr) -> Result<Option<serde_json::Value>> {
+        let key = peer.to_string();
+        Ok(self.bfd_peers()?.into_iter().find(|p| p.get("peer").and_then(|a| a.as_str()) == Some(&key)))
+    }
+
+    /// Waits until the session with `peer` satisfies `check`; returns its last view.
+    pub fn wait_bfd_peer(
+        &self,
+        peer: IpAddr,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value> {
+        let mut last = None;
+        wait_until(&format!("FRR bfdd in {} to see {peer} {what}", self.netns.name()), timeout, || {
+            if let Some(bfdd) = self.bfdd {
+                daemon::ensure_running(&self.netns, bfdd, "bfdd", &self.log("bfdd"))?;
+            }
+            last = self.bfd_peer(peer)?;
+            Ok(last.as_ref().is_some_and(&mut check))
+        })?;
+        last.ok_or_else(|| Error::Invalid { what: format!("BFD peer {peer}"), reason: "vanished".into() })
+    }
+
+    /// Runs vtysh commands inside a BFD peer's stanza (`shutdown`, `transmit-interval 600`...).
+    pub fn configure_bfd_peer(&self, peer: &FrrBfdPeer, commands: &[&str]) -> Result<()> {
+        let stanza = peer.stanza();
+        let mut all = vec!["configure terminal", "bfd", stanza.as_str()];
+        all.extend_from_slice(commands);
+        self.vtysh_commands(&all).map(drop)
+    }
+
+    /// SIGKILLs bfdd (a crash: its peers hear nothing more) and reaps it.
+    pub fn kill_bfdd(&mut self) -> Option<std::process::ExitStatus> {
+        self.netns.kill(self.bfdd.take()?)
     }
 
     /// The directory holding `frr.conf` and the daemons' logs.
@@ -298,6 +444,9 @@ impl Frr {
 
 impl Drop for Frr {
     fn drop(&mut self) {
+        if let Some(bfdd) = self.bfdd {
+            self.netns.stop(bfdd, STOP_GRACE);
+        }
         // bgpd first, so it says goodbye (NOTIFICATION) before zebra withdraws its routes.
         self.netns.stop(self.bgpd, STOP_GRACE);
         self.netns.stop(self.zebra, STOP_GRACE);
@@ -326,5 +475,30 @@ mod tests {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
         assert_eq!(text.matches("neighbor 192.0.2.2 activate").count(), 2, "{text}");
+        assert!(!text.contains("\nbfd"), "no bfd stanza without BFD peers:\n{text}");
+    }
+
+    #[test]
+    fn bfd_peers_get_a_stanza_each() {
+        let single =
+            FrrBfdPeer::single_hop("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap(), "eth0");
+        let multi = FrrBfdPeer {
+            multihop: true,
+            interface: None,
+            transmit_interval_ms: 100,
+            ..FrrBfdPeer::single_hop("198.51.100.1".parse().unwrap(), "203.0.113.1".parse().unwrap(), "x")
+        };
+        let text = FrrConfig::new(64512, Ipv4Addr::new(192, 0, 2, 2))
+            .bfd_peer(single)
+            .bfd_peer(multi)
+            .render("router");
+        for line in [
+            "\nbfd\n",
+            " peer 192.0.2.1 local-address 192.0.2.2 interface eth0\n",
+            " peer 198.51.100.1 multihop local-address 203.0.113.1\n",
+            "  transmit-interval 100\n",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
     }
 }

@@ -30,7 +30,7 @@ mod wait;
 pub use bird::{Bird, BirdConfig, BirdNeighbor, BirdProtocol, parse_protocols};
 pub use daemon::ScratchDir;
 pub use error::{Error, Result};
-pub use frr::{FRR_DIR, Frr, FrrConfig, FrrNeighbor};
+pub use frr::{FRR_DIR, Frr, FrrBfdPeer, FrrConfig, FrrNeighbor};
 pub use gobgp::{GoBgp, GoBgpConfig, GoBgpNeighbor};
 pub use host_process::HostProcess;
 pub use keepalived::{DEFAULT_ADVERT_INT, FASTEST_ADVERT_INT, KEEPALIVED, Keepalived, KeepalivedConfig};
@@ -46,6 +46,7 @@ pub const REQUIRED_BINARIES: &[(&str, &str)] = &[
     ("sysctl", "procps"),
     ("/usr/lib/frr/zebra", "frr"),
     ("/usr/lib/frr/bgpd", "frr"),
+    ("/usr/lib/frr/bfdd", "frr"),
     ("vtysh", "frr"),
     ("bird", "bird2"),
     ("birdc", "bird2"),

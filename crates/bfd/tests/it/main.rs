@@ -2,6 +2,12 @@
 
 mod captures;
 mod codec;
+#[cfg(feature = "driver")]
+mod driver;
+#[cfg(feature = "driver")]
+mod interop;
+#[cfg(feature = "driver")]
+mod netns;
 mod pair;
 mod proptests;
 mod session;
