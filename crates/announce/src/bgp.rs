@@ -71,6 +71,8 @@ pub struct PeerPlan {
     /// The router ID this node presents: the peer's `routerID`, else the
     /// node's first IPv4 InternalIP; `None` without a session.
     pub router_id: Option<RouterId>,
+    /// The BFD profile watching the session's forwarding path (`bfdProfile`), if any.
+    pub bfd: Option<ferrolb_api::config::BfdProfile>,
     /// The routes sent, by prefix; none without a session.
     pub routes: Vec<Route>,
 }
@@ -146,6 +148,7 @@ pub fn plan_bgp(config: &Config, snapshot: &Snapshot, allocation: &Allocation, n
                 ibgp: peer.ibgp,
                 timers: peer.timers,
                 router_id: peer.router_id,
+                bfd: peer.bfd.cloned(),
                 routes: {
                     let mut built = Vec::with_capacity(ferrolb_ipam::sorted::room_for_edits(routes.len()));
                     built.extend(routes.into_iter().map(|(prefix, r)| r.build(prefix)));
@@ -531,6 +534,7 @@ struct Peer<'a> {
     ibgp: bool,
     timers: Option<ferrolb_api::peer::PeerTimers>,
     router_id: Option<RouterId>,
+    bfd: Option<&'a ferrolb_api::config::BfdProfile>,
     carries_v4: bool,
     carries_v6: bool,
 }
@@ -562,6 +566,7 @@ fn peers<'a>(config: &'a Config, node: Option<&Node>) -> Vec<Peer<'a>> {
                 ibgp: peer.ibgp,
                 timers: peer.timers,
                 router_id: router_id.filter(|_| session.session()),
+                bfd: peer.bfd.as_ref(),
                 carries_v4: peer.carries(IpFamily::V4),
                 carries_v6: peer.carries(IpFamily::V6),
             }

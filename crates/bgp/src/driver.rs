@@ -7,6 +7,7 @@
 //!   PeerHandle::set_routes ──mpsc───┐ the whole desired set,
 //!   PeerHandle::patch_routes ──mpsc─┤ or a patch of it (one queue, in order)
 //!   PeerHandle::shutdown ──oneshot──┤
+//!   PeerHandle::set_path_up ──watch─┤ the forwarding path (BFD), latest only
 //!   Listener (TCP 179, v4 + v6) ────┤ accepted connections, by peer address (mpsc)
 //!     MD5 key per peer address     ▼
 //!                 ┌──────────── peer task ──────────────────────┐
@@ -46,6 +47,11 @@
 //!   and is closed; a winning candidate replaces the main session, timers and
 //!   all. So after the OPENs at most one connection per peer remains.
 //!
+//! Forwarding path (RFC 9384): the owner of the handle, which runs BFD to the
+//! peer, says whether the path is up ([`PeerHandle::set_path_up`]). Down closes
+//! the session at once with a Cease / BFD Down, drops a collision candidate, and
+//! refuses connections (out and in) until Up, which connects at once.
+//!
 //! Reconnect backoff ([`Backoff`]): the FSM asks for the idle hold wait
 //! after every failure; the driver picks it. Each failure of an attempt that
 //! never reached Established doubles it, from `SessionConfig::idle_hold` up
@@ -65,7 +71,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -127,6 +133,7 @@ pub struct PeerSpec {
 /// A running session; dropping it aborts the task without a NOTIFICATION.
 pub struct PeerHandle {
     routes: mpsc::UnboundedSender<RoutesChange>,
+    path: PathGate,
     stop: Option<oneshot::Sender<String>>,
     task: JoinHandle<()>,
     _registration: Option<Registration>,
@@ -146,9 +153,24 @@ impl PeerHandle {
         // The handle keeps no copy of the routes, so that the task can change them in place.
         let (routes_tx, routes_rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = oneshot::channel();
+        let (path_tx, path_rx) = watch::channel(true);
         let (registration, incoming) = accepting.unzip();
-        let task = tokio::spawn(PeerTask::new(spec, routes, routes_rx, incoming).run(stop_rx));
-        PeerHandle { routes: routes_tx, stop: Some(stop_tx), task, _registration: registration }
+        let task = tokio::spawn(PeerTask::new(spec, routes, routes_rx, incoming, path_rx).run(stop_rx));
+        let path = PathGate(Arc::new(path_tx));
+        PeerHandle { routes: routes_tx, path, stop: Some(stop_tx), task, _registration: registration }
+    }
+
+    /// Says whether the forwarding path to the peer works (its BFD session is Up).
+    /// Down closes the session at once with a Cease / BFD Down (RFC 9384) and keeps it
+    /// closed, neither connecting nor accepting; Up connects at once. A new session
+    /// starts with the path up; telling the same twice does nothing.
+    pub fn set_path_up(&self, up: bool) {
+        self.path.set_up(up);
+    }
+
+    /// A handle on the session's forwarding path alone, for whoever watches the path.
+    pub fn path_gate(&self) -> PathGate {
+        self.path.clone()
     }
 
     /// Makes the peer's routes `routes` (sent now if the session is up).
@@ -172,6 +194,23 @@ impl PeerHandle {
         if tokio::time::timeout(grace, &mut self.task).await.is_err() {
             self.task.abort();
         }
+    }
+}
+
+/// Tells one session whether its forwarding path works ([`PeerHandle::set_path_up`]);
+/// cloned to the task that watches the path (a BFD session).
+#[derive(Clone, Debug)]
+pub struct PathGate(Arc<watch::Sender<bool>>);
+
+impl PathGate {
+    /// Says the path is up (`true`) or down; see [`PeerHandle::set_path_up`].
+    pub fn set_up(&self, up: bool) {
+        self.0.send_if_modified(|current| std::mem::replace(current, up) != up);
+    }
+
+    /// Whether the session was last told the path is up.
+    pub fn is_up(&self) -> bool {
+        *self.0.borrow()
     }
 }
 
@@ -420,6 +459,8 @@ struct PeerTask {
     incoming: Option<mpsc::Receiver<TcpStream>>,
     candidate: Option<Candidate>,
     backoff: Backoff,
+    /// Whether the forwarding path is up; `None` once the handle is gone.
+    path: Option<watch::Receiver<bool>>,
 }
 
 impl PeerTask {
@@ -428,6 +469,7 @@ impl PeerTask {
         desired: Routes,
         routes: mpsc::UnboundedReceiver<RoutesChange>,
         incoming: Option<mpsc::Receiver<TcpStream>>,
+        path: watch::Receiver<bool>,
     ) -> Self {
         let session = Session::new(spec.session.clone());
         let backoff = Backoff::new(spec.session.idle_hold, MAX_IDLE_HOLD);
@@ -446,6 +488,7 @@ impl PeerTask {
             incoming,
             candidate: None,
             backoff,
+            path: Some(path),
         }
     }
 
@@ -501,6 +544,10 @@ impl PeerTask {
                     }
                     Ok(_) => self.receive_candidate().await,
                 },
+                up = path_changed(&mut self.path) => match up {
+                    Some(up) => self.path_changed(up).await,
+                    None => self.path = None,
+                },
                 change = self.routes.recv() => {
                     let Some(change) = change else {
                         return; // the handle is gone
@@ -512,9 +559,27 @@ impl PeerTask {
         }
     }
 
+    /// The forwarding path went down or came back.
+    async fn path_changed(&mut self, up: bool) {
+        if up {
+            info!(peer = %self.spec.name, "forwarding path up: starting the session");
+            self.input(Input::PathUp).await;
+            return;
+        }
+        info!(peer = %self.spec.name, state = ?self.session.state(), "forwarding path down: closing the session");
+        if let Some(mut candidate) = self.candidate.take() {
+            let _ = candidate.connection.stream.shutdown().await;
+        }
+        self.input(Input::PathDown).await;
+    }
+
     /// A connection the peer opened to us.
     async fn accepted(&mut self, stream: TcpStream) {
         let remote = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+        if self.session.path_down() {
+            debug!(peer = %self.spec.name, remote, "forwarding path down: accepted connection closed");
+            return;
+        }
         if let Some(ttl) = self.spec.ttl {
             let raw = socket2::SockRef::from(&stream);
             let _ =
@@ -657,6 +722,10 @@ impl PeerTask {
                 if let Some(mut c) = self.connection.take() {
                     let _ = c.stream.shutdown().await;
                 }
+                // An attempt still connecting is part of the connection being closed.
+                if let Some(attempt) = self.connecting.take() {
+                    attempt.abort();
+                }
                 self.established = None;
                 self.forget_sent();
             }
@@ -790,7 +859,7 @@ impl PeerTask {
             Ok(message) => {
                 if let Message::Notification(n) = &message {
                     // The peer's reason for closing: the first thing to look at.
-                    info!(peer = %self.spec.name, notification = ?n, "NOTIFICATION received");
+                    info!(peer = %self.spec.name, reason = n.name().unwrap_or("unknown"), notification = ?n, "NOTIFICATION received");
                 }
                 self.input(Input::MessageReceived(message)).await;
             }
@@ -902,7 +971,7 @@ fn interface_addresses(local: IpAddr) -> Vec<IpAddr> {
 }
 
 fn log_notification(peer: &str, notification: &Notification) {
-    info!(peer, notification = ?notification, "NOTIFICATION sent");
+    info!(peer, reason = notification.name().unwrap_or("unknown"), notification = ?notification, "NOTIFICATION sent");
 }
 
 /// Connects to the peer from its source address, with its MD5 key and TTL.
@@ -946,6 +1015,14 @@ async fn join(task: &mut Option<JoinHandle<io::Result<TcpStream>>>) -> io::Resul
 async fn read_some(connection: &mut Option<Connection>) -> io::Result<usize> {
     match connection {
         Some(c) => c.stream.read_buf(&mut c.buffer).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The path's new state; `None` once the handle is gone.
+async fn path_changed(path: &mut Option<watch::Receiver<bool>>) -> Option<bool> {
+    match path {
+        Some(rx) => rx.changed().await.ok().map(|()| *rx.borrow_and_update()),
         None => std::future::pending().await,
     }
 }

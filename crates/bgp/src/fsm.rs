@@ -22,6 +22,10 @@
 //! After a failure the session returns to Idle and arms the idle hold timer
 //! (RFC 4271 §8.1.1 event 13); its expiry starts the session again, so the
 //! driver never decides on its own when to reconnect.
+//!
+//! The forwarding path (RFC 9384, BFD as the session's client): [`Input::PathDown`]
+//! closes the session at once with a Cease / BFD Down and keeps it in Idle, neither
+//! connecting nor accepting, until [`Input::PathUp`], which starts it at once.
 
 use std::time::{Duration, Instant};
 
@@ -156,6 +160,11 @@ pub enum Input {
     IdleHoldTimerExpired,
     /// This connection lost collision detection (event 23, RFC 4271 §6.8).
     CollisionDump,
+    /// The forwarding path to the peer failed (a BFD session went Down, RFC 9384):
+    /// close with Cease / BFD Down and stay in Idle until [`Input::PathUp`].
+    PathDown,
+    /// The forwarding path to the peer works again: a started session starts at once.
+    PathUp,
 }
 
 /// What the driver must do, in order.
@@ -248,12 +257,24 @@ pub struct Session {
     since: Option<Instant>,
     negotiated: Option<Negotiated>,
     connect_retry_count: u32,
+    /// Started by the operator (ManualStart, until ManualStop).
+    started: bool,
+    /// The forwarding path is down ([`Input::PathDown`]): no connection until it is up.
+    path_down: bool,
 }
 
 impl Session {
     /// A session in Idle.
     pub fn new(config: SessionConfig) -> Session {
-        Session { config, state: State::Idle, since: None, negotiated: None, connect_retry_count: 0 }
+        Session {
+            config,
+            state: State::Idle,
+            since: None,
+            negotiated: None,
+            connect_retry_count: 0,
+            started: false,
+            path_down: false,
+        }
     }
 
     /// The current state.
@@ -276,6 +297,11 @@ impl Session {
         self.connect_retry_count
     }
 
+    /// Whether the forwarding path is down ([`Input::PathDown`]), which keeps the session in Idle.
+    pub fn path_down(&self) -> bool {
+        self.path_down
+    }
+
     /// The configuration.
     pub fn config(&self) -> &SessionConfig {
         &self.config
@@ -284,7 +310,32 @@ impl Session {
     /// Feeds one event at time `now`; returns what to do, in order.
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
+        match &input {
+            Input::ManualStart => self.started = true,
+            Input::ManualStop(_) => self.started = false,
+            _ => {}
+        }
         match (self.state, input) {
+            (_, Input::PathDown) if self.path_down => {}
+            (State::Idle, Input::PathDown) => {
+                self.path_down = true;
+                out.push(Output::CancelTimer(Timer::IdleHold));
+            }
+            (_, Input::PathDown) => {
+                self.path_down = true;
+                // No automatic restart while the path is down: PathUp restarts.
+                self.stop(now, Some(Notification::bfd_down()), false, &mut out);
+            }
+            (_, Input::PathUp) if !self.path_down => {}
+            (state, Input::PathUp) => {
+                self.path_down = false;
+                if state == State::Idle && self.started {
+                    self.connect_retry_count = 0;
+                    self.start(now, &mut out);
+                }
+            }
+            // While the path is down the session stays in Idle.
+            (State::Idle, Input::ManualStart | Input::IdleHoldTimerExpired) if self.path_down => {}
             (State::Idle, Input::ManualStart | Input::IdleHoldTimerExpired) => self.start(now, &mut out),
             // A stop while waiting to restart after a failure: stay down.
             (State::Idle, Input::ManualStop(_)) => {

@@ -258,23 +258,35 @@ impl Frr {
             Ok(frr.vtysh("show bgp summary json").is_ok())
         })?;
         if !config.bfd_peers.is_empty() {
-            let bfdd = frr.spawn("bfdd", &conf)?;
-            frr.bfdd = Some(bfdd);
-            let log = frr.log("bfdd");
-            daemon::wait_for_path(
-                netns,
-                bfdd,
-                "bfdd",
-                &log,
-                &frr.run_dir.join("bfdd.vty"),
-                Duration::from_secs(10),
-            )?;
-            wait_until("bfdd to answer vtysh", Duration::from_secs(10), || {
-                daemon::ensure_running(netns, bfdd, "bfdd", &log)?;
-                Ok(frr.vtysh("show bfd peers json").is_ok())
-            })?;
+            frr.start_bfdd()?;
         }
         Ok(frr)
+    }
+
+    /// Starts bfdd with the router's config and waits until it answers: at start, or again
+    /// after [`Frr::kill_bfdd`] (a crashed bfdd coming back). Does nothing if it runs.
+    pub fn start_bfdd(&mut self) -> Result<()> {
+        if self.bfdd.is_some() {
+            return Ok(());
+        }
+        let conf = self.dir.path().join("frr.conf");
+        // A killed bfdd leaves its vty socket behind: wait for a new one.
+        let _ = std::fs::remove_file(self.run_dir.join("bfdd.vty"));
+        let bfdd = self.spawn("bfdd", &conf)?;
+        self.bfdd = Some(bfdd);
+        let log = self.log("bfdd");
+        daemon::wait_for_path(
+            &self.netns,
+            bfdd,
+            "bfdd",
+            &log,
+            &self.run_dir.join("bfdd.vty"),
+            Duration::from_secs(10),
+        )?;
+        wait_until("bfdd to answer vtysh", Duration::from_secs(10), || {
+            daemon::ensure_running(&self.netns, bfdd, "bfdd", &log)?;
+            Ok(self.vtysh("show bfd peers json").is_ok())
+        })
     }
 
     fn log(&self, daemon: &str) -> PathBuf {

@@ -20,6 +20,7 @@
 //! configuration (MetalLB never reads it).
 
 mod advertisement;
+mod bfd;
 mod peer;
 mod pool;
 
@@ -27,6 +28,7 @@ use kube_core::Resource;
 
 pub use advertisement::{BgpAdvertisement, L2Advertisement, Preference, Scope};
 pub(crate) use advertisement::{aggregation_field, aggregation_length, in_range};
+pub use bfd::BfdProfile;
 pub use peer::{Password, Peer, PeerAddress, PeerAs};
 pub use pool::{Pool, PoolRange, ServiceAllocation};
 

@@ -62,6 +62,8 @@ pub struct Peer {
     pub password: Option<Password>,
     /// `spec.bfdProfile`, when set (its BFDProfile exists).
     pub bfd_profile: Option<String>,
+    /// The BFDProfile `bfd_profile` names: a BFD session watches the forwarding path.
+    pub bfd: Option<super::BfdProfile>,
     /// `spec.nodeSelectors`: the nodes that have a session; none, every node.
     pub node_selectors: Vec<Selector>,
     /// Where it was written.
@@ -160,6 +162,9 @@ pub(super) fn resolve(
         vrf: Some(spec.vrf.clone()).filter(|v| !v.is_empty()),
         password: password?,
         bfd_profile: Some(spec.bfd_profile.clone()).filter(|p| !p.is_empty()),
+        bfd: Some(spec.bfd_profile.as_str())
+            .filter(|p| !p.is_empty())
+            .and_then(|name| super::bfd::find(snapshot, name, namespace)),
         node_selectors,
         source: Source::of(index, located),
     })

@@ -25,12 +25,17 @@ fn check_bfd_profile(snapshot: &Snapshot, peer: &Located<BGPPeer>, findings: &mu
     if name.is_empty() {
         return;
     }
-    if snapshot.bfd_profiles.iter().any(|profile| name_of(&profile.object) == name) {
-        let message = format!(
-            "bfdProfile {name:?} is accepted but not acted on: ferrolb does not run BFD yet, so the session \
-             falls back to the BGP hold timer"
-        );
-        findings.warning(peer, "spec.bfdProfile", message);
+    let profile = snapshot.bfd_profiles.iter().find(|profile| name_of(&profile.object) == name);
+    if let Some(profile) = profile {
+        if profile.spec.echo_mode == Some(true) {
+            let message = format!(
+                "{} has echoMode on, which is accepted but not acted on: ferrolb runs BFD in asynchronous \
+                 mode only, without echo, so failure detection uses the profile's receive and transmit \
+                 intervals (expected echoMode off)",
+                object_ref("BFDProfile", &profile.metadata),
+            );
+            findings.warning(peer, "spec.bfdProfile", message);
+        }
         return;
     }
     let message = format!(

@@ -26,7 +26,8 @@ pub mod code {
     pub const ROUTE_REFRESH_MESSAGE: u8 = 7;
 }
 
-/// Error subcodes, grouped by the code they go with (RFC 4271 §4.5, RFC 4486, RFC 5492).
+/// Error subcodes, grouped by the code they go with (RFC 4271 §4.5, RFC 4486, RFC 5492,
+/// RFC 8538, RFC 9384).
 pub mod subcode {
     /// Any code: no more specific subcode.
     pub const UNSPECIFIC: u8 = 0;
@@ -88,6 +89,10 @@ pub mod subcode {
     pub const CONNECTION_COLLISION_RESOLUTION: u8 = 7;
     /// Cease: out of resources (RFC 4486).
     pub const OUT_OF_RESOURCES: u8 = 8;
+    /// Cease: hard reset (RFC 8538).
+    pub const HARD_RESET: u8 = 9;
+    /// Cease: BFD down (RFC 9384): the BFD session protecting this one went down.
+    pub const BFD_DOWN: u8 = 10;
 
     /// ROUTE-REFRESH Message Error: invalid message length (RFC 7313).
     pub const INVALID_MESSAGE_LENGTH: u8 = 1;
@@ -121,6 +126,52 @@ impl Notification {
     /// Hold Timer Expired (RFC 4271 §6.5).
     pub fn hold_timer_expired() -> Notification {
         Notification::new(code::HOLD_TIMER_EXPIRED, subcode::UNSPECIFIC)
+    }
+
+    /// Cease / BFD Down (RFC 9384): the forwarding path to the peer failed.
+    pub fn bfd_down() -> Notification {
+        Notification::new(code::CEASE, subcode::BFD_DOWN)
+    }
+
+    /// The name of the code and subcode, for logs ("Cease / BFD Down"); `None` for numbers
+    /// no RFC this crate knows assigns.
+    pub fn name(&self) -> Option<&'static str> {
+        use subcode as s;
+        Some(match (self.code, self.subcode) {
+            (code::MESSAGE_HEADER, s::CONNECTION_NOT_SYNCHRONIZED) => {
+                "Message Header Error / Connection Not Synchronized"
+            }
+            (code::MESSAGE_HEADER, s::BAD_MESSAGE_LENGTH) => "Message Header Error / Bad Message Length",
+            (code::MESSAGE_HEADER, s::BAD_MESSAGE_TYPE) => "Message Header Error / Bad Message Type",
+            (code::MESSAGE_HEADER, _) => "Message Header Error",
+            (code::OPEN_MESSAGE, s::UNSUPPORTED_VERSION_NUMBER) => {
+                "OPEN Message Error / Unsupported Version Number"
+            }
+            (code::OPEN_MESSAGE, s::BAD_PEER_AS) => "OPEN Message Error / Bad Peer AS",
+            (code::OPEN_MESSAGE, s::BAD_BGP_IDENTIFIER) => "OPEN Message Error / Bad BGP Identifier",
+            (code::OPEN_MESSAGE, s::UNSUPPORTED_OPTIONAL_PARAMETER) => {
+                "OPEN Message Error / Unsupported Optional Parameter"
+            }
+            (code::OPEN_MESSAGE, s::UNACCEPTABLE_HOLD_TIME) => "OPEN Message Error / Unacceptable Hold Time",
+            (code::OPEN_MESSAGE, s::UNSUPPORTED_CAPABILITY) => "OPEN Message Error / Unsupported Capability",
+            (code::OPEN_MESSAGE, _) => "OPEN Message Error",
+            (code::UPDATE_MESSAGE, _) => "UPDATE Message Error",
+            (code::HOLD_TIMER_EXPIRED, _) => "Hold Timer Expired",
+            (code::FSM, _) => "Finite State Machine Error",
+            (code::CEASE, s::MAXIMUM_PREFIXES_REACHED) => "Cease / Maximum Number of Prefixes Reached",
+            (code::CEASE, s::ADMINISTRATIVE_SHUTDOWN) => "Cease / Administrative Shutdown",
+            (code::CEASE, s::PEER_DECONFIGURED) => "Cease / Peer De-configured",
+            (code::CEASE, s::ADMINISTRATIVE_RESET) => "Cease / Administrative Reset",
+            (code::CEASE, s::CONNECTION_REJECTED) => "Cease / Connection Rejected",
+            (code::CEASE, s::OTHER_CONFIGURATION_CHANGE) => "Cease / Other Configuration Change",
+            (code::CEASE, s::CONNECTION_COLLISION_RESOLUTION) => "Cease / Connection Collision Resolution",
+            (code::CEASE, s::OUT_OF_RESOURCES) => "Cease / Out of Resources",
+            (code::CEASE, s::HARD_RESET) => "Cease / Hard Reset",
+            (code::CEASE, s::BFD_DOWN) => "Cease / BFD Down",
+            (code::CEASE, _) => "Cease",
+            (code::ROUTE_REFRESH_MESSAGE, _) => "ROUTE-REFRESH Message Error",
+            _ => return None,
+        })
     }
 
     /// Cease / Administrative Shutdown with an operator's message (RFC 9003 §2).

@@ -423,3 +423,93 @@ fn active_on_an_unexpected_message_goes_idle_without_a_notification() {
     assert_eq!(notification(&out), None);
     assert_eq!(session.state(), State::Idle);
 }
+
+// The forwarding path (RFC 9384): BFD tells the session the path to the peer is down or up.
+
+#[test]
+fn established_on_path_down_sends_cease_bfd_down_and_stays_idle() {
+    let mut session = established_session();
+    let out = session.handle(t0(), Input::PathDown);
+    assert_eq!(notification(&out), Some((6, 10)));
+    assert!(out.contains(&Output::Disconnect));
+    assert_eq!(armed(&out, Timer::IdleHold), None, "no automatic restart while the path is down");
+    assert_eq!(session.state(), State::Idle);
+    assert!(session.path_down());
+}
+
+#[test]
+fn opening_on_path_down_closes_too() {
+    let mut session = open_confirm_session();
+    let out = session.handle(t0(), Input::PathDown);
+    assert_eq!(notification(&out), Some((6, 10)));
+    assert_eq!(session.state(), State::Idle);
+
+    // Still connecting: nothing to notify, the attempt is dropped.
+    let mut session = Session::new(config());
+    session.handle(t0(), Input::ManualStart);
+    let out = session.handle(t0(), Input::PathDown);
+    assert_eq!(notification(&out), None);
+    assert!(out.contains(&Output::Disconnect));
+    assert_eq!(session.state(), State::Idle);
+}
+
+#[test]
+fn while_the_path_is_down_nothing_starts_the_session() {
+    let mut session = established_session();
+    session.handle(t0(), Input::PathDown);
+    for input in [Input::ManualStart, Input::IdleHoldTimerExpired, Input::TcpConnected, Input::PathDown] {
+        assert_eq!(session.handle(t0(), input.clone()), [], "{input:?}");
+        assert_eq!(session.state(), State::Idle);
+    }
+}
+
+#[test]
+fn path_up_connects_at_once() {
+    let mut session = established_session();
+    session.handle(t0(), Input::PathDown);
+    let out = session.handle(t0(), Input::PathUp);
+    assert!(out.contains(&Output::Connect));
+    assert_eq!(session.state(), State::Connect);
+    assert!(!session.path_down());
+}
+
+#[test]
+fn path_down_while_waiting_to_restart_cancels_the_wait_and_path_up_starts_at_once() {
+    let mut session = Session::new(config());
+    session.handle(t0(), Input::ManualStart);
+    session.handle(t0(), Input::TcpFailed);
+    assert_eq!(session.state(), State::Idle);
+    let out = session.handle(t0(), Input::PathDown);
+    assert!(cancels(&out, Timer::IdleHold));
+    assert_eq!(session.handle(t0(), Input::IdleHoldTimerExpired), []);
+    assert!(session.handle(t0(), Input::PathUp).contains(&Output::Connect));
+}
+
+#[test]
+fn path_up_when_the_path_was_never_down_does_nothing() {
+    let mut session = established_session();
+    assert_eq!(session.handle(t0(), Input::PathUp), []);
+    assert_eq!(session.state(), State::Established);
+}
+
+#[test]
+fn path_up_does_not_start_a_session_the_operator_stopped_or_never_started() {
+    let mut session = Session::new(config());
+    session.handle(t0(), Input::PathDown);
+    assert_eq!(session.handle(t0(), Input::PathUp), []);
+    assert_eq!(session.state(), State::Idle);
+
+    let mut session = established_session();
+    session.handle(t0(), Input::PathDown);
+    session.handle(t0(), Input::ManualStop(None));
+    assert_eq!(session.handle(t0(), Input::PathUp), []);
+    assert_eq!(session.state(), State::Idle);
+}
+
+#[test]
+fn a_start_while_the_path_is_down_waits_for_path_up() {
+    let mut session = Session::new(config());
+    session.handle(t0(), Input::PathDown);
+    assert_eq!(session.handle(t0(), Input::ManualStart), []);
+    assert!(session.handle(t0(), Input::PathUp).contains(&Output::Connect));
+}

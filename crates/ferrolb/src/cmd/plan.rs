@@ -168,6 +168,10 @@ pub struct PeerRow {
     pub hold_time: String,
     /// The keepalive interval, as `30s`.
     pub keepalive_time: String,
+    /// The BFD session watching the forwarding path (`bfdProfile`), and what of its
+    /// profile is not acted on; absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<String>,
     /// Why (not).
     pub reason: String,
     /// The routes sent.
@@ -214,6 +218,7 @@ impl NodeReport {
                 session: p.has_session(),
                 hold_time: hold_time(p),
                 keepalive_time: keepalive_time(p),
+                bfd: bfd(p),
                 reason: p.session.to_string(),
                 routes: p
                     .routes
@@ -240,6 +245,24 @@ impl NodeReport {
             .collect();
         NodeReport { name: plan.node.clone(), peers, decisions, l2: None }
     }
+}
+
+/// The BFD session a peer's session has, as `fast: rx 50ms tx 50ms x3`, with what of
+/// the profile is not acted on and why.
+fn bfd(peer: &ferrolb_announce::PeerPlan) -> Option<String> {
+    let profile = peer.bfd.as_ref()?;
+    let mut out = format!(
+        "{}: rx {:?} tx {:?} x{}{}",
+        profile.name,
+        profile.receive_interval,
+        profile.transmit_interval,
+        profile.detect_multiplier,
+        if profile.passive { " passive" } else { "" },
+    );
+    if profile.echo_mode {
+        out.push_str(" (echoMode not acted on: ferrolb runs no BFD echo)");
+    }
+    Some(out)
 }
 
 /// The hold time a peer's session offers, as `90s` (0s: no hold timer).

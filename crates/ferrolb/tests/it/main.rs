@@ -1,6 +1,7 @@
 //! The binary as a user runs it, one test binary (STYLE 16).
 
 mod bgp;
+mod bgp_bfd;
 mod bgp_families;
 mod bgp_interop;
 mod bgp_malformed;

@@ -237,17 +237,23 @@ fn missing_bfd_profile_refuses_the_whole_configuration() {
 }
 
 #[test]
-fn bfd_profile_is_accepted_but_not_acted_on() {
+fn bfd_profile_is_acted_on_without_a_warning() {
     let yaml = peer(&format!("{EBGP}bfdProfile: fast"))
         + "---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast}\n";
-    assert_problems(
-        &yaml,
-        &[
-            "t.yaml:9: warning: BGPPeer/router: spec.bfdProfile: bfdProfile \"fast\" is accepted but not acted \
-           on: ferrolb does not run BFD yet, so the session falls back to the BGP hold timer",
-        ],
-    );
+    assert_clean(&yaml);
 }
+
+#[test]
+fn bfd_echo_mode_is_accepted_but_not_acted_on() {
+    let yaml = peer(&format!("{EBGP}bfdProfile: echo"))
+        + "---\napiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: echo}\nspec: {echoMode: true}\n";
+    assert_problems(&yaml, &[ECHO_NOT_ACTED_ON]);
+}
+
+/// The warning at a peer whose profile `echo` has echoMode on.
+const ECHO_NOT_ACTED_ON: &str = "t.yaml:9: warning: BGPPeer/router: spec.bfdProfile: BFDProfile/echo has \
+    echoMode on, which is accepted but not acted on: ferrolb runs BFD in asynchronous mode only, without \
+    echo, so failure detection uses the profile's receive and transmit intervals (expected echoMode off)";
 
 #[test]
 fn disable_mp_is_a_deprecation_warning() {
@@ -367,8 +373,7 @@ spec: {}
             "t.yaml:9: BGPPeer/router: spec.bfdProfile: BFDProfile/echo has echoMode on, but \
              BGPAdvertisement/adv sends this peer IPv6 routes of IPAddressPool/v6 (expected echoMode off for \
              peers that get IPv6 routes)",
-            "t.yaml:9: warning: BGPPeer/router: spec.bfdProfile: bfdProfile \"echo\" is accepted but not acted \
-             on: ferrolb does not run BFD yet, so the session falls back to the BGP hold timer",
+            ECHO_NOT_ACTED_ON,
         ],
     );
 }

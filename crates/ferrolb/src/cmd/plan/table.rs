@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use ferrolb_announce::{BgpPlan, Election, Interfaces, L2Plan, L2Vip};
 
-use super::{ALIVE_FROM_FILE, Decided, FirstVips, hold_time, keepalive_time};
+use super::{ALIVE_FROM_FILE, Decided, FirstVips, bfd, hold_time, keepalive_time};
 use crate::output::Table;
 
 /// The plan as `ferrolb plan` prints it without `-o`: the Services, then,
@@ -96,7 +96,12 @@ fn peers_table(bgp: &BgpPlan) -> String {
         Table::with_capacity(&["PEER", "SESSION", "PREFIX", "LOCALPREF", "COMMUNITIES", "SERVICES"], rows);
     for p in &bgp.peers {
         let session = if p.has_session() {
-            format!("up (hold {}, keepalive {})", hold_time(p), keepalive_time(p))
+            match bfd(p) {
+                Some(bfd) => {
+                    format!("up (hold {}, keepalive {}, bfd {bfd})", hold_time(p), keepalive_time(p))
+                }
+                None => format!("up (hold {}, keepalive {})", hold_time(p), keepalive_time(p)),
+            }
         } else {
             format!("none: {}", p.session)
         };

@@ -1,29 +1,71 @@
 //! The BGP sessions of this node: one per `BGPPeer` whose nodeSelectors
-//! select it, each told the routes of the node's plan.
+//! select it, each told the routes of the node's plan; and for a peer with a
+//! `bfdProfile`, a BFD session that watches its forwarding path.
+//!
+//! ```text
+//!   converge ─► PeerHandle (BGP task) ◄─ PathGate ─ follower task ◄─ watch<PeerState> ─ Bfd
+//!                                        up / down   (one per peer)                    (one per node)
+//! ```
+//!
+//! BFD Down after having been Up closes the BGP session (Cease / BFD Down,
+//! RFC 9384) and keeps it closed until BFD is Up again. A BFD session brought
+//! Down because the peer put it in AdminDown is not a path failure (RFC 5882
+//! §3.2): the BGP session stays.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU8;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ferrolb_announce::{BgpPlan, PeerRoutesChange};
 use ferrolb_api::config::{Config, Peer, PeerAddress};
 use ferrolb_api::metallb::DynamicAsnMode;
-use ferrolb_bgp::driver::{Listener, PeerHandle, PeerSpec, Routes, RoutesPatch};
+use ferrolb_bfd::driver::{Bfd, PeerKey, PeerState};
+use ferrolb_bgp::driver::{Listener, PathGate, PeerHandle, PeerSpec, Routes, RoutesPatch};
 use ferrolb_bgp::fsm::{PeerAs, SessionConfig};
 use ferrolb_bgp::message::{Capability, ExtendedNextHop, GracefulRestart, GracefulRestartFamily};
 use ferrolb_bgp::routes::RouteAttributes;
 use ferrolb_bgp::{AfiSafi, RouterId};
 use ferrolb_types::BgpCommunity;
-use tracing::info;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
 
 /// How long SIGTERM waits for each NOTIFICATION to leave.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
+/// A BGP session this node keeps.
+struct Running {
+    spec: PeerSpec,
+    handle: PeerHandle,
+    /// The BFD session watching its path, when the peer has a `bfdProfile`.
+    bfd: Option<PathWatch>,
+}
+
+/// One BFD session, and the task that tells a BGP session what it sees.
+struct PathWatch {
+    key: PeerKey,
+    config: ferrolb_bfd::SessionConfig,
+    state: watch::Receiver<PeerState>,
+    follower: JoinHandle<()>,
+}
+
+impl Drop for PathWatch {
+    fn drop(&mut self) {
+        self.follower.abort();
+    }
+}
+
+/// The BFD session a peer wants: with whom, from where, and its timers.
+type WantedBfd = (PeerKey, ferrolb_bfd::SessionConfig);
+
 /// The sessions this node keeps, by `BGPPeer` name.
 #[derive(Default)]
 pub struct BgpSessions {
-    running: HashMap<String, (PeerSpec, PeerHandle)>,
+    running: HashMap<String, Running>,
+    /// The node's BFD sessions, started with the first peer that has a `bfdProfile`.
+    bfd: Option<Bfd>,
     /// Accepts the connections peers open to us (RFC 4271 §8: BGP is both active and passive).
     listener: Option<Listener>,
     /// The port to listen on, bound when the first session is wanted: a node
@@ -35,38 +77,51 @@ impl BgpSessions {
     /// Sessions that also accept their peers' connections on `port` (of
     /// every address); if it cannot be bound they only connect out.
     pub fn listening(port: u16) -> BgpSessions {
-        BgpSessions { running: HashMap::new(), listener: None, listen_port: Some(port) }
+        BgpSessions { running: HashMap::new(), bfd: None, listener: None, listen_port: Some(port) }
     }
 
     /// Keeps a session with every peer the plan has one with (a peer the
     /// node cannot peer with is a reason in the plan, not a session), with
     /// the plan's routes; stops the others. A peer whose settings changed is
-    /// restarted.
-    pub async fn converge(&mut self, config: &Config, plan: &BgpPlan) {
-        let mut wanted: HashMap<String, (PeerSpec, Routes)> = HashMap::new();
+    /// restarted. A peer with a `bfdProfile` gets a BFD session from its
+    /// `sourceAddress`, else from the first of `node_addresses` (the node's
+    /// InternalIPs) of its family.
+    pub async fn converge(&mut self, config: &Config, plan: &BgpPlan, node_addresses: &[IpAddr]) {
+        let mut wanted: HashMap<String, (PeerSpec, Routes, Option<WantedBfd>)> = HashMap::new();
         for planned in plan.peers.iter().filter(|p| p.has_session()) {
-            let peer = config.peer(&planned.peer);
-            let Some(spec) = peer.zip(planned.router_id).and_then(|(peer, id)| peer_spec(peer, id)) else {
-                continue;
-            };
+            let Some(peer) = config.peer(&planned.peer) else { continue };
+            let Some(spec) = planned.router_id.and_then(|id| peer_spec(peer, id)) else { continue };
             let routes = Arc::new(planned.routes.iter().map(|r| (r.prefix, attributes(r))).collect());
-            wanted.insert(planned.peer.clone(), (spec, routes));
+            wanted.insert(planned.peer.clone(), (spec, routes, bfd_session(peer, node_addresses)));
         }
         let gone: Vec<String> = self
             .running
             .iter()
-            .filter(|(name, (spec, _))| wanted.get(*name).is_none_or(|(w, _)| w != spec))
+            .filter(|(name, running)| wanted.get(*name).is_none_or(|(w, _, _)| *w != running.spec))
             .map(|(name, _)| name.clone())
             .collect();
+        // A session restarted for a change of its own keeps its BFD session.
+        let mut kept_bfd: HashMap<String, PathWatch> = HashMap::new();
         for name in gone {
-            if let Some((_, handle)) = self.running.remove(&name) {
+            if let Some(mut running) = self.running.remove(&name) {
+                if let Some(watch) = running.bfd.take() {
+                    if wanted.contains_key(&name) {
+                        kept_bfd.insert(name.clone(), watch);
+                    } else {
+                        self.unwatch(&name, watch);
+                    }
+                }
                 info!(peer = %name, "stopping session");
-                handle.shutdown("peer configuration changed", SHUTDOWN_GRACE).await;
+                running.handle.shutdown("peer configuration changed", SHUTDOWN_GRACE).await;
             }
         }
-        for (name, (spec, routes)) in wanted {
-            match self.running.get(&name) {
-                Some((_, handle)) => handle.set_routes(routes),
+        for (name, (spec, routes, bfd)) in wanted {
+            let (mut running, watch, new) = match self.running.remove(&name) {
+                Some(mut running) => {
+                    running.handle.set_routes(routes);
+                    let watch = running.bfd.take();
+                    (running, watch, false)
+                }
                 None => {
                     info!(peer = %name, address = %spec.address, "starting session");
                     if self.listener.is_none()
@@ -78,17 +133,110 @@ impl BgpSessions {
                         Some(listener) => listener.spawn(spec.clone(), routes),
                         None => PeerHandle::spawn(spec.clone(), routes),
                     };
-                    self.running.insert(name, (spec, handle));
+                    (Running { spec, handle, bfd: None }, kept_bfd.remove(&name), true)
+                }
+            };
+            running.bfd = self.rewatch(&name, watch, bfd, &running.handle, new);
+            self.running.insert(name, running);
+        }
+        for (name, watch) in kept_bfd {
+            self.unwatch(&name, watch);
+        }
+    }
+
+    /// The BFD session of `name` after a change: `current` kept (its timers changed in
+    /// place, with a Poll Sequence while Up), or replaced by `wanted`, or gone. Its
+    /// follower tells `handle`'s session; a `new_session` gets a new follower.
+    fn rewatch(
+        &mut self,
+        name: &str,
+        current: Option<PathWatch>,
+        wanted: Option<WantedBfd>,
+        handle: &PeerHandle,
+        new_session: bool,
+    ) -> Option<PathWatch> {
+        match (current, wanted) {
+            (Some(mut watch), Some((key, config))) if watch.key == key => {
+                if watch.config != config {
+                    match self.bfd.as_ref().map(|bfd| bfd.reconfigure(key, config)) {
+                        Some(Ok(())) => {
+                            info!(peer = %name, rx = ?config.required_min_rx, tx = ?config.desired_min_tx,
+                                multiplier = config.detect_multiplier, "BFD session reconfigured");
+                            watch.config = config;
+                        }
+                        Some(Err(e)) => warn!(peer = %name, error = %e, "BFD session not reconfigured"),
+                        None => {}
+                    }
+                }
+                if new_session {
+                    watch.follower.abort();
+                    watch.follower =
+                        tokio::spawn(follow(name.to_owned(), watch.state.clone(), handle.path_gate()));
+                }
+                Some(watch)
+            }
+            (current, wanted) => {
+                if let Some(watch) = current {
+                    self.unwatch(name, watch);
+                    handle.set_path_up(true);
+                }
+                let (key, config) = wanted?;
+                self.watch(name, key, config, handle.path_gate())
+            }
+        }
+    }
+
+    /// Starts a BFD session (and the node's BFD on first use) whose state `gate` follows.
+    fn watch(
+        &mut self,
+        name: &str,
+        key: PeerKey,
+        config: ferrolb_bfd::SessionConfig,
+        gate: PathGate,
+    ) -> Option<PathWatch> {
+        if self.bfd.is_none() {
+            let all = [IpAddr::V4(Ipv4Addr::UNSPECIFIED), IpAddr::V6(Ipv6Addr::UNSPECIFIED)];
+            let one = if key.peer.is_ipv4() { &all[..1] } else { &all[1..] };
+            // A host without IPv6 still runs IPv4 BFD (and the other way round).
+            match Bfd::spawn(&all).or_else(|_| Bfd::spawn(one)) {
+                Ok(bfd) => self.bfd = Some(bfd),
+                Err(e) => {
+                    warn!(peer = %name, error = %e, "BFD cannot start; the session runs without BFD");
+                    return None;
                 }
             }
         }
+        let bfd = self.bfd.as_ref()?;
+        match bfd.add_peer(key, config) {
+            Ok(state) => {
+                info!(peer = %name, bfd_peer = %key.peer, local = %key.local, multihop = key.multihop,
+                    rx = ?config.required_min_rx, tx = ?config.desired_min_tx,
+                    multiplier = config.detect_multiplier, passive = config.passive, "BFD session added");
+                let follower = tokio::spawn(follow(name.to_owned(), state.clone(), gate));
+                Some(PathWatch { key, config, state, follower })
+            }
+            Err(e) => {
+                warn!(peer = %name, error = %e, "BFD session not added; the session runs without BFD");
+                None
+            }
+        }
+    }
+
+    /// Ends a BFD session (its peer is told AdminDown, which closes nothing there).
+    fn unwatch(&mut self, name: &str, watch: PathWatch) {
+        if let Some(bfd) = &self.bfd
+            && let Err(e) = bfd.remove_peer(watch.key)
+        {
+            warn!(peer = %name, error = %e, "BFD session not removed");
+        }
+        info!(peer = %name, bfd_peer = %watch.key.peer, "BFD session removed");
     }
 
     /// Tells each peer with a session what changed in its routes (`changes`,
     /// in the order of `plan`'s peers), when nothing but the routes changed.
     pub fn patch(&self, plan: &BgpPlan, changes: &[PeerRoutesChange]) {
         for (peer, change) in plan.peers.iter().zip(changes) {
-            let Some((_, handle)) = self.running.get(&peer.peer) else { continue };
+            let Some(Running { handle, .. }) = self.running.get(&peer.peer) else { continue };
             let patch = RoutesPatch {
                 withdrawn: change.withdrawn.clone(),
                 announced: change.announced.iter().map(|r| (r.prefix, attributes(r))).collect(),
@@ -102,10 +250,103 @@ impl BgpSessions {
     /// Closes every session with a Cease / Administrative Shutdown, which
     /// withdraws every route at once.
     pub async fn shutdown(&mut self) {
-        let all: Vec<_> = self.running.drain().map(|(_, (_, handle))| handle).collect();
-        let stops = all.into_iter().map(|h| h.shutdown("ferrolb is stopping", SHUTDOWN_GRACE));
+        let mut handles = Vec::new();
+        for (_, running) in self.running.drain() {
+            // The followers stop first: BFD going away below must close nothing.
+            drop(running.bfd);
+            handles.push(running.handle);
+        }
+        let stops = handles.into_iter().map(|h| h.shutdown("ferrolb is stopping", SHUTDOWN_GRACE));
         futures_util::future::join_all(stops).await;
+        // The BFD peers are told AdminDown (RFC 5880 §6.8.16), which closes nothing there.
+        if let Some(bfd) = self.bfd.take() {
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, bfd.shutdown()).await;
+        }
     }
+}
+
+/// The BFD session `peer` wants, if its `bfdProfile` names one: single-hop, or
+/// multihop with `ebgpMultiHop`, from `sourceAddress` or the node's address of
+/// the peer's family; `None` (and a warning) when the node has no such address.
+fn bfd_session(peer: &Peer, node_addresses: &[IpAddr]) -> Option<WantedBfd> {
+    let profile = peer.bfd.as_ref()?;
+    let PeerAddress::Ip(address) = peer.address else { return None };
+    let address = address.to_canonical();
+    let local = peer.source_address.map(|a| a.to_canonical()).or_else(|| {
+        node_addresses.iter().map(|a| a.to_canonical()).find(|a| a.is_ipv4() == address.is_ipv4())
+    });
+    let Some(local) = local else {
+        warn!(peer = %peer.name, bfd_profile = %profile.name,
+            "no sourceAddress and no node address of the peer's family: the session runs without BFD");
+        return None;
+    };
+    let config = ferrolb_bfd::SessionConfig {
+        desired_min_tx: profile.transmit_interval,
+        required_min_rx: profile.receive_interval,
+        detect_multiplier: NonZeroU8::new(profile.detect_multiplier)
+            .unwrap_or(ferrolb_bfd::SessionConfig::default().detect_multiplier),
+        passive: profile.passive,
+        minimum_ttl: profile.minimum_ttl,
+    };
+    Some((PeerKey { peer: address, local, multihop: peer.ebgp_multi_hop }, config))
+}
+
+/// Tells `gate` what the BFD session of `peer` shows, as [`decide`] says.
+async fn follow(peer: String, mut bfd: watch::Receiver<PeerState>, gate: PathGate) {
+    let mut seen_up = false;
+    loop {
+        let state = *bfd.borrow_and_update();
+        match decide(&mut seen_up, gate.is_up(), &state) {
+            PathChange::Up => {
+                info!(peer, "BFD up: forwarding path up, BGP session starts");
+                gate.set_up(true);
+            }
+            PathChange::Down => {
+                let reason = state.last_down.unwrap_or(state.diagnostic);
+                warn!(peer, reason = %reason, bfd_state = ?state.state,
+                    "BFD down: closing the BGP session (Cease / BFD Down)");
+                gate.set_up(false);
+            }
+            PathChange::PeerAdminDown => {
+                info!(peer, bfd_state = ?state.state,
+                    "BFD down because the peer put it in AdminDown: BGP session kept (RFC 5882 §3.2)");
+            }
+            PathChange::None => {}
+        }
+        if bfd.changed().await.is_err() {
+            return; // the BFD session is gone
+        }
+    }
+}
+
+/// What a BFD state means for the BGP session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PathChange {
+    /// Nothing to tell.
+    None,
+    /// Open the session again.
+    Up,
+    /// Close it.
+    Down,
+    /// Down, but by the peer's AdminDown: keep it.
+    PeerAdminDown,
+}
+
+/// What `state` means for a BGP session last told the path is `path_up`:
+/// Down after having been Up (`seen_up`, updated here) closes it, Up opens it
+/// again. A Down the peer signalled with AdminDown is its operator's doing,
+/// not a path failure (RFC 5882 §3.2).
+fn decide(seen_up: &mut bool, path_up: bool, state: &PeerState) -> PathChange {
+    use ferrolb_bfd::State;
+    if state.state == State::Up {
+        *seen_up = true;
+        return if path_up { PathChange::None } else { PathChange::Up };
+    }
+    if !*seen_up || !path_up {
+        return PathChange::None;
+    }
+    *seen_up = false;
+    if state.remote_state == State::AdminDown { PathChange::PeerAdminDown } else { PathChange::Down }
 }
 
 fn attributes(route: &ferrolb_announce::Route) -> RouteAttributes {
@@ -373,5 +614,111 @@ mod tests {
         .unwrap();
         assert_eq!(spec.md5_key.as_deref(), Some(&b"fromsecret"[..]));
         assert_eq!(spec.session.peer_as, PeerAs::External);
+    }
+
+    /// The BFD session the peer `r` of `yaml` (after NODE) wants.
+    fn bfd_of(yaml: &str) -> Option<WantedBfd> {
+        let (snapshot, diagnostics) = ferrolb_api::load::load_str("t.yaml", &format!("{NODE}{yaml}"));
+        let (config, diagnostics) =
+            crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
+        assert!(!diagnostics.iter().any(|d| d.is_error()), "{diagnostics:?}");
+        let node = snapshot.nodes.iter().find(|n| n.metadata.name.as_deref() == Some("n1")).unwrap();
+        let addresses: Vec<IpAddr> = ferrolb_api::node::internal_ips(node).collect();
+        bfd_session(config.peer("r").expect("peer r"), &addresses)
+    }
+
+    const FAST: &str = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast}\nspec: {receiveInterval: 50, transmitInterval: 60, detectMultiplier: 4, passiveMode: true, minimumTtl: 250}\n---\n";
+
+    fn bgp_peer(extra: &str) -> String {
+        format!(
+            "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: r}}\nspec:\n  myASN: 64512\n  peerASN: 64513\n  peerAddress: 192.0.2.1\n{extra}"
+        )
+    }
+
+    #[test]
+    fn a_bfd_profile_gives_a_single_hop_session_from_the_node_address_with_its_timers() {
+        let (key, config) = bfd_of(&format!("{FAST}{}", bgp_peer("  bfdProfile: fast\n"))).unwrap();
+        assert_eq!(
+            key,
+            PeerKey {
+                peer: "192.0.2.1".parse().unwrap(),
+                local: "192.0.2.11".parse().unwrap(),
+                multihop: false
+            }
+        );
+        assert_eq!(config.required_min_rx, Duration::from_millis(50));
+        assert_eq!(config.desired_min_tx, Duration::from_millis(60));
+        assert_eq!((config.detect_multiplier.get(), config.passive, config.minimum_ttl), (4, true, 250));
+    }
+
+    #[test]
+    fn ebgp_multihop_makes_a_multihop_session_from_the_source_address() {
+        let (key, _) = bfd_of(&format!(
+            "{FAST}{}",
+            bgp_peer("  bfdProfile: fast\n  ebgpMultiHop: true\n  sourceAddress: 192.0.2.12\n")
+        ))
+        .unwrap();
+        assert!(key.multihop);
+        assert_eq!(key.local, "192.0.2.12".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn unset_profile_fields_take_metallbs_defaults_and_no_profile_no_session() {
+        let empty = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: plain}\n---\n";
+        let (_, config) = bfd_of(&format!("{empty}{}", bgp_peer("  bfdProfile: plain\n"))).unwrap();
+        assert_eq!(config, ferrolb_bfd::SessionConfig::default());
+        assert_eq!(bfd_of(&bgp_peer("")), None);
+        // No node address of the peer's family: no BFD (the BGP session runs on).
+        let v6 = bgp_peer("  bfdProfile: plain\n").replace("192.0.2.1\n", "2001:db8::1\n");
+        assert_eq!(bfd_of(&format!("{empty}{v6}")), None);
+    }
+
+    fn bfd_state(state: ferrolb_bfd::State, remote: ferrolb_bfd::State) -> PeerState {
+        PeerState {
+            state,
+            diagnostic: ferrolb_bfd::Diagnostic::None,
+            remote_state: remote,
+            downs: 0,
+            last_down: None,
+        }
+    }
+
+    #[test]
+    fn bfd_down_after_up_closes_the_session_and_up_opens_it() {
+        use ferrolb_bfd::State::{AdminDown, Down, Init, Up};
+        let mut seen_up = false;
+        // Down and Init before the first Up: the path was never known good.
+        assert_eq!(decide(&mut seen_up, true, &bfd_state(Down, Down)), PathChange::None);
+        assert_eq!(decide(&mut seen_up, true, &bfd_state(Init, Down)), PathChange::None);
+        assert_eq!(decide(&mut seen_up, true, &bfd_state(Up, Up)), PathChange::None);
+        assert_eq!(decide(&mut seen_up, true, &bfd_state(Down, Up)), PathChange::Down);
+        // Told once; the states on the way back change nothing until Up.
+        assert_eq!(decide(&mut seen_up, false, &bfd_state(Down, Down)), PathChange::None);
+        assert_eq!(decide(&mut seen_up, false, &bfd_state(Init, Down)), PathChange::None);
+        assert_eq!(decide(&mut seen_up, false, &bfd_state(Up, Up)), PathChange::Up);
+        // The peer's AdminDown is not a path failure (RFC 5882 §3.2).
+        assert_eq!(decide(&mut seen_up, true, &bfd_state(Down, AdminDown)), PathChange::PeerAdminDown);
+        assert_eq!(decide(&mut seen_up, true, &bfd_state(Down, AdminDown)), PathChange::None);
+        assert_eq!(decide(&mut seen_up, true, &bfd_state(Up, Up)), PathChange::None);
+    }
+
+    #[test]
+    fn plan_node_shows_the_bfd_profile_and_that_echo_is_not_acted_on() {
+        let shown = |profile: &str, peer: &str| {
+            let yaml = format!("{NODE}{profile}{}", bgp_peer(peer));
+            let (snapshot, diagnostics) = ferrolb_api::load::load_str("t.yaml", &yaml);
+            let (config, _) =
+                crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
+            let decided = crate::cmd::plan::Decided::of(&config, &snapshot, None, Some("n1"));
+            crate::cmd::plan::NodeReport::of(decided.bgp.as_ref().unwrap()).peers[0].bfd.clone()
+        };
+        let with_fast = "  bfdProfile: fast\n";
+        assert_eq!(shown(FAST, with_fast).as_deref(), Some("fast: rx 50ms tx 60ms x4 passive"));
+        let echo = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast}\nspec: {echoMode: true}\n---\n";
+        assert_eq!(
+            shown(echo, with_fast).as_deref(),
+            Some("fast: rx 300ms tx 300ms x3 (echoMode not acted on: ferrolb runs no BFD echo)")
+        );
+        assert_eq!(shown(FAST, ""), None);
     }
 }

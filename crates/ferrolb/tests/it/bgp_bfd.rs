@@ -1,0 +1,141 @@
+//! BFD drives the BGP session (RFC 9384): `ferrolb run` with a peer whose
+//! `bfdProfile` is 50 ms × 3, against FRR with `neighbor X bfd` and a matching
+//! bfdd peer.
+//!
+//! ```text
+//!   ┌─ router ─────────────────────┐        ┌─ node ─────────────────────┐
+//!   │ FRR 192.0.2.1  AS 64513      ├────────┤ ferrolb  192.0.2.11        │
+//!   │ bgpd + bfdd (50 ms × 3)      │  veth  │ AS 64512, bfdProfile fast  │
+//!   └──────────────────────────────┘        └────────────────────────────┘
+//! ```
+//!
+//! A bfdd that dies is a forwarding path that stops answering: ferrolb's BFD
+//! session goes Down and the BGP session is closed with Cease / BFD Down; bfdd
+//! back brings BFD Up and the session back. FRR's `shutdown` of the bfd peer is
+//! its operator's AdminDown, not a path failure (RFC 5882 §3.2): the BGP session
+//! is kept.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use ferrolb_lab::{Frr, FrrBfdPeer, FrrConfig, Netns, veth};
+
+use crate::support::{Ferrolb, lab_ready, wait_for};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+const NODE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
+const ROUTER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+
+const CLUSTER: &str = "apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: vips}
+spec:
+  addresses: [203.0.113.10-203.0.113.20]
+---
+apiVersion: metallb.io/v1beta1
+kind: BFDProfile
+metadata: {name: fast}
+spec: {receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: router}
+spec: {myASN: 64512, peerASN: 64513, peerAddress: 192.0.2.1, holdTime: 9s, bfdProfile: fast}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: up}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node1}
+status:
+  addresses: [{type: InternalIP, address: 192.0.2.11}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  type: LoadBalancer
+  ports: [{port: 80}]
+";
+
+fn has_vip(router: &Netns) -> bool {
+    router
+        .routes(false)
+        .unwrap()
+        .iter()
+        .any(|r| r.dst == "203.0.113.10" && r.gateway.as_deref() == Some("192.0.2.11"))
+}
+
+fn established(frr: &Frr) -> bool {
+    frr.neighbor_state(NODE_IP).unwrap().as_deref() == Some("Established")
+}
+
+fn bfd_status(frr: &Frr) -> String {
+    let peer = frr.bfd_peer(NODE_IP).ok().flatten();
+    peer.and_then(|p| p["status"].as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// The NOTIFICATIONs Cease / BFD Down ferrolb logged as sent.
+fn bfd_downs_sent(log: &str) -> usize {
+    log.lines().filter(|l| l.contains("NOTIFICATION sent") && l.contains("Cease / BFD Down")).count()
+}
+
+#[test]
+fn bfd_down_closes_the_bgp_session_with_cease_bfd_down_and_bfd_up_reopens_it() {
+    if !lab_ready(&["ip", "vtysh"]) {
+        return;
+    }
+    let router = Netns::new("router").unwrap();
+    let node = Netns::new("node").unwrap();
+    veth(&router, "eth0", &node, "eth0").unwrap();
+    router.add_addr("eth0", "192.0.2.1/24").unwrap();
+    node.add_addr("eth0", "192.0.2.11/24").unwrap();
+    let bfd_peer = FrrBfdPeer {
+        detect_multiplier: 3,
+        receive_interval_ms: 50,
+        transmit_interval_ms: 50,
+        ..FrrBfdPeer::single_hop(NODE_IP, ROUTER_IP, "eth0")
+    };
+    let mut config = FrrConfig::new(64513, Ipv4Addr::new(192, 0, 2, 1))
+        .neighbor(NODE_IP, 64512, false)
+        .bfd_peer(bfd_peer.clone());
+    config.extra = "router bgp 64513\n neighbor 192.0.2.11 bfd\n!\n".to_owned();
+    let mut frr = Frr::start(&router, &config).unwrap();
+    let mut ferrolb = Ferrolb::start(&node, "node1", CLUSTER);
+
+    wait_for("the session Established", TIMEOUT, || established(&frr));
+    wait_for("BFD up in FRR", TIMEOUT, || bfd_status(&frr) == "up");
+    wait_for("the VIP in the router's kernel", TIMEOUT, || has_vip(&router));
+    wait_for("ferrolb to see BFD up", TIMEOUT, || ferrolb.log().contains("from=Init state=Up"));
+
+    // FRR's operator shuts its bfd peer down: AdminDown, which closes no BGP session here.
+    frr.configure_bfd_peer(&bfd_peer, &["shutdown"]).unwrap();
+    wait_for("ferrolb to hear AdminDown", TIMEOUT, || ferrolb.log().contains("BGP session kept"));
+    frr.configure_bfd_peer(&bfd_peer, &["no shutdown"]).unwrap();
+    wait_for("BFD up again in FRR", TIMEOUT, || bfd_status(&frr) == "up");
+    assert_eq!(bfd_downs_sent(&ferrolb.log()), 0, "{}", ferrolb.log());
+    wait_for("the session Established", TIMEOUT, || established(&frr));
+
+    // bfdd dies: nothing more reaches ferrolb, whose BFD session goes Down and
+    // closes the BGP session at once, then keeps it closed.
+    frr.kill_bfdd().unwrap();
+    wait_for("ferrolb to send Cease / BFD Down", TIMEOUT, || bfd_downs_sent(&ferrolb.log()) == 1);
+    wait_for("FRR to leave Established", TIMEOUT, || !established(&frr));
+    wait_for("the VIP gone from the router's kernel", TIMEOUT, || !has_vip(&router));
+    // FRR retries every second (`timers connect 1`); ferrolb neither connects nor accepts.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!established(&frr), "{}", ferrolb.log());
+    ferrolb.assert_running();
+
+    // bfdd is back: BFD Up, and the session with it.
+    frr.start_bfdd().unwrap();
+    wait_for("BFD up in FRR after bfdd restarted", TIMEOUT, || bfd_status(&frr) == "up");
+    wait_for("the session Established again", TIMEOUT, || established(&frr));
+    wait_for("the VIP back in the router's kernel", TIMEOUT, || has_vip(&router));
+    let log = ferrolb.stop();
+    assert!(log.contains("BFD down: closing the BGP session"), "{log}");
+    assert!(log.contains("BFD up: forwarding path up"), "{log}");
+    assert_eq!(bfd_downs_sent(&log), 1, "{log}");
+}
