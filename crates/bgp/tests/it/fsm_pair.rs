@@ -235,3 +235,25 @@ fn hold_time_zero_on_one_side_means_no_keepalives_at_all() {
     let keepalives = pair.sides[0].sent.iter().filter(|m| **m == Message::Keepalive).count();
     assert_eq!(keepalives, 1, "only the one that confirms the OPEN");
 }
+
+#[test]
+fn a_path_down_holds_both_sides_apart_until_the_path_is_up() {
+    let mut pair = Pair::new([9, 9]);
+    pair.start();
+    pair.run_for(Duration::ZERO);
+    // Speaker 0's BFD says the path failed: the peer hears Cease / BFD Down.
+    pair.input(0, Input::PathDown);
+    pair.run_for(Duration::ZERO);
+    let Some(Message::Notification(notification)) = pair.sides[0].sent.last() else {
+        panic!("no NOTIFICATION")
+    };
+    assert_eq!((notification.code, notification.subcode), (6, 10));
+    // Speaker 1 waits for a connection; speaker 0 opens none while the path is down.
+    pair.run_for(Duration::from_secs(600));
+    assert_eq!(pair.state(0), State::Idle);
+    assert_ne!(pair.state(1), State::Established);
+    // Path up: speaker 0 connects at once, without waiting out any timer.
+    pair.input(0, Input::PathUp);
+    pair.run_for(Duration::ZERO);
+    assert_eq!((pair.state(0), pair.state(1)), (State::Established, State::Established));
+}
