@@ -71,8 +71,8 @@ pub struct PeerPlan {
     /// The router ID this node presents: the peer's `routerID`, else the
     /// node's first IPv4 InternalIP; `None` without a session.
     pub router_id: Option<RouterId>,
-    /// The BFD profile watching the session's forwarding path (`bfdProfile`), if any.
-    pub bfd: Option<ferrolb_api::config::BfdProfile>,
+    /// The BFD session watching the session's forwarding path (`bfdProfile`), if any.
+    pub bfd: Option<BfdPlan>,
     /// The routes sent, by prefix; none without a session.
     pub routes: Vec<Route>,
 }
@@ -148,7 +148,7 @@ pub fn plan_bgp(config: &Config, snapshot: &Snapshot, allocation: &Allocation, n
                 ibgp: peer.ibgp,
                 timers: peer.timers,
                 router_id: peer.router_id,
-                bfd: peer.bfd.cloned(),
+                bfd: peer.bfd.clone(),
                 routes: {
                     let mut built = Vec::with_capacity(ferrolb_ipam::sorted::room_for_edits(routes.len()));
                     built.extend(routes.into_iter().map(|(prefix, r)| r.build(prefix)));
@@ -527,6 +527,27 @@ fn local_prefs_agree(a: &BgpAdvertisement, b: &BgpAdvertisement, families: Famil
     lengths_differ || peers_disjoint
 }
 
+/// The BFD session a peer's `bfdProfile` asks of this node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BfdPlan {
+    /// The profile: timers and mode.
+    pub profile: ferrolb_api::config::BfdProfile,
+    /// The address the session runs from: the peer's `sourceAddress`, else
+    /// the node's first InternalIP of the peer's family; `None` when there
+    /// is neither, and the BGP session then runs without BFD.
+    pub local: Option<IpAddr>,
+}
+
+/// Where a BFD session with `peer` runs from on `node` (see [`BfdPlan::local`]).
+fn bfd_local(peer: &ferrolb_api::config::Peer, node: Option<&Node>) -> Option<IpAddr> {
+    let PeerAddress::Ip(address) = peer.address else { return None };
+    let v4 = address.to_canonical().is_ipv4();
+    let mut node_addresses = node.into_iter().flat_map(ferrolb_api::node::internal_ips);
+    peer.source_address
+        .or_else(|| node_addresses.find(|a| a.to_canonical().is_ipv4() == v4))
+        .map(|a| a.to_canonical())
+}
+
 /// A `BGPPeer` as seen from one node.
 struct Peer<'a> {
     name: &'a str,
@@ -534,7 +555,7 @@ struct Peer<'a> {
     ibgp: bool,
     timers: Option<ferrolb_api::peer::PeerTimers>,
     router_id: Option<RouterId>,
-    bfd: Option<&'a ferrolb_api::config::BfdProfile>,
+    bfd: Option<BfdPlan>,
     carries_v4: bool,
     carries_v6: bool,
 }
@@ -566,7 +587,10 @@ fn peers<'a>(config: &'a Config, node: Option<&Node>) -> Vec<Peer<'a>> {
                 ibgp: peer.ibgp,
                 timers: peer.timers,
                 router_id: router_id.filter(|_| session.session()),
-                bfd: peer.bfd.as_ref(),
+                bfd: peer
+                    .bfd
+                    .as_ref()
+                    .map(|profile| BfdPlan { profile: profile.clone(), local: bfd_local(peer, node) }),
                 carries_v4: peer.carries(IpFamily::V4),
                 carries_v6: peer.carries(IpFamily::V6),
             }

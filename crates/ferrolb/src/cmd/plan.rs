@@ -247,10 +247,11 @@ impl NodeReport {
     }
 }
 
-/// The BFD session a peer's session has, as `fast: rx 50ms tx 50ms x3`, with what of
-/// the profile is not acted on and why.
+/// The BFD session a peer's session has, as `fast: rx 50ms tx 50ms x3 from 192.0.2.11`,
+/// with what of the profile is not acted on and why.
 fn bfd(peer: &ferrolb_announce::PeerPlan) -> Option<String> {
-    let profile = peer.bfd.as_ref()?;
+    let bfd = peer.bfd.as_ref()?;
+    let profile = &bfd.profile;
     let mut out = format!(
         "{}: rx {:?} tx {:?} x{}{}",
         profile.name,
@@ -259,6 +260,13 @@ fn bfd(peer: &ferrolb_announce::PeerPlan) -> Option<String> {
         profile.detect_multiplier,
         if profile.passive { " passive" } else { "" },
     );
+    match bfd.local {
+        Some(local) => out.push_str(&format!(" from {local}")),
+        None => out.push_str(
+            " (not run: no sourceAddress and no InternalIP of the peer's family on this node; \
+             the session relies on its hold time)",
+        ),
+    }
     if profile.echo_mode {
         out.push_str(" (echoMode not acted on: ferrolb runs no BFD echo)");
     }

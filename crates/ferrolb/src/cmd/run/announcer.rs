@@ -199,8 +199,7 @@ impl Announcer {
         let old_config = self.config.replace(Arc::clone(&config));
         // The host accepts a VIP before any router is told to send it here.
         self.announce_l2().await;
-        let addresses = self.snapshot.as_deref().map(|s| node_addresses(s, &self.node)).unwrap_or_default();
-        self.bgp.converge(&config, &bgp, &addresses).await;
+        self.bgp.converge(&config, &bgp).await;
         let old_plan = self.bgp_plan.replace(Arc::new(bgp));
         super::drop_elsewhere((old_snapshot, old_config, old_vips, old_plan));
         Ok(previous)
@@ -292,11 +291,4 @@ impl ChangedServices {
     pub fn keys(&self) -> impl Iterator<Item = &ServiceKey> {
         self.0.iter().map(|(key, _)| key)
     }
-}
-
-/// The InternalIPs of the Node called `node`: where this node's BFD sessions start
-/// from when a peer has no `sourceAddress`.
-fn node_addresses(snapshot: &Snapshot, node: &str) -> Vec<IpAddr> {
-    let node = snapshot.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(node));
-    node.map(|n| ferrolb_api::node::internal_ips(n).collect()).unwrap_or_default()
 }

@@ -18,7 +18,7 @@ use std::num::NonZeroU8;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrolb_announce::{BgpPlan, PeerRoutesChange};
+use ferrolb_announce::{BfdPlan, BgpPlan, PeerRoutesChange};
 use ferrolb_api::config::{Config, Peer, PeerAddress};
 use ferrolb_api::metallb::DynamicAsnMode;
 use ferrolb_bfd::driver::{Bfd, PeerKey, PeerState};
@@ -83,16 +83,15 @@ impl BgpSessions {
     /// Keeps a session with every peer the plan has one with (a peer the
     /// node cannot peer with is a reason in the plan, not a session), with
     /// the plan's routes; stops the others. A peer whose settings changed is
-    /// restarted. A peer with a `bfdProfile` gets a BFD session from its
-    /// `sourceAddress`, else from the first of `node_addresses` (the node's
-    /// InternalIPs) of its family.
-    pub async fn converge(&mut self, config: &Config, plan: &BgpPlan, node_addresses: &[IpAddr]) {
+    /// restarted. A peer with a `bfdProfile` gets a BFD session from the
+    /// address the plan gives it ([`BfdPlan::local`]).
+    pub async fn converge(&mut self, config: &Config, plan: &BgpPlan) {
         let mut wanted: HashMap<String, (PeerSpec, Routes, Option<WantedBfd>)> = HashMap::new();
         for planned in plan.peers.iter().filter(|p| p.has_session()) {
             let Some(peer) = config.peer(&planned.peer) else { continue };
             let Some(spec) = planned.router_id.and_then(|id| peer_spec(peer, id)) else { continue };
             let routes = Arc::new(planned.routes.iter().map(|r| (r.prefix, attributes(r))).collect());
-            wanted.insert(planned.peer.clone(), (spec, routes, bfd_session(peer, node_addresses)));
+            wanted.insert(planned.peer.clone(), (spec, routes, bfd_session(peer, planned.bfd.as_ref())));
         }
         let gone: Vec<String> = self
             .running
@@ -268,14 +267,10 @@ impl BgpSessions {
 /// The BFD session `peer` wants, if its `bfdProfile` names one: single-hop, or
 /// multihop with `ebgpMultiHop`, from `sourceAddress` or the node's address of
 /// the peer's family; `None` (and a warning) when the node has no such address.
-fn bfd_session(peer: &Peer, node_addresses: &[IpAddr]) -> Option<WantedBfd> {
-    let profile = peer.bfd.as_ref()?;
+fn bfd_session(peer: &Peer, planned: Option<&BfdPlan>) -> Option<WantedBfd> {
+    let BfdPlan { profile, local } = planned?;
     let PeerAddress::Ip(address) = peer.address else { return None };
-    let address = address.to_canonical();
-    let local = peer.source_address.map(|a| a.to_canonical()).or_else(|| {
-        node_addresses.iter().map(|a| a.to_canonical()).find(|a| a.is_ipv4() == address.is_ipv4())
-    });
-    let Some(local) = local else {
+    let Some(local) = *local else {
         warn!(peer = %peer.name, bfd_profile = %profile.name,
             "no sourceAddress and no node address of the peer's family: the session runs without BFD");
         return None;
@@ -288,7 +283,7 @@ fn bfd_session(peer: &Peer, node_addresses: &[IpAddr]) -> Option<WantedBfd> {
         passive: profile.passive,
         minimum_ttl: profile.minimum_ttl,
     };
-    Some((PeerKey { peer: address, local, multihop: peer.ebgp_multi_hop }, config))
+    Some((PeerKey { peer: address.to_canonical(), local, multihop: peer.ebgp_multi_hop }, config))
 }
 
 /// Tells `gate` what the BFD session of `peer` shows, as [`decide`] says.
@@ -622,9 +617,9 @@ mod tests {
         let (config, diagnostics) =
             crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
         assert!(!diagnostics.iter().any(|d| d.is_error()), "{diagnostics:?}");
-        let node = snapshot.nodes.iter().find(|n| n.metadata.name.as_deref() == Some("n1")).unwrap();
-        let addresses: Vec<IpAddr> = ferrolb_api::node::internal_ips(node).collect();
-        bfd_session(config.peer("r").expect("peer r"), &addresses)
+        let decided = crate::cmd::plan::Decided::of(&config, &snapshot, None, Some("n1"));
+        let planned = &decided.bgp.as_ref().expect("planned for n1").peers[0];
+        bfd_session(config.peer("r").expect("peer r"), planned.bfd.as_ref())
     }
 
     const FAST: &str = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast}\nspec: {receiveInterval: 50, transmitInterval: 60, detectMultiplier: 4, passiveMode: true, minimumTtl: 250}\n---\n";
@@ -704,21 +699,30 @@ mod tests {
 
     #[test]
     fn plan_node_shows_the_bfd_profile_and_that_echo_is_not_acted_on() {
-        let shown = |profile: &str, peer: &str| {
-            let yaml = format!("{NODE}{profile}{}", bgp_peer(peer));
-            let (snapshot, diagnostics) = ferrolb_api::load::load_str("t.yaml", &yaml);
+        // What `plan --node n1` shows of the BFD session of the one peer of `yaml` (after NODE).
+        let shown = |yaml: &str| {
+            let (snapshot, diagnostics) = ferrolb_api::load::load_str("t.yaml", &format!("{NODE}{yaml}"));
             let (config, _) =
                 crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
             let decided = crate::cmd::plan::Decided::of(&config, &snapshot, None, Some("n1"));
             crate::cmd::plan::NodeReport::of(decided.bgp.as_ref().unwrap()).peers[0].bfd.clone()
         };
-        let with_fast = "  bfdProfile: fast\n";
-        assert_eq!(shown(FAST, with_fast).as_deref(), Some("fast: rx 50ms tx 60ms x4 passive"));
+        let with_fast = bgp_peer("  bfdProfile: fast\n");
+        assert_eq!(
+            shown(&format!("{FAST}{with_fast}")).as_deref(),
+            Some("fast: rx 50ms tx 60ms x4 passive from 192.0.2.11")
+        );
         let echo = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast}\nspec: {echoMode: true}\n---\n";
         assert_eq!(
-            shown(echo, with_fast).as_deref(),
-            Some("fast: rx 300ms tx 300ms x3 (echoMode not acted on: ferrolb runs no BFD echo)")
+            shown(&format!("{echo}{with_fast}")).as_deref(),
+            Some(
+                "fast: rx 300ms tx 300ms x3 from 192.0.2.11 (echoMode not acted on: ferrolb runs no BFD echo)"
+            )
         );
-        assert_eq!(shown(FAST, ""), None);
+        assert_eq!(shown(&format!("{FAST}{}", bgp_peer(""))), None);
+        // No address of the peer's family to run from: said in the plan, not only logged.
+        let v6 = with_fast.replace("peerAddress: 192.0.2.1\n", "peerAddress: 2001:db8::1\n");
+        let why = shown(&format!("{FAST}{v6}")).unwrap_or_default();
+        assert!(why.contains("not run: no sourceAddress and no InternalIP of the peer's family"), "{why}");
     }
 }
