@@ -1,4 +1,4 @@
-//! BIRD 2 as a BGP speaker in a namespace, with its own control socket.
+//! BIRD 2 as a BGP speaker or a BFD peer in a namespace, with its own control socket.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
@@ -27,6 +27,51 @@ pub struct BirdNeighbor {
     pub ipv6_next_hop: Option<IpAddr>,
 }
 
+/// The name of the `protocol bfd` a [`BirdConfig`] with BFD neighbors renders; used by
+/// `birdc disable` / `enable`.
+pub const BIRD_BFD_PROTOCOL: &str = "bfd1";
+
+/// One explicit BFD session of BIRD (a `neighbor` line in `protocol bfd`): BIRD creates sessions
+/// only for these or for a client protocol asking for one.
+#[derive(Debug, Clone)]
+pub struct BirdBfdNeighbor {
+    /// The peer's address.
+    pub address: IpAddr,
+    /// BIRD's own address for the session.
+    pub local: IpAddr,
+    /// The interface of a single-hop session (`dev "eth0"`); `None` for multihop.
+    pub interface: Option<String>,
+    /// A multihop session (RFC 5883, UDP port 4784).
+    pub multihop: bool,
+}
+
+impl BirdBfdNeighbor {
+    /// A single-hop session with `address` from `local` over `interface`.
+    pub fn single_hop(address: IpAddr, local: IpAddr, interface: &str) -> Self {
+        BirdBfdNeighbor { address, local, interface: Some(interface.to_owned()), multihop: false }
+    }
+
+    /// A multihop session with `address` from `local`.
+    pub fn multihop(address: IpAddr, local: IpAddr) -> Self {
+        BirdBfdNeighbor { address, local, interface: None, multihop: true }
+    }
+}
+
+/// One line of `birdc show bfd sessions`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct BirdBfdSession {
+    /// The peer's address.
+    pub address: IpAddr,
+    /// The interface, `---` for multihop.
+    pub interface: String,
+    /// `Down`, `Init`, `Up` or `AdminDown`.
+    pub state: String,
+    /// The transmit interval in use, as BIRD prints it in seconds (`1.000`, `0.050`).
+    pub interval: String,
+    /// The detection time, in seconds (`0.000` while not Up).
+    pub timeout: String,
+}
+
 /// The configuration a [`Bird`] speaker is started with.
 #[derive(Debug, Clone)]
 pub struct BirdConfig {
@@ -44,6 +89,12 @@ pub struct BirdConfig {
     pub large_communities: Vec<(u32, u32, u32)>,
     /// Whether routes learned by BGP are installed in the kernel table.
     pub kernel_export: bool,
+    /// Explicit BFD sessions; `protocol bfd` is rendered when there is at least one.
+    pub bfd_neighbors: Vec<BirdBfdNeighbor>,
+    /// BFD transmit and receive interval in milliseconds, for every session.
+    pub bfd_interval_ms: u32,
+    /// BFD detect multiplier, for every session.
+    pub bfd_multiplier: u8,
 }
 
 impl BirdConfig {
@@ -57,7 +108,16 @@ impl BirdConfig {
             communities: Vec::new(),
             large_communities: Vec::new(),
             kernel_export: false,
+            bfd_neighbors: Vec::new(),
+            bfd_interval_ms: 50,
+            bfd_multiplier: 3,
         }
+    }
+
+    /// Adds an explicit BFD session.
+    pub fn bfd_neighbor(mut self, neighbor: BirdBfdNeighbor) -> Self {
+        self.bfd_neighbors.push(neighbor);
+        self
     }
 
     /// Adds a neighbor over IPv4 only, named `peerN`.
@@ -103,6 +163,7 @@ impl BirdConfig {
         for (a, d1, d2) in &self.large_communities {
             let _ = write!(tag, " bgp_large_community.add(({a},{d1},{d2}));");
         }
+        self.render_bfd(w);
         let export = format!("export filter {{{tag} accept; }};");
         for n in &self.neighbors {
             let _ = writeln!(w, "\nprotocol bgp {} {{", n.name);
@@ -119,6 +180,38 @@ impl BirdConfig {
         }
         c
     }
+
+    /// `protocol bfd`: the timers per interface (and for multihop), then one line per session.
+    fn render_bfd(&self, w: &mut String) {
+        if self.bfd_neighbors.is_empty() {
+            return;
+        }
+        let timers =
+            format!("{{ interval {} ms; multiplier {}; }};", self.bfd_interval_ms, self.bfd_multiplier);
+        let _ = writeln!(w, "\nprotocol bfd {BIRD_BFD_PROTOCOL} {{");
+        let mut interfaces: Vec<&str> =
+            self.bfd_neighbors.iter().filter_map(|n| n.interface.as_deref()).collect();
+        interfaces.sort_unstable();
+        interfaces.dedup();
+        for i in interfaces {
+            let _ = writeln!(w, "  interface \"{i}\" {timers}");
+        }
+        if self.bfd_neighbors.iter().any(|n| n.multihop) {
+            let _ = writeln!(w, "  multihop {timers}");
+        }
+        for n in &self.bfd_neighbors {
+            let _ = write!(w, "  neighbor {}", n.address);
+            if let Some(i) = &n.interface {
+                let _ = write!(w, " dev \"{i}\"");
+            }
+            let _ = write!(w, " local {}", n.local);
+            if n.multihop {
+                let _ = write!(w, " multihop on");
+            }
+            let _ = writeln!(w, ";");
+        }
+        let _ = writeln!(w, "}}");
+    }
 }
 
 /// A running BIRD; stopped and cleaned up on drop.
@@ -126,6 +219,7 @@ impl BirdConfig {
 pub struct Bird {
     netns: Netns,
     pid: u32,
+    conf: PathBuf,
     socket: PathBuf,
     dir: ScratchDir,
 }
@@ -153,27 +247,46 @@ impl Bird {
             daemon::check_asn(n.remote_asn)?;
             crate::netns::check_documentation(n.address)?;
         }
+        for n in &config.bfd_neighbors {
+            crate::netns::check_documentation(n.address)?;
+            crate::netns::check_documentation(n.local)?;
+        }
         let dir = ScratchDir::new(netns, "bird")?;
         let log = dir.path().join("bird.log");
         let conf = dir.write("bird.conf", &config.render(&log))?;
         let socket = dir.path().join("bird.ctl");
-        let mut c = netns.command("bird");
-        c.arg("-f").arg("-c").arg(&conf).arg("-s").arg(&socket).arg("-P").arg(dir.path().join("bird.pid"));
-        let pid = netns.spawn(c, &dir.path().join("bird.out"))?;
-        let bird = Bird { netns: netns.clone(), pid, socket, dir };
-        daemon::wait_for_path(
-            netns,
-            pid,
-            "bird",
-            &bird.dir.path().join("bird.out"),
-            &bird.socket,
-            Duration::from_secs(10),
-        )?;
-        wait_until("bird to answer birdc", Duration::from_secs(10), || {
-            bird.ensure_running()?;
-            Ok(bird.birdc(&["show", "status"]).is_ok())
-        })?;
+        let mut bird = Bird { netns: netns.clone(), pid: 0, conf, socket, dir };
+        bird.spawn()?;
         Ok(bird)
+    }
+
+    /// Starts `bird -f` with the written config and waits until `birdc` answers.
+    fn spawn(&mut self) -> Result<()> {
+        // A killed bird leaves its control socket behind: wait for a new one.
+        let _ = std::fs::remove_file(&self.socket);
+        let out = self.dir.path().join("bird.out");
+        let mut c = self.netns.command("bird");
+        c.arg("-f").arg("-c").arg(&self.conf).arg("-s").arg(&self.socket);
+        c.arg("-P").arg(self.dir.path().join("bird.pid"));
+        self.pid = self.netns.spawn(c, &out)?;
+        daemon::wait_for_path(&self.netns, self.pid, "bird", &out, &self.socket, Duration::from_secs(10))?;
+        wait_until("bird to answer birdc", Duration::from_secs(10), || {
+            self.ensure_running()?;
+            Ok(self.birdc(&["show", "status"]).is_ok())
+        })
+    }
+
+    /// SIGKILLs bird (a crash: its peers hear nothing more) and reaps it; `None` if it was not
+    /// running.
+    pub fn kill(&mut self) -> Option<std::process::ExitStatus> {
+        self.netns.kill(self.pid)
+    }
+
+    /// Starts bird again with the same config, after [`Bird::kill`] (a crashed BIRD coming
+    /// back); a running bird is stopped first.
+    pub fn restart(&mut self) -> Result<()> {
+        self.netns.stop(self.pid, STOP_GRACE);
+        self.spawn()
     }
 
     fn ensure_running(&self) -> Result<()> {
@@ -247,6 +360,52 @@ impl Bird {
     pub fn disable(&self, name: &str) -> Result<()> {
         self.birdc(&["disable", name]).map(drop)
     }
+
+    /// Enables protocol `name` again.
+    pub fn enable(&self, name: &str) -> Result<()> {
+        self.birdc(&["enable", name]).map(drop)
+    }
+
+    /// `birdc show bfd sessions`, parsed.
+    pub fn bfd_sessions(&self) -> Result<Vec<BirdBfdSession>> {
+        Ok(parse_bfd_sessions(&self.birdc(&["show", "bfd", "sessions"])?))
+    }
+
+    /// The session with `peer` as `birdc show bfd sessions` shows it, if BIRD has one.
+    pub fn bfd_session(&self, peer: IpAddr) -> Result<Option<BirdBfdSession>> {
+        Ok(self.bfd_sessions()?.into_iter().find(|s| s.address == peer))
+    }
+
+    /// Waits until BIRD's session with `peer` is in `state` (`Up`, `Down`...); returns it.
+    pub fn wait_bfd_session(&self, peer: IpAddr, state: &str, timeout: Duration) -> Result<BirdBfdSession> {
+        let mut last = None;
+        let what = format!("bird in {} to see BFD peer {peer} {state}", self.netns.name());
+        wait_until(&what, timeout, || {
+            self.ensure_running()?;
+            last = self.bfd_session(peer)?;
+            Ok(last.as_ref().is_some_and(|s| s.state == state))
+        })?;
+        last.ok_or_else(|| Error::Parse { command: "birdc show bfd sessions".into(), reason: what })
+    }
+}
+
+/// Parses `birdc show bfd sessions` output (the sessions of every `protocol bfd`).
+pub fn parse_bfd_sessions(out: &str) -> Vec<BirdBfdSession> {
+    out.lines()
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let address = words.first()?.parse().ok()?;
+            // "Since" is a time, or a date and a time: Interval and Timeout are the last two.
+            let [interval, timeout] = words.get(words.len().checked_sub(2)?..)? else { return None };
+            Some(BirdBfdSession {
+                address,
+                interface: (*words.get(1)?).to_owned(),
+                state: (*words.get(2)?).to_owned(),
+                interval: (*interval).to_owned(),
+                timeout: (*timeout).to_owned(),
+            })
+        })
+        .collect()
 }
 
 /// Parses `birdc show protocols` output.
@@ -296,6 +455,40 @@ peer2      BGP        ---        up     12:56:04.456  Established   \n";
             (p[3].proto.as_str(), p[3].state.as_str(), p[3].info.as_str()),
             ("BGP", "up", "Established")
         );
+    }
+
+    #[test]
+    fn show_bfd_sessions_output_is_parsed() {
+        let out = "BIRD 2.0.12 ready.\n\
+bfd1:\n\
+IP address                Interface  State      Since         Interval  Timeout\n\
+192.0.2.1                 eth0       Up         14:39:59.106    0.050    0.150\n\
+2001:db8:bfd::1           eth0       Down       2026-12-07 14:39:56    1.000    0.000\n\
+198.51.100.1              ---        Init       14:39:56.645    1.000    0.000\n";
+        let s = parse_bfd_sessions(out);
+        assert_eq!(s.len(), 3, "{s:?}");
+        assert_eq!(
+            (s[0].state.as_str(), s[0].interval.as_str(), s[0].timeout.as_str()),
+            ("Up", "0.050", "0.150")
+        );
+        assert_eq!(s[1].address, "2001:db8:bfd::1".parse::<IpAddr>().unwrap());
+        assert_eq!((s[1].state.as_str(), s[1].interval.as_str()), ("Down", "1.000"));
+        assert_eq!((s[2].interface.as_str(), s[2].state.as_str()), ("---", "Init"));
+    }
+
+    #[test]
+    fn the_config_has_a_bfd_protocol_with_explicit_neighbors() {
+        let ip = |a: &str| a.parse::<IpAddr>().unwrap();
+        let c = BirdConfig::new(64513, Ipv4Addr::new(192, 0, 2, 2))
+            .bfd_neighbor(BirdBfdNeighbor::single_hop(ip("192.0.2.1"), ip("192.0.2.2"), "eth0"))
+            .bfd_neighbor(BirdBfdNeighbor::multihop(ip("198.51.100.1"), ip("198.51.100.2")));
+        let text = c.render(Path::new("/tmp/bird.log"));
+        assert!(text.contains("protocol bfd bfd1 {"), "{text}");
+        assert!(text.contains("interface \"eth0\" { interval 50 ms; multiplier 3; };"), "{text}");
+        assert!(text.contains("multihop { interval 50 ms; multiplier 3; };"), "{text}");
+        assert!(text.contains("neighbor 192.0.2.1 dev \"eth0\" local 192.0.2.2;"), "{text}");
+        assert!(text.contains("neighbor 198.51.100.1 local 198.51.100.2 multihop on;"), "{text}");
+        assert!(!BirdConfig::new(64513, Ipv4Addr::new(192, 0, 2, 2)).render(Path::new("/l")).contains("bfd"));
     }
 
     #[test]

@@ -27,7 +27,10 @@ pub mod probe;
 mod topology;
 mod wait;
 
-pub use bird::{Bird, BirdConfig, BirdNeighbor, BirdProtocol, parse_protocols};
+pub use bird::{
+    BIRD_BFD_PROTOCOL, Bird, BirdBfdNeighbor, BirdBfdSession, BirdConfig, BirdNeighbor, BirdProtocol,
+    parse_bfd_sessions, parse_protocols,
+};
 pub use daemon::ScratchDir;
 pub use error::{Error, Result};
 pub use frr::{FRR_DIR, Frr, FrrBfdPeer, FrrConfig, FrrNeighbor};

@@ -10,14 +10,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::num::{NonZeroU8, NonZeroU32};
 use std::time::Duration;
 
-use ferrolb_bfd::driver::{Bfd, Dropped, MULTIHOP_PORT, PeerKey, PeerState};
+use ferrolb_bfd::driver::{Bfd, MULTIHOP_PORT, PeerKey, PeerState};
 use ferrolb_bfd::{ControlPacket, Diagnostic, Flags, SessionConfig, State};
 use ferrolb_lab::{Frr, FrrBfdPeer, FrrConfig, Netns, lab_ready, veth};
 use serde_json::Value;
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 
-use crate::netns::{DEADLINE, enter, in_netns, up, wait_state};
+use crate::netns::{DEADLINE, enter, in_netns, up, wait_dropped, wait_state};
 
 const TOOLS: &[&str] = &["ip", "vtysh", "/usr/lib/frr/zebra", "/usr/lib/frr/bgpd", "/usr/lib/frr/bfdd"];
 
@@ -125,20 +125,6 @@ fn forged_down(view: &Value) -> ControlPacket {
         required_min_echo_rx: 0,
         auth: None,
     }
-}
-
-/// Waits until the driver's drop counters satisfy `check`.
-fn wait_dropped(runtime: &Runtime, bfd: &Bfd, mut check: impl FnMut(&Dropped) -> bool) {
-    runtime.block_on(async {
-        let counted = async {
-            while !check(&bfd.dropped()) {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
-        tokio::time::timeout(DEADLINE, counted)
-            .await
-            .unwrap_or_else(|_| panic!("the driver did not count the datagrams: {:?}", bfd.dropped()));
-    });
 }
 
 #[test]

@@ -7,6 +7,8 @@ mod driver;
 #[cfg(feature = "driver")]
 mod interop;
 #[cfg(feature = "driver")]
+mod interop_bird;
+#[cfg(feature = "driver")]
 mod netns;
 mod pair;
 mod proptests;

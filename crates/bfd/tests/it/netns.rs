@@ -1,9 +1,10 @@
-//! What the driver tests share: a thread inside a test's namespace, waiting for a state.
+//! What the driver tests share: a thread inside a test's namespace, waiting for a state or
+//! for the drop counters.
 
 use std::time::Duration;
 
 use ferrolb_bfd::State;
-use ferrolb_bfd::driver::PeerState;
+use ferrolb_bfd::driver::{Bfd, Dropped, PeerState};
 use ferrolb_lab::Netns;
 use nix::sched::{CloneFlags, setns};
 use tokio::runtime::Runtime;
@@ -55,4 +56,18 @@ pub fn wait_state(
 /// Whether the session is Up.
 pub fn up(s: &PeerState) -> bool {
     s.state == State::Up
+}
+
+/// Waits until the driver's drop counters satisfy `check`.
+pub fn wait_dropped(runtime: &Runtime, bfd: &Bfd, mut check: impl FnMut(&Dropped) -> bool) {
+    runtime.block_on(async {
+        let counted = async {
+            while !check(&bfd.dropped()) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(DEADLINE, counted)
+            .await
+            .unwrap_or_else(|_| panic!("the driver did not count the datagrams: {:?}", bfd.dropped()));
+    });
 }
