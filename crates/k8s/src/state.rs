@@ -57,6 +57,24 @@ impl ClusterState {
     pub fn snapshot(&self, namespace: &str) -> Snapshot {
         SnapshotBuilder::default().build(self, namespace)
     }
+
+    /// The same objects but the Services: what [`SnapshotBuilder::build_changed`]
+    /// reads besides the Services it is told of.
+    pub fn without_services(&self) -> ClusterState {
+        ClusterState {
+            pools: self.pools.clone(),
+            l2_advertisements: self.l2_advertisements.clone(),
+            bgp_advertisements: self.bgp_advertisements.clone(),
+            bgp_peers: self.bgp_peers.clone(),
+            bfd_profiles: self.bfd_profiles.clone(),
+            communities: self.communities.clone(),
+            services: Vec::new(),
+            endpoint_slices: self.endpoint_slices.clone(),
+            nodes: self.nodes.clone(),
+            namespaces: self.namespaces.clone(),
+            secrets: self.secrets.clone(),
+        }
+    }
 }
 
 /// Builds the snapshots of one cluster one after the other, as

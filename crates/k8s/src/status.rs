@@ -48,13 +48,6 @@ impl Owned {
         }
     }
 
-    /// Whether `service` holds `self`, read as [`Owned::of`] reads it
-    /// (without building what it holds: a reconcile asks this of every
-    /// Service).
-    pub fn held_by(&self, service: &LbService) -> bool {
-        holds(service, &self.ips, self.pool.as_deref())
-    }
-
     /// The JSON merge patch (RFC 7386) of a Service's `status` subresource
     /// that makes it hold `self`: annotation and status in one write, as
     /// MetalLB's one `UpdateStatus` carries both (the status subresource of a

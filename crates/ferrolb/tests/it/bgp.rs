@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use ferrolb_lab::{Frr, FrrConfig, Netns, veth};
 
-use crate::support::{Ferrolb, lab_ready, wait_for};
+use crate::support::{Ferrolb, has_route, lab_ready, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -49,10 +49,6 @@ status:
         ));
     }
     out
-}
-
-fn has_route(router: &Netns, vip: &str) -> bool {
-    router.routes(false).unwrap().iter().any(|r| r.dst == vip && r.gateway.as_deref() == Some("192.0.2.11"))
 }
 
 #[test]

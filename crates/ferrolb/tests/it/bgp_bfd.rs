@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use ferrolb_lab::{Frr, FrrBfdPeer, FrrConfig, Netns, veth};
 
-use crate::support::{Ferrolb, lab_ready, wait_for};
+use crate::support::{Ferrolb, established, has_route, lab_ready, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 const NODE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
@@ -61,15 +61,7 @@ spec:
 ";
 
 fn has_vip(router: &Netns) -> bool {
-    router
-        .routes(false)
-        .unwrap()
-        .iter()
-        .any(|r| r.dst == "203.0.113.10" && r.gateway.as_deref() == Some("192.0.2.11"))
-}
-
-fn established(frr: &Frr) -> bool {
-    frr.neighbor_state(NODE_IP).unwrap().as_deref() == Some("Established")
+    has_route(router, "203.0.113.10")
 }
 
 fn bfd_status(frr: &Frr) -> String {
@@ -105,7 +97,7 @@ fn bfd_down_closes_the_bgp_session_with_cease_bfd_down_and_bfd_up_reopens_it() {
     let mut frr = Frr::start(&router, &config).unwrap();
     let mut ferrolb = Ferrolb::start(&node, "node1", CLUSTER);
 
-    wait_for("the session Established", TIMEOUT, || established(&frr));
+    wait_for("the session Established", TIMEOUT, || established(&frr, NODE_IP));
     wait_for("BFD up in FRR", TIMEOUT, || bfd_status(&frr) == "up");
     wait_for("the VIP in the router's kernel", TIMEOUT, || has_vip(&router));
     // From Init or straight from Down (FRR's Init may arrive first): either is Up.
@@ -119,23 +111,23 @@ fn bfd_down_closes_the_bgp_session_with_cease_bfd_down_and_bfd_up_reopens_it() {
     frr.configure_bfd_peer(&bfd_peer, &["no shutdown"]).unwrap();
     wait_for("BFD up again in FRR", TIMEOUT, || bfd_status(&frr) == "up");
     assert_eq!(bfd_downs_sent(&ferrolb.log()), 0, "{}", ferrolb.log());
-    wait_for("the session Established", TIMEOUT, || established(&frr));
+    wait_for("the session Established", TIMEOUT, || established(&frr, NODE_IP));
 
     // bfdd dies: nothing more reaches ferrolb, whose BFD session goes Down and
     // closes the BGP session at once, then keeps it closed.
     frr.kill_bfdd().unwrap();
     wait_for("ferrolb to send Cease / BFD Down", TIMEOUT, || bfd_downs_sent(&ferrolb.log()) == 1);
-    wait_for("FRR to leave Established", TIMEOUT, || !established(&frr));
+    wait_for("FRR to leave Established", TIMEOUT, || !established(&frr, NODE_IP));
     wait_for("the VIP gone from the router's kernel", TIMEOUT, || !has_vip(&router));
     // FRR retries every second (`timers connect 1`); ferrolb neither connects nor accepts.
     std::thread::sleep(Duration::from_secs(3));
-    assert!(!established(&frr), "{}", ferrolb.log());
+    assert!(!established(&frr, NODE_IP), "{}", ferrolb.log());
     ferrolb.assert_running();
 
     // bfdd is back: BFD Up, and the session with it.
     frr.start_bfdd().unwrap();
     wait_for("BFD up in FRR after bfdd restarted", TIMEOUT, || bfd_status(&frr) == "up");
-    wait_for("the session Established again", TIMEOUT, || established(&frr));
+    wait_for("the session Established again", TIMEOUT, || established(&frr, NODE_IP));
     wait_for("the VIP back in the router's kernel", TIMEOUT, || has_vip(&router));
     let log = ferrolb.stop();
     assert!(log.contains("BFD down: closing the BGP session"), "{log}");

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use ferrolb_lab::{Frr, FrrConfig, Netns, veth};
 
-use crate::support::{Ferrolb, lab_ready, wait_for};
+use crate::support::{Ferrolb, established, has_route, lab_ready, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const NODE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
@@ -68,21 +68,13 @@ fn lab(extra: &str) -> (Netns, Netns, Frr) {
 }
 
 fn has_vip(router: &Netns) -> bool {
-    router
-        .routes(false)
-        .unwrap()
-        .iter()
-        .any(|r| r.dst == "203.0.113.10" && r.gateway.as_deref() == Some("192.0.2.11"))
+    has_route(router, "203.0.113.10")
 }
 
 /// The established TCP connections between the node and the router, seen from the node.
 fn bgp_connections(node: &Netns) -> Vec<String> {
     let out = node.exec("ss", &["-Htn", "state", "established"]).unwrap();
     out.lines().filter(|l| l.contains("192.0.2.1:") && l.contains(":179")).map(str::to_owned).collect()
-}
-
-fn established(frr: &Frr) -> bool {
-    frr.neighbor_state(NODE_IP).unwrap().as_deref() == Some("Established")
 }
 
 #[test]
@@ -92,7 +84,7 @@ fn ferrolb_connects_to_a_passive_frr() {
     }
     let (router, node, frr) = lab(" neighbor 192.0.2.11 passive\n");
     let ferrolb = Ferrolb::start(&node, "node1", &cluster(""));
-    wait_for("the session Established", TIMEOUT, || established(&frr));
+    wait_for("the session Established", TIMEOUT, || established(&frr, NODE_IP));
     wait_for("the VIP in the router's kernel", TIMEOUT, || has_vip(&router));
     let log = ferrolb.log();
     assert!(log.contains("TCP connected") && !log.contains("TCP connection accepted"), "{log}");
@@ -107,7 +99,7 @@ fn frr_connects_in_when_ferrolb_cannot_connect_out() {
     // while FRR connects to the node's port 179.
     let (router, node, frr) = lab("");
     let ferrolb = Ferrolb::start(&node, "node1", &cluster(", peerPort: 1179"));
-    wait_for("the session Established", TIMEOUT, || established(&frr));
+    wait_for("the session Established", TIMEOUT, || established(&frr, NODE_IP));
     wait_for("the VIP in the router's kernel", TIMEOUT, || has_vip(&router));
     let log = ferrolb.log();
     assert!(log.contains("TCP connection accepted") && log.contains("session established"), "{log}");
@@ -121,7 +113,7 @@ fn the_listener_checks_the_tcp_md5_key_of_an_incoming_connection() {
     }
     let (router, node, frr) = lab(" neighbor 192.0.2.11 password s3cret\n");
     let ferrolb = Ferrolb::start(&node, "node1", &cluster(", peerPort: 1179, password: s3cret"));
-    wait_for("the session Established", TIMEOUT, || established(&frr));
+    wait_for("the session Established", TIMEOUT, || established(&frr, NODE_IP));
     wait_for("the VIP in the router's kernel", TIMEOUT, || has_vip(&router));
     assert!(ferrolb.log().contains("TCP connection accepted"), "{}", ferrolb.log());
 }
@@ -135,11 +127,11 @@ fn both_sides_connecting_leaves_one_connection_and_a_steady_session() {
     // connection remains and FRR saw the session come up once.
     let (router, node, frr) = lab("");
     let _ferrolb = Ferrolb::start(&node, "node1", &cluster(""));
-    wait_for("the session Established", TIMEOUT, || established(&frr));
+    wait_for("the session Established", TIMEOUT, || established(&frr, NODE_IP));
     wait_for("the VIP in the router's kernel", TIMEOUT, || has_vip(&router));
     std::thread::sleep(Duration::from_secs(4));
     wait_for("a single connection", TIMEOUT, || bgp_connections(&node).len() == 1);
-    assert!(established(&frr));
+    assert!(established(&frr, NODE_IP));
     let neighbors = frr.vtysh_json("show bgp neighbors 192.0.2.11 json").unwrap();
     assert_eq!(neighbors["192.0.2.11"]["connectionsEstablished"], 1, "{neighbors}");
 }

@@ -1,13 +1,25 @@
 //! What the network tests share: whether the lab can run, a `ferrolb run`
 //! inside a namespace, and waiting for a condition.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ferrolb_lab::Netns;
+use ferrolb_lab::{Frr, Netns};
 
 pub use ferrolb_lab::lab_ready;
+
+/// Whether the router's kernel routes `vip` through the node at 192.0.2.11
+/// (the node of the BGP tests), as FRR installs a route it learned.
+pub fn has_route(router: &Netns, vip: &str) -> bool {
+    router.routes(false).unwrap().iter().any(|r| r.dst == vip && r.gateway.as_deref() == Some("192.0.2.11"))
+}
+
+/// Whether FRR's session with `neighbor` is Established.
+pub fn established(frr: &Frr, neighbor: IpAddr) -> bool {
+    frr.neighbor_state(neighbor).unwrap().as_deref() == Some("Established")
+}
 
 /// Polls `check` every 50 ms until it holds; panics after `timeout`.
 pub fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {

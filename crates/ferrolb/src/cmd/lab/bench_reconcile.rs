@@ -170,7 +170,7 @@ impl Reconciler {
         // read those they were told of), then build the snapshot.
         let snapshot = Arc::new(match changed {
             None => self.builder.build(&state.clone(), NAMESPACE),
-            Some(changed) => self.builder.build_changed(&but_services(state), NAMESPACE, changed),
+            Some(changed) => self.builder.build_changed(&state.without_services(), NAMESPACE, changed),
         });
         steps.snapshot = lap();
         let (config, diagnostics) = validated(&snapshot, &Options::any_namespace());
@@ -224,23 +224,6 @@ fn service(shape: Shape, i: usize) -> anyhow::Result<Service> {
 fn told(service: &Arc<Service>) -> ServiceChange {
     let (namespace, name) = service_key(service);
     ((namespace.to_owned(), name.to_owned()), Some(Arc::clone(service)))
-}
-
-/// `state` but its Services (copied as the watchers copy their stores).
-fn but_services(state: &ClusterState) -> ClusterState {
-    ClusterState {
-        pools: state.pools.clone(),
-        l2_advertisements: state.l2_advertisements.clone(),
-        bgp_advertisements: state.bgp_advertisements.clone(),
-        bgp_peers: state.bgp_peers.clone(),
-        bfd_profiles: state.bfd_profiles.clone(),
-        communities: state.communities.clone(),
-        services: Vec::new(),
-        endpoint_slices: state.endpoint_slices.clone(),
-        nodes: state.nodes.clone(),
-        namespaces: state.namespaces.clone(),
-        secrets: state.secrets.clone(),
-    }
 }
 
 /// Makes the Services of `writes` hold what was written, as the API server
