@@ -130,11 +130,12 @@ pub struct L2Vip {
     /// The address the election hashes: the Service's first, so that every
     /// VIP of a Service has the same leader.
     pub election_ip: IpAddr,
-    /// The pool the VIP comes from.
-    pub pool: String,
+    /// The pool the VIP comes from. (Shared, as the advertisements' names
+    /// are: 100k VIPs name a few pools and advertisements over and over.)
+    pub pool: Arc<str>,
     /// The L2Advertisements that apply (cover the pool, select the Service),
     /// by name.
-    pub advertisements: Vec<String>,
+    pub advertisements: Arc<[String]>,
     /// The nodes that could lead, in election order: the first leads.
     pub candidates: Vec<Candidate>,
     /// The leader, or why there is none.
@@ -292,13 +293,16 @@ impl Context<'_, '_> {
         let mut electorates = Electorates::default();
         // Which advertisements cover a pool depends on the pool alone: found
         // once per pool, not once per Service.
-        let mut covering: HashMap<&str, Vec<&Advertisement>> = HashMap::new();
+        let mut covering: HashMap<&str, (Arc<str>, Vec<&Advertisement>)> = HashMap::new();
         let no_labels = Labels::default();
         for outcome in outcomes {
             let Some(pool) = outcome.pool.as_deref() else { continue };
-            let for_pool = covering.entry(pool).or_insert_with(|| {
+            let (pool, for_pool) = covering.entry(pool).or_insert_with(|| {
                 let labels = self.pool_labels.get(pool).copied().map_or(&no_labels as &dyn LabelSet, |l| l);
-                self.advertisements.iter().filter(|a| a.covers_pool(pool, labels)).collect()
+                (
+                    Arc::from(pool),
+                    self.advertisements.iter().filter(|a| a.covers_pool(pool, labels)).collect(),
+                )
             });
             if for_pool.is_empty() {
                 continue;
@@ -317,8 +321,8 @@ impl Context<'_, '_> {
                 service: [outcome.namespace.as_str(), "/", outcome.name.as_str()].concat(),
                 ip: election_ip,
                 election_ip,
-                pool: pool.to_owned(),
-                advertisements: names(&applying),
+                pool: pool.clone(),
+                advertisements: electorates.names(&applying),
                 candidates,
                 election,
                 reason,
@@ -389,19 +393,36 @@ fn names(advertisements: &[&Advertisement]) -> Vec<String> {
 #[derive(Default)]
 struct Electorates {
     by_advertisements: HashMap<Vec<usize>, Vec<Candidate>>,
+    /// The names of each set of advertisements, shared by its VIPs.
+    names: HashMap<Vec<usize>, Arc<[String]>>,
     /// The key being looked up, reused: most lookups find the set.
     key: Vec<usize>,
 }
 
 impl Electorates {
+    /// The names of `applying`, made once per set.
+    fn names(&mut self, applying: &[&Advertisement]) -> Arc<[String]> {
+        self.set_key(applying);
+        if let Some(found) = self.names.get(self.key.as_slice()) {
+            return found.clone();
+        }
+        let made: Arc<[String]> = names(applying).into();
+        self.names.insert(self.key.clone(), made.clone());
+        made
+    }
+
+    fn set_key(&mut self, applying: &[&Advertisement]) {
+        self.key.clear();
+        self.key.extend(applying.iter().map(|a| std::ptr::from_ref(*a).addr()));
+    }
+
     /// The candidates of `applying`, computed by `candidates` the first time.
     fn of(
         &mut self,
         applying: &[&Advertisement],
         candidates: impl FnOnce() -> Vec<Candidate>,
     ) -> Vec<Candidate> {
-        self.key.clear();
-        self.key.extend(applying.iter().map(|a| std::ptr::from_ref(*a).addr()));
+        self.set_key(applying);
         if let Some(found) = self.by_advertisements.get(self.key.as_slice()) {
             return found.clone();
         }

@@ -187,7 +187,7 @@ fn service_selectors_leave_other_services_without_a_leader() {
         assert_eq!(web.election, Election::NoLeader(not_selected.clone()));
         assert_eq!(web.reason, not_selected);
         assert!(web.candidates.is_empty());
-        assert_eq!(vip(&plan, "api").advertisements, ["public"]);
+        assert_eq!(*vip(&plan, "api").advertisements, ["public"]);
     }
     assert_eq!(
         L2Reason::ServiceNotSelected { advertisements: vec!["public".into()] }.to_string(),
@@ -208,7 +208,7 @@ fn pools_no_l2_advertisement_covers_are_not_in_the_plan() {
     let plan = config.l2_plan("node1");
     let services: Vec<&str> = plan.vips.iter().map(|v| v.service.as_str()).collect();
     assert_eq!(services, ["default/db"]);
-    assert_eq!(plan.vips[0].pool, "red");
+    assert_eq!(&*plan.vips[0].pool, "red");
 }
 
 #[test]

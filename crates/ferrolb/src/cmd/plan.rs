@@ -133,8 +133,8 @@ impl L2Report {
                 L2Row {
                     service: v.service.clone(),
                     ip: v.ip,
-                    pool: v.pool.clone(),
-                    advertisements: v.advertisements.clone(),
+                    pool: v.pool.to_string(),
+                    advertisements: v.advertisements.to_vec(),
                     candidates: v
                         .candidates
                         .iter()
