@@ -130,11 +130,20 @@ pub struct PeerSpec {
     pub session: SessionConfig,
 }
 
+/// How a session is asked to end.
+enum Stop {
+    /// Cease / Administrative Shutdown with this message: the peer withdraws every route.
+    Withdraw(String),
+    /// The speaker restarts (RFC 4724): close without a NOTIFICATION where the
+    /// peer keeps our routes meanwhile, else withdraw with this message.
+    Restart(String),
+}
+
 /// A running session; dropping it aborts the task without a NOTIFICATION.
 pub struct PeerHandle {
     routes: mpsc::UnboundedSender<RoutesChange>,
     path: PathGate,
-    stop: Option<oneshot::Sender<String>>,
+    stop: Option<oneshot::Sender<Stop>>,
     task: JoinHandle<()>,
     _registration: Option<Registration>,
 }
@@ -187,9 +196,23 @@ impl PeerHandle {
     /// Withdraws everything by closing the session with a Cease /
     /// Administrative Shutdown carrying `message` (RFC 9003); waits at most
     /// `grace` for it to leave.
-    pub async fn shutdown(mut self, message: &str, grace: Duration) {
+    pub async fn shutdown(self, message: &str, grace: Duration) {
+        self.stop(Stop::Withdraw(message.to_owned()), grace).await;
+    }
+
+    /// Ends the session for a restart of this speaker (RFC 4724 §4.1): when
+    /// both sides offered graceful restart and we offered to keep forwarding
+    /// (`enableGracefulRestart`), the connection is closed without a
+    /// NOTIFICATION, so that the peer keeps our routes, marked stale, until
+    /// the next process sends them again and End-of-RIB (or its restart time
+    /// ends); otherwise as [`PeerHandle::shutdown`] with `message`.
+    pub async fn stop_for_restart(self, message: &str, grace: Duration) {
+        self.stop(Stop::Restart(message.to_owned()), grace).await;
+    }
+
+    async fn stop(mut self, how: Stop, grace: Duration) {
         if let Some(stop) = self.stop.take() {
-            let _ = stop.send(message.to_owned());
+            let _ = stop.send(how);
         }
         if tokio::time::timeout(grace, &mut self.task).await.is_err() {
             self.task.abort();
@@ -492,18 +515,27 @@ impl PeerTask {
         }
     }
 
-    async fn run(mut self, mut stop: oneshot::Receiver<String>) {
+    async fn run(mut self, mut stop: oneshot::Receiver<Stop>) {
         self.input(Input::ManualStart).await;
         loop {
             let next_timer = self.timers.values().min().copied();
             let candidate_timer = self.candidate.as_ref().and_then(|c| c.timers.values().min().copied());
             tokio::select! {
-                message = &mut stop => {
-                    let message = message.unwrap_or_default();
+                how = &mut stop => {
                     if let Some(mut candidate) = self.candidate.take() {
                         let _ = candidate.connection.stream.shutdown().await;
                     }
-                    self.input(Input::ManualStop(Some(message))).await;
+                    let message = match how {
+                        Ok(Stop::Restart(_)) if self.peer_keeps_routes() => {
+                            info!(peer = %self.spec.name, "restarting: closing the session without a NOTIFICATION; the peer keeps our routes until we are back (graceful restart)");
+                            None
+                        }
+                        Ok(Stop::Restart(message) | Stop::Withdraw(message)) => Some(message),
+                        Err(_) => Some(String::new()),
+                    };
+                    if let Some(message) = message {
+                        self.input(Input::ManualStop(Some(message))).await;
+                    }
                     if let Some(c) = self.connection.as_mut() {
                         let _ = c.stream.shutdown().await;
                     }
@@ -557,6 +589,19 @@ impl PeerTask {
                 }
             }
         }
+    }
+
+    /// Whether the peer, as a graceful restart helper, keeps our routes when
+    /// the session closes without a NOTIFICATION (RFC 4724 §4.2): Established,
+    /// with its capability received, and ours listing a family with its
+    /// forwarding state preserved.
+    fn peer_keeps_routes(&self) -> bool {
+        let Some(negotiated) = &self.established else { return false };
+        let preserved = self.spec.session.capabilities.iter().any(|c| match c {
+            Capability::GracefulRestart(gr) => gr.families.iter().any(|f| f.forwarding_preserved),
+            _ => false,
+        });
+        self.session.state() == State::Established && preserved && negotiated.graceful_restart.is_some()
     }
 
     /// The forwarding path went down or came back.

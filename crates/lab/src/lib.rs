@@ -25,6 +25,7 @@ mod netns;
 pub mod outage;
 pub mod probe;
 mod topology;
+pub mod traffic;
 mod wait;
 
 pub use bird::{

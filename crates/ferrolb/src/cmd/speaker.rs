@@ -150,7 +150,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         retry = failed.then(|| tokio::time::Instant::now() + RETRY);
     }
     info!(node = %args.node, "stopping");
-    announcer.stop().await;
+    announcer.stop(super::run::announcer::Stop::Final).await;
     // Nothing is announced from here any more: remove the status objects
     // now, within the grace period, rather than leave them to the garbage
     // collector (which only acts once the pod is deleted, and not at all

@@ -14,10 +14,11 @@
 //! ```
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use ferrolb_lab::outage::{self, Prober};
+use ferrolb_lab::traffic::{Loss, Sink, Stream};
 use ferrolb_lab::{Topology, probe};
 
 use crate::support::{Ferrolb, lab_ready, wait_for};
@@ -262,7 +263,8 @@ fn a_leader_paused_for_a_moment_gets_its_clients_back() {
             == Some(lab.macs[leader].as_str())
     });
     wait_for("the client served by the leader again", TIMEOUT, || lab.served_by(VIP4) == Some(name.clone()));
-    assert_eq!(lab.accepting(VIP4), [leader]);
+    // The runner-up lets go of the VIP a moment after handing it back.
+    wait_for("the leader alone accepting the VIP", TIMEOUT, || lab.accepting(VIP4) == [leader]);
     let log = lab.speakers[leader].as_ref().unwrap().log();
     assert!(log.contains("announcing the VIPs led here again"), "{log}");
 }
@@ -332,6 +334,47 @@ spec:
     let other = probe::arping(&topology.client, "eth0", "203.0.113.200", 2).unwrap();
     assert!(other.is_empty(), "nobody answers on eth0, the advertisement names eth1: {other:?}");
     for mut speaker in speakers {
+        speaker.assert_running();
+    }
+}
+
+/// An upgrade of the leader (SIGUSR2, then the next process): it keeps the
+/// VIPs on its host and stays in the gossip while it restarts, comes back
+/// the leader (the elections are the same) and announces the VIPs again; a
+/// client sending a request every 10 ms loses none.
+#[test]
+fn a_graceful_restart_of_the_leader_loses_no_request() {
+    if !lab_ready(TOOLS) {
+        return;
+    }
+    const PORT: u16 = 9100;
+    let mut lab = Lab::start();
+    let leader = lab.leader(&[0, 1, 2]);
+    let name = format!("node{}", leader + 1);
+    wait_for("the client served by the leader", TIMEOUT, || lab.served_by(VIP4) == Some(name.clone()));
+
+    let sinks: Vec<Sink> = lab.topology.nodes.iter().map(|n| Sink::bind(&n.netns, PORT).unwrap()).collect();
+    let to = SocketAddr::new(VIP4.parse().unwrap(), PORT);
+    let stream = Stream::start(&lab.topology.client, to, Duration::from_millis(10)).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let log = lab.speakers[leader].take().unwrap().stop_with("USR2");
+    assert!(log.contains("stopping for a restart"), "{log}");
+    assert!(lab.accepting(VIP4).contains(&leader), "the restarting leader released the VIP");
+    lab.speakers[leader] = Some(Ferrolb::start(&lab.topology.nodes[leader].netns, &name, &lab.config));
+    wait_for("the client's neighbor entry on the leader", TIMEOUT, || {
+        probe::neighbor(&lab.topology.client, "eth0", VIP4).unwrap().as_deref()
+            == Some(lab.macs[leader].as_str())
+    });
+    assert_eq!(lab.leader(&[0, 1, 2]), leader);
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = stream.stop();
+    std::thread::sleep(Duration::from_millis(100));
+    let received = sinks.into_iter().flat_map(Sink::received).collect();
+    let loss = Loss::of(sent, &received);
+    eprintln!("graceful restart of the L2 leader (SIGUSR2): {loss}");
+    assert!(loss.sent > 50, "{loss}");
+    assert_eq!(loss.lost, 0, "{loss}");
+    for speaker in lab.speakers.iter_mut().flatten() {
         speaker.assert_running();
     }
 }

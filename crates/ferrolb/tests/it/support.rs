@@ -84,12 +84,17 @@ impl Ferrolb {
     }
 
     /// SIGTERM, then its log once it has exited (5 s at most).
-    pub fn stop(mut self) -> String {
+    pub fn stop(self) -> String {
+        self.stop_with("TERM")
+    }
+
+    /// Sends `signal` (`TERM`, `USR2`...), then its log once it has exited (5 s at most).
+    pub fn stop_with(mut self, signal: &str) -> String {
         let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        assert!(Command::new("kill").args([&format!("-{signal}"), &pid]).status().unwrap().success());
         let deadline = Instant::now() + Duration::from_secs(5);
         while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "ferrolb did not exit after SIGTERM");
+            assert!(Instant::now() < deadline, "ferrolb did not exit after SIG{signal}");
             std::thread::sleep(Duration::from_millis(20));
         }
         self.log()

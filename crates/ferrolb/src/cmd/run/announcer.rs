@@ -242,31 +242,75 @@ impl Announcer {
         self.l2_plan = Some(plan);
     }
 
-    /// The next thing the gossip tells (never without gossip).
-    pub async fn next_event(&mut self) -> L2Event {
-        self.l2.next_event().await
-    }
-
-    /// Acts on what the gossip told.
-    pub async fn on_event(&mut self, event: L2Event) {
-        match event {
-            L2Event::AliveChanged => self.announce_l2().await,
-            L2Event::AnnounceAgain => self.l2.announce_again(),
+    /// The next thing the gossip tells, or the time to release VIPs the
+    /// host kept accepting after it stopped announcing them.
+    pub async fn next_event(&mut self) -> Event {
+        let release = self.host.as_ref().and_then(HostVips::next_release);
+        tokio::select! {
+            event = self.l2.next_event() => Event::L2(event),
+            () = async {
+                match release {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => Event::ReleaseVips,
         }
     }
 
-    /// Withdraws everything: leaves the gossip, sends Cease to every peer,
-    /// and stops the host accepting the VIPs.
-    pub async fn stop(mut self) {
+    /// Acts on what [`Announcer::next_event`] told.
+    pub async fn on_event(&mut self, event: Event) {
+        match event {
+            Event::L2(L2Event::AliveChanged) => self.announce_l2().await,
+            Event::L2(L2Event::AnnounceAgain) => self.l2.announce_again(),
+            Event::ReleaseVips => {
+                if let Some(host) = &mut self.host
+                    && let Err(e) = host.release_due().await
+                {
+                    warn!(error = %e, "could not release the VIPs no longer announced");
+                }
+            }
+        }
+    }
+
+    /// Stops announcing. For good ([`Stop::Final`]): leaves the gossip, sends
+    /// Cease to every peer, and stops the host accepting the VIPs. For a
+    /// restart ([`Stop::Restart`]): closes the BGP sessions whose peers keep
+    /// our routes across it without a NOTIFICATION (the others get Cease),
+    /// stays in the gossip and keeps the host accepting the VIPs, so that
+    /// traffic keeps flowing until the next process takes over (it adopts the
+    /// host's VIPs, and sends gratuitous ARP / unsolicited NA for those it leads).
+    pub async fn stop(mut self, stop: Stop) {
+        if stop == Stop::Restart {
+            self.bgp.shutdown(stop).await;
+            return;
+        }
         // Leave the gossip first: the other speakers take the L2 VIPs over at once.
         self.l2.leave().await;
-        self.bgp.shutdown().await;
+        self.bgp.shutdown(stop).await;
         if let Some(host) = &mut self.host
             && let Err(e) = host.clear().await
         {
             warn!(error = %e, "could not release the VIPs");
         }
     }
+}
+
+/// What the announcer waits for between changes of configuration.
+pub enum Event {
+    /// The gossip told something.
+    L2(L2Event),
+    /// The host's lingering VIPs are due for release.
+    ReleaseVips,
+}
+
+/// Why the node runtime stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// For good (SIGTERM, SIGINT): every route withdrawn, every VIP released.
+    Final,
+    /// For a restart of ferrolb, as in an upgrade (SIGUSR2): what a graceful
+    /// restart (RFC 4724) lets stay in place stays (see [`Announcer::stop`]).
+    Restart,
 }
 
 /// The Services an edit changed: each one's key, sorted, and where it is

@@ -32,6 +32,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use super::announcer::Stop;
+
 /// How long SIGTERM waits for each NOTIFICATION to leave.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
 
@@ -247,15 +249,21 @@ impl BgpSessions {
     }
 
     /// Closes every session with a Cease / Administrative Shutdown, which
-    /// withdraws every route at once.
-    pub async fn shutdown(&mut self) {
+    /// withdraws every route at once; for a `restart`, a session whose peer
+    /// keeps our routes across it (graceful restart) is closed without one.
+    pub async fn shutdown(&mut self, stop: Stop) {
         let mut handles = Vec::new();
         for (_, running) in self.running.drain() {
             // The followers stop first: BFD going away below must close nothing.
             drop(running.bfd);
             handles.push(running.handle);
         }
-        let stops = handles.into_iter().map(|h| h.shutdown("ferrolb is stopping", SHUTDOWN_GRACE));
+        let stops = handles.into_iter().map(|h| async move {
+            match stop {
+                Stop::Final => h.shutdown("ferrolb is stopping", SHUTDOWN_GRACE).await,
+                Stop::Restart => h.stop_for_restart("ferrolb is restarting", SHUTDOWN_GRACE).await,
+            }
+        });
         futures_util::future::join_all(stops).await;
         // The BFD peers are told AdminDown (RFC 5880 §6.8.16), which closes nothing there.
         if let Some(bfd) = self.bfd.take() {

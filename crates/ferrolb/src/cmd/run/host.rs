@@ -12,13 +12,15 @@
 //! (consecutive VIPs, as pools hand them out, share one): 100,000 VIPs from
 //! one range are a handful of routes, set in milliseconds instead of seconds.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
 use rtnetlink::packet_route::route::{RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType};
 use rtnetlink::{Handle, RouteMessageBuilder};
+use tokio::time::Instant;
 use tracing::info;
 
 /// The protocol number that marks ferrolb's routes (`ip route show proto 248`).
@@ -28,11 +30,93 @@ const LOCAL_TABLE: u32 = 255;
 /// The interface local routes point at.
 pub const INTERFACE: &str = "lo";
 
+/// How long the host keeps accepting a VIP after it stopped announcing it
+/// (unless it stops for good): a runner-up that hands a VIP back to its
+/// leader stops answering ARP at once, but the clients keep sending to it
+/// until the leader's gratuitous ARP reaches them, which a leader that has
+/// just restarted sends only once its gossip has started (measured: 100 ms).
+/// Accepting a VIP no one sends here costs nothing.
+pub const LINGER: Duration = Duration::from_secs(2);
+
 /// The VIPs this host accepts traffic for.
 pub struct HostVips {
     handle: Handle,
     loopback: u32,
-    held: BTreeSet<IpNet>,
+    held: Held,
+}
+
+/// ferrolb's local routes, each with the time it is to go, if it is leaving.
+#[derive(Debug, Default)]
+struct Held(BTreeMap<IpNet, Option<Instant>>);
+
+/// What the kernel is to be told, in this order.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Steps {
+    add: Vec<IpNet>,
+    remove: Vec<IpNet>,
+}
+
+impl Held {
+    /// Routes `wanted`: adds what is missing; what is held and not wanted
+    /// leaves at `leave_at`, or now with `None`. A leaving route wanted again stays.
+    fn converge(&mut self, wanted: &BTreeSet<IpNet>, leave_at: Option<Instant>) -> Steps {
+        let mut steps = Steps::default();
+        for prefix in wanted {
+            match self.0.get_mut(prefix) {
+                Some(leaving) => *leaving = None,
+                None => {
+                    steps.add.push(*prefix);
+                    self.0.insert(*prefix, None);
+                }
+            }
+        }
+        self.0.retain(|prefix, leaving| {
+            if wanted.contains(prefix) {
+                return true;
+            }
+            match (leave_at, *leaving) {
+                (Some(at), None) => {
+                    *leaving = Some(at);
+                    true
+                }
+                (Some(_), Some(_)) => true,
+                (None, _) => {
+                    steps.remove.push(*prefix);
+                    false
+                }
+            }
+        });
+        steps
+    }
+
+    /// The routes whose time to leave has come, taken out.
+    fn due(&mut self, now: Instant) -> Vec<IpNet> {
+        let due: Vec<IpNet> =
+            self.0.iter().filter(|(_, at)| at.is_some_and(|at| at <= now)).map(|(p, _)| *p).collect();
+        for prefix in &due {
+            self.0.remove(prefix);
+        }
+        due
+    }
+
+    /// When the next route leaves.
+    fn next_leaving(&self) -> Option<Instant> {
+        self.0.values().flatten().min().copied()
+    }
+
+    /// The held prefix that covers `vip`, kept if it was leaving.
+    fn keep_covering(&mut self, vip: IpAddr) -> bool {
+        let host = IpNet::from(vip);
+        (0..=host.prefix_len()).filter_map(|len| IpNet::new(vip, len).ok()).any(|p| {
+            match self.0.get_mut(&p.trunc()) {
+                Some(leaving) => {
+                    *leaving = None;
+                    true
+                }
+                None => false,
+            }
+        })
+    }
 }
 
 impl HostVips {
@@ -44,25 +128,39 @@ impl HostVips {
         let mut links = handle.link().get().match_name(INTERFACE.to_owned()).execute();
         let loopback =
             links.try_next().await?.ok_or_else(|| anyhow::anyhow!("no {INTERFACE} interface"))?.header.index;
-        let mut host = HostVips { handle, loopback, held: BTreeSet::new() };
-        host.held = host.our_routes().await?;
+        let mut host = HostVips { handle, loopback, held: Held::default() };
+        host.held = Held(host.our_routes().await?.into_iter().map(|p| (p, None)).collect());
         Ok(host)
     }
 
     /// Accepts traffic for exactly `desired`: adds the prefixes that are
-    /// missing first, then removes the rest, so a VIP that stays is accepted
-    /// throughout.
+    /// missing first, so a VIP that stays is accepted throughout; the rest
+    /// leave [`LINGER`] later ([`HostVips::release_due`]).
     pub async fn converge(&mut self, desired: &BTreeSet<IpAddr>) -> anyhow::Result<()> {
-        let wanted = cover(desired);
-        for prefix in wanted.difference(&self.held) {
-            self.handle.route().add(self.local_route(*prefix)).replace().execute().await?;
+        let steps = self.held.converge(&cover(desired), Some(Instant::now() + LINGER));
+        self.perform(steps).await
+    }
+
+    /// When [`HostVips::release_due`] has something to release.
+    pub fn next_release(&self) -> Option<Instant> {
+        self.held.next_leaving()
+    }
+
+    /// Stops accepting the VIPs whose [`LINGER`] is over.
+    pub async fn release_due(&mut self) -> anyhow::Result<()> {
+        let remove = self.held.due(Instant::now());
+        self.perform(Steps { add: Vec::new(), remove }).await
+    }
+
+    async fn perform(&mut self, steps: Steps) -> anyhow::Result<()> {
+        for prefix in steps.add {
+            self.handle.route().add(self.local_route(prefix)).replace().execute().await?;
             info!(vips = %prefix, "this host accepts the VIPs");
         }
-        for prefix in self.held.difference(&wanted) {
-            self.handle.route().del(self.local_route(*prefix)).execute().await?;
+        for prefix in steps.remove {
+            self.handle.route().del(self.local_route(prefix)).execute().await?;
             info!(vips = %prefix, "this host no longer accepts the VIPs");
         }
-        self.held = wanted;
         Ok(())
     }
 
@@ -71,22 +169,21 @@ impl HostVips {
     /// edit that adds one VIP to 100,000 costs one route, not a new cover.)
     pub async fn accept(&mut self, vips: &[IpAddr]) -> anyhow::Result<()> {
         for &vip in vips {
-            let host = IpNet::from(vip);
-            let covered = (0..=host.prefix_len())
-                .any(|len| IpNet::new(vip, len).is_ok_and(|p| self.held.contains(&p.trunc())));
-            if !covered {
+            if !self.held.keep_covering(vip) {
+                let host = IpNet::from(vip);
                 self.handle.route().add(self.local_route(host)).replace().execute().await?;
                 info!(vips = %host, "this host accepts the VIPs");
-                self.held.insert(host);
+                self.held.0.insert(host, None);
             }
         }
         Ok(())
     }
 
-    /// Stops accepting every VIP.
+    /// Stops accepting every VIP, at once.
     pub async fn clear(&mut self) -> anyhow::Result<()> {
-        let count = self.held.len();
-        self.converge(&BTreeSet::new()).await?;
+        let count = self.held.0.len();
+        let steps = self.held.converge(&BTreeSet::new(), None);
+        self.perform(steps).await?;
         if count > 0 {
             info!(vips = count, "this host no longer accepts any VIP");
         }
@@ -195,6 +292,41 @@ mod tests {
         let block: BTreeSet<IpAddr> =
             (0..=255u8).map(|i| IpAddr::V4(Ipv4Addr::new(198, 51, 100, i))).collect();
         assert_eq!(prefixes(&cover(&block)), ["198.51.100.0/24"]);
+    }
+
+    fn nets(prefixes: &[&str]) -> BTreeSet<IpNet> {
+        prefixes.iter().map(|p| p.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_route_no_longer_wanted_leaves_at_its_time_unless_wanted_again() {
+        let start = Instant::now();
+        let later = start + LINGER;
+        let mut held = Held::default();
+        let steps = held.converge(&nets(&["192.0.2.10/31"]), Some(later));
+        assert_eq!(steps, Steps { add: nets(&["192.0.2.10/31"]).into_iter().collect(), remove: vec![] });
+        // Handed over: the /31 stays until `later`; the new /32 comes at once.
+        let steps = held.converge(&nets(&["192.0.2.10/32"]), Some(later));
+        assert_eq!(steps, Steps { add: nets(&["192.0.2.10/32"]).into_iter().collect(), remove: vec![] });
+        assert_eq!(held.next_leaving(), Some(later));
+        assert_eq!(held.due(start), vec![]);
+        assert_eq!(held.due(later), nets(&["192.0.2.10/31"]).into_iter().collect::<Vec<_>>());
+        assert_eq!(held.next_leaving(), None);
+        // Leaving, then wanted again before its time: it stays, with nothing to do.
+        held.converge(&BTreeSet::new(), Some(later));
+        assert_eq!(held.converge(&nets(&["192.0.2.10/32"]), Some(later)), Steps::default());
+        assert_eq!(held.next_leaving(), None);
+        // A VIP accepted one by one keeps the leaving prefix that covers it.
+        held.converge(&BTreeSet::new(), Some(later));
+        assert!(held.keep_covering("192.0.2.10".parse().unwrap()));
+        assert!(!held.keep_covering("192.0.2.11".parse().unwrap()));
+        assert_eq!(held.next_leaving(), None);
+        // Stopping for good removes everything at once, leaving or not.
+        held.converge(&nets(&["198.51.100.0/24"]), Some(later));
+        held.converge(&nets(&["198.51.100.0/24"]), Some(later));
+        let steps = held.converge(&BTreeSet::new(), None);
+        assert_eq!(steps.remove, nets(&["192.0.2.10/32", "198.51.100.0/24"]).into_iter().collect::<Vec<_>>());
+        assert!(held.0.is_empty());
     }
 
     proptest::proptest! {

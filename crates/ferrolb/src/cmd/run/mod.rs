@@ -9,6 +9,7 @@
 //!                               announce::plan_bgp ──► routes per peer ──► BgpSessions (TCP 179)
 //!                          both ──► the host accepts those VIPs (local routes)
 //!   SIGTERM / SIGINT ──► leave the gossip, Cease to every peer, release every VIP, stop
+//!   SIGUSR2 (restart) ──► close graceful-restart sessions without Cease, keep the VIPs, stop
 //! ```
 //!
 //! One task runs the loop below; rtnetlink's carries the netlink socket; each
@@ -48,7 +49,7 @@ use ferrolb_ipam::{Allocation, Assignments, AssignmentsOf, Kept, Options, Servic
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, info, warn};
 
-use self::announcer::{Announcer, ChangedServices, GossipOptions};
+use self::announcer::{Announcer, ChangedServices, GossipOptions, Stop};
 use self::config::Config;
 use self::host::HostVips;
 use self::state::StateFile;
@@ -75,7 +76,7 @@ pub struct Args {
     namespace: crate::cmd::validate::NamespaceArg,
 }
 
-/// Runs until SIGTERM or SIGINT.
+/// Runs until SIGTERM or SIGINT (stop for good) or SIGUSR2 (stop for a restart).
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     crate::cmd::serve_on_one_thread(serve(args))
 }
@@ -107,10 +108,12 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
 
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
-    loop {
+    let mut restart = signal(SignalKind::user_defined2())?;
+    let stop = loop {
         tokio::select! {
-            _ = term.recv() => break,
-            _ = interrupt.recv() => break,
+            _ = term.recv() => break Stop::Final,
+            _ = interrupt.recv() => break Stop::Final,
+            _ = restart.recv() => break Stop::Restart,
             event = running.announcer.next_event() => running.announcer.on_event(event).await,
             () = watch.changed() => {
                 if running.edit(&args.config, &options, &state).await? {
@@ -126,9 +129,14 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+    };
+    match stop {
+        Stop::Final => info!(node = %args.node, "stopping"),
+        Stop::Restart => {
+            info!(node = %args.node, "stopping for a restart (SIGUSR2): routes kept where the peers allow it, VIPs kept")
+        }
     }
-    info!(node = %args.node, "stopping");
-    running.announcer.stop().await;
+    running.announcer.stop(stop).await;
     Ok(ExitCode::SUCCESS)
 }
 
