@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use ferrolb_lab::{Frr, FrrConfig, Netns, veth};
 
-use crate::support::{Ferrolb, lab_ready, wait_for};
+use crate::support::{Ferrolb, lab_ready, stale, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 const ROUTER_ID: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -142,9 +142,7 @@ fn ipv4_vips_ride_an_ipv6_session_with_an_ipv6_next_hop_by_rfc_8950() {
 
 /// Whether FRR holds the IPv4 VIP, and whether its path is marked stale.
 fn vip_in_rib(frr: &Frr) -> Option<bool> {
-    let detail = frr.vtysh_json(&format!("show bgp ipv4 unicast {V4_VIP}/32 json")).ok()?;
-    let path = detail["paths"].as_array()?.first()?.clone();
-    Some(path["stale"].as_bool().unwrap_or(false))
+    stale(frr, V4_VIP)
 }
 
 #[test]

@@ -18,7 +18,7 @@ use std::time::Duration;
 use ferrolb_lab::traffic::{Loss, Sink, Stream};
 use ferrolb_lab::{Frr, FrrBfdPeer, FrrConfig, Netns, Topology, veth};
 
-use crate::support::{Ferrolb, established, has_route, lab_ready, wait_for};
+use crate::support::{self, Ferrolb, established, has_route, lab_ready, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 const NODE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
@@ -71,7 +71,7 @@ fn has_vip(router: &Netns) -> bool {
 
 /// Whether FRR holds a path of `vip` as stale (kept for a restarting peer).
 fn stale_path(frr: &Frr, vip: Ipv4Addr) -> bool {
-    frr.vtysh(&format!("show bgp ipv4 unicast {vip}/32 json")).is_ok_and(|out| out.contains("\"stale\":true"))
+    support::stale(frr, &vip.to_string()) == Some(true)
 }
 
 fn stale(frr: &Frr) -> bool {

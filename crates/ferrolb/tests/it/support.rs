@@ -21,6 +21,14 @@ pub fn established(frr: &Frr, neighbor: IpAddr) -> bool {
     frr.neighbor_state(neighbor).unwrap().as_deref() == Some("Established")
 }
 
+/// Whether FRR holds the IPv4 host route `vip` (`None`: not at all), and
+/// whether a path of it is marked stale (kept for a peer that restarts).
+pub fn stale(frr: &Frr, vip: &str) -> Option<bool> {
+    let detail = frr.vtysh_json(&format!("show bgp ipv4 unicast {vip}/32 json")).ok()?;
+    let paths = detail["paths"].as_array().filter(|p| !p.is_empty())?;
+    Some(paths.iter().any(|p| p["stale"].as_bool().unwrap_or(false)))
+}
+
 /// Polls `check` every 50 ms until it holds; panics after `timeout`.
 pub fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
