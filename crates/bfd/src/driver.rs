@@ -247,7 +247,7 @@ impl Bfd {
         }
         let socket = sender(key).map_err(|source| DriverError::Socket { key, source })?;
         let discriminator = self.allocate_discriminator();
-        let session = Session::new(config, discriminator, random(discriminator.get()), Instant::now())
+        let session = Session::new(config, discriminator, random(discriminator.get()), now())
             .map_err(|source| DriverError::Config { key, source })?;
         let initial = PeerState {
             state: session.state(),
@@ -568,13 +568,13 @@ impl Sessions {
                 break;
             }
             // Far enough to mean "never" without overflowing the timer wheel.
-            let deadline = wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let deadline = wake.unwrap_or_else(|| now() + Duration::from_secs(3600));
             tokio::select! {
                 command = commands.recv(), if !closing => match command {
-                    Some(command) => self.command(command, Instant::now()),
+                    Some(command) => self.command(command, now()),
                     None => {
                         closing = true;
-                        let now = Instant::now();
+                        let now = now();
                         self.by_key.clear();
                         for peer in self.peers.values_mut().filter(|p| p.retire_at.is_none()) {
                             peer.retire(now);
@@ -582,10 +582,10 @@ impl Sessions {
                         debug!("BFD driver stopping: sessions AdminDown");
                     }
                 },
-                Some(datagram) = datagrams.recv() => self.receive(datagram, Instant::now()),
+                Some(datagram) = datagrams.recv() => self.receive(datagram, now()),
                 () = tokio::time::sleep_until(deadline.into()) => {}
             }
-            self.expire(Instant::now());
+            self.expire(now());
         }
         debug!("BFD driver stopped");
     }
@@ -680,4 +680,10 @@ impl Sessions {
             }
         }
     }
+}
+
+/// The time for the sans-I/O core: tokio's clock, which the sleeps use too,
+/// so that a test on a paused clock sees what production sees.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }

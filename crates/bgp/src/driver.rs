@@ -1,5 +1,5 @@
 //! The tokio driver of one BGP session: it performs what the pure
-//! [`Session`] asks (connect, send, arm timers) and feeds it what happens
+//! [`Session`] asks (connect, send, disconnect), sleeps until its timers and feeds it what happens
 //! (bytes, timer expiries), and keeps the peer's routes converged to the
 //! desired set through an [`AdjRibOut`].
 //!
@@ -11,7 +11,7 @@
 //!   Listener (TCP 179, v4 + v6) ────┤ accepted connections, by peer address (mpsc)
 //!     MD5 key per peer address     ▼
 //!                 ┌──────────── peer task ──────────────────────┐
-//!   TCP socket ◄──┤ main: Session (FSM) · timers · AdjRibOut     ├──► tracing
+//!   TCP socket ◄──┤ main: Session (FSM, its timers) · AdjRibOut  ├──► tracing
 //!   (MD5, TTL) ──►│ candidate: 2nd Session on an accepted socket │
 //!                 └──────────────────────────────────────────────┘
 //! ```
@@ -52,14 +52,10 @@
 //! the session at once with a Cease / BFD Down, drops a collision candidate, and
 //! refuses connections (out and in) until Up, which connects at once.
 //!
-//! Reconnect backoff ([`Backoff`]): the FSM asks for the idle hold wait
-//! after every failure; the driver picks it. Each failure of an attempt that
-//! never reached Established doubles it, from `SessionConfig::idle_hold` up
-//! to [`MAX_IDLE_HOLD`]. A session that was Established for [`STABLE_AFTER`]
-//! starts the series over; one that dropped sooner keeps the current wait
-//! (neither grows nor shrinks it), so a peer that resets a session now and
-//! then is still retried at once, while one that was unreachable for a while
-//! and flaps on return is retried at the slower pace.
+//! Timers and reconnect backoff belong to the FSM ([`Session::poll_timeout`],
+//! [`crate::backoff`]): the driver sleeps until the earliest and hands it the
+//! time, read from tokio's clock (so a test on a paused clock sees what
+//! production sees).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -101,12 +97,6 @@ enum RoutesChange {
     /// A change to the desired set.
     Patch(RoutesPatch),
 }
-
-/// The longest wait before reconnecting after repeated failures.
-pub const MAX_IDLE_HOLD: Duration = Duration::from_secs(30);
-
-/// How long a session must have been Established for the backoff to start over.
-pub const STABLE_AFTER: Duration = Duration::from_secs(60);
 
 /// The BGP port we listen on (RFC 4271 §8.2.1.2: 179).
 pub const BGP_PORT: u16 = 179;
@@ -399,44 +389,6 @@ async fn accept_loop(listener: Arc<TcpListener>, shared: Arc<Shared>) {
     }
 }
 
-/// Doubles the idle hold wait while failures repeat (see the module doc).
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    base: Duration,
-    max: Duration,
-    failures: u32,
-    established_at: Option<Instant>,
-}
-
-impl Backoff {
-    /// Waits of `base`, then twice as long each time up to `max`.
-    pub fn new(base: Duration, max: Duration) -> Backoff {
-        Backoff { base, max: max.max(base), failures: 0, established_at: None }
-    }
-
-    /// The session became Established at `now`.
-    pub fn established(&mut self, now: Instant) {
-        self.established_at = Some(now);
-    }
-
-    /// The wait before the next attempt, after a failure at `now`.
-    pub fn next_wait(&mut self, now: Instant) -> Duration {
-        let flapped = match self.established_at.take() {
-            Some(at) if now.saturating_duration_since(at) >= STABLE_AFTER => {
-                self.failures = 0;
-                false
-            }
-            Some(_) => true,
-            None => false,
-        };
-        let wait = self.base.saturating_mul(1u32 << self.failures.min(16)).min(self.max);
-        if !flapped {
-            self.failures = self.failures.saturating_add(1);
-        }
-        wait
-    }
-}
-
 /// An open connection to the peer.
 struct Connection {
     stream: TcpStream,
@@ -458,7 +410,6 @@ impl Connection {
 struct Candidate {
     session: Session,
     connection: Connection,
-    timers: HashMap<Timer, Instant>,
 }
 
 /// What the task owns.
@@ -470,7 +421,6 @@ struct PeerTask {
     /// which only happens while Established, so that then the rib holds the
     /// only reference and patches change the set in place.
     desired: Option<Routes>,
-    timers: HashMap<Timer, Instant>,
     connection: Option<Connection>,
     connecting: Option<JoinHandle<io::Result<TcpStream>>>,
     established: Option<Negotiated>,
@@ -481,7 +431,6 @@ struct PeerTask {
     rib: AdjRibOut<IpNet, RouteAttributes>,
     incoming: Option<mpsc::Receiver<TcpStream>>,
     candidate: Option<Candidate>,
-    backoff: Backoff,
     /// Whether the forwarding path is up; `None` once the handle is gone.
     path: Option<watch::Receiver<bool>>,
 }
@@ -495,13 +444,11 @@ impl PeerTask {
         path: watch::Receiver<bool>,
     ) -> Self {
         let session = Session::new(spec.session.clone());
-        let backoff = Backoff::new(spec.session.idle_hold, MAX_IDLE_HOLD);
         PeerTask {
             spec,
             session,
             routes,
             desired: Some(desired),
-            timers: HashMap::new(),
             connection: None,
             connecting: None,
             established: None,
@@ -510,7 +457,6 @@ impl PeerTask {
             rib: AdjRibOut::default(),
             incoming,
             candidate: None,
-            backoff,
             path: Some(path),
         }
     }
@@ -518,8 +464,9 @@ impl PeerTask {
     async fn run(mut self, mut stop: oneshot::Receiver<Stop>) {
         self.input(Input::ManualStart).await;
         loop {
-            let next_timer = self.timers.values().min().copied();
-            let candidate_timer = self.candidate.as_ref().and_then(|c| c.timers.values().min().copied());
+            let next_timer = self.session.poll_timeout().map(Instant::from_std);
+            let candidate_timer =
+                self.candidate.as_ref().and_then(|c| c.session.poll_timeout()).map(Instant::from_std);
             tokio::select! {
                 how = &mut stop => {
                     if let Some(mut candidate) = self.candidate.take() {
@@ -649,9 +596,8 @@ impl PeerTask {
         let mut candidate = Candidate {
             session: Session::new(self.spec.session.clone()),
             connection: Connection::new(stream, false),
-            timers: HashMap::new(),
         };
-        let now = std::time::Instant::now();
+        let now = now();
         let mut outputs = candidate.session.handle(now, Input::ManualStart);
         outputs.extend(candidate.session.handle(now, Input::TcpConnected));
         self.candidate = Some(candidate);
@@ -679,12 +625,6 @@ impl PeerTask {
                         return;
                     }
                 }
-                Output::ArmTimer(timer, after) => {
-                    candidate.timers.insert(timer, Instant::now() + after);
-                }
-                Output::CancelTimer(timer) => {
-                    candidate.timers.remove(&timer);
-                }
                 Output::StateChanged { from, to } => {
                     debug!(peer = %self.spec.name, from = ?from, to = ?to, "collision candidate state");
                 }
@@ -697,7 +637,7 @@ impl PeerTask {
 
     async fn candidate_input(&mut self, input: Input) {
         let Some(candidate) = self.candidate.as_mut() else { return };
-        let outputs = candidate.session.handle(std::time::Instant::now(), input);
+        let outputs = candidate.session.handle(now(), input);
         self.perform_candidate(outputs).await;
     }
 
@@ -733,9 +673,10 @@ impl PeerTask {
         if let Some(mut old) = self.connection.take() {
             let _ = old.stream.shutdown().await;
         }
-        self.session = candidate.session;
+        let mut session = candidate.session;
+        session.carry_on_from(&self.session);
+        self.session = session;
         self.connection = Some(candidate.connection);
-        self.timers = candidate.timers;
         self.established = None;
         self.forget_sent();
     }
@@ -751,7 +692,11 @@ impl PeerTask {
 
     /// Feeds the FSM and performs everything it asks, in order.
     async fn input(&mut self, input: Input) {
-        let outputs = self.session.handle(std::time::Instant::now(), input);
+        let outputs = self.session.handle(now(), input);
+        self.perform_all(outputs).await;
+    }
+
+    async fn perform_all(&mut self, outputs: Vec<Output>) {
         for output in outputs {
             self.perform(output).await;
         }
@@ -775,23 +720,15 @@ impl PeerTask {
                 self.forget_sent();
             }
             Output::Send(message) => self.send(&message).await,
-            Output::ArmTimer(Timer::IdleHold, _) => {
-                let wait = self.backoff.next_wait(Instant::now());
-                debug!(peer = %self.spec.name, wait = ?wait, "waiting before starting again");
-                self.timers.insert(Timer::IdleHold, Instant::now() + wait);
-            }
-            Output::ArmTimer(timer, after) => {
-                self.timers.insert(timer, Instant::now() + after);
-            }
-            Output::CancelTimer(timer) => {
-                self.timers.remove(&timer);
-            }
             Output::StateChanged { from, to } => {
                 info!(peer = %self.spec.name, from = ?from, to = ?to, "session state");
+                if let Some(at) = self.session.timer(Timer::IdleHold) {
+                    let wait = at.saturating_duration_since(now());
+                    debug!(peer = %self.spec.name, wait = ?wait, "waiting before starting again");
+                }
             }
             Output::Established(negotiated) => {
                 info!(peer = %self.spec.name, peer_as = ?negotiated.peer_as, "session established");
-                self.backoff.established(Instant::now());
                 if let Some(connection) = &self.connection {
                     let local = connection.local.ip();
                     self.next_hops = NextHops::choose(
@@ -821,7 +758,7 @@ impl PeerTask {
                 self.established = Some(negotiated);
                 if let Some(mut candidate) = self.candidate.take() {
                     // RFC 4271 §6.8: an Established session wins over a newer connection.
-                    let outputs = candidate.session.handle(std::time::Instant::now(), Input::CollisionDump);
+                    let outputs = candidate.session.handle(now(), Input::CollisionDump);
                     self.candidate = Some(candidate);
                     self.perform_candidate(outputs).await;
                     self.candidate = None;
@@ -837,25 +774,14 @@ impl PeerTask {
     }
 
     async fn fire_timers(&mut self) {
-        let now = Instant::now();
-        let due: Vec<Timer> = self.timers.iter().filter(|(_, at)| **at <= now).map(|(t, _)| *t).collect();
-        for timer in due {
-            self.timers.remove(&timer);
-            self.input(timer_input(timer)).await;
-        }
+        let outputs = self.session.handle_timeout(now());
+        self.perform_all(outputs).await;
     }
 
     async fn fire_candidate_timers(&mut self) {
-        let now = Instant::now();
         let Some(candidate) = self.candidate.as_mut() else { return };
-        let due: Vec<Timer> =
-            candidate.timers.iter().filter(|(_, at)| **at <= now).map(|(t, _)| *t).collect();
-        for timer in due {
-            if let Some(c) = self.candidate.as_mut() {
-                c.timers.remove(&timer);
-            }
-            self.candidate_input(timer_input(timer)).await;
-        }
+        let outputs = candidate.session.handle_timeout(now());
+        self.perform_candidate(outputs).await;
     }
 
     /// Decodes every whole message in the buffer and feeds it to the FSM.
@@ -1086,67 +1012,7 @@ async fn read_candidate(candidate: &mut Option<Candidate>) -> io::Result<usize> 
     }
 }
 
-fn timer_input(timer: Timer) -> Input {
-    match timer {
-        Timer::ConnectRetry => Input::ConnectRetryTimerExpired,
-        Timer::Hold => Input::HoldTimerExpired,
-        Timer::Keepalive => Input::KeepaliveTimerExpired,
-        Timer::IdleHold => Input::IdleHoldTimerExpired,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn secs(s: u64) -> Duration {
-        Duration::from_secs(s)
-    }
-
-    #[test]
-    fn the_idle_hold_wait_doubles_up_to_the_maximum() {
-        let mut backoff = Backoff::new(secs(1), MAX_IDLE_HOLD);
-        let now = Instant::now();
-        let waits: Vec<u64> = (0..8).map(|_| backoff.next_wait(now).as_secs()).collect();
-        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
-        for _ in 0..100 {
-            assert_eq!(backoff.next_wait(now), MAX_IDLE_HOLD);
-        }
-    }
-
-    #[test]
-    fn a_session_established_for_a_while_starts_the_backoff_over() {
-        let mut backoff = Backoff::new(secs(1), MAX_IDLE_HOLD);
-        let t0 = Instant::now();
-        for _ in 0..4 {
-            backoff.next_wait(t0);
-        }
-        // Established only briefly: the wait stays where it was.
-        backoff.established(t0);
-        assert_eq!(backoff.next_wait(t0 + secs(5)), secs(16));
-        backoff.established(t0 + secs(20));
-        assert_eq!(backoff.next_wait(t0 + secs(25)), secs(16));
-        // Failing again before Established: it grows again.
-        assert_eq!(backoff.next_wait(t0 + secs(45)), secs(16));
-        assert_eq!(backoff.next_wait(t0 + secs(47)), secs(30));
-        // Established long enough: back to the base wait.
-        backoff.established(t0 + secs(50));
-        assert_eq!(backoff.next_wait(t0 + secs(50) + STABLE_AFTER), secs(1));
-        assert_eq!(backoff.next_wait(t0 + secs(200)), secs(2));
-
-        // A session that keeps being reset soon after coming up is retried at the base pace.
-        let mut backoff = Backoff::new(secs(1), MAX_IDLE_HOLD);
-        for i in 0..10 {
-            backoff.established(t0 + secs(i));
-            assert_eq!(backoff.next_wait(t0 + secs(i)), secs(1));
-        }
-    }
-
-    #[test]
-    fn the_base_wait_is_the_configured_idle_hold() {
-        let mut backoff = Backoff::new(secs(5), MAX_IDLE_HOLD);
-        let now = Instant::now();
-        let waits: Vec<u64> = (0..4).map(|_| backoff.next_wait(now).as_secs()).collect();
-        assert_eq!(waits, [5, 10, 20, 30]);
-    }
+/// The time for the FSM, from tokio's clock.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
 }

@@ -1,9 +1,11 @@
 //! The BGP session state machine (RFC 4271 §8), for one TCP connection to one peer.
 //!
 //! Pure: [`Session::handle`] takes the time and one [`Input`] and returns the
-//! [`Output`]s for the driver to perform (connect, send, arm a timer...). It
-//! never reads a clock, opens a socket or sleeps; timer expiries come back as
-//! inputs.
+//! [`Output`]s for the driver to perform (connect, send, disconnect). It never
+//! reads a clock, opens a socket or sleeps. It owns its timers, as every
+//! sans-I/O core of ferrolb does (BFD, L2, membership): the driver sleeps
+//! until [`Session::poll_timeout`] and then calls [`Session::handle_timeout`]
+//! with the time, which runs the expired timers' events.
 //!
 //! ```text
 //!                 ManualStart
@@ -20,8 +22,8 @@
 //! ```
 //!
 //! After a failure the session returns to Idle and arms the idle hold timer
-//! (RFC 4271 §8.1.1 event 13); its expiry starts the session again, so the
-//! driver never decides on its own when to reconnect.
+//! (RFC 4271 §8.1.1 event 13) for the wait [`crate::backoff`] gives; its expiry
+//! starts the session again, so the driver never decides when to reconnect.
 //!
 //! The forwarding path (RFC 9384, BFD as the session's client): [`Input::PathDown`]
 //! closes the session at once with a Cease / BFD Down and keeps it in Idle, neither
@@ -29,6 +31,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::backoff::{Backoff, MAX_IDLE_HOLD};
 use crate::message::{
     Capability, DecodeContext, DecodeError, EncodeContext, GracefulRestart, Message, Notification, Open,
     RouteRefresh, Update, code, subcode,
@@ -66,7 +69,8 @@ pub struct SessionConfig {
     pub keepalive: Option<Duration>,
     /// ConnectRetryTime (RFC 4271 §10 suggests 120 s).
     pub connect_retry: Duration,
-    /// Wait before starting again after a failure (RFC 4271 §8.1.1 IdleHoldTimer).
+    /// Wait before starting again after a failure (RFC 4271 §8.1.1 IdleHoldTimer);
+    /// doubled while failures repeat ([`crate::backoff`]).
     pub idle_hold: Duration,
     /// Only accept connections, never initiate one (RFC 4271 §8.1.1 PassiveTcpEstablishment).
     pub passive: bool,
@@ -119,7 +123,7 @@ pub enum State {
     Established,
 }
 
-/// The session's timers; the driver runs them.
+/// The session's timers (see [`Session::poll_timeout`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Timer {
     /// ConnectRetryTimer.
@@ -177,10 +181,6 @@ pub enum Output {
     Disconnect,
     /// Send a message.
     Send(Message),
-    /// (Re)start a timer to fire after the duration.
-    ArmTimer(Timer, Duration),
-    /// Stop a timer.
-    CancelTimer(Timer),
     /// The state changed.
     StateChanged {
         /// The old state.
@@ -261,11 +261,40 @@ pub struct Session {
     started: bool,
     /// The forwarding path is down ([`Input::PathDown`]): no connection until it is up.
     path_down: bool,
+    /// When each [`Timer`] fires, if armed.
+    timers: [Option<Instant>; 4],
+    /// The wait before starting again after a failure.
+    backoff: Backoff,
+}
+
+/// Every timer, in the order [`Session::handle_timeout`] runs those due at one time.
+const TIMERS: [Timer; 4] = [Timer::Hold, Timer::Keepalive, Timer::ConnectRetry, Timer::IdleHold];
+
+fn slot(timer: Timer) -> usize {
+    match timer {
+        Timer::Hold => 0,
+        Timer::Keepalive => 1,
+        Timer::ConnectRetry => 2,
+        Timer::IdleHold => 3,
+    }
+}
+
+impl Timer {
+    /// The event its expiry is.
+    fn expired(self) -> Input {
+        match self {
+            Timer::ConnectRetry => Input::ConnectRetryTimerExpired,
+            Timer::Hold => Input::HoldTimerExpired,
+            Timer::Keepalive => Input::KeepaliveTimerExpired,
+            Timer::IdleHold => Input::IdleHoldTimerExpired,
+        }
+    }
 }
 
 impl Session {
     /// A session in Idle.
     pub fn new(config: SessionConfig) -> Session {
+        let config_idle_hold = config.idle_hold;
         Session {
             config,
             state: State::Idle,
@@ -274,7 +303,50 @@ impl Session {
             connect_retry_count: 0,
             started: false,
             path_down: false,
+            timers: [None; 4],
+            backoff: Backoff::new(config_idle_hold, MAX_IDLE_HOLD),
         }
+    }
+
+    /// When the next timer fires: sleep until then and call [`Session::handle_timeout`].
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.iter().flatten().min().copied()
+    }
+
+    /// Runs the events of the timers due at `now`, earliest first; returns what to do.
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        // One at a time: an event may stop or re-arm the others.
+        while let Some(timer) = TIMERS
+            .iter()
+            .copied()
+            .filter(|t| self.timers[slot(*t)].is_some_and(|at| at <= now))
+            .min_by_key(|t| self.timers[slot(*t)])
+        {
+            self.timers[slot(timer)] = None;
+            out.extend(self.handle(now, timer.expired()));
+        }
+        out
+    }
+
+    /// When `timer` fires, if armed.
+    pub fn timer(&self, timer: Timer) -> Option<Instant> {
+        self.timers[slot(timer)]
+    }
+
+    /// Takes over the reconnect history of `previous`, the session this one
+    /// replaces (a connection collision won by a newer connection).
+    pub fn carry_on_from(&mut self, previous: &Session) {
+        self.backoff = previous.backoff.clone();
+        self.connect_retry_count = previous.connect_retry_count;
+    }
+
+    fn arm(&mut self, timer: Timer, at: Instant) {
+        self.timers[slot(timer)] = Some(at);
+    }
+
+    fn cancel(&mut self, timer: Timer) {
+        self.timers[slot(timer)] = None;
     }
 
     /// The current state.
@@ -319,7 +391,7 @@ impl Session {
             (_, Input::PathDown) if self.path_down => {}
             (State::Idle, Input::PathDown) => {
                 self.path_down = true;
-                out.push(Output::CancelTimer(Timer::IdleHold));
+                self.cancel(Timer::IdleHold);
             }
             (_, Input::PathDown) => {
                 self.path_down = true;
@@ -339,7 +411,7 @@ impl Session {
             (State::Idle, Input::ManualStart | Input::IdleHoldTimerExpired) => self.start(now, &mut out),
             // A stop while waiting to restart after a failure: stay down.
             (State::Idle, Input::ManualStop(_)) => {
-                out.push(Output::CancelTimer(Timer::IdleHold));
+                self.cancel(Timer::IdleHold);
                 self.connect_retry_count = 0;
             }
             (State::Idle, _) => {}
@@ -354,7 +426,7 @@ impl Session {
             }
 
             (State::Connect | State::Active, Input::ConnectRetryTimerExpired) => {
-                out.push(Output::ArmTimer(Timer::ConnectRetry, self.config.connect_retry));
+                self.arm(Timer::ConnectRetry, now + self.config.connect_retry);
                 if self.config.passive {
                     self.transition(now, State::Active, &mut out);
                 } else {
@@ -364,9 +436,9 @@ impl Session {
                 }
             }
             (State::Connect | State::Active, Input::TcpConnected) => {
-                out.push(Output::CancelTimer(Timer::ConnectRetry));
+                self.cancel(Timer::ConnectRetry);
                 out.push(Output::Send(Message::Open(self.config.open())));
-                out.push(Output::ArmTimer(Timer::Hold, OPEN_HOLD_TIME));
+                self.arm(Timer::Hold, now + OPEN_HOLD_TIME);
                 self.transition(now, State::OpenSent, &mut out);
             }
             // RFC 4271 §8.2.2: a start while starting is ignored...
@@ -377,7 +449,7 @@ impl Session {
             (State::OpenSent, Input::MessageReceived(Message::Open(open))) => match self.accept_open(&open) {
                 Ok(negotiated) => {
                     out.push(Output::Send(Message::Keepalive));
-                    self.arm_session_timers(&negotiated, &mut out);
+                    self.arm_session_timers(now, &negotiated);
                     self.negotiated = Some(negotiated);
                     self.transition(now, State::OpenConfirm, &mut out);
                 }
@@ -386,14 +458,15 @@ impl Session {
             (State::OpenSent, Input::TcpClosed | Input::TcpFailed) => {
                 // RFC 4271 §8.2.2: back to Active to wait for the peer to connect again.
                 out.push(Output::Disconnect);
-                out.push(Output::ArmTimer(Timer::ConnectRetry, self.config.connect_retry));
-                out.push(Output::CancelTimer(Timer::Hold));
+                self.arm(Timer::ConnectRetry, now + self.config.connect_retry);
+                self.cancel(Timer::Hold);
                 self.transition(now, State::Active, &mut out);
             }
 
             (State::OpenConfirm, Input::MessageReceived(Message::Keepalive)) => {
                 if let Some(negotiated) = self.negotiated.clone() {
-                    self.arm_hold(&negotiated, &mut out);
+                    self.arm_hold(now, &negotiated);
+                    self.backoff.established(now);
                     self.transition(now, State::Established, &mut out);
                     out.push(Output::Established(negotiated));
                 }
@@ -402,7 +475,7 @@ impl Session {
             (State::OpenConfirm | State::Established, Input::KeepaliveTimerExpired) => {
                 out.push(Output::Send(Message::Keepalive));
                 if let Some(interval) = self.negotiated.as_ref().and_then(|n| n.keepalive) {
-                    out.push(Output::ArmTimer(Timer::Keepalive, interval));
+                    self.arm(Timer::Keepalive, now + interval);
                 }
             }
 
@@ -413,7 +486,7 @@ impl Session {
                 ),
             ) => {
                 if let Some(negotiated) = self.negotiated.clone() {
-                    self.arm_hold(&negotiated, &mut out);
+                    self.arm_hold(now, &negotiated);
                 }
                 match message {
                     Message::Update(update) => out.push(Output::Update(update)),
@@ -452,8 +525,8 @@ impl Session {
     }
 
     fn start(&mut self, now: Instant, out: &mut Vec<Output>) {
-        out.push(Output::CancelTimer(Timer::IdleHold));
-        out.push(Output::ArmTimer(Timer::ConnectRetry, self.config.connect_retry));
+        self.cancel(Timer::IdleHold);
+        self.arm(Timer::ConnectRetry, now + self.config.connect_retry);
         if self.config.passive {
             self.transition(now, State::Active, out);
         } else {
@@ -476,11 +549,12 @@ impl Session {
         }
         out.push(Output::Disconnect);
         for timer in [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive] {
-            out.push(Output::CancelTimer(timer));
+            self.cancel(timer);
         }
         if restart {
             self.connect_retry_count = self.connect_retry_count.saturating_add(1);
-            out.push(Output::ArmTimer(Timer::IdleHold, self.config.idle_hold));
+            let wait = self.backoff.next_wait(now);
+            self.arm(Timer::IdleHold, now + wait);
         }
         self.negotiated = None;
         self.transition(now, State::Idle, out);
@@ -494,19 +568,19 @@ impl Session {
         }
     }
 
-    fn arm_session_timers(&self, negotiated: &Negotiated, out: &mut Vec<Output>) {
-        self.arm_hold(negotiated, out);
+    fn arm_session_timers(&mut self, now: Instant, negotiated: &Negotiated) {
+        self.arm_hold(now, negotiated);
         match negotiated.keepalive {
-            Some(interval) => out.push(Output::ArmTimer(Timer::Keepalive, interval)),
-            None => out.push(Output::CancelTimer(Timer::Keepalive)),
+            Some(interval) => self.arm(Timer::Keepalive, now + interval),
+            None => self.cancel(Timer::Keepalive),
         }
     }
 
-    fn arm_hold(&self, negotiated: &Negotiated, out: &mut Vec<Output>) {
+    fn arm_hold(&mut self, now: Instant, negotiated: &Negotiated) {
         if negotiated.hold_time.is_disabled() {
-            out.push(Output::CancelTimer(Timer::Hold));
+            self.cancel(Timer::Hold);
         } else {
-            out.push(Output::ArmTimer(Timer::Hold, negotiated.hold_time.as_duration()));
+            self.arm(Timer::Hold, now + negotiated.hold_time.as_duration());
         }
     }
 

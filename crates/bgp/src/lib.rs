@@ -14,6 +14,7 @@
 //! send ([`message::Notification::from`]), so the session never picks error
 //! codes itself.
 
+pub mod backoff;
 #[cfg(feature = "driver")]
 pub mod driver;
 pub mod fsm;

@@ -247,16 +247,16 @@ async fn run(
                 }
                 let next = leadership.borrow_and_update().clone();
                 reconcile_links(&mut links, &next, &frames_tx, &config);
-                announcer.handle(Instant::now(), Input::SetLeadership(next))
+                announcer.handle(now(), Input::SetLeadership(next))
             }
             Ok(()) = again.changed() => {
                 again.borrow_and_update();
-                announcer.handle(Instant::now(), Input::AnnounceAgain)
+                announcer.handle(now(), Input::AnnounceAgain)
             }
             Some((iface, frame)) = frames_rx.recv() => {
-                announcer.handle(Instant::now(), Input::Received { iface: &iface, frame: &frame })
+                announcer.handle(now(), Input::Received { iface: &iface, frame: &frame })
             }
-            () = sleep => announcer.handle(Instant::now(), Input::Timeout),
+            () = sleep => announcer.handle(now(), Input::Timeout),
         };
         for output in outputs {
             let (iface, frame) = match &output {
@@ -382,6 +382,12 @@ pub fn host_interfaces() -> io::Result<Vec<HostInterface>> {
 pub fn interfaces_for(requested: &[String]) -> io::Result<Vec<HostLink>> {
     let host = host_interfaces()?;
     interfaces::select(requested, &host).into_iter().map(|i| read_link(&i.name)).collect()
+}
+
+/// The time for the sans-I/O core: tokio's clock, which the sleeps use too,
+/// so that a test on a paused clock sees what production sees.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 #[cfg(test)]

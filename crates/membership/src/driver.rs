@@ -198,7 +198,7 @@ impl MembershipHandle {
             config.secret.as_deref(),
             config.timing,
             rng_seed,
-            Instant::now(),
+            now(),
         );
         if membership.is_authenticated() {
             tracing::info!(node = %config.node, addr = %local_addr, generation, seeds = ?config.seeds, "gossip started");
@@ -302,13 +302,13 @@ impl Gossip {
                 biased;
                 received = self.socket.recv_from(&mut buf) => match received {
                     Ok((len, from)) => {
-                        self.membership.handle_datagram(Instant::now(), &buf[..len]);
+                        self.membership.handle_datagram(now(), &buf[..len]);
                         let stats = self.membership.stats();
                         if stats.unauthenticated > unauthenticated {
                             unauthenticated = stats.unauthenticated;
                             // One line per 10 s per speaker: a misconfigured peer retries forever.
                             if last_refusal_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                                last_refusal_log = Some(Instant::now());
+                                last_refusal_log = Some(now());
                                 tracing::warn!(
                                     node = %self.membership.id().name(), from = %from, refused = stats.unauthenticated,
                                     "gossip datagram refused: wrong or missing secret"
@@ -320,7 +320,7 @@ impl Gossip {
                     Err(error) => tracing::debug!(node = %self.membership.id().name(), %error, "gossip receive failed"),
                 },
                 () = sleep_until(next_deadline) => {
-                    let now = Instant::now();
+                    let now = now();
                     while let Some(entry) = self.timers.first_entry() {
                         if entry.key().0 > now {
                             break;
@@ -332,13 +332,13 @@ impl Gossip {
                 command = commands.recv() => match command {
                     Some(Command::Leave(done)) => {
                         tracing::info!(node = %self.membership.id().name(), "leaving the gossip group");
-                        self.membership.leave(Instant::now());
+                        self.membership.leave(now());
                         self.perform().await;
                         let _ = done.send(());
                         return;
                     }
                     Some(Command::Watch(members)) => {
-                        self.membership.watch(Instant::now(), &members);
+                        self.membership.watch(now(), &members);
                     }
                     // The handle is gone; its drop aborts us anyway.
                     None => return,
@@ -392,6 +392,12 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
+}
+
+/// The time for the sans-I/O core: tokio's clock, which the sleeps use too,
+/// so that a test on a paused clock sees what production sees.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 #[cfg(test)]

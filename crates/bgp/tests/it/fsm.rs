@@ -36,8 +36,10 @@ pub fn remote_open(asn_number: u32, hold: u16) -> Message {
     ))
 }
 
+/// The one time every step of these tests happens at, unless said otherwise.
 fn t0() -> Instant {
-    Instant::now()
+    static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *T0.get_or_init(Instant::now)
 }
 
 /// A session driven to OpenSent on an outgoing connection.
@@ -75,15 +77,13 @@ fn notification(outputs: &[Output]) -> Option<(u8, u8)> {
         .find_map(|m| if let Message::Notification(n) = m { Some((n.code, n.subcode)) } else { None })
 }
 
-fn armed(outputs: &[Output], timer: Timer) -> Option<Duration> {
-    outputs.iter().rev().find_map(|o| match o {
-        Output::ArmTimer(t, d) if *t == timer => Some(*d),
-        _ => None,
-    })
+/// How long after [`t0`] `timer` fires, if armed.
+fn armed(session: &Session, timer: Timer) -> Option<Duration> {
+    session.timer(timer).map(|at| at - t0())
 }
 
-fn cancels(outputs: &[Output], timer: Timer) -> bool {
-    outputs.contains(&Output::CancelTimer(timer))
+fn cancels(session: &Session, timer: Timer) -> bool {
+    session.timer(timer).is_none()
 }
 
 #[test]
@@ -91,7 +91,7 @@ fn idle_on_manual_start_connects_arms_connect_retry_and_moves_to_connect() {
     let mut session = Session::new(config());
     let out = session.handle(t0(), Input::ManualStart);
     assert!(out.contains(&Output::Connect));
-    assert_eq!(armed(&out, Timer::ConnectRetry), Some(Duration::from_secs(120)));
+    assert_eq!(armed(&session, Timer::ConnectRetry), Some(Duration::from_secs(120)));
     assert_eq!(session.state(), State::Connect);
 }
 
@@ -117,9 +117,9 @@ fn connect_on_tcp_connected_sends_open_and_arms_a_large_hold_timer() {
     let mut session = Session::new(config());
     session.handle(t0(), Input::ManualStart);
     let out = session.handle(t0(), Input::TcpConnected);
-    assert!(cancels(&out, Timer::ConnectRetry));
+    assert!(cancels(&session, Timer::ConnectRetry));
     assert_eq!(sent(&out), [&Message::Open(config().open())]);
-    assert_eq!(armed(&out, Timer::Hold), Some(OPEN_HOLD_TIME));
+    assert_eq!(armed(&session, Timer::Hold), Some(OPEN_HOLD_TIME));
     assert_eq!(session.state(), State::OpenSent);
 }
 
@@ -129,7 +129,7 @@ fn connect_on_connect_retry_expiry_tries_again() {
     session.handle(t0(), Input::ManualStart);
     let out = session.handle(t0(), Input::ConnectRetryTimerExpired);
     assert!(out.contains(&Output::Connect));
-    assert!(armed(&out, Timer::ConnectRetry).is_some());
+    assert!(armed(&session, Timer::ConnectRetry).is_some());
     assert_eq!(session.state(), State::Connect);
 }
 
@@ -139,7 +139,7 @@ fn connect_on_tcp_failure_goes_idle_and_starts_again_after_the_idle_hold_time() 
     session.handle(t0(), Input::ManualStart);
     let out = session.handle(t0(), Input::TcpFailed);
     assert_eq!(notification(&out), None, "no connection to send a NOTIFICATION on");
-    assert_eq!(armed(&out, Timer::IdleHold), Some(Duration::from_secs(5)));
+    assert_eq!(armed(&session, Timer::IdleHold), Some(Duration::from_secs(5)));
     assert_eq!(session.state(), State::Idle);
     assert_eq!(session.connect_retry_count(), 1);
     let out = session.handle(t0(), Input::IdleHoldTimerExpired);
@@ -161,8 +161,8 @@ fn open_sent_on_acceptable_open_sends_keepalive_and_negotiates_the_smaller_hold_
     let mut session = open_sent_session(config());
     let out = session.handle(t0(), Input::MessageReceived(remote_open(64513, 30)));
     assert_eq!(sent(&out), [&Message::Keepalive]);
-    assert_eq!(armed(&out, Timer::Hold), Some(Duration::from_secs(30)));
-    assert_eq!(armed(&out, Timer::Keepalive), Some(Duration::from_secs(10)));
+    assert_eq!(armed(&session, Timer::Hold), Some(Duration::from_secs(30)));
+    assert_eq!(armed(&session, Timer::Keepalive), Some(Duration::from_secs(10)));
     assert_eq!(session.state(), State::OpenConfirm);
     let negotiated = session.negotiated().unwrap();
     assert_eq!(negotiated.hold_time.seconds(), 30);
@@ -215,8 +215,8 @@ fn open_sent_on_keepalive_sends_fsm_error_for_open_sent() {
 #[test]
 fn open_sent_on_tcp_closed_waits_in_active() {
     let mut session = open_sent_session(config());
-    let out = session.handle(t0(), Input::TcpClosed);
-    assert!(armed(&out, Timer::ConnectRetry).is_some());
+    session.handle(t0(), Input::TcpClosed);
+    assert!(armed(&session, Timer::ConnectRetry).is_some());
     assert_eq!(session.state(), State::Active);
 }
 
@@ -246,7 +246,7 @@ fn open_confirm_on_keepalive_is_established_with_the_negotiated_parameters() {
     };
     assert_eq!(negotiated.peer_as, asn(64513));
     assert_eq!(negotiated.families, [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST]);
-    assert_eq!(armed(&out, Timer::Hold), Some(Duration::from_secs(90)));
+    assert_eq!(armed(&session, Timer::Hold), Some(Duration::from_secs(90)));
 }
 
 #[test]
@@ -254,7 +254,7 @@ fn open_confirm_on_keepalive_timer_sends_keepalive() {
     let mut session = open_confirm_session();
     let out = session.handle(t0(), Input::KeepaliveTimerExpired);
     assert_eq!(sent(&out), [&Message::Keepalive]);
-    assert_eq!(armed(&out, Timer::Keepalive), Some(Duration::from_secs(30)));
+    assert_eq!(armed(&session, Timer::Keepalive), Some(Duration::from_secs(30)));
 }
 
 #[test]
@@ -267,10 +267,10 @@ fn open_confirm_on_update_sends_fsm_error_for_open_confirm() {
 #[test]
 fn hold_time_zero_disables_the_hold_and_keepalive_timers() {
     let mut session = open_sent_session(config());
-    let out = session.handle(t0(), Input::MessageReceived(remote_open(64513, 0)));
-    assert!(cancels(&out, Timer::Hold));
-    assert!(cancels(&out, Timer::Keepalive));
-    assert_eq!(armed(&out, Timer::Keepalive), None);
+    session.handle(t0(), Input::MessageReceived(remote_open(64513, 0)));
+    assert!(cancels(&session, Timer::Hold));
+    assert!(cancels(&session, Timer::Keepalive));
+    assert_eq!(armed(&session, Timer::Keepalive), None);
     assert_eq!(session.negotiated().unwrap().keepalive, None);
 }
 
@@ -278,8 +278,8 @@ fn hold_time_zero_disables_the_hold_and_keepalive_timers() {
 fn configured_keepalive_is_used_when_shorter_than_a_third_of_the_hold_time() {
     let mut session =
         open_sent_session(SessionConfig { keepalive: Some(Duration::from_secs(5)), ..config() });
-    let out = session.handle(t0(), Input::MessageReceived(remote_open(64513, 90)));
-    assert_eq!(armed(&out, Timer::Keepalive), Some(Duration::from_secs(5)));
+    session.handle(t0(), Input::MessageReceived(remote_open(64513, 90)));
+    assert_eq!(armed(&session, Timer::Keepalive), Some(Duration::from_secs(5)));
 }
 
 #[test]
@@ -317,7 +317,7 @@ fn ipv4_routes_take_ipv6_next_hops_only_when_both_sides_offer_it() {
 fn established_on_update_restarts_the_hold_timer_and_delivers_it() {
     let mut session = established_session();
     let out = session.handle(t0(), Input::MessageReceived(Message::Update(Update::default())));
-    assert_eq!(armed(&out, Timer::Hold), Some(Duration::from_secs(90)));
+    assert_eq!(armed(&session, Timer::Hold), Some(Duration::from_secs(90)));
     assert!(out.contains(&Output::Update(Update::default())));
     assert_eq!(session.state(), State::Established);
 }
@@ -325,8 +325,10 @@ fn established_on_update_restarts_the_hold_timer_and_delivers_it() {
 #[test]
 fn established_on_keepalive_restarts_the_hold_timer() {
     let mut session = established_session();
-    let out = session.handle(t0(), Input::MessageReceived(Message::Keepalive));
-    assert_eq!(out, [Output::ArmTimer(Timer::Hold, Duration::from_secs(90))]);
+    let later = t0() + Duration::from_secs(10);
+    let out = session.handle(later, Input::MessageReceived(Message::Keepalive));
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(session.timer(Timer::Hold), Some(later + Duration::from_secs(90)));
 }
 
 #[test]
@@ -335,7 +337,7 @@ fn established_on_hold_timer_expiry_sends_hold_timer_expired_and_goes_idle() {
     let out = session.handle(t0(), Input::HoldTimerExpired);
     assert_eq!(notification(&out), Some((4, 0)));
     assert!(out.contains(&Output::StateChanged { from: State::Established, to: State::Idle }));
-    assert_eq!(armed(&out, Timer::IdleHold), Some(Duration::from_secs(5)));
+    assert_eq!(armed(&session, Timer::IdleHold), Some(Duration::from_secs(5)));
 }
 
 #[test]
@@ -353,7 +355,7 @@ fn established_on_manual_stop_sends_the_shutdown_communication_and_stays_down() 
     let mut session = established_session();
     let out = session.handle(t0(), Input::ManualStop(Some("maintenance".into())));
     assert_eq!(sent(&out), [&Message::Notification(Notification::administrative_shutdown("maintenance"))]);
-    assert_eq!(armed(&out, Timer::IdleHold), None, "a manual stop does not restart");
+    assert_eq!(armed(&session, Timer::IdleHold), None, "a manual stop does not restart");
     assert_eq!(session.state(), State::Idle);
 }
 
@@ -386,7 +388,7 @@ fn losing_connection_sends_cease_collision_resolution_and_does_not_restart() {
     let mut session = open_confirm_session();
     let out = session.handle(t0(), Input::CollisionDump);
     assert_eq!(notification(&out), Some((6, 7)));
-    assert_eq!(armed(&out, Timer::IdleHold), None);
+    assert_eq!(armed(&session, Timer::IdleHold), None);
     assert_eq!(session.state(), State::Idle);
 }
 
@@ -394,8 +396,10 @@ fn losing_connection_sends_cease_collision_resolution_and_does_not_restart() {
 fn idle_on_manual_stop_after_a_failure_cancels_the_pending_restart() {
     let mut session = established_session();
     session.handle(t0(), Input::HoldTimerExpired);
+    assert!(armed(&session, Timer::IdleHold).is_some());
     let out = session.handle(t0(), Input::ManualStop(None));
-    assert_eq!(out, [Output::CancelTimer(Timer::IdleHold)]);
+    assert!(out.is_empty(), "{out:?}");
+    assert!(cancels(&session, Timer::IdleHold));
     assert_eq!(session.state(), State::Idle);
 }
 
@@ -432,7 +436,7 @@ fn established_on_path_down_sends_cease_bfd_down_and_stays_idle() {
     let out = session.handle(t0(), Input::PathDown);
     assert_eq!(notification(&out), Some((6, 10)));
     assert!(out.contains(&Output::Disconnect));
-    assert_eq!(armed(&out, Timer::IdleHold), None, "no automatic restart while the path is down");
+    assert_eq!(armed(&session, Timer::IdleHold), None, "no automatic restart while the path is down");
     assert_eq!(session.state(), State::Idle);
     assert!(session.path_down());
 }
@@ -479,8 +483,8 @@ fn path_down_while_waiting_to_restart_cancels_the_wait_and_path_up_starts_at_onc
     session.handle(t0(), Input::ManualStart);
     session.handle(t0(), Input::TcpFailed);
     assert_eq!(session.state(), State::Idle);
-    let out = session.handle(t0(), Input::PathDown);
-    assert!(cancels(&out, Timer::IdleHold));
+    session.handle(t0(), Input::PathDown);
+    assert!(cancels(&session, Timer::IdleHold));
     assert_eq!(session.handle(t0(), Input::IdleHoldTimerExpired), []);
     assert!(session.handle(t0(), Input::PathUp).contains(&Output::Connect));
 }
@@ -512,4 +516,47 @@ fn a_start_while_the_path_is_down_waits_for_path_up() {
     session.handle(t0(), Input::PathDown);
     assert_eq!(session.handle(t0(), Input::ManualStart), []);
     assert!(session.handle(t0(), Input::PathUp).contains(&Output::Connect));
+}
+
+#[test]
+fn the_session_owns_its_timers_and_runs_those_due_earliest_first() {
+    let mut session = established_session();
+    // Hold 90 s, keepalive every 30 s, both from t0.
+    assert_eq!(session.poll_timeout(), Some(t0() + Duration::from_secs(30)));
+    assert!(session.handle_timeout(t0() + Duration::from_secs(29)).is_empty());
+    let out = session.handle_timeout(t0() + Duration::from_secs(30));
+    assert_eq!(sent(&out), [&Message::Keepalive]);
+    assert_eq!(session.poll_timeout(), Some(t0() + Duration::from_secs(60)));
+    // Asleep past the hold time: what was due runs in order of its time, the
+    // KEEPALIVE of 60 s, then the hold timer of 90 s (before the KEEPALIVE due
+    // at the same time), which closes the session and stops the keepalives.
+    let out = session.handle_timeout(t0() + Duration::from_secs(200));
+    assert_eq!(sent(&out)[0], &Message::Keepalive);
+    assert_eq!(notification(&out), Some((4, 0)));
+    assert_eq!(sent(&out).len(), 2, "{out:?}");
+    assert_eq!(session.state(), State::Idle);
+    assert_eq!(session.poll_timeout(), session.timer(Timer::IdleHold));
+}
+
+#[test]
+fn failures_in_a_row_double_the_wait_before_starting_again_up_to_30_seconds() {
+    let mut session = Session::new(config());
+    session.handle(t0(), Input::ManualStart);
+    let mut now = t0();
+    let mut waits = Vec::new();
+    for _ in 0..6 {
+        session.handle(now, Input::TcpFailed);
+        let at = session.timer(Timer::IdleHold).unwrap();
+        waits.push((at - now).as_secs());
+        now = at;
+        session.handle_timeout(now);
+        assert_eq!(session.state(), State::Connect);
+    }
+    assert_eq!(waits, [5, 10, 20, 30, 30, 30]);
+    // A connection that wins a collision carries on the history.
+    let mut winner = Session::new(config());
+    winner.carry_on_from(&session);
+    winner.handle(now, Input::ManualStart);
+    winner.handle(now, Input::TcpFailed);
+    assert_eq!(winner.timer(Timer::IdleHold), Some(now + Duration::from_secs(30)));
 }

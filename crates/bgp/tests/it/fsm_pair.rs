@@ -3,38 +3,21 @@
 //! Every message crosses the "wire" as bytes: encoded by the sender with its
 //! negotiated context, framed and decoded by the receiver with its own.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use ferrolb_bgp::fsm::{Input, Output, PeerAs, Session, SessionConfig, State, Timer};
+use ferrolb_bgp::fsm::{Input, Output, PeerAs, Session, SessionConfig, State};
 use ferrolb_bgp::message::{Message, message_len};
 use ferrolb_bgp::types::{Asn, HoldTime, RouterId};
 
 struct Side {
     session: Session,
-    timers: BTreeMap<TimerKey, Instant>,
     inbox: VecDeque<Vec<u8>>,
     /// Drops everything this side sends, as if its process hung.
     mute: bool,
     /// Messages this side sent, for assertions.
     sent: Vec<Message>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct TimerKey(u8);
-
-fn key(timer: Timer) -> TimerKey {
-    TimerKey(match timer {
-        Timer::ConnectRetry => 0,
-        Timer::Hold => 1,
-        Timer::Keepalive => 2,
-        Timer::IdleHold => 3,
-    })
-}
-
-fn timer(key: TimerKey) -> Timer {
-    [Timer::ConnectRetry, Timer::Hold, Timer::Keepalive, Timer::IdleHold][usize::from(key.0)]
 }
 
 struct Pair {
@@ -57,7 +40,6 @@ impl Pair {
                     PeerAs::Fixed(Asn::new(peer).unwrap()),
                 )
             }),
-            timers: BTreeMap::new(),
             inbox: VecDeque::new(),
             mute: false,
             sent: Vec::new(),
@@ -111,12 +93,6 @@ impl Pair {
                     self.sides[other].inbox.push_back(message.to_bytes(&encode));
                 }
             }
-            Output::ArmTimer(t, after) => {
-                self.sides[side].timers.insert(key(t), self.now + after);
-            }
-            Output::CancelTimer(t) => {
-                self.sides[side].timers.remove(&key(t));
-            }
             Output::StateChanged { .. }
             | Output::Established(_)
             | Output::Update(_)
@@ -139,19 +115,15 @@ impl Pair {
                 return true;
             }
         }
-        let next =
-            (0..2).flat_map(|side| self.sides[side].timers.iter().map(move |(k, at)| (*at, side, *k))).min();
+        // The timer contract: each side says when it next needs the time.
+        let next = (0..2).filter_map(|side| Some((self.sides[side].session.poll_timeout()?, side))).min();
         match next {
-            Some((at, side, k)) if at <= until => {
+            Some((at, side)) if at <= until => {
                 self.now = at;
-                self.sides[side].timers.remove(&k);
-                let input = match timer(k) {
-                    Timer::ConnectRetry => Input::ConnectRetryTimerExpired,
-                    Timer::Hold => Input::HoldTimerExpired,
-                    Timer::Keepalive => Input::KeepaliveTimerExpired,
-                    Timer::IdleHold => Input::IdleHoldTimerExpired,
-                };
-                self.input(side, input);
+                let outputs = self.sides[side].session.handle_timeout(at);
+                for output in outputs {
+                    self.perform(side, output);
+                }
                 true
             }
             _ => false,
