@@ -94,14 +94,15 @@ fn u64_field(view: &Value, field: &str) -> u64 {
     view[field].as_u64().unwrap_or_else(|| panic!("no {field} in {view}"))
 }
 
-/// Sends `payload` to `to` port `port` from a thread in `ns`, with IP TTL `ttl`.
+/// Sends `payload` to `to` port `port` from a thread in `ns`, with IP TTL (IPv6 hop limit) `ttl`.
 fn send_from(ns: &Netns, from: IpAddr, to: SocketAddr, ttl: u32, payload: &[u8]) {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
                 enter(ns);
                 let socket = UdpSocket::bind(SocketAddr::new(from, 0)).expect("bind");
-                socket.set_ttl(ttl).expect("TTL");
+                let raw = socket2::SockRef::from(&socket);
+                if from.is_ipv4() { raw.set_ttl_v4(ttl) } else { raw.set_unicast_hops_v6(ttl) }.expect("TTL");
                 socket.send_to(payload, to).expect("send");
             })
             .join()
@@ -234,6 +235,35 @@ fn ipv4_multihop_comes_up_with_frr_refuses_a_ttl_below_its_minimum_and_detects_a
         // It may be Up again already: the diagnostic of the flap is kept.
         assert_eq!(state.last_down, Some(Diagnostic::NeighborSignaledSessionDown), "{state:?}");
         come_up(&lab, runtime, &mut rx);
+
+        lab.frr.kill_bfdd().expect("bfdd was running");
+        let state = wait_state(runtime, &mut rx, "Down after bfdd was killed", |s| s.state == State::Down);
+        assert_eq!(state.diagnostic, Diagnostic::ControlDetectionTimeExpired, "{state:?}");
+        runtime.block_on(bfd.shutdown());
+    });
+}
+
+#[test]
+fn ipv6_multihop_comes_up_with_frr_refuses_a_hop_limit_below_its_minimum_and_detects_a_crash() {
+    if !lab_ready(TOOLS) {
+        return;
+    }
+    let mut lab = Lab::new("2001:db8:bfd::1/64", "2001:db8:bfd::2/64", true);
+    let ours = lab.ours.clone();
+    in_netns(&ours, |runtime| {
+        let _entered = runtime.enter();
+        let bfd = Bfd::spawn(&[Ipv6Addr::UNSPECIFIED.into()]).expect("listen");
+        let mut rx = bfd.add_peer(lab.key, SessionConfig::default()).expect("add peer");
+        let view = come_up(&lab, runtime, &mut rx);
+        assert_eq!(view["multihop"], true, "{view}");
+
+        // The minimum applies to the IPv6 hop limit as to the IPv4 TTL.
+        let to = SocketAddr::new(lab.key.local, MULTIHOP_PORT);
+        let before = bfd.dropped();
+        send_from(&lab.theirs, lab.key.peer, to, 253, &forged_down(&view).encode());
+        wait_dropped(runtime, &bfd, |now| now.ttl > before.ttl);
+        let state = *rx.borrow();
+        assert!(up(&state) && state.downs == 0, "hop limit 253 must be dropped: {state:?}");
 
         lab.frr.kill_bfdd().expect("bfdd was running");
         let state = wait_state(runtime, &mut rx, "Down after bfdd was killed", |s| s.state == State::Down);
