@@ -253,6 +253,9 @@ fn a_graceful_restart_with_bfd_loses_no_request() {
     let bfd_up = |f: &Ferrolb| f.log().contains("state=Up");
     let ferrolb = lab.start(&cluster);
     wait_for("BFD up", TIMEOUT, || bfd_up(&ferrolb));
+    // FRR ties the BGP session to BFD (the test is void otherwise).
+    let neighbor = lab.frr.vtysh("show bgp neighbors 192.0.2.11 json").unwrap();
+    assert!(neighbor.contains("peerBfdInfo"), "{neighbor}");
     let (loss, ferrolb) = lab.loss_during(|| {
         let log = ferrolb.stop_with("USR2");
         assert!(log.contains("closing the session without a NOTIFICATION"), "{log}");
