@@ -11,8 +11,8 @@
 //!   Listener (TCP 179, v4 + v6) ────┤ accepted connections, by peer address (mpsc)
 //!     MD5 key per peer address     ▼
 //!                 ┌──────────── peer task ──────────────────────┐
-//!   TCP socket ◄──┤ main: Session (FSM, its timers) · AdjRibOut  ├──► tracing
-//!   (MD5, TTL) ──►│ candidate: 2nd Session on an accepted socket │
+//!   TCP socket ◄──┤ Peer (FSM: main + candidate session, timers) ├──► tracing
+//!   (MD5, TTL) ──►│ a connection per Slot · AdjRibOut            │
 //!                 └──────────────────────────────────────────────┘
 //! ```
 //!
@@ -32,20 +32,10 @@
 //!
 //! Passive side (RFC 4271 §8, §6.8): a [`Listener`] accepts on port 179 and
 //! hands each connection to the session registered for the remote address
-//! (unknown addresses are closed at once). The task then:
-//! - has no connection of its own (Idle, Connect, Active): it adopts the
-//!   accepted one as its connection; an outgoing attempt in progress is
-//!   dropped, and an idle-hold wait ends (the peer is evidently back);
-//! - has one (OpenSent to Established): the accepted connection becomes the
-//!   *candidate*, run by a second [`Session`] until the peer's OPEN arrives on
-//!   it (OpenConfirm). Then: if the main session is Established the candidate
-//!   loses; if the main is in OpenSent/OpenConfirm, [`resolve_collision`]
-//!   decides (our outgoing main against their incoming candidate; two incoming
-//!   connections: the newer wins); if the main has meanwhile lost its
-//!   connection, the candidate simply wins. The loser gets
-//!   [`Input::CollisionDump`] (Cease / Connection Collision Resolution, 6/7)
-//!   and is closed; a winning candidate replaces the main session, timers and
-//!   all. So after the OPENs at most one connection per peer remains.
+//! (unknown addresses are closed at once). Where a connection goes, ours or
+//! the peer's, and which of two survives a collision, the pure [`Peer`]
+//! decides ([`crate::peer`]); the task keeps the connection of each [`Slot`]
+//! and performs what it asks, with one perform, receive and timer path.
 //!
 //! Forwarding path (RFC 9384): the owner of the handle, which runs BFD to the
 //! peer, says whether the path is up ([`PeerHandle::set_path_up`]). Down closes
@@ -72,12 +62,13 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::fsm::{Input, Keep, Negotiated, Output, Session, SessionConfig, State, Timer, resolve_collision};
+use crate::fsm::{Keep, Negotiated, SessionConfig, State, Timer};
 use crate::message::{
-    Capability, DecodeContext, DecodeError, EncodeContext, HEADER_LEN, MAX_MESSAGE_LEN, Message,
-    Notification, Update, message_len,
+    Capability, DecodeContext, EncodeContext, HEADER_LEN, MAX_MESSAGE_LEN, Message, Notification, Update,
+    message_len,
 };
 use crate::next_hop::NextHops;
+use crate::peer::{Peer, PeerInput, PeerOutput, Slot};
 use crate::rib_out::{self, AdjRibOut, Changes};
 use crate::routes::{RouteAttributes, SessionRoutes};
 use crate::types::AfiSafi;
@@ -405,23 +396,19 @@ impl Connection {
     }
 }
 
-/// An accepted connection while the session already had one: its own FSM
-/// until the peer's OPEN on it decides the collision.
-struct Candidate {
-    session: Session,
-    connection: Connection,
-}
-
 /// What the task owns.
 struct PeerTask {
     spec: PeerSpec,
-    session: Session,
+    /// The session and a collision candidate, and which connection survives.
+    peer: Peer,
     routes: mpsc::UnboundedReceiver<RoutesChange>,
     /// The routes the peer should have; `None`: exactly what `rib` has sent,
     /// which only happens while Established, so that then the rib holds the
     /// only reference and patches change the set in place.
     desired: Option<Routes>,
-    connection: Option<Connection>,
+    /// The connection of each [`Slot`].
+    main: Option<Connection>,
+    candidate: Option<Connection>,
     connecting: Option<JoinHandle<io::Result<TcpStream>>>,
     established: Option<Negotiated>,
     /// The next hop of each family while Established.
@@ -430,7 +417,6 @@ struct PeerTask {
     end_of_rib_due: bool,
     rib: AdjRibOut<IpNet, RouteAttributes>,
     incoming: Option<mpsc::Receiver<TcpStream>>,
-    candidate: Option<Candidate>,
     /// Whether the forwarding path is up; `None` once the handle is gone.
     path: Option<watch::Receiver<bool>>,
 }
@@ -443,35 +429,30 @@ impl PeerTask {
         incoming: Option<mpsc::Receiver<TcpStream>>,
         path: watch::Receiver<bool>,
     ) -> Self {
-        let session = Session::new(spec.session.clone());
+        let peer = Peer::new(spec.session.clone());
         PeerTask {
             spec,
-            session,
+            peer,
             routes,
             desired: Some(desired),
-            connection: None,
+            main: None,
+            candidate: None,
             connecting: None,
             established: None,
             next_hops: NextHops::default(),
             end_of_rib_due: false,
             rib: AdjRibOut::default(),
             incoming,
-            candidate: None,
             path: Some(path),
         }
     }
 
     async fn run(mut self, mut stop: oneshot::Receiver<Stop>) {
-        self.input(Input::ManualStart).await;
+        self.input(PeerInput::Start).await;
         loop {
-            let next_timer = self.session.poll_timeout().map(Instant::from_std);
-            let candidate_timer =
-                self.candidate.as_ref().and_then(|c| c.session.poll_timeout()).map(Instant::from_std);
+            let next_timer = self.peer.poll_timeout().map(Instant::from_std);
             tokio::select! {
                 how = &mut stop => {
-                    if let Some(mut candidate) = self.candidate.take() {
-                        let _ = candidate.connection.stream.shutdown().await;
-                    }
                     let message = match how {
                         Ok(Stop::Restart(_)) if self.peer_keeps_routes() => {
                             info!(peer = %self.spec.name, "restarting: closing the session without a NOTIFICATION; the peer keeps our routes until we are back (graceful restart)");
@@ -481,48 +462,39 @@ impl PeerTask {
                         Err(_) => Some(String::new()),
                     };
                     if let Some(message) = message {
-                        self.input(Input::ManualStop(Some(message))).await;
+                        self.input(PeerInput::Stop(Some(message))).await;
                     }
-                    if let Some(c) = self.connection.as_mut() {
+                    for mut c in [self.main.take(), self.candidate.take()].into_iter().flatten() {
                         let _ = c.stream.shutdown().await;
                     }
                     return;
                 }
-                () = sleep_until(next_timer) => self.fire_timers().await,
-                () = sleep_until(candidate_timer) => self.fire_candidate_timers().await,
+                () = sleep_until(next_timer) => {
+                    let outputs = self.peer.handle_timeout(now());
+                    self.perform_all(outputs, None).await;
+                }
                 connected = join(&mut self.connecting) => {
                     self.connecting = None;
                     match connected {
-                        Ok(stream) => {
-                            info!(peer = %self.spec.name, address = %self.spec.address, "TCP connected");
-                            self.connection = Some(Connection::new(stream, true));
-                            self.input(Input::TcpConnected).await;
-                        }
+                        Ok(stream) => self.arrived(PeerInput::Connected, stream, true).await,
                         Err(e) => {
                             debug!(peer = %self.spec.name, error = %e, "TCP connection failed");
-                            self.input(Input::TcpFailed).await;
+                            self.input(PeerInput::ConnectFailed).await;
                         }
                     }
                 }
                 accepted = recv(&mut self.incoming) => match accepted {
-                    Some(stream) => self.accepted(stream).await,
+                    Some(stream) => {
+                        if let Some(ttl) = self.spec.ttl {
+                            let raw = socket2::SockRef::from(&stream);
+                            let _ = if self.spec.address.is_ipv4() { raw.set_ttl_v4(ttl) } else { raw.set_unicast_hops_v6(ttl) };
+                        }
+                        self.arrived(PeerInput::Accepted, stream, false).await;
+                    }
                     None => self.incoming = None,
                 },
-                read = read_some(&mut self.connection) => match read {
-                    Ok(0) | Err(_) => {
-                        info!(peer = %self.spec.name, "TCP connection closed");
-                        self.connection = None;
-                        self.input(Input::TcpClosed).await;
-                    }
-                    Ok(_) => self.receive().await,
-                },
-                read = read_candidate(&mut self.candidate) => match read {
-                    Ok(0) | Err(_) => {
-                        debug!(peer = %self.spec.name, "accepted connection closed before its OPEN");
-                        self.candidate = None;
-                    }
-                    Ok(_) => self.receive_candidate().await,
-                },
+                read = read_some(&mut self.main) => self.read(Slot::Main, read).await,
+                read = read_some(&mut self.candidate) => self.read(Slot::Candidate, read).await,
                 up = path_changed(&mut self.path) => match up {
                     Some(up) => self.path_changed(up).await,
                     None => self.path = None,
@@ -548,137 +520,54 @@ impl PeerTask {
             Capability::GracefulRestart(gr) => gr.families.iter().any(|f| f.forwarding_preserved),
             _ => false,
         });
-        self.session.state() == State::Established && preserved && negotiated.graceful_restart.is_some()
+        self.peer.session().state() == State::Established
+            && preserved
+            && negotiated.graceful_restart.is_some()
     }
 
     /// The forwarding path went down or came back.
     async fn path_changed(&mut self, up: bool) {
         if up {
             info!(peer = %self.spec.name, "forwarding path up: starting the session");
-            self.input(Input::PathUp).await;
-            return;
+            self.input(PeerInput::PathUp).await;
+        } else {
+            info!(peer = %self.spec.name, state = ?self.peer.session().state(), "forwarding path down: closing the session");
+            self.input(PeerInput::PathDown).await;
         }
-        info!(peer = %self.spec.name, state = ?self.session.state(), "forwarding path down: closing the session");
-        if let Some(mut candidate) = self.candidate.take() {
-            let _ = candidate.connection.stream.shutdown().await;
-        }
-        self.input(Input::PathDown).await;
     }
 
-    /// A connection the peer opened to us.
-    async fn accepted(&mut self, stream: TcpStream) {
-        let remote = stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-        if self.session.path_down() {
-            debug!(peer = %self.spec.name, remote, "forwarding path down: accepted connection closed");
-            return;
+    /// A connection came up, ours or the peer's: the FSM says where it goes.
+    async fn arrived(&mut self, input: PeerInput, stream: TcpStream, outgoing: bool) {
+        let outputs = self.peer.handle(now(), input);
+        let mut stream = Some(Connection::new(stream, outgoing));
+        self.perform_all(outputs, Some(&mut stream)).await;
+        if let Some(mut refused) = stream {
+            let _ = refused.stream.shutdown().await;
         }
-        if let Some(ttl) = self.spec.ttl {
-            let raw = socket2::SockRef::from(&stream);
-            let _ =
-                if self.spec.address.is_ipv4() { raw.set_ttl_v4(ttl) } else { raw.set_unicast_hops_v6(ttl) };
-        }
-        if self.connection.is_none() {
-            info!(peer = %self.spec.name, remote, state = ?self.session.state(), "TCP connection accepted");
-            if self.session.state() == State::Idle {
-                // Waiting to start again: the peer is evidently back.
-                self.input(Input::IdleHoldTimerExpired).await;
-            }
-            if let Some(attempt) = self.connecting.take() {
-                attempt.abort();
-            }
-            if matches!(self.session.state(), State::Connect | State::Active) && self.connection.is_none() {
-                self.connection = Some(Connection::new(stream, false));
-                self.input(Input::TcpConnected).await;
-            }
-            return;
-        }
-        info!(peer = %self.spec.name, remote, state = ?self.session.state(), "TCP connection accepted while one is open: collision candidate");
-        let mut candidate = Candidate {
-            session: Session::new(self.spec.session.clone()),
-            connection: Connection::new(stream, false),
-        };
-        let now = now();
-        let mut outputs = candidate.session.handle(now, Input::ManualStart);
-        outputs.extend(candidate.session.handle(now, Input::TcpConnected));
-        self.candidate = Some(candidate);
-        self.perform_candidate(outputs).await;
     }
 
-    /// Performs the candidate FSM's outputs (it never connects out).
-    async fn perform_candidate(&mut self, outputs: Vec<Output>) {
-        for output in outputs {
-            let Some(candidate) = self.candidate.as_mut() else { return };
-            match output {
-                Output::Connect | Output::Update(_) | Output::RouteRefresh(_) | Output::Established(_) => {}
-                Output::Disconnect => {
-                    let _ = candidate.connection.stream.shutdown().await;
-                    self.candidate = None;
-                    return;
-                }
-                Output::Send(message) => {
-                    if let Message::Notification(n) = &message {
-                        log_notification(&self.spec.name, n);
-                    }
-                    let bytes = message.to_bytes(&EncodeContext::default());
-                    if candidate.connection.stream.write_all(&bytes).await.is_err() {
-                        self.candidate = None;
-                        return;
+    /// Bytes (or the end) arrived on the connection of `slot`.
+    async fn read(&mut self, slot: Slot, read: io::Result<usize>) {
+        match read {
+            Ok(0) | Err(_) => {
+                match slot {
+                    Slot::Main => info!(peer = %self.spec.name, "TCP connection closed"),
+                    Slot::Candidate => {
+                        debug!(peer = %self.spec.name, "accepted connection closed before its OPEN")
                     }
                 }
-                Output::StateChanged { from, to } => {
-                    debug!(peer = %self.spec.name, from = ?from, to = ?to, "collision candidate state");
-                }
+                *self.connection(slot) = None;
+                self.input(PeerInput::Closed(slot)).await;
             }
-        }
-        if self.candidate.as_ref().is_some_and(|c| c.session.state() == State::OpenConfirm) {
-            Box::pin(self.resolve()).await;
+            Ok(_) => self.receive(slot).await,
         }
     }
 
-    async fn candidate_input(&mut self, input: Input) {
-        let Some(candidate) = self.candidate.as_mut() else { return };
-        let outputs = candidate.session.handle(now(), input);
-        self.perform_candidate(outputs).await;
-    }
-
-    /// The peer's OPEN arrived on the candidate: keep one connection (RFC 4271 §6.8).
-    async fn resolve(&mut self) {
-        let Some(remote_id) =
-            self.candidate.as_ref().and_then(|c| c.session.negotiated()).map(|n| n.peer_router_id)
-        else {
-            return;
-        };
-        let main_outgoing = self.connection.as_ref().is_some_and(|c| c.outgoing);
-        let keep = match self.session.state() {
-            State::Established => Keep::Outgoing,
-            State::OpenSent | State::OpenConfirm if main_outgoing => {
-                resolve_collision(self.spec.session.router_id, remote_id)
-            }
-            _ => Keep::Incoming,
-        };
-        info!(peer = %self.spec.name, main_state = ?self.session.state(), kept = if keep == Keep::Outgoing { "existing" } else { "accepted" }, local_id = %self.spec.session.router_id.addr(), remote_id = %remote_id.addr(), "connection collision resolved");
-        if keep == Keep::Outgoing {
-            // The main connection stays: Cease 6/7 on the candidate.
-            self.candidate_input(Input::CollisionDump).await;
-            self.candidate = None;
-            return;
+    fn connection(&mut self, slot: Slot) -> &mut Option<Connection> {
+        match slot {
+            Slot::Main => &mut self.main,
+            Slot::Candidate => &mut self.candidate,
         }
-        if self.connection.is_some() {
-            self.input(Input::CollisionDump).await;
-        }
-        if let Some(attempt) = self.connecting.take() {
-            attempt.abort();
-        }
-        let Some(candidate) = self.candidate.take() else { return };
-        if let Some(mut old) = self.connection.take() {
-            let _ = old.stream.shutdown().await;
-        }
-        let mut session = candidate.session;
-        session.carry_on_from(&self.session);
-        self.session = session;
-        self.connection = Some(candidate.connection);
-        self.established = None;
-        self.forget_sent();
     }
 
     /// The session went down and the peer forgot our routes; what it had
@@ -691,45 +580,78 @@ impl PeerTask {
     }
 
     /// Feeds the FSM and performs everything it asks, in order.
-    async fn input(&mut self, input: Input) {
-        let outputs = self.session.handle(now(), input);
-        self.perform_all(outputs).await;
+    async fn input(&mut self, input: PeerInput) {
+        let outputs = self.peer.handle(now(), input);
+        self.perform_all(outputs, None).await;
     }
 
-    async fn perform_all(&mut self, outputs: Vec<Output>) {
+    /// Performs `outputs`; `arrived` is a connection just made, for the FSM to adopt or refuse.
+    async fn perform_all(&mut self, outputs: Vec<PeerOutput>, mut arrived: Option<&mut Option<Connection>>) {
         for output in outputs {
+            if let PeerOutput::Adopt(slot) = output {
+                let Some(connection) = arrived.as_mut().and_then(|a| a.take()) else { continue };
+                let remote = connection.stream.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+                match (slot, connection.outgoing) {
+                    (Slot::Main, true) => {
+                        info!(peer = %self.spec.name, address = %self.spec.address, "TCP connected")
+                    }
+                    (Slot::Main, false) => info!(peer = %self.spec.name, remote, "TCP connection accepted"),
+                    (Slot::Candidate, _) => {
+                        info!(peer = %self.spec.name, remote, state = ?self.peer.session().state(), "TCP connection accepted while one is open: collision candidate")
+                    }
+                }
+                *self.connection(slot) = Some(connection);
+                continue;
+            }
+            if output == PeerOutput::Refuse {
+                debug!(peer = %self.spec.name, state = ?self.peer.session().state(), "connection closed: not wanted now");
+                continue; // `arrived` keeps it; the caller closes it
+            }
             self.perform(output).await;
         }
     }
 
-    async fn perform(&mut self, output: Output) {
+    async fn perform(&mut self, output: PeerOutput) {
         match output {
-            Output::Connect => {
+            PeerOutput::Connect => {
                 let spec = self.spec.clone();
                 self.connecting = Some(tokio::spawn(async move { connect(&spec).await }));
             }
-            Output::Disconnect => {
-                if let Some(mut c) = self.connection.take() {
-                    let _ = c.stream.shutdown().await;
-                }
-                // An attempt still connecting is part of the connection being closed.
+            PeerOutput::AbortConnect => {
                 if let Some(attempt) = self.connecting.take() {
                     attempt.abort();
                 }
+            }
+            PeerOutput::Adopt(_) | PeerOutput::Refuse => {} // in perform_all
+            PeerOutput::Send(slot, message) => self.send_on(slot, &message).await,
+            PeerOutput::Close(slot) => {
+                if let Some(mut c) = self.connection(slot).take() {
+                    let _ = c.stream.shutdown().await;
+                }
+                if slot == Slot::Main {
+                    self.established = None;
+                    self.forget_sent();
+                }
+            }
+            PeerOutput::Promote => {
+                self.main = self.candidate.take();
                 self.established = None;
                 self.forget_sent();
             }
-            Output::Send(message) => self.send(&message).await,
-            Output::StateChanged { from, to } => {
+            PeerOutput::StateChanged { from, to } => {
                 info!(peer = %self.spec.name, from = ?from, to = ?to, "session state");
-                if let Some(at) = self.session.timer(Timer::IdleHold) {
+                if let Some(at) = self.peer.session().timer(Timer::IdleHold) {
                     let wait = at.saturating_duration_since(now());
                     debug!(peer = %self.spec.name, wait = ?wait, "waiting before starting again");
                 }
             }
-            Output::Established(negotiated) => {
+            PeerOutput::Collision { main_state, kept, remote_id } => {
+                let kept = if kept == Keep::Outgoing { "existing" } else { "accepted" };
+                info!(peer = %self.spec.name, main_state = ?main_state, kept, local_id = %self.spec.session.router_id.addr(), remote_id = %remote_id.addr(), "connection collision resolved");
+            }
+            PeerOutput::Established(negotiated) => {
                 info!(peer = %self.spec.name, peer_as = ?negotiated.peer_as, "session established");
-                if let Some(connection) = &self.connection {
+                if let Some(connection) = &self.main {
                     let local = connection.local.ip();
                     self.next_hops = NextHops::choose(
                         local,
@@ -756,109 +678,78 @@ impl PeerTask {
                     .any(|c| matches!(c, Capability::GracefulRestart(_)));
                 self.end_of_rib_due = we_offered_gr && negotiated.graceful_restart.is_some();
                 self.established = Some(negotiated);
-                if let Some(mut candidate) = self.candidate.take() {
-                    // RFC 4271 §6.8: an Established session wins over a newer connection.
-                    let outputs = candidate.session.handle(now(), Input::CollisionDump);
-                    self.candidate = Some(candidate);
-                    self.perform_candidate(outputs).await;
-                    self.candidate = None;
-                }
                 self.send_route_changes(Vec::new()).await;
             }
-            Output::Update(_) => {} // ferrolb announces; it does not learn routes
-            Output::RouteRefresh(_) => {
+            PeerOutput::Update(_) => {} // ferrolb announces; it does not learn routes
+            PeerOutput::RouteRefresh(_) => {
                 let everything = self.rib.everything();
                 self.send_changes(&everything).await;
             }
         }
     }
 
-    async fn fire_timers(&mut self) {
-        let outputs = self.session.handle_timeout(now());
-        self.perform_all(outputs).await;
-    }
-
-    async fn fire_candidate_timers(&mut self) {
-        let Some(candidate) = self.candidate.as_mut() else { return };
-        let outputs = candidate.session.handle_timeout(now());
-        self.perform_candidate(outputs).await;
-    }
-
-    /// Decodes every whole message in the buffer and feeds it to the FSM.
-    async fn receive(&mut self) {
+    /// Decodes every whole message in the buffer of `slot` and feeds it to the FSM.
+    async fn receive(&mut self, slot: Slot) {
         loop {
-            let Some(connection) = self.connection.as_mut() else { return };
+            let context = self.decode_context(slot);
+            let Some(connection) = self.connection(slot).as_mut() else { return };
             let Some(len) = message_len(&connection.buffer) else { return };
-            if !(HEADER_LEN..=MAX_MESSAGE_LEN).contains(&len) {
-                // A bad length: let the decoder name the error.
-                let bytes = std::mem::take(&mut connection.buffer);
-                self.decoded(Message::decode(&bytes, &self.decode_context())).await;
-                return;
-            }
-            if connection.buffer.len() < len {
-                return;
-            }
-            let bytes: Vec<u8> = connection.buffer.drain(..len).collect();
-            self.decoded(Message::decode(&bytes, &self.decode_context())).await;
-        }
-    }
-
-    /// The same for the candidate, which only ever reads OPEN (or NOTIFICATION).
-    async fn receive_candidate(&mut self) {
-        loop {
-            let Some(candidate) = self.candidate.as_mut() else { return };
-            let buffer = &mut candidate.connection.buffer;
-            let Some(len) = message_len(buffer) else { return };
             let bytes: Vec<u8> = if (HEADER_LEN..=MAX_MESSAGE_LEN).contains(&len) {
-                if buffer.len() < len {
+                if connection.buffer.len() < len {
                     return;
                 }
-                buffer.drain(..len).collect()
+                connection.buffer.drain(..len).collect()
             } else {
-                std::mem::take(buffer)
+                // A bad length: let the decoder name the error.
+                std::mem::take(&mut connection.buffer)
             };
-            let input = match Message::decode(&bytes, &DecodeContext::default()) {
-                Ok(message) => Input::MessageReceived(message),
-                Err(e) => Input::DecodeFailed(e),
-            };
-            self.candidate_input(input).await;
-        }
-    }
-
-    async fn decoded(&mut self, message: Result<Message, DecodeError>) {
-        match message {
-            Ok(message) => {
-                if let Message::Notification(n) = &message {
-                    // The peer's reason for closing: the first thing to look at.
-                    info!(peer = %self.spec.name, reason = n.name().unwrap_or("unknown"), notification = ?n, "NOTIFICATION received");
+            match Message::decode(&bytes, &context) {
+                Ok(message) => {
+                    if let Message::Notification(n) = &message {
+                        // The peer's reason for closing: the first thing to look at.
+                        info!(peer = %self.spec.name, reason = n.name().unwrap_or("unknown"), notification = ?n, "NOTIFICATION received");
+                    }
+                    self.input(PeerInput::Received(slot, message)).await;
                 }
-                self.input(Input::MessageReceived(message)).await;
-            }
-            Err(e) => {
-                warn!(peer = %self.spec.name, error = %e, "malformed message");
-                self.input(Input::DecodeFailed(e)).await;
+                Err(e) => {
+                    warn!(peer = %self.spec.name, error = %e, "malformed message");
+                    self.input(PeerInput::Malformed(slot, e)).await;
+                }
             }
         }
     }
 
-    fn decode_context(&self) -> DecodeContext {
-        self.established.as_ref().map(Negotiated::decode_context).unwrap_or_default()
+    /// How to read the connection of `slot`: as negotiated once the main
+    /// session is Established, else as an OPEN is read.
+    fn decode_context(&self, slot: Slot) -> DecodeContext {
+        match (slot, &self.established) {
+            (Slot::Main, Some(negotiated)) => negotiated.decode_context(),
+            _ => DecodeContext::default(),
+        }
     }
 
-    fn encode_context(&self) -> EncodeContext {
-        self.established.as_ref().map(Negotiated::encode_context).unwrap_or_default()
+    fn encode_context(&self, slot: Slot) -> EncodeContext {
+        match (slot, &self.established) {
+            (Slot::Main, Some(negotiated)) => negotiated.encode_context(),
+            _ => EncodeContext::default(),
+        }
     }
 
+    /// Sends `message` on the main connection.
     async fn send(&mut self, message: &Message) {
-        let bytes = message.to_bytes(&self.encode_context());
+        self.send_on(Slot::Main, message).await;
+    }
+
+    async fn send_on(&mut self, slot: Slot, message: &Message) {
+        let bytes = message.to_bytes(&self.encode_context(slot));
         if let Message::Notification(n) = message {
             log_notification(&self.spec.name, n);
         }
-        let Some(connection) = self.connection.as_mut() else { return };
+        let Some(connection) = self.connection(slot).as_mut() else { return };
         if let Err(e) = connection.stream.write_all(&bytes).await {
             warn!(peer = %self.spec.name, error = %e, "write failed");
-            self.connection = None;
-            Box::pin(self.input(Input::TcpClosed)).await;
+            *self.connection(slot) = None;
+            Box::pin(self.input(PeerInput::Closed(slot))).await;
         }
     }
 
@@ -905,7 +796,7 @@ impl PeerTask {
     }
 
     async fn send_changes(&mut self, changes: &Changes<IpNet, RouteAttributes>) {
-        let (Some(negotiated), true) = (&self.established, self.connection.is_some()) else { return };
+        let (Some(negotiated), true) = (&self.established, self.main.is_some()) else { return };
         let routes = SessionRoutes {
             local_as: self.spec.session.local_as,
             ibgp: negotiated.peer_as == self.spec.session.local_as,
@@ -1001,13 +892,6 @@ async fn path_changed(path: &mut Option<watch::Receiver<bool>>) -> Option<bool> 
 async fn recv(incoming: &mut Option<mpsc::Receiver<TcpStream>>) -> Option<TcpStream> {
     match incoming {
         Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn read_candidate(candidate: &mut Option<Candidate>) -> io::Result<usize> {
-    match candidate {
-        Some(c) => c.connection.stream.read_buf(&mut c.connection.buffer).await,
         None => std::future::pending().await,
     }
 }

@@ -242,9 +242,9 @@ pub enum Keep {
 
 /// Collision detection (RFC 4271 §6.8): the speaker with the higher BGP identifier keeps the connection it opened.
 ///
-/// The driver calls this when a second connection to the same peer reaches
-/// OpenConfirm (or an OPEN arrives on it while the other is in OpenConfirm),
-/// and feeds [`Input::CollisionDump`] to the losing connection's session.
+/// [`crate::peer::Peer`] asks this when the peer's OPEN arrives on a second
+/// connection while ours is in OpenSent or OpenConfirm, and feeds
+/// [`Input::CollisionDump`] to the losing connection's session.
 pub fn resolve_collision(local: RouterId, remote: RouterId) -> Keep {
     if local.to_u32() < remote.to_u32() { Keep::Incoming } else { Keep::Outgoing }
 }

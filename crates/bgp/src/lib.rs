@@ -20,6 +20,7 @@ pub mod driver;
 pub mod fsm;
 pub mod message;
 pub mod next_hop;
+pub mod peer;
 pub mod rib_out;
 pub mod routes;
 pub mod types;

@@ -7,6 +7,7 @@ mod fsm;
 mod fsm_pair;
 mod golden;
 mod notification;
+mod peer;
 mod rfc7606;
 mod roundtrip;
 
