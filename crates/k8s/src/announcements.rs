@@ -17,9 +17,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use ferrolb_announce::{BgpPlan, Interfaces, L2Plan};
 use ferrolb_api::metallb::{
-    ServiceBGPStatus, ServiceBGPStatusSpec, ServiceBGPStatusStatus, ServiceL2Status, ServiceL2StatusSpec,
-    ServiceL2StatusStatus,
+    InterfaceInfo, ServiceBGPStatus, ServiceBGPStatusSpec, ServiceBGPStatusStatus, ServiceL2Status,
+    ServiceL2StatusSpec, ServiceL2StatusStatus,
 };
 use ferrolb_ipam::ServiceKey;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -184,11 +185,58 @@ pub struct Announcements {
 }
 
 impl Announcements {
+    /// What the status objects say of the plans in force: per Service led
+    /// here, the interfaces (none listed when every interface answers, as
+    /// MetalLB); per Service routed, the peers with a session that get it.
+    pub fn of(l2: &L2Plan, bgp: &BgpPlan) -> Announcements {
+        let mut announcements = Announcements::default();
+        for vip in l2.led() {
+            let Some(service) = service_key(&vip.service) else { continue };
+            let status = announcements.l2.entry(service.clone()).or_insert_with(|| ServiceL2StatusStatus {
+                node: l2.node.clone(),
+                service_name: service.name.clone(),
+                service_namespace: service.namespace.clone(),
+                interfaces: Vec::new(),
+            });
+            if let Some(Interfaces::Only(names)) = vip.interfaces() {
+                for name in names {
+                    if !status.interfaces.iter().any(|i| &i.name == name) {
+                        status.interfaces.push(InterfaceInfo { name: name.clone() });
+                    }
+                }
+                status.interfaces.sort_by(|a, b| a.name.cmp(&b.name));
+            }
+        }
+        for peer in bgp.peers.iter().filter(|p| p.has_session()) {
+            for service in peer.routes.iter().flat_map(|r| &r.services) {
+                let Some(service) = service_key(service) else { continue };
+                let status =
+                    announcements.bgp.entry(service.clone()).or_insert_with(|| ServiceBGPStatusStatus {
+                        node: bgp.node.clone(),
+                        service_name: service.name.clone(),
+                        service_namespace: service.namespace.clone(),
+                        peers: Vec::new(),
+                    });
+                if !status.peers.contains(&peer.peer) {
+                    status.peers.push(peer.peer.clone());
+                    status.peers.sort();
+                }
+            }
+        }
+        announcements
+    }
+
     /// Every (Service, protocol) announced.
     pub fn protocols(&self) -> BTreeSet<(ServiceKey, Protocol)> {
         let l2 = self.l2.keys().map(|k| (k.clone(), Protocol::Layer2));
         l2.chain(self.bgp.keys().map(|k| (k.clone(), Protocol::Bgp))).collect()
     }
+}
+
+/// The key of a `namespace/name` Service.
+fn service_key(service: &str) -> Option<ServiceKey> {
+    let (namespace, name) = service.split_once('/')?;
+    Some(ServiceKey::new(namespace, name))
 }
 
 /// Why a status write failed.
@@ -445,6 +493,80 @@ impl AnnouncementStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The plans of node `n1` for `yaml` (three Nodes, a peer `r`).
+    fn plans(yaml: &str) -> (L2Plan, BgpPlan) {
+        let mut all = String::new();
+        for n in 1..=3 {
+            all.push_str(&format!(
+                "apiVersion: v1\nkind: Node\nmetadata: {{name: n{n}}}\nstatus:\n  addresses: [{{type: InternalIP, address: 192.0.2.{}}}]\n---\n",
+                10 + n
+            ));
+        }
+        all.push_str(yaml);
+        let (snapshot, _) = ferrolb_api::load::load_str("t.yaml", &all);
+        let (config, broken) = ferrolb_api::validate::validated(&snapshot, &Default::default());
+        assert!(!broken.iter().any(ferrolb_api::Diagnostic::is_error), "{broken:?}");
+        let allocation = ferrolb_ipam::allocate(&config, &snapshot, &Default::default(), &Default::default());
+        let alive = ferrolb_announce::Alive::every_node(&snapshot);
+        (
+            ferrolb_announce::plan_l2(&config, &snapshot, &allocation, "n1", &alive),
+            ferrolb_announce::plan_bgp(&config, &snapshot, &allocation, "n1"),
+        )
+    }
+
+    fn services(count: usize) -> String {
+        (0..count)
+            .map(|i| {
+                format!("---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, namespace: default}}\nspec:\n  type: LoadBalancer\n  ports: [{{port: 80}}]\n")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_service_led_here_gets_an_l2_status_with_its_named_interfaces_only() {
+        let yaml = format!(
+            "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {{name: lan}}\nspec: {{addresses: [198.51.100.0/26]}}\n---\n\
+             apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {{name: lan}}\nspec: {{interfaces: [eth1, eth0]}}\n{}",
+            services(12)
+        );
+        let (l2, bgp) = plans(&yaml);
+        let announced = Announcements::of(&l2, &bgp);
+        let led: BTreeSet<String> = l2.led().map(|v| v.service.clone()).collect();
+        assert!(!led.is_empty());
+        let keys: BTreeSet<String> =
+            announced.l2.keys().map(|k| format!("{}/{}", k.namespace, k.name)).collect();
+        assert_eq!(keys, led);
+        for status in announced.l2.values() {
+            assert_eq!(status.node, "n1");
+            let names: Vec<&str> = status.interfaces.iter().map(|i| i.name.as_str()).collect();
+            assert_eq!(names, ["eth0", "eth1"], "sorted, once each");
+        }
+        assert!(announced.bgp.is_empty());
+        // Every interface answers: none listed, as MetalLB writes it.
+        let (l2, bgp) = plans(&yaml.replace("spec: {interfaces: [eth1, eth0]}", "spec: {}"));
+        assert!(Announcements::of(&l2, &bgp).l2.values().all(|s| s.interfaces.is_empty()));
+    }
+
+    #[test]
+    fn every_service_routed_to_a_peer_with_a_session_gets_a_bgp_status_naming_the_peers() {
+        let yaml = format!(
+            "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {{name: wan}}\nspec: {{addresses: [203.0.113.0/28]}}\n---\n\
+             apiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {{name: wan}}\n---\n\
+             apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: b}}\nspec: {{myASN: 64512, peerASN: 64513, peerAddress: 192.0.2.2}}\n---\n\
+             apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: a}}\nspec: {{myASN: 64512, peerASN: 64513, peerAddress: 192.0.2.1}}\n---\n\
+             apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: elsewhere}}\nspec: {{myASN: 64512, peerASN: 64513, peerAddress: 192.0.2.3, nodeSelectors: [{{matchLabels: {{rack: x}}}}]}}\n{}",
+            services(3)
+        );
+        let (l2, bgp) = plans(&yaml);
+        let announced = Announcements::of(&l2, &bgp);
+        assert!(announced.l2.is_empty());
+        assert_eq!(announced.bgp.len(), 3);
+        for status in announced.bgp.values() {
+            assert_eq!(status.node, "n1");
+            assert_eq!(status.peers, ["a", "b"], "sorted, and not the peer of another node");
+        }
+    }
 
     fn key(name: &str) -> ServiceKey {
         ServiceKey::new("default", name)

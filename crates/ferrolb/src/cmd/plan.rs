@@ -535,4 +535,107 @@ mod tests {
         }
         assert!(found >= 15, "{found}");
     }
+
+    /// `validate`, `plan --node` and the node runtime read a BGPPeer alike.
+    mod with_the_node_runtime {
+        use std::net::Ipv4Addr;
+        use std::time::Duration;
+
+        use ferrolb_bgp::RouterId;
+
+        const NODE: &str = "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nstatus:\n  addresses: [{type: InternalIP, address: 192.0.2.11}]\n---\n";
+        const FAST: &str = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast}\nspec: {receiveInterval: 50, transmitInterval: 60, detectMultiplier: 4, passiveMode: true, minimumTtl: 250}\n---\n";
+
+        fn bgp_peer(extra: &str) -> String {
+            format!(
+                "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: r}}\nspec:\n  myASN: 64512\n  peerASN: 64513\n  peerAddress: 192.0.2.1\n{extra}"
+            )
+        }
+
+        #[test]
+        fn validate_plan_and_the_session_read_metallbs_timer_cases_alike() {
+            // (holdTime, keepaliveTime) -> the session's hold seconds and
+            // keepalive, or refused (MetalLB's `parseTimers`).
+            let cases: &[(&str, Option<(u16, Duration)>)] = &[
+                ("", Some((90, Duration::ZERO))),
+                ("  holdTime: 90s\n", Some((90, Duration::from_secs(30)))),
+                ("  keepaliveTime: 10s\n", Some((30, Duration::from_secs(10)))),
+                ("  holdTime: 30s\n  keepaliveTime: 10s\n", Some((30, Duration::from_secs(10)))),
+                ("  holdTime: 0s\n", Some((0, Duration::ZERO))),
+                ("  holdTime: 4500ms\n", Some((4, Duration::from_millis(1500)))),
+                ("  holdTime: 500ms\n", Some((0, Duration::from_nanos(166_666_666)))),
+                ("  holdTime: 2s\n", None),
+                ("  keepaliveTime: 900ms\n", None),
+                ("  holdTime: 9s\n  keepaliveTime: 10s\n", None),
+            ];
+            for (timers, want) in cases {
+                let (s, diagnostics) = ferrolb_api::load::load_str(
+                    "t.yaml",
+                    &format!(
+                        "{NODE}apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: r, namespace: metallb-system}}\nspec:\n  myASN: 64512\n  peerASN: 64513\n  peerAddress: 192.0.2.1\n{timers}"
+                    ),
+                );
+                let (config, diagnostics) =
+                    crate::cmd::validate::with_broken_rules(&s, diagnostics, &Default::default());
+                let refused = diagnostics.iter().any(|d| d.is_error());
+                let session = config.peer("r").map(|peer| {
+                    let id = RouterId::new(Ipv4Addr::new(192, 0, 2, 11)).unwrap();
+                    ferrolb_node::bgp::peer_spec(peer, id).unwrap().session
+                });
+                match want {
+                    Some((hold, keepalive)) => {
+                        assert!(!refused, "{timers:?}: {diagnostics:?}");
+                        let session =
+                            session.unwrap_or_else(|| panic!("{timers:?}: not in the configuration"));
+                        assert_eq!(session.hold_time.seconds(), *hold, "{timers:?}");
+                        // No timers: the session's own default (a third of the hold time).
+                        let keepalive = (!timers.is_empty()).then_some(*keepalive);
+                        assert_eq!(session.keepalive, keepalive, "{timers:?}");
+                        // And `plan --node` says the same.
+                        let decided = crate::cmd::plan::Decided::of(&config, &s, None, Some("n1"));
+                        let report = crate::cmd::plan::NodeReport::of(decided.bgp.as_ref().unwrap());
+                        assert_eq!(report.peers[0].hold_time, format!("{hold}s"), "{timers:?}");
+                        let shown = keepalive.map_or(format!("{}s", hold / 3), |k| format!("{k:?}"));
+                        assert_eq!(report.peers[0].keepalive_time, shown, "{timers:?}");
+                    }
+                    None => {
+                        assert!(refused, "{timers:?} validates");
+                        assert!(session.is_none(), "{timers:?} makes a session");
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn plan_node_shows_the_bfd_profile_and_that_echo_is_not_acted_on() {
+            // What `plan --node n1` shows of the BFD session of the one peer of `yaml` (after NODE).
+            let shown = |yaml: &str| {
+                let (snapshot, diagnostics) = ferrolb_api::load::load_str("t.yaml", &format!("{NODE}{yaml}"));
+                let (config, _) =
+                    crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
+                let decided = crate::cmd::plan::Decided::of(&config, &snapshot, None, Some("n1"));
+                crate::cmd::plan::NodeReport::of(decided.bgp.as_ref().unwrap()).peers[0].bfd.clone()
+            };
+            let with_fast = bgp_peer("  bfdProfile: fast\n");
+            assert_eq!(
+                shown(&format!("{FAST}{with_fast}")).as_deref(),
+                Some("fast: rx 50ms tx 60ms x4 passive from 192.0.2.11")
+            );
+            let echo = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast}\nspec: {echoMode: true}\n---\n";
+            assert_eq!(
+                shown(&format!("{echo}{with_fast}")).as_deref(),
+                Some(
+                    "fast: rx 300ms tx 300ms x3 from 192.0.2.11 (echoMode not acted on: ferrolb runs no BFD echo)"
+                )
+            );
+            assert_eq!(shown(&format!("{FAST}{}", bgp_peer(""))), None);
+            // No address of the peer's family to run from: said in the plan, not only logged.
+            let v6 = with_fast.replace("peerAddress: 192.0.2.1\n", "peerAddress: 2001:db8::1\n");
+            let why = shown(&format!("{FAST}{v6}")).unwrap_or_default();
+            assert!(
+                why.contains("not run: no sourceAddress and no InternalIP of the peer's family"),
+                "{why}"
+            );
+        }
+    }
 }

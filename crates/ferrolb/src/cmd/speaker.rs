@@ -22,10 +22,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ferrolb_announce::{BgpPlan, Interfaces, L2Plan};
 use ferrolb_api::Snapshot;
-use ferrolb_api::metallb::{InterfaceInfo, ServiceBGPStatusStatus, ServiceL2StatusStatus};
-use ferrolb_ipam::{Allocation, Options, ServiceKey};
+use ferrolb_ipam::{Allocation, Options};
 use ferrolb_k8s::Watchers;
 use ferrolb_k8s::announcements::{AnnouncementStatus, Announcements, SPEAKER_NAME};
 use ferrolb_k8s::configuration_state::{ConfigurationReport, Validation};
@@ -34,7 +32,9 @@ use ferrolb_k8s::validation::Component;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
-use super::run::announcer::{Announcer, GossipOptions};
+use ferrolb_node::{Announcer, Stop};
+
+use super::run::GossipArgs;
 
 /// Changes within this window give one snapshot, as the controller's.
 const DEBOUNCE: Duration = Duration::from_millis(200);
@@ -60,7 +60,7 @@ pub struct Args {
     #[arg(long)]
     lb_class: Option<String>,
     #[command(flatten)]
-    gossip: GossipOptions,
+    gossip: GossipArgs,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -94,7 +94,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let mut retry: Option<tokio::time::Instant> = None;
     let mut snapshots = watchers.snapshots(DEBOUNCE);
     let options = Options { lb_class: args.lb_class.clone() };
-    let gossip = args.gossip.clone();
+    let gossip = args.gossip.options();
     let mut announcer = Announcer::new(&args.node, gossip, None);
     info!(node = %args.node, namespace = %namespace, "speaker starting");
     // Ready once the first snapshot is announced.
@@ -121,7 +121,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
                 if let Some(ferrolb_k8s::validation::Admitted { snapshot, config }) = verdict.run {
                     let allocation = {
                         let (config, snapshot, options) = (Arc::clone(&config), Arc::clone(&snapshot), options.clone());
-                        super::run::off_thread(move || announced(&config, &snapshot, &options)).await?
+                        ferrolb_node::off_thread(move || announced(&config, &snapshot, &options)).await?
                     };
                     info!(services = allocation.services.len(), "announcing");
                     announcer.announce(config, snapshot, allocation).await?;
@@ -142,7 +142,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         // After every change of what is announced (a new snapshot, an L2
         // re-election) or a retry; nothing is written when nothing differs.
         if let Some((l2, bgp)) = announcer.plans()
-            && let Err(error) = status.write(&announcements(l2, bgp), watchers.stores()).await
+            && let Err(error) = status.write(&Announcements::of(l2, bgp), watchers.stores()).await
         {
             warn!(error = %error, "announcement status not written, retrying");
             failed = true;
@@ -150,7 +150,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         retry = failed.then(|| tokio::time::Instant::now() + RETRY);
     }
     info!(node = %args.node, "stopping");
-    announcer.stop(super::run::announcer::Stop::Final).await;
+    announcer.stop(Stop::Final).await;
     // Nothing is announced from here any more: remove the status objects
     // now, within the grace period, rather than leave them to the garbage
     // collector (which only acts once the pod is deleted, and not at all
@@ -180,50 +180,4 @@ async fn wait_until(deadline: Option<tokio::time::Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
-}
-
-/// What the status objects say of the plans in force: per Service led
-/// here, the interfaces (none listed when every interface answers, as
-/// MetalLB); per Service routed, the peers with a session that get it.
-fn announcements(l2: &L2Plan, bgp: &BgpPlan) -> Announcements {
-    let mut announcements = Announcements::default();
-    for vip in l2.led() {
-        let Some(service) = service_key(&vip.service) else { continue };
-        let status = announcements.l2.entry(service.clone()).or_insert_with(|| ServiceL2StatusStatus {
-            node: l2.node.clone(),
-            service_name: service.name.clone(),
-            service_namespace: service.namespace.clone(),
-            interfaces: Vec::new(),
-        });
-        if let Some(Interfaces::Only(names)) = vip.interfaces() {
-            for name in names {
-                if !status.interfaces.iter().any(|i| &i.name == name) {
-                    status.interfaces.push(InterfaceInfo { name: name.clone() });
-                }
-            }
-            status.interfaces.sort_by(|a, b| a.name.cmp(&b.name));
-        }
-    }
-    for peer in bgp.peers.iter().filter(|p| p.has_session()) {
-        for service in peer.routes.iter().flat_map(|r| &r.services) {
-            let Some(service) = service_key(service) else { continue };
-            let status = announcements.bgp.entry(service.clone()).or_insert_with(|| ServiceBGPStatusStatus {
-                node: bgp.node.clone(),
-                service_name: service.name.clone(),
-                service_namespace: service.namespace.clone(),
-                peers: Vec::new(),
-            });
-            if !status.peers.contains(&peer.peer) {
-                status.peers.push(peer.peer.clone());
-                status.peers.sort();
-            }
-        }
-    }
-    announcements
-}
-
-/// The key of a `namespace/name` Service.
-fn service_key(service: &str) -> Option<ServiceKey> {
-    let (namespace, name) = service.split_once('/')?;
-    Some(ServiceKey::new(namespace, name))
 }

@@ -1,7 +1,6 @@
 //! A configuration that may be put in force: it loads and validates without
 //! errors, and names this node.
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -52,10 +51,4 @@ impl Config {
             Err(errors)
         }
     }
-}
-
-/// The InternalIPs of `node` in the file, in order.
-pub fn internal_ips(snapshot: &Snapshot, node: &str) -> Vec<IpAddr> {
-    let node = snapshot.nodes.iter().find(|n| n.metadata.name.as_deref() == Some(node));
-    node.map(|node| ferrolb_api::node::internal_ips(node).collect()).unwrap_or_default()
 }

@@ -14,7 +14,7 @@
 //!
 //! One task runs the loop below; rtnetlink's carries the netlink socket; each
 //! BGP session, the gossip and the ARP/NDP responder have their own tasks.
-//! Everything after allocation is the [`announcer::Announcer`], which
+//! Everything after allocation is the node runtime ([`ferrolb_node::Announcer`]), which
 //! `ferrolb speaker` shares.
 //!
 //! A change to a large file costs little. When it changed only a few
@@ -30,11 +30,7 @@
 //! in full. Loading, allocation, planning and the state file run on
 //! blocking threads; the routers are told before the state file is written.
 
-pub mod announcer;
-mod bgp;
 mod config;
-mod host;
-mod l2;
 mod state;
 mod watch;
 
@@ -49,11 +45,11 @@ use ferrolb_ipam::{Allocation, Assignments, AssignmentsOf, Kept, Options, Servic
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{debug, info, warn};
 
-use self::announcer::{Announcer, ChangedServices, GossipOptions, Stop};
 use self::config::Config;
-use self::host::HostVips;
 use self::state::StateFile;
 use self::watch::ConfigWatch;
+use ferrolb_node::host::HostVips;
+use ferrolb_node::{Announcer, ChangedServices, Stop, drop_elsewhere, off_thread};
 
 /// Arguments of `ferrolb run`.
 #[derive(clap::Args)]
@@ -71,7 +67,7 @@ pub struct Args {
     #[arg(long)]
     lb_class: Option<String>,
     #[command(flatten)]
-    gossip: GossipOptions,
+    gossip: GossipArgs,
     #[command(flatten)]
     namespace: crate::cmd::validate::NamespaceArg,
 }
@@ -96,7 +92,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let previous = state.load().with_context(|| format!("reading {}", state.path().display()))?;
     let host = HostVips::open().await.context("opening a netlink socket")?;
-    let gossip = args.gossip.clone();
+    let gossip = args.gossip.options();
     let mut running = Running {
         announcer: Announcer::new(&args.node, gossip, Some(host)),
         saved: Some(state::digest(previous.entries())),
@@ -425,19 +421,24 @@ async fn load(args: &Args, previous: Option<Loaded>) -> Result<Config, Vec<ferro
     }
 }
 
-/// Runs CPU-heavy work (allocation and planning of a large configuration,
-/// writing the state file) on a blocking thread, for the same reason.
-pub(crate) async fn off_thread<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> anyhow::Result<T> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| anyhow::anyhow!("planning thread failed: {e}"))
+/// Gossip settings from the command line (`run` and `speaker`).
+#[derive(Clone, Debug, clap::Args)]
+pub struct GossipArgs {
+    /// UDP port of the gossip between speakers (L2 mode), on every node.
+    #[arg(long = "gossip-port", default_value_t = ferrolb_membership::driver::DEFAULT_PORT)]
+    port: u16,
+    /// A file holding the gossip's shared secret (or a directory with a
+    /// `secretkey` file, as MetalLB's memberlist Secret is mounted); without
+    /// it, the FERROLB_MEMBERLIST_SECRET environment variable.
+    #[arg(long = "gossip-secret-file")]
+    secret_file: Option<PathBuf>,
 }
 
-/// Frees `value` on a blocking thread: the configuration a change replaces
-/// holds 100,000 Services' worth of small allocations, and freeing them on
-/// the runtime thread would hold back the UPDATEs the change just queued.
-pub(crate) fn drop_elsewhere<T: Send + 'static>(value: T) {
-    drop(tokio::task::spawn_blocking(move || drop(value)));
+impl GossipArgs {
+    /// The node runtime's settings.
+    pub fn options(&self) -> ferrolb_node::GossipOptions {
+        ferrolb_node::GossipOptions { port: self.port, secret_file: self.secret_file.clone() }
+    }
 }
 
 /// One line per Service whose addresses or error changed, and per Service

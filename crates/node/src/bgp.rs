@@ -32,7 +32,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use super::announcer::Stop;
+use crate::announcer::Stop;
 
 /// How long SIGTERM waits for each NOTIFICATION to leave.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
@@ -368,7 +368,7 @@ fn attributes(route: &ferrolb_announce::Route) -> RouteAttributes {
 /// How to reach `peer` presenting `router_id` (the plan's: the peer's
 /// `routerID`, else the node's IPv4 InternalIP); `None` for an unnumbered
 /// peer, which the plan gives no session (`SessionReason::Unusable`).
-fn peer_spec(peer: &Peer, router_id: RouterId) -> Option<PeerSpec> {
+pub fn peer_spec(peer: &Peer, router_id: RouterId) -> Option<PeerSpec> {
     let PeerAddress::Ip(address) = peer.address else { return None };
     let peer_as = match peer.peer_as {
         ferrolb_api::config::PeerAs::Fixed(asn) => PeerAs::Fixed(asn),
@@ -459,17 +459,25 @@ mod tests {
 
     use super::*;
 
-    /// The session node `n1` keeps with the one peer of `yaml`, as `run`
-    /// builds it from the plan; why not when it keeps none.
-    fn session_of(yaml: &str) -> Result<PeerSpec, String> {
-        let (snapshot, diagnostics) = ferrolb_api::load::load_str("t.yaml", yaml);
-        let (config, diagnostics) =
-            crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
+    /// The configuration of `yaml` and the BGP plan of node `n1`, as `run`
+    /// makes them; the first error when it does not validate.
+    fn planned(yaml: &str) -> Result<(Config, BgpPlan), String> {
+        let (snapshot, mut diagnostics) = ferrolb_api::load::load_str("t.yaml", yaml);
+        let (config, broken) = ferrolb_api::validate::validated(&snapshot, &Default::default());
+        diagnostics.extend(broken);
         if let Some(error) = diagnostics.iter().find(|d| d.is_error()) {
             return Err(error.to_string());
         }
-        let decided = crate::cmd::plan::Decided::of(&config, &snapshot, None, Some("n1"));
-        let planned = &decided.bgp.as_ref().expect("planned for n1").peers[0];
+        let allocation = ferrolb_ipam::allocate(&config, &snapshot, &Default::default(), &Default::default());
+        let plan = ferrolb_announce::plan_bgp(&config, &snapshot, &allocation, "n1");
+        Ok((config, plan))
+    }
+
+    /// The session node `n1` keeps with the one peer of `yaml`, as `run`
+    /// builds it from the plan; why not when it keeps none.
+    fn session_of(yaml: &str) -> Result<PeerSpec, String> {
+        let (config, plan) = planned(yaml)?;
+        let planned = &plan.peers[0];
         let peer = config.peer(&planned.peer).expect("the peer is in the configuration");
         match planned.router_id {
             Some(id) if planned.has_session() => peer_spec(peer, id).ok_or_else(|| "no spec".to_owned()),
@@ -491,59 +499,6 @@ mod tests {
         assert_eq!(spec.session.keepalive, Some(Duration::from_secs(3)));
         assert_eq!((spec.ttl, spec.md5_key.as_deref()), (Some(255), Some(&b"s3cret"[..])));
         assert_eq!(spec.source, Some("192.0.2.11".parse().unwrap()));
-    }
-
-    #[test]
-    fn validate_plan_and_the_session_read_metallbs_timer_cases_alike() {
-        // (holdTime, keepaliveTime) -> the session's hold seconds and
-        // keepalive, or refused (MetalLB's `parseTimers`).
-        let cases: &[(&str, Option<(u16, Duration)>)] = &[
-            ("", Some((90, Duration::ZERO))),
-            ("  holdTime: 90s\n", Some((90, Duration::from_secs(30)))),
-            ("  keepaliveTime: 10s\n", Some((30, Duration::from_secs(10)))),
-            ("  holdTime: 30s\n  keepaliveTime: 10s\n", Some((30, Duration::from_secs(10)))),
-            ("  holdTime: 0s\n", Some((0, Duration::ZERO))),
-            ("  holdTime: 4500ms\n", Some((4, Duration::from_millis(1500)))),
-            ("  holdTime: 500ms\n", Some((0, Duration::from_nanos(166_666_666)))),
-            ("  holdTime: 2s\n", None),
-            ("  keepaliveTime: 900ms\n", None),
-            ("  holdTime: 9s\n  keepaliveTime: 10s\n", None),
-        ];
-        for (timers, want) in cases {
-            let (s, diagnostics) = ferrolb_api::load::load_str(
-                "t.yaml",
-                &format!(
-                    "{NODE}apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: r, namespace: metallb-system}}\nspec:\n  myASN: 64512\n  peerASN: 64513\n  peerAddress: 192.0.2.1\n{timers}"
-                ),
-            );
-            let (config, diagnostics) =
-                crate::cmd::validate::with_broken_rules(&s, diagnostics, &Default::default());
-            let refused = diagnostics.iter().any(|d| d.is_error());
-            let session = config.peer("r").map(|peer| {
-                let id = RouterId::new(Ipv4Addr::new(192, 0, 2, 11)).unwrap();
-                peer_spec(peer, id).unwrap().session
-            });
-            match want {
-                Some((hold, keepalive)) => {
-                    assert!(!refused, "{timers:?}: {diagnostics:?}");
-                    let session = session.unwrap_or_else(|| panic!("{timers:?}: not in the configuration"));
-                    assert_eq!(session.hold_time.seconds(), *hold, "{timers:?}");
-                    // No timers: the session's own default (a third of the hold time).
-                    let keepalive = (!timers.is_empty()).then_some(*keepalive);
-                    assert_eq!(session.keepalive, keepalive, "{timers:?}");
-                    // And `plan --node` says the same.
-                    let decided = crate::cmd::plan::Decided::of(&config, &s, None, Some("n1"));
-                    let report = crate::cmd::plan::NodeReport::of(decided.bgp.as_ref().unwrap());
-                    assert_eq!(report.peers[0].hold_time, format!("{hold}s"), "{timers:?}");
-                    let shown = keepalive.map_or(format!("{}s", hold / 3), |k| format!("{k:?}"));
-                    assert_eq!(report.peers[0].keepalive_time, shown, "{timers:?}");
-                }
-                None => {
-                    assert!(refused, "{timers:?} validates");
-                    assert!(session.is_none(), "{timers:?} makes a session");
-                }
-            }
-        }
     }
 
     #[test]
@@ -621,13 +576,8 @@ mod tests {
 
     /// The BFD session the peer `r` of `yaml` (after NODE) wants.
     fn bfd_of(yaml: &str) -> Option<WantedBfd> {
-        let (snapshot, diagnostics) = ferrolb_api::load::load_str("t.yaml", &format!("{NODE}{yaml}"));
-        let (config, diagnostics) =
-            crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
-        assert!(!diagnostics.iter().any(|d| d.is_error()), "{diagnostics:?}");
-        let decided = crate::cmd::plan::Decided::of(&config, &snapshot, None, Some("n1"));
-        let planned = &decided.bgp.as_ref().expect("planned for n1").peers[0];
-        bfd_session(config.peer("r").expect("peer r"), planned.bfd.as_ref())
+        let (config, plan) = planned(&format!("{NODE}{yaml}")).unwrap();
+        bfd_session(config.peer("r").expect("peer r"), plan.peers[0].bfd.as_ref())
     }
 
     const FAST: &str = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast}\nspec: {receiveInterval: 50, transmitInterval: 60, detectMultiplier: 4, passiveMode: true, minimumTtl: 250}\n---\n";
@@ -703,34 +653,5 @@ mod tests {
         assert_eq!(decide(&mut seen_up, true, &bfd_state(Down, AdminDown)), PathChange::PeerAdminDown);
         assert_eq!(decide(&mut seen_up, true, &bfd_state(Down, AdminDown)), PathChange::None);
         assert_eq!(decide(&mut seen_up, true, &bfd_state(Up, Up)), PathChange::None);
-    }
-
-    #[test]
-    fn plan_node_shows_the_bfd_profile_and_that_echo_is_not_acted_on() {
-        // What `plan --node n1` shows of the BFD session of the one peer of `yaml` (after NODE).
-        let shown = |yaml: &str| {
-            let (snapshot, diagnostics) = ferrolb_api::load::load_str("t.yaml", &format!("{NODE}{yaml}"));
-            let (config, _) =
-                crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
-            let decided = crate::cmd::plan::Decided::of(&config, &snapshot, None, Some("n1"));
-            crate::cmd::plan::NodeReport::of(decided.bgp.as_ref().unwrap()).peers[0].bfd.clone()
-        };
-        let with_fast = bgp_peer("  bfdProfile: fast\n");
-        assert_eq!(
-            shown(&format!("{FAST}{with_fast}")).as_deref(),
-            Some("fast: rx 50ms tx 60ms x4 passive from 192.0.2.11")
-        );
-        let echo = "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {name: fast}\nspec: {echoMode: true}\n---\n";
-        assert_eq!(
-            shown(&format!("{echo}{with_fast}")).as_deref(),
-            Some(
-                "fast: rx 300ms tx 300ms x3 from 192.0.2.11 (echoMode not acted on: ferrolb runs no BFD echo)"
-            )
-        );
-        assert_eq!(shown(&format!("{FAST}{}", bgp_peer(""))), None);
-        // No address of the peer's family to run from: said in the plan, not only logged.
-        let v6 = with_fast.replace("peerAddress: 192.0.2.1\n", "peerAddress: 2001:db8::1\n");
-        let why = shown(&format!("{FAST}{v6}")).unwrap_or_default();
-        assert!(why.contains("not run: no sourceAddress and no InternalIP of the peer's family"), "{why}");
     }
 }

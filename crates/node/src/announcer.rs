@@ -20,10 +20,10 @@ use ferrolb_api::config::Config;
 use ferrolb_ipam::{Allocation, ServiceChange, ServiceKey};
 use tracing::warn;
 
-use super::bgp::BgpSessions;
-use super::host::HostVips;
-use super::l2::{self, L2Mode};
-pub use super::l2::{GossipOptions, L2Event};
+use crate::NodeError;
+use crate::bgp::BgpSessions;
+use crate::host::HostVips;
+use crate::l2::{self, GossipOptions, L2Event, L2Mode};
 
 /// What this node announces, and the sessions, gossip and responder that
 /// announce it.
@@ -105,12 +105,12 @@ impl Announcer {
         config: Arc<Config>,
         snapshot: Arc<Snapshot>,
         allocation: Allocation,
-    ) -> anyhow::Result<Option<Arc<Allocation>>> {
+    ) -> Result<Option<Arc<Allocation>>, NodeError> {
         let allocation = Arc::new(allocation);
         let bgp = {
             let (config, snapshot, allocation, node) =
                 (Arc::clone(&config), Arc::clone(&snapshot), Arc::clone(&allocation), self.node.clone());
-            super::off_thread(move || ferrolb_announce::plan_bgp(&config, &snapshot, &allocation, &node))
+            crate::off_thread(move || ferrolb_announce::plan_bgp(&config, &snapshot, &allocation, &node))
                 .await?
         };
         self.announce_planned(config, snapshot, allocation, bgp).await
@@ -128,13 +128,13 @@ impl Announcer {
         snapshot: Arc<Snapshot>,
         allocation: Allocation,
         changed: ChangedServices,
-    ) -> anyhow::Result<bool> {
+    ) -> Result<bool, NodeError> {
         let allocation = Arc::new(allocation);
         let previous = self.bgp_plan.take();
         let planned = {
             let (config, snapshot, allocation, node) =
                 (Arc::clone(&config), Arc::clone(&snapshot), Arc::clone(&allocation), self.node.clone());
-            super::off_thread(move || {
+            crate::off_thread(move || {
                 // The plan in force is moved into the new one, not copied.
                 let previous = previous.map(Arc::try_unwrap);
                 let quick = match previous {
@@ -190,7 +190,7 @@ impl Announcer {
         snapshot: Arc<Snapshot>,
         allocation: Arc<Allocation>,
         bgp: BgpPlan,
-    ) -> anyhow::Result<Option<Arc<Allocation>>> {
+    ) -> Result<Option<Arc<Allocation>>, NodeError> {
         let vips = bgp.decisions.iter().filter(|d| d.announced()).map(|d| d.ip).collect();
         let old_vips = std::mem::replace(&mut self.bgp_vips, vips);
         self.l2.start_gossip_if_needed(&config, &snapshot, &self.node).await;
@@ -201,7 +201,7 @@ impl Announcer {
         self.announce_l2().await;
         self.bgp.converge(&config, &bgp).await;
         let old_plan = self.bgp_plan.replace(Arc::new(bgp));
-        super::drop_elsewhere((old_snapshot, old_config, old_vips, old_plan));
+        crate::drop_elsewhere((old_snapshot, old_config, old_vips, old_plan));
         Ok(previous)
     }
 
@@ -218,7 +218,7 @@ impl Announcer {
         // a few hundred milliseconds, which gossip and keepalives cannot wait.
         let (snapshot, config, allocation, node) =
             (Arc::clone(snapshot), Arc::clone(config), Arc::clone(allocation), self.node.clone());
-        let plan = match super::off_thread({
+        let plan = match crate::off_thread({
             let config = Arc::clone(&config);
             move || ferrolb_announce::plan_l2(&config, &snapshot, &allocation, &node, &alive)
         })

@@ -23,6 +23,8 @@ use rtnetlink::{Handle, RouteMessageBuilder};
 use tokio::time::Instant;
 use tracing::info;
 
+use crate::NodeError;
+
 /// The protocol number that marks ferrolb's routes (`ip route show proto 248`).
 pub const PROTOCOL: u8 = 248;
 /// The kernel's `local` table.
@@ -122,12 +124,11 @@ impl Held {
 impl HostVips {
     /// Opens a netlink connection (on the current tokio runtime) and adopts
     /// the routes a previous run left behind.
-    pub async fn open() -> anyhow::Result<HostVips> {
+    pub async fn open() -> Result<HostVips, NodeError> {
         let (connection, handle, _) = rtnetlink::new_connection()?;
         tokio::spawn(connection);
         let mut links = handle.link().get().match_name(INTERFACE.to_owned()).execute();
-        let loopback =
-            links.try_next().await?.ok_or_else(|| anyhow::anyhow!("no {INTERFACE} interface"))?.header.index;
+        let loopback = links.try_next().await?.ok_or(NodeError::NoLoopback(INTERFACE))?.header.index;
         let mut host = HostVips { handle, loopback, held: Held::default() };
         host.held = Held(host.our_routes().await?.into_iter().map(|p| (p, None)).collect());
         Ok(host)
@@ -136,7 +137,7 @@ impl HostVips {
     /// Accepts traffic for exactly `desired`: adds the prefixes that are
     /// missing first, so a VIP that stays is accepted throughout; the rest
     /// leave [`LINGER`] later ([`HostVips::release_due`]).
-    pub async fn converge(&mut self, desired: &BTreeSet<IpAddr>) -> anyhow::Result<()> {
+    pub async fn converge(&mut self, desired: &BTreeSet<IpAddr>) -> Result<(), NodeError> {
         let steps = self.held.converge(&cover(desired), Some(Instant::now() + LINGER));
         self.perform(steps).await
     }
@@ -147,12 +148,12 @@ impl HostVips {
     }
 
     /// Stops accepting the VIPs whose [`LINGER`] is over.
-    pub async fn release_due(&mut self) -> anyhow::Result<()> {
+    pub async fn release_due(&mut self) -> Result<(), NodeError> {
         let remove = self.held.due(Instant::now());
         self.perform(Steps { add: Vec::new(), remove }).await
     }
 
-    async fn perform(&mut self, steps: Steps) -> anyhow::Result<()> {
+    async fn perform(&mut self, steps: Steps) -> Result<(), NodeError> {
         for prefix in steps.add {
             self.handle.route().add(self.local_route(prefix)).replace().execute().await?;
             info!(vips = %prefix, "this host accepts the VIPs");
@@ -167,7 +168,7 @@ impl HostVips {
     /// Accepts traffic for `vips` too, each that no prefix held covers with a
     /// prefix of its own; the next [`HostVips::converge`] merges them. (An
     /// edit that adds one VIP to 100,000 costs one route, not a new cover.)
-    pub async fn accept(&mut self, vips: &[IpAddr]) -> anyhow::Result<()> {
+    pub async fn accept(&mut self, vips: &[IpAddr]) -> Result<(), NodeError> {
         for &vip in vips {
             if !self.held.keep_covering(vip) {
                 let host = IpNet::from(vip);
@@ -180,7 +181,7 @@ impl HostVips {
     }
 
     /// Stops accepting every VIP, at once.
-    pub async fn clear(&mut self) -> anyhow::Result<()> {
+    pub async fn clear(&mut self) -> Result<(), NodeError> {
         let count = self.held.0.len();
         let steps = self.held.converge(&BTreeSet::new(), None);
         self.perform(steps).await?;
@@ -203,7 +204,7 @@ impl HostVips {
     }
 
     /// ferrolb's routes in the local table.
-    async fn our_routes(&self) -> anyhow::Result<BTreeSet<IpNet>> {
+    async fn our_routes(&self) -> Result<BTreeSet<IpNet>, NodeError> {
         let mut ours = BTreeSet::new();
         for family in [
             RouteMessageBuilder::<Ipv4Addr>::new().table_id(LOCAL_TABLE).build(),

@@ -1,4 +1,4 @@
-//! L2 mode of `ferrolb run`: gossip says which speakers are alive, the L2
+//! L2 mode of the node runtime: gossip says which speakers are alive, the L2
 //! plan elects one leader per VIP among them, and the leader answers ARP/NDP
 //! for it (announcing the takeover) while its host accepts the traffic.
 //!
@@ -6,7 +6,7 @@
 //!   Nodes of the file ──seeds──► MembershipHandle (UDP 7946, SWIM) ──watch: alive──┐
 //!                                                                                 ▼
 //!   config + allocation ──► announce::plan_l2(alive) ──► VIPs led here ──► Responder (AF_PACKET)
-//!                                                                     └──► host accepts (run/host.rs)
+//!                                                                     └──► host accepts (host.rs)
 //! ```
 //!
 //! Gossip starts with the first configuration that has an `L2Advertisement`,
@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
-use ferrolb_announce::l2::Interfaces;
+use ferrolb_announce::l2::{Interfaces, L2Vip};
 use ferrolb_announce::{Alive, L2Plan};
 use ferrolb_api::Snapshot;
 use ferrolb_api::config::Config;
@@ -28,7 +28,7 @@ use ferrolb_membership::driver::{MembershipConfig, MembershipHandle, SECRET_ENV,
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::config::internal_ips;
+use crate::internal_ips;
 
 /// How long a starting speaker waits to hear from the other Nodes before it
 /// elects leaders with whoever answered (joining takes milliseconds on a LAN).
@@ -38,17 +38,21 @@ pub const JOIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// node handing a VIP back to it has released it first.
 const HANDOVER_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Gossip settings from the command line (`run` and `speaker`).
-#[derive(Clone, Debug, clap::Args)]
+/// Gossip settings (`run` and `speaker` read them from their command line).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GossipOptions {
     /// UDP port of the gossip between speakers (L2 mode), on every node.
-    #[arg(long = "gossip-port", default_value_t = ferrolb_membership::driver::DEFAULT_PORT)]
     pub port: u16,
     /// A file holding the gossip's shared secret (or a directory with a
     /// `secretkey` file, as MetalLB's memberlist Secret is mounted); without
     /// it, the FERROLB_MEMBERLIST_SECRET environment variable.
-    #[arg(long = "gossip-secret-file")]
     pub secret_file: Option<PathBuf>,
+}
+
+impl Default for GossipOptions {
+    fn default() -> Self {
+        GossipOptions { port: ferrolb_membership::driver::DEFAULT_PORT, secret_file: None }
+    }
 }
 
 /// What the gossip tells [`L2Mode::next_event`]'s caller.
@@ -205,17 +209,7 @@ impl L2Mode {
     /// holds them alive, so that it hands back if they answer again.
     pub fn watch_leaders(&self, plan: &L2Plan) {
         let Gossip::Running(g) = &self.gossip else { return };
-        let (handle, alive, unresponsive) = (&g.handle, &g.alive, &g.unresponsive);
-        let mut watched: BTreeSet<String> = plan
-            .vips
-            .iter()
-            .filter(|v| v.candidates.get(1).is_some_and(|c| *c.node == *plan.node))
-            .filter_map(|v| v.candidates.first().map(|c| c.node.to_string()))
-            .filter(|leader| *leader != plan.node)
-            .collect();
-        let alive = alive.borrow();
-        watched.extend(unresponsive.borrow().iter().filter(|n| alive.contains(*n)).cloned());
-        handle.watch(watched);
+        g.handle.watch(leaders_to_watch(plan, &g.alive.borrow(), &g.unresponsive.borrow()));
     }
 
     /// Answers for exactly the VIPs `plan` says this node leads, on their
@@ -224,26 +218,9 @@ impl L2Mode {
         if config.l2_advertisements.is_empty() && self.responder.is_none() {
             return;
         }
-        let served = served_links(config);
-        let mut leadership = Leadership::new();
-        for link in served.values() {
-            leadership = leadership.serve(&link.name, link.mac);
-        }
-        for vip in plan.led() {
-            let links: Vec<(&str, MacAddr)> = match vip.interfaces() {
-                Some(Interfaces::Only(names)) => names
-                    .iter()
-                    .filter_map(|n| served.get(n.as_str()))
-                    .map(|l| (l.name.as_str(), l.mac))
-                    .collect(),
-                _ => served.values().filter(|l| l.default).map(|l| (l.name.as_str(), l.mac)).collect(),
-            };
-            if links.is_empty() {
-                warn!(vip = %vip.ip, interfaces = ?vip.interfaces().map(ToString::to_string), "leads the VIP but has none of its interfaces");
-            }
-            for (name, mac) in links {
-                leadership = leadership.lead(name, mac, vip.ip);
-            }
+        let (leadership, nowhere) = leadership(plan, &served_links(config));
+        for vip in nowhere {
+            warn!(vip = %vip.ip, interfaces = ?vip.interfaces().map(ToString::to_string), "leads the VIP but has none of its interfaces");
         }
         self.responder
             .get_or_insert_with(|| Responder::start(ResponderConfig::default()))
@@ -258,6 +235,53 @@ impl L2Mode {
             g.handle.leave().await;
         }
     }
+}
+
+/// The leaders this node watches: those of the VIPs whose runner-up it is
+/// (it takes over when they stop answering), and those it already replaced
+/// while the gossip still holds them alive (it hands back when they answer).
+fn leaders_to_watch(
+    plan: &L2Plan,
+    alive: &BTreeSet<String>,
+    unresponsive: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    let mut watched: BTreeSet<String> = plan
+        .vips
+        .iter()
+        .filter(|v| v.candidates.get(1).is_some_and(|c| *c.node == *plan.node))
+        .filter_map(|v| v.candidates.first().map(|c| c.node.to_string()))
+        .filter(|leader| *leader != plan.node)
+        .collect();
+    watched.extend(unresponsive.iter().filter(|n| alive.contains(*n)).cloned());
+    watched
+}
+
+/// What the responder answers for: each VIP led here on its interfaces (the
+/// default ones when its advertisements name none), every served interface
+/// known; and the VIPs led here that have none of their interfaces.
+fn leadership<'p>(plan: &'p L2Plan, served: &BTreeMap<String, ServedLink>) -> (Leadership, Vec<&'p L2Vip>) {
+    let mut leadership = Leadership::new();
+    for link in served.values() {
+        leadership = leadership.serve(&link.name, link.mac);
+    }
+    let mut nowhere = Vec::new();
+    for vip in plan.led() {
+        let links: Vec<(&str, MacAddr)> = match vip.interfaces() {
+            Some(Interfaces::Only(names)) => names
+                .iter()
+                .filter_map(|n| served.get(n.as_str()))
+                .map(|l| (l.name.as_str(), l.mac))
+                .collect(),
+            _ => served.values().filter(|l| l.default).map(|l| (l.name.as_str(), l.mac)).collect(),
+        };
+        if links.is_empty() {
+            nowhere.push(vip);
+        }
+        for (name, mac) in links {
+            leadership = leadership.lead(name, mac, vip.ip);
+        }
+    }
+    (leadership, nowhere)
 }
 
 /// A host interface the responder serves.
@@ -301,4 +325,94 @@ fn served_links(config: &Config) -> BTreeMap<String, ServedLink> {
 /// The IPs this node leads in `plan`.
 pub fn led_vips(plan: &L2Plan) -> BTreeSet<IpAddr> {
     plan.led().map(|v| v.ip).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use ferrolb_announce::Alive;
+
+    use super::*;
+
+    /// Three nodes, one L2Advertisement for everything and one for `named`
+    /// on eth1 only, and `services` Services.
+    fn plan_of(node: &str, services: usize) -> L2Plan {
+        let mut yaml = String::from(
+            "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: lan}\nspec: {addresses: [192.0.2.0/26]}\n---\n\
+             apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: named}\nspec: {addresses: [198.51.100.0/26], autoAssign: false}\n---\n\
+             apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: lan}\nspec: {ipAddressPools: [lan]}\n---\n\
+             apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: named}\nspec: {ipAddressPools: [named], interfaces: [eth1]}\n---\n",
+        );
+        for n in 1..=3 {
+            yaml.push_str(&format!(
+                "apiVersion: v1\nkind: Node\nmetadata: {{name: n{n}}}\nstatus:\n  addresses: [{{type: InternalIP, address: 192.0.2.{}}}]\n---\n",
+                100 + n
+            ));
+        }
+        for i in 0..services {
+            let pool = if i == 0 { "\n  annotations: {metallb.io/address-pool: named}" } else { "" };
+            yaml.push_str(&format!(
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: s{i}\n  namespace: default{pool}\nspec:\n  type: LoadBalancer\n  ports: [{{port: 80}}]\n---\n"
+            ));
+        }
+        let (snapshot, diagnostics) = ferrolb_api::load::load_str("t.yaml", &yaml);
+        let (config, broken) = ferrolb_api::validate::validated(&snapshot, &Default::default());
+        assert!(!diagnostics.iter().chain(&broken).any(|d| d.is_error()), "{diagnostics:?} {broken:?}");
+        let allocation = ferrolb_ipam::allocate(&config, &snapshot, &Default::default(), &Default::default());
+        ferrolb_announce::plan_l2(&config, &snapshot, &allocation, node, &Alive::every_node(&snapshot))
+    }
+
+    fn names(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_node_watches_the_leaders_it_would_replace_and_those_it_replaced_while_alive() {
+        let plan = plan_of("n2", 30);
+        let expected: BTreeSet<String> = plan
+            .vips
+            .iter()
+            .filter(|v| v.candidates[1].node.as_ref() == "n2")
+            .map(|v| v.candidates[0].node.to_string())
+            .collect();
+        assert!(!expected.is_empty() && !expected.contains("n2"), "{expected:?}");
+        let none = BTreeSet::new();
+        assert_eq!(leaders_to_watch(&plan, &names(&["n1", "n2", "n3"]), &none), expected);
+        // Replaced but still alive in the gossip: watched to hand back; gone: not.
+        let all = names(&["n1", "n3"]);
+        let watched = leaders_to_watch(&plan, &names(&["n1", "n2"]), &all);
+        assert!(
+            watched.contains("n1")
+                && watched.is_superset(&expected.iter().filter(|n| *n != "n3").cloned().collect())
+        );
+        assert_eq!(watched.contains("n3"), expected.contains("n3"));
+    }
+
+    #[test]
+    fn a_led_vip_is_answered_on_its_interfaces_and_one_with_none_here_is_reported() {
+        let mac = |last: u8| MacAddr([2, 0, 0, 0, 0, last]);
+        let link = |name: &str, last: u8, default: bool| {
+            (name.to_owned(), ServedLink { name: name.to_owned(), mac: mac(last), default })
+        };
+        let served: BTreeMap<String, ServedLink> = [link("eth0", 1, true), link("eth1", 2, false)].into();
+        // The node that leads the named pool's VIP.
+        let plan = ["n1", "n2", "n3"]
+            .map(|n| plan_of(n, 12))
+            .into_iter()
+            .find(|p| p.led().any(|v| v.pool.as_ref() == "named"))
+            .unwrap();
+        let (answers, nowhere) = leadership(&plan, &served);
+        assert!(nowhere.is_empty());
+        for vip in plan.led() {
+            let on_eth1 = vip.pool.as_ref() == "named";
+            assert_eq!(answers.leads("eth1", vip.ip), on_eth1, "{}", vip.ip);
+            assert_eq!(answers.leads("eth0", vip.ip), !on_eth1, "{}", vip.ip);
+        }
+        // Without eth1 here, a VIP of the named pool is led nowhere, and said so.
+        let only_eth0: BTreeMap<String, ServedLink> = [link("eth0", 1, true)].into();
+        let named_leader =
+            ["n1", "n2", "n3"].map(|n| plan_of(n, 1)).into_iter().find(|p| p.led().count() == 1).unwrap();
+        let (answers, nowhere) = leadership(&named_leader, &only_eth0);
+        assert_eq!(nowhere.len(), 1);
+        assert!(!answers.leads("eth0", nowhere[0].ip));
+    }
 }
