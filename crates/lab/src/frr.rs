@@ -175,6 +175,10 @@ impl FrrConfig {
             }
             let _ = writeln!(w, "  maximum-paths {}\n exit-address-family", self.maximum_paths);
         }
+        let _ = writeln!(w, "!\n{}", self.extra);
+        // Last: each daemon reads the whole file, and bgpd, which has no `bfd` node, takes the
+        // stanza's `exit` lines as leaving configuration mode; whatever follows them (`extra`'s
+        // `neighbor X bfd`) would be lost to bgpd without a word.
         if !self.bfd_peers.is_empty() {
             let _ = writeln!(w, "!\nbfd");
             for p in &self.bfd_peers {
@@ -186,7 +190,6 @@ impl FrrConfig {
             }
             let _ = writeln!(w, "exit");
         }
-        let _ = writeln!(w, "!\n{}", self.extra);
         c
     }
 }
@@ -500,6 +503,13 @@ mod tests {
             transmit_interval_ms: 100,
             ..FrrBfdPeer::single_hop("198.51.100.1".parse().unwrap(), "203.0.113.1".parse().unwrap(), "x")
         };
+        let mut config = FrrConfig::new(64512, Ipv4Addr::new(192, 0, 2, 2)).bfd_peer(single.clone());
+        config.extra = "router bgp 64512\n neighbor 192.0.2.1 bfd\n!\n".to_owned();
+        let text = config.render("router");
+        assert!(
+            text.find("neighbor 192.0.2.1 bfd").unwrap() < text.find("\nbfd\n").unwrap(),
+            "the bfd stanza's `exit` ends bgpd's configuration, so it comes last:\n{text}"
+        );
         let text = FrrConfig::new(64512, Ipv4Addr::new(192, 0, 2, 2))
             .bfd_peer(single)
             .bfd_peer(multi)
