@@ -630,6 +630,17 @@ fn render(series: &[Series], hold_secs: u16) -> String {
             verdict(mine < GOAL_MS),
         );
     }
+    // FRR counts the detection time from the last packet it heard, whose age
+    // at the failure is anywhere within one transmit interval: uniform, so
+    // the standard error of a median of n runs is 1.25 σ / √n, σ = interval / √12.
+    let interval = f64::from(Case::Bird.bfd().map_or(0, |b| b.interval_ms));
+    let runs = series.iter().map(|s| s.runs.len()).min().unwrap_or(0).max(1) as f64;
+    let chance = 1.2533 * interval / 12f64.sqrt() * (2.0 / runs).sqrt();
+    let _ = writeln!(
+        out,
+        "  (a run at {interval:.0} ms × 3 lands anywhere within one interval, by the age of the last BFD packet \
+         at the failure: two medians of {runs:.0} runs differ by ±{chance:.0} ms by chance, one standard error)"
+    );
     out
 }
 
@@ -758,5 +769,6 @@ mod tests {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
         assert!(!text.contains("no BFD (hold time 9 s): not slower"), "{text}");
+        assert!(text.contains("at the failure: two medians of 3 runs differ by ±15 ms by chance"), "{text}");
     }
 }
