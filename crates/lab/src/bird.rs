@@ -95,6 +95,10 @@ pub struct BirdConfig {
     pub bfd_interval_ms: u32,
     /// BFD detect multiplier, for every session.
     pub bfd_multiplier: u8,
+    /// `bfd on` in every BGP protocol: BGP asks `protocol bfd` for a session with its
+    /// neighbor and goes down with it (the timers of [`BirdConfig::bfd_interval_ms`] on every
+    /// interface).
+    pub bgp_bfd: bool,
 }
 
 impl BirdConfig {
@@ -111,6 +115,7 @@ impl BirdConfig {
             bfd_neighbors: Vec::new(),
             bfd_interval_ms: 50,
             bfd_multiplier: 3,
+            bgp_bfd: false,
         }
     }
 
@@ -172,6 +177,9 @@ impl BirdConfig {
                 w,
                 "  hold time 9;\n  keepalive time 3;\n  connect retry time 1;\n  error wait time 1, 5;"
             );
+            if self.bgp_bfd {
+                let _ = writeln!(w, "  bfd on;");
+            }
             let _ = writeln!(w, "  ipv4 {{ import all; {export} }};");
             if let Some(nh) = n.ipv6_next_hop {
                 let _ = writeln!(w, "  ipv6 {{ import all; {export} next hop address {nh}; }};");
@@ -183,7 +191,7 @@ impl BirdConfig {
 
     /// `protocol bfd`: the timers per interface (and for multihop), then one line per session.
     fn render_bfd(&self, w: &mut String) {
-        if self.bfd_neighbors.is_empty() {
+        if self.bfd_neighbors.is_empty() && !self.bgp_bfd {
             return;
         }
         let timers =
@@ -193,6 +201,11 @@ impl BirdConfig {
             self.bfd_neighbors.iter().filter_map(|n| n.interface.as_deref()).collect();
         interfaces.sort_unstable();
         interfaces.dedup();
+        // BIRD takes the first pattern an interface matches: the named ones, then the rest for
+        // the sessions BGP asks for.
+        if self.bgp_bfd {
+            interfaces.push("*");
+        }
         for i in interfaces {
             let _ = writeln!(w, "  interface \"{i}\" {timers}");
         }
@@ -489,6 +502,20 @@ IP address                Interface  State      Since         Interval  Timeout\
         assert!(text.contains("neighbor 192.0.2.1 dev \"eth0\" local 192.0.2.2;"), "{text}");
         assert!(text.contains("neighbor 198.51.100.1 local 198.51.100.2 multihop on;"), "{text}");
         assert!(!BirdConfig::new(64513, Ipv4Addr::new(192, 0, 2, 2)).render(Path::new("/l")).contains("bfd"));
+    }
+
+    #[test]
+    fn bgp_with_bfd_asks_for_sessions_with_the_configured_timers() {
+        let mut c =
+            BirdConfig::new(64512, Ipv4Addr::new(192, 0, 2, 2)).neighbor("192.0.2.1".parse().unwrap(), 64513);
+        c.bgp_bfd = true;
+        c.bfd_interval_ms = 300;
+        let text = c.render(Path::new("/tmp/bird.log"));
+        assert!(
+            text.contains("protocol bfd bfd1 {\n  interface \"*\" { interval 300 ms; multiplier 3; };\n}"),
+            "{text}"
+        );
+        assert!(text.contains("  bfd on;\n"), "{text}");
     }
 
     #[test]

@@ -335,7 +335,7 @@ fn cluster(nodes: &[Ipv4Addr]) -> String {
 }
 
 /// The median; the mean of the two middle values for an even count.
-fn median(values: &[f64]) -> f64 {
+pub(super) fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     match v.len() {

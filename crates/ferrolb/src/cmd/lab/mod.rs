@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 mod bench_bgp;
+mod bench_bgp_failover;
 mod bench_edit;
 mod bench_k8s;
 mod bench_k8s_speakers;
@@ -51,6 +52,10 @@ pub enum Bench {
     /// Time until a real FRR router's kernel holds N VIP routes from ferrolb,
     /// GoBGP and BIRD, with peak memory and ratios.
     Bgp(bench_bgp::Args),
+    /// Time until a real FRR router drops the path of a node that lost power
+    /// (no FIN, no NOTIFICATION): ferrolb with BFD at 50 ms × 3, at MetalLB's
+    /// defaults and without BFD (hold time), against BIRD with BFD, with ratios.
+    BgpFailover(bench_bgp_failover::Args),
     /// Outage a client sees when the L2 leader's link goes down and its
     /// daemon is killed: ferrolb against keepalived (VRRP) at its default and
     /// fastest timers, with ratios.
@@ -74,6 +79,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Bench { target: Bench::Bgp(args) } => bench_bgp::run(&args),
         Command::Bench { target: Bench::Edit(args) } => bench_edit::run(&args),
         Command::Bench { target: Bench::Reconcile(args) } => bench_reconcile::run(&args),
+        Command::Bench { target: Bench::BgpFailover(args) } => bench_bgp_failover::run(&args),
         Command::Bench { target: Bench::L2Failover(args) } => bench_l2::run(&args),
         Command::Bench { target: Bench::K8s(args) } => bench_k8s::run(&args),
         Command::Bench { target: Bench::PlanOnce(args) } => bench_plan::once(&args),
