@@ -99,6 +99,8 @@ pub struct BirdConfig {
     /// neighbor and goes down with it (the timers of [`BirdConfig::bfd_interval_ms`] on every
     /// interface).
     pub bgp_bfd: bool,
+    /// `graceful restart on` in every BGP protocol (RFC 4724).
+    pub graceful_restart: bool,
 }
 
 impl BirdConfig {
@@ -116,6 +118,7 @@ impl BirdConfig {
             bfd_interval_ms: 50,
             bfd_multiplier: 3,
             bgp_bfd: false,
+            graceful_restart: false,
         }
     }
 
@@ -179,6 +182,9 @@ impl BirdConfig {
             );
             if self.bgp_bfd {
                 let _ = writeln!(w, "  bfd on;");
+            }
+            if self.graceful_restart {
+                let _ = writeln!(w, "  graceful restart on;");
             }
             let _ = writeln!(w, "  ipv4 {{ import all; {export} }};");
             if let Some(nh) = n.ipv6_next_hop {
@@ -269,18 +275,22 @@ impl Bird {
         let conf = dir.write("bird.conf", &config.render(&log))?;
         let socket = dir.path().join("bird.ctl");
         let mut bird = Bird { netns: netns.clone(), pid: 0, conf, socket, dir };
-        bird.spawn()?;
+        bird.spawn(false)?;
         Ok(bird)
     }
 
-    /// Starts `bird -f` with the written config and waits until `birdc` answers.
-    fn spawn(&mut self) -> Result<()> {
+    /// Starts `bird -f` (`-R` to `recover` from a graceful restart) with the written config
+    /// and waits until `birdc` answers.
+    fn spawn(&mut self, recover: bool) -> Result<()> {
         // A killed bird leaves its control socket behind: wait for a new one.
         let _ = std::fs::remove_file(&self.socket);
         let out = self.dir.path().join("bird.out");
         let mut c = self.netns.command("bird");
         c.arg("-f").arg("-c").arg(&self.conf).arg("-s").arg(&self.socket);
         c.arg("-P").arg(self.dir.path().join("bird.pid"));
+        if recover {
+            c.arg("-R");
+        }
         self.pid = self.netns.spawn(c, &out)?;
         daemon::wait_for_path(&self.netns, self.pid, "bird", &out, &self.socket, Duration::from_secs(10))?;
         wait_until("bird to answer birdc", Duration::from_secs(10), || {
@@ -299,7 +309,18 @@ impl Bird {
     /// back); a running bird is stopped first.
     pub fn restart(&mut self) -> Result<()> {
         self.netns.stop(self.pid, STOP_GRACE);
-        self.spawn()
+        self.spawn(false)
+    }
+
+    /// Restarts bird as an upgrade with graceful restart does: `birdc
+    /// graceful restart` (sessions closed without a NOTIFICATION), then
+    /// `bird -R` (graceful restart recovery), which needs `graceful_restart`
+    /// in the config for its peers to keep its routes meanwhile.
+    pub fn graceful_restart(&mut self) -> Result<()> {
+        self.birdc(&["graceful", "restart"])?;
+        // It exits by itself (signal 0 sends nothing); killed only if it lingers.
+        self.netns.stop_with(self.pid, "-0", STOP_GRACE);
+        self.spawn(true)
     }
 
     fn ensure_running(&self) -> Result<()> {

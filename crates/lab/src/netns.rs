@@ -185,12 +185,18 @@ impl Netns {
 
     /// Stops a process started here: SIGTERM, then SIGKILL after `grace`; reaps it.
     pub fn stop(&self, pid: u32, grace: Duration) -> Option<ExitStatus> {
+        self.stop_with(pid, "-TERM", grace)
+    }
+
+    /// Stops a process started here with `signal` (`-TERM`, `-USR2`...), then
+    /// SIGKILL after `grace`; reaps it.
+    pub fn stop_with(&self, pid: u32, signal: &str, grace: Duration) -> Option<ExitStatus> {
         let child = {
             let mut children = lock(&self.inner.children);
             let i = children.iter().position(|c| c.id() == pid)?;
             children.swap_remove(i)
         };
-        stop_children(vec![child], grace).into_iter().next()
+        stop_children_with(vec![child], signal, grace).into_iter().next()
     }
 
     /// SIGKILLs a process this namespace started (a crash: it gets no chance
@@ -358,7 +364,12 @@ fn signal(pid: u32, sig: &str) {
     let _ = cmd::output(&mut c, Duration::from_secs(2));
 }
 
-pub(crate) fn stop_children(mut children: Vec<Child>, grace: Duration) -> Vec<ExitStatus> {
+pub(crate) fn stop_children(children: Vec<Child>, grace: Duration) -> Vec<ExitStatus> {
+    stop_children_with(children, "-TERM", grace)
+}
+
+/// [`stop_children`] with `sig` instead of SIGTERM.
+fn stop_children_with(mut children: Vec<Child>, sig: &str, grace: Duration) -> Vec<ExitStatus> {
     let mut statuses = Vec::new();
     children.retain_mut(|c| match c.try_wait() {
         Ok(Some(s)) => {
@@ -368,7 +379,7 @@ pub(crate) fn stop_children(mut children: Vec<Child>, grace: Duration) -> Vec<Ex
         _ => true,
     });
     for c in &children {
-        signal(c.id(), "-TERM");
+        signal(c.id(), sig);
     }
     let deadline = Instant::now() + grace;
     while !children.is_empty() && Instant::now() < deadline {
@@ -382,7 +393,7 @@ pub(crate) fn stop_children(mut children: Vec<Child>, grace: Duration) -> Vec<Ex
         thread::sleep(Duration::from_millis(10));
     }
     for mut c in children {
-        tracing::warn!(pid = c.id(), "did not stop on SIGTERM; killing");
+        tracing::warn!(pid = c.id(), signal = sig, "did not stop; killing");
         let _ = c.kill();
         if let Ok(s) = c.wait() {
             statuses.push(s);

@@ -7,6 +7,7 @@ use clap::Subcommand;
 mod bench_bgp;
 mod bench_bgp_failover;
 mod bench_edit;
+mod bench_graceful_restart;
 mod bench_k8s;
 mod bench_k8s_speakers;
 mod bench_l2;
@@ -56,6 +57,9 @@ pub enum Bench {
     /// (no FIN, no NOTIFICATION): ferrolb with BFD at 50 ms × 3, at MetalLB's
     /// defaults and without BFD (hold time), against BIRD with BFD, with ratios.
     BgpFailover(bench_bgp_failover::Args),
+    /// Requests lost while every node restarts its BGP speaker in turn, with
+    /// and without graceful restart: ferrolb against BIRD.
+    GracefulRestart(bench_graceful_restart::Args),
     /// Outage a client sees when the L2 leader's link goes down and its
     /// daemon is killed: ferrolb against keepalived (VRRP) at its default and
     /// fastest timers, with ratios.
@@ -80,6 +84,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Bench { target: Bench::Edit(args) } => bench_edit::run(&args),
         Command::Bench { target: Bench::Reconcile(args) } => bench_reconcile::run(&args),
         Command::Bench { target: Bench::BgpFailover(args) } => bench_bgp_failover::run(&args),
+        Command::Bench { target: Bench::GracefulRestart(args) } => bench_graceful_restart::run(&args),
         Command::Bench { target: Bench::L2Failover(args) } => bench_l2::run(&args),
         Command::Bench { target: Bench::K8s(args) } => bench_k8s::run(&args),
         Command::Bench { target: Bench::PlanOnce(args) } => bench_plan::once(&args),
