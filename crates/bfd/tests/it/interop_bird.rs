@@ -7,7 +7,7 @@
 //! intervals are ferrolb's. Every assertion is on states, diagnostics, counters and the
 //! negotiated values BIRD prints; time appears only as generous deadlines to wait for them.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ferrolb_bfd::driver::{Bfd, PeerKey, PeerState};
 use ferrolb_bfd::{Diagnostic, SessionConfig, State};
@@ -144,18 +144,15 @@ fn ipv6_single_hop_on_global_addresses_comes_up_with_bird_and_survives_removal_d
     });
 }
 
-#[test]
-fn ipv4_multihop_drops_bird_at_ttl_64_until_the_minimum_allows_it_then_survives_a_crash() {
-    if !lab_ready(TOOLS) {
-        return;
-    }
-    let mut lab = Lab::new("198.51.100.1/24", "198.51.100.2/24", true);
+/// Multihop with BIRD between `ours` and `theirs`: BIRD 2.0.12 sends multihop packets with
+/// the system's default TTL or hop limit (64 here), not 255, so the default minimum (254)
+/// drops every one and the session stays Down; a minimum of 64 brings it Up; then a crash.
+fn multihop(ours_cidr: &str, theirs_cidr: &str, any: IpAddr) {
+    let mut lab = Lab::new(ours_cidr, theirs_cidr, true);
     let ours = lab.ours.clone();
     in_netns(&ours, |runtime| {
         let _entered = runtime.enter();
-        let bfd = Bfd::spawn(&[Ipv4Addr::UNSPECIFIED.into()]).expect("listen");
-        // BIRD 2.0.12 sends multihop packets with the system's default TTL (64 here), not 255:
-        // the default minimum (254) drops every one and the session stays Down.
+        let bfd = Bfd::spawn(&[any]).expect("listen");
         let mut rx = bfd.add_peer(lab.key, SessionConfig::default()).expect("add peer");
         wait_dropped(runtime, &bfd, |now| now.ttl >= 3);
         let state = *rx.borrow();
@@ -171,4 +168,18 @@ fn ipv4_multihop_drops_bird_at_ttl_64_until_the_minimum_allows_it_then_survives_
         crash_then_restart(&mut lab, runtime, &mut rx);
         runtime.block_on(bfd.shutdown());
     });
+}
+
+#[test]
+fn ipv4_multihop_drops_bird_at_ttl_64_until_the_minimum_allows_it_then_survives_a_crash() {
+    if lab_ready(TOOLS) {
+        multihop("198.51.100.1/24", "198.51.100.2/24", Ipv4Addr::UNSPECIFIED.into());
+    }
+}
+
+#[test]
+fn ipv6_multihop_drops_bird_at_hop_limit_64_until_the_minimum_allows_it_then_survives_a_crash() {
+    if lab_ready(TOOLS) {
+        multihop("2001:db8:bfd::1/64", "2001:db8:bfd::2/64", Ipv6Addr::UNSPECIFIED.into());
+    }
 }
