@@ -64,8 +64,8 @@ use tracing::{debug, info, warn};
 
 use crate::fsm::{Keep, Negotiated, SessionConfig, State, Timer};
 use crate::message::{
-    Capability, DecodeContext, EncodeContext, HEADER_LEN, MAX_MESSAGE_LEN, Message, Notification, Update,
-    message_len,
+    Capability, DecodeContext, EncodeContext, HEADER_LEN, MAX_MESSAGE_LEN, Message, Notification,
+    RouteRefresh, Update, message_len,
 };
 use crate::next_hop::NextHops;
 use crate::peer::{Peer, PeerInput, PeerOutput, Slot};
@@ -681,9 +681,14 @@ impl PeerTask {
                 self.send_route_changes(Vec::new()).await;
             }
             PeerOutput::Update(_) => {} // ferrolb announces; it does not learn routes
-            PeerOutput::RouteRefresh(_) => {
-                let everything = self.rib.everything();
-                self.send_changes(&everything).await;
+            PeerOutput::RouteRefresh(refresh) => {
+                let families = self.established.as_ref().map(|n| n.families.clone()).unwrap_or_default();
+                match refreshed(&self.rib, &refresh, &families) {
+                    Some(changes) => self.send_changes(&changes).await,
+                    None => {
+                        debug!(peer = %self.spec.name, ?refresh, "ROUTE-REFRESH ignored: a family not negotiated, or not a request")
+                    }
+                }
             }
         }
     }
@@ -896,7 +901,52 @@ async fn recv(incoming: &mut Option<mpsc::Receiver<TcpStream>>) -> Option<TcpStr
     }
 }
 
+/// What a ROUTE-REFRESH asks to be sent again (RFC 2918 §4): the routes of
+/// its family alone. `None` (ignored) for a family the session did not
+/// negotiate, and for a message that is not a request (RFC 7313's BoRR and
+/// EoRR subtypes, which we never negotiate).
+fn refreshed(
+    rib: &AdjRibOut<IpNet, RouteAttributes>,
+    refresh: &RouteRefresh,
+    negotiated: &[AfiSafi],
+) -> Option<Changes<IpNet, RouteAttributes>> {
+    if refresh.subtype != 0 || !negotiated.contains(&refresh.family) {
+        return None;
+    }
+    // IPv4 routes keep AFI 1 when they ride an IPv6 session (RFC 8950).
+    let v6 = refresh.family == AfiSafi::IPV6_UNICAST;
+    Some(rib.everything_where(|prefix| matches!(prefix, IpNet::V6(_)) == v6))
+}
+
 /// The time for the FSM, from tokio's clock.
 fn now() -> std::time::Instant {
     Instant::now().into_std()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_refresh_sends_the_routes_of_its_family_alone() {
+        let mut rib = AdjRibOut::default();
+        let routes: Routes = Arc::new(
+            ["192.0.2.10/32", "198.51.100.0/24", "2001:db8::10/128"]
+                .iter()
+                .map(|p| (p.parse().unwrap(), RouteAttributes::default()))
+                .collect(),
+        );
+        rib.converge(&routes);
+        let both = [AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST];
+        let prefixes = |family, negotiated: &[AfiSafi], subtype| {
+            refreshed(&rib, &RouteRefresh { family, subtype }, negotiated).map(|c| {
+                c.announced.into_iter().flat_map(|(_, p)| p).map(|p| p.to_string()).collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(prefixes(AfiSafi::IPV4_UNICAST, &both, 0).unwrap(), ["192.0.2.10/32", "198.51.100.0/24"]);
+        assert_eq!(prefixes(AfiSafi::IPV6_UNICAST, &both, 0).unwrap(), ["2001:db8::10/128"]);
+        // A family the session does not carry, or a BoRR/EoRR marker: nothing.
+        assert_eq!(prefixes(AfiSafi::IPV6_UNICAST, &[AfiSafi::IPV4_UNICAST], 0), None);
+        assert_eq!(prefixes(AfiSafi::IPV4_UNICAST, &both, 1), None);
+    }
 }

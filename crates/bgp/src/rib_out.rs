@@ -131,10 +131,15 @@ impl<P: Ord + Clone, A: Ord + Clone> AdjRibOut<P, A> {
         Changes { withdrawn, announced: group(changed.iter().map(|(p, a)| (p, a))) }
     }
 
-    /// Everything sent, again: for a ROUTE-REFRESH (RFC 2918) or a session
-    /// that has just come up.
+    /// Everything sent, again: for a session that has just come up.
     pub fn everything(&self) -> Changes<P, A> {
-        Changes { withdrawn: Vec::new(), announced: group(self.sent.iter()) }
+        self.everything_where(|_| true)
+    }
+
+    /// The routes sent whose prefix is `wanted`, again: for a ROUTE-REFRESH
+    /// of one family (RFC 2918 §4).
+    pub fn everything_where(&self, wanted: impl Fn(&P) -> bool) -> Changes<P, A> {
+        Changes { withdrawn: Vec::new(), announced: group(self.sent.iter().filter(|(p, _)| wanted(p))) }
     }
 
     /// Forgets what was sent: the session went down, and the peer with it.
@@ -182,6 +187,16 @@ mod tests {
             changes,
             Changes { withdrawn: vec![], announced: vec![('a', vec![1, 3]), ('b', vec![2])] }
         );
+    }
+
+    #[test]
+    fn a_refresh_of_some_prefixes_sends_those_again_and_changes_nothing() {
+        let mut rib = AdjRibOut::default();
+        rib.converge(&routes(&[(1, 'a'), (2, 'b'), (3, 'a')]));
+        let odd = rib.everything_where(|p| p % 2 == 1);
+        assert_eq!(odd, Changes { withdrawn: vec![], announced: vec![('a', vec![1, 3])] });
+        assert_eq!(rib.everything().announced.len(), 2);
+        assert!(rib.converge(&routes(&[(1, 'a'), (2, 'b'), (3, 'a')])).is_empty());
     }
 
     #[test]

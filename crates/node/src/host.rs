@@ -36,9 +36,10 @@ pub const INTERFACE: &str = "lo";
 /// (unless it stops for good): a runner-up that hands a VIP back to its
 /// leader stops answering ARP at once, but the clients keep sending to it
 /// until the leader's gratuitous ARP reaches them, which a leader that has
-/// just restarted sends only once its gossip has started (measured: 100 ms).
+/// just restarted sends only once its gossip has started (measured: 100 ms,
+/// up to the 1 s join wait; the rest is margin for a loaded host).
 /// Accepting a VIP no one sends here costs nothing.
-pub const LINGER: Duration = Duration::from_secs(2);
+pub const LINGER: Duration = Duration::from_secs(5);
 
 /// The VIPs this host accepts traffic for.
 pub struct HostVips {

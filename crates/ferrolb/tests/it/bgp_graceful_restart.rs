@@ -152,10 +152,12 @@ fn a_graceful_restart_loses_no_request_and_a_withdrawing_one_loses_some() {
     assert!(graceful.sent > 50, "{graceful}");
     assert_eq!(graceful.lost, 0, "{graceful}\n{}", ferrolb.log());
 
-    // SIGTERM: ferrolb stops for good, withdraws, and the client loses requests until it is back.
+    // SIGTERM: ferrolb stops for good, withdraws, and the client loses requests until it is
+    // back (started once the route is gone, so that the loss does not depend on timing).
     let (stopped, ferrolb) = lab.loss_during(|| {
         let log = ferrolb.stop();
         assert!(log.contains("NOTIFICATION sent"), "{log}");
+        wait_for("the VIP withdrawn", TIMEOUT, || !has_vip(&lab.router));
         lab.start(&one_node(true))
     });
     eprintln!("restart after SIGTERM: {stopped}");
@@ -171,6 +173,7 @@ fn a_graceful_restart_loses_no_request_and_a_withdrawing_one_loses_some() {
         let log = ferrolb.stop_with("USR2");
         assert!(!log.contains("without a NOTIFICATION"), "{log}");
         assert!(log.contains("NOTIFICATION sent"), "{log}");
+        wait_for("the VIP withdrawn", TIMEOUT, || !has_vip(&lab.router));
         lab.start(&one_node(false))
     });
     eprintln!("SIGUSR2 without enableGracefulRestart: {refused}");
