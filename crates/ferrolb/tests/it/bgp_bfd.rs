@@ -264,3 +264,19 @@ fn bfd_drives_a_multihop_session() {
     }
     .run();
 }
+
+#[test]
+fn bfd_drives_an_ipv6_multihop_session() {
+    if !lab_ready(&["ip", "vtysh"]) {
+        return;
+    }
+    Shape {
+        router: "2001:db8::1/64",
+        node: "2001:db8::11/64",
+        internal_ips: &["192.0.2.11", "2001:db8::11"],
+        pool: "2001:db8:100::/120",
+        family: "IPv6",
+        multihop: true,
+    }
+    .run();
+}
