@@ -273,7 +273,9 @@ impl Announcer {
     }
 
     /// Stops announcing. For good ([`Stop::Final`]): leaves the gossip, sends
-    /// Cease to every peer, and stops the host accepting the VIPs. For a
+    /// Cease to every peer, and stops the host accepting the VIPs; a speaker
+    /// pod ([`Stop::PodStop`]) the same, but a peer that keeps our routes
+    /// across a restart gets no Cease. For a
     /// restart ([`Stop::Restart`]): closes the BGP sessions whose peers keep
     /// our routes across it without a NOTIFICATION (the others get Cease),
     /// stays in the gossip and keeps the host accepting the VIPs, so that
@@ -284,6 +286,7 @@ impl Announcer {
             self.bgp.shutdown(stop).await;
             return;
         }
+        // For good, or a speaker pod (whose BGP peers may keep its routes).
         // Leave the gossip first: the other speakers take the L2 VIPs over at once.
         self.l2.leave().await;
         self.bgp.shutdown(stop).await;
@@ -306,10 +309,17 @@ pub enum Event {
 /// Why the node runtime stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
-    /// For good (SIGTERM, SIGINT): every route withdrawn, every VIP released.
+    /// For good (`ferrolb run` on SIGTERM, SIGINT): every route withdrawn,
+    /// the gossip left, every VIP released.
     Final,
-    /// For a restart of ferrolb, as in an upgrade (SIGUSR2): what a graceful
-    /// restart (RFC 4724) lets stay in place stays (see [`Announcer::stop`]).
+    /// As a speaker pod stops (SIGTERM: an upgrade rolls the DaemonSet, or a
+    /// drain), as MetalLB's FRR mode does: the BGP peers that keep our routes
+    /// across a restart (`enableGracefulRestart`, RFC 4724) keep them until
+    /// the next pod is back; everything else as [`Stop::Final`].
+    PodStop,
+    /// For a restart of `ferrolb run`, as in an upgrade (SIGUSR2): as
+    /// [`Stop::PodStop`], and the node stays in the gossip and keeps
+    /// accepting its VIPs (see [`Announcer::stop`]).
     Restart,
 }
 

@@ -249,8 +249,9 @@ impl BgpSessions {
     }
 
     /// Closes every session with a Cease / Administrative Shutdown, which
-    /// withdraws every route at once; for a `restart`, a session whose peer
-    /// keeps our routes across it (graceful restart) is closed without one.
+    /// withdraws every route at once; unless [`Stop::Final`], a session whose
+    /// peer keeps our routes across a restart (graceful restart) is closed
+    /// without one.
     pub async fn shutdown(&mut self, stop: Stop) {
         let mut handles = Vec::new();
         for (_, running) in self.running.drain() {
@@ -261,7 +262,9 @@ impl BgpSessions {
         let stops = handles.into_iter().map(|h| async move {
             match stop {
                 Stop::Final => h.shutdown("ferrolb is stopping", SHUTDOWN_GRACE).await,
-                Stop::Restart => h.stop_for_restart("ferrolb is restarting", SHUTDOWN_GRACE).await,
+                Stop::PodStop | Stop::Restart => {
+                    h.stop_for_restart("ferrolb is stopping", SHUTDOWN_GRACE).await;
+                }
             }
         });
         futures_util::future::join_all(stops).await;

@@ -11,7 +11,8 @@
 //!                                 ──► Announcer: BGP sessions, L2 gossip + ARP/NDP responder
 //!                                               └──► ServiceL2Status / ServiceBGPStatus
 //!                                                    + nodeAssigned Events (what changed only)
-//!   SIGTERM / SIGINT ──► leave the gossip, Cease to every peer, delete this node's status objects
+//!   SIGTERM / SIGINT ──► leave the gossip, Cease to every peer (none to a graceful-restart
+//!                        peer, which keeps the routes for the next pod), delete this node's status objects
 //! ```
 //!
 //! The speaker does not make the host accept VIP traffic (no local routes):
@@ -150,7 +151,9 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         retry = failed.then(|| tokio::time::Instant::now() + RETRY);
     }
     info!(node = %args.node, "stopping");
-    announcer.stop(Stop::Final).await;
+    // As MetalLB's FRR mode: a peer with enableGracefulRestart keeps our
+    // routes until the next pod is back (an upgrade rolls the DaemonSet).
+    announcer.stop(Stop::PodStop).await;
     // Nothing is announced from here any more: remove the status objects
     // now, within the grace period, rather than leave them to the garbage
     // collector (which only acts once the pod is deleted, and not at all

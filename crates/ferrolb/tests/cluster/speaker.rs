@@ -59,8 +59,15 @@ spec:
   peerASN: {ROUTER_ASN}
   peerAddress: {router}
   holdTime: 9s
+  enableGracefulRestart: true
 "
     )
+}
+
+/// Whether FRR holds a path of the IPv4 host route `vip` as stale (kept for a peer that restarts).
+fn stale(frr: &Frr, vip: &str) -> bool {
+    let detail = frr.vtysh_json(&format!("show bgp ipv4 unicast {vip}/32 json")).unwrap_or_default();
+    detail["paths"].as_array().is_some_and(|paths| paths.iter().any(|p| p["stale"] == true))
 }
 
 /// A LoadBalancer Service of `namespace` asking for `ip`.
@@ -168,7 +175,14 @@ pub fn three_speakers_announce_by_bgp_and_l2(cluster: &Cluster) {
         (netns.spawn(c, &netns.dir().join("speaker.log")).unwrap_or_else(|e| panic!("{e}")), credential)
     };
     for name in &names {
-        cleanup.delete(&["pod", "-n", NAMESPACE, &format!("{name}-a"), &format!("{name}-b")]);
+        cleanup.delete(&[
+            "pod",
+            "-n",
+            NAMESPACE,
+            &format!("{name}-a"),
+            &format!("{name}-b"),
+            &format!("{name}-c"),
+        ]);
     }
     let mut speakers: Vec<u32> = (0..3).map(|i| start_speaker(i, &format!("{}-a", names[i])).0).collect();
     let logs = || {
@@ -251,6 +265,22 @@ pub fn three_speakers_announce_by_bgp_and_l2(cluster: &Cluster) {
         adopted("servicel2statuses") && adopted("servicebgpstatuses")
     });
     wait_for("three paths again", TIMEOUT, || paths(&topology, BGP_VIP) == all);
+    wait_for("no stale path", TIMEOUT, || !stale(&frr, BGP_VIP));
+
+    // A pod stops (SIGTERM, as when an upgrade rolls the DaemonSet): as in
+    // MetalLB's FRR mode, the peer with enableGracefulRestart keeps the
+    // node's path, stale, until the next pod is back; nothing is withdrawn.
+    let rolled = (index + 1) % 3;
+    topology.nodes[rolled].netns.stop(speakers[rolled], Duration::from_secs(5));
+    let log =
+        std::fs::read_to_string(topology.nodes[rolled].netns.dir().join("speaker.log")).unwrap_or_default();
+    assert!(log.contains("closing the session without a NOTIFICATION"), "{log}");
+    wait_for("the stopped node's path stale at the router", TIMEOUT, || stale(&frr, BGP_VIP));
+    assert_eq!(paths(&topology, BGP_VIP), all, "the router kept every path");
+    speakers[rolled] = start_speaker(rolled, &format!("{}-c", names[rolled])).0;
+    wait_for("three fresh paths after the new pod", TIMEOUT, || {
+        paths(&topology, BGP_VIP) == all && !stale(&frr, BGP_VIP)
+    });
 
     // Deleted: withdrawn from the router, status objects gone.
     cluster.kubectl(&["delete", "service", "-n", &namespace, "web-bgp"]);

@@ -126,11 +126,10 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    match stop {
-        Stop::Final => info!(node = %args.node, "stopping"),
-        Stop::Restart => {
-            info!(node = %args.node, "stopping for a restart (SIGUSR2): routes kept where the peers allow it, VIPs kept")
-        }
+    if stop == Stop::Restart {
+        info!(node = %args.node, "stopping for a restart (SIGUSR2): routes kept where the peers allow it, VIPs kept");
+    } else {
+        info!(node = %args.node, "stopping");
     }
     running.announcer.stop(stop).await;
     Ok(ExitCode::SUCCESS)
