@@ -66,8 +66,7 @@ spec:
 
 /// Whether FRR holds a path of the IPv4 host route `vip` as stale (kept for a peer that restarts).
 fn stale(frr: &Frr, vip: &str) -> bool {
-    let detail = frr.vtysh_json(&format!("show bgp ipv4 unicast {vip}/32 json")).unwrap_or_default();
-    detail["paths"].as_array().is_some_and(|paths| paths.iter().any(|p| p["stale"] == true))
+    frr.stale(vip).ok().flatten() == Some(true)
 }
 
 /// A LoadBalancer Service of `namespace` asking for `ip`.

@@ -18,9 +18,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use ferrolb_lab::{Frr, FrrBfdPeer, FrrConfig, Netns, veth};
+use ferrolb_lab::{Frr, FrrBfdPeer, FrrConfig, Netns};
 
-use crate::support::{Ferrolb, established, has_route, lab_ready, wait_for};
+use crate::support::{Ferrolb, established, has_route, lab_ready, pair, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 const NODE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
@@ -79,11 +79,7 @@ fn bfd_down_closes_the_bgp_session_with_cease_bfd_down_and_bfd_up_reopens_it() {
     if !lab_ready(&["ip", "vtysh"]) {
         return;
     }
-    let router = Netns::new("router").unwrap();
-    let node = Netns::new("node").unwrap();
-    veth(&router, "eth0", &node, "eth0").unwrap();
-    router.add_addr("eth0", "192.0.2.1/24").unwrap();
-    node.add_addr("eth0", "192.0.2.11/24").unwrap();
+    let (router, node) = pair(&["192.0.2.11/24"]);
     let bfd_peer = FrrBfdPeer {
         detect_multiplier: 3,
         receive_interval_ms: 50,
@@ -171,12 +167,8 @@ impl Shape {
     }
 
     fn run(&self) {
-        let router = Netns::new("router").unwrap();
-        let node = Netns::new("node").unwrap();
-        veth(&router, "eth0", &node, "eth0").unwrap();
-        router.add_addr("eth0", self.router).unwrap();
-        node.add_addr("eth0", self.node).unwrap();
-        let (router_ip, node_ip) = (Self::ip(self.router), Self::ip(self.node));
+        let (router, node) = pair(&[self.node]);
+        let node_ip = Self::ip(self.node);
         // As routers are configured for MetalLB: `neighbor X bfd profile`.
         let mut config =
             FrrConfig::new(64513, Ipv4Addr::new(192, 0, 2, 1)).neighbor(node_ip, 64512, node_ip.is_ipv6());
@@ -186,7 +178,6 @@ impl Shape {
             "router bgp 64513\n neighbor {node_ip} bfd\n neighbor {node_ip} bfd profile fast\n{multihop}!\n\
              bfd\n profile fast\n  detect-multiplier 3\n  receive-interval 50\n  transmit-interval 50\n exit\nexit\n"
         );
-        let _ = router_ip;
         let mut frr = Frr::start(&router, &config).unwrap();
         frr.start_bfdd().unwrap();
         let ferrolb = Ferrolb::start(&node, "node1", &self.cluster());

@@ -11,9 +11,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use ferrolb_lab::{Frr, FrrConfig, Netns, veth};
+use ferrolb_lab::{Frr, FrrConfig, Netns};
 
-use crate::support::{Ferrolb, lab_ready, stale, wait_for};
+use crate::support::{Ferrolb, lab_ready, pair, stale, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 const ROUTER_ID: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -61,18 +61,6 @@ spec:
 }
 
 /// The router and the node on one veth; the node gets `node_addresses`.
-fn pair(node_addresses: &[&str]) -> (Netns, Netns) {
-    let router = Netns::new("router").unwrap();
-    let node = Netns::new("node1").unwrap();
-    veth(&router, "eth0", &node, "eth0").unwrap();
-    router.add_addr("eth0", "192.0.2.1/24").unwrap();
-    router.add_addr("eth0", "2001:db8::1/64").unwrap();
-    for address in node_addresses {
-        node.add_addr("eth0", address).unwrap();
-    }
-    (router, node)
-}
-
 fn gateways(ns: &Netns, prefix: &str) -> Vec<String> {
     ns.route(prefix).unwrap().map(|r| r.gateways()).unwrap_or_default()
 }

@@ -16,9 +16,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use ferrolb_lab::traffic::{Loss, Sink, Stream};
-use ferrolb_lab::{Frr, FrrBfdPeer, FrrConfig, Netns, Topology, veth};
+use ferrolb_lab::{Frr, FrrBfdPeer, FrrConfig, Netns, Topology};
 
-use crate::support::{self, Ferrolb, established, has_route, lab_ready, wait_for};
+use crate::support::{self, Ferrolb, established, has_route, lab_ready, pair, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 const NODE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
@@ -88,11 +88,7 @@ struct Lab {
 impl Lab {
     /// With `bfd`, FRR runs BFD (50 ms × 3) with the node and ties the session to it.
     fn new(bfd: bool) -> Lab {
-        let router = Netns::new("router").unwrap();
-        let node = Netns::new("node").unwrap();
-        veth(&router, "eth0", &node, "eth0").unwrap();
-        router.add_addr("eth0", "192.0.2.1/24").unwrap();
-        node.add_addr("eth0", "192.0.2.11/24").unwrap();
+        let (router, node) = pair(&["192.0.2.11/24"]);
         let mut config = FrrConfig::new(64513, Ipv4Addr::new(192, 0, 2, 1)).neighbor(NODE_IP, 64512, false);
         config.extra = "router bgp 64513\n bgp graceful-restart\n!\n".to_owned();
         if bfd {

@@ -107,12 +107,7 @@ fn single_node(password: Option<&str>) -> String {
 
 /// A router and one node joined by a veth, 192.0.2.1/24 and 192.0.2.11/24.
 fn pair() -> (Netns, Netns) {
-    let router = Netns::new("router").unwrap();
-    let node = Netns::new("node1").unwrap();
-    veth(&router, "eth0", &node, "eth0").unwrap();
-    router.add_addr("eth0", "192.0.2.1/24").unwrap();
-    node.add_addr("eth0", "192.0.2.11/24").unwrap();
-    (router, node)
+    crate::support::pair(&["192.0.2.11/24"])
 }
 
 /// The gateways of the kernel route for `prefix` in `ns` (empty when there is none).

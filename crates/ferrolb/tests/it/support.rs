@@ -16,6 +16,19 @@ pub fn has_route(router: &Netns, vip: &str) -> bool {
     router.routes(false).unwrap().iter().any(|r| r.dst == vip && r.gateway.as_deref() == Some("192.0.2.11"))
 }
 
+/// A router (192.0.2.1, 2001:db8::1) and a node with `node_addresses`, on one veth.
+pub fn pair(node_addresses: &[&str]) -> (Netns, Netns) {
+    let router = Netns::new("router").unwrap();
+    let node = Netns::new("node1").unwrap();
+    ferrolb_lab::veth(&router, "eth0", &node, "eth0").unwrap();
+    router.add_addr("eth0", "192.0.2.1/24").unwrap();
+    router.add_addr("eth0", "2001:db8::1/64").unwrap();
+    for address in node_addresses {
+        node.add_addr("eth0", address).unwrap();
+    }
+    (router, node)
+}
+
 /// Whether FRR's session with `neighbor` is Established.
 pub fn established(frr: &Frr, neighbor: IpAddr) -> bool {
     frr.neighbor_state(neighbor).unwrap().as_deref() == Some("Established")
@@ -24,9 +37,7 @@ pub fn established(frr: &Frr, neighbor: IpAddr) -> bool {
 /// Whether FRR holds the IPv4 host route `vip` (`None`: not at all), and
 /// whether a path of it is marked stale (kept for a peer that restarts).
 pub fn stale(frr: &Frr, vip: &str) -> Option<bool> {
-    let detail = frr.vtysh_json(&format!("show bgp ipv4 unicast {vip}/32 json")).ok()?;
-    let paths = detail["paths"].as_array().filter(|p| !p.is_empty())?;
-    Some(paths.iter().any(|p| p["stale"].as_bool().unwrap_or(false)))
+    frr.stale(vip).ok().flatten()
 }
 
 /// Polls `check` every 50 ms until it holds; panics after `timeout`.

@@ -185,7 +185,7 @@ impl Lab {
             .arg("--state-dir")
             .arg(node.dir().join("state"))
             .env("RUST_LOG", "info");
-        // Appended: the log of every process of the round in one file.
+        // One log per process: the next one must not truncate the last one's.
         let log = node.dir().join(format!("ferrolb-{}.log", unique_suffix()));
         Ok(node.spawn(c, &log)?)
     }
@@ -200,9 +200,7 @@ impl Lab {
         if gateways != want {
             return Ok(false);
         }
-        let detail = self.frr.vtysh_json(&format!("show bgp ipv4 unicast {VIP}/32 json"))?;
-        let paths = detail["paths"].as_array().cloned().unwrap_or_default();
-        Ok(paths.len() == 2 && paths.iter().all(|p| p["stale"].as_bool() != Some(true)))
+        Ok(self.frr.stale(&VIP.to_string())? == Some(false))
     }
 
     fn wait_ready(&self, what: &str) -> anyhow::Result<()> {
