@@ -24,6 +24,7 @@ pub struct BirdNeighbor {
     /// The neighbor's ASN.
     pub remote_asn: u32,
     /// Next hop for IPv6 routes when the session runs over IPv4; `None` for no IPv6 channel.
+    /// A session over IPv6 carries IPv6 only, from its own address unless this is set.
     pub ipv6_next_hop: Option<IpAddr>,
 }
 
@@ -128,7 +129,7 @@ impl BirdConfig {
         self
     }
 
-    /// Adds a neighbor over IPv4 only, named `peerN`.
+    /// Adds a neighbor, named `peerN`: over IPv4 it carries IPv4, over IPv6 it carries IPv6.
     pub fn neighbor(mut self, address: IpAddr, remote_asn: u32) -> Self {
         let name = format!("peer{}", self.neighbors.len() + 1);
         self.neighbors.push(BirdNeighbor { name, address, remote_asn, ipv6_next_hop: None });
@@ -186,9 +187,17 @@ impl BirdConfig {
             if self.graceful_restart {
                 let _ = writeln!(w, "  graceful restart on;");
             }
-            let _ = writeln!(w, "  ipv4 {{ import all; {export} }};");
-            if let Some(nh) = n.ipv6_next_hop {
-                let _ = writeln!(w, "  ipv6 {{ import all; {export} next hop address {nh}; }};");
+            if n.address.is_ipv4() {
+                let _ = writeln!(w, "  ipv4 {{ import all; {export} }};");
+            }
+            match n.ipv6_next_hop {
+                Some(nh) => {
+                    let _ = writeln!(w, "  ipv6 {{ import all; {export} next hop address {nh}; }};");
+                }
+                None if n.address.is_ipv6() => {
+                    let _ = writeln!(w, "  ipv6 {{ import all; {export} }};");
+                }
+                None => {}
             }
             let _ = writeln!(w, "}}");
         }
@@ -554,5 +563,17 @@ IP address                Interface  State      Since         Interval  Timeout\
         assert!(text.contains("neighbor 192.0.2.1 as 64512;"), "{text}");
         assert!(text.contains("bgp_community.add((64513,100));"), "{text}");
         assert!(!text.contains("ipv6 { import"), "no IPv6 channel without a next hop: {text}");
+    }
+
+    #[test]
+    fn a_session_over_ipv6_carries_ipv6_only() {
+        let c = BirdConfig::new(64513, Ipv4Addr::new(192, 0, 2, 2))
+            .neighbor("192.0.2.1".parse().unwrap(), 64512)
+            .neighbor("2001:db8::1".parse().unwrap(), 64512);
+        let text = c.render(Path::new("/tmp/bird.log"));
+        let (v4, v6) = text.split_once("protocol bgp peer2").unwrap();
+        assert!(v4.contains("  ipv4 { import all;") && !v4.contains("ipv6 { import"), "{text}");
+        assert!(v6.contains("  ipv6 { import all; export filter { accept; }; };"), "{text}");
+        assert!(!v6.contains("ipv4 { import"), "{text}");
     }
 }

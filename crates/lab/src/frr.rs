@@ -401,10 +401,11 @@ impl Frr {
         self.vtysh_json("show bgp summary json")
     }
 
-    /// Whether bgpd holds a path of the IPv4 host route `vip` as stale (kept
-    /// for a peer that restarts, RFC 4724); `None` when it holds no path of it.
+    /// Whether bgpd holds a path of the host route `vip` (IPv4 or IPv6) as stale
+    /// (kept for a peer that restarts, RFC 4724); `None` when it holds no path of it.
     pub fn stale(&self, vip: &str) -> Result<Option<bool>> {
-        let detail = self.vtysh_json(&format!("show bgp ipv4 unicast {vip}/32 json"))?;
+        let (family, length) = if vip.contains(':') { ("ipv6", 128) } else { ("ipv4", 32) };
+        let detail = self.vtysh_json(&format!("show bgp {family} unicast {vip}/{length} json"))?;
         let paths = detail["paths"].as_array().filter(|p| !p.is_empty());
         Ok(paths.map(|paths| paths.iter().any(|p| p["stale"].as_bool().unwrap_or(false))))
     }

@@ -9,13 +9,14 @@
 
 use std::collections::BTreeSet;
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use nix::sched::{CloneFlags, setns};
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::error::{Error, Result};
 use crate::netns::Netns;
@@ -26,34 +27,53 @@ const POLL: Duration = Duration::from_millis(20);
 /// Receives the datagrams of a [`Stream`] on one UDP port of every address of a namespace.
 pub struct Sink {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<BTreeSet<u64>>,
+    /// One receiving thread per family.
+    threads: Vec<JoinHandle<BTreeSet<u64>>>,
 }
 
 impl Sink {
-    /// Listens on `port` (IPv4, every address of `ns`, the VIPs it accepts included).
+    /// Listens on `port` of every address of `ns`, IPv4 and IPv6, the VIPs it accepts included.
     pub fn bind(ns: &Netns, port: u16) -> Result<Sink> {
-        let socket = inside(ns, move || UdpSocket::bind(("0.0.0.0", port)))?;
-        socket.set_read_timeout(Some(POLL)).map_err(|e| Error::io("set a read timeout on", ns.dir(), e))?;
         let stop = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::clone(&stop);
-        let thread = thread::spawn(move || {
-            let mut seen = BTreeSet::new();
-            let mut buf = [0_u8; 64];
-            while !stopping.load(Ordering::Relaxed) {
-                if let Ok(8) = socket.recv(&mut buf) {
-                    seen.insert(u64::from_be_bytes(buf[..8].try_into().unwrap_or_default()));
+        let mut threads = Vec::with_capacity(2);
+        for any in [IpAddr::V4(Ipv4Addr::UNSPECIFIED), IpAddr::V6(Ipv6Addr::UNSPECIFIED)] {
+            // IPv6 only on the IPv6 socket, so that the IPv4 one gets the IPv4 datagrams
+            // whatever `net.ipv6.bindv6only` says.
+            let socket = inside(ns, move || bind_one(SocketAddr::new(any, port)))?;
+            socket
+                .set_read_timeout(Some(POLL))
+                .map_err(|e| Error::io("set a read timeout on", ns.dir(), e))?;
+            let stopping = Arc::clone(&stop);
+            threads.push(thread::spawn(move || {
+                let mut seen = BTreeSet::new();
+                let mut buf = [0_u8; 64];
+                while !stopping.load(Ordering::Relaxed) {
+                    if let Ok(8) = socket.recv(&mut buf) {
+                        seen.insert(u64::from_be_bytes(buf[..8].try_into().unwrap_or_default()));
+                    }
                 }
-            }
-            seen
-        });
-        Ok(Sink { stop, thread })
+                seen
+            }));
+        }
+        Ok(Sink { stop, threads })
     }
 
     /// Stops listening; the sequence numbers received.
     pub fn received(self) -> BTreeSet<u64> {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap_or_default()
+        self.threads.into_iter().flat_map(|t| t.join().unwrap_or_default()).collect()
     }
+}
+
+/// A UDP socket bound to `at`; an IPv6 one takes IPv6 datagrams only.
+fn bind_one(at: SocketAddr) -> io::Result<UdpSocket> {
+    let domain = if at.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
+    let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    if at.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&at.into())?;
+    Ok(socket.into())
 }
 
 /// Sends a datagram carrying its sequence number (0, 1, ...) every period.
@@ -65,7 +85,9 @@ pub struct Stream {
 impl Stream {
     /// Starts sending from `ns` to `to` every `every`.
     pub fn start(ns: &Netns, to: SocketAddr, every: Duration) -> Result<Stream> {
-        let socket = inside(ns, || UdpSocket::bind(("0.0.0.0", 0)))?;
+        let any =
+            if to.is_ipv6() { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { IpAddr::V4(Ipv4Addr::UNSPECIFIED) };
+        let socket = inside(ns, move || UdpSocket::bind(SocketAddr::new(any, 0)))?;
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = Arc::clone(&stop);
         let thread = thread::spawn(move || {
@@ -88,6 +110,46 @@ impl Stream {
     pub fn stop(self) -> u64 {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap_or_default()
+    }
+}
+
+/// A [`Stream`] to each of several addresses at once, each on its own port
+/// (so that their sequence numbers never mix), received on every namespace
+/// that may take them: the requests a client of a dual-stack Service sends.
+pub struct Flows {
+    flows: Vec<(Stream, Vec<Sink>)>,
+}
+
+/// How long the last datagrams of a stopped [`Flows`] get to arrive.
+const IN_FLIGHT: Duration = Duration::from_millis(100);
+
+impl Flows {
+    /// Sends from `from` to each of `to` (on `port`, `port + 1`, ...) every `every`, and
+    /// listens on every namespace of `receivers`.
+    pub fn start(
+        from: &Netns,
+        to: &[IpAddr],
+        port: u16,
+        receivers: &[&Netns],
+        every: Duration,
+    ) -> Result<Flows> {
+        let mut flows = Vec::with_capacity(to.len());
+        for (port, address) in (port..).zip(to) {
+            let sinks = receivers.iter().map(|ns| Sink::bind(ns, port)).collect::<Result<Vec<_>>>()?;
+            flows.push((Stream::start(from, SocketAddr::new(*address, port), every)?, sinks));
+        }
+        Ok(Flows { flows })
+    }
+
+    /// Stops sending; once the last datagrams had time to arrive, what every flow lost together.
+    pub fn stop(self) -> Loss {
+        let sent: Vec<(u64, Vec<Sink>)> =
+            self.flows.into_iter().map(|(stream, sinks)| (stream.stop(), sinks)).collect();
+        thread::sleep(IN_FLIGHT);
+        Loss::together(sent.into_iter().map(|(sent, sinks)| {
+            let received: BTreeSet<u64> = sinks.into_iter().flat_map(Sink::received).collect();
+            Loss::of(sent, &received)
+        }))
     }
 }
 
@@ -118,6 +180,15 @@ impl Loss {
             }
         }
         Loss { sent, lost, longest_gap }
+    }
+
+    /// The loss of several streams together: their sums, and the longest gap of any.
+    pub fn together(streams: impl IntoIterator<Item = Loss>) -> Loss {
+        streams.into_iter().fold(Loss { sent: 0, lost: 0, longest_gap: 0 }, |all, one| Loss {
+            sent: all.sent + one.sent,
+            lost: all.lost + one.lost,
+            longest_gap: all.longest_gap.max(one.longest_gap),
+        })
     }
 }
 
@@ -150,5 +221,13 @@ mod tests {
         assert_eq!(Loss::of(10, &received), Loss { sent: 10, lost: 5, longest_gap: 3 });
         assert_eq!(Loss::of(2, &received), Loss { sent: 2, lost: 0, longest_gap: 0 });
         assert_eq!(Loss::of(0, &BTreeSet::new()), Loss { sent: 0, lost: 0, longest_gap: 0 });
+    }
+
+    #[test]
+    fn streams_together_add_up_and_keep_the_longest_gap() {
+        let v4 = Loss { sent: 100, lost: 3, longest_gap: 2 };
+        let v6 = Loss { sent: 90, lost: 5, longest_gap: 4 };
+        assert_eq!(Loss::together([v4, v6]), Loss { sent: 190, lost: 8, longest_gap: 4 });
+        assert_eq!(Loss::together([]), Loss { sent: 0, lost: 0, longest_gap: 0 });
     }
 }

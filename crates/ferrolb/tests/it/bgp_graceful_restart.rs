@@ -3,6 +3,8 @@
 //! route as stale, the next process sends it again with End-of-RIB, and a
 //! client sending a request to the VIP every 10 ms loses none. SIGTERM, or
 //! SIGUSR2 without `enableGracefulRestart`, withdraws: the client loses some.
+//! Two ECMP nodes restarting in turn lose nothing either, for an IPv4, an
+//! IPv6 and a dual-stack Service (one session per family).
 //!
 //! ```text
 //!   ┌─ router ─────────────────────┐        ┌─ node ─────────────────────┐
@@ -12,11 +14,12 @@
 //!   └──────────────────────────────┘        └────────────────────────────┘
 //! ```
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use ferrolb_lab::traffic::{Loss, Sink, Stream};
-use ferrolb_lab::{Frr, FrrBfdPeer, FrrConfig, Netns, Topology};
+use ferrolb_lab::traffic::{Flows, Loss};
+use ferrolb_lab::{Frr, FrrBfdPeer, FrrConfig, Netns, ROUTER_V4, ROUTER_V6, Topology};
 
 use crate::support::{self, Ferrolb, established, has_route, lab_ready, pair, wait_for};
 
@@ -26,19 +29,22 @@ const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
 const PORT: u16 = 9000;
 const EVERY: Duration = Duration::from_millis(10);
 
-/// A cluster file: VIPs announced by BGP to `peer` from `nodes` (name, InternalIP).
-fn cluster(graceful_restart: bool, peer: &str, pool: &str, nodes: &[(&str, &str)]) -> String {
+/// A cluster file: a Service of `families` (none: the cluster's default)
+/// from `pool`, announced by BGP to `peers` from `nodes` (name, InternalIPs).
+fn cluster(
+    graceful_restart: bool,
+    peers: &[IpAddr],
+    pool: &[&str],
+    families: &[&str],
+    nodes: &[(String, Vec<IpAddr>)],
+) -> String {
+    let quoted = |items: Vec<String>| items.iter().map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(", ");
     let mut out = format!(
         "apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
 metadata: {{name: vips}}
 spec:
-  addresses: [{pool}]
----
-apiVersion: metallb.io/v1beta2
-kind: BGPPeer
-metadata: {{name: router}}
-spec: {{myASN: 64512, peerASN: 64513, peerAddress: {peer}, holdTime: 9s, enableGracefulRestart: {graceful_restart}}}
+  addresses: [{}]
 ---
 apiVersion: metallb.io/v1beta1
 kind: BGPAdvertisement
@@ -50,19 +56,43 @@ metadata: {{name: web, namespace: default}}
 spec:
   type: LoadBalancer
   ports: [{{port: 80}}]
-"
+",
+        quoted(pool.iter().map(|p| p.to_string()).collect())
     );
-    for (name, address) in nodes {
-        out.push_str(&format!(
-            "---\napiVersion: v1\nkind: Node\nmetadata: {{name: {name}}}\nstatus:\n  addresses: [{{type: InternalIP, address: {address}}}]\n"
-        ));
+    if families.len() > 1 {
+        out.push_str("  ipFamilyPolicy: RequireDualStack\n");
+    }
+    if !families.is_empty() {
+        let _ = writeln!(out, "  ipFamilies: [{}]", families.join(", "));
+    }
+    for (i, peer) in peers.iter().enumerate() {
+        let _ = write!(
+            out,
+            "---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: router{i}}}\nspec: {{myASN: 64512, peerASN: 64513, peerAddress: \"{peer}\", holdTime: 9s, enableGracefulRestart: {graceful_restart}}}\n"
+        );
+    }
+    for (name, addresses) in nodes {
+        let addresses: Vec<String> =
+            addresses.iter().map(|a| format!("{{type: InternalIP, address: \"{a}\"}}")).collect();
+        let _ = write!(
+            out,
+            "---\napiVersion: v1\nkind: Node\nmetadata: {{name: {name}}}\nstatus:\n  addresses: [{}]\n",
+            addresses.join(", ")
+        );
     }
     out
 }
 
 /// The single node's cluster.
 fn one_node(graceful_restart: bool) -> String {
-    cluster(graceful_restart, "192.0.2.1", "203.0.113.10-203.0.113.20", &[("node1", "192.0.2.11")])
+    let peer = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    cluster(
+        graceful_restart,
+        &[peer],
+        &["203.0.113.10-203.0.113.20"],
+        &[],
+        &[("node1".into(), vec![NODE_IP])],
+    )
 }
 
 fn has_vip(router: &Netns) -> bool {
@@ -115,15 +145,11 @@ impl Lab {
 
     /// The requests lost while `restart` runs, sent every 10 ms from the router to the VIP.
     fn loss_during(&self, restart: impl FnOnce() -> Ferrolb) -> (Loss, Ferrolb) {
-        let sink = Sink::bind(&self.node, PORT).unwrap();
-        let stream = Stream::start(&self.router, SocketAddr::from((VIP, PORT)), EVERY).unwrap();
+        let flows = Flows::start(&self.router, &[VIP.into()], PORT, &[&self.node], EVERY).unwrap();
         std::thread::sleep(Duration::from_millis(300));
         let ferrolb = restart();
         std::thread::sleep(Duration::from_millis(300));
-        let sent = stream.stop();
-        // The last datagrams are in flight for a moment.
-        std::thread::sleep(Duration::from_millis(100));
-        (Loss::of(sent, &sink.received()), ferrolb)
+        (flows.stop(), ferrolb)
     }
 }
 
@@ -177,64 +203,98 @@ fn a_graceful_restart_loses_no_request_and_a_withdrawing_one_loses_some() {
     drop(ferrolb);
 }
 
-/// Two nodes announce one VIP to the router (ECMP); a client behind the
-/// router sends to it every 10 ms while each node restarts in turn.
-#[test]
-fn restarting_every_node_in_turn_loses_no_request() {
+/// Two nodes announce the VIPs to the router (ECMP), one session per family;
+/// a client behind the router sends to each VIP every 10 ms while each node
+/// restarts in turn.
+fn restarting_every_node_in_turn_loses_no_request(vips: &[IpAddr]) {
     if !lab_ready(&["ip", "vtysh"]) {
         return;
     }
-    const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
     let topology = Topology::new(2).unwrap();
-    let mut config = topology.router_frr_config(64513, 64512);
+    let peers: Vec<IpAddr> = vips
+        .iter()
+        .map(|v| if v.is_ipv6() { IpAddr::V6(ROUTER_V6) } else { IpAddr::V4(ROUTER_V4) })
+        .collect();
+    let node_address =
+        |n: &ferrolb_lab::Node, v6: bool| if v6 { IpAddr::V6(n.ipv6) } else { IpAddr::V4(n.ipv4) };
+    let mut config = FrrConfig::new(64513, ROUTER_V4);
+    for node in &topology.nodes {
+        for peer in &peers {
+            config = config.neighbor(node_address(node, peer.is_ipv6()), 64512, peer.is_ipv6());
+        }
+    }
+    config.maximum_paths = 2;
     config.extra = "router bgp 64513\n bgp graceful-restart\n!\n".to_owned();
     let frr = Frr::start(&topology.router, &config).unwrap();
-    let nodes: Vec<(String, String)> = topology
+    let nodes: Vec<(String, Vec<IpAddr>)> = topology
         .nodes
         .iter()
         .enumerate()
-        .map(|(i, n)| (format!("node{}", i + 1), n.ipv4.to_string()))
+        .map(|(i, n)| (format!("node{}", i + 1), vec![n.ipv4.into(), n.ipv6.into()]))
         .collect();
-    let named: Vec<(&str, &str)> = nodes.iter().map(|(n, a)| (n.as_str(), a.as_str())).collect();
-    let cluster = cluster(true, "198.51.100.1", "192.0.2.10-192.0.2.20", &named);
-    let both_paths = || {
-        topology.nodes.iter().all(|n| established(&frr, IpAddr::V4(n.ipv4)))
-            && topology.router.route("192.0.2.10/32").ok().flatten().is_some_and(|r| r.gateways().len() == 2)
-            && !stale_path(&frr, VIP)
+    let pool: Vec<String> =
+        vips.iter().map(|v| format!("{v}/{}", if v.is_ipv6() { 128 } else { 32 })).collect();
+    let pool: Vec<&str> = pool.iter().map(String::as_str).collect();
+    let families: Vec<&str> = vips.iter().map(|v| if v.is_ipv6() { "IPv6" } else { "IPv4" }).collect();
+    let cluster = cluster(true, &peers, &pool, &families, &nodes);
+    let every_path = || {
+        topology.nodes.iter().all(|n| peers.iter().all(|p| established(&frr, node_address(n, p.is_ipv6()))))
+            && vips.iter().all(|vip| {
+                let route = topology.router.route(&vip.to_string()).ok().flatten();
+                route.is_some_and(|r| r.gateways().len() == 2)
+                    && support::stale(&frr, &vip.to_string()) == Some(false)
+            })
     };
     let start = |i: usize| Ferrolb::start(&topology.nodes[i].netns, &nodes[i].0, &cluster);
     let mut running: Vec<Option<Ferrolb>> = (0..2).map(|i| Some(start(i))).collect();
-    wait_for("both nodes' paths in the router's kernel", TIMEOUT, both_paths);
+    wait_for("both nodes' paths in the router's kernel", TIMEOUT, every_path);
 
     // Each node in turn, stopped by `signal`; the requests lost meanwhile.
     let mut restart_each = |signal: &str| {
-        let sinks: Vec<Sink> = topology.nodes.iter().map(|n| Sink::bind(&n.netns, PORT).unwrap()).collect();
-        let stream = Stream::start(&topology.remote, SocketAddr::from((VIP, PORT)), EVERY).unwrap();
+        let receivers: Vec<&Netns> = topology.nodes.iter().map(|n| &n.netns).collect();
+        let flows = Flows::start(&topology.remote, vips, PORT, &receivers, EVERY).unwrap();
         std::thread::sleep(Duration::from_millis(300));
         for (i, speaker) in running.iter_mut().enumerate() {
             let log = speaker.take().unwrap().stop_with(signal);
             if signal == "USR2" {
                 assert!(log.contains("closing the session without a NOTIFICATION"), "{log}");
-                wait_for("FRR to keep the node's path as stale", TIMEOUT, || stale_path(&frr, VIP));
+                wait_for("FRR to keep the node's paths as stale", TIMEOUT, || {
+                    vips.iter().all(|vip| support::stale(&frr, &vip.to_string()) == Some(true))
+                });
             }
             *speaker = Some(start(i));
-            wait_for("both paths again, none stale", TIMEOUT, both_paths);
+            wait_for("both paths again, none stale", TIMEOUT, every_path);
             std::thread::sleep(Duration::from_millis(300));
         }
-        let sent = stream.stop();
-        std::thread::sleep(Duration::from_millis(100));
-        let received = sinks.into_iter().flat_map(Sink::received).collect();
-        Loss::of(sent, &received)
+        flows.stop()
     };
     let graceful = restart_each("USR2");
-    eprintln!("every node restarted in turn (SIGUSR2): {graceful}");
-    assert!(graceful.sent > 100, "{graceful}");
+    eprintln!("every node restarted in turn (SIGUSR2), VIPs {vips:?}: {graceful}");
+    assert!(graceful.sent > 100 * vips.len() as u64, "{graceful}");
     assert_eq!(graceful.lost, 0, "{graceful}");
     // For the record only: with the other node's path in place, what a
     // withdrawal loses depends on timing (the requests in flight while the
     // router moves the flow), which a test must not assert.
     let withdrawn = restart_each("TERM");
-    eprintln!("every node restarted in turn (SIGTERM): {withdrawn}");
+    eprintln!("every node restarted in turn (SIGTERM), VIPs {vips:?}: {withdrawn}");
+}
+
+#[test]
+fn restarting_every_node_in_turn_loses_no_request_to_an_ipv4_vip() {
+    restarting_every_node_in_turn_loses_no_request(&["192.0.2.10".parse().unwrap()]);
+}
+
+#[test]
+fn restarting_every_node_in_turn_loses_no_request_to_an_ipv6_vip() {
+    restarting_every_node_in_turn_loses_no_request(&["2001:db8:10::10".parse().unwrap()]);
+}
+
+#[test]
+fn restarting_every_node_in_turn_loses_no_request_to_a_dual_stack_service() {
+    restarting_every_node_in_turn_loses_no_request(&[
+        "192.0.2.10".parse().unwrap(),
+        "2001:db8:10::10".parse().unwrap(),
+    ]);
 }
 
 /// With BFD, a restart tells the router AdminDown after closing the session,

@@ -14,12 +14,12 @@
 //! ```
 
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use ferrolb_lab::outage::{self, Prober};
-use ferrolb_lab::traffic::{Loss, Sink, Stream};
-use ferrolb_lab::{Topology, probe};
+use ferrolb_lab::traffic::Flows;
+use ferrolb_lab::{Netns, Topology, probe};
 
 use crate::support::{Ferrolb, lab_ready, wait_for};
 
@@ -278,7 +278,7 @@ fn a_vip_advertised_on_one_interface_is_answered_there_only() {
     // interfaces; an L2Advertisement names them the same way).
     let topology = Topology::new(2).unwrap();
     let second = ferrolb_lab::Segment::new().unwrap();
-    let attach = |ns: &ferrolb_lab::Netns, address: &str| {
+    let attach = |ns: &Netns, address: &str| {
         second.attach(ns, "eth1").unwrap();
         ns.add_addr("eth1", address).unwrap();
     };
@@ -340,8 +340,9 @@ spec:
 
 /// An upgrade of the leader (SIGUSR2, then the next process): it keeps the
 /// VIPs on its host and stays in the gossip while it restarts, comes back
-/// the leader (the elections are the same) and announces the VIPs again; a
-/// client sending a request every 10 ms loses none.
+/// the leader (the elections are the same) and announces the VIPs again
+/// (gratuitous ARP, unsolicited NA); a client sending a request to each VIP
+/// every 10 ms loses none.
 #[test]
 fn a_graceful_restart_of_the_leader_loses_no_request() {
     if !lab_ready(TOOLS) {
@@ -353,26 +354,27 @@ fn a_graceful_restart_of_the_leader_loses_no_request() {
     let name = format!("node{}", leader + 1);
     wait_for("the client served by the leader", TIMEOUT, || lab.served_by(VIP4) == Some(name.clone()));
 
-    let sinks: Vec<Sink> = lab.topology.nodes.iter().map(|n| Sink::bind(&n.netns, PORT).unwrap()).collect();
-    let to = SocketAddr::new(VIP4.parse().unwrap(), PORT);
-    let stream = Stream::start(&lab.topology.client, to, Duration::from_millis(10)).unwrap();
+    let receivers: Vec<&Netns> = lab.topology.nodes.iter().map(|n| &n.netns).collect();
+    let vips = [VIP4.parse().unwrap(), VIP6.parse().unwrap()];
+    let flows =
+        Flows::start(&lab.topology.client, &vips, PORT, &receivers, Duration::from_millis(10)).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let log = lab.speakers[leader].take().unwrap().stop_with("USR2");
     assert!(log.contains("stopping for a restart"), "{log}");
-    assert!(lab.accepting(VIP4).contains(&leader), "the restarting leader released the VIP");
+    assert!(lab.accepting(VIP4).contains(&leader), "the restarting leader released the IPv4 VIP");
+    assert!(lab.accepting(VIP6).contains(&leader), "the restarting leader released the IPv6 VIP");
     lab.speakers[leader] = Some(Ferrolb::start(&lab.topology.nodes[leader].netns, &name, &lab.config));
-    wait_for("the client's neighbor entry on the leader", TIMEOUT, || {
-        probe::neighbor(&lab.topology.client, "eth0", VIP4).unwrap().as_deref()
-            == Some(lab.macs[leader].as_str())
+    wait_for("the client's neighbor entries on the leader", TIMEOUT, || {
+        [VIP4, VIP6].iter().all(|vip| {
+            probe::neighbor(&lab.topology.client, "eth0", vip).unwrap().as_deref()
+                == Some(lab.macs[leader].as_str())
+        })
     });
     assert_eq!(lab.leader(&[0, 1, 2]), leader);
     std::thread::sleep(Duration::from_millis(300));
-    let sent = stream.stop();
-    std::thread::sleep(Duration::from_millis(100));
-    let received = sinks.into_iter().flat_map(Sink::received).collect();
-    let loss = Loss::of(sent, &received);
-    eprintln!("graceful restart of the L2 leader (SIGUSR2): {loss}");
-    assert!(loss.sent > 50, "{loss}");
+    let loss = flows.stop();
+    eprintln!("graceful restart of the L2 leader (SIGUSR2), both VIPs: {loss}");
+    assert!(loss.sent > 100, "{loss}");
     assert_eq!(loss.lost, 0, "{loss}");
     for speaker in lab.speakers.iter_mut().flatten() {
         speaker.assert_running();

@@ -34,7 +34,7 @@ pub fn established(frr: &Frr, neighbor: IpAddr) -> bool {
     frr.neighbor_state(neighbor).unwrap().as_deref() == Some("Established")
 }
 
-/// Whether FRR holds the IPv4 host route `vip` (`None`: not at all), and
+/// Whether FRR holds the host route `vip` (`None`: not at all), and
 /// whether a path of it is marked stale (kept for a peer that restarts).
 pub fn stale(frr: &Frr, vip: &str) -> Option<bool> {
     frr.stale(vip).ok().flatten()

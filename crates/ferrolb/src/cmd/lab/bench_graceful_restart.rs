@@ -5,19 +5,24 @@
 //! ```text
 //!  ┌─ remote ───────────┐   ┌─ router ──────────────────────────┐  ┌─ node1 ────────┐  ┌─ node2 ────────┐
 //!  │ 203.0.113.2        ├───┤ FRR, AS 64513, bgp graceful-restart├──┤ .11 speaker    │  │ .12 speaker    │
-//!  │ a numbered UDP     │   │ kernel: 192.0.2.10 via .11, .12   │  │ sink :9100     │  │ sink :9100     │
-//!  │ datagram / 10 ms   │   └───────────────┬───────────────────┘  └───────┬────────┘  └───────┬────────┘
+//!  │ 2001:db8:2::2      │   │ kernel: 192.0.2.10 via .11, .12   │  │ sinks :9100-1  │  │ sinks :9100-1  │
+//!  │ a numbered UDP     │   │   2001:db8:10::10 via ::11, ::12  │  └───────┬────────┘  └───────┬────────┘
+//!  │ datagram / 10 ms   │   └───────────────┬───────────────────┘          │                   │
 //!  └────────────────────┘   ┌───────────────┴──────────────────────────────┴───────────────────┴────────┐
-//!                           │ br0: 198.51.100.0/24                                                    │
+//!                           │ br0: 198.51.100.0/24, 2001:db8:100::/64                                  │
 //!                           └──────────────────────────────────────────────────────────────────────────┘
 //! ```
 //!
-//! Both nodes announce the VIP, so the router has one route with two
-//! nexthops. A client behind the router sends a datagram carrying its
-//! sequence number to the VIP every 10 ms; each node counts what reaches it.
+//! Both nodes announce the VIPs, so the router has one route per VIP with
+//! two nexthops. A client behind the router sends a datagram carrying its
+//! sequence number to each VIP every 10 ms; each node counts what reaches it.
 //! Then node1's speaker restarts, and once the router has both paths again
 //! (neither stale), node2's. A request is lost when the router has no route
 //! for it, or sends it to a node that no longer accepts the VIP.
+//!
+//! Every shape a user has ([`Shape`]): an IPv4 Service announced over IPv4
+//! sessions, an IPv6 one over IPv6 sessions, and a dual-stack Service with
+//! one session per family (one BGPPeer each, as MetalLB's docs set it up).
 //!
 //! The cases, each in a fresh lab per run, taking turns within each run:
 //! - ferrolb, graceful restart: `enableGracefulRestart`, SIGUSR2 (the session
@@ -32,14 +37,14 @@
 //! table says whether ferrolb's graceful restart lost nothing.
 
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ferrolb_lab::traffic::{Loss, Sink, Stream};
-use ferrolb_lab::{Bird, BirdConfig, Frr, ROUTER_V4, STOP_GRACE, Topology};
+use ferrolb_lab::traffic::{Flows, Loss};
+use ferrolb_lab::{Bird, BirdConfig, Frr, FrrConfig, ROUTER_V4, ROUTER_V6, STOP_GRACE, Topology};
 
 use super::bench_l2::median;
 
@@ -47,9 +52,11 @@ use super::bench_l2::median;
 const ROUTER_ASN: u32 = 64513;
 /// Both nodes' ASN: the same AS path, so the two paths tie for ECMP.
 const NODE_ASN: u32 = 64512;
-/// The VIP both nodes announce.
-const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
-/// The port the nodes count datagrams on.
+/// The IPv4 VIP both nodes announce.
+const VIP4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+/// The IPv6 VIP both nodes announce.
+const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 0x10);
+/// The port the nodes count datagrams on (the first VIP's; the next one's is the next port).
 const PORT: u16 = 9100;
 /// How often the client sends.
 const EVERY: Duration = Duration::from_millis(10);
@@ -61,9 +68,55 @@ const STEADY: Duration = Duration::from_millis(500);
 /// Arguments of `ferrolb lab bench graceful-restart`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Rounds of restarts per case, each in a fresh lab.
+    /// Rounds of restarts per case and shape, each in a fresh lab.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// The shapes to measure (all by default).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Shape::ALL)]
+    shape: Vec<Shape>,
+}
+
+/// The address families of the Service, and the sessions that carry them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+enum Shape {
+    /// An IPv4 VIP over IPv4 sessions.
+    Ipv4,
+    /// An IPv6 VIP over IPv6 sessions.
+    Ipv6,
+    /// A dual-stack Service: one VIP of each family, one session per family.
+    DualStack,
+}
+
+impl Shape {
+    const ALL: [Shape; 3] = [Shape::Ipv4, Shape::Ipv6, Shape::DualStack];
+
+    fn name(self) -> &'static str {
+        match self {
+            Shape::Ipv4 => "ipv4",
+            Shape::Ipv6 => "ipv6",
+            Shape::DualStack => "dual-stack",
+        }
+    }
+
+    /// The VIPs of the Service.
+    fn vips(self) -> Vec<IpAddr> {
+        match self {
+            Shape::Ipv4 => vec![VIP4.into()],
+            Shape::Ipv6 => vec![VIP6.into()],
+            Shape::DualStack => vec![VIP4.into(), VIP6.into()],
+        }
+    }
+
+    /// The router's addresses each node peers with: one session per family.
+    fn peers(self) -> Vec<IpAddr> {
+        self.vips().iter().map(|v| if v.is_ipv6() { ROUTER_V6.into() } else { ROUTER_V4.into() }).collect()
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// What the nodes run, and how they restart.
@@ -114,11 +167,16 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     anyhow::ensure!(args.runs > 0, "--runs must be at least 1");
     let exe = std::env::current_exe().context("cannot find the ferrolb binary")?;
-    let mut rounds: Vec<(Case, Vec<Round>)> = CASES.iter().map(|&case| (case, Vec::new())).collect();
+    let mut rounds: Vec<(Shape, Case, Vec<Round>)> = args
+        .shape
+        .iter()
+        .flat_map(|&shape| CASES.iter().map(move |&case| (shape, case, Vec::new())))
+        .collect();
     for run in 1..=args.runs {
-        for (case, done) in &mut rounds {
-            eprint!("bench graceful-restart: {} (run {run}/{})… ", case.name(), args.runs);
-            let round = measure(&exe, *case).with_context(|| format!("{} run {run}", case.name()))?;
+        for (shape, case, done) in &mut rounds {
+            eprint!("bench graceful-restart: {shape}, {} (run {run}/{})… ", case.name(), args.runs);
+            let round = measure(&exe, *shape, *case)
+                .with_context(|| format!("{shape}, {} run {run}", case.name()))?;
             eprintln!("{}", round.loss);
             done.push(round);
         }
@@ -139,29 +197,41 @@ struct Lab {
     speakers: Speakers,
     frr: Frr,
     topology: Topology,
+    shape: Shape,
     exe: PathBuf,
     cluster: String,
 }
 
 impl Lab {
-    fn start(exe: &Path, case: Case) -> anyhow::Result<Lab> {
+    fn start(exe: &Path, shape: Shape, case: Case) -> anyhow::Result<Lab> {
         let topology = Topology::new(2)?;
-        let mut config = topology.router_frr_config(ROUTER_ASN, NODE_ASN);
+        // The router peers with each node once per family the shape announces.
+        let mut config = FrrConfig::new(ROUTER_ASN, ROUTER_V4);
+        for node in &topology.nodes {
+            for peer in shape.peers() {
+                let address = if peer.is_ipv6() { IpAddr::V6(node.ipv6) } else { IpAddr::V4(node.ipv4) };
+                config = config.neighbor(address, NODE_ASN, peer.is_ipv6());
+            }
+        }
+        config.maximum_paths = 2;
         config.extra = format!("router bgp {ROUTER_ASN}\n bgp graceful-restart\n!\n");
         let frr = Frr::start(&topology.router, &config)?;
-        let nodes: Vec<Ipv4Addr> = topology.nodes.iter().map(|n| n.ipv4).collect();
-        let cluster = cluster(&nodes, case.graceful());
-        let mut lab =
-            Lab { speakers: Speakers::Ferrolb(Vec::new()), frr, topology, exe: exe.to_owned(), cluster };
+        let nodes: Vec<(Ipv4Addr, Ipv6Addr)> = topology.nodes.iter().map(|n| (n.ipv4, n.ipv6)).collect();
+        let cluster = cluster(&nodes, shape, case.graceful());
+        let speakers = Speakers::Ferrolb(Vec::new());
+        let mut lab = Lab { speakers, frr, topology, shape, exe: exe.to_owned(), cluster };
         lab.speakers = match case {
             Case::BirdGraceful | Case::BirdPlain => {
                 let mut all = Vec::new();
                 for node in &lab.topology.nodes {
-                    // The node takes the VIP's traffic whatever BIRD does, as with kube-proxy.
-                    node.take_vip_traffic(&[VIP.into()])?;
-                    let mut config =
-                        BirdConfig::new(NODE_ASN, node.ipv4).neighbor(ROUTER_V4.into(), ROUTER_ASN);
-                    config.static_routes = vec![format!("{VIP}/32")];
+                    // The node takes the VIPs' traffic whatever BIRD does, as with kube-proxy.
+                    node.take_vip_traffic(&shape.vips())?;
+                    let mut config = BirdConfig::new(NODE_ASN, node.ipv4);
+                    for peer in shape.peers() {
+                        config = config.neighbor(peer, ROUTER_ASN);
+                    }
+                    config.static_routes =
+                        shape.vips().iter().map(|v| format!("{v}/{}", host_length(*v))).collect();
                     config.graceful_restart = case.graceful();
                     all.push(Bird::start(&node.netns, &config)?);
                 }
@@ -190,17 +260,20 @@ impl Lab {
         Ok(node.spawn(c, &log)?)
     }
 
-    /// The router routes the VIP via both nodes, and holds no stale path.
+    /// The router routes every VIP via both nodes, and holds no stale path.
     fn ready(&self) -> anyhow::Result<bool> {
-        let route = self.topology.router.route(&format!("{VIP}/32"))?;
-        let mut gateways = route.map(|r| r.gateways()).unwrap_or_default();
-        gateways.sort();
-        let mut want: Vec<String> = self.topology.nodes.iter().map(|n| n.ipv4.to_string()).collect();
-        want.sort();
-        if gateways != want {
-            return Ok(false);
+        for vip in self.shape.vips() {
+            let route = self.topology.router.route(&vip.to_string())?;
+            // Counted, not named: over IPv6 BIRD's next hop is the node's link-local address.
+            let mut gateways = route.map(|r| r.gateways()).unwrap_or_default();
+            gateways.sort();
+            gateways.dedup();
+            if gateways.len() != self.topology.nodes.len() || self.frr.stale(&vip.to_string())? != Some(false)
+            {
+                return Ok(false);
+            }
         }
-        Ok(self.frr.stale(&VIP.to_string())? == Some(false))
+        Ok(true)
     }
 
     fn wait_ready(&self, what: &str) -> anyhow::Result<()> {
@@ -208,7 +281,7 @@ impl Lab {
         while !self.ready()? {
             anyhow::ensure!(
                 start.elapsed() < SETUP_TIMEOUT,
-                "the router did not route the VIP via both nodes, none stale, {what} within {} s (FRR in {})",
+                "the router did not route the VIPs via both nodes, none stale, {what} within {} s (FRR in {})",
                 SETUP_TIMEOUT.as_secs(),
                 self.frr.dir().display()
             );
@@ -247,13 +320,12 @@ fn unique_suffix() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
 }
 
-/// One round of `case` in a fresh lab.
-fn measure(exe: &Path, case: Case) -> anyhow::Result<Round> {
-    let mut lab = Lab::start(exe, case)?;
+/// One round of `case` on `shape` in a fresh lab.
+fn measure(exe: &Path, shape: Shape, case: Case) -> anyhow::Result<Round> {
+    let mut lab = Lab::start(exe, shape, case)?;
     lab.wait_ready("at start")?;
-    let sinks: Vec<Sink> =
-        lab.topology.nodes.iter().map(|n| Sink::bind(&n.netns, PORT)).collect::<Result<_, _>>()?;
-    let stream = Stream::start(&lab.topology.remote, SocketAddr::from((VIP, PORT)), EVERY)?;
+    let nodes: Vec<_> = lab.topology.nodes.iter().map(|n| &n.netns).collect();
+    let flows = Flows::start(&lab.topology.remote, &shape.vips(), PORT, &nodes, EVERY)?;
     std::thread::sleep(STEADY);
     let mut restarts_ms = Vec::new();
     for i in 0..lab.topology.nodes.len() {
@@ -263,55 +335,72 @@ fn measure(exe: &Path, case: Case) -> anyhow::Result<Round> {
         restarts_ms.push(start.elapsed().as_secs_f64() * 1000.0);
         std::thread::sleep(STEADY);
     }
-    let sent = stream.stop();
-    // The last datagrams are in flight for a moment.
-    std::thread::sleep(Duration::from_millis(100));
-    let received = sinks.into_iter().flat_map(Sink::received).collect();
-    Ok(Round { loss: Loss::of(sent, &received), restarts_ms })
+    Ok(Round { loss: flows.stop(), restarts_ms })
 }
 
-/// The cluster file: a pool holding the VIP, the router as BGPPeer (with
-/// `enableGracefulRestart` for the graceful case), a BGPAdvertisement, the
-/// Nodes and one Service.
-fn cluster(nodes: &[Ipv4Addr], graceful: bool) -> String {
+/// The prefix length of a host route to `vip`.
+fn host_length(vip: IpAddr) -> u8 {
+    if vip.is_ipv6() { 128 } else { 32 }
+}
+
+/// The cluster file: a pool holding the shape's VIPs, the router as one
+/// BGPPeer per family (with `enableGracefulRestart` for the graceful case), a
+/// BGPAdvertisement, the Nodes and one Service of the shape's families.
+fn cluster(nodes: &[(Ipv4Addr, Ipv6Addr)], shape: Shape, graceful: bool) -> String {
+    let vips = shape.vips();
+    let pool: Vec<String> = vips.iter().map(|v| format!("\"{v}/{}\"", host_length(*v))).collect();
+    let families: Vec<&str> = vips.iter().map(|v| if v.is_ipv6() { "IPv6" } else { "IPv4" }).collect();
+    let policy = if vips.len() > 1 { "RequireDualStack" } else { "SingleStack" };
     let mut out = format!(
-        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {{name: vip}}\nspec:\n  addresses: [{VIP}/32]\n---\n\
-         apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: router}}\nspec: {{myASN: {NODE_ASN}, peerASN: {ROUTER_ASN}, peerAddress: {ROUTER_V4}, enableGracefulRestart: {graceful}}}\n---\n\
-         apiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {{name: all}}\n---\n\
-         apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default}}\nspec:\n  type: LoadBalancer\n  ports: [{{port: 80}}]\n"
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {{name: vip}}\nspec:\n  addresses: [{}]\n",
+        pool.join(", ")
     );
-    for (i, ip) in nodes.iter().enumerate() {
+    for peer in shape.peers() {
+        let name = if peer.is_ipv6() { "router-v6" } else { "router-v4" };
         let _ = write!(
             out,
-            "---\napiVersion: v1\nkind: Node\nmetadata: {{name: node{}}}\nstatus:\n  addresses: [{{type: InternalIP, address: {ip}}}]\n",
+            "---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: {name}}}\nspec: {{myASN: {NODE_ASN}, peerASN: {ROUTER_ASN}, peerAddress: \"{peer}\", enableGracefulRestart: {graceful}}}\n"
+        );
+    }
+    let _ = write!(
+        out,
+        "---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {{name: all}}\n---\n\
+         apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default}}\nspec:\n  type: LoadBalancer\n  ipFamilyPolicy: {policy}\n  ipFamilies: [{}]\n  ports: [{{port: 80}}]\n",
+        families.join(", ")
+    );
+    for (i, (v4, v6)) in nodes.iter().enumerate() {
+        let _ = write!(
+            out,
+            "---\napiVersion: v1\nkind: Node\nmetadata: {{name: node{}}}\nstatus:\n  addresses: [{{type: InternalIP, address: {v4}}}, {{type: InternalIP, address: \"{v6}\"}}]\n",
             i + 1
         );
     }
     out
 }
 
-fn render(rounds: &[(Case, Vec<Round>)]) -> String {
+fn render(rounds: &[(Shape, Case, Vec<Round>)]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Requests lost (a numbered UDP datagram to the BGP VIP every {} ms, from behind the router) while\n\
+        "Requests lost (a numbered UDP datagram to each BGP VIP every {} ms, from behind the router) while\n\
          each of two ECMP nodes restarts its speaker in turn; a fresh lab per run.\n\
-         restart: from the signal until the router routes the VIP via both nodes again, none stale (median).",
+         restart: from the signal until the router routes the VIPs via both nodes again, none stale (median).",
         EVERY.as_millis()
     );
     let _ = writeln!(
         out,
-        "{:<60} {:>4}  {:>10}  {:>9}  {:>9}  {:>13}  {:>12}",
-        "case", "runs", "sent", "lost", "max lost", "longest (ms)", "restart (ms)"
+        "{:<11} {:<60} {:>4}  {:>10}  {:>9}  {:>9}  {:>13}  {:>12}",
+        "shape", "case", "runs", "sent", "lost", "max lost", "longest (ms)", "restart (ms)"
     );
-    for (case, done) in rounds {
+    for (shape, case, done) in rounds {
         let lost: Vec<f64> = done.iter().map(|r| r.loss.lost as f64).collect();
         let sent: Vec<f64> = done.iter().map(|r| r.loss.sent as f64).collect();
         let gap = done.iter().map(|r| r.loss.longest_gap).max().unwrap_or(0);
         let restarts: Vec<f64> = done.iter().flat_map(|r| r.restarts_ms.iter().copied()).collect();
         let _ = writeln!(
             out,
-            "{:<60} {:>4}  {:>10.0}  {:>9.0}  {:>9.0}  {:>13}  {:>12.0}",
+            "{:<11} {:<60} {:>4}  {:>10.0}  {:>9.0}  {:>9.0}  {:>13}  {:>12.0}",
+            shape.name(),
             case.name(),
             done.len(),
             median(&sent),
@@ -321,13 +410,21 @@ fn render(rounds: &[(Case, Vec<Round>)]) -> String {
             median(&restarts),
         );
     }
-    let ferrolb = rounds.iter().find(|(c, _)| *c == Case::FerrolbGraceful);
-    if let Some((_, done)) = ferrolb {
-        let none = done.iter().all(|r| r.loss.lost == 0);
+    let graceful: Vec<&(Shape, Case, Vec<Round>)> =
+        rounds.iter().filter(|(_, case, _)| *case == Case::FerrolbGraceful).collect();
+    if !graceful.is_empty() {
+        let lossy: Vec<&str> = graceful
+            .iter()
+            .filter(|(_, _, done)| done.iter().any(|r| r.loss.lost > 0))
+            .map(|(shape, _, _)| shape.name())
+            .collect();
+        let shapes: Vec<&str> = graceful.iter().map(|(shape, _, _)| shape.name()).collect();
+        let verdict =
+            if lossy.is_empty() { "met".to_owned() } else { format!("not met ({})", lossy.join(", ")) };
         let _ = writeln!(
             out,
-            "Goal (issue 18): ferrolb's graceful restart loses no request: {}",
-            if none { "met" } else { "not met" }
+            "Goal (issue 18): ferrolb's graceful restart loses no request on every shape ({}): {verdict}",
+            shapes.join(", ")
         );
     }
     out
@@ -338,15 +435,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_cluster_asks_for_graceful_restart_only_in_the_graceful_case() {
-        let nodes = [Ipv4Addr::new(198, 51, 100, 11), Ipv4Addr::new(198, 51, 100, 12)];
-        for graceful in [true, false] {
-            let (snapshot, diagnostics) =
-                ferrolb_api::load::load_str("bench.yaml", &cluster(&nodes, graceful));
-            let (config, broken) = ferrolb_api::validate::validated(&snapshot, &Default::default());
-            assert!(!diagnostics.iter().chain(&broken).any(ferrolb_api::Diagnostic::is_error), "{broken:?}");
-            assert_eq!(config.peer("router").unwrap().graceful_restart, graceful);
-            assert_eq!(snapshot.nodes.len(), 2);
+    fn the_cluster_has_the_shapes_families_and_asks_for_graceful_restart_only_in_the_graceful_case() {
+        let nodes = [
+            (Ipv4Addr::new(198, 51, 100, 11), "2001:db8:100::11".parse().unwrap()),
+            (Ipv4Addr::new(198, 51, 100, 12), "2001:db8:100::12".parse().unwrap()),
+        ];
+        for shape in Shape::ALL {
+            for graceful in [true, false] {
+                let (snapshot, diagnostics) =
+                    ferrolb_api::load::load_str("bench.yaml", &cluster(&nodes, shape, graceful));
+                let (config, broken) = ferrolb_api::validate::validated(&snapshot, &Default::default());
+                assert!(
+                    !diagnostics.iter().chain(&broken).any(ferrolb_api::Diagnostic::is_error),
+                    "{broken:?}"
+                );
+                let peers: Vec<&str> = ["router-v4", "router-v6"]
+                    .into_iter()
+                    .filter(|name| config.peer(name).is_some_and(|p| p.graceful_restart == graceful))
+                    .collect();
+                let want = match shape {
+                    Shape::Ipv4 => vec!["router-v4"],
+                    Shape::Ipv6 => vec!["router-v6"],
+                    Shape::DualStack => vec!["router-v4", "router-v6"],
+                };
+                assert_eq!(peers, want, "{shape}");
+                let allocation =
+                    ferrolb_ipam::allocate(&config, &snapshot, &Default::default(), &Default::default());
+                let got: Vec<IpAddr> = allocation.services.iter().flat_map(|s| s.ips.clone()).collect();
+                assert_eq!(got, shape.vips(), "{shape}");
+                assert_eq!(snapshot.nodes.len(), 2);
+            }
         }
     }
 
@@ -357,8 +475,9 @@ mod tests {
             restarts_ms: vec![900.0, 1100.0],
         };
         let text = render(&[
-            (Case::FerrolbGraceful, vec![round(0, 0), round(0, 0)]),
-            (Case::FerrolbPlain, vec![round(7, 4), round(9, 5)]),
+            (Shape::Ipv4, Case::FerrolbGraceful, vec![round(0, 0), round(0, 0)]),
+            (Shape::Ipv4, Case::FerrolbPlain, vec![round(7, 4), round(9, 5)]),
+            (Shape::Ipv6, Case::FerrolbGraceful, vec![round(0, 0)]),
         ]);
         assert!(text.contains("ferrolb, graceful restart (SIGUSR2)"), "{text}");
         assert!(
@@ -369,8 +488,11 @@ mod tests {
             text.contains("2         300          8          9             50          1000\n"),
             "{text}"
         );
-        assert!(text.contains("loses no request: met"), "{text}");
-        let text = render(&[(Case::FerrolbGraceful, vec![round(1, 1)])]);
-        assert!(text.contains("loses no request: not met"), "{text}");
+        assert!(text.contains("loses no request on every shape (ipv4, ipv6): met"), "{text}");
+        let text = render(&[
+            (Shape::Ipv4, Case::FerrolbGraceful, vec![round(0, 0)]),
+            (Shape::DualStack, Case::FerrolbGraceful, vec![round(0, 0), round(1, 1)]),
+        ]);
+        assert!(text.contains("(ipv4, dual-stack): not met (dual-stack)"), "{text}");
     }
 }
