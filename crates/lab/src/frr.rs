@@ -439,6 +439,13 @@ impl Frr {
         Ok(state)
     }
 
+    /// How many times the session with `neighbor` has reached Established
+    /// (`None`: FRR does not know the neighbor): a restarted peer is back when it grew.
+    pub fn established_count(&self, neighbor: IpAddr) -> Result<Option<u64>> {
+        let detail = self.vtysh_json(&format!("show bgp neighbors {neighbor} json"))?;
+        Ok(detail[neighbor.to_string()]["connectionsEstablished"].as_u64())
+    }
+
     /// Waits until the session with `neighbor` is Established.
     pub fn wait_established(&self, neighbor: IpAddr, timeout: Duration) -> Result<()> {
         wait_until(

@@ -255,6 +255,13 @@ fn restarting_every_node_in_turn_loses_no_request(vips: &[IpAddr]) {
         let flows = Flows::start(&topology.remote, vips, PORT, &receivers, EVERY).unwrap();
         std::thread::sleep(Duration::from_millis(300));
         for (i, speaker) in running.iter_mut().enumerate() {
+            // Counted, so that the paths before the router heard of the stop are not taken for
+            // the paths after the restart.
+            let sessions: Vec<IpAddr> =
+                peers.iter().map(|p| node_address(&topology.nodes[i], p.is_ipv6())).collect();
+            let established =
+                || sessions.iter().map(|s| frr.established_count(*s).unwrap().unwrap()).collect::<Vec<_>>();
+            let before = established();
             let log = speaker.take().unwrap().stop_with(signal);
             if signal == "USR2" {
                 assert!(log.contains("closing the session without a NOTIFICATION"), "{log}");
@@ -263,6 +270,9 @@ fn restarting_every_node_in_turn_loses_no_request(vips: &[IpAddr]) {
                 });
             }
             *speaker = Some(start(i));
+            wait_for("the node's sessions Established again", TIMEOUT, || {
+                established().iter().zip(&before).all(|(now, then)| now > then)
+            });
             wait_for("both paths again, none stale", TIMEOUT, every_path);
             std::thread::sleep(Duration::from_millis(300));
         }

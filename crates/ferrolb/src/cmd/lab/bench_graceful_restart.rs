@@ -32,8 +32,10 @@
 //! - BIRD 2, stop and start: SIGTERM, `bird`. BIRD leaves the node's route
 //!   for the VIP alone (it is the node's, as kube-proxy's would be).
 //!
-//! The restart time is from the signal until the router routes the VIP via
-//! both nodes again with no stale path. No timing is asserted anywhere: the
+//! The restart time is from the signal until the router has the restarted
+//! node's sessions Established again (counted, so that the state before the
+//! router heard of the stop is not taken for the end) and routes the VIPs via
+//! both nodes with no stale path. No timing is asserted anywhere: the
 //! table says whether ferrolb's graceful restart lost nothing.
 
 use std::fmt::Write as _;
@@ -276,6 +278,41 @@ impl Lab {
         Ok(true)
     }
 
+    /// The router's addresses of node `i`'s sessions.
+    fn sessions_of(&self, i: usize) -> Vec<IpAddr> {
+        let node = &self.topology.nodes[i];
+        let address =
+            |peer: IpAddr| if peer.is_ipv6() { IpAddr::V6(node.ipv6) } else { IpAddr::V4(node.ipv4) };
+        self.shape.peers().into_iter().map(address).collect()
+    }
+
+    /// How many times each of node `i`'s sessions has been Established.
+    fn established_counts(&self, i: usize) -> anyhow::Result<Vec<u64>> {
+        self.sessions_of(i)
+            .into_iter()
+            .map(|n| {
+                self.frr.established_count(n)?.with_context(|| format!("FRR does not know neighbor {n}"))
+            })
+            .collect()
+    }
+
+    /// Waits until every session of node `i` has been Established more times than `before`
+    /// says, and the router routes every VIP via both nodes, none stale.
+    fn wait_back(&self, i: usize, before: &[u64]) -> anyhow::Result<()> {
+        let start = Instant::now();
+        while self.established_counts(i)?.iter().zip(before).any(|(now, then)| now <= then) {
+            anyhow::ensure!(
+                start.elapsed() < SETUP_TIMEOUT,
+                "node{}'s sessions were not Established again within {} s (FRR in {})",
+                i + 1,
+                SETUP_TIMEOUT.as_secs(),
+                self.frr.dir().display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.wait_ready(&format!("after node{} restarted", i + 1))
+    }
+
     fn wait_ready(&self, what: &str) -> anyhow::Result<()> {
         let start = Instant::now();
         while !self.ready()? {
@@ -329,9 +366,10 @@ fn measure(exe: &Path, shape: Shape, case: Case) -> anyhow::Result<Round> {
     std::thread::sleep(STEADY);
     let mut restarts_ms = Vec::new();
     for i in 0..lab.topology.nodes.len() {
+        let before = lab.established_counts(i)?;
         let start = Instant::now();
         lab.restart(i, case)?;
-        lab.wait_ready(&format!("after node{} restarted", i + 1))?;
+        lab.wait_back(i, &before)?;
         restarts_ms.push(start.elapsed().as_secs_f64() * 1000.0);
         std::thread::sleep(STEADY);
     }
@@ -384,7 +422,8 @@ fn render(rounds: &[(Shape, Case, Vec<Round>)]) -> String {
         out,
         "Requests lost (a numbered UDP datagram to each BGP VIP every {} ms, from behind the router) while\n\
          each of two ECMP nodes restarts its speaker in turn; a fresh lab per run.\n\
-         restart: from the signal until the router routes the VIPs via both nodes again, none stale (median).",
+         restart: from the signal until the node's sessions are Established again and the router routes\n\
+         the VIPs via both nodes, none stale (median).",
         EVERY.as_millis()
     );
     let _ = writeln!(
