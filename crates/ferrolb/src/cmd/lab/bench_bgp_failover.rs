@@ -4,8 +4,8 @@
 //! ```text
 //!  ┌─ router ──────────────────────────────────┐  ┌─ node1 ──────────┐  ┌─ node2 ──────────┐
 //!  │ FRR zebra + bgpd + bfdd, AS 64513         │  │ .11  AS 64512    │  │ .12  AS 64512    │
-//!  │ kernel: 198.18.0.10 nexthop via .11       │  │ speaker announces│  │ speaker announces│
-//!  │                     nexthop via .12       │  │ 198.18.0.10/32   │  │ 198.18.0.10/32   │
+//!  │ kernel: 192.0.2.10 nexthop via .11        │  │ speaker announces│  │ speaker announces│
+//!  │                    nexthop via .12        │  │ 192.0.2.10/32    │  │ 192.0.2.10/32    │
 //!  │ `ip -ts monitor route` (the clock)        │  │                  │  │ (the one failing)│
 //!  └──────────────┬────────────────────────────┘  └───────┬──────────┘  └───────┬──────────┘
 //!  ┌──────────────┴───────────────────────────────────────┴─────────────────────┴──────────┐
@@ -14,7 +14,11 @@
 //! ```
 //!
 //! Both nodes announce the same VIP with the same attributes, so FRR
-//! (`maximum-paths 2`) installs one route with two nexthops. Then node2 "loses
+//! (`maximum-paths 2`) installs one route with two nexthops. Every shape a
+//! user has ([`Shape`]): an IPv4 VIP over IPv4 sessions, an IPv6 one over IPv6
+//! sessions (each with its BFD session), and a dual-stack Service with one
+//! session (and one BFD session) per family, whose failover ends when the
+//! node has left both routes. Then node2 "loses
 //! power": its bridge port goes down (a switch port whose NIC lost power has no
 //! link) and its speaker is SIGKILLed. The port goes down first, so the FIN the
 //! kernel sends for the killed process's socket, and everything else, stays
@@ -24,7 +28,7 @@
 //! returned, right before the SIGKILL.
 //!
 //! It stops at the first route change in the router's kernel that leaves
-//! node2's nexthop out (or deletes the route), as `ip -ts -4 monitor route`
+//! node2's nexthop out (or deletes the route), as `ip -ts monitor route`
 //! prints it: a netlink subscription, stamped by `ip` when the message
 //! arrives, to the microsecond. Polling `ip route` instead would be as coarse
 //! as its period, and a process every few milliseconds takes CPU from the
@@ -39,6 +43,7 @@
 //! detection (BFD or the hold timer); after it, FRR's own bgpd → zebra →
 //! netlink, which no speaker can shorten. FRR stamps its log in local time,
 //! read as UTC (this machine's zone); a stamp outside the failover is left out.
+//! With two sessions (dual-stack), both parts end at the later one.
 //!
 //! The cases, each in a fresh lab (namespaces, FRR, two speakers) per run and
 //! taking turns within each run number, so a slow patch of the machine hurts
@@ -57,23 +62,20 @@
 //! bgpd → zebra → netlink (~60–70 ms, LAB-NOTES).
 
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ferrolb_lab::{Bird, BirdConfig, Frr, FrrBfdPeer, ROUTER_V4, Topology};
+use ferrolb_lab::{Bird, BirdConfig, Frr, FrrBfdPeer, Node, ROUTER_V4, ROUTER_V6, Topology};
 
 use super::bench_bgp::unix_now;
 use super::bench_l2::median;
+use super::bgp_shape::{NODE_ASN, ROUTER_ASN, Shape, host_length};
+#[cfg(test)]
+use super::bgp_shape::{VIP4, VIP6};
 
-/// The router's ASN.
-const ROUTER_ASN: u32 = 64513;
-/// Both nodes' ASN: the same AS path, so the two paths tie for ECMP.
-const NODE_ASN: u32 = 64512;
-/// The VIP both nodes announce.
-const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 10);
 /// The node that fails (index into the topology's nodes); node1 survives.
 const FAILING: usize = 1;
 /// How long the lab gets to bring sessions, BFD and the ECMP route up.
@@ -99,6 +101,9 @@ pub struct Args {
     /// (the case without BFD waits for it; MetalLB's default is 90).
     #[arg(long, default_value_t = 9)]
     hold_time: u16,
+    /// The shapes to measure (all by default).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Shape::ALL)]
+    shape: Vec<Shape>,
 }
 
 /// What the nodes run.
@@ -154,8 +159,9 @@ struct Failover {
     down_ms: Option<f64>,
 }
 
-/// One case's failovers.
+/// One case's failovers on one shape.
 struct Series {
+    shape: Shape,
     case: Case,
     runs: Vec<Failover>,
 }
@@ -211,12 +217,17 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("cannot find the ferrolb binary")?;
     let hold = args.hold_time;
     eprintln!("bench bgp-failover: hold time {hold} s; node2 fails, node1 keeps the route");
-    let mut series: Vec<Series> = CASES.iter().map(|&case| Series { case, runs: Vec::new() }).collect();
+    let mut series: Vec<Series> = args
+        .shape
+        .iter()
+        .flat_map(|&shape| CASES.iter().map(move |&case| Series { shape, case, runs: Vec::new() }))
+        .collect();
     for run in 1..=args.runs {
         for s in &mut series {
-            eprint!("bench bgp-failover: {} (run {run}/{})… ", s.case.name(hold), args.runs);
+            let what = format!("{}, {}", s.shape, s.case.name(hold));
+            eprint!("bench bgp-failover: {what} (run {run}/{})… ", args.runs);
             let failover =
-                measure(&exe, s.case, hold).with_context(|| format!("{} run {run}", s.case.name(hold)))?;
+                measure(&exe, s.shape, s.case, hold).with_context(|| format!("{what} run {run}"))?;
             match (failover.gone_ms, failover.down_ms) {
                 (Some(ms), Some(down)) => eprintln!("{ms:.0} ms (bgpd Down after {down:.0} ms)"),
                 (Some(ms), None) => eprintln!("{ms:.0} ms"),
@@ -252,41 +263,46 @@ struct Lab {
     speakers: Speakers,
     frr: Frr,
     topology: Topology,
-    /// The file `ip -ts -4 monitor route` in the router namespace writes.
+    shape: Shape,
+    /// The file `ip -ts monitor route` in the router namespace writes.
     monitor: std::path::PathBuf,
 }
 
 impl Lab {
-    fn start(exe: &Path, case: Case, hold_secs: u16) -> anyhow::Result<Lab> {
+    fn start(exe: &Path, shape: Shape, case: Case, hold_secs: u16) -> anyhow::Result<Lab> {
         let topology = Topology::new(2)?;
-        let mut config = topology.router_frr_config(ROUTER_ASN, NODE_ASN);
-        let nodes: Vec<Ipv4Addr> = topology.nodes.iter().map(|n| n.ipv4).collect();
+        let mut config = shape.router_config(&topology.nodes);
+        let sessions: Vec<IpAddr> = topology.nodes.iter().flat_map(|n| shape.sessions_of(n)).collect();
         if let Some(bfd) = case.bfd() {
-            for &node in &nodes {
+            for &session in &sessions {
+                let local = if session.is_ipv6() { IpAddr::V6(ROUTER_V6) } else { IpAddr::V4(ROUTER_V4) };
                 config = config.bfd_peer(FrrBfdPeer {
                     detect_multiplier: bfd.multiplier,
                     receive_interval_ms: bfd.interval_ms,
                     transmit_interval_ms: bfd.interval_ms,
-                    ..FrrBfdPeer::single_hop(node.into(), ROUTER_V4.into(), "eth0")
+                    ..FrrBfdPeer::single_hop(session, local, "eth0")
                 });
             }
         }
-        config.extra = frr_neighbors(&nodes, hold_secs, case.bfd().is_some());
+        config.extra = frr_neighbors(&sessions, hold_secs, case.bfd().is_some());
         let frr = Frr::start(&topology.router, &config)?;
 
         // Listening before anything is announced: it must be there at the failure.
         let monitor = topology.router.dir().join("monitor.txt");
         let mut c = topology.router.command("ip");
-        c.args(["-ts", "-4", "monitor", "route"]).env("TZ", "UTC");
+        c.args(["-ts", "monitor", "route"]).env("TZ", "UTC");
         topology.router.spawn(c, &monitor)?;
 
         let speakers = match case {
             Case::Bird => {
                 let mut all = Vec::new();
                 for node in &topology.nodes {
-                    let mut config =
-                        BirdConfig::new(NODE_ASN, node.ipv4).neighbor(ROUTER_V4.into(), ROUTER_ASN);
-                    config.static_routes = vec![format!("{VIP}/32")];
+                    let mut config = BirdConfig::new(NODE_ASN, node.ipv4);
+                    for peer in shape.peers() {
+                        config = config.neighbor(peer, ROUTER_ASN);
+                    }
+                    config.static_routes =
+                        shape.vips().iter().map(|v| format!("{v}/{}", host_length(*v))).collect();
                     config.bgp_bfd = true;
                     if let Some(bfd) = case.bfd() {
                         config.bfd_interval_ms = bfd.interval_ms;
@@ -297,7 +313,9 @@ impl Lab {
                 Speakers::Bird(all)
             }
             _ => {
-                let file = cluster(&nodes, hold_secs, case.bfd());
+                let nodes: Vec<(Ipv4Addr, Ipv6Addr)> =
+                    topology.nodes.iter().map(|n| (n.ipv4, n.ipv6)).collect();
+                let file = cluster(&nodes, shape, hold_secs, case.bfd());
                 let mut pids = Vec::new();
                 for (i, node) in topology.nodes.iter().enumerate() {
                     let path = node.netns.dir().join("cluster.yaml");
@@ -313,7 +331,7 @@ impl Lab {
                 Speakers::Ferrolb(pids)
             }
         };
-        Ok(Lab { speakers, frr, topology, monitor })
+        Ok(Lab { speakers, frr, topology, shape, monitor })
     }
 
     /// Fails if a speaker exited (before the failure, none should).
@@ -331,19 +349,21 @@ impl Lab {
         Ok(())
     }
 
-    /// The router's kernel holds the VIP via both nodes and, with BFD, bfdd
-    /// has both sessions Up at the case's timers.
+    /// The router's kernel holds every VIP via both nodes and, with BFD,
+    /// bfdd has every session Up at the case's timers.
     fn ready(&self, case: Case) -> anyhow::Result<bool> {
-        let mut gateways = self.gateways()?;
-        gateways.sort();
-        let mut want: Vec<String> = self.topology.nodes.iter().map(|n| n.ipv4.to_string()).collect();
-        want.sort();
-        if gateways != want {
-            return Ok(false);
+        for vip in self.shape.vips() {
+            // Counted, not named: over IPv6 BIRD's next hop is the node's link-local address.
+            let mut gateways = self.gateways(vip)?;
+            gateways.sort();
+            gateways.dedup();
+            if gateways.len() != self.topology.nodes.len() {
+                return Ok(false);
+            }
         }
         let Some(bfd) = case.bfd() else { return Ok(true) };
-        for node in &self.topology.nodes {
-            let Some(peer) = self.frr.bfd_peer(node.ipv4.into())? else { return Ok(false) };
+        for session in self.topology.nodes.iter().flat_map(|n| self.shape.sessions_of(n)) {
+            let Some(peer) = self.frr.bfd_peer(session)? else { return Ok(false) };
             let interval = u64::from(bfd.interval_ms);
             let settled = peer["status"] == "up"
                 && peer["remote-transmit-interval"].as_u64() == Some(interval)
@@ -356,9 +376,9 @@ impl Lab {
         Ok(true)
     }
 
-    /// The nexthops of the VIP's route in the router's kernel.
-    fn gateways(&self) -> anyhow::Result<Vec<String>> {
-        Ok(self.topology.router.route(&format!("{VIP}/32"))?.map(|r| r.gateways()).unwrap_or_default())
+    /// The nexthops of `vip`'s route in the router's kernel.
+    fn gateways(&self, vip: IpAddr) -> anyhow::Result<Vec<String>> {
+        Ok(self.topology.router.route(&vip.to_string())?.map(|r| r.gateways()).unwrap_or_default())
     }
 
     /// Cuts node `i` off the segment, then SIGKILLs its speaker; returns
@@ -383,16 +403,32 @@ fn node_name(i: usize) -> String {
     format!("node{}", i + 1)
 }
 
-/// Measures one failover of `case` in a fresh lab.
-fn measure(exe: &Path, case: Case, hold_secs: u16) -> anyhow::Result<Failover> {
-    let mut lab = Lab::start(exe, case, hold_secs)?;
+/// The addresses the router may name `node` by as a nexthop of `family`'s
+/// VIP: its address, and over IPv6 its link-local ones too.
+fn nexthops_of(node: &Node, vip: IpAddr) -> anyhow::Result<Vec<String>> {
+    if vip.is_ipv4() {
+        return Ok(vec![node.ipv4.to_string()]);
+    }
+    let json = node.netns.ip(&["-6", "-j", "addr", "show", "dev", "eth0", "scope", "link"])?;
+    let links: serde_json::Value = serde_json::from_str(&json).context("reading `ip -j addr`")?;
+    let mut out = vec![node.ipv6.to_string()];
+    for link in links.as_array().into_iter().flatten() {
+        let infos = link["addr_info"].as_array().into_iter().flatten();
+        out.extend(infos.filter_map(|a| a["local"].as_str().map(str::to_owned)));
+    }
+    Ok(out)
+}
+
+/// Measures one failover of `case` on `shape` in a fresh lab.
+fn measure(exe: &Path, shape: Shape, case: Case, hold_secs: u16) -> anyhow::Result<Failover> {
+    let mut lab = Lab::start(exe, shape, case, hold_secs)?;
     let start = Instant::now();
     while !lab.ready(case)? {
         lab.ensure_running()?;
         anyhow::ensure!(
             start.elapsed() < SETUP_TIMEOUT,
-            "the router did not get the VIP via both nodes{} within {} s (FRR in {}, nodes in {})",
-            if case.bfd().is_some() { " with both BFD sessions Up" } else { "" },
+            "the router did not get the VIPs via both nodes{} within {} s (FRR in {}, nodes in {})",
+            if case.bfd().is_some() { " with every BFD session Up" } else { "" },
             SETUP_TIMEOUT.as_secs(),
             lab.frr.dir().display(),
             lab.topology.nodes[0].netns.dir().display()
@@ -406,13 +442,24 @@ fn measure(exe: &Path, case: Case, hold_secs: u16) -> anyhow::Result<Failover> {
         STEADY.as_millis()
     );
 
-    let failed = lab.topology.nodes[FAILING].ipv4;
+    let vips = shape.vips();
+    let failed: Vec<Vec<String>> = vips
+        .iter()
+        .map(|&vip| nexthops_of(&lab.topology.nodes[FAILING], vip))
+        .collect::<anyhow::Result<_>>()?;
+    let survivor: Vec<Vec<String>> = vips
+        .iter()
+        .map(|&vip| nexthops_of(&lab.topology.nodes[1 - FAILING], vip))
+        .collect::<anyhow::Result<_>>()?;
     let failure = lab.power_off(FAILING)?;
     let cap = cap(case, hold_secs);
+    // The node is gone when it has left every VIP's route: the latest of them.
     let gone = loop {
         let text = std::fs::read_to_string(&lab.monitor).unwrap_or_default();
-        if let Some(at) = path_gone(&text, VIP, failed, failure) {
-            break Some(at);
+        let each: Option<Vec<f64>> =
+            vips.iter().zip(&failed).map(|(&vip, failed)| path_gone(&text, vip, failed, failure)).collect();
+        if let Some(each) = each {
+            break Some(each.into_iter().fold(failure, f64::max));
         }
         if unix_now() - failure > cap.as_secs_f64() {
             break None;
@@ -420,22 +467,30 @@ fn measure(exe: &Path, case: Case, hold_secs: u16) -> anyhow::Result<Failover> {
         std::thread::sleep(READ_EVERY);
     };
     if gone.is_some() {
-        let left = lab.gateways()?;
-        let survivor = lab.topology.nodes[1 - FAILING].ipv4.to_string();
-        anyhow::ensure!(
-            left == [survivor.clone()],
-            "the monitor saw {failed} go, but the router's kernel routes {VIP} via {left:?}, not {survivor} alone \
-             (monitor output in {})",
-            lab.monitor.display()
-        );
+        for (&vip, survivor) in vips.iter().zip(&survivor) {
+            let left = lab.gateways(vip)?;
+            anyhow::ensure!(
+                left.len() == 1 && survivor.contains(&left[0]),
+                "the monitor saw node{} go, but the router's kernel routes {vip} via {left:?}, not node{} ({survivor:?}) \
+                 alone (monitor output in {})",
+                FAILING + 1,
+                2 - FAILING,
+                lab.monitor.display()
+            );
+        }
     }
     let bgpd = std::fs::read_to_string(lab.frr.dir().join("bgpd.log")).unwrap_or_default();
     let ms = |at: f64| (at - failure) * 1000.0;
     let gone_ms = gone.map(ms);
     // FRR stamps its log in local time: a moment outside the failover is a
-    // clock that is not UTC, and is left out.
-    let down_ms = session_down(&bgpd, failed, failure)
-        .map(ms)
+    // clock that is not UTC, and is left out. Every session must be Down.
+    let downs: Option<Vec<f64>> = shape
+        .sessions_of(&lab.topology.nodes[FAILING])
+        .into_iter()
+        .map(|session| session_down(&bgpd, session, failure))
+        .collect();
+    let down_ms = downs
+        .map(|d| ms(d.into_iter().fold(failure, f64::max)))
         .filter(|&down| gone_ms.is_some_and(|gone| (0.0..=gone).contains(&down)));
     Ok(Failover { gone_ms, down_ms })
 }
@@ -443,7 +498,7 @@ fn measure(exe: &Path, case: Case, hold_secs: u16) -> anyhow::Result<Failover> {
 /// FRR's extra configuration: each node's hold time (keepalive a third of
 /// it) and, with `bfd`, `neighbor X bfd` (the timers are in bfdd's peers);
 /// logs stamped to the microsecond, and session changes logged.
-fn frr_neighbors(nodes: &[Ipv4Addr], hold_secs: u16, bfd: bool) -> String {
+fn frr_neighbors(nodes: &[IpAddr], hold_secs: u16, bfd: bool) -> String {
     // bgpd's log says when its session went Down, to the microsecond.
     let mut out = format!("log timestamp precision 6\nrouter bgp {ROUTER_ASN}\n bgp log-neighbor-changes\n");
     for node in nodes {
@@ -456,44 +511,23 @@ fn frr_neighbors(nodes: &[Ipv4Addr], hold_secs: u16, bfd: bool) -> String {
     out
 }
 
-/// The cluster file: a pool holding the VIP, the router as BGPPeer (with a
-/// BFDProfile whose timers are `bfd`'s, or which sets nothing when they are
-/// MetalLB's defaults), a BGPAdvertisement, a Node for each address in
-/// `nodes` and one Service.
-fn cluster(nodes: &[Ipv4Addr], hold_secs: u16, bfd: Option<Bfd>) -> String {
-    let mut out = format!(
-        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {{name: failover}}\nspec:\n  addresses: [{VIP}/32]\n---\n"
-    );
-    let peer_bfd = match bfd {
-        None => "",
-        Some(bfd) => {
-            let spec = if bfd == (Bfd { interval_ms: 300, multiplier: 3 }) {
-                "{}".to_owned()
-            } else {
-                format!(
-                    "{{receiveInterval: {0}, transmitInterval: {0}, detectMultiplier: {1}}}",
-                    bfd.interval_ms, bfd.multiplier
-                )
-            };
-            let _ = write!(
-                out,
-                "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {{name: bench}}\nspec: {spec}\n---\n"
-            );
-            ", bfdProfile: bench"
-        }
+/// The cluster file of `shape` (see [`Shape::cluster`]) whose BGPPeers
+/// have the hold time and a BFDProfile whose timers are `bfd`'s, or which
+/// sets nothing when they are MetalLB's defaults.
+fn cluster(nodes: &[(Ipv4Addr, Ipv6Addr)], shape: Shape, hold_secs: u16, bfd: Option<Bfd>) -> String {
+    let Some(bfd) = bfd else { return shape.cluster(nodes, &format!(", holdTime: {hold_secs}s")) };
+    let spec = if bfd == (Bfd { interval_ms: 300, multiplier: 3 }) {
+        "{}".to_owned()
+    } else {
+        format!(
+            "{{receiveInterval: {0}, transmitInterval: {0}, detectMultiplier: {1}}}",
+            bfd.interval_ms, bfd.multiplier
+        )
     };
-    let _ = write!(
-        out,
-        "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: router}}\nspec: {{myASN: {NODE_ASN}, peerASN: {ROUTER_ASN}, peerAddress: {ROUTER_V4}, holdTime: {hold_secs}s{peer_bfd}}}\n---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {{name: all}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default}}\nspec:\n  type: LoadBalancer\n  ports: [{{port: 80}}]\n"
-    );
-    for (i, ip) in nodes.iter().enumerate() {
-        let _ = write!(
-            out,
-            "---\napiVersion: v1\nkind: Node\nmetadata: {{name: {}}}\nstatus:\n  addresses: [{{type: InternalIP, address: {ip}}}]\n",
-            node_name(i)
-        );
-    }
-    out
+    format!(
+        "apiVersion: metallb.io/v1beta1\nkind: BFDProfile\nmetadata: {{name: bench}}\nspec: {spec}\n---\n{}",
+        shape.cluster(nodes, &format!(", holdTime: {hold_secs}s, bfdProfile: bench"))
+    )
 }
 
 /// One message of `ip -ts monitor route`: its stamp (seconds since the
@@ -524,20 +558,21 @@ fn events(monitor: &str) -> Vec<Event> {
     out
 }
 
-/// When, after `after`, the router's kernel first routed `vip` without
-/// `failed`: a change of its route that leaves `failed` out, or its deletion.
-fn path_gone(monitor: &str, vip: Ipv4Addr, failed: Ipv4Addr, after: f64) -> Option<f64> {
+/// When, after `after`, the router's kernel first routed `vip` without the
+/// failed node (any of its addresses `failed`): a change of its route that
+/// leaves them out, or its deletion.
+fn path_gone(monitor: &str, vip: IpAddr, failed: &[String], after: f64) -> Option<f64> {
     let vip = vip.to_string();
-    let failed = failed.to_string();
     events(monitor).into_iter().filter(|e| e.at >= after).find_map(|e| {
         let mut words = e.text.split_whitespace().peekable();
         let deleted = words.next_if_eq(&"Deleted").is_some();
         let dst = words.next()?;
-        if dst.trim_end_matches("/32") != vip {
+        if dst.trim_end_matches("/32").trim_end_matches("/128") != vip {
             return None;
         }
-        let words: Vec<&str> = words.collect();
-        let via_failed = words.windows(2).any(|w| w[0] == "via" && w[1] == failed);
+        // IPv6 says `via inet6 ADDRESS` for a nexthop of another family only; skip the family.
+        let words: Vec<&str> = words.filter(|w| *w != "inet6" && *w != "inet").collect();
+        let via_failed = words.windows(2).any(|w| w[0] == "via" && failed.iter().any(|f| f == w[1]));
         (deleted || !via_failed).then_some(e.at)
     })
 }
@@ -546,7 +581,7 @@ fn path_gone(monitor: &str, vip: Ipv4Addr, failed: Ipv4Addr, after: f64) -> Opti
 /// (`2026/12/07 15:43:27.534455 BGP: [PXVXG-TFNNT] %ADJCHANGE: neighbor
 /// 198.51.100.12(Unknown) in vrf default Down …`, with `log timestamp
 /// precision 6` and `bgp log-neighbor-changes`); the stamp read as UTC.
-fn session_down(bgpd_log: &str, failed: Ipv4Addr, after: f64) -> Option<f64> {
+fn session_down(bgpd_log: &str, failed: IpAddr, after: f64) -> Option<f64> {
     let needle = format!("%ADJCHANGE: neighbor {failed}(");
     bgpd_log.lines().filter(|l| l.contains(&needle) && l.contains(" Down")).find_map(|l| {
         let mut words = l.split_whitespace();
@@ -587,10 +622,13 @@ fn render(series: &[Series], hold_secs: u16) -> String {
         "Time from a node's power loss (its bridge port down, its speaker SIGKILLed: no FIN, no NOTIFICATION)\n\
          until its nexthop leaves the ECMP route in the FRR router's kernel (ip monitor); a fresh lab per run.\n\
          detect + FRR: medians of the time until FRR's bgpd logs the session Down, and from there to the kernel.\n\
-         case                                          runs  median (ms)  min (ms)  max (ms)  / BIRD  detect + FRR (ms)  all runs (ms)\n",
+         dual-stack: until the node has left both VIPs' routes (and both sessions are Down).\n\
+         shape       case                                          runs  median (ms)  min (ms)  max (ms)  / BIRD  detect + FRR (ms)  all runs (ms)\n",
     );
-    let bird = series.iter().find(|s| s.case == Case::Bird).map(Series::median);
-    let ratio = |mine: f64| match bird {
+    // BIRD's median on each shape.
+    let bird =
+        |shape: Shape| series.iter().find(|s| s.shape == shape && s.case == Case::Bird).map(Series::median);
+    let ratio = |shape: Shape, mine: f64| match bird(shape) {
         Some(theirs) if theirs.is_finite() && theirs > 0.0 && mine.is_finite() => {
             format!("{:.2}", mine / theirs)
         }
@@ -602,16 +640,19 @@ fn render(series: &[Series], hold_secs: u16) -> String {
         let parts = s.parts().map_or_else(|| "n/a".to_owned(), |(d, i)| format!("{d:.0} + {i:.0}"));
         let _ = writeln!(
             out,
-            "{:<45} {:>5}  {:>11}  {:>8}  {:>8}  {:>6}  {parts:>17}  {all}",
+            "{:<11} {:<45} {:>5}  {:>11}  {:>8}  {:>8}  {:>6}  {parts:>17}  {all}",
+            s.shape.name(),
             s.case.name(hold_secs),
             s.runs.len(),
             ms(s.median(), cap),
             ms(s.min(), cap),
             ms(s.max(), cap),
-            ratio(s.median()),
+            ratio(s.shape, s.median()),
         );
     }
-    let Some(bird) = bird else { return out };
+    if series.iter().all(|s| bird(s.shape).is_none()) {
+        return out;
+    }
     // FRR counts the detection time from the last packet it heard, whose age
     // at the failure is anywhere within one transmit interval: uniform, so
     // the standard error of a median of n runs is 1.25 σ / √n, σ = interval / √12.
@@ -625,19 +666,21 @@ fn render(series: &[Series], hold_secs: u16) -> String {
     let verdict = |holds: bool| if holds { "met" } else { "not met" };
     // Slower by less than two standard errors of chance is not slower: both
     // sides stop the same way (silence), FRR detects it the same way.
-    let not_slower = |mine: f64| match mine - bird {
+    let not_slower = |mine: f64, bird: f64| match mine - bird {
         d if d <= 0.0 => "met",
         d if d <= 2.0 * chance => "met (slower by less than chance makes)",
         _ => "not met",
     };
     for s in series.iter().filter(|s| s.case != Case::Bird && s.case.bfd().is_some()) {
+        let Some(bird) = bird(s.shape) else { continue };
         let mine = s.median();
         let cap = cap(s.case, hold_secs);
         let _ = writeln!(
             out,
-            "  {}: not slower than BIRD {} ({} vs {} ms), under {GOAL_MS:.0} ms {}",
+            "  {}, {}: not slower than BIRD {} ({} vs {} ms), under {GOAL_MS:.0} ms {}",
+            s.shape.name(),
             s.case.name(hold_secs),
-            not_slower(mine),
+            not_slower(mine, bird),
             ms(mine, cap),
             ms(bird, cap),
             verdict(mine < GOAL_MS),
@@ -658,20 +701,29 @@ mod tests {
     use super::*;
 
     const NODES: [Ipv4Addr; 2] = [Ipv4Addr::new(198, 51, 100, 11), Ipv4Addr::new(198, 51, 100, 12)];
+    const V6: [Ipv6Addr; 2] = [
+        Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 0x11),
+        Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 0x12),
+    ];
+    const BOTH: [(Ipv4Addr, Ipv6Addr); 2] = [(NODES[0], V6[0]), (NODES[1], V6[1])];
 
     #[test]
-    fn every_generated_cluster_is_valid_and_gives_the_service_the_vip() {
-        for case in [Case::FerrolbFast, Case::FerrolbDefault, Case::FerrolbHold] {
-            let file = cluster(&NODES, 9, case.bfd());
-            let (snapshot, diagnostics) = ferrolb_api::load::load_str("bench.yaml", &file);
-            let (config, diagnostics) =
-                crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
-            assert!(diagnostics.is_empty(), "{case:?}: {diagnostics:?}\n{file}");
-            let allocation = crate::cmd::plan::plan(&config, &snapshot, None);
-            assert_eq!(allocation.services[0].ips, [IpAddr::V4(VIP)], "{case:?}");
-            assert_eq!(snapshot.bfd_profiles.len(), usize::from(case.bfd().is_some()), "{case:?}");
+    fn every_generated_cluster_is_valid_and_gives_every_peer_the_profile() {
+        for shape in Shape::ALL {
+            for case in [Case::FerrolbFast, Case::FerrolbDefault, Case::FerrolbHold] {
+                let file = cluster(&BOTH, shape, 9, case.bfd());
+                let (snapshot, diagnostics) = ferrolb_api::load::load_str("bench.yaml", &file);
+                let (config, diagnostics) =
+                    crate::cmd::validate::with_broken_rules(&snapshot, diagnostics, &Default::default());
+                assert!(diagnostics.is_empty(), "{case:?}: {diagnostics:?}\n{file}");
+                let allocation = crate::cmd::plan::plan(&config, &snapshot, None);
+                assert_eq!(allocation.services[0].ips, shape.vips(), "{case:?}");
+                assert_eq!(snapshot.bfd_profiles.len(), usize::from(case.bfd().is_some()), "{case:?}");
+                let profiled = file.matches("bfdProfile: bench}").count();
+                assert_eq!(profiled, if case.bfd().is_some() { shape.peers().len() } else { 0 }, "{file}");
+            }
         }
-        let fast = cluster(&NODES, 9, Case::FerrolbFast.bfd());
+        let fast = cluster(&BOTH, Shape::Ipv4, 9, Case::FerrolbFast.bfd());
         assert!(
             fast.contains("spec: {receiveInterval: 50, transmitInterval: 50, detectMultiplier: 3}"),
             "{fast}"
@@ -679,22 +731,23 @@ mod tests {
         assert!(fast.contains("holdTime: 9s, bfdProfile: bench}"), "{fast}");
         // MetalLB's defaults are what a profile gets when it sets nothing.
         assert!(
-            cluster(&NODES, 9, Case::FerrolbDefault.bfd())
+            cluster(&BOTH, Shape::Ipv4, 9, Case::FerrolbDefault.bfd())
                 .contains("kind: BFDProfile\nmetadata: {name: bench}\nspec: {}\n")
         );
-        assert!(cluster(&NODES, 90, None).contains("holdTime: 90s}"));
+        assert!(cluster(&BOTH, Shape::Ipv4, 90, None).contains("holdTime: 90s}"));
     }
 
     #[test]
     fn frr_gets_the_hold_time_and_bfd_for_every_node() {
-        let text = frr_neighbors(&NODES, 9, true);
+        let nodes = NODES.map(IpAddr::V4);
+        let text = frr_neighbors(&nodes, 9, true);
         assert_eq!(
             text,
             "log timestamp precision 6\nrouter bgp 64513\n bgp log-neighbor-changes\n neighbor 198.51.100.11 timers 3 9\n neighbor 198.51.100.11 bfd\n \
              neighbor 198.51.100.12 timers 3 9\n neighbor 198.51.100.12 bfd\n!\n"
         );
-        assert!(!frr_neighbors(&NODES, 90, false).contains("bfd"));
-        assert!(frr_neighbors(&NODES, 90, false).contains("timers 30 90"));
+        assert!(!frr_neighbors(&nodes, 90, false).contains("bfd"));
+        assert!(frr_neighbors(&nodes, 90, false).contains("timers 30 90"));
     }
 
     #[test]
@@ -712,28 +765,49 @@ mod tests {
 
     #[test]
     fn the_path_is_gone_at_the_first_change_without_its_nexthop() {
-        let out = "[2026-12-07T15:40:00.000000] 198.18.0.10 nhid 20 via 198.51.100.11 dev eth0 proto bgp metric 20 \n\
-            [2026-12-07T15:40:00.500000] 198.18.0.10 nhid 25 proto bgp metric 20 \n\
+        let out = "[2026-12-07T15:40:00.000000] 192.0.2.10 nhid 20 via 198.51.100.11 dev eth0 proto bgp metric 20 \n\
+            [2026-12-07T15:40:00.500000] 192.0.2.10 nhid 25 proto bgp metric 20 \n\
             \tnexthop via 198.51.100.11 dev eth0 weight 1 \n\
             \tnexthop via 198.51.100.12 dev eth0 weight 1 \n\
             [2026-12-07T15:40:01.100000] 198.51.100.99 via 198.51.100.1 dev eth0 proto bgp metric 20 \n\
-            [2026-12-07T15:40:01.250000] 198.18.0.10 nhid 20 via 198.51.100.11 dev eth0 proto bgp metric 20 \n";
-        let vip = VIP;
+            [2026-12-07T15:40:01.250000] 192.0.2.10 nhid 20 via 198.51.100.11 dev eth0 proto bgp metric 20 \n";
+        let vip = IpAddr::V4(VIP4);
+        let failed = [NODES[1].to_string()];
         let t = |s| parse_stamp(s).unwrap();
         assert_eq!(events(out).len(), 4);
         assert!(events(out)[1].text.ends_with("nexthop via 198.51.100.12 dev eth0 weight 1"));
         assert_eq!(
-            path_gone(out, vip, NODES[1], t("2026-12-07T15:40:01.0")),
+            path_gone(out, vip, &failed, t("2026-12-07T15:40:01.0")),
             Some(t("2026-12-07T15:40:01.25"))
         );
         // Before the failure a single path does not count; another route never does.
-        assert_eq!(path_gone(out, vip, NODES[1], t("2026-12-07T15:40:01.3")), None);
+        assert_eq!(path_gone(out, vip, &failed, t("2026-12-07T15:40:01.3")), None);
         // Still via the failed node: not gone; deleted: gone.
         let still =
-            "[2026-12-07T15:40:02.000000] 198.18.0.10 via 198.51.100.12 dev eth0 proto bgp metric 20 \n";
-        assert_eq!(path_gone(still, vip, NODES[1], 0.0), None);
-        let deleted = "[2026-12-07T15:40:02.000000] Deleted 198.18.0.10 via 198.51.100.12 dev eth0 proto bgp metric 20 \n";
-        assert_eq!(path_gone(deleted, vip, NODES[1], 0.0), Some(t("2026-12-07T15:40:02.0")));
+            "[2026-12-07T15:40:02.000000] 192.0.2.10 via 198.51.100.12 dev eth0 proto bgp metric 20 \n";
+        assert_eq!(path_gone(still, vip, &failed, 0.0), None);
+        let deleted = "[2026-12-07T15:40:02.000000] Deleted 192.0.2.10 via 198.51.100.12 dev eth0 proto bgp metric 20 \n";
+        assert_eq!(path_gone(deleted, vip, &failed, 0.0), Some(t("2026-12-07T15:40:02.0")));
+    }
+
+    #[test]
+    fn an_ipv6_path_is_gone_without_any_of_the_nodes_addresses() {
+        // FRR installs BIRD's IPv6 paths via the link-local next hop.
+        let out = "[2026-12-07T15:40:00.000000] 2001:db8:10::10 nhid 30 proto bgp metric 20 pref medium\n\
+            \tnexthop via fe80::11 dev eth0 weight 1 \n\
+            \tnexthop via fe80::12 dev eth0 weight 1 \n\
+            [2026-12-07T15:40:01.000000] 2001:db8:10::10 nhid 31 via fe80::11 dev eth0 proto bgp metric 20 pref medium\n";
+        let vip: IpAddr = VIP6.into();
+        let failed = ["2001:db8:100::12".to_owned(), "fe80::12".to_owned()];
+        let t = |s| parse_stamp(s).unwrap();
+        assert_eq!(
+            path_gone(out, vip, &failed, t("2026-12-07T15:39:59.0")),
+            Some(t("2026-12-07T15:40:01.0"))
+        );
+        assert_eq!(path_gone(out, IpAddr::V4(VIP4), &failed, 0.0), None, "another VIP");
+        // An IPv4 VIP via an IPv6 next hop (RFC 8950) names its family.
+        let v4 = "[2026-12-07T15:40:02.000000] 192.0.2.10 via inet6 fe80::12 dev eth0 proto bgp metric 20 \n";
+        assert_eq!(path_gone(v4, IpAddr::V4(VIP4), &failed, 0.0), None);
     }
 
     #[test]
@@ -744,14 +818,15 @@ mod tests {
             2026/12/07 15:43:27.534455 BGP: [PXVXG-TFNNT] %ADJCHANGE: neighbor 198.51.100.12(Unknown) in vrf default Down BGP Notification send\n";
         let t = |s| parse_stamp(s).unwrap();
         let failure = t("2026-12-07T15:43:27.390674");
-        assert_eq!(session_down(log, NODES[1], failure), Some(t("2026-12-07T15:43:27.534455")));
-        assert_eq!(session_down(log, NODES[0], failure), None, "node1's Down came before the failure");
+        assert_eq!(session_down(log, NODES[1].into(), failure), Some(t("2026-12-07T15:43:27.534455")));
+        assert_eq!(session_down(log, NODES[0].into(), failure), None, "node1's Down came before the failure");
     }
 
     #[test]
     fn the_table_has_ratios_to_bird_and_says_whether_the_goal_is_met() {
         // bgpd Down at two thirds of each run's time.
         let series = |case, times: &[Option<f64>]| Series {
+            shape: Shape::Ipv4,
             case,
             runs: times.iter().map(|&t| Failover { gone_ms: t, down_ms: t.map(|t| t * 2.0 / 3.0) }).collect(),
         };
@@ -765,17 +840,33 @@ mod tests {
             9,
         );
         for line in [
-            "ferrolb, BFD 50 ms × 3                            3          210       190       230    0.95           140 + 70  210, 190, 230\n",
+            "ipv4        ferrolb, BFD 50 ms × 3                            3          210       190       230    0.95           140 + 70  210, 190, 230\n",
             // The capped run has no parts: the median of the other two.
             "ferrolb, BFD 300 ms × 3 (MetalLB's defaults)      3         1000       900   > 10000    4.55          633 + 317  900, 1000, > 10000\n",
             "ferrolb, no BFD (hold time 9 s)                   3         8000      7000      9000   36.36",
             "BIRD 2, BFD 50 ms × 3                             3          220       200       240    1.00",
-            "  ferrolb, BFD 50 ms × 3: not slower than BIRD met (210 vs 220 ms), under 250 ms met\n",
+            "  ipv4, ferrolb, BFD 50 ms × 3: not slower than BIRD met (210 vs 220 ms), under 250 ms met\n",
             "(MetalLB's defaults): not slower than BIRD not met (1000 vs 220 ms), under 250 ms not met\n",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
         assert!(!text.contains("no BFD (hold time 9 s): not slower"), "{text}");
+        // Each shape is held against BIRD on the same shape.
+        let ipv6 = |case, times: &[Option<f64>]| Series { shape: Shape::Ipv6, ..series(case, times) };
+        let shapes = render(
+            &[
+                series(Case::FerrolbFast, &[Some(210.0)]),
+                series(Case::Bird, &[Some(200.0)]),
+                ipv6(Case::FerrolbFast, &[Some(300.0)]),
+                ipv6(Case::Bird, &[Some(150.0)]),
+            ],
+            9,
+        );
+        assert!(shapes.contains("ipv6        ferrolb, BFD 50 ms × 3                            1          300       300       300    2.00"), "{shapes}");
+        assert!(
+            shapes.contains("  ipv6, ferrolb, BFD 50 ms × 3: not slower than BIRD not met (300 vs 150 ms)"),
+            "{shapes}"
+        );
         // 20 ms slower is within two standard errors of chance for 3 runs (±15 ms), 40 is not.
         for (mine, verdict) in [
             (240.0, "met (slower by less than chance makes) (240 vs 220 ms)"),

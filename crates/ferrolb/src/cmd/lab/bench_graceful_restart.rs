@@ -22,7 +22,7 @@
 //!
 //! Every shape a user has ([`Shape`]): an IPv4 Service announced over IPv4
 //! sessions, an IPv6 one over IPv6 sessions, and a dual-stack Service with
-//! one session per family (one BGPPeer each, as MetalLB's docs set it up).
+//! one session per family.
 //!
 //! The cases, each in a fresh lab per run, taking turns within each run:
 //! - ferrolb, graceful restart: `enableGracefulRestart`, SIGUSR2 (the session
@@ -39,25 +39,18 @@
 //! table says whether ferrolb's graceful restart lost nothing.
 
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ferrolb_lab::traffic::{Flows, Loss};
-use ferrolb_lab::{Bird, BirdConfig, Frr, FrrConfig, ROUTER_V4, ROUTER_V6, STOP_GRACE, Topology};
+use ferrolb_lab::{Bird, BirdConfig, Frr, STOP_GRACE, Topology};
 
 use super::bench_l2::median;
+use super::bgp_shape::{NODE_ASN, ROUTER_ASN, Shape, host_length};
 
-/// The router's ASN.
-const ROUTER_ASN: u32 = 64513;
-/// Both nodes' ASN: the same AS path, so the two paths tie for ECMP.
-const NODE_ASN: u32 = 64512;
-/// The IPv4 VIP both nodes announce.
-const VIP4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
-/// The IPv6 VIP both nodes announce.
-const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 0x10);
 /// The port the nodes count datagrams on (the first VIP's; the next one's is the next port).
 const PORT: u16 = 9100;
 /// How often the client sends.
@@ -76,49 +69,6 @@ pub struct Args {
     /// The shapes to measure (all by default).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Shape::ALL)]
     shape: Vec<Shape>,
-}
-
-/// The address families of the Service, and the sessions that carry them.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
-enum Shape {
-    /// An IPv4 VIP over IPv4 sessions.
-    Ipv4,
-    /// An IPv6 VIP over IPv6 sessions.
-    Ipv6,
-    /// A dual-stack Service: one VIP of each family, one session per family.
-    DualStack,
-}
-
-impl Shape {
-    const ALL: [Shape; 3] = [Shape::Ipv4, Shape::Ipv6, Shape::DualStack];
-
-    fn name(self) -> &'static str {
-        match self {
-            Shape::Ipv4 => "ipv4",
-            Shape::Ipv6 => "ipv6",
-            Shape::DualStack => "dual-stack",
-        }
-    }
-
-    /// The VIPs of the Service.
-    fn vips(self) -> Vec<IpAddr> {
-        match self {
-            Shape::Ipv4 => vec![VIP4.into()],
-            Shape::Ipv6 => vec![VIP6.into()],
-            Shape::DualStack => vec![VIP4.into(), VIP6.into()],
-        }
-    }
-
-    /// The router's addresses each node peers with: one session per family.
-    fn peers(self) -> Vec<IpAddr> {
-        self.vips().iter().map(|v| if v.is_ipv6() { ROUTER_V6.into() } else { ROUTER_V4.into() }).collect()
-    }
-}
-
-impl std::fmt::Display for Shape {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// What the nodes run, and how they restart.
@@ -207,19 +157,11 @@ struct Lab {
 impl Lab {
     fn start(exe: &Path, shape: Shape, case: Case) -> anyhow::Result<Lab> {
         let topology = Topology::new(2)?;
-        // The router peers with each node once per family the shape announces.
-        let mut config = FrrConfig::new(ROUTER_ASN, ROUTER_V4);
-        for node in &topology.nodes {
-            for peer in shape.peers() {
-                let address = if peer.is_ipv6() { IpAddr::V6(node.ipv6) } else { IpAddr::V4(node.ipv4) };
-                config = config.neighbor(address, NODE_ASN, peer.is_ipv6());
-            }
-        }
-        config.maximum_paths = 2;
+        let mut config = shape.router_config(&topology.nodes);
         config.extra = format!("router bgp {ROUTER_ASN}\n bgp graceful-restart\n!\n");
         let frr = Frr::start(&topology.router, &config)?;
         let nodes: Vec<(Ipv4Addr, Ipv6Addr)> = topology.nodes.iter().map(|n| (n.ipv4, n.ipv6)).collect();
-        let cluster = cluster(&nodes, shape, case.graceful());
+        let cluster = shape.cluster(&nodes, &format!(", enableGracefulRestart: {}", case.graceful()));
         let speakers = Speakers::Ferrolb(Vec::new());
         let mut lab = Lab { speakers, frr, topology, shape, exe: exe.to_owned(), cluster };
         lab.speakers = match case {
@@ -278,17 +220,10 @@ impl Lab {
         Ok(true)
     }
 
-    /// The router's addresses of node `i`'s sessions.
-    fn sessions_of(&self, i: usize) -> Vec<IpAddr> {
-        let node = &self.topology.nodes[i];
-        let address =
-            |peer: IpAddr| if peer.is_ipv6() { IpAddr::V6(node.ipv6) } else { IpAddr::V4(node.ipv4) };
-        self.shape.peers().into_iter().map(address).collect()
-    }
-
     /// How many times each of node `i`'s sessions has been Established.
     fn established_counts(&self, i: usize) -> anyhow::Result<Vec<u64>> {
-        self.sessions_of(i)
+        self.shape
+            .sessions_of(&self.topology.nodes[i])
             .into_iter()
             .map(|n| {
                 self.frr.established_count(n)?.with_context(|| format!("FRR does not know neighbor {n}"))
@@ -376,46 +311,6 @@ fn measure(exe: &Path, shape: Shape, case: Case) -> anyhow::Result<Round> {
     Ok(Round { loss: flows.stop(), restarts_ms })
 }
 
-/// The prefix length of a host route to `vip`.
-fn host_length(vip: IpAddr) -> u8 {
-    if vip.is_ipv6() { 128 } else { 32 }
-}
-
-/// The cluster file: a pool holding the shape's VIPs, the router as one
-/// BGPPeer per family (with `enableGracefulRestart` for the graceful case), a
-/// BGPAdvertisement, the Nodes and one Service of the shape's families.
-fn cluster(nodes: &[(Ipv4Addr, Ipv6Addr)], shape: Shape, graceful: bool) -> String {
-    let vips = shape.vips();
-    let pool: Vec<String> = vips.iter().map(|v| format!("\"{v}/{}\"", host_length(*v))).collect();
-    let families: Vec<&str> = vips.iter().map(|v| if v.is_ipv6() { "IPv6" } else { "IPv4" }).collect();
-    let policy = if vips.len() > 1 { "RequireDualStack" } else { "SingleStack" };
-    let mut out = format!(
-        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {{name: vip}}\nspec:\n  addresses: [{}]\n",
-        pool.join(", ")
-    );
-    for peer in shape.peers() {
-        let name = if peer.is_ipv6() { "router-v6" } else { "router-v4" };
-        let _ = write!(
-            out,
-            "---\napiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {{name: {name}}}\nspec: {{myASN: {NODE_ASN}, peerASN: {ROUTER_ASN}, peerAddress: \"{peer}\", enableGracefulRestart: {graceful}}}\n"
-        );
-    }
-    let _ = write!(
-        out,
-        "---\napiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata: {{name: all}}\n---\n\
-         apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default}}\nspec:\n  type: LoadBalancer\n  ipFamilyPolicy: {policy}\n  ipFamilies: [{}]\n  ports: [{{port: 80}}]\n",
-        families.join(", ")
-    );
-    for (i, (v4, v6)) in nodes.iter().enumerate() {
-        let _ = write!(
-            out,
-            "---\napiVersion: v1\nkind: Node\nmetadata: {{name: node{}}}\nstatus:\n  addresses: [{{type: InternalIP, address: {v4}}}, {{type: InternalIP, address: \"{v6}\"}}]\n",
-            i + 1
-        );
-    }
-    out
-}
-
 fn render(rounds: &[(Shape, Case, Vec<Round>)]) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -472,40 +367,6 @@ fn render(rounds: &[(Shape, Case, Vec<Round>)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_cluster_has_the_shapes_families_and_asks_for_graceful_restart_only_in_the_graceful_case() {
-        let nodes = [
-            (Ipv4Addr::new(198, 51, 100, 11), "2001:db8:100::11".parse().unwrap()),
-            (Ipv4Addr::new(198, 51, 100, 12), "2001:db8:100::12".parse().unwrap()),
-        ];
-        for shape in Shape::ALL {
-            for graceful in [true, false] {
-                let (snapshot, diagnostics) =
-                    ferrolb_api::load::load_str("bench.yaml", &cluster(&nodes, shape, graceful));
-                let (config, broken) = ferrolb_api::validate::validated(&snapshot, &Default::default());
-                assert!(
-                    !diagnostics.iter().chain(&broken).any(ferrolb_api::Diagnostic::is_error),
-                    "{broken:?}"
-                );
-                let peers: Vec<&str> = ["router-v4", "router-v6"]
-                    .into_iter()
-                    .filter(|name| config.peer(name).is_some_and(|p| p.graceful_restart == graceful))
-                    .collect();
-                let want = match shape {
-                    Shape::Ipv4 => vec!["router-v4"],
-                    Shape::Ipv6 => vec!["router-v6"],
-                    Shape::DualStack => vec!["router-v4", "router-v6"],
-                };
-                assert_eq!(peers, want, "{shape}");
-                let allocation =
-                    ferrolb_ipam::allocate(&config, &snapshot, &Default::default(), &Default::default());
-                let got: Vec<IpAddr> = allocation.services.iter().flat_map(|s| s.ips.clone()).collect();
-                assert_eq!(got, shape.vips(), "{shape}");
-                assert_eq!(snapshot.nodes.len(), 2);
-            }
-        }
-    }
 
     #[test]
     fn the_table_gives_each_case_and_says_whether_nothing_was_lost() {

@@ -13,6 +13,7 @@ mod bench_k8s_speakers;
 mod bench_l2;
 mod bench_plan;
 mod bench_reconcile;
+mod bgp_shape;
 mod demo;
 mod memory;
 
