@@ -52,7 +52,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -71,6 +71,7 @@ use crate::next_hop::NextHops;
 use crate::peer::{Peer, PeerInput, PeerOutput, Slot};
 use crate::rib_out::{self, AdjRibOut, Changes};
 use crate::routes::{RouteAttributes, SessionRoutes};
+use crate::status::PeerStatus;
 use crate::types::AfiSafi;
 
 /// The routes a peer should have, by prefix; shared by the caller, the
@@ -124,6 +125,7 @@ enum Stop {
 pub struct PeerHandle {
     routes: mpsc::UnboundedSender<RoutesChange>,
     path: PathGate,
+    status: watch::Receiver<PeerStatus>,
     stop: Option<oneshot::Sender<Stop>>,
     task: JoinHandle<()>,
     _registration: Option<Registration>,
@@ -144,10 +146,17 @@ impl PeerHandle {
         let (routes_tx, routes_rx) = mpsc::unbounded_channel();
         let (stop_tx, stop_rx) = oneshot::channel();
         let (path_tx, path_rx) = watch::channel(true);
+        let (status_tx, status) = watch::channel(PeerStatus::default());
         let (registration, incoming) = accepting.unzip();
-        let task = tokio::spawn(PeerTask::new(spec, routes, routes_rx, incoming, path_rx).run(stop_rx));
+        let task =
+            tokio::spawn(PeerTask::new(spec, routes, routes_rx, incoming, path_rx, status_tx).run(stop_rx));
         let path = PathGate(Arc::new(path_tx));
-        PeerHandle { routes: routes_tx, path, stop: Some(stop_tx), task, _registration: registration }
+        PeerHandle { routes: routes_tx, path, status, stop: Some(stop_tx), task, _registration: registration }
+    }
+
+    /// What the session has done so far, kept current (metrics, `ferrolb status`).
+    pub fn status(&self) -> watch::Receiver<PeerStatus> {
+        self.status.clone()
     }
 
     /// Says whether the forwarding path to the peer works (its BFD session is Up).
@@ -419,6 +428,7 @@ struct PeerTask {
     incoming: Option<mpsc::Receiver<TcpStream>>,
     /// Whether the forwarding path is up; `None` once the handle is gone.
     path: Option<watch::Receiver<bool>>,
+    status: watch::Sender<PeerStatus>,
 }
 
 impl PeerTask {
@@ -428,6 +438,7 @@ impl PeerTask {
         routes: mpsc::UnboundedReceiver<RoutesChange>,
         incoming: Option<mpsc::Receiver<TcpStream>>,
         path: watch::Receiver<bool>,
+        status: watch::Sender<PeerStatus>,
     ) -> Self {
         let peer = Peer::new(spec.session.clone());
         PeerTask {
@@ -444,6 +455,7 @@ impl PeerTask {
             rib: AdjRibOut::default(),
             incoming,
             path: Some(path),
+            status,
         }
     }
 
@@ -479,6 +491,7 @@ impl PeerTask {
                         Ok(stream) => self.arrived(PeerInput::Connected, stream, true).await,
                         Err(e) => {
                             debug!(peer = %self.spec.name, error = %e, "TCP connection failed");
+                            self.status.send_modify(|s| s.last_error = Some(format!("TCP connection failed: {e}")));
                             self.input(PeerInput::ConnectFailed).await;
                         }
                     }
@@ -505,6 +518,7 @@ impl PeerTask {
                     };
                     let changes = self.fold_route_changes(change);
                     self.send_route_changes(changes).await;
+                    self.count_prefixes();
                 }
             }
         }
@@ -577,6 +591,18 @@ impl PeerTask {
             self.desired = Some(Arc::clone(self.rib.sent_shared()));
         }
         self.rib.clear();
+        self.count_prefixes();
+    }
+
+    /// Tells the status how many prefixes the peer has and should have.
+    fn count_prefixes(&self) {
+        let advertised = if self.established.is_some() { self.rib.sent_shared().len() } else { 0 };
+        let desired = self.desired.as_ref().map_or(advertised, |d| d.len());
+        self.status.send_if_modified(|s| {
+            let before = (s.advertised_prefixes, s.desired_prefixes);
+            (s.advertised_prefixes, s.desired_prefixes) = (advertised, desired);
+            before != (advertised, desired)
+        });
     }
 
     /// Feeds the FSM and performs everything it asks, in order.
@@ -640,6 +666,7 @@ impl PeerTask {
             }
             PeerOutput::StateChanged { from, to } => {
                 info!(peer = %self.spec.name, from = ?from, to = ?to, "session state");
+                self.status.send_modify(|s| s.enter(to, SystemTime::now()));
                 if let Some(at) = self.peer.session().timer(Timer::IdleHold) {
                     let wait = at.saturating_duration_since(now());
                     debug!(peer = %self.spec.name, wait = ?wait, "waiting before starting again");
@@ -679,6 +706,7 @@ impl PeerTask {
                 self.end_of_rib_due = we_offered_gr && negotiated.graceful_restart.is_some();
                 self.established = Some(negotiated);
                 self.send_route_changes(Vec::new()).await;
+                self.count_prefixes();
             }
             PeerOutput::Update(_) => {} // ferrolb announces; it does not learn routes
             PeerOutput::RouteRefresh(refresh) => {
@@ -714,6 +742,12 @@ impl PeerTask {
                         // The peer's reason for closing: the first thing to look at.
                         info!(peer = %self.spec.name, reason = n.name().unwrap_or("unknown"), notification = ?n, "NOTIFICATION received");
                     }
+                    self.status.send_modify(|s| {
+                        s.received.count(&message);
+                        if let Message::Notification(n) = &message {
+                            s.notification(n, false);
+                        }
+                    });
                     self.input(PeerInput::Received(slot, message)).await;
                 }
                 Err(e) => {
@@ -750,6 +784,15 @@ impl PeerTask {
         if let Message::Notification(n) = message {
             log_notification(&self.spec.name, n);
         }
+        if self.connection(slot).is_none() {
+            return;
+        }
+        self.status.send_modify(|s| {
+            s.sent.count(message);
+            if let Message::Notification(n) = message {
+                s.notification(n, true);
+            }
+        });
         let Some(connection) = self.connection(slot).as_mut() else { return };
         if let Err(e) = connection.stream.write_all(&bytes).await {
             warn!(peer = %self.spec.name, error = %e, "write failed");

@@ -23,6 +23,7 @@ pub mod next_hop;
 pub mod peer;
 pub mod rib_out;
 pub mod routes;
+pub mod status;
 pub mod types;
 
 pub use message::{DecodeContext, DecodeError, EncodeContext, Message};

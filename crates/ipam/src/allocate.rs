@@ -88,6 +88,8 @@ pub struct PoolStats {
     pub available_ipv4: i64,
     /// IPv6 addresses still free, saturated at `i64::MAX`.
     pub available_ipv6: i64,
+    /// Services holding addresses of it.
+    pub services: i64,
 }
 
 impl PoolStats {
@@ -357,7 +359,8 @@ pub(crate) fn allocate_services(
         services
     };
 
-    (Allocation { services, pools: pool_stats(&pools, &usage) }, usage.met_outside())
+    let pools = pool_stats(&pools, &usage, &services);
+    (Allocation { services, pools }, usage.met_outside())
 }
 
 /// Below this many items a second thread costs more than it saves.
@@ -438,10 +441,16 @@ pub(crate) fn handled_services<'a>(
     services
 }
 
-/// Addresses assigned and free, per pool.
-fn pool_stats(pools: &Pools, usage: &Usage) -> Vec<PoolStats> {
+/// Addresses assigned and free, and the Services holding them, per pool.
+fn pool_stats(pools: &Pools, usage: &Usage, services: &[ServiceOutcome]) -> Vec<PoolStats> {
     let mut counts = vec![(0u64, 0u64); pools.pools.len()];
     usage.count_by_pool(&mut counts);
+    let mut holders: FastMap<&str, i64> = FastMap::default();
+    for outcome in services.iter().filter(|o| !o.ips.is_empty()) {
+        if let Some(pool) = &outcome.pool {
+            *holders.entry(pool.as_str()).or_default() += 1;
+        }
+    }
     let clamp = |n: u128| i64::try_from(n).unwrap_or(i64::MAX);
     pools
         .pools
@@ -455,6 +464,7 @@ fn pool_stats(pools: &Pools, usage: &Usage) -> Vec<PoolStats> {
                 assigned_ipv6: clamp(v6.into()),
                 available_ipv4: clamp(cap4.saturating_sub(v4.into())),
                 available_ipv6: clamp(cap6.saturating_sub(v6.into())),
+                services: holders.get(pool.name.as_str()).copied().unwrap_or_default(),
             }
         })
         .collect()

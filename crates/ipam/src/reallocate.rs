@@ -156,6 +156,13 @@ fn key_held_unchanged(
 /// The pool counts of `previous` without the outcomes at `gone` and with `fresh`.
 fn pool_stats(previous: &Allocation, gone: &[usize], fresh: &[ServiceOutcome]) -> Vec<PoolStats> {
     let mut pools = previous.pools.clone();
+    // A Service holding addresses of a pool counts once for it.
+    let holders = gone.iter().map(|&i| (&previous.services[i], -1)).chain(fresh.iter().map(|o| (o, 1)));
+    for (outcome, by) in holders.filter(|(o, _)| !o.ips.is_empty()) {
+        if let Some(stats) = outcome.pool.as_deref().and_then(|p| pools.iter_mut().find(|s| s.name == p)) {
+            stats.services += by;
+        }
+    }
     let mut count = |pool: &str, ip: IpAddr, by: i64| {
         let Some(pool) = pools.iter_mut().find(|s| s.name == pool) else { return };
         let (assigned, available) = match IpFamily::of(ip) {

@@ -85,7 +85,12 @@ pub struct ControllerOptions {
     pub leading: Option<watch::Receiver<bool>>,
     /// The pod that owns the `ConfigurationState` it creates (this one).
     pub owner: Option<OwnerReference>,
+    /// Where it shows its metrics (configurations judged, the pools' counts).
+    pub metrics: ControllerMetrics,
 }
+
+/// The controller's metrics, shared with whoever serves them.
+pub type ControllerMetrics = Arc<std::sync::Mutex<ferrolb_metrics::Controller>>;
 
 impl Default for ControllerOptions {
     fn default() -> Self {
@@ -95,6 +100,7 @@ impl Default for ControllerOptions {
             instance: None,
             leading: None,
             owner: None,
+            metrics: ControllerMetrics::default(),
         }
     }
 }
@@ -208,6 +214,7 @@ impl Controller {
                 && judged.as_ref().is_none_or(|(last, _)| !Arc::ptr_eq(last, &snapshot))
             {
                 let verdict = validation.judge(Arc::clone(&snapshot)).await;
+                controller.judged(&verdict);
                 judged = Some((snapshot, verdict));
             }
             match (leads, judged.as_ref()) {
@@ -357,9 +364,36 @@ impl Controller {
         failed
     }
 
+    /// Counts a configuration judged: taken when it has no error, else refused.
+    fn judged(&self, verdict: &Verdict) {
+        if let Ok(mut metrics) = self.options.metrics.lock() {
+            let c = &mut metrics.configuration;
+            if verdict.errors.is_empty() {
+                let generation = c.generation + 1;
+                c.taken(generation);
+            } else {
+                c.refused();
+            }
+        }
+    }
+
     /// Writes the counts of every pool whose status differs from them (the
     /// store's version, the freshest); returns how many writes failed.
     async fn write_pools(&mut self, allocation: &Allocation, stores: &Stores) -> usize {
+        if let Ok(mut metrics) = self.options.metrics.lock() {
+            metrics.pools = allocation
+                .pools
+                .iter()
+                .map(|p| {
+                    ferrolb_metrics::pool(
+                        &p.name,
+                        (p.assigned_ipv4, p.assigned_ipv6),
+                        (p.available_ipv4, p.available_ipv6),
+                        p.services,
+                    )
+                })
+                .collect();
+        }
         let Some(pools) = stores.pools.as_ref() else {
             return 0;
         };

@@ -637,6 +637,7 @@ mod tests {
             assigned_ipv6: 0,
             available_ipv4: 16 - assigned,
             available_ipv6: 0,
+            services: 1,
         };
         let allocation = Allocation { services: vec![], pools: vec![stats(1)] };
         let held = stats(1).status();

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::ethernet::MacAddr;
-use crate::frame::Frame;
+use crate::frame::{Frame, Payload};
 use crate::leadership::{self, Leadership};
 
 /// How takeover announcements are repeated.
@@ -59,6 +59,8 @@ pub enum Output {
     Answer {
         /// Interface to send on.
         iface: String,
+        /// The VIP asked about.
+        vip: IpAddr,
         /// The answer.
         frame: Frame,
     },
@@ -113,7 +115,7 @@ impl Announcer {
             Input::Received { iface, frame } => Frame::parse(frame)
                 .ok()
                 .and_then(|request| self.leadership.answer(iface, &request))
-                .map(|frame| Output::Answer { iface: iface.to_owned(), frame })
+                .map(|frame| Output::Answer { iface: iface.to_owned(), vip: answered(&frame), frame })
                 .into_iter()
                 .collect(),
             Input::Timeout => self.repeat_due(now),
@@ -195,6 +197,15 @@ impl Announcer {
             r.remaining > 0
         });
         out
+    }
+}
+
+/// The VIP an answer of [`Leadership::answer`] gives the address of: the
+/// sender of an ARP reply, the target of a Neighbor Advertisement.
+fn answered(frame: &Frame) -> IpAddr {
+    match &frame.payload {
+        Payload::Arp(arp) => IpAddr::V4(arp.sender_ip),
+        Payload::Ndp(ndp) => IpAddr::V6(ndp.message.target()),
     }
 }
 
@@ -285,7 +296,19 @@ mod tests {
         assert!(a.handle(now, Input::SetLeadership(leading(&[VIP4.into()]))).is_empty());
         assert_eq!(a.poll_timeout(), None);
         let request = arp_request().to_bytes();
-        assert_eq!(a.handle(now, Input::Received { iface: "eth0", frame: &request }).len(), 1);
+        let out = a.handle(now, Input::Received { iface: "eth0", frame: &request });
+        // The answer names the VIP asked about (the metrics count answers per VIP).
+        assert!(
+            matches!(out.as_slice(), [Output::Answer { vip, .. }] if *vip == IpAddr::V4(VIP4)),
+            "{out:?}"
+        );
+        a.handle(now, Input::SetLeadership(leading(&[VIP4.into(), VIP6.into()])));
+        let solicit = crate::golden::neighbor_solicit().to_bytes();
+        let out = a.handle(now, Input::Received { iface: "eth0", frame: &solicit });
+        assert!(
+            matches!(out.as_slice(), [Output::Answer { vip, .. }] if *vip == IpAddr::V6(VIP6)),
+            "{out:?}"
+        );
     }
 
     #[test]

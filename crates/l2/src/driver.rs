@@ -64,11 +64,41 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
+/// What the responder exchanged for one VIP since it started (MetalLB's
+/// `metallb_layer2_*` counters).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VipCounts {
+    /// ARP requests and Neighbor Solicitations for the VIP that it answered.
+    pub requests_received: u64,
+    /// Answers sent (a full send queue drops one).
+    pub responses_sent: u64,
+    /// Gratuitous ARPs and unsolicited Neighbor Advertisements sent.
+    pub gratuitous_sent: u64,
+}
+
+/// The counts of every VIP, shared by the responder's task and whoever reads them.
+#[derive(Debug, Clone, Default)]
+pub struct Counts(Arc<std::sync::Mutex<BTreeMap<IpAddr, VipCounts>>>);
+
+impl Counts {
+    /// The counts now, VIPs no longer led included.
+    pub fn snapshot(&self) -> BTreeMap<IpAddr, VipCounts> {
+        self.0.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn add(&self, vip: IpAddr, change: impl FnOnce(&mut VipCounts)) {
+        if let Ok(mut counts) = self.0.lock() {
+            change(counts.entry(vip).or_default());
+        }
+    }
+}
+
 /// The running L2 responder; dropping it stops answering and announcing at once.
 #[derive(Debug)]
 pub struct Responder {
     leadership: watch::Sender<Leadership>,
     again: watch::Sender<u64>,
+    counts: Counts,
     _task: AbortOnDrop<()>,
 }
 
@@ -78,8 +108,14 @@ impl Responder {
     pub fn start(config: ResponderConfig) -> Responder {
         let (tx, rx) = watch::channel(Leadership::new());
         let (again, again_rx) = watch::channel(0);
-        let task = tokio::spawn(run(config, rx, again_rx));
-        Responder { leadership: tx, again, _task: AbortOnDrop(task) }
+        let counts = Counts::default();
+        let task = tokio::spawn(run(config, rx, again_rx, counts.clone()));
+        Responder { leadership: tx, again, counts, _task: AbortOnDrop(task) }
+    }
+
+    /// What is exchanged for each VIP, kept current.
+    pub fn counts(&self) -> Counts {
+        self.counts.clone()
     }
 
     /// Announces every led VIP again (clients may have been told another
@@ -168,12 +204,17 @@ impl Link {
         self.joined = wanted;
     }
 
-    fn send(&self, name: &str, frame: &[u8], is_arp: bool) {
+    /// Sends `frame`; whether it left.
+    fn send(&self, name: &str, frame: &[u8], is_arp: bool) -> bool {
         let socket = if is_arp { &self.arp } else { &self.ipv6 };
         // Best effort, as on the wire: a full send queue drops this frame, the next
         // request or repeat tries again.
-        if let Err(e) = socket.get_ref().send(frame) {
-            tracing::warn!(interface = name, error = %e, "cannot send frame");
+        match socket.get_ref().send(frame) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(interface = name, error = %e, "cannot send frame");
+                false
+            }
         }
     }
 }
@@ -228,6 +269,7 @@ async fn run(
     config: ResponderConfig,
     mut leadership: watch::Receiver<Leadership>,
     mut again: watch::Receiver<u64>,
+    counts: Counts,
 ) {
     let mut announcer = Announcer::new(config.announce);
     let mut links: BTreeMap<String, Link> = BTreeMap::new();
@@ -259,19 +301,27 @@ async fn run(
             () = sleep => announcer.handle(now(), Input::Timeout),
         };
         for output in outputs {
-            let (iface, frame) = match &output {
-                Output::Answer { iface, frame } => {
+            let (iface, vip, frame, answer) = match &output {
+                Output::Answer { iface, vip, frame } => {
                     tracing::debug!(interface = %iface, dst = %frame.dst, "answering");
-                    (iface, frame)
+                    (iface, vip, frame, true)
                 }
                 Output::Announce { iface, vip, remaining, frame } => {
                     tracing::info!(interface = %iface, %vip, remaining, "announcing");
-                    (iface, frame)
+                    (iface, vip, frame, false)
                 }
             };
-            if let Some(link) = links.get(iface) {
-                link.send(iface, &frame.to_bytes(), matches!(frame.payload, crate::Payload::Arp(_)));
-            }
+            let sent = links.get(iface).is_some_and(|link| {
+                link.send(iface, &frame.to_bytes(), matches!(frame.payload, crate::Payload::Arp(_)))
+            });
+            counts.add(*vip, |count| {
+                if answer {
+                    count.requests_received += 1;
+                    count.responses_sent += u64::from(sent);
+                } else {
+                    count.gratuitous_sent += u64::from(sent);
+                }
+            });
         }
     }
 }

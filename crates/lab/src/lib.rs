@@ -24,6 +24,7 @@ pub mod mrt;
 mod netns;
 pub mod outage;
 pub mod probe;
+pub mod prometheus;
 mod topology;
 pub mod traffic;
 mod wait;
@@ -57,6 +58,9 @@ pub const REQUIRED_BINARIES: &[(&str, &str)] = &[
     ("gobgpd", "gobgpd"),
     ("gobgp", "gobgpd"),
     ("keepalived", "keepalived"),
+    ("/usr/bin/prometheus", "prometheus"),
+    ("/usr/bin/promtool", "prometheus"),
+    ("curl", "curl"),
 ];
 
 /// Whether this process runs as root (namespaces need it).

@@ -24,6 +24,7 @@ use crate::NodeError;
 use crate::bgp::BgpSessions;
 use crate::host::HostVips;
 use crate::l2::{self, GossipOptions, L2Event, L2Mode};
+use crate::observe::Observed;
 
 /// What this node announces, and the sessions, gossip and responder that
 /// announce it.
@@ -37,12 +38,14 @@ pub struct Announcer {
     /// The VIPs this node announces by BGP.
     bgp_vips: BTreeSet<IpAddr>,
     /// The plans in force, for what the speaker reports.
-    l2_plan: Option<L2Plan>,
+    l2_plan: Option<Arc<L2Plan>>,
     bgp_plan: Option<Arc<BgpPlan>>,
     /// `None` where kube-proxy makes the host accept VIP traffic.
     host: Option<HostVips>,
     bgp: BgpSessions,
     l2: L2Mode,
+    /// What observers (metrics) read.
+    observed: Observed,
 }
 
 impl Announcer {
@@ -61,7 +64,23 @@ impl Announcer {
             host,
             bgp: BgpSessions::listening(ferrolb_bgp::driver::BGP_PORT),
             l2: L2Mode::new(gossip),
+            observed: Observed::new(node),
         }
+    }
+
+    /// A window on what this node does, for observers on other tasks.
+    pub fn observed(&self) -> Observed {
+        self.observed.clone()
+    }
+
+    /// Shows observers the plans, sessions, responder and gossip in force.
+    fn show_observers(&self) {
+        self.observed.runtime(
+            (self.l2_plan.clone(), self.bgp_plan.clone()),
+            self.bgp.sessions(),
+            self.l2.counts(),
+            self.l2.members_alive(),
+        );
     }
 
     /// The allocation announced (shared: it goes to other threads).
@@ -71,7 +90,7 @@ impl Announcer {
 
     /// The L2 and BGP plans in force (`None` before the first announcement).
     pub fn plans(&self) -> Option<(&L2Plan, &BgpPlan)> {
-        self.l2_plan.as_ref().zip(self.bgp_plan.as_deref())
+        self.l2_plan.as_deref().zip(self.bgp_plan.as_deref())
     }
 
     /// The allocation announced, taken out to be changed in place (an
@@ -175,6 +194,7 @@ impl Announcer {
         }
         self.bgp.patch(&plan, &peers);
         self.bgp_plan = Some(Arc::new(plan));
+        self.show_observers();
         // The sessions send before the L2 leaders are elected again and the
         // host lets go of the VIPs no longer announced.
         tokio::task::yield_now().await;
@@ -201,6 +221,7 @@ impl Announcer {
         self.announce_l2().await;
         self.bgp.converge(&config, &bgp).await;
         let old_plan = self.bgp_plan.replace(Arc::new(bgp));
+        self.show_observers();
         crate::drop_elsewhere((old_snapshot, old_config, old_vips, old_plan));
         Ok(previous)
     }
@@ -239,7 +260,8 @@ impl Announcer {
         }
         self.l2.converge(&config, &plan);
         self.l2.watch_leaders(&plan);
-        self.l2_plan = Some(plan);
+        self.l2_plan = Some(Arc::new(plan));
+        self.show_observers();
     }
 
     /// The next thing the gossip tells, or the time to release VIPs the

@@ -59,6 +59,20 @@ impl Drop for PathWatch {
     }
 }
 
+/// One session as an observer reads it: its `BGPPeer`, where it goes, and
+/// what it and its BFD session have done so far (kept current).
+#[derive(Clone, Debug)]
+pub struct SessionView {
+    /// The `BGPPeer`'s name.
+    pub peer: String,
+    /// The peer's address and port.
+    pub address: SocketAddr,
+    /// What the session has done.
+    pub status: watch::Receiver<ferrolb_bgp::status::PeerStatus>,
+    /// The BFD session watching the path: the peer's address and state.
+    pub bfd: Option<(IpAddr, watch::Receiver<PeerState>)>,
+}
+
 /// The BFD session a peer wants: with whom, from where, and its timers.
 type WantedBfd = (PeerKey, ferrolb_bfd::SessionConfig);
 
@@ -143,6 +157,22 @@ impl BgpSessions {
         for (name, watch) in kept_bfd {
             self.unwatch(&name, watch);
         }
+    }
+
+    /// Every session kept, with what it has done so far.
+    pub fn sessions(&self) -> Vec<SessionView> {
+        let mut all: Vec<SessionView> = self
+            .running
+            .iter()
+            .map(|(name, running)| SessionView {
+                peer: name.clone(),
+                address: running.spec.address,
+                status: running.handle.status(),
+                bfd: running.bfd.as_ref().map(|w| (w.key.peer, w.state.clone())),
+            })
+            .collect();
+        all.sort_by(|a, b| a.peer.cmp(&b.peer));
+        all
     }
 
     /// The BFD session of `name` after a change: `current` kept (its timers changed in

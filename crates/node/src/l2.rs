@@ -176,6 +176,19 @@ impl L2Mode {
         }
     }
 
+    /// The speakers the gossip sees alive now; `None` without gossip.
+    pub fn members_alive(&self) -> Option<watch::Receiver<BTreeSet<String>>> {
+        match &self.gossip {
+            Gossip::Running(g) => Some(g.alive.clone()),
+            Gossip::NotStarted | Gossip::Failed => None,
+        }
+    }
+
+    /// What the responder exchanges for each VIP; `None` before it starts.
+    pub fn counts(&self) -> Option<ferrolb_l2::driver::Counts> {
+        self.responder.as_ref().map(Responder::counts)
+    }
+
     /// The next thing the gossip tells (never without gossip).
     pub async fn next_event(&mut self) -> L2Event {
         match &mut self.gossip {

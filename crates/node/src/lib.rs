@@ -17,6 +17,7 @@ pub mod announcer;
 pub mod bgp;
 pub mod host;
 pub mod l2;
+pub mod observe;
 
 use std::net::IpAddr;
 
@@ -24,6 +25,7 @@ use ferrolb_api::Snapshot;
 
 pub use announcer::{Announcer, ChangedServices, Event, Stop};
 pub use l2::{GossipOptions, L2Event};
+pub use observe::Observed;
 
 /// What can fail in the node runtime.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@
 //! ```
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use ferrolb_k8s::configuration_state::{OwnerReference, pod_owner};
@@ -49,7 +50,9 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         .context("connecting to the Kubernetes API server (in-cluster service account, or KUBECONFIG)")?;
     let election = (!args.no_leader_election)
         .then(|| Election::start(client.clone(), LeaseOptions::new(&namespace, &holder)));
+    let metrics = ferrolb_k8s::controller::ControllerMetrics::default();
     let options = ControllerOptions {
+        metrics: metrics.clone(),
         allocation: ferrolb_ipam::Options { lb_class: args.lb_class.clone() },
         instance: Some(holder.clone()),
         leading: election.as_ref().map(Election::leading),
@@ -65,7 +68,8 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     );
 
     // Connected to the API server: ready (the Lease decides who writes).
-    super::health::serve_on_default_port(tokio::sync::watch::channel(true).1).await;
+    let render = move || metrics.lock().map(|m| m.render()).unwrap_or_default();
+    super::health::serve_on_default_port(tokio::sync::watch::channel(true).1, Arc::new(render)).await;
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let stopped = tokio::select! {

@@ -1,8 +1,11 @@
 //! `/healthz` and `/readyz` on port 7472 (as MetalLB), which the Deployment
-//! and DaemonSet in deploy/ probe. Two fixed answers need no HTTP library:
-//! the request line is read, one response is written, the connection closes.
+//! and DaemonSet in deploy/ probe, and `/metrics` for Prometheus. A GET and
+//! its answer need no HTTP library: the request line is read, one response
+//! is written, the connection closes.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -11,27 +14,38 @@ use tokio::sync::watch;
 /// The port of metrics and health, as MetalLB's.
 pub const PORT: u16 = 7472;
 
-/// Serves health on port [`PORT`] of every address; a port already taken is
-/// logged, not fatal (the process still does its job, the probes will say so).
-pub async fn serve_on_default_port(ready: watch::Receiver<bool>) {
-    let addr = SocketAddr::from(([0, 0, 0, 0], PORT));
-    if let Err(e) = serve(addr, ready).await {
-        tracing::warn!(address = %addr, error = %e, "no health endpoints");
+/// What `/metrics` answers: the metrics in Prometheus' text format, rendered at each scrape.
+pub type Metrics = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Serves health and `metrics` on port [`PORT`] of every address; a port
+/// already taken is logged, not fatal (the process still does its job, the
+/// probes will say so).
+pub async fn serve_on_default_port(ready: watch::Receiver<bool>, metrics: Metrics) {
+    serve_or_warn(SocketAddr::from(([0, 0, 0, 0], PORT)), ready, metrics).await;
+}
+
+/// Serves health and `metrics` on `addr`; a port already taken is logged, not fatal.
+pub async fn serve_or_warn(addr: SocketAddr, ready: watch::Receiver<bool>, metrics: Metrics) {
+    if let Err(e) = serve(addr, ready, metrics).await {
+        tracing::warn!(address = %addr, error = %e, "no health and metrics endpoints");
     }
 }
 
-/// Serves health on `addr` until the runtime stops: `/healthz` is 200 while
-/// the process runs; `/readyz` is 200 once `ready` holds, 503 before.
-pub async fn serve(addr: SocketAddr, ready: watch::Receiver<bool>) -> std::io::Result<()> {
+/// Serves on `addr` until the runtime stops: `/healthz` is 200 while the
+/// process runs; `/readyz` is 200 once `ready` holds, 503 before; `/metrics`
+/// what `metrics` renders.
+pub async fn serve(addr: SocketAddr, ready: watch::Receiver<bool>, metrics: Metrics) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
+    tracing::info!(address = %addr, "serving /metrics, /healthz and /readyz");
     tokio::spawn(async move {
         loop {
             let Ok((mut stream, _)) = listener.accept().await else { continue };
             let ready = *ready.borrow();
+            let metrics = Arc::clone(&metrics);
             tokio::spawn(async move {
                 let mut request = [0u8; 1024];
                 let Ok(n) = stream.read(&mut request).await else { return };
-                let _ = stream.write_all(response(&request[..n], ready).as_bytes()).await;
+                let _ = stream.write_all(response(&request[..n], ready, &*metrics).as_bytes()).await;
             });
         }
     });
@@ -39,17 +53,25 @@ pub async fn serve(addr: SocketAddr, ready: watch::Receiver<bool>) -> std::io::R
 }
 
 /// The whole HTTP response to `request` (its first bytes suffice).
-fn response(request: &[u8], ready: bool) -> &'static str {
+fn response(request: &[u8], ready: bool, metrics: &dyn Fn() -> String) -> Cow<'static, str> {
     let line = request.split(|b| *b == b'\r' || *b == b'\n').next().unwrap_or_default();
     let path = line.split(|b| *b == b' ').nth(1).unwrap_or_default();
     match (path, ready) {
-        (b"/healthz", _) | (b"/readyz", true) => {
-            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n"
+        (b"/healthz", _) | (b"/readyz", true) => Cow::Borrowed(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 3\r\nconnection: close\r\n\r\nok\n",
+        ),
+        (b"/readyz", false) => Cow::Borrowed(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 10\r\nconnection: close\r\n\r\nnot ready\n",
+        ),
+        (b"/metrics", _) => {
+            let body = metrics();
+            Cow::Owned(format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                ferrolb_metrics::CONTENT_TYPE,
+                body.len()
+            ))
         }
-        (b"/readyz", false) => {
-            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 10\r\nconnection: close\r\n\r\nnot ready\n"
-        }
-        _ => "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        _ => Cow::Borrowed("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"),
     }
 }
 
@@ -58,14 +80,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn healthz_is_always_ok_and_readyz_only_once_ready() {
+    fn healthz_is_always_ok_readyz_only_once_ready_and_metrics_are_rendered_at_each_scrape() {
         let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes();
+        let metrics = || "metallb_k8s_client_config_loaded_bool 1\n".to_owned();
+        let response = |request: &[u8], ready| response(request, ready, &metrics);
         assert!(response(&get("/healthz"), false).starts_with("HTTP/1.1 200"));
         assert!(response(&get("/readyz"), false).starts_with("HTTP/1.1 503"));
         assert!(response(&get("/readyz"), true).starts_with("HTTP/1.1 200"));
-        assert!(response(&get("/metrics"), true).starts_with("HTTP/1.1 404"));
+        assert!(response(&get("/metrics"), false).starts_with("HTTP/1.1 200"));
+        assert!(
+            response(&get("/metrics"), true).ends_with("\r\n\r\nmetallb_k8s_client_config_loaded_bool 1\n")
+        );
+        assert!(response(&get("/other"), true).starts_with("HTTP/1.1 404"));
         assert!(response(b"", true).starts_with("HTTP/1.1 404"));
-        for r in [response(&get("/healthz"), true), response(&get("/readyz"), false)] {
+        for r in [
+            response(&get("/healthz"), true),
+            response(&get("/readyz"), false),
+            response(&get("/metrics"), true),
+        ] {
             let (head, body) = r.split_once("\r\n\r\n").unwrap();
             let length: usize =
                 head.lines().find_map(|l| l.strip_prefix("content-length: ")).unwrap().parse().unwrap();

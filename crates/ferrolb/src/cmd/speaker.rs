@@ -100,7 +100,10 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     info!(node = %args.node, namespace = %namespace, "speaker starting");
     // Ready once the first snapshot is announced.
     let (ready, ready_rx) = tokio::sync::watch::channel(false);
-    super::health::serve_on_default_port(ready_rx).await;
+    let observed = announcer.observed();
+    super::health::serve_on_default_port(ready_rx, Arc::new(move || observed.metrics().render())).await;
+    let observed = announcer.observed();
+    let mut generation = 0;
 
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -116,6 +119,12 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
                 }
                 let Some(snapshot) = snapshots.borrow_and_update().clone() else { continue };
                 let verdict = validation.judge(snapshot).await;
+                if verdict.errors.is_empty() {
+                    generation += 1;
+                    observed.configuration_taken(generation);
+                } else {
+                    observed.configuration_refused();
+                }
                 unreported = Some(verdict.errors);
                 // Before any configuration validated, nothing is announced
                 // (but the errors are reported below).

@@ -11,5 +11,6 @@ mod cli;
 mod demo;
 mod deploy;
 mod l2;
+mod metrics;
 mod run;
 mod support;

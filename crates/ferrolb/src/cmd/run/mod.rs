@@ -66,6 +66,9 @@ pub struct Args {
     /// The loadBalancerClass ferrolb serves; without it, only Services with no class.
     #[arg(long)]
     lb_class: Option<String>,
+    /// Where to serve `/metrics` (Prometheus, plain HTTP) and `/healthz`.
+    #[arg(long, default_value = "0.0.0.0:7472")]
+    metrics_address: std::net::SocketAddr,
     #[command(flatten)]
     gossip: GossipArgs,
     #[command(flatten)]
@@ -93,14 +96,26 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let previous = state.load().with_context(|| format!("reading {}", state.path().display()))?;
     let host = HostVips::open().await.context("opening a netlink socket")?;
     let gossip = args.gossip.options();
+    let announcer = Announcer::new(&args.node, gossip, Some(host));
+    let observed = announcer.observed();
+    let metrics = observed.clone();
+    let ready = tokio::sync::watch::channel(true).1;
+    crate::cmd::health::serve_or_warn(
+        args.metrics_address,
+        ready,
+        Arc::new(move || metrics.metrics().render()),
+    )
+    .await;
+    let mut generation = 0;
     let mut running = Running {
-        announcer: Announcer::new(&args.node, gossip, Some(host)),
+        announcer,
         saved: Some(state::digest(previous.entries())),
         restored: Some(previous),
         loaded: None,
         config: None,
     };
     running.apply(config, &options, &state).await?;
+    running.taken(&mut generation);
 
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -113,11 +128,16 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
             event = running.announcer.next_event() => running.announcer.on_event(event).await,
             () = watch.changed() => {
                 if running.edit(&args.config, &options, &state).await? {
+                    running.taken(&mut generation);
                     continue;
                 }
                 match load(args, running.loaded.clone()).await {
-                    Ok(config) => running.apply(config, &options, &state).await?,
+                    Ok(config) => {
+                        running.apply(config, &options, &state).await?;
+                        running.taken(&mut generation);
+                    }
                     Err(problems) => {
+                        observed.configuration_refused();
                         for d in &problems {
                             warn!(problem = %d, "configuration change rejected; the last good one keeps running");
                         }
@@ -156,6 +176,16 @@ struct Running {
 type Loaded = (Arc<Snapshot>, Arc<ServiceDocuments>);
 
 impl Running {
+    /// Shows observers the configuration taken, the next `generation`, and its allocation.
+    fn taken(&self, generation: &mut u64) {
+        *generation += 1;
+        let observed = self.announcer.observed();
+        observed.configuration_taken(*generation);
+        if let Some(allocation) = self.announcer.allocation() {
+            observed.allocated(&allocation);
+        }
+    }
+
     /// Plans `config` against what is in force, saves the assignments and
     /// logs what changed.
     async fn apply(&mut self, config: Config, options: &Options, state: &StateFile) -> anyhow::Result<()> {

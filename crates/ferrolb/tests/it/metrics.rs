@@ -1,0 +1,166 @@
+//! `/metrics` of `ferrolb run` as an operator's monitoring sees it: MetalLB's
+//! names for a BGP session with FRR, the VIP announced, the pool's counts
+//! and a refused edit, read straight and through a real Prometheus that
+//! scrapes it (Debian's `prometheus`, in the node's namespace).
+//!
+//! ```text
+//!   ┌─ router ───────────────┐  veth  ┌─ node1 ─────────────────────────────┐
+//!   │ FRR 192.0.2.1 AS 64513 ├────────┤ ferrolb 192.0.2.11, :7472/metrics   │
+//!   └────────────────────────┘        │ prometheus 127.0.0.1:9090 scrapes it│
+//!                                     └─────────────────────────────────────┘
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use ferrolb_lab::prometheus::{self, Prometheus};
+use ferrolb_lab::{Frr, FrrConfig, Netns};
+
+use crate::support::{Ferrolb, established, lab_ready, pair, wait_for};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+const NODE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
+const PEER: &str = "192.0.2.1:179";
+
+/// One node, one peer, a pool of two addresses and `services` Services.
+fn cluster(services: usize) -> String {
+    let mut out = String::from(
+        "apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: vips}
+spec:
+  addresses: [203.0.113.10-203.0.113.11]
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: router}
+spec: {myASN: 64512, peerASN: 64513, peerAddress: 192.0.2.1, holdTime: 9s}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: up}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node1}
+status:
+  addresses: [{type: InternalIP, address: 192.0.2.11}]
+",
+    );
+    for i in 0..services {
+        out.push_str(&format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: web{i}, namespace: default}}\nspec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n"
+        ));
+    }
+    out
+}
+
+/// `GET /metrics` from inside the node's namespace.
+fn scrape(node: &Netns) -> String {
+    let out = node.command("curl").args(["-sf", "--max-time", "5", "http://127.0.0.1:7472/metrics"]).output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+}
+
+/// Whether the scraped `text` has the sample line `sample`.
+fn has(text: &str, sample: &str) -> bool {
+    text.lines().any(|l| l == sample)
+}
+
+#[test]
+fn run_serves_metallbs_metrics_of_what_it_does() {
+    if !lab_ready(&["ip", "vtysh", "curl"]) {
+        return;
+    }
+    let (router, node) = pair(&["192.0.2.11/24"]);
+    let frr = Frr::start(
+        &router,
+        &FrrConfig::new(64513, Ipv4Addr::new(192, 0, 2, 1)).neighbor(NODE_IP, 64512, false),
+    )
+    .unwrap();
+    let ferrolb = Ferrolb::start(&node, "node1", &cluster(1));
+    wait_for("the session Established", TIMEOUT, || established(&frr, NODE_IP));
+    let up = format!("metallb_bgp_session_up{{peer=\"{PEER}\"}} 1");
+    wait_for("the session up in the metrics", TIMEOUT, || has(&scrape(&node), &up));
+    wait_for("the prefix advertised in the metrics", TIMEOUT, || {
+        has(&scrape(&node), &format!("metallb_bgp_announced_prefixes_total{{peer=\"{PEER}\"}} 1"))
+    });
+    let text = scrape(&node);
+    for sample in [
+        "metallb_speaker_announced{ip=\"203.0.113.10\",node=\"node1\",protocol=\"bgp\",service=\"default/web0\"} 1",
+        "metallb_allocator_addresses_total{pool=\"vips\"} 2",
+        "metallb_allocator_addresses_in_use_total{pool=\"vips\"} 1",
+        "metallb_k8s_client_config_loaded_bool 1",
+        "metallb_k8s_client_config_stale_bool 0",
+        "ferrolb_config_generation 1",
+        &format!("metallb_bgp_opens_sent{{peer=\"{PEER}\"}} 1"),
+        &format!("metallb_bgp_opens_received{{peer=\"{PEER}\"}} 1"),
+    ] {
+        assert!(has(&text, sample), "{sample} missing in\n{text}\n{}", ferrolb.log());
+    }
+    // The exposition format passes Prometheus' own check but for its naming
+    // lint on MetalLB's names (gauges ending in `_total`, counters without
+    // it), kept so that MetalLB's dashboards work; ferrolb's own names pass.
+    if let Err(e) = prometheus::check_metrics(&text) {
+        let complaints = e.to_string();
+        let naming = [
+            "counter metrics should have \"_total\" suffix",
+            "non-counter metrics should not have \"_total\" suffix",
+        ];
+        for line in complaints.lines().filter(|l| l.contains(" metrics ")) {
+            let name =
+                line.split(['`', ':']).next_back().unwrap_or(line).split_whitespace().next().unwrap_or("");
+            let metallbs_name = name.starts_with("metallb_") && naming.iter().any(|n| line.ends_with(n));
+            assert!(metallbs_name, "promtool: {line}\n{complaints}");
+        }
+    }
+
+    // The pool filled: two Services more than it holds.
+    ferrolb.rewrite(&cluster(3));
+    wait_for("the pool full in the metrics", TIMEOUT, || {
+        has(&scrape(&node), "metallb_allocator_addresses_in_use_total{pool=\"vips\"} 2")
+    });
+    // An edit that does not validate: the last good configuration runs, and is stale.
+    ferrolb.rewrite(&cluster(3).replace("peerASN: 64513", "peerASN: banana"));
+    wait_for("the configuration stale in the metrics", TIMEOUT, || {
+        has(&scrape(&node), "metallb_k8s_client_config_stale_bool 1")
+    });
+    assert!(has(&scrape(&node), "metallb_k8s_client_update_errors_total 1"), "{}", scrape(&node));
+    // The router shuts the session: down in the metrics.
+    frr.shutdown_neighbor(NODE_IP).unwrap();
+    let down = format!("metallb_bgp_session_up{{peer=\"{PEER}\"}} 0");
+    wait_for("the session down in the metrics", TIMEOUT, || has(&scrape(&node), &down));
+}
+
+/// A real Prometheus scrapes `ferrolb run` and answers queries about it after known events.
+#[test]
+fn prometheus_sees_the_session_and_the_pool_as_they_change() {
+    if !lab_ready(&["ip", "vtysh", "curl", prometheus::PROMETHEUS]) {
+        return;
+    }
+    let (router, node) = pair(&["192.0.2.11/24"]);
+    let frr = Frr::start(
+        &router,
+        &FrrConfig::new(64513, Ipv4Addr::new(192, 0, 2, 1)).neighbor(NODE_IP, 64512, false),
+    )
+    .unwrap();
+    let ferrolb = Ferrolb::start(&node, "node1", &cluster(1));
+    let prometheus = Prometheus::start(&node, &["127.0.0.1:7472"], &[]).unwrap();
+    let value = |expr: &str| prometheus.query(expr).ok().and_then(|s| s.first().map(|(_, v)| *v));
+    let session = format!("metallb_bgp_session_up{{peer=\"{PEER}\"}}");
+    wait_for("Prometheus to see the session up", TIMEOUT, || value(&session) == Some(1.0));
+    wait_for("Prometheus to see one address in use", TIMEOUT, || {
+        value("metallb_allocator_addresses_in_use_total{pool=\"vips\"}") == Some(1.0)
+    });
+    ferrolb.rewrite(&cluster(2));
+    wait_for("Prometheus to see the pool full", TIMEOUT, || {
+        value(
+            "metallb_allocator_addresses_in_use_total{pool=\"vips\"} == metallb_allocator_addresses_total{pool=\"vips\"}",
+        ) == Some(2.0)
+    });
+    frr.shutdown_neighbor(NODE_IP).unwrap();
+    wait_for("Prometheus to see the session down", TIMEOUT, || value(&session) == Some(0.0));
+    // Counters only grow: the UPDATEs sent before the session went down are still counted.
+    let updates = value(&format!("metallb_bgp_updates_total{{peer=\"{PEER}\"}}"));
+    assert!(updates.is_some_and(|u| u >= 2.0), "{updates:?} ({})", prometheus.dir().display());
+    drop(ferrolb);
+}

@@ -1,0 +1,585 @@
+//! ferrolb's Prometheus metrics, in the text format Prometheus scrapes.
+//!
+//! Every metric MetalLB's controller and speaker export keeps MetalLB's
+//! name, type and labels, so that its dashboards and alerts work unchanged:
+//! the allocator's (`metallb_allocator_*`), the configuration's
+//! (`metallb_k8s_client_*`), the speaker's announcements
+//! (`metallb_speaker_announced`), the native BGP speaker's
+//! (`metallb_bgp_session_up`, `_updates_total`, `_announced_prefixes_total`,
+//! `_pending_prefixes_total`) with the message counters of its FRR mode
+//! (`metallb_bgp_opens_sent`...), BFD (`metallb_bfd_*`) and L2
+//! (`metallb_layer2_*`). A BGP peer is labelled `ADDRESS:PORT`, as
+//! MetalLB's native speaker does. ferrolb's own are under `ferrolb_`.
+//!
+//! The metrics are rendered from a snapshot of what the process does
+//! ([`Speaker`], [`Controller`]) at each scrape, not kept as live counters:
+//! the runtime keeps its counts once, where it acts, and nothing can drift.
+
+use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+
+/// The content type of [`Speaker::render`] and [`Controller::render`] (text format 0.0.4).
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Messages of each BGP type (RFC 4271 §4, RFC 2918).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Messages {
+    /// OPENs.
+    pub opens: u64,
+    /// UPDATEs.
+    pub updates: u64,
+    /// NOTIFICATIONs.
+    pub notifications: u64,
+    /// KEEPALIVEs.
+    pub keepalives: u64,
+    /// ROUTE-REFRESHes.
+    pub route_refreshes: u64,
+}
+
+impl Messages {
+    fn total(&self) -> u64 {
+        self.opens + self.updates + self.notifications + self.keepalives + self.route_refreshes
+    }
+}
+
+/// One BGP session.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BgpSession {
+    /// The peer's `ADDRESS:PORT`.
+    pub peer: String,
+    /// Whether it is Established.
+    pub up: bool,
+    /// Messages sent.
+    pub sent: Messages,
+    /// Messages received.
+    pub received: Messages,
+    /// Prefixes advertised now.
+    pub announced_prefixes: u64,
+    /// Prefixes that should be advertised.
+    pub pending_prefixes: u64,
+}
+
+/// One BFD session.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BfdSession {
+    /// The peer's address.
+    pub peer: String,
+    /// Whether it is Up.
+    pub up: bool,
+    /// Times it came Up.
+    pub up_events: u64,
+    /// Times it left Up.
+    pub down_events: u64,
+}
+
+/// One VIP the speaker announces (desired state: the routing protocols may not have converged).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Announced {
+    /// `namespace/name`.
+    pub service: String,
+    /// `bgp` or `layer2`.
+    pub protocol: &'static str,
+    /// The VIP.
+    pub ip: String,
+}
+
+/// ARP/NDP exchanged for one VIP.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Layer2 {
+    /// The VIP.
+    pub ip: String,
+    /// ARP requests and Neighbor Solicitations for it that were answered.
+    pub requests_received: u64,
+    /// Answers sent.
+    pub responses_sent: u64,
+    /// Gratuitous ARPs and unsolicited Neighbor Advertisements sent.
+    pub gratuitous_sent: u64,
+}
+
+/// The configuration the process runs on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Configuration {
+    /// Configurations processed (MetalLB: object updates processed).
+    pub updates: u64,
+    /// Configurations refused.
+    pub update_errors: u64,
+    /// A configuration was loaded at least once.
+    pub loaded: bool,
+    /// The last one failed to load: the one before runs.
+    pub stale: bool,
+    /// How many configurations were taken into force.
+    pub generation: u64,
+}
+
+impl Configuration {
+    /// A configuration was taken into force: the `generation`-th.
+    pub fn taken(&mut self, generation: u64) {
+        self.updates += 1;
+        self.loaded = true;
+        self.stale = false;
+        self.generation = generation;
+    }
+
+    /// A configuration was refused: the last one taken keeps running, and is now stale.
+    pub fn refused(&mut self) {
+        self.updates += 1;
+        self.update_errors += 1;
+        self.stale = self.loaded;
+    }
+}
+
+/// What a speaker (`ferrolb run`, `ferrolb speaker`) reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Speaker {
+    /// This node.
+    pub node: String,
+    /// The configuration it runs on.
+    pub configuration: Configuration,
+    /// Its BGP sessions.
+    pub bgp: Vec<BgpSession>,
+    /// Its BFD sessions.
+    pub bfd: Vec<BfdSession>,
+    /// What it announces.
+    pub announced: Vec<Announced>,
+    /// What it answered and announced per VIP in L2 mode.
+    pub layer2: Vec<Layer2>,
+    /// Speakers the gossip sees alive, this one included; `None` without gossip.
+    pub gossip_members_alive: Option<u64>,
+    /// The pools, where the speaker allocates too (`ferrolb run`); none in a cluster,
+    /// where the controller allocates.
+    pub pools: Vec<Pool>,
+}
+
+/// One address pool, as the allocator sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pool {
+    /// The pool.
+    pub name: String,
+    /// Its IPv4 addresses.
+    pub ipv4_total: u64,
+    /// Its IPv6 addresses (saturated).
+    pub ipv6_total: u64,
+    /// IPv4 addresses held by Services.
+    pub ipv4_in_use: u64,
+    /// IPv6 addresses held by Services.
+    pub ipv6_in_use: u64,
+    /// Services holding addresses of it.
+    pub services: u64,
+}
+
+/// What the controller reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Controller {
+    /// The configuration it runs on.
+    pub configuration: Configuration,
+    /// Every pool.
+    pub pools: Vec<Pool>,
+}
+
+/// What one of a session's counters counts.
+type Count = fn(&BgpSession) -> u64;
+
+/// Metric families registered on one registry, for one scrape.
+struct Families(Registry);
+
+impl Families {
+    fn new() -> Families {
+        Families(Registry::new())
+    }
+
+    fn gauge(&self, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+        let family = IntGaugeVec::new(Opts::new(name, help), labels).expect("a valid metric name and labels");
+        self.0.register(Box::new(family.clone())).expect("each metric registered once");
+        family
+    }
+
+    /// A gauge whose value may exceed an i64 (an IPv6 pool's size).
+    fn float_gauge(&self, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+        let family = GaugeVec::new(Opts::new(name, help), labels).expect("a valid metric name and labels");
+        self.0.register(Box::new(family.clone())).expect("each metric registered once");
+        family
+    }
+
+    fn counter(&self, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+        let family =
+            IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric name and labels");
+        self.0.register(Box::new(family.clone())).expect("each metric registered once");
+        family
+    }
+
+    fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Writing to a Vec fails only on a metric the registry already refused.
+        let _ = TextEncoder::new().encode(&self.0.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// A gauge's value from a count.
+fn int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn configuration(families: &Families, c: &Configuration) {
+    let none: &[&str] = &[];
+    families
+        .counter(
+            "metallb_k8s_client_updates_total",
+            "Number of k8s object updates that have been processed.",
+            none,
+        )
+        .with_label_values(none)
+        .inc_by(c.updates);
+    families
+        .counter(
+            "metallb_k8s_client_update_errors_total",
+            "Number of k8s object updates that failed for some reason.",
+            none,
+        )
+        .with_label_values(none)
+        .inc_by(c.update_errors);
+    families
+        .gauge(
+            "metallb_k8s_client_config_loaded_bool",
+            "1 if the MetalLB configuration was successfully loaded at least once.",
+            none,
+        )
+        .with_label_values(none)
+        .set(i64::from(c.loaded));
+    families
+        .gauge(
+            "metallb_k8s_client_config_stale_bool",
+            "1 if running on a stale configuration, because the latest config failed to load.",
+            none,
+        )
+        .with_label_values(none)
+        .set(i64::from(c.stale));
+    families
+        .gauge("ferrolb_config_generation", "How many configurations were taken into force.", none)
+        .with_label_values(none)
+        .set(int(c.generation));
+}
+
+impl Speaker {
+    /// The metrics in Prometheus' text format.
+    pub fn render(&self) -> String {
+        let f = Families::new();
+        configuration(&f, &self.configuration);
+        allocator(&f, &self.pools);
+        self.render_bgp(&f);
+        self.render_bfd(&f);
+        let announced = f.gauge(
+            "metallb_speaker_announced",
+            "Services being announced from this node. This is desired state, it does not guarantee that the routing protocols have converged.",
+            &["service", "protocol", "node", "ip"],
+        );
+        for a in &self.announced {
+            announced.with_label_values(&[a.service.as_str(), a.protocol, &self.node, &a.ip]).set(1);
+        }
+        let ip = &["ip"];
+        let requests = f.counter(
+            "metallb_layer2_requests_received",
+            "Number of layer2 requests received for owned IPs",
+            ip,
+        );
+        let responses = f.counter(
+            "metallb_layer2_responses_sent",
+            "Number of layer2 responses sent for owned IPs in response to requests",
+            ip,
+        );
+        let gratuitous = f.counter(
+            "metallb_layer2_gratuitous_sent",
+            "Number of gratuitous layer2 packets sent for owned IPs as a result of failovers",
+            ip,
+        );
+        for l in &self.layer2 {
+            requests.with_label_values(&[&l.ip]).inc_by(l.requests_received);
+            responses.with_label_values(&[&l.ip]).inc_by(l.responses_sent);
+            gratuitous.with_label_values(&[&l.ip]).inc_by(l.gratuitous_sent);
+        }
+        if let Some(alive) = self.gossip_members_alive {
+            f.gauge(
+                "ferrolb_gossip_members_alive",
+                "Speakers the L2 gossip sees alive, this one included.",
+                &[],
+            )
+            .with_label_values(&[] as &[&str])
+            .set(int(alive));
+        }
+        f.render()
+    }
+
+    fn render_bgp(&self, f: &Families) {
+        let peer = &["peer"];
+        let up = f.gauge("metallb_bgp_session_up", "BGP session state (1 is up, 0 is down)", peer);
+        let prefixes = f.gauge(
+            "metallb_bgp_announced_prefixes_total",
+            "Number of prefixes currently being advertised on the BGP session",
+            peer,
+        );
+        let pending = f.gauge(
+            "metallb_bgp_pending_prefixes_total",
+            "Number of prefixes that should be advertised on the BGP session",
+            peer,
+        );
+        let counters: [(&str, &str, Count); 9] = [
+            ("metallb_bgp_updates_total", "Number of BGP UPDATE messages sent", |s| s.sent.updates),
+            ("metallb_bgp_updates_total_received", "Number of BGP UPDATE messages received", |s| {
+                s.received.updates
+            }),
+            ("metallb_bgp_opens_sent", "Number of BGP open messages sent", |s| s.sent.opens),
+            ("metallb_bgp_opens_received", "Number of BGP open messages received", |s| s.received.opens),
+            ("metallb_bgp_notifications_sent", "Number of BGP notification messages sent", |s| {
+                s.sent.notifications
+            }),
+            ("metallb_bgp_keepalives_sent", "Number of BGP keepalive messages sent", |s| s.sent.keepalives),
+            ("metallb_bgp_keepalives_received", "Number of BGP keepalive messages received", |s| {
+                s.received.keepalives
+            }),
+            ("metallb_bgp_route_refresh_sent", "Number of BGP route refresh messages sent", |s| {
+                s.sent.route_refreshes
+            }),
+            ("metallb_bgp_total_sent", "Number of total BGP messages sent", |s| s.sent.total()),
+        ];
+        let counters: Vec<(IntCounterVec, Count)> =
+            counters.into_iter().map(|(name, help, value)| (f.counter(name, help, peer), value)).collect();
+        let received = f.counter("metallb_bgp_total_received", "Number of total BGP messages received", peer);
+        for s in &self.bgp {
+            let labels = &[s.peer.as_str()];
+            up.with_label_values(labels).set(i64::from(s.up));
+            prefixes.with_label_values(labels).set(int(s.announced_prefixes));
+            pending.with_label_values(labels).set(int(s.pending_prefixes));
+            for (family, value) in &counters {
+                family.with_label_values(labels).inc_by(value(s));
+            }
+            received.with_label_values(labels).inc_by(s.received.total());
+        }
+    }
+
+    fn render_bfd(&self, f: &Families) {
+        let peer = &["peer"];
+        let up = f.gauge("metallb_bfd_session_up", "BFD session state (1 is up, 0 is down)", peer);
+        let ups = f.counter("metallb_bfd_session_up_events", "Number of BFD session up events", peer);
+        let downs = f.counter("metallb_bfd_session_down_events", "Number of BFD session down events", peer);
+        // ferrolb does not run echo (RFC 5880 §6.4): none is sent or received, as counted.
+        let echo_in = f.counter("metallb_bfd_echo_packet_input", "Number of received BFD echo packets", peer);
+        let echo_out = f.counter("metallb_bfd_echo_packet_output", "Number of sent BFD echo packets", peer);
+        for s in &self.bfd {
+            let labels = &[s.peer.as_str()];
+            up.with_label_values(labels).set(i64::from(s.up));
+            ups.with_label_values(labels).inc_by(s.up_events);
+            downs.with_label_values(labels).inc_by(s.down_events);
+            echo_in.with_label_values(labels).inc_by(0);
+            echo_out.with_label_values(labels).inc_by(0);
+        }
+    }
+}
+
+impl Controller {
+    /// The metrics in Prometheus' text format.
+    pub fn render(&self) -> String {
+        let f = Families::new();
+        configuration(&f, &self.configuration);
+        allocator(&f, &self.pools);
+        f.render()
+    }
+}
+
+/// The allocator's metrics: each pool's size and addresses in use, in all and per family.
+fn allocator(f: &Families, pools: &[Pool]) {
+    let pool = &["pool"];
+    let total =
+        f.float_gauge("metallb_allocator_addresses_total", "Number of usable IP addresses, per pool", pool);
+    let v4_total = f.float_gauge(
+        "metallb_allocator_ipv4_addresses_total",
+        "Number of usable IPV4 addresses, per pool",
+        pool,
+    );
+    let v6_total = f.float_gauge(
+        "metallb_allocator_ipv6_addresses_total",
+        "Number of usable IPV6 addresses, per pool",
+        pool,
+    );
+    let in_use =
+        f.gauge("metallb_allocator_addresses_in_use_total", "Number of IP addresses in use, per pool", pool);
+    let v4_in_use = f.gauge(
+        "metallb_allocator_ipv4_addresses_in_use_total",
+        "Number of IPV4 addresses in use, per pool",
+        pool,
+    );
+    let v6_in_use = f.gauge(
+        "metallb_allocator_ipv6_addresses_in_use_total",
+        "Number of IPV6 addresses in use, per pool",
+        pool,
+    );
+    let services =
+        f.gauge("metallb_allocator_services_allocated_total", "Number of services allocated, per pool", pool);
+    for p in pools {
+        let labels = &[p.name.as_str()];
+        // As floats: an IPv6 pool's size goes beyond any integer type Prometheus has.
+        total.with_label_values(labels).set(p.ipv4_total as f64 + p.ipv6_total as f64);
+        v4_total.with_label_values(labels).set(p.ipv4_total as f64);
+        v6_total.with_label_values(labels).set(p.ipv6_total as f64);
+        in_use.with_label_values(labels).set(int(p.ipv4_in_use + p.ipv6_in_use));
+        v4_in_use.with_label_values(labels).set(int(p.ipv4_in_use));
+        v6_in_use.with_label_values(labels).set(int(p.ipv6_in_use));
+        services.with_label_values(labels).set(int(p.services));
+    }
+}
+
+/// A pool's counts as metrics, from the addresses held and free of each
+/// family (IPv4, IPv6) and the Services holding them.
+pub fn pool(name: &str, held: (i64, i64), free: (i64, i64), services: i64) -> Pool {
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    Pool {
+        name: name.to_owned(),
+        ipv4_total: count(held.0).saturating_add(count(free.0)),
+        ipv6_total: count(held.1).saturating_add(count(free.1)),
+        ipv4_in_use: count(held.0),
+        ipv6_in_use: count(held.1),
+        services: count(services),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `# TYPE` of each family in `text`, by name.
+    fn types(text: &str) -> Vec<(String, String)> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_once(' '))
+            .map(|(name, kind)| (name.to_owned(), kind.to_owned()))
+            .collect()
+    }
+
+    fn speaker() -> Speaker {
+        Speaker {
+            node: "node1".into(),
+            configuration: Configuration {
+                updates: 3,
+                update_errors: 1,
+                loaded: true,
+                stale: true,
+                generation: 2,
+            },
+            bgp: vec![BgpSession {
+                peer: "192.0.2.1:179".into(),
+                up: true,
+                sent: Messages { opens: 1, updates: 4, notifications: 0, keepalives: 10, route_refreshes: 0 },
+                received: Messages {
+                    opens: 1,
+                    updates: 0,
+                    notifications: 0,
+                    keepalives: 9,
+                    route_refreshes: 1,
+                },
+                announced_prefixes: 2,
+                pending_prefixes: 2,
+            }],
+            bfd: vec![BfdSession { peer: "192.0.2.1".into(), up: true, up_events: 2, down_events: 1 }],
+            announced: vec![Announced {
+                service: "default/web".into(),
+                protocol: "bgp",
+                ip: "203.0.113.10".into(),
+            }],
+            layer2: vec![Layer2 {
+                ip: "198.51.100.200".into(),
+                requests_received: 7,
+                responses_sent: 7,
+                gratuitous_sent: 5,
+            }],
+            gossip_members_alive: Some(3),
+            pools: vec![pool("vips", (1, 0), (9, 0), 1)],
+        }
+    }
+
+    #[test]
+    fn the_speaker_has_metallbs_names_types_and_labels() {
+        let text = speaker().render();
+        let types = types(&text);
+        for (name, kind) in [
+            ("metallb_bgp_session_up", "gauge"),
+            ("metallb_bgp_updates_total", "counter"),
+            ("metallb_bgp_announced_prefixes_total", "gauge"),
+            ("metallb_bgp_pending_prefixes_total", "gauge"),
+            ("metallb_bgp_opens_sent", "counter"),
+            ("metallb_bgp_keepalives_received", "counter"),
+            ("metallb_bgp_total_received", "counter"),
+            ("metallb_bfd_session_up", "gauge"),
+            ("metallb_bfd_session_down_events", "counter"),
+            ("metallb_speaker_announced", "gauge"),
+            ("metallb_layer2_requests_received", "counter"),
+            ("metallb_layer2_responses_sent", "counter"),
+            ("metallb_layer2_gratuitous_sent", "counter"),
+            ("metallb_k8s_client_config_stale_bool", "gauge"),
+            ("metallb_k8s_client_updates_total", "counter"),
+            ("ferrolb_gossip_members_alive", "gauge"),
+        ] {
+            assert!(types.contains(&(name.to_owned(), kind.to_owned())), "{name} {kind} missing in\n{text}");
+        }
+        for sample in [
+            "metallb_bgp_session_up{peer=\"192.0.2.1:179\"} 1",
+            "metallb_bgp_updates_total{peer=\"192.0.2.1:179\"} 4",
+            "metallb_bgp_announced_prefixes_total{peer=\"192.0.2.1:179\"} 2",
+            "metallb_bgp_total_sent{peer=\"192.0.2.1:179\"} 15",
+            "metallb_bgp_total_received{peer=\"192.0.2.1:179\"} 11",
+            "metallb_bfd_session_up_events{peer=\"192.0.2.1\"} 2",
+            "metallb_speaker_announced{ip=\"203.0.113.10\",node=\"node1\",protocol=\"bgp\",service=\"default/web\"} 1",
+            "metallb_layer2_gratuitous_sent{ip=\"198.51.100.200\"} 5",
+            "metallb_k8s_client_config_stale_bool 1",
+            "metallb_k8s_client_update_errors_total 1",
+            "ferrolb_config_generation 2",
+            "ferrolb_gossip_members_alive 3",
+            "metallb_allocator_addresses_total{pool=\"vips\"} 10",
+            "metallb_allocator_addresses_in_use_total{pool=\"vips\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == sample), "{sample} missing in\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_controller_has_the_allocators_metrics_per_pool() {
+        let controller = Controller {
+            configuration: Configuration { loaded: true, ..Configuration::default() },
+            pools: vec![Pool {
+                name: "v6".into(),
+                ipv4_total: 0,
+                ipv6_total: 1 << 62,
+                ipv4_in_use: 0,
+                ipv6_in_use: 3,
+                services: 2,
+            }],
+        };
+        let text = controller.render();
+        for sample in [
+            "metallb_allocator_addresses_in_use_total{pool=\"v6\"} 3",
+            "metallb_allocator_ipv6_addresses_in_use_total{pool=\"v6\"} 3",
+            "metallb_allocator_services_allocated_total{pool=\"v6\"} 2",
+            "metallb_allocator_ipv6_addresses_total{pool=\"v6\"} 4611686018427388000",
+            "metallb_k8s_client_config_loaded_bool 1",
+        ] {
+            assert!(text.lines().any(|l| l == sample), "{sample} missing in\n{text}");
+        }
+        assert!(types(&text).contains(&("metallb_allocator_addresses_total".into(), "gauge".into())));
+    }
+
+    #[test]
+    fn a_refused_configuration_makes_the_last_one_stale_until_the_next_is_taken() {
+        let mut c = Configuration::default();
+        c.refused();
+        assert_eq!((c.loaded, c.stale, c.update_errors), (false, false, 1), "nothing ran yet: not stale");
+        c.taken(1);
+        c.refused();
+        assert_eq!((c.loaded, c.stale, c.updates, c.generation), (true, true, 3, 1));
+        c.taken(2);
+        assert!(!c.stale);
+    }
+
+    #[test]
+    fn nothing_to_report_still_says_how_the_configuration_is() {
+        let text = Speaker::default().render();
+        assert!(text.contains("metallb_k8s_client_config_loaded_bool 0"), "{text}");
+        assert!(!text.contains("ferrolb_gossip_members_alive"), "{text}");
+    }
+}

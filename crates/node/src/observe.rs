@@ -1,0 +1,255 @@
+//! What this node does, for whoever asks while it does it (`/metrics`): the
+//! runtime records where to look (its sessions' status channels, the plans
+//! in force, the responder's counts, the gossip's members) each time they
+//! change, and an observer reads them at that moment, from another task.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use ferrolb_announce::{BgpPlan, L2Plan};
+use ferrolb_bfd::State as BfdState;
+use ferrolb_metrics::{Announced, BfdSession, BgpSession, Configuration, Layer2, Messages, Speaker};
+use tokio::sync::watch;
+
+use crate::bgp::SessionView;
+
+/// A window on a node's runtime; cloned to every observer.
+#[derive(Clone, Debug, Default)]
+pub struct Observed(Arc<Mutex<Observation>>);
+
+/// Where to look.
+#[derive(Clone, Debug, Default)]
+struct Observation {
+    node: String,
+    sessions: Vec<SessionView>,
+    l2: Option<Arc<L2Plan>>,
+    bgp: Option<Arc<BgpPlan>>,
+    l2_counts: Option<ferrolb_l2::driver::Counts>,
+    alive: Option<watch::Receiver<BTreeSet<String>>>,
+    configuration: Configuration,
+    /// The pools' counts, where this node allocates (`ferrolb run`).
+    pools: Vec<ferrolb_metrics::Pool>,
+}
+
+impl Observed {
+    /// A window on the runtime of `node`, which shows nothing yet.
+    pub fn new(node: &str) -> Observed {
+        let observed = Observed::default();
+        observed.update(|o| o.node = node.to_owned());
+        observed
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Observation)) {
+        change(&mut self.0.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    fn read(&self) -> Observation {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// The runtime announces these plans, with these sessions, responder and gossip.
+    pub(crate) fn runtime(
+        &self,
+        plans: (Option<Arc<L2Plan>>, Option<Arc<BgpPlan>>),
+        sessions: Vec<SessionView>,
+        l2_counts: Option<ferrolb_l2::driver::Counts>,
+        alive: Option<watch::Receiver<BTreeSet<String>>>,
+    ) {
+        self.update(|o| {
+            (o.l2, o.bgp) = plans;
+            o.sessions = sessions;
+            o.l2_counts = l2_counts;
+            o.alive = alive;
+        });
+    }
+
+    /// This node allocated: the pools' counts (`ferrolb run` allocates; a speaker does not).
+    pub fn allocated(&self, allocation: &ferrolb_ipam::Allocation) {
+        let pools = allocation
+            .pools
+            .iter()
+            .map(|p| {
+                ferrolb_metrics::pool(
+                    &p.name,
+                    (p.assigned_ipv4, p.assigned_ipv6),
+                    (p.available_ipv4, p.available_ipv6),
+                    p.services,
+                )
+            })
+            .collect();
+        self.update(|o| o.pools = pools);
+    }
+
+    /// A configuration was taken into force: the `generation`-th.
+    pub fn configuration_taken(&self, generation: u64) {
+        self.update(|o| o.configuration.taken(generation));
+    }
+
+    /// A configuration was refused: the last one taken keeps running, and is now stale.
+    pub fn configuration_refused(&self) {
+        self.update(|o| o.configuration.refused());
+    }
+
+    /// What the node does now, as metrics.
+    pub fn metrics(&self) -> Speaker {
+        let o = self.read();
+        let mut speaker = Speaker {
+            node: o.node.clone(),
+            configuration: o.configuration.clone(),
+            gossip_members_alive: o.alive.as_ref().map(|a| a.borrow().len() as u64),
+            pools: o.pools.clone(),
+            ..Speaker::default()
+        };
+        for session in &o.sessions {
+            let status = session.status.borrow();
+            let messages = |m: &ferrolb_bgp::status::MessageCounts| Messages {
+                opens: m.opens,
+                updates: m.updates,
+                notifications: m.notifications,
+                keepalives: m.keepalives,
+                route_refreshes: m.route_refreshes,
+            };
+            speaker.bgp.push(BgpSession {
+                peer: session.address.to_string(),
+                up: status.is_up(),
+                sent: messages(&status.sent),
+                received: messages(&status.received),
+                announced_prefixes: status.advertised_prefixes as u64,
+                pending_prefixes: status.desired_prefixes as u64,
+            });
+            if let Some((peer, bfd)) = &session.bfd {
+                let bfd = bfd.borrow();
+                let up = bfd.state == BfdState::Up;
+                // Each time it left Up it had come Up once: the Ups are the Downs, and one more while Up.
+                speaker.bfd.push(BfdSession {
+                    peer: peer.to_string(),
+                    up,
+                    up_events: bfd.downs + u64::from(up),
+                    down_events: bfd.downs,
+                });
+            }
+        }
+        speaker.announced = announced(o.l2.as_deref(), o.bgp.as_deref());
+        if let Some(counts) = &o.l2_counts {
+            speaker.layer2 = counts
+                .snapshot()
+                .into_iter()
+                .map(|(ip, c)| Layer2 {
+                    ip: ip.to_string(),
+                    requests_received: c.requests_received,
+                    responses_sent: c.responses_sent,
+                    gratuitous_sent: c.gratuitous_sent,
+                })
+                .collect();
+        }
+        speaker
+    }
+}
+
+/// Every (Service, protocol, VIP) announced from this node: the VIPs it
+/// leads in L2, and those it sends at least one BGP peer it has a session with.
+fn announced(l2: Option<&L2Plan>, bgp: Option<&BgpPlan>) -> Vec<Announced> {
+    let mut out: BTreeSet<(String, &'static str, String)> = BTreeSet::new();
+    for vip in l2.into_iter().flat_map(L2Plan::led) {
+        out.insert((vip.service.clone(), "layer2", vip.ip.to_string()));
+    }
+    if let Some(bgp) = bgp {
+        let with_session: BTreeSet<&str> =
+            bgp.peers.iter().filter(|p| p.has_session()).map(|p| p.peer.as_str()).collect();
+        for decision in bgp.decisions.iter().filter(|d| d.announced()) {
+            let to_a_session = match &decision.peer {
+                Some(peer) => with_session.contains(&**peer),
+                None => !with_session.is_empty(),
+            };
+            if to_a_session {
+                out.insert((decision.service.to_string(), "bgp", decision.ip.to_string()));
+            }
+        }
+    }
+    out.into_iter().map(|(service, protocol, ip)| Announced { service, protocol, ip }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLUSTER: &str = "apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: l2}
+spec: {addresses: [198.51.100.200/32]}
+---
+apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: bgp}
+spec: {addresses: [203.0.113.10/32]}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: l2}
+spec: {ipAddressPools: [l2]}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: bgp}
+spec: {ipAddressPools: [bgp]}
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {name: router}
+spec: {myASN: 64512, peerASN: 64513, peerAddress: 192.0.2.1}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node1}
+status: {addresses: [{type: InternalIP, address: 192.0.2.11}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default, annotations: {metallb.io/address-pool: l2}}
+spec: {type: LoadBalancer, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: default, annotations: {metallb.io/address-pool: bgp}}
+spec: {type: LoadBalancer, ports: [{port: 80}]}
+";
+
+    fn plans() -> (L2Plan, BgpPlan) {
+        let (snapshot, diagnostics) = ferrolb_api::load::load_str("cluster.yaml", CLUSTER);
+        assert!(!diagnostics.iter().any(ferrolb_api::Diagnostic::is_error), "{diagnostics:?}");
+        let (config, broken) = ferrolb_api::validate::validated(&snapshot, &Default::default());
+        assert!(!broken.iter().any(ferrolb_api::Diagnostic::is_error), "{broken:?}");
+        let allocation = ferrolb_ipam::allocate(&config, &snapshot, &Default::default(), &Default::default());
+        let alive = ferrolb_announce::Alive::every_node(&snapshot);
+        let l2 = ferrolb_announce::plan_l2(&config, &snapshot, &allocation, "node1", &alive);
+        let bgp = ferrolb_announce::plan_bgp(&config, &snapshot, &allocation, "node1");
+        (l2, bgp)
+    }
+
+    #[test]
+    fn the_vips_announced_are_those_led_and_those_sent_to_a_session() {
+        let (l2, bgp) = plans();
+        let announced = announced(Some(&l2), Some(&bgp));
+        let got: Vec<(&str, &str, &str)> =
+            announced.iter().map(|a| (a.service.as_str(), a.protocol, a.ip.as_str())).collect();
+        assert_eq!(
+            got,
+            [("default/api", "bgp", "203.0.113.10"), ("default/web", "layer2", "198.51.100.200")]
+        );
+    }
+
+    #[test]
+    fn the_metrics_show_the_plans_in_force_and_the_node() {
+        let (l2, bgp) = plans();
+        let observed = Observed::new("node1");
+        observed.runtime((Some(Arc::new(l2)), Some(Arc::new(bgp))), Vec::new(), None, None);
+        let text = observed.metrics().render();
+        assert!(
+            text.contains(
+                "metallb_speaker_announced{ip=\"203.0.113.10\",node=\"node1\",protocol=\"bgp\",service=\"default/api\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("ferrolb_gossip_members_alive"), "{text}");
+    }
+}
