@@ -47,6 +47,8 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Run without Kubernetes, from one file for the whole cluster.
     Run(cmd::run::Args),
+    /// Show what a running node does: sessions, VIPs, gossip, configuration (as root).
+    Status(cmd::status::Args),
     /// Print the CustomResourceDefinitions of the metallb.io resources.
     Crds,
     /// Demonstrate or measure ferrolb in a lab.
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         Command::Speaker(args) => cmd::speaker::run(&args),
         Command::Plan(args) => cmd::plan::run(&args),
         Command::Run(args) => cmd::run::run(&args),
+        Command::Status(args) => cmd::status::run(&args),
         Command::Crds => cmd::crds::run(),
         Command::Lab { command } => cmd::lab::run(command),
     };

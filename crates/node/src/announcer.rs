@@ -149,6 +149,7 @@ impl Announcer {
         changed: ChangedServices,
     ) -> Result<bool, NodeError> {
         let allocation = Arc::new(allocation);
+        self.observed.release_plans();
         let previous = self.bgp_plan.take();
         let planned = {
             let (config, snapshot, allocation, node) =

@@ -1,14 +1,18 @@
-//! What this node does, for whoever asks while it does it (`/metrics`): the
-//! runtime records where to look (its sessions' status channels, the plans
-//! in force, the responder's counts, the gossip's members) each time they
-//! change, and an observer reads them at that moment, from another task.
+//! What this node does, for whoever asks while it does it (`/metrics`,
+//! `ferrolb status`): the runtime records where to look (its sessions'
+//! status channels, the plans in force, the responder's counts, the
+//! gossip's members) each time they change, and an observer reads them at
+//! that moment, from another task.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 
 use ferrolb_announce::{BgpPlan, L2Plan};
 use ferrolb_bfd::State as BfdState;
 use ferrolb_metrics::{Announced, BfdSession, BgpSession, Configuration, Layer2, Messages, Speaker};
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::bgp::SessionView;
@@ -27,6 +31,8 @@ struct Observation {
     l2_counts: Option<ferrolb_l2::driver::Counts>,
     alive: Option<watch::Receiver<BTreeSet<String>>>,
     configuration: Configuration,
+    /// Why the last configuration was refused, until one is taken.
+    refused_because: Option<String>,
     /// The pools' counts, where this node allocates (`ferrolb run`).
     pools: Vec<ferrolb_metrics::Pool>,
 }
@@ -63,6 +69,14 @@ impl Observed {
         });
     }
 
+    /// Lets go of the plans shown, so that the runtime holds the only
+    /// reference and can patch them in place (an edit of a few Services);
+    /// the next [`Observed::runtime`] shows the patched ones. (An observer
+    /// reading at that moment keeps its copy: the runtime then plans anew.)
+    pub(crate) fn release_plans(&self) {
+        self.update(|o| (o.l2, o.bgp) = (None, None));
+    }
+
     /// This node allocated: the pools' counts (`ferrolb run` allocates; a speaker does not).
     pub fn allocated(&self, allocation: &ferrolb_ipam::Allocation) {
         let pools = allocation
@@ -82,12 +96,64 @@ impl Observed {
 
     /// A configuration was taken into force: the `generation`-th.
     pub fn configuration_taken(&self, generation: u64) {
-        self.update(|o| o.configuration.taken(generation));
+        self.update(|o| {
+            o.configuration.taken(generation);
+            o.refused_because = None;
+        });
     }
 
-    /// A configuration was refused: the last one taken keeps running, and is now stale.
-    pub fn configuration_refused(&self) {
-        self.update(|o| o.configuration.refused());
+    /// A configuration was refused, `because`: the last one taken keeps
+    /// running, and is now stale.
+    pub fn configuration_refused(&self, because: String) {
+        self.update(|o| {
+            o.configuration.refused();
+            o.refused_because = Some(because);
+        });
+    }
+
+    /// What the node does now, for `ferrolb status`.
+    pub fn status(&self) -> NodeStatus {
+        let o = self.read();
+        let now = SystemTime::now();
+        let sessions = o
+            .sessions
+            .iter()
+            .map(|session| {
+                let status = session.status.borrow();
+                SessionStatus {
+                    peer: session.peer.clone(),
+                    address: session.address.to_string(),
+                    state: format!("{:?}", status.state),
+                    established_secs: status
+                        .established_since
+                        .and_then(|since| now.duration_since(since).ok())
+                        .map(|d| d.as_secs()),
+                    prefixes_sent: status.advertised_prefixes,
+                    prefixes_wanted: status.desired_prefixes,
+                    last_error: status.last_error.clone(),
+                    bfd: session.bfd.as_ref().map(|(_, bfd)| {
+                        let bfd = bfd.borrow();
+                        BfdStatus {
+                            state: bfd.state.to_string(),
+                            last_down: bfd.last_down.map(|d| d.to_string()),
+                            downs: bfd.downs,
+                        }
+                    }),
+                }
+            })
+            .collect();
+        NodeStatus {
+            node: o.node.clone(),
+            configuration: ConfigurationStatus {
+                generation: o.configuration.generation,
+                loaded: o.configuration.loaded,
+                stale: o.configuration.stale,
+                refused_because: o.refused_because.clone(),
+            },
+            sessions,
+            vips: vips(o.l2.as_deref(), o.bgp.as_deref()),
+            members: o.alive.as_ref().map(|a| a.borrow().iter().cloned().collect()),
+        }
     }
 
     /// What the node does now, as metrics.
@@ -144,6 +210,139 @@ impl Observed {
         }
         speaker
     }
+}
+
+/// What one node does, as `ferrolb status` shows it (also its JSON).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// The node.
+    pub node: String,
+    /// The configuration in force.
+    pub configuration: ConfigurationStatus,
+    /// The BGP sessions, by peer.
+    pub sessions: Vec<SessionStatus>,
+    /// Every VIP this node has a part in, by Service then address.
+    pub vips: Vec<VipStatus>,
+    /// The speakers the L2 gossip sees alive; `None` without gossip.
+    pub members: Option<Vec<String>>,
+}
+
+/// The configuration in force.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigurationStatus {
+    /// How many configurations were taken into force.
+    pub generation: u64,
+    /// One was taken at least once.
+    pub loaded: bool,
+    /// The last one was refused: the one before runs.
+    pub stale: bool,
+    /// Why the last one was refused, until one is taken.
+    pub refused_because: Option<String>,
+}
+
+/// One BGP session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionStatus {
+    /// The `BGPPeer`.
+    pub peer: String,
+    /// The peer's address and port.
+    pub address: String,
+    /// The FSM's state (`Established`, `Active`...).
+    pub state: String,
+    /// For how long it has been Established, in seconds.
+    pub established_secs: Option<u64>,
+    /// Prefixes advertised to the peer.
+    pub prefixes_sent: usize,
+    /// Prefixes the peer should have.
+    pub prefixes_wanted: usize,
+    /// Why the last session ended or could not start.
+    pub last_error: Option<String>,
+    /// The BFD session watching its path, if the peer has a `bfdProfile`.
+    pub bfd: Option<BfdStatus>,
+}
+
+/// A BFD session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BfdStatus {
+    /// `Up`, `Down`, `Init` or `AdminDown`.
+    pub state: String,
+    /// Why it last left Up.
+    pub last_down: Option<String>,
+    /// How many times it left Up.
+    pub downs: u64,
+}
+
+/// One VIP of a Service, and what this node does with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VipStatus {
+    /// The Service, `namespace/name`.
+    pub service: String,
+    /// The VIP.
+    pub ip: IpAddr,
+    /// In L2 mode: who answers ARP/NDP for it.
+    pub l2: Option<L2Status>,
+    /// In BGP mode: to which peer it goes, or why not, per peer (`*`: every peer).
+    pub bgp: Vec<BgpStatus>,
+}
+
+/// A VIP's L2 election, as this node sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct L2Status {
+    /// The pool it comes from.
+    pub pool: String,
+    /// The node that answers for it; `None` when none can.
+    pub leader: Option<String>,
+    /// Whether this node answers for it.
+    pub here: bool,
+    /// The interfaces this node answers on (`all`), when it leads.
+    pub interfaces: Option<String>,
+    /// This node's part, and why.
+    pub reason: String,
+}
+
+/// Whether a VIP goes to one peer, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpStatus {
+    /// The `BGPPeer`, or `*` when the reason holds for every peer.
+    pub peer: String,
+    /// Whether the VIP is announced to it.
+    pub announced: bool,
+    /// Why.
+    pub reason: String,
+}
+
+/// Every VIP of the plans, with its L2 election and its BGP decisions.
+fn vips(l2: Option<&L2Plan>, bgp: Option<&BgpPlan>) -> Vec<VipStatus> {
+    let mut all: BTreeMap<(String, IpAddr), VipStatus> = BTreeMap::new();
+    fn entry<'a>(
+        all: &'a mut BTreeMap<(String, IpAddr), VipStatus>,
+        service: &str,
+        ip: IpAddr,
+    ) -> &'a mut VipStatus {
+        all.entry((service.to_owned(), ip)).or_insert_with(|| VipStatus {
+            service: service.to_owned(),
+            ip,
+            l2: None,
+            bgp: Vec::new(),
+        })
+    }
+    for vip in l2.into_iter().flat_map(|p| &p.vips) {
+        entry(&mut all, &vip.service, vip.ip).l2 = Some(L2Status {
+            pool: vip.pool.to_string(),
+            leader: vip.election.leader().map(|l| l.node.to_string()),
+            here: vip.leads(),
+            interfaces: vip.interfaces().map(ToString::to_string),
+            reason: vip.reason.to_string(),
+        });
+    }
+    for decision in bgp.into_iter().flat_map(|p| &p.decisions) {
+        entry(&mut all, &decision.service, decision.ip).bgp.push(BgpStatus {
+            peer: decision.peer.as_deref().unwrap_or("*").to_owned(),
+            announced: decision.announced(),
+            reason: decision.reason.to_string(),
+        });
+    }
+    all.into_values().collect()
 }
 
 /// Every (Service, protocol, VIP) announced from this node: the VIPs it
@@ -251,5 +450,31 @@ spec: {type: LoadBalancer, ports: [{port: 80}]}
             "{text}"
         );
         assert!(!text.contains("ferrolb_gossip_members_alive"), "{text}");
+    }
+
+    #[test]
+    fn the_status_gives_each_vip_its_election_and_its_peers() {
+        let (l2, bgp) = plans();
+        let observed = Observed::new("node1");
+        observed.runtime((Some(Arc::new(l2)), Some(Arc::new(bgp))), Vec::new(), None, None);
+        observed.configuration_taken(1);
+        observed.configuration_refused("cluster.yaml:3: bad".into());
+        let status = observed.status();
+        assert_eq!(status.node, "node1");
+        assert!(status.configuration.stale);
+        assert_eq!(status.configuration.refused_because.as_deref(), Some("cluster.yaml:3: bad"));
+        let web = status.vips.iter().find(|v| v.service == "default/web").unwrap();
+        let l2 = web.l2.as_ref().unwrap();
+        assert_eq!(
+            (l2.leader.as_deref(), l2.here, l2.interfaces.as_deref()),
+            (Some("node1"), true, Some("all"))
+        );
+        let api = status.vips.iter().find(|v| v.service == "default/api").unwrap();
+        assert!(api.l2.is_none());
+        assert_eq!(api.bgp.len(), 1, "{api:?}");
+        assert!(api.bgp[0].announced, "{api:?}");
+        // A new configuration clears the reason.
+        observed.configuration_taken(2);
+        assert_eq!(observed.status().configuration.refused_because, None);
     }
 }

@@ -7,6 +7,7 @@ pub mod lab;
 pub mod plan;
 pub mod run;
 pub mod speaker;
+pub mod status;
 pub mod validate;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`), coloured on a terminal:

@@ -103,6 +103,10 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let observed = announcer.observed();
     super::health::serve_on_default_port(ready_rx, Arc::new(move || observed.metrics().render())).await;
     let observed = announcer.observed();
+    let socket = super::status::socket_of(&args.node);
+    if let Err(e) = super::status::serve(&socket, observed.clone()).await {
+        warn!(error = %format!("{e:#}"), "no control socket: `ferrolb status` cannot ask this speaker");
+    }
     let mut generation = 0;
 
     let mut term = signal(SignalKind::terminate())?;
@@ -123,7 +127,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
                     generation += 1;
                     observed.configuration_taken(generation);
                 } else {
-                    observed.configuration_refused();
+                    observed.configuration_refused(verdict.errors.join("\n"));
                 }
                 unreported = Some(verdict.errors);
                 // Before any configuration validated, nothing is announced

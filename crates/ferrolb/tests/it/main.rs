@@ -13,4 +13,5 @@ mod deploy;
 mod l2;
 mod metrics;
 mod run;
+mod status;
 mod support;

@@ -69,6 +69,8 @@ impl Ferrolb {
             .arg(&path)
             .arg("--state-dir")
             .arg(ns.dir().join("state"))
+            .arg("--control-socket")
+            .arg(ns.dir().join("control.sock"))
             .env("RUST_LOG", "info,ferrolb_bgp=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -69,6 +69,9 @@ pub struct Args {
     /// Where to serve `/metrics` (Prometheus, plain HTTP) and `/healthz`.
     #[arg(long, default_value = "0.0.0.0:7472")]
     metrics_address: std::net::SocketAddr,
+    /// The control socket `ferrolb status` asks; default /run/ferrolb/NODE.sock.
+    #[arg(long)]
+    control_socket: Option<PathBuf>,
     #[command(flatten)]
     gossip: GossipArgs,
     #[command(flatten)]
@@ -106,6 +109,10 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         Arc::new(move || metrics.metrics().render()),
     )
     .await;
+    let socket = args.control_socket.clone().unwrap_or_else(|| crate::cmd::status::socket_of(&args.node));
+    if let Err(e) = crate::cmd::status::serve(&socket, observed.clone()).await {
+        warn!(error = %format!("{e:#}"), "no control socket: `ferrolb status` cannot ask this process");
+    }
     let mut generation = 0;
     let mut running = Running {
         announcer,
@@ -137,7 +144,9 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
                         running.taken(&mut generation);
                     }
                     Err(problems) => {
-                        observed.configuration_refused();
+                        let errors: Vec<String> =
+                            problems.iter().filter(|d| d.is_error()).map(ToString::to_string).collect();
+                        observed.configuration_refused(errors.join("\n"));
                         for d in &problems {
                             warn!(problem = %d, "configuration change rejected; the last good one keeps running");
                         }
