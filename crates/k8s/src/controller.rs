@@ -216,6 +216,10 @@ impl Controller {
                 let verdict = validation.judge(Arc::clone(&snapshot)).await;
                 controller.judged(&verdict);
                 judged = Some((snapshot, verdict));
+                // Whatever woke the loop: a change of the objects outside the
+                // namespace and a new snapshot may come together, and the
+                // snapshot is taken here, so its change will not wake the loop again.
+                reconcile_due = true;
             }
             match (leads, judged.as_ref()) {
                 (true, Some((_, verdict))) => {

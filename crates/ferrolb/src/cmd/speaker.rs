@@ -104,7 +104,8 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     super::health::serve_on_default_port(ready_rx, Arc::new(move || observed.metrics().render())).await;
     let observed = announcer.observed();
     let socket = super::status::socket_of(&args.node);
-    if let Err(e) = super::status::serve(&socket, observed.clone()).await {
+    let served = super::status::serve(&socket, observed.clone()).await;
+    if let Err(e) = &served {
         warn!(error = %format!("{e:#}"), "no control socket: `ferrolb status` cannot ask this speaker");
     }
     let mut generation = 0;

@@ -193,10 +193,19 @@ fn table(status: &NodeStatus) -> String {
     out
 }
 
+/// The control socket served; removed when dropped (the process stops).
+pub struct ControlSocket(PathBuf);
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Answers every connection to `path` with the status of `observed`, until
 /// the runtime stops. The socket is root's only (0600); a socket left by a
 /// process that died is replaced, one a running process answers on is not.
-pub async fn serve(path: &Path, observed: Observed) -> anyhow::Result<()> {
+pub async fn serve(path: &Path, observed: Observed) -> anyhow::Result<ControlSocket> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -222,7 +231,7 @@ pub async fn serve(path: &Path, observed: Observed) -> anyhow::Result<()> {
             });
         }
     });
-    Ok(())
+    Ok(ControlSocket(path.to_owned()))
 }
 
 #[cfg(test)]

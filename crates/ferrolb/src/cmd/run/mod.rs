@@ -110,7 +110,8 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     )
     .await;
     let socket = args.control_socket.clone().unwrap_or_else(|| crate::cmd::status::socket_of(&args.node));
-    if let Err(e) = crate::cmd::status::serve(&socket, observed.clone()).await {
+    let served = crate::cmd::status::serve(&socket, observed.clone()).await;
+    if let Err(e) = &served {
         warn!(error = %format!("{e:#}"), "no control socket: `ferrolb status` cannot ask this process");
     }
     let mut generation = 0;
