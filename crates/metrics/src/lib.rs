@@ -144,6 +144,9 @@ pub struct Speaker {
     pub layer2: Vec<Layer2>,
     /// Speakers the gossip sees alive, this one included; `None` without gossip.
     pub gossip_members_alive: Option<u64>,
+    /// The VIPs of L2 mode that no node can answer for (every node counts
+    /// the same); `None` without L2 mode.
+    pub layer2_without_leader: Option<u64>,
     /// The pools, where the speaker allocates too (`ferrolb run`); none in a cluster,
     /// where the controller allocates.
     pub pools: Vec<Pool>,
@@ -295,6 +298,15 @@ impl Speaker {
             requests.with_label_values(&[&l.ip]).inc_by(l.requests_received);
             responses.with_label_values(&[&l.ip]).inc_by(l.responses_sent);
             gratuitous.with_label_values(&[&l.ip]).inc_by(l.gratuitous_sent);
+        }
+        if let Some(count) = self.layer2_without_leader {
+            f.gauge(
+                "ferrolb_layer2_vips_without_leader",
+                "L2 VIPs that no node can answer ARP/NDP for (no eligible node alive).",
+                &[],
+            )
+            .with_label_values(&[] as &[&str])
+            .set(int(count));
         }
         if let Some(alive) = self.gossip_members_alive {
             f.gauge(
@@ -490,6 +502,7 @@ mod tests {
                 gratuitous_sent: 5,
             }],
             gossip_members_alive: Some(3),
+            layer2_without_leader: Some(0),
             pools: vec![pool("vips", (1, 0), (9, 0), 1)],
         }
     }
@@ -531,6 +544,7 @@ mod tests {
             "metallb_k8s_client_update_errors_total 1",
             "ferrolb_config_generation 2",
             "ferrolb_gossip_members_alive 3",
+            "ferrolb_layer2_vips_without_leader 0",
             "metallb_allocator_addresses_total{pool=\"vips\"} 10",
             "metallb_allocator_addresses_in_use_total{pool=\"vips\"} 1",
         ] {

@@ -163,6 +163,7 @@ impl Observed {
             node: o.node.clone(),
             configuration: o.configuration.clone(),
             gossip_members_alive: o.alive.as_ref().map(|a| a.borrow().len() as u64),
+            layer2_without_leader: o.l2.as_deref().map(without_leader),
             pools: o.pools.clone(),
             ..Speaker::default()
         };
@@ -345,6 +346,13 @@ fn vips(l2: Option<&L2Plan>, bgp: Option<&BgpPlan>) -> Vec<VipStatus> {
     all.into_values().collect()
 }
 
+/// The VIPs of `plan` that no node leads (an IP shared by Services counts once).
+fn without_leader(plan: &L2Plan) -> u64 {
+    let ips: BTreeSet<IpAddr> =
+        plan.vips.iter().filter(|v| v.election.leader().is_none()).map(|v| v.ip).collect();
+    ips.len() as u64
+}
+
 /// Every (Service, protocol, VIP) announced from this node: the VIPs it
 /// leads in L2, and those it sends at least one BGP peer it has a session with.
 fn announced(l2: Option<&L2Plan>, bgp: Option<&BgpPlan>) -> Vec<Announced> {
@@ -450,6 +458,7 @@ spec: {type: LoadBalancer, ports: [{port: 80}]}
             "{text}"
         );
         assert!(!text.contains("ferrolb_gossip_members_alive"), "{text}");
+        assert!(text.contains("ferrolb_layer2_vips_without_leader 0"), "{text}");
     }
 
     #[test]

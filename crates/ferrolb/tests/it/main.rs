@@ -12,6 +12,7 @@ mod demo;
 mod deploy;
 mod l2;
 mod metrics;
+mod monitoring;
 mod run;
 mod status;
 mod support;
