@@ -32,11 +32,13 @@ pub struct Args {
     /// Write without taking the Lease: only for a single replica.
     #[arg(long)]
     no_leader_election: bool,
+    #[command(flatten)]
+    log: super::LogArgs,
 }
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    super::serve_on_one_thread(serve(args))
+    super::serve_on_one_thread(&args.log, serve(args))
 }
 
 async fn serve(args: &Args) -> anyhow::Result<ExitCode> {

@@ -10,20 +10,46 @@ pub mod speaker;
 pub mod status;
 pub mod validate;
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`), coloured on a terminal:
-/// what the long-running subcommands (`run`, `controller`, `speaker`) print.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour).init();
+/// How the daemons write their log lines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `TIME LEVEL target: message key=value...`, coloured on a terminal.
+    #[default]
+    Text,
+    /// One JSON object a line, its fields as keys (`peer`, `vip`, `service`,
+    /// `node`...), for log collectors.
+    Json,
 }
 
-/// Runs a daemon's `serve` to its end on one thread (with logging set up):
-/// what `run`, `controller` and `speaker` do; their CPU-heavy work goes to
-/// tokio's blocking threads.
-pub fn serve_on_one_thread<T>(serve: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
-    init_logging();
+/// The logging options of the daemons.
+#[derive(Clone, Debug, clap::Args)]
+pub struct LogArgs {
+    /// How log lines are written (the level comes from RUST_LOG, `info` unless set).
+    #[arg(long, value_enum, default_value_t)]
+    pub log_format: LogFormat,
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), as `format` says:
+/// what the long-running subcommands (`run`, `controller`, `speaker`) print.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        // Fields at the top level, beside `timestamp`, `level`, `target` and `message`.
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+    }
+}
+
+/// Runs a daemon's `serve` to its end on one thread (with logging set up as
+/// `log` says): what `run`, `controller` and `speaker` do; their CPU-heavy
+/// work goes to tokio's blocking threads.
+pub fn serve_on_one_thread<T>(
+    log: &LogArgs,
+    serve: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    init_logging(log.log_format);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(serve)
 }

@@ -62,11 +62,13 @@ pub struct Args {
     lb_class: Option<String>,
     #[command(flatten)]
     gossip: GossipArgs,
+    #[command(flatten)]
+    log: super::LogArgs,
 }
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    super::serve_on_one_thread(serve(args))
+    super::serve_on_one_thread(&args.log, serve(args))
 }
 
 async fn serve(args: &Args) -> anyhow::Result<ExitCode> {

@@ -164,3 +164,31 @@ fn prometheus_sees_the_session_and_the_pool_as_they_change() {
     assert!(updates.is_some_and(|u| u >= 2.0), "{updates:?} ({})", prometheus.dir().display());
     drop(ferrolb);
 }
+
+/// `--log-format json`: one JSON object a line, a decision's fields as keys.
+#[test]
+fn json_logs_carry_each_decisions_fields() {
+    if !lab_ready(&["ip", "vtysh"]) {
+        return;
+    }
+    let (router, node) = pair(&["192.0.2.11/24"]);
+    let frr = Frr::start(
+        &router,
+        &FrrConfig::new(64513, Ipv4Addr::new(192, 0, 2, 1)).neighbor(NODE_IP, 64512, false),
+    )
+    .unwrap();
+    let ferrolb = Ferrolb::start_with(&node, "node1", &cluster(1), &["--log-format", "json"]);
+    wait_for("the session Established", TIMEOUT, || established(&frr, NODE_IP));
+    wait_for("the route sent", TIMEOUT, || ferrolb.log().contains("sending routes"));
+    let log = ferrolb.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let established = lines.iter().find(|l| l["message"] == "session established").expect(&log);
+    assert_eq!(established["peer"], "router", "{established}");
+    assert_eq!(established["level"], "INFO", "{established}");
+    let assigned = lines.iter().find(|l| l["message"] == "IPs assigned").expect(&log);
+    assert_eq!(assigned["service"], "default/web0", "{assigned}");
+    assert_eq!(assigned["ips"], "203.0.113.10", "{assigned}");
+}

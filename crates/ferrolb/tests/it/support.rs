@@ -60,6 +60,11 @@ pub struct Ferrolb {
 impl Ferrolb {
     /// Starts `ferrolb run --node NODE` in `ns` with `config` as the cluster file.
     pub fn start(ns: &Netns, node: &str, config: &str) -> Ferrolb {
+        Ferrolb::start_with(ns, node, config, &[])
+    }
+
+    /// As [`Ferrolb::start`], with more arguments to `ferrolb run`.
+    pub fn start_with(ns: &Netns, node: &str, config: &str, args: &[&str]) -> Ferrolb {
         let path = ns.dir().join("cluster.yaml");
         std::fs::write(&path, config).unwrap();
         let log = ns.dir().join("ferrolb.log");
@@ -71,6 +76,7 @@ impl Ferrolb {
             .arg(ns.dir().join("state"))
             .arg("--control-socket")
             .arg(ns.dir().join("control.sock"))
+            .args(args)
             .env("RUST_LOG", "info,ferrolb_bgp=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

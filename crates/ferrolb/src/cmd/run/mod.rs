@@ -76,11 +76,13 @@ pub struct Args {
     gossip: GossipArgs,
     #[command(flatten)]
     namespace: crate::cmd::validate::NamespaceArg,
+    #[command(flatten)]
+    log: crate::cmd::LogArgs,
 }
 
 /// Runs until SIGTERM or SIGINT (stop for good) or SIGUSR2 (stop for a restart).
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    crate::cmd::serve_on_one_thread(serve(args))
+    crate::cmd::serve_on_one_thread(&args.log, serve(args))
 }
 
 async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
