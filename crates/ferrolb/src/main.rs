@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod cmd;
 mod output;
@@ -56,6 +56,12 @@ enum Command {
         #[command(subcommand)]
         command: cmd::lab::Command,
     },
+    /// Write the manual pages into DIR (for packaging).
+    #[command(hide = true)]
+    Man {
+        /// Where to write ferrolb.1 and ferrolb-SUBCOMMAND.1.
+        dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -72,6 +78,7 @@ fn main() -> ExitCode {
         Command::Status(args) => cmd::status::run(&args),
         Command::Crds => cmd::crds::run(),
         Command::Lab { command } => cmd::lab::run(command),
+        Command::Man { dir } => cmd::man::run(Cli::command(), &dir),
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@ pub mod controller;
 pub mod crds;
 pub mod health;
 pub mod lab;
+pub mod man;
 pub mod plan;
 pub mod run;
 pub mod speaker;
