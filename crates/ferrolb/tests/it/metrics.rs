@@ -13,46 +13,20 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use ferrolb_lab::Netns;
 use ferrolb_lab::prometheus::{self, Prometheus};
-use ferrolb_lab::{Frr, FrrConfig, Netns};
 
-use crate::support::{Ferrolb, established, lab_ready, pair, wait_for};
+use crate::support::{Ferrolb, bgp_cluster, established, frr_with_node1, lab_ready, pair, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 const NODE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
 const PEER: &str = "192.0.2.1:179";
 
-/// One node, one peer, a pool of two addresses and `services` Services.
+/// One node, one peer, a pool of two addresses and `services` Services (web0, web1...).
 fn cluster(services: usize) -> String {
-    let mut out = String::from(
-        "apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {name: vips}
-spec:
-  addresses: [203.0.113.10-203.0.113.11]
----
-apiVersion: metallb.io/v1beta2
-kind: BGPPeer
-metadata: {name: router}
-spec: {myASN: 64512, peerASN: 64513, peerAddress: 192.0.2.1, holdTime: 9s}
----
-apiVersion: metallb.io/v1beta1
-kind: BGPAdvertisement
-metadata: {name: up}
----
-apiVersion: v1
-kind: Node
-metadata: {name: node1}
-status:
-  addresses: [{type: InternalIP, address: 192.0.2.11}]
-",
-    );
-    for i in 0..services {
-        out.push_str(&format!(
-            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: web{i}, namespace: default}}\nspec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n"
-        ));
-    }
-    out
+    let names: Vec<String> = (0..services).map(|i| format!("web{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    bgp_cluster("203.0.113.10-203.0.113.11", &names)
 }
 
 /// `GET /metrics` from inside the node's namespace.
@@ -72,11 +46,7 @@ fn run_serves_metallbs_metrics_of_what_it_does() {
         return;
     }
     let (router, node) = pair(&["192.0.2.11/24"]);
-    let frr = Frr::start(
-        &router,
-        &FrrConfig::new(64513, Ipv4Addr::new(192, 0, 2, 1)).neighbor(NODE_IP, 64512, false),
-    )
-    .unwrap();
+    let frr = frr_with_node1(&router);
     let ferrolb = Ferrolb::start(&node, "node1", &cluster(1));
     wait_for("the session Established", TIMEOUT, || established(&frr, NODE_IP));
     let up = format!("metallb_bgp_session_up{{peer=\"{PEER}\"}} 1");
@@ -138,11 +108,7 @@ fn prometheus_sees_the_session_and_the_pool_as_they_change() {
         return;
     }
     let (router, node) = pair(&["192.0.2.11/24"]);
-    let frr = Frr::start(
-        &router,
-        &FrrConfig::new(64513, Ipv4Addr::new(192, 0, 2, 1)).neighbor(NODE_IP, 64512, false),
-    )
-    .unwrap();
+    let frr = frr_with_node1(&router);
     let ferrolb = Ferrolb::start(&node, "node1", &cluster(1));
     let prometheus = Prometheus::start(&node, &["127.0.0.1:7472"], &[]).unwrap();
     let value = |expr: &str| prometheus.query(expr).ok().and_then(|s| s.first().map(|(_, v)| *v));
@@ -172,11 +138,7 @@ fn json_logs_carry_each_decisions_fields() {
         return;
     }
     let (router, node) = pair(&["192.0.2.11/24"]);
-    let frr = Frr::start(
-        &router,
-        &FrrConfig::new(64513, Ipv4Addr::new(192, 0, 2, 1)).neighbor(NODE_IP, 64512, false),
-    )
-    .unwrap();
+    let frr = frr_with_node1(&router);
     let ferrolb = Ferrolb::start_with(&node, "node1", &cluster(1), &["--log-format", "json"]);
     wait_for("the session Established", TIMEOUT, || established(&frr, NODE_IP));
     wait_for("the route sent", TIMEOUT, || ferrolb.log().contains("sending routes"));

@@ -7,39 +7,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use ferrolb_lab::{Frr, FrrConfig};
-
-use crate::support::{Ferrolb, established, lab_ready, pair, wait_for};
+use crate::support::{Ferrolb, bgp_cluster, established, frr_with_node1, lab_ready, pair, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 const NODE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
-
-const CLUSTER: &str = "apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {name: vips}
-spec:
-  addresses: [203.0.113.10/32]
----
-apiVersion: metallb.io/v1beta2
-kind: BGPPeer
-metadata: {name: router}
-spec: {myASN: 64512, peerASN: 64513, peerAddress: 192.0.2.1, holdTime: 9s}
----
-apiVersion: metallb.io/v1beta1
-kind: BGPAdvertisement
-metadata: {name: up}
----
-apiVersion: v1
-kind: Node
-metadata: {name: node1}
-status:
-  addresses: [{type: InternalIP, address: 192.0.2.11}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: default}
-spec: {type: LoadBalancer, ports: [{port: 80}]}
-";
 
 /// `ferrolb status --socket SOCKET ARGS...`, run by `runner` (none: this process's user).
 fn status(socket: &Path, args: &[&str], runner: &[&str]) -> Output {
@@ -66,12 +37,9 @@ fn status_shows_the_session_and_the_vip_to_root_only() {
         return;
     }
     let (router, node) = pair(&["192.0.2.11/24"]);
-    let frr = Frr::start(
-        &router,
-        &FrrConfig::new(64513, Ipv4Addr::new(192, 0, 2, 1)).neighbor(NODE_IP, 64512, false),
-    )
-    .unwrap();
-    let ferrolb = Ferrolb::start(&node, "node1", CLUSTER);
+    let frr = frr_with_node1(&router);
+    let cluster = bgp_cluster("203.0.113.10/32", &["web"]);
+    let ferrolb = Ferrolb::start(&node, "node1", &cluster);
     let socket = node.dir().join("control.sock");
     wait_for("the session Established", TIMEOUT, || established(&frr, NODE_IP));
     wait_for("status to show the prefix sent", TIMEOUT, || {
@@ -103,7 +71,7 @@ fn status_shows_the_session_and_the_vip_to_root_only() {
     // A process killed leaves its socket; the next one replaces it.
     drop(ferrolb);
     assert!(socket.exists());
-    let again = Ferrolb::start(&node, "node1", CLUSTER);
+    let again = Ferrolb::start(&node, "node1", &cluster);
     wait_for("the next process to answer", TIMEOUT, || json(&socket)["node"] == "node1");
     assert!(!again.log().contains("no control socket"), "{}", again.log());
 }

@@ -29,6 +29,52 @@ pub fn pair(node_addresses: &[&str]) -> (Netns, Netns) {
     (router, node)
 }
 
+/// The cluster file of the one-node BGP tests: a pool of `pool`, the router
+/// (192.0.2.1, AS 64513) as the BGPPeer of node1 (192.0.2.11, AS 64512), an
+/// advertisement, and a LoadBalancer Service in `default` per name.
+pub fn bgp_cluster(pool: &str, services: &[&str]) -> String {
+    let mut out = format!(
+        "apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {{name: vips}}
+spec:
+  addresses: [{pool}]
+---
+apiVersion: metallb.io/v1beta2
+kind: BGPPeer
+metadata: {{name: router}}
+spec: {{myASN: 64512, peerASN: 64513, peerAddress: 192.0.2.1, holdTime: 9s}}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {{name: up}}
+---
+apiVersion: v1
+kind: Node
+metadata: {{name: node1}}
+status:
+  addresses: [{{type: InternalIP, address: 192.0.2.11}}]
+"
+    );
+    for name in services {
+        out.push_str(&format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n"
+        ));
+    }
+    out
+}
+
+/// FRR on `router` (192.0.2.1, AS 64513) with node1 (192.0.2.11, AS 64512) as its neighbor.
+pub fn frr_with_node1(router: &Netns) -> Frr {
+    let node1 = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 11));
+    Frr::start(
+        router,
+        &ferrolb_lab::FrrConfig::new(64513, std::net::Ipv4Addr::new(192, 0, 2, 1))
+            .neighbor(node1, 64512, false),
+    )
+    .unwrap()
+}
+
 /// Whether FRR's session with `neighbor` is Established.
 pub fn established(frr: &Frr, neighbor: IpAddr) -> bool {
     frr.neighbor_state(neighbor).unwrap().as_deref() == Some("Established")
