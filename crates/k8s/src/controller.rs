@@ -105,6 +105,9 @@ impl Default for ControllerOptions {
     }
 }
 
+/// Up to how many status writes of one reconcile get an info line each.
+const STATUS_WRITES_LOGGED_ONE_BY_ONE: usize = 100;
+
 /// Why the controller stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
@@ -299,6 +302,10 @@ impl Controller {
         // Each result handled as it comes, not collected: with ten thousand
         // new Services a list of them all is megabytes at the peak.
         let client = self.client.clone();
+        // A line per Service while few are written; the first write of a
+        // large cluster says so in one line (each Service at debug level).
+        let writes = plan.writes.len();
+        let one_by_one = writes <= STATUS_WRITES_LOGGED_ONE_BY_ONE;
         let mut results = std::pin::pin!(
             futures_util::stream::iter(plan.writes.into_iter().map(|write| {
                 let api: Api<Service> = Api::namespaced(client.clone(), &write.service.namespace);
@@ -321,12 +328,12 @@ impl Controller {
             match result {
                 Ok(()) => {
                     self.unseen.insert(service.clone(), (version, write.desired.clone()));
-                    tracing::info!(
-                        service = %service,
-                        ips = ?write.desired.ips,
-                        pool = write.desired.pool.as_deref().unwrap_or(""),
-                        "status written"
-                    );
+                    let (ips, pool) = (&write.desired.ips, write.desired.pool.as_deref().unwrap_or(""));
+                    if one_by_one {
+                        tracing::info!(service = %service, ips = ?ips, pool, "status written");
+                    } else {
+                        tracing::debug!(service = %service, ips = ?ips, pool, "status written");
+                    }
                     for note in &write.notes {
                         self.publish(stores, service, note).await;
                     }
@@ -356,6 +363,9 @@ impl Controller {
                     tracing::warn!(service = %service, error = %error, "status write failed, retrying");
                 }
             }
+        }
+        if !one_by_one {
+            tracing::info!(services = writes, failed, "status written (each Service at debug level)");
         }
         // After the writes, so that a Service that lost its address reads
         // ClearAssignment before AllocationFailed, as in MetalLB.

@@ -93,6 +93,9 @@ impl Counts {
     }
 }
 
+/// Up to how many announcements sent together get an info line each.
+const ANNOUNCEMENTS_LOGGED_ONE_BY_ONE: usize = 16;
+
 /// The running L2 responder; dropping it stops answering and announcing at once.
 #[derive(Debug)]
 pub struct Responder {
@@ -300,6 +303,13 @@ async fn run(
             }
             () = sleep => announcer.handle(now(), Input::Timeout),
         };
+        // One line per VIP while few are announced at once; a takeover of
+        // thousands says so in one line (each VIP at debug level).
+        let announcing = outputs.iter().filter(|o| matches!(o, Output::Announce { .. })).count();
+        let one_by_one = announcing <= ANNOUNCEMENTS_LOGGED_ONE_BY_ONE;
+        if !one_by_one {
+            tracing::info!(vips = announcing, "announcing (each VIP at debug level)");
+        }
         for output in outputs {
             let (iface, vip, frame, answer) = match &output {
                 Output::Answer { iface, vip, frame } => {
@@ -307,7 +317,11 @@ async fn run(
                     (iface, vip, frame, true)
                 }
                 Output::Announce { iface, vip, remaining, frame } => {
-                    tracing::info!(interface = %iface, %vip, remaining, "announcing");
+                    if one_by_one {
+                        tracing::info!(interface = %iface, %vip, remaining, "announcing");
+                    } else {
+                        tracing::debug!(interface = %iface, %vip, remaining, "announcing");
+                    }
                     (iface, vip, frame, false)
                 }
             };

@@ -154,3 +154,47 @@ fn json_logs_carry_each_decisions_fields() {
     assert_eq!(assigned["service"], "default/web0", "{assigned}");
     assert_eq!(assigned["ips"], "203.0.113.10", "{assigned}");
 }
+
+/// Taking over many L2 VIPs at once logs one info line per burst of
+/// gratuitous ARPs, not one per VIP (each VIP's line is at debug level).
+#[test]
+fn announcing_many_vips_logs_a_line_per_burst_not_per_vip() {
+    if !lab_ready(&["ip"]) {
+        return;
+    }
+    let (_router, node) = pair(&["192.0.2.11/24"]);
+    let mut cluster = String::from(
+        "apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: lan}
+spec: {addresses: [192.0.2.100-192.0.2.199]}
+---
+apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: lan}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: node1}
+status:
+  addresses: [{type: InternalIP, address: 192.0.2.11}]
+",
+    );
+    for i in 0..40 {
+        cluster.push_str(&format!(
+            "---\napiVersion: v1\nkind: Service\nmetadata: {{name: web{i}, namespace: default}}\nspec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n"
+        ));
+    }
+    let ferrolb = Ferrolb::start(&node, "node1", &cluster);
+    // Five gratuitous ARPs per VIP (AnnounceConfig's default), all 40 VIPs together.
+    wait_for("the five bursts", TIMEOUT, || {
+        ferrolb.log().matches("announcing (each VIP at debug level)").count() == 5
+    });
+    let log = ferrolb.log();
+    let per_vip = log
+        .lines()
+        .filter(|l| l.contains(" INFO ") && l.contains("announcing") && l.contains("vip="))
+        .count();
+    assert_eq!(per_vip, 0, "{log}");
+    assert!(log.contains("vips=40"), "{log}");
+}
