@@ -395,18 +395,7 @@ impl Controller {
     /// store's version, the freshest); returns how many writes failed.
     async fn write_pools(&mut self, allocation: &Allocation, stores: &Stores) -> usize {
         if let Ok(mut metrics) = self.options.metrics.lock() {
-            metrics.pools = allocation
-                .pools
-                .iter()
-                .map(|p| {
-                    ferrolb_metrics::pool(
-                        &p.name,
-                        (p.assigned_ipv4, p.assigned_ipv6),
-                        (p.available_ipv4, p.available_ipv6),
-                        p.services,
-                    )
-                })
-                .collect();
+            metrics.pools = ferrolb_metrics::pools(&allocation.pools);
         }
         let Some(pools) = stores.pools.as_ref() else {
             return 0;

@@ -438,18 +438,21 @@ fn allocator(f: &Families, pools: &[Pool]) {
     }
 }
 
-/// A pool's counts as metrics, from the addresses held and free of each
-/// family (IPv4, IPv6) and the Services holding them.
-pub fn pool(name: &str, held: (i64, i64), free: (i64, i64), services: i64) -> Pool {
+/// The allocator's counts of every pool, as metrics (the pool's size is what
+/// is held plus what is free).
+pub fn pools(stats: &[ferrolb_ipam::PoolStats]) -> Vec<Pool> {
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
-    Pool {
-        name: name.to_owned(),
-        ipv4_total: count(held.0).saturating_add(count(free.0)),
-        ipv6_total: count(held.1).saturating_add(count(free.1)),
-        ipv4_in_use: count(held.0),
-        ipv6_in_use: count(held.1),
-        services: count(services),
-    }
+    stats
+        .iter()
+        .map(|p| Pool {
+            name: p.name.clone(),
+            ipv4_total: count(p.assigned_ipv4).saturating_add(count(p.available_ipv4)),
+            ipv6_total: count(p.assigned_ipv6).saturating_add(count(p.available_ipv6)),
+            ipv4_in_use: count(p.assigned_ipv4),
+            ipv6_in_use: count(p.assigned_ipv6),
+            services: count(p.services),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -503,7 +506,14 @@ mod tests {
             }],
             gossip_members_alive: Some(3),
             layer2_without_leader: Some(0),
-            pools: vec![pool("vips", (1, 0), (9, 0), 1)],
+            pools: pools(&[ferrolb_ipam::PoolStats {
+                name: "vips".into(),
+                assigned_ipv4: 1,
+                assigned_ipv6: 0,
+                available_ipv4: 9,
+                available_ipv6: 0,
+                services: 1,
+            }]),
         }
     }
 

@@ -79,18 +79,7 @@ impl Observed {
 
     /// This node allocated: the pools' counts (`ferrolb run` allocates; a speaker does not).
     pub fn allocated(&self, allocation: &ferrolb_ipam::Allocation) {
-        let pools = allocation
-            .pools
-            .iter()
-            .map(|p| {
-                ferrolb_metrics::pool(
-                    &p.name,
-                    (p.assigned_ipv4, p.assigned_ipv6),
-                    (p.available_ipv4, p.available_ipv6),
-                    p.services,
-                )
-            })
-            .collect();
+        let pools = ferrolb_metrics::pools(&allocation.pools);
         self.update(|o| o.pools = pools);
     }
 

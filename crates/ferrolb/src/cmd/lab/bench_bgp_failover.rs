@@ -68,11 +68,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ferrolb_lab::{Bird, BirdConfig, Frr, FrrBfdPeer, Node, ROUTER_V4, ROUTER_V6, Topology};
+use ferrolb_lab::{Bird, Frr, FrrBfdPeer, Node, ROUTER_V4, ROUTER_V6, Topology};
 
 use super::bench_bgp::unix_now;
 use super::bench_l2::median;
-use super::bgp_shape::{NODE_ASN, ROUTER_ASN, Shape, host_length};
+use super::bgp_shape::{ROUTER_ASN, Shape};
 #[cfg(test)]
 use super::bgp_shape::{VIP4, VIP6};
 
@@ -297,12 +297,7 @@ impl Lab {
             Case::Bird => {
                 let mut all = Vec::new();
                 for node in &topology.nodes {
-                    let mut config = BirdConfig::new(NODE_ASN, node.ipv4);
-                    for peer in shape.peers() {
-                        config = config.neighbor(peer, ROUTER_ASN);
-                    }
-                    config.static_routes =
-                        shape.vips().iter().map(|v| format!("{v}/{}", host_length(*v))).collect();
+                    let mut config = shape.bird_config(node);
                     config.bgp_bfd = true;
                     if let Some(bfd) = case.bfd() {
                         config.bfd_interval_ms = bfd.interval_ms;

@@ -46,10 +46,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ferrolb_lab::traffic::{Flows, Loss};
-use ferrolb_lab::{Bird, BirdConfig, Frr, STOP_GRACE, Topology};
+use ferrolb_lab::{Bird, Frr, STOP_GRACE, Topology};
 
 use super::bench_l2::median;
-use super::bgp_shape::{NODE_ASN, ROUTER_ASN, Shape, host_length};
+use super::bgp_shape::{ROUTER_ASN, Shape};
 
 /// The port the nodes count datagrams on (the first VIP's; the next one's is the next port).
 const PORT: u16 = 9100;
@@ -170,12 +170,7 @@ impl Lab {
                 for node in &lab.topology.nodes {
                     // The node takes the VIPs' traffic whatever BIRD does, as with kube-proxy.
                     node.take_vip_traffic(&shape.vips())?;
-                    let mut config = BirdConfig::new(NODE_ASN, node.ipv4);
-                    for peer in shape.peers() {
-                        config = config.neighbor(peer, ROUTER_ASN);
-                    }
-                    config.static_routes =
-                        shape.vips().iter().map(|v| format!("{v}/{}", host_length(*v))).collect();
+                    let mut config = shape.bird_config(node);
                     config.graceful_restart = case.graceful();
                     all.push(Bird::start(&node.netns, &config)?);
                 }

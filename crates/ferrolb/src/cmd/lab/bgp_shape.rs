@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ferrolb_lab::{FrrConfig, Node, ROUTER_V4, ROUTER_V6};
+use ferrolb_lab::{BirdConfig, FrrConfig, Node, ROUTER_V4, ROUTER_V6};
 
 /// The router's ASN.
 pub const ROUTER_ASN: u32 = 64513;
@@ -70,6 +70,17 @@ impl Shape {
             }
         }
         config.maximum_paths = u16::try_from(nodes.len().max(1)).unwrap_or(u16::MAX);
+        config
+    }
+
+    /// BIRD on `node` in ferrolb's place: the router as a neighbor once per
+    /// family, the VIPs as static routes to announce.
+    pub fn bird_config(self, node: &Node) -> BirdConfig {
+        let mut config = BirdConfig::new(NODE_ASN, node.ipv4);
+        for peer in self.peers() {
+            config = config.neighbor(peer, ROUTER_ASN);
+        }
+        config.static_routes = self.vips().iter().map(|v| format!("{v}/{}", host_length(*v))).collect();
         config
     }
 
