@@ -538,8 +538,10 @@ pub struct BfdPlan {
     pub local: Option<IpAddr>,
 }
 
-/// Where a BFD session with `peer` runs from on `node` (see [`BfdPlan::local`]).
-fn bfd_local(peer: &ferrolb_api::config::Peer, node: Option<&Node>) -> Option<IpAddr> {
+/// Where a session with `peer` runs from on `node`: the peer's
+/// `sourceAddress`, else the node's first InternalIP of the peer's family
+/// (the BFD session's address, and the neighbor address the router sees).
+pub fn session_local(peer: &ferrolb_api::config::Peer, node: Option<&Node>) -> Option<IpAddr> {
     let PeerAddress::Ip(address) = peer.address else { return None };
     let v4 = address.to_canonical().is_ipv4();
     let mut node_addresses = node.into_iter().flat_map(ferrolb_api::node::internal_ips);
@@ -590,7 +592,7 @@ fn peers<'a>(config: &'a Config, node: Option<&Node>) -> Vec<Peer<'a>> {
                 bfd: peer
                     .bfd
                     .as_ref()
-                    .map(|profile| BfdPlan { profile: profile.clone(), local: bfd_local(peer, node) }),
+                    .map(|profile| BfdPlan { profile: profile.clone(), local: session_local(peer, node) }),
                 carries_v4: peer.carries(IpFamily::V4),
                 carries_v6: peer.carries(IpFamily::V6),
             }

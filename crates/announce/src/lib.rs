@@ -27,6 +27,7 @@ mod tests;
 
 pub use bgp::{
     BfdPlan, BgpPlan, BgpReplan, Decision, PeerPlan, PeerRoutesChange, Route, plan_bgp, replan_bgp,
+    session_local,
 };
 pub use l2::{Alive, Candidate, Election, Interfaces, L2Leader, L2Plan, L2Vip, plan_l2};
 pub use reason::{L2Reason, Reason, SessionReason, Unusable};

@@ -45,6 +45,8 @@ enum Command {
     Speaker(cmd::speaker::Args),
     /// Show what every LoadBalancer Service would get, without touching the network.
     Plan(cmd::plan::Args),
+    /// Print the routers' side of the BGP sessions: neighbors, ECMP, and a policy accepting only the pools.
+    RouterConfig(cmd::router_config::Args),
     /// Run without Kubernetes, from one file for the whole cluster.
     Run(cmd::run::Args),
     /// Show what a running node does: sessions, VIPs, gossip, configuration (as root).
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::Controller(args) => cmd::controller::run(&args),
         Command::Speaker(args) => cmd::speaker::run(&args),
         Command::Plan(args) => cmd::plan::run(&args),
+        Command::RouterConfig(args) => cmd::router_config::run(&args),
         Command::Run(args) => cmd::run::run(&args),
         Command::Status(args) => cmd::status::run(&args),
         Command::Crds => cmd::crds::run(),

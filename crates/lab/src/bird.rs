@@ -279,9 +279,20 @@ impl Bird {
             crate::netns::check_documentation(n.address)?;
             crate::netns::check_documentation(n.local)?;
         }
+        Bird::start_with(netns, |log| config.render(log))
+    }
+
+    /// Starts BIRD with `bird_conf` as it is (a configuration written
+    /// elsewhere: `ferrolb router-config`'s), logging to its directory.
+    pub fn start_with_text(netns: &Netns, bird_conf: &str) -> Result<Self> {
+        Bird::start_with(netns, |log| format!("log \"{}\" all;\n{bird_conf}", log.display()))
+    }
+
+    /// Starts `bird` with the configuration `render` writes, given the log file.
+    fn start_with(netns: &Netns, render: impl FnOnce(&Path) -> String) -> Result<Self> {
         let dir = ScratchDir::new(netns, "bird")?;
         let log = dir.path().join("bird.log");
-        let conf = dir.write("bird.conf", &config.render(&log))?;
+        let conf = dir.write("bird.conf", &render(&log))?;
         let socket = dir.path().join("bird.ctl");
         let mut bird = Bird { netns: netns.clone(), pid: 0, conf, socket, dir };
         bird.spawn(false)?;

@@ -225,9 +225,15 @@ impl Frr {
             crate::netns::check_documentation(p.peer)?;
             crate::netns::check_documentation(p.local)?;
         }
+        Frr::start_with_text(netns, &config.render(netns.role()), !config.bfd_peers.is_empty())
+    }
+
+    /// Starts FRR with `frr_conf` as it is (a configuration written
+    /// elsewhere: `ferrolb router-config`'s), and bfdd too when `bfd`.
+    pub fn start_with_text(netns: &Netns, frr_conf: &str, bfd: bool) -> Result<Self> {
         let pathspace = netns.name().to_owned();
         let dir = ScratchDir::new(netns, "frr")?;
-        let conf = dir.write("frr.conf", &config.render(netns.role()))?;
+        let conf = dir.write("frr.conf", frr_conf)?;
         dir.write("vtysh.conf", "")?;
         chown_frr(dir.path())?;
         let run_dir = PathBuf::from("/var/run/frr").join(&pathspace);
@@ -260,7 +266,7 @@ impl Frr {
             daemon::ensure_running(netns, frr.bgpd, "bgpd", &blog)?;
             Ok(frr.vtysh("show bgp summary json").is_ok())
         })?;
-        if !config.bfd_peers.is_empty() {
+        if bfd {
             frr.start_bfdd()?;
         }
         Ok(frr)

@@ -6,6 +6,7 @@ pub mod health;
 pub mod lab;
 pub mod man;
 pub mod plan;
+pub mod router_config;
 pub mod run;
 pub mod speaker;
 pub mod status;

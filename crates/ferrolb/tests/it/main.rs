@@ -13,6 +13,7 @@ mod deploy;
 mod l2;
 mod metrics;
 mod monitoring;
+mod router_config;
 mod run;
 mod status;
 mod support;

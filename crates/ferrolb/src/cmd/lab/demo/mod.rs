@@ -187,9 +187,17 @@ impl Network {
         }
     }
 
-    /// Starts FRR and the nodes' servers in `topology`.
+    /// Starts FRR, configured by `ferrolb router-config` for the nodes of
+    /// `topology`, and the nodes' servers.
     fn start(topology: Topology) -> anyhow::Result<Network> {
-        let frr = Frr::start(&topology.router, &topology.router_frr_config(ROUTER_ASN, NODE_ASN))?;
+        let addresses: Vec<String> = topology.nodes.iter().map(|n| n.ipv4.to_string()).collect();
+        let frr_conf = router_frr_config(&format!("{}---\n{}", configuration(), nodes(&addresses)))?;
+        let frr = Frr::start_with_text(&topology.router, &frr_conf, false)?;
+        println!(
+            "  FRR's configuration is `ferrolb router-config --for frr`'s: the {} nodes as neighbors, ECMP over them, \
+             only the pools' prefixes accepted",
+            addresses.len()
+        );
         let mut macs = Vec::new();
         for (i, node) in topology.nodes.iter().enumerate() {
             probe::start_name_server(&node.netns, &node_name(i), WEB)?;
@@ -278,6 +286,23 @@ impl Network {
         let answers = prober.stop()?;
         answers.outage_after(failure).context("no answer after the failure")
     }
+}
+
+/// The router's side of `cluster`, as `ferrolb router-config --for frr` writes it.
+fn router_frr_config(cluster: &str) -> anyhow::Result<String> {
+    let (snapshot, loaded) = ferrolb_api::load::load_str("demo.yaml", cluster);
+    let (config, broken) =
+        ferrolb_api::validate::validated(&snapshot, &ferrolb_api::config::Options::default());
+    let errors: Vec<String> =
+        loaded.iter().chain(&broken).filter(|d| d.is_error()).map(|d| d.to_string()).collect();
+    anyhow::ensure!(errors.is_empty(), "the demo's configuration is invalid: {}", errors.join("; "));
+    let (routers, problems) = ferrolb_router::routers(&config, &snapshot);
+    anyhow::ensure!(
+        problems.is_empty(),
+        "router-config: {}",
+        problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    );
+    Ok(ferrolb_router::render(ferrolb_router::Dialect::Frr, &routers))
 }
 
 /// The `metallb.io` objects of the demo: an L2 pool and a BGP pool with
