@@ -44,6 +44,10 @@ pub const LABEL_SERVICE_NAMESPACE: &str = "metallb.io/service-namespace";
 /// the reporting controller of its Events.
 pub const SPEAKER_NAME: &str = "ferrolb-speaker";
 
+/// Beyond this many status writes at once, each is logged at debug level
+/// and a count at info (as the L2 announcements and the controller do).
+const WRITES_LOGGED_ONE_BY_ONE: usize = 16;
+
 /// A status object of this node, as read or written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusObject<S> {
@@ -428,7 +432,14 @@ impl AnnouncementStatus {
         let mut deleted: BTreeSet<String> = BTreeSet::new();
         let mut created = Vec::new();
         let written: Result<(), AnnouncementError> = async {
-            for write in plan_writes(desired, objects) {
+            let writes = plan_writes(desired, objects);
+            // A line per object when few change; a count when many do (a
+            // speaker taking over 100k VIPs), each one at debug level.
+            let one_by_one = writes.len() <= WRITES_LOGGED_ONE_BY_ONE;
+            if !one_by_one {
+                tracing::info!(kind = %kind, writes = writes.len(), "writing announcement statuses (each one at debug level)");
+            }
+            for write in writes {
                 match write {
                     StatusWrite::Create { service, status } => {
                         let labels = [
@@ -447,12 +458,20 @@ impl AnnouncementStatus {
                         let name = made.meta().name.clone().unwrap_or_default();
                         // The status subresource: a create drops the status, as MetalLB notes.
                         write_status(&api, &name, &status).await.map_err(error)?;
-                        tracing::info!(kind = %kind, name, service = %service, "announcement status created");
+                        if one_by_one {
+                            tracing::info!(kind = %kind, name, service = %service, "announcement status created");
+                        } else {
+                            tracing::debug!(kind = %kind, name, service = %service, "announcement status created");
+                        }
                         created.push(StatusObject { name, service, status });
                     }
                     StatusWrite::Update { name, service, status } => {
                         write_status(&api, &name, &status).await.map_err(error)?;
-                        tracing::info!(kind = %kind, name, service = %service, "announcement status updated");
+                        if one_by_one {
+                            tracing::info!(kind = %kind, name, service = %service, "announcement status updated");
+                        } else {
+                            tracing::debug!(kind = %kind, name, service = %service, "announcement status updated");
+                        }
                         updated.insert(name, status);
                     }
                     StatusWrite::Delete { name } => {
@@ -462,7 +481,11 @@ impl AnnouncementStatus {
                             Err(kube::Error::Api(e)) if e.code == 404 => {}
                             Err(source) => return Err(error(source)),
                         }
-                        tracing::info!(kind = %kind, name, "announcement status deleted");
+                        if one_by_one {
+                            tracing::info!(kind = %kind, name, "announcement status deleted");
+                        } else {
+                            tracing::debug!(kind = %kind, name, "announcement status deleted");
+                        }
                         deleted.insert(name);
                     }
                 }

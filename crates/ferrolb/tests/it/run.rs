@@ -175,6 +175,26 @@ fn run_keeps_ips_across_restarts() {
 }
 
 #[test]
+fn many_services_assigned_or_removed_are_one_line_each_time_not_one_per_service() {
+    let scratch = Scratch::new("many");
+    let base = BASE.replace("192.0.2.10-192.0.2.20", "192.0.2.0/24");
+    let services: String = (0..120).map(|i| service(&format!("svc-{i}"))).collect();
+    scratch.write(&(base.clone() + &services));
+    let runner = scratch.start();
+    scratch.wait_for(|s| !ips(s, "svc-119").is_empty());
+    scratch.write(&(base + &service("svc-0")));
+    scratch.wait_for(|s| ips(s, "svc-119").is_empty() && !ips(s, "svc-0").is_empty());
+    let log = runner.stop();
+    assert_eq!(
+        log.matches("IPs assigned, changed or released (each one at debug level)").count(),
+        2,
+        "{log}"
+    );
+    assert!(!log.contains("service removed"), "{log}");
+    assert!(!log.contains("IPs assigned service"), "{log}");
+}
+
+#[test]
 fn run_refuses_to_start_without_its_node() {
     let scratch = Scratch::new("nonode");
     scratch.write(&BASE.replace("name: node1", "name: node9"));

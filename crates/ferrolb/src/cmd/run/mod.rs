@@ -435,12 +435,12 @@ fn log_changed<'a>(allocation: &Allocation, keys: impl Iterator<Item = &'a Servi
     let keys: Vec<&ServiceKey> = keys.collect();
     let one_by_one = keys.len() <= CHANGES_LOGGED_ONE_BY_ONE;
     if !one_by_one {
-        info!(services = keys.len(), "IPs assigned or changed (each one at debug level)");
+        info!(services = keys.len(), "IPs assigned, changed or released (each one at debug level)");
     }
     for key in keys {
         match allocation.get(&key.namespace, &key.name) {
             Some(outcome) => log_outcome(outcome, one_by_one),
-            None => info!(service = %key, "service removed, IPs released"),
+            None => log_removed(&key.to_string(), one_by_one),
         }
     }
 }
@@ -486,10 +486,9 @@ impl GossipArgs {
 /// gone (a summary instead when there are many).
 fn log_changes(before: Option<&Allocation>, after: &Allocation) {
     let changes = changes(before.map_or(&[][..], |b| &b.services), &after.services);
-    let changed = changes.iter().filter(|c| matches!(c, Change::Outcome(_))).count();
-    let one_by_one = changed <= CHANGES_LOGGED_ONE_BY_ONE;
+    let one_by_one = changes.len() <= CHANGES_LOGGED_ONE_BY_ONE;
     if !one_by_one {
-        info!(services = changed, "IPs assigned or changed (each one at debug level)");
+        info!(services = changes.len(), "IPs assigned, changed or released (each one at debug level)");
         if !tracing::enabled!(tracing::Level::DEBUG) {
             return;
         }
@@ -497,10 +496,17 @@ fn log_changes(before: Option<&Allocation>, after: &Allocation) {
     for change in changes {
         match change {
             Change::Outcome(s) => log_outcome(s, one_by_one),
-            Change::Removed(s) => {
-                info!(service = format!("{}/{}", s.namespace, s.name), "service removed, IPs released");
-            }
+            Change::Removed(s) => log_removed(&format!("{}/{}", s.namespace, s.name), one_by_one),
         }
+    }
+}
+
+/// One line for a Service gone, at info level or, when many changed, at debug level.
+fn log_removed(service: &str, one_by_one: bool) {
+    if one_by_one {
+        info!(service, "service removed, IPs released");
+    } else {
+        debug!(service, "service removed, IPs released");
     }
 }
 
