@@ -33,6 +33,8 @@ pub struct Args {
     #[arg(long)]
     no_leader_election: bool,
     #[command(flatten)]
+    secure_metrics: super::secure_metrics::SecureMetricsArgs,
+    #[command(flatten)]
     log: super::LogArgs,
 }
 
@@ -71,7 +73,11 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
 
     // Connected to the API server: ready (the Lease decides who writes).
     let render = move || metrics.lock().map(|m| m.render()).unwrap_or_default();
-    super::health::serve_on_default_port(tokio::sync::watch::channel(true).1, Arc::new(render)).await;
+    let ready = tokio::sync::watch::channel(true).1;
+    let render: super::health::Metrics = Arc::new(render);
+    super::health::serve_on_default_port(ready.clone(), Arc::clone(&render)).await;
+    let secure = Some(std::net::SocketAddr::from(([0, 0, 0, 0], super::secure_metrics::PORT)));
+    args.secure_metrics.serve_or_warn(secure, &holder, ready, render).await;
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let stopped = tokio::select! {

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -42,14 +42,22 @@ pub async fn serve(addr: SocketAddr, ready: watch::Receiver<bool>, metrics: Metr
             let Ok((mut stream, _)) = listener.accept().await else { continue };
             let ready = *ready.borrow();
             let metrics = Arc::clone(&metrics);
-            tokio::spawn(async move {
-                let mut request = [0u8; 1024];
-                let Ok(n) = stream.read(&mut request).await else { return };
-                let _ = stream.write_all(response(&request[..n], ready, &*metrics).as_bytes()).await;
-            });
+            tokio::spawn(async move { answer(&mut stream, ready, &*metrics).await });
         }
     });
     Ok(())
+}
+
+/// Reads one request from `stream` and writes its response (plain or TLS alike).
+pub async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    ready: bool,
+    metrics: &(dyn Fn() -> String + Send + Sync),
+) {
+    let mut request = [0u8; 1024];
+    let Ok(n) = stream.read(&mut request).await else { return };
+    let _ = stream.write_all(response(&request[..n], ready, metrics).as_bytes()).await;
+    let _ = stream.shutdown().await;
 }
 
 /// The whole HTTP response to `request` (its first bytes suffice).

@@ -8,6 +8,7 @@ pub mod man;
 pub mod plan;
 pub mod router_config;
 pub mod run;
+pub mod secure_metrics;
 pub mod speaker;
 pub mod status;
 pub mod validate;

@@ -18,6 +18,7 @@
 //! The speaker does not make the host accept VIP traffic (no local routes):
 //! in a cluster kube-proxy does, on every node.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +64,8 @@ pub struct Args {
     #[command(flatten)]
     gossip: GossipArgs,
     #[command(flatten)]
+    secure_metrics: super::secure_metrics::SecureMetricsArgs,
+    #[command(flatten)]
     log: super::LogArgs,
 }
 
@@ -103,7 +106,10 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     // Ready once the first snapshot is announced.
     let (ready, ready_rx) = tokio::sync::watch::channel(false);
     let observed = announcer.observed();
-    super::health::serve_on_default_port(ready_rx, Arc::new(move || observed.metrics().render())).await;
+    let metrics: super::health::Metrics = Arc::new(move || observed.metrics().render());
+    super::health::serve_on_default_port(ready_rx.clone(), Arc::clone(&metrics)).await;
+    let secure = Some(SocketAddr::from(([0, 0, 0, 0], super::secure_metrics::PORT)));
+    args.secure_metrics.serve_or_warn(secure, &args.node, ready_rx, metrics).await;
     let observed = announcer.observed();
     let socket = super::status::socket_of(&args.node);
     let served = super::status::serve(&socket, observed.clone()).await;

@@ -198,3 +198,75 @@ status:
     assert_eq!(per_vip, 0, "{log}");
     assert!(log.contains("vips=40"), "{log}");
 }
+
+/// `curl` of `url` from inside `node`, with `args` (TLS options); the body, or `None` on failure.
+fn curl(node: &Netns, url: &str, args: &[&str]) -> Option<String> {
+    let out = node
+        .command("curl")
+        .args(["-sf", "--max-time", "5", "--resolve", "localhost:9120:127.0.0.1"])
+        .args(args)
+        .arg(url)
+        .output()
+        .ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A self-signed certificate for `localhost` written as `NAME.crt` and
+/// `NAME.key` in `dir` (as a Secret's tls.crt and tls.key).
+fn certificate(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    // Beside, then renamed over: as a Secret volume's files change at once.
+    for (ext, text) in [("crt", made.cert.pem()), ("key", made.signing_key.serialize_pem())] {
+        std::fs::write(dir.join(format!("{name}.{ext}.new")), text).unwrap();
+    }
+    for ext in ["key", "crt"] {
+        std::fs::rename(dir.join(format!("{name}.{ext}.new")), dir.join(format!("live.{ext}"))).unwrap();
+    }
+    let ca = dir.join(format!("{name}.pem"));
+    std::fs::copy(dir.join("live.crt"), &ca).unwrap();
+    ca
+}
+
+/// HTTPS `/metrics` as in a cluster (port 9120): with a Secret's certificate,
+/// followed when it is renewed, else self-signed; plain HTTP gets nothing there.
+#[test]
+fn https_metrics_use_the_secrets_certificate_follow_its_renewal_or_sign_their_own() {
+    if !lab_ready(&["ip", "vtysh", "curl"]) {
+        return;
+    }
+    let (router, node) = pair(&["192.0.2.11/24"]);
+    let frr = frr_with_node1(&router);
+    let dir = node.dir().join("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let first = certificate(&dir, "first");
+    let (cert, key) = (dir.join("live.crt"), dir.join("live.key"));
+    let https = ["--secure-metrics-address", "127.0.0.1:9120"];
+    let files = ["--metrics-tls-cert", cert.to_str().unwrap(), "--metrics-tls-key", key.to_str().unwrap()];
+    let ferrolb = Ferrolb::start_with(&node, "node1", &cluster(1), &[&https[..], &files[..]].concat());
+    wait_for("the session Established", TIMEOUT, || established(&frr, NODE_IP));
+    let url = "https://localhost:9120/metrics";
+    let up = format!("metallb_bgp_session_up{{peer=\"{PEER}\"}} 1");
+    let trusted = |ca: &std::path::Path| curl(&node, url, &["--cacert", ca.to_str().unwrap()]);
+    wait_for("the session up in the HTTPS metrics", TIMEOUT, || {
+        trusted(&first).is_some_and(|t| has(&t, &up))
+    });
+    assert_eq!(curl(&node, "http://localhost:9120/metrics", &[]), None, "plain HTTP answered on 9120");
+
+    // The Secret renewed: the new certificate is served, the old one no longer.
+    let second = certificate(&dir, "second");
+    wait_for("the renewed certificate served", TIMEOUT, || trusted(&second).is_some());
+    assert_eq!(trusted(&first), None, "{}", ferrolb.log());
+    // A renewal that cannot be used: the last good certificate stays.
+    std::fs::write(&key, "not a key").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(trusted(&second).is_some_and(|t| has(&t, &up)), "{}", ferrolb.log());
+    assert!(ferrolb.log().contains("the changed certificate cannot be used"), "{}", ferrolb.log());
+    ferrolb.stop();
+
+    // No certificate given: a self-signed one (scraped without verification, as MetalLB's ServiceMonitor does).
+    let ferrolb = Ferrolb::start_with(&node, "node1", &cluster(1), &https);
+    wait_for("self-signed HTTPS metrics", TIMEOUT, || {
+        curl(&node, url, &["--insecure"]).is_some_and(|t| t.contains("metallb_bgp_session_up"))
+    });
+    assert_eq!(trusted(&second), None, "{}", ferrolb.log());
+}

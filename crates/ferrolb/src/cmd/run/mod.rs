@@ -69,6 +69,8 @@ pub struct Args {
     /// Where to serve `/metrics` (Prometheus, plain HTTP) and `/healthz`.
     #[arg(long, default_value = "0.0.0.0:7472")]
     metrics_address: std::net::SocketAddr,
+    #[command(flatten)]
+    secure_metrics: crate::cmd::secure_metrics::SecureMetricsArgs,
     /// The control socket `ferrolb status` asks; default /run/ferrolb/NODE.sock.
     #[arg(long)]
     control_socket: Option<PathBuf>,
@@ -105,12 +107,10 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let observed = announcer.observed();
     let metrics = observed.clone();
     let ready = tokio::sync::watch::channel(true).1;
-    crate::cmd::health::serve_or_warn(
-        args.metrics_address,
-        ready,
-        Arc::new(move || metrics.metrics().render()),
-    )
-    .await;
+    let metrics: crate::cmd::health::Metrics = Arc::new(move || metrics.metrics().render());
+    crate::cmd::health::serve_or_warn(args.metrics_address, ready.clone(), Arc::clone(&metrics)).await;
+    // Standalone, plain HTTP is the default (as MetalLB's older releases); HTTPS when asked.
+    args.secure_metrics.serve_or_warn(None, &args.node, ready, metrics).await;
     let socket = args.control_socket.clone().unwrap_or_else(|| crate::cmd::status::socket_of(&args.node));
     let served = crate::cmd::status::serve(&socket, observed.clone()).await;
     if let Err(e) = &served {
