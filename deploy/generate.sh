@@ -1,7 +1,9 @@
 #!/bin/sh
-# Regenerates deploy/crds/*.yaml (from `ferrolb crds`) and deploy/ferrolb.yaml
-# (every manifest under deploy/, in apply order). The same test, without
-# FERROLB_REGENERATE, fails when a generated file is out of date.
+# Regenerates deploy/crds/*.yaml (from `ferrolb crds`), deploy/ferrolb.yaml
+# (every manifest under deploy/, in apply order) and the Helm chart's copies
+# under deploy/helm/ferrolb/files/ (the CRDs, monitoring/ferrolb-rules.yaml).
+# The same test, without FERROLB_REGENERATE, fails when a generated file is
+# out of date.
 set -eu
 cd "$(dirname "$0")/.."
 test=deploy::generated_files_are_up_to_date

@@ -1,6 +1,7 @@
 //! `/metrics` over HTTPS on port 9120, where MetalLB's current chart serves
 //! it in a cluster (through its kube-rbac-proxy sidecar): with the
-//! certificate of a mounted Secret (`tls.crt`, `tls.key`), read again when
+//! certificate of a mounted Secret (`tls.crt`, `tls.key` in the directory
+//! `--metrics-cert-dir` names, as MetalLB's flag), read again when
 //! the files change (cert-manager renews them in place), else with a
 //! self-signed certificate made at start, which Prometheus scrapes with
 //! `insecure_skip_verify` as MetalLB's ServiceMonitor does.
@@ -33,13 +34,11 @@ pub struct SecureMetricsArgs {
     /// Where HTTPS /metrics (and the health paths) listen; `off` for nowhere.
     #[arg(long, value_name = "ADDRESS|off")]
     pub secure_metrics_address: Option<Listen>,
-    /// The PEM certificate chain of HTTPS /metrics (a mounted Secret's
-    /// tls.crt), read again when it changes; without it, a self-signed one.
-    #[arg(long, requires = "metrics_tls_key")]
-    pub metrics_tls_cert: Option<PathBuf>,
-    /// Its PEM private key (tls.key).
-    #[arg(long, requires = "metrics_tls_cert")]
-    pub metrics_tls_key: Option<PathBuf>,
+    /// A directory holding tls.crt and tls.key (PEM; a mounted Secret, as
+    /// MetalLB's flag of that name), read again when they change; without
+    /// it, a self-signed certificate.
+    #[arg(long, value_name = "DIR")]
+    pub metrics_cert_dir: Option<PathBuf>,
 }
 
 /// An address to listen on, or none.
@@ -77,9 +76,9 @@ impl SecureMetricsArgs {
     ) {
         let Some(addr) = self.address(default) else { return };
         let served = async {
-            let source = match (&self.metrics_tls_cert, &self.metrics_tls_key) {
-                (Some(cert), Some(key)) => Source::Files { cert: cert.clone(), key: key.clone() },
-                _ => Source::SelfSigned(name.to_owned()),
+            let source = match &self.metrics_cert_dir {
+                Some(dir) => Source::Files { cert: dir.join("tls.crt"), key: dir.join("tls.key") },
+                None => Source::SelfSigned(name.to_owned()),
             };
             serve(addr, Certificate::new(source)?, ready, metrics).await
         };

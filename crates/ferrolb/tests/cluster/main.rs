@@ -12,6 +12,7 @@
 mod controller;
 mod conversion;
 mod deploy;
+mod helm;
 mod metallb;
 mod metallb_speaker;
 mod rbac;
@@ -41,6 +42,11 @@ macro_rules! tests {
 const TESTS: &[Test] = tests![
     deploy::ferrolb_yaml_applies_and_every_crd_is_established,
     deploy::metallb_configurations_apply_unchanged,
+    helm::chart_lints_strict,
+    helm::default_values_render_deploy_ferrolb_yaml,
+    helm::other_values_render_what_they_say,
+    helm::values_ferrolb_cannot_honour_fail_rendering,
+    helm::rendered_manifests_apply_to_the_api_server,
     rules::every_metallb_schema_rule_is_refused_naming_the_field,
     rules::every_cel_rule_is_refused_naming_the_field,
     conversion::bgppeer_versions_convert_as_metallbs_webhook,

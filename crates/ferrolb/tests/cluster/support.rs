@@ -287,3 +287,45 @@ impl Drop for Cleanup<'_> {
         }
     }
 }
+
+/// The documents of a YAML stream, as JSON.
+pub fn parse_documents(text: &str) -> Vec<Value> {
+    let (documents, error) = ferrolb_api::yaml::parse_documents(text);
+    assert_eq!(error, None, "YAML syntax");
+    documents
+        .iter()
+        .filter(|d| !d.is_null())
+        .map(|d| ferrolb_api::yaml::de::from_node::<Value>(d, &[]).expect("JSON-like YAML").0)
+        .collect()
+}
+
+/// What `scripts/go-tools paths` prints for `name` (`FERROLB_HELM_BIN`, ...),
+/// the environment variable of that name first.
+pub fn go_tools_path(name: &str) -> Option<PathBuf> {
+    if let Some(value) = std::env::var_os(name).filter(|v| !v.is_empty()) {
+        return Some(value.into());
+    }
+    let out = Command::new("bash").arg(ferrolb_lab::k8s::GO_TOOLS).arg("paths").output().ok()?;
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    printed
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Helm, built by `scripts/go-tools helm` (its directory: `FERROLB_HELM_BIN`).
+/// When it is not built, `None` after a `SKIPPED` line naming `test`; where
+/// the tests must run (`CI` or `FERROLB_GO_TOOLS_REQUIRED` set) a panic instead.
+pub fn helm(test: &str) -> Option<PathBuf> {
+    let helm = go_tools_path("FERROLB_HELM_BIN").map(|dir| dir.join("helm")).filter(|h| h.is_file());
+    if helm.is_none() {
+        let reason = "helm is not built (run scripts/go-tools helm)";
+        if std::env::var_os("CI").is_some() || std::env::var_os("FERROLB_GO_TOOLS_REQUIRED").is_some() {
+            panic!("{test}: {reason}");
+        }
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {reason}");
+    }
+    helm
+}

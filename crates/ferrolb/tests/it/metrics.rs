@@ -211,8 +211,8 @@ fn curl(node: &Netns, url: &str, args: &[&str]) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// A self-signed certificate for `localhost` written as `NAME.crt` and
-/// `NAME.key` in `dir` (as a Secret's tls.crt and tls.key).
+/// A self-signed certificate for `localhost` written as `tls.crt` and
+/// `tls.key` in `dir` (as a Secret's), and as `NAME.pem` to trust it by.
 fn certificate(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
     let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     // Beside, then renamed over: as a Secret volume's files change at once.
@@ -220,10 +220,10 @@ fn certificate(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
         std::fs::write(dir.join(format!("{name}.{ext}.new")), text).unwrap();
     }
     for ext in ["key", "crt"] {
-        std::fs::rename(dir.join(format!("{name}.{ext}.new")), dir.join(format!("live.{ext}"))).unwrap();
+        std::fs::rename(dir.join(format!("{name}.{ext}.new")), dir.join(format!("tls.{ext}"))).unwrap();
     }
     let ca = dir.join(format!("{name}.pem"));
-    std::fs::copy(dir.join("live.crt"), &ca).unwrap();
+    std::fs::copy(dir.join("tls.crt"), &ca).unwrap();
     ca
 }
 
@@ -239,9 +239,9 @@ fn https_metrics_use_the_secrets_certificate_follow_its_renewal_or_sign_their_ow
     let dir = node.dir().join("tls");
     std::fs::create_dir_all(&dir).unwrap();
     let first = certificate(&dir, "first");
-    let (cert, key) = (dir.join("live.crt"), dir.join("live.key"));
+    let key = dir.join("tls.key");
     let https = ["--secure-metrics-address", "127.0.0.1:9120"];
-    let files = ["--metrics-tls-cert", cert.to_str().unwrap(), "--metrics-tls-key", key.to_str().unwrap()];
+    let files = ["--metrics-cert-dir", dir.to_str().unwrap()];
     let ferrolb = Ferrolb::start_with(&node, "node1", &cluster(1), &[&https[..], &files[..]].concat());
     wait_for("the session Established", TIMEOUT, || established(&frr, NODE_IP));
     let url = "https://localhost:9120/metrics";
