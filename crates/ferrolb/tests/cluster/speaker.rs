@@ -89,6 +89,22 @@ fn endpoints_on(namespace: &str, service: &str, node: &str) -> String {
     )
 }
 
+/// `curl -k URL` from inside `netns` (the speakers' certificates are self-signed).
+fn curl(netns: &ferrolb_lab::Netns, url: &str) -> String {
+    let out = netns
+        .command("curl")
+        .args(["-sfk", "--max-time", "5", url])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success(), "curl {url}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A TCP port free on the host's loopback now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap()
+}
+
 /// A Pod standing for the speaker's own (no kubelet runs it): what its
 /// status objects are owned by. Returns its uid.
 fn speaker_pod(cluster: &Cluster, name: &str, node: &str) -> String {
@@ -150,7 +166,10 @@ pub fn three_speakers_announce_by_bgp_and_l2(cluster: &Cluster) {
     cleanup.delete(&["-f", &file.to_string_lossy()]);
     cluster.try_apply(&configuration).unwrap_or_else(|e| panic!("{e}"));
 
-    let mut controller = cluster.controller("controller-speakers", &["--no-leader-election"]);
+    // HTTPS metrics on a port of its own: the host's 9120 may be taken.
+    let secure = format!("127.0.0.1:{}", free_port());
+    let mut controller = cluster
+        .controller("controller-speakers", &["--no-leader-election", "--secure-metrics-address", &secure]);
     controller.wait_for_log(&["leading"], Duration::from_secs(30));
     let port = cluster.plane().port();
     let relays: Vec<ApiRelay> = topology
@@ -246,6 +265,42 @@ pub fn three_speakers_announce_by_bgp_and_l2(cluster: &Cluster) {
         events["items"].as_array().into_iter().flatten().filter(|e| e["reason"] == "nodeAssigned").collect();
     let expected = format!("announcing from node \"{}\" with protocol \"layer2\"", leader[0]);
     assert!(assigned.iter().any(|e| e["note"] == expected.as_str()), "no event {expected:?} in {assigned:?}");
+
+    // What an operator sees of it: the speakers' metrics over HTTPS on 9120
+    // (self-signed, as MetalLB's) and plain on 7472, `ferrolb status` on the
+    // node (what `kubectl exec` into the speaker runs), the controller's metrics.
+    let netns = &topology.nodes[index].netns;
+    let peer = format!("peer=\"{}:179\"", ferrolb_lab::ROUTER_V4);
+    let announced = format!(
+        "metallb_speaker_announced{{ip=\"{L2_VIP_V4}\",node=\"{}\",protocol=\"layer2\",service=\"{namespace}/web-l2\"}} 1",
+        leader[0]
+    );
+    for url in ["https://127.0.0.1:9120/metrics", "http://127.0.0.1:7472/metrics"] {
+        let text = curl(netns, url);
+        assert!(text.lines().any(|l| l == format!("metallb_bgp_session_up{{{peer}}} 1")), "{url}:\n{text}");
+        assert!(text.lines().any(|l| l == announced), "{url}: no {announced}:\n{text}");
+    }
+    let status = netns
+        .command(env!("CARGO_BIN_EXE_ferrolb"))
+        .args(["status", "--node", &leader[0], "-o", "json"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let status: Value = serde_json::from_slice(&status.stdout)
+        .unwrap_or_else(|e| panic!("ferrolb status: {e}: {}", String::from_utf8_lossy(&status.stderr)));
+    assert_eq!(status["node"], leader[0].as_str(), "{status}");
+    assert_eq!(status["sessions"][0]["state"], "Established", "{status}");
+    let vips: Vec<&Value> = status["vips"].as_array().into_iter().flatten().collect();
+    assert!(
+        vips.iter().any(|v| v["ip"] == L2_VIP_V4 && v["service"] == format!("{namespace}/web-l2").as_str()),
+        "{status}"
+    );
+    let controller_metrics = std::process::Command::new("curl")
+        .args(["-sfk", "--max-time", "5", &format!("https://{secure}/metrics")])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8_lossy(&controller_metrics.stdout);
+    let in_use = format!("metallb_allocator_addresses_in_use_total{{pool=\"{namespace}-routed\"}} 2");
+    assert!(text.lines().any(|l| l == in_use), "controller: no {in_use}:\n{text}");
 
     // The leader's speaker dies without a word; the pod that replaces it
     // adopts the status objects the dead one left, of both kinds.
