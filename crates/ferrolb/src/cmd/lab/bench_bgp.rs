@@ -45,10 +45,13 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+
 use ferrolb_lab::mrt::{MrtRoute, table_dump};
 use ferrolb_lab::{Bird, BirdConfig, Frr, FrrConfig, GoBgp, GoBgpConfig, Netns, STOP_GRACE, veth};
 
 use super::memory::Memory;
+use super::plot::{self, Strip};
+use super::progress::Progress;
 
 /// The router's address and ASN.
 const ROUTER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -82,6 +85,9 @@ pub struct Args {
     /// all N) is reported, and every file-change sample.
     #[arg(long, default_value_t = 1)]
     runs: usize,
+    /// Where to write the plot (SVG): every run's time to all N routes, per speaker and size.
+    #[arg(long, default_value = "bench-bgp.svg")]
+    plot: std::path::PathBuf,
 }
 
 /// The BGP speakers compared.
@@ -153,12 +159,14 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let cap = Duration::from_secs(args.cap_secs);
     let mut rows = Vec::new();
     let mut changes = Vec::new();
+    let mut strips: Vec<Strip> = Vec::new();
+    let progress = Progress::new("bgp", args.sizes.len() * 3 * args.runs.max(1));
     for &size in &args.sizes {
         anyhow::ensure!(size > 0 && size <= MAX_SIZE, "sizes must be between 1 and {MAX_SIZE}");
         for speaker in [Speaker::Ferrolb, Speaker::GoBgp, Speaker::Bird] {
             let mut runs = Vec::new();
             for run in 1..=args.runs.max(1) {
-                eprintln!("bench bgp: {size} routes from {} (run {run})…", speaker.name());
+                progress.start(&format!("{size} routes from {} (run {run})", speaker.name()));
                 let (row, change) = measure(&exe, speaker, size, cap)
                     .with_context(|| format!("{} with {size} routes", speaker.name()))?;
                 if let Some(c) = change {
@@ -171,23 +179,30 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     }
                 }
                 let capped = row.secs.is_none();
-                match row.secs {
-                    Some(s) => eprintln!("  {s:.3} s, peak {:.1} MiB", row.memory.peak_mib),
-                    None => eprintln!(
-                        "  capped: only {} of {size} routes in FRR's kernel after {} s; no more runs",
+                progress.done(&match row.secs {
+                    Some(s) => format!("{s:.3} s, peak {:.1} MiB", row.memory.peak_mib),
+                    None => format!(
+                        "capped: only {} of {size} routes in FRR's kernel after {} s; no more runs",
                         row.present, args.cap_secs
                     ),
-                }
+                });
                 runs.push(row);
                 if capped {
                     break;
                 }
             }
+            let values = runs.iter().map(|r| r.secs.unwrap_or(f64::INFINITY)).collect();
+            strips.push(Strip { label: format!("{}, {size} routes", speaker.name()), values });
             runs.sort_by(|a, b| a.secs.unwrap_or(f64::INFINITY).total_cmp(&b.secs.unwrap_or(f64::INFINITY)));
             rows.push(runs.swap_remove(runs.len() / 2));
         }
     }
+    drop(progress);
     println!("{}", render(&rows, &changes, args.cap_secs));
+    let svg =
+        plot::strips("BGP: N routes from one speaker until all are in FRR's kernel", "seconds", &strips);
+    std::fs::write(&args.plot, svg).with_context(|| format!("writing {}", args.plot.display()))?;
+    println!("plot: {}", args.plot.display());
     Ok(ExitCode::SUCCESS)
 }
 

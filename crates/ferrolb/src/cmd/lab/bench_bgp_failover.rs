@@ -68,6 +68,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+
 use ferrolb_lab::{Bird, Frr, FrrBfdPeer, Node, ROUTER_V4, ROUTER_V6, Topology};
 
 use super::bench_bgp::unix_now;
@@ -75,6 +76,8 @@ use super::bench_l2::median;
 use super::bgp_shape::{ROUTER_ASN, Shape};
 #[cfg(test)]
 use super::bgp_shape::{VIP4, VIP6};
+use super::plot::{self, Strip};
+use super::progress::Progress;
 
 /// The node that fails (index into the topology's nodes); node1 survives.
 const FAILING: usize = 1;
@@ -104,6 +107,9 @@ pub struct Args {
     /// The shapes to measure (all by default).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Shape::ALL)]
     shape: Vec<Shape>,
+    /// Where to write the plot (SVG): every run's failover time, per shape and case.
+    #[arg(long, default_value = "bench-bgp-failover.svg")]
+    plot: std::path::PathBuf,
 }
 
 /// What the nodes run.
@@ -216,27 +222,40 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.hold_time >= 3, "--hold-time must be at least 3 (seconds), as BGP requires");
     let exe = std::env::current_exe().context("cannot find the ferrolb binary")?;
     let hold = args.hold_time;
-    eprintln!("bench bgp-failover: hold time {hold} s; node2 fails, node1 keeps the route");
     let mut series: Vec<Series> = args
         .shape
         .iter()
         .flat_map(|&shape| CASES.iter().map(move |&case| Series { shape, case, runs: Vec::new() }))
         .collect();
+    let progress = Progress::new("bgp-failover", args.runs * series.len());
+    progress.note(&format!("bench bgp-failover: hold time {hold} s; node2 fails, node1 keeps the route"));
     for run in 1..=args.runs {
         for s in &mut series {
             let what = format!("{}, {}", s.shape, s.case.name(hold));
-            eprint!("bench bgp-failover: {what} (run {run}/{})… ", args.runs);
+            progress.start(&format!("{what} (run {run}/{})", args.runs));
             let failover =
                 measure(&exe, s.shape, s.case, hold).with_context(|| format!("{what} run {run}"))?;
-            match (failover.gone_ms, failover.down_ms) {
-                (Some(ms), Some(down)) => eprintln!("{ms:.0} ms (bgpd Down after {down:.0} ms)"),
-                (Some(ms), None) => eprintln!("{ms:.0} ms"),
-                (None, _) => eprintln!("the path was still there after {} s", cap(s.case, hold).as_secs()),
-            }
+            progress.done(&match (failover.gone_ms, failover.down_ms) {
+                (Some(ms), Some(down)) => format!("{ms:.0} ms (bgpd Down after {down:.0} ms)"),
+                (Some(ms), None) => format!("{ms:.0} ms"),
+                (None, _) => format!("the path was still there after {} s", cap(s.case, hold).as_secs()),
+            });
             s.runs.push(failover);
         }
     }
+    drop(progress);
     println!("{}", render(&series, hold));
+    let rows: Vec<Strip> = series
+        .iter()
+        .map(|s| Strip { label: format!("{}: {}", s.shape, s.case.name(hold)), values: s.values() })
+        .collect();
+    let svg = plot::strips(
+        "BGP failover: a node dies, until the router's kernel drops its path",
+        "milliseconds",
+        &rows,
+    );
+    std::fs::write(&args.plot, svg).with_context(|| format!("writing {}", args.plot.display()))?;
+    println!("plot: {}", args.plot.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -50,6 +50,7 @@ use ferrolb_lab::{Bird, Frr, STOP_GRACE, Topology};
 
 use super::bench_l2::median;
 use super::bgp_shape::{ROUTER_ASN, Shape};
+use super::progress::Progress;
 
 /// The port the nodes count datagrams on (the first VIP's; the next one's is the next port).
 const PORT: u16 = 9100;
@@ -124,15 +125,17 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .iter()
         .flat_map(|&shape| CASES.iter().map(move |&case| (shape, case, Vec::new())))
         .collect();
+    let progress = Progress::new("graceful-restart", args.runs * rounds.len());
     for run in 1..=args.runs {
         for (shape, case, done) in &mut rounds {
-            eprint!("bench graceful-restart: {shape}, {} (run {run}/{})… ", case.name(), args.runs);
+            progress.start(&format!("{shape}, {} (run {run}/{})", case.name(), args.runs));
             let round = measure(&exe, *shape, *case)
                 .with_context(|| format!("{shape}, {} run {run}", case.name()))?;
-            eprintln!("{}", round.loss);
+            progress.done(&round.loss.to_string());
             done.push(round);
         }
     }
+    drop(progress);
     println!("{}", render(&rounds));
     Ok(ExitCode::SUCCESS)
 }

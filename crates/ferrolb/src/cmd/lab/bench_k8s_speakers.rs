@@ -515,7 +515,7 @@ impl Bench<'_> {
         speakers.kill(index);
         let mut outages = [None, None];
         for (outage, prober) in outages.iter_mut().zip(probers) {
-            let seen = outage_of_failover(prober, failure, &leader, TAKEOVER_CAP)?;
+            let (seen, _) = outage_of_failover(prober, failure, &leader, TAKEOVER_CAP)?;
             *outage = seen.map(|o| o.duration.as_secs_f64() * 1000.0);
         }
         drop(speakers);

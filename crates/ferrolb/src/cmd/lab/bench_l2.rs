@@ -42,6 +42,9 @@ use anyhow::Context;
 use ferrolb_lab::outage::{self, Answers, Prober};
 use ferrolb_lab::{Keepalived, KeepalivedConfig, Topology};
 
+use super::plot::{self, Lane};
+use super::progress::Progress;
+
 /// The VIP every setup serves.
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 200);
 /// The UDP port of the name servers.
@@ -71,6 +74,10 @@ pub struct Args {
     /// Milliseconds between two requests of the client.
     #[arg(long, default_value_t = 10)]
     interval_ms: u64,
+    /// Where to write the plot (SVG): each setup's median run, the client's
+    /// replies around the failure, coloured by the node that answered.
+    #[arg(long, default_value = "bench-l2-failover.svg")]
+    plot: std::path::PathBuf,
 }
 
 /// What serves the VIP.
@@ -98,6 +105,8 @@ impl Setup {
 struct Series {
     setup: Setup,
     outages: Vec<Option<f64>>,
+    /// Each run's replies, by milliseconds from the failure, for the plot.
+    replies: Vec<Vec<(f64, String)>>,
 }
 
 impl Series {
@@ -124,21 +133,55 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!((1..=1000).contains(&args.interval_ms), "--interval-ms must be 1 to 1000");
     let exe = std::env::current_exe().context("cannot find the ferrolb binary")?;
     let interval = Duration::from_millis(args.interval_ms);
-    let mut series: Vec<Series> = SETUPS.iter().map(|&setup| Series { setup, outages: Vec::new() }).collect();
+    let mut series: Vec<Series> =
+        SETUPS.iter().map(|&setup| Series { setup, outages: Vec::new(), replies: Vec::new() }).collect();
+    let progress = Progress::new("l2-failover", args.runs * series.len());
     for run in 1..=args.runs {
         for s in &mut series {
-            eprint!("bench l2-failover: {} (run {run}/{})… ", s.setup.name(), args.runs);
+            progress.start(&format!("{} (run {run}/{})", s.setup.name(), args.runs));
             let failover =
                 measure(&exe, s.setup, interval).with_context(|| format!("{} run {run}", s.setup.name()))?;
-            match &failover.outage_ms {
-                Some(ms) => eprintln!("{} → {}: {ms:.0} ms", failover.before, failover.after),
-                None => eprintln!("{}: nobody answered within {} s", failover.before, TAKEOVER_CAP.as_secs()),
-            }
+            progress.done(&match &failover.outage_ms {
+                Some(ms) => format!("{} → {}: {ms:.0} ms", failover.before, failover.after),
+                None => format!("{}: nobody answered within {} s", failover.before, TAKEOVER_CAP.as_secs()),
+            });
             s.outages.push(failover.outage_ms);
+            s.replies.push(failover.replies);
         }
     }
+    drop(progress);
     println!("{}", render(&series, args.interval_ms));
+    std::fs::write(&args.plot, plot(&series)).with_context(|| format!("writing {}", args.plot.display()))?;
+    println!("plot: {}", args.plot.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The timeline of each setup's median run (the run whose outage is the
+/// median's), from half a second before the failure to half a second after
+/// the longest of those outages (5 s at most).
+fn plot(series: &[Series]) -> String {
+    let lanes: Vec<Lane> = series
+        .iter()
+        .filter_map(|s| {
+            let mut order: Vec<usize> = (0..s.outages.len()).collect();
+            order.sort_by(|&a, &b| {
+                s.outages[a].unwrap_or(f64::INFINITY).total_cmp(&s.outages[b].unwrap_or(f64::INFINITY))
+            });
+            let run = *order.get(order.len().saturating_sub(1) / 2)?;
+            let outage = s.outages[run].map_or("none".to_owned(), |ms| format!("{ms:.0} ms"));
+            Some(Lane {
+                label: format!("{} (run {}: {outage})", s.setup.name(), run + 1),
+                replies: s.replies[run].clone(),
+            })
+        })
+        .collect();
+    let longest = series.iter().map(Series::median).filter(|m| m.is_finite()).fold(0.0, f64::max);
+    plot::timeline(
+        "L2 failover: the client's replies around the leader's death",
+        &lanes,
+        -500.0,
+        (longest + 500.0).min(5000.0),
+    )
 }
 
 /// One failover as the client saw it.
@@ -149,6 +192,8 @@ struct Failover {
     after: String,
     /// The longest silence after the failure; `None` when capped.
     outage_ms: Option<f64>,
+    /// The client's replies, by milliseconds from the failure.
+    replies: Vec<(f64, String)>,
 }
 
 /// The speakers of one run.
@@ -263,23 +308,25 @@ fn measure(exe: &Path, setup: Setup, interval: Duration) -> anyhow::Result<Failo
 
     let failure = outage::now();
     lab.kill(index)?;
-    let outage = outage_of_failover(prober, failure, &leader, TAKEOVER_CAP)?;
+    let (outage, answers) = outage_of_failover(prober, failure, &leader, TAKEOVER_CAP)?;
     Ok(Failover {
         before: leader,
         after: outage.as_ref().map_or_else(|| "nobody".to_owned(), |o| o.after.clone()),
         outage_ms: outage.map(|o| o.duration.as_secs_f64() * 1000.0),
+        replies: answers.replies.into_iter().map(|(t, name)| ((t - failure) * 1000.0, name)).collect(),
     })
 }
 
 /// Waits, after the `leader` failed at `failure`, until another node
 /// answers (or `cap` has passed), then a little more to see a flap, and
-/// stops the prober: the outage, `None` when no other node answered.
+/// stops the prober: the outage, `None` when no other node answered, and
+/// every reply.
 pub(super) fn outage_of_failover(
     prober: Prober<'_>,
     failure: f64,
     leader: &str,
     cap: Duration,
-) -> anyhow::Result<Option<outage::Outage>> {
+) -> anyhow::Result<(Option<outage::Outage>, Answers)> {
     let killed = Instant::now();
     let taken_over = loop {
         if taken_over(&prober.answers()?, failure, leader) {
@@ -294,7 +341,7 @@ pub(super) fn outage_of_failover(
         std::thread::sleep(AFTER);
     }
     let answers = prober.stop()?;
-    Ok(taken_over.then(|| answers.outage_after(failure)).flatten())
+    Ok((taken_over.then(|| answers.outage_after(failure)).flatten(), answers))
 }
 
 /// The node that answered every request of the last `window` before `now`
@@ -411,7 +458,7 @@ mod tests {
     use super::*;
 
     fn series(setup: Setup, outages: &[Option<f64>]) -> Series {
-        Series { setup, outages: outages.to_vec() }
+        Series { setup, outages: outages.to_vec(), replies: vec![Vec::new(); outages.len()] }
     }
 
     #[test]

@@ -16,6 +16,8 @@ mod bench_reconcile;
 mod bgp_shape;
 mod demo;
 mod memory;
+mod plot;
+mod progress;
 
 /// ferrolb's own manifests (`deploy/ferrolb.yaml`, generated and kept
 /// current by a test), built into the binary so that the Kubernetes demo
