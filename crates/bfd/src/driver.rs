@@ -23,7 +23,7 @@
 //! local addresses of a session are global or unique-local ones: an IPv6 link-local session,
 //! which needs an interface to send from, is not supported yet.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -104,6 +104,35 @@ pub struct PeerState {
     pub last_down: Option<Diagnostic>,
 }
 
+/// The Control packets of one session so far (FRR's `control-packet-input`
+/// and `-output`, which MetalLB exports).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Packets {
+    /// Received and taken by the session.
+    pub received: u64,
+    /// Sent (handed to the kernel).
+    pub sent: u64,
+}
+
+/// A session's packet counts, read while it runs (a clone follows the same session).
+#[derive(Debug, Clone, Default)]
+pub struct PacketCounter(Arc<(AtomicU64, AtomicU64)>);
+
+impl PacketCounter {
+    /// The counts now.
+    pub fn get(&self) -> Packets {
+        Packets { received: self.0.0.load(Ordering::Relaxed), sent: self.0.1.load(Ordering::Relaxed) }
+    }
+
+    fn received(&self) {
+        self.0.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn sent(&self) {
+        self.0.1.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Datagrams the driver dropped before any session acted on them, by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Dropped {
@@ -171,7 +200,7 @@ pub enum DriverError {
 /// The BFD sessions of this system; see the [module documentation](self).
 pub struct Bfd {
     commands: Option<mpsc::UnboundedSender<Command>>,
-    peers: Mutex<HashSet<PeerKey>>,
+    peers: Mutex<HashMap<PeerKey, PacketCounter>>,
     next_discriminator: AtomicU32,
     dropped: Arc<DropCounters>,
     task: Option<JoinHandle<()>>,
@@ -217,7 +246,7 @@ impl Bfd {
         info!(listen = ?listeners, "BFD listening");
         Ok(Bfd {
             commands: Some(commands_tx),
-            peers: Mutex::new(HashSet::new()),
+            peers: Mutex::new(HashMap::new()),
             next_discriminator: AtomicU32::new(first_discriminator()),
             dropped,
             task: Some(task),
@@ -242,7 +271,7 @@ impl Bfd {
         }
         config.validate().map_err(|source| DriverError::Config { key, source })?;
         let mut peers = lock(&self.peers);
-        if peers.contains(&key) {
+        if peers.contains_key(&key) {
             return Err(DriverError::DuplicatePeer { key });
         }
         let socket = sender(key).map_err(|source| DriverError::Socket { key, source })?;
@@ -259,9 +288,18 @@ impl Bfd {
         let (state_tx, state_rx) = watch::channel(initial);
         let destination =
             SocketAddr::new(key.peer, if key.multihop { MULTIHOP_PORT } else { SINGLE_HOP_PORT });
-        let peer = Peer { key, session, socket, destination, state: state_tx, retire_at: None };
+        let packets = PacketCounter::default();
+        let peer = Peer {
+            key,
+            session,
+            socket,
+            destination,
+            state: state_tx,
+            packets: packets.clone(),
+            retire_at: None,
+        };
         self.send(Command::Add(Box::new(peer)))?;
-        peers.insert(key);
+        peers.insert(key, packets);
         debug!(peer = %key.peer, local = %key.local, multihop = key.multihop, discriminator, "BFD session added");
         Ok(state_rx)
     }
@@ -270,7 +308,7 @@ impl Bfd {
     /// runs a Poll Sequence (RFC 5880 §6.8.3).
     pub fn reconfigure(&self, key: PeerKey, config: SessionConfig) -> Result<(), DriverError> {
         config.validate().map_err(|source| DriverError::Config { key, source })?;
-        if !lock(&self.peers).contains(&key) {
+        if !lock(&self.peers).contains_key(&key) {
             return Err(DriverError::UnknownPeer { key });
         }
         self.send(Command::Reconfigure(key, config))
@@ -279,10 +317,15 @@ impl Bfd {
     /// Ends a session: AdminDown is sent at once and for one detection time (RFC 5880
     /// §6.8.16), then the session is gone and its state channel closes.
     pub fn remove_peer(&self, key: PeerKey) -> Result<(), DriverError> {
-        if !lock(&self.peers).remove(&key) {
+        if lock(&self.peers).remove(&key).is_none() {
             return Err(DriverError::UnknownPeer { key });
         }
         self.send(Command::Remove(key))
+    }
+
+    /// The packet counts of the session with `key`, followed while it runs.
+    pub fn packets(&self, key: PeerKey) -> Option<PacketCounter> {
+        lock(&self.peers).get(&key).cloned()
     }
 
     /// Datagrams dropped so far before any session acted on them.
@@ -489,6 +532,7 @@ struct Peer {
     socket: UdpSocket,
     destination: SocketAddr,
     state: watch::Sender<PeerState>,
+    packets: PacketCounter,
     /// Set once removed: AdminDown goes out until then, then the session is dropped.
     retire_at: Option<Instant>,
 }
@@ -498,9 +542,10 @@ impl Peer {
     fn flush(&mut self) {
         while let Some(packet) = self.session.poll_transmit() {
             let bytes = packet.encode();
-            if let Err(e) = self.socket.try_send_to(&bytes, self.destination) {
+            match self.socket.try_send_to(&bytes, self.destination) {
+                Ok(_) => self.packets.sent(),
                 // A lost packet is what BFD is built to survive; the detection time decides.
-                debug!(peer = %self.key.peer, error = %e, "BFD send failed");
+                Err(e) => debug!(peer = %self.key.peer, error = %e, "BFD send failed"),
             }
         }
         while let Some(event) = self.session.poll_event() {
@@ -655,9 +700,12 @@ impl Sessions {
             debug!(peer = %source, ttl = ?ttl, minimum, "BFD packet dropped: TTL too low");
             return;
         }
-        if let Err(e) = peer.session.handle_packet(&packet, now) {
-            DropCounters::count(&self.dropped.discarded);
-            debug!(peer = %source, error = %e, "BFD packet discarded by its session");
+        match peer.session.handle_packet(&packet, now) {
+            Ok(()) => peer.packets.received(),
+            Err(e) => {
+                DropCounters::count(&self.dropped.discarded);
+                debug!(peer = %source, error = %e, "BFD packet discarded by its session");
+            }
         }
         peer.flush();
     }

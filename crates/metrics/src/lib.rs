@@ -69,6 +69,10 @@ pub struct BfdSession {
     pub up_events: u64,
     /// Times it left Up.
     pub down_events: u64,
+    /// Control packets received and taken by the session.
+    pub control_packets_received: u64,
+    /// Control packets sent.
+    pub control_packets_sent: u64,
 }
 
 /// One VIP the speaker announces (desired state: the routing protocols may not have converged).
@@ -372,6 +376,10 @@ impl Speaker {
         let up = f.gauge("metallb_bfd_session_up", "BFD session state (1 is up, 0 is down)", peer);
         let ups = f.counter("metallb_bfd_session_up_events", "Number of BFD session up events", peer);
         let downs = f.counter("metallb_bfd_session_down_events", "Number of BFD session down events", peer);
+        let control_in =
+            f.counter("metallb_bfd_control_packet_input", "Number of received BFD control packets", peer);
+        let control_out =
+            f.counter("metallb_bfd_control_packet_output", "Number of sent BFD control packets", peer);
         // ferrolb does not run echo (RFC 5880 §6.4): none is sent or received, as counted.
         let echo_in = f.counter("metallb_bfd_echo_packet_input", "Number of received BFD echo packets", peer);
         let echo_out = f.counter("metallb_bfd_echo_packet_output", "Number of sent BFD echo packets", peer);
@@ -380,6 +388,8 @@ impl Speaker {
             up.with_label_values(labels).set(i64::from(s.up));
             ups.with_label_values(labels).inc_by(s.up_events);
             downs.with_label_values(labels).inc_by(s.down_events);
+            control_in.with_label_values(labels).inc_by(s.control_packets_received);
+            control_out.with_label_values(labels).inc_by(s.control_packets_sent);
             echo_in.with_label_values(labels).inc_by(0);
             echo_out.with_label_values(labels).inc_by(0);
         }
@@ -492,7 +502,14 @@ mod tests {
                 announced_prefixes: 2,
                 pending_prefixes: 2,
             }],
-            bfd: vec![BfdSession { peer: "192.0.2.1".into(), up: true, up_events: 2, down_events: 1 }],
+            bfd: vec![BfdSession {
+                peer: "192.0.2.1".into(),
+                up: true,
+                up_events: 2,
+                down_events: 1,
+                control_packets_received: 120,
+                control_packets_sent: 121,
+            }],
             announced: vec![Announced {
                 service: "default/web".into(),
                 protocol: "bgp",
@@ -531,6 +548,8 @@ mod tests {
             ("metallb_bgp_total_received", "counter"),
             ("metallb_bfd_session_up", "gauge"),
             ("metallb_bfd_session_down_events", "counter"),
+            ("metallb_bfd_control_packet_input", "counter"),
+            ("metallb_bfd_control_packet_output", "counter"),
             ("metallb_speaker_announced", "gauge"),
             ("metallb_layer2_requests_received", "counter"),
             ("metallb_layer2_responses_sent", "counter"),
@@ -548,6 +567,8 @@ mod tests {
             "metallb_bgp_total_sent{peer=\"192.0.2.1:179\"} 15",
             "metallb_bgp_total_received{peer=\"192.0.2.1:179\"} 11",
             "metallb_bfd_session_up_events{peer=\"192.0.2.1\"} 2",
+            "metallb_bfd_control_packet_input{peer=\"192.0.2.1\"} 120",
+            "metallb_bfd_control_packet_output{peer=\"192.0.2.1\"} 121",
             "metallb_speaker_announced{ip=\"203.0.113.10\",node=\"node1\",protocol=\"bgp\",service=\"default/web\"} 1",
             "metallb_layer2_gratuitous_sent{ip=\"198.51.100.200\"} 5",
             "metallb_k8s_client_config_stale_bool 1",

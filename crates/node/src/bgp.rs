@@ -21,7 +21,7 @@ use std::time::Duration;
 use ferrolb_announce::{BfdPlan, BgpPlan, PeerRoutesChange};
 use ferrolb_api::config::{Config, Peer, PeerAddress};
 use ferrolb_api::metallb::DynamicAsnMode;
-use ferrolb_bfd::driver::{Bfd, PeerKey, PeerState};
+use ferrolb_bfd::driver::{Bfd, PacketCounter, PeerKey, PeerState};
 use ferrolb_bgp::driver::{Listener, PathGate, PeerHandle, PeerSpec, Routes, RoutesPatch};
 use ferrolb_bgp::fsm::{PeerAs, SessionConfig};
 use ferrolb_bgp::message::{Capability, ExtendedNextHop, GracefulRestart, GracefulRestartFamily};
@@ -50,6 +50,7 @@ struct PathWatch {
     key: PeerKey,
     config: ferrolb_bfd::SessionConfig,
     state: watch::Receiver<PeerState>,
+    packets: PacketCounter,
     follower: JoinHandle<()>,
 }
 
@@ -69,8 +70,19 @@ pub struct SessionView {
     pub address: SocketAddr,
     /// What the session has done.
     pub status: watch::Receiver<ferrolb_bgp::status::PeerStatus>,
-    /// The BFD session watching the path: the peer's address and state.
-    pub bfd: Option<(IpAddr, watch::Receiver<PeerState>)>,
+    /// The BFD session watching the path.
+    pub bfd: Option<BfdView>,
+}
+
+/// A BFD session as an observer reads it (kept current).
+#[derive(Clone, Debug)]
+pub struct BfdView {
+    /// The peer's address.
+    pub peer: IpAddr,
+    /// Its state.
+    pub state: watch::Receiver<PeerState>,
+    /// Its Control packets so far.
+    pub packets: PacketCounter,
 }
 
 /// The BFD session a peer wants: with whom, from where, and its timers.
@@ -168,7 +180,11 @@ impl BgpSessions {
                 peer: name.clone(),
                 address: running.spec.address,
                 status: running.handle.status(),
-                bfd: running.bfd.as_ref().map(|w| (w.key.peer, w.state.clone())),
+                bfd: running.bfd.as_ref().map(|w| BfdView {
+                    peer: w.key.peer,
+                    state: w.state.clone(),
+                    packets: w.packets.clone(),
+                }),
             })
             .collect();
         all.sort_by(|a, b| a.peer.cmp(&b.peer));
@@ -244,7 +260,8 @@ impl BgpSessions {
                     rx = ?config.required_min_rx, tx = ?config.desired_min_tx,
                     multiplier = config.detect_multiplier, passive = config.passive, "BFD session added");
                 let follower = tokio::spawn(follow(name.to_owned(), state.clone(), gate));
-                Some(PathWatch { key, config, state, follower })
+                let packets = bfd.packets(key).unwrap_or_default();
+                Some(PathWatch { key, config, state, packets, follower })
             }
             Err(e) => {
                 warn!(peer = %name, error = %e, "BFD session not added; the session runs without BFD");

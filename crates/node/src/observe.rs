@@ -120,8 +120,8 @@ impl Observed {
                     prefixes_sent: status.advertised_prefixes,
                     prefixes_wanted: status.desired_prefixes,
                     last_error: status.last_error.clone(),
-                    bfd: session.bfd.as_ref().map(|(_, bfd)| {
-                        let bfd = bfd.borrow();
+                    bfd: session.bfd.as_ref().map(|view| {
+                        let bfd = view.state.borrow();
                         BfdStatus {
                             state: bfd.state.to_string(),
                             last_down: bfd.last_down.map(|d| d.to_string()),
@@ -173,15 +173,18 @@ impl Observed {
                 announced_prefixes: status.advertised_prefixes as u64,
                 pending_prefixes: status.desired_prefixes as u64,
             });
-            if let Some((peer, bfd)) = &session.bfd {
-                let bfd = bfd.borrow();
+            if let Some(view) = &session.bfd {
+                let bfd = view.state.borrow();
                 let up = bfd.state == BfdState::Up;
+                let packets = view.packets.get();
                 // Each time it left Up it had come Up once: the Ups are the Downs, and one more while Up.
                 speaker.bfd.push(BfdSession {
-                    peer: peer.to_string(),
+                    peer: view.peer.to_string(),
                     up,
                     up_events: bfd.downs + u64::from(up),
                     down_events: bfd.downs,
+                    control_packets_received: packets.received,
+                    control_packets_sent: packets.sent,
                 });
             }
         }

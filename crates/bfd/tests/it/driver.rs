@@ -46,6 +46,15 @@ fn two_drivers_come_up_refuse_bad_requests_and_say_admin_down_on_removal_and_dro
         let mut rx_b = bfd_b.add_peer(key_b, config).expect("add peer in b");
         wait_state(runtime, &mut rx_a, "a Up", both_up);
         wait_state(runtime, &mut rx_b, "b Up", both_up);
+        // Coming Up took packets both ways, counted on each side (MetalLB's
+        // control_packet_input and _output).
+        let (at_a, at_b) =
+            (bfd_a.packets(key_a).expect("a's counts").get(), bfd_b.packets(key_b).expect("b's").get());
+        assert!(
+            at_a.sent > 0 && at_a.received > 0 && at_b.sent > 0 && at_b.received > 0,
+            "{at_a:?} {at_b:?}"
+        );
+        assert!(bfd_a.packets(PeerKey { multihop: true, ..key_a }).is_none());
 
         // What the handle refuses, before any packet.
         assert!(matches!(bfd_a.add_peer(key_a, config), Err(DriverError::DuplicatePeer { .. })));

@@ -145,6 +145,12 @@ fn every_panel_returns_data_and_every_alert_fires_on_its_condition() {
             prometheus.query(expr).is_ok_and(|series| !series.is_empty())
         });
     }
+    // The BFD session's Control packets, both ways (FRR's counters, in MetalLB's FRR mode).
+    for counter in ["metallb_bfd_control_packet_input", "metallb_bfd_control_packet_output"] {
+        wait_for(&format!("{counter} counting"), TIMEOUT, || {
+            prometheus.query(&format!("{counter}{{peer=\"192.0.2.1\"}} > 0")).is_ok_and(|s| !s.is_empty())
+        });
+    }
     let firing = |alert: &str| {
         prometheus.alerts().unwrap_or_default().iter().any(|(name, state)| name == alert && state == "firing")
     };
