@@ -35,6 +35,8 @@ pub struct Args {
     #[command(flatten)]
     secure_metrics: super::secure_metrics::SecureMetricsArgs,
     #[command(flatten)]
+    probes: super::health::ProbeArgs,
+    #[command(flatten)]
     log: super::LogArgs,
 }
 
@@ -76,6 +78,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let ready = tokio::sync::watch::channel(true).1;
     let render: super::health::Metrics = Arc::new(render);
     super::health::serve_on_default_port(ready.clone(), Arc::clone(&render)).await;
+    args.probes.serve_or_warn(ready.clone()).await;
     let secure = Some(std::net::SocketAddr::from(([0, 0, 0, 0], super::secure_metrics::PORT)));
     args.secure_metrics.serve_or_warn(secure, &holder, ready, render).await;
     let mut term = signal(SignalKind::terminate())?;

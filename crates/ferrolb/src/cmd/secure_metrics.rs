@@ -110,7 +110,7 @@ async fn serve(
             let (acceptor, metrics, ready) = (acceptor.clone(), Arc::clone(&metrics), *ready.borrow());
             tokio::spawn(async move {
                 match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => answer(tls, ready, &*metrics).await,
+                    Ok(Ok(tls)) => answer(tls, ready, Some(&*metrics)).await,
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "HTTPS metrics: handshake failed"),
                     Err(_) => tracing::debug!(%peer, "HTTPS metrics: no handshake in time"),
                 }

@@ -66,6 +66,8 @@ pub struct Args {
     #[command(flatten)]
     secure_metrics: super::secure_metrics::SecureMetricsArgs,
     #[command(flatten)]
+    probes: super::health::ProbeArgs,
+    #[command(flatten)]
     log: super::LogArgs,
 }
 
@@ -108,6 +110,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let observed = announcer.observed();
     let metrics: super::health::Metrics = Arc::new(move || observed.metrics().render());
     super::health::serve_on_default_port(ready_rx.clone(), Arc::clone(&metrics)).await;
+    args.probes.serve_or_warn(ready_rx.clone()).await;
     let secure = Some(SocketAddr::from(([0, 0, 0, 0], super::secure_metrics::PORT)));
     args.secure_metrics.serve_or_warn(secure, &args.node, ready_rx, metrics).await;
     let observed = announcer.observed();

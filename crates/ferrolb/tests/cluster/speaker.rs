@@ -280,6 +280,10 @@ pub fn three_speakers_announce_by_bgp_and_l2(cluster: &Cluster) {
         assert!(text.lines().any(|l| l == format!("metallb_bgp_session_up{{{peer}}} 1")), "{url}:\n{text}");
         assert!(text.lines().any(|l| l == announced), "{url}: no {announced}:\n{text}");
     }
+    // The probes' port, as MetalLB's: health alone.
+    assert_eq!(curl(netns, "http://127.0.0.1:17472/readyz"), "ok\n");
+    let metrics_there = netns.command("curl").args(["-sf", "http://127.0.0.1:17472/metrics"]).status();
+    assert!(!metrics_there.unwrap_or_else(|e| panic!("{e}")).success(), "/metrics on the probes' port");
     let status = netns
         .command(env!("CARGO_BIN_EXE_ferrolb"))
         .args(["status", "--node", &leader[0], "-o", "json"])

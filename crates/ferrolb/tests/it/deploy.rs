@@ -184,7 +184,7 @@ fn speaker_has_host_network_and_only_three_capabilities() {
 }
 
 #[test]
-fn controller_runs_unprivileged_with_probes_on_7472() {
+fn controller_runs_unprivileged_with_probes_on_17472() {
     let objects = objects();
     let controllers = of_kind(&objects, "Deployment");
     assert_eq!(controllers.len(), 1);
@@ -198,10 +198,16 @@ fn controller_runs_unprivileged_with_probes_on_7472() {
     assert_eq!(security["capabilities"]["add"], Value::Null);
     assert_eq!(security["readOnlyRootFilesystem"], true);
     assert_eq!(security["allowPrivilegeEscalation"], false);
-    assert_eq!(controller["ports"][0]["containerPort"], 7472);
+    let ports: Vec<(&str, i64)> = controller["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["containerPort"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(ports, [("monitoring", 7472), ("metricshttps", 9120), ("health", 17472)]);
     for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
         assert_eq!(controller[probe]["httpGet"]["path"], path);
-        assert_eq!(controller[probe]["httpGet"]["port"], "monitoring");
+        assert_eq!(controller[probe]["httpGet"]["port"], "health");
     }
 }
 

@@ -85,11 +85,11 @@ default), so that the default pods are deploy/'s.
 {{- get $levels . }}
 {{- end }}
 
-{{/* A probe of the monitoring port: the probe's values (enabled excluded) over `path`. */}}
+{{/* A probe of the health port: the probe's values (enabled excluded) over `path`. */}}
 {{- define "ferrolb.probe" -}}
 httpGet:
   path: {{ .path }}
-  port: monitoring
+  port: health
 {{- range $key := list "initialDelaySeconds" "periodSeconds" "timeoutSeconds" "successThreshold" "failureThreshold" }}
 {{- if and (hasKey $.probe $key) (not (kindIs "invalid" (index $.probe $key))) }}
 {{ $key }}: {{ index $.probe $key }}
