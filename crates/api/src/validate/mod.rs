@@ -82,16 +82,14 @@ mod testing;
 mod tests {
     use super::testing::problems;
 
-    /// The two configurations ferrolb starts from must be spotless.
+    /// The two configurations ferrolb starts from (the article's MetalLB
+    /// configs, in `examples/`) must be spotless.
     #[test]
-    fn seed_fixtures_have_no_problem_at_all() {
-        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
-        for name in ["seed-l2.yaml", "seed-bgp.yaml"] {
-            let path = std::path::Path::new(fixtures).join(name);
-            let Ok(yaml) = std::fs::read_to_string(&path) else {
-                println!("skipped: {} is not there", path.display());
-                continue;
-            };
+    fn metallb_examples_have_no_problem_at_all() {
+        let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+        for name in ["metallb-l2.yaml", "metallb-bgp.yaml"] {
+            let path = std::path::Path::new(examples).join(name);
+            let yaml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert_eq!(problems(&yaml), Vec::<String>::new(), "{name}");
         }
     }

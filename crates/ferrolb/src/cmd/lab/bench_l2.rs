@@ -176,12 +176,9 @@ fn plot(series: &[Series]) -> String {
         })
         .collect();
     let longest = series.iter().map(Series::median).filter(|m| m.is_finite()).fold(0.0, f64::max);
-    plot::timeline(
-        "L2 failover: the client's replies around the leader's death",
-        &lanes,
-        -500.0,
-        (longest + 500.0).min(5000.0),
-    )
+    // A close look at the first 300 ms, then the whole story.
+    let ranges = [(-100.0, 300.0), (-500.0, (longest + 500.0).min(5000.0))];
+    plot::timeline("L2 failover: the client's replies around the leader's death", &lanes, &ranges)
 }
 
 /// One failover as the client saw it.

@@ -18,16 +18,17 @@ pub struct Lane {
 const PALETTE: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
 
 const WIDTH: f64 = 900.0;
-const LEFT: f64 = 290.0;
+const LEFT: f64 = 300.0;
 const RIGHT: f64 = 30.0;
-const ROW: f64 = 34.0;
+const ROW: f64 = 38.0;
 const TOP: f64 = 50.0;
 const BOTTOM: f64 = 60.0;
 
-/// A timeline of `lanes` from `from_ms` to `to_ms` around the failure (at
-/// 0, a red line): a dot per reply, coloured by who answered; the gap
-/// after the line is the outage.
-pub fn timeline(title: &str, lanes: &[Lane], from_ms: f64, to_ms: f64) -> String {
+/// A timeline of `lanes` around the failure (at 0, a red line), one panel
+/// per range of `ranges` (milliseconds from, to: a close look and the whole
+/// story): a dot per reply, coloured by who answered; the gap after the
+/// line is the outage.
+pub fn timeline(title: &str, lanes: &[Lane], ranges: &[(f64, f64)]) -> String {
     let mut names: Vec<&str> = Vec::new();
     for (_, name) in lanes.iter().flat_map(|l| &l.replies) {
         if !names.contains(&name.as_str()) {
@@ -35,36 +36,39 @@ pub fn timeline(title: &str, lanes: &[Lane], from_ms: f64, to_ms: f64) -> String
         }
     }
     let colour = |name: &str| PALETTE[names.iter().position(|n| *n == name).unwrap_or(0) % PALETTE.len()];
-    let height = TOP + ROW * lanes.len() as f64 + BOTTOM;
-    let x = |ms: f64| LEFT + (ms - from_ms) / (to_ms - from_ms) * (WIDTH - LEFT - RIGHT);
+    let panel = ROW * lanes.len() as f64 + BOTTOM;
+    let height = TOP + panel * ranges.len() as f64 + 20.0;
     let mut svg = open(title, height);
-    for (i, lane) in lanes.iter().enumerate() {
-        let y = TOP + ROW * (i as f64 + 0.5);
-        let _ = writeln!(
-            svg,
-            r#"<text x="{}" y="{y:.1}" text-anchor="end" dominant-baseline="middle">{}</text>"#,
-            LEFT - 10.0,
-            escape(&lane.label)
-        );
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#ddd"/>"##,
-            WIDTH - RIGHT
-        );
-        for (ms, name) in lane.replies.iter().filter(|(ms, _)| (from_ms..=to_ms).contains(ms)) {
-            let _ =
-                writeln!(svg, r#"<circle cx="{:.1}" cy="{y:.1}" r="2.5" fill="{}"/>"#, x(*ms), colour(name));
+    for (p, &(from_ms, to_ms)) in ranges.iter().enumerate() {
+        let top = TOP + panel * p as f64;
+        let x = |ms: f64| LEFT + (ms - from_ms) / (to_ms - from_ms) * (WIDTH - LEFT - RIGHT);
+        for (i, lane) in lanes.iter().enumerate() {
+            let y = top + ROW * (i as f64 + 0.5);
+            label(&mut svg, y, &lane.label);
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{LEFT}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#ddd"/>"##,
+                WIDTH - RIGHT
+            );
+            for (ms, name) in lane.replies.iter().filter(|(ms, _)| (from_ms..=to_ms).contains(ms)) {
+                let _ = writeln!(
+                    svg,
+                    r#"<circle cx="{:.1}" cy="{y:.1}" r="2.5" fill="{}"/>"#,
+                    x(*ms),
+                    colour(name)
+                );
+            }
         }
+        let bottom = top + ROW * lanes.len() as f64;
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{bottom}" stroke="#d62728" stroke-width="1.5"/><text x="{0:.1}" y="{2}" text-anchor="middle" fill="#d62728">leader killed</text>"##,
+            x(0.0),
+            top - 4.0,
+            top - 8.0
+        );
+        axis(&mut svg, bottom, &ticks(from_ms, to_ms), x, "milliseconds from the failure");
     }
-    let bottom = TOP + ROW * lanes.len() as f64;
-    let _ = writeln!(
-        svg,
-        r##"<line x1="{0:.1}" y1="{1}" x2="{0:.1}" y2="{bottom}" stroke="#d62728" stroke-width="1.5"/><text x="{0:.1}" y="{2}" text-anchor="middle" fill="#d62728">leader killed</text>"##,
-        x(0.0),
-        TOP - 4.0,
-        TOP - 8.0
-    );
-    axis(&mut svg, bottom, &ticks(from_ms, to_ms), x, "milliseconds from the failure");
     for (i, name) in names.iter().enumerate() {
         let lx = LEFT + 110.0 * i as f64;
         let ly = height - 14.0;
@@ -78,6 +82,39 @@ pub fn timeline(title: &str, lanes: &[Lane], from_ms: f64, to_ms: f64) -> String
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+/// A row's label, right-aligned before the plot; what follows ` (` goes on a
+/// second, smaller line.
+fn label(svg: &mut String, y: f64, text: &str) {
+    let x = LEFT - 10.0;
+    let (first, second) = match text.split_once(" (") {
+        Some((first, rest)) => (first, Some(format!("({rest}"))),
+        None => (text, None),
+    };
+    match second {
+        Some(second) => {
+            let _ = writeln!(
+                svg,
+                r#"<text x="{x}" y="{:.1}" text-anchor="end">{}</text>"#,
+                y - 2.0,
+                escape(first)
+            );
+            let _ = writeln!(
+                svg,
+                r##"<text x="{x}" y="{:.1}" text-anchor="end" font-size="10" fill="#555">{}</text>"##,
+                y + 10.0,
+                escape(&second)
+            );
+        }
+        None => {
+            let _ = writeln!(
+                svg,
+                r#"<text x="{x}" y="{y:.1}" text-anchor="end" dominant-baseline="middle">{}</text>"#,
+                escape(text)
+            );
+        }
+    }
 }
 
 /// One row of a strip chart: its label and every run's value.
@@ -208,7 +245,7 @@ mod tests {
                 replies: vec![(-10.0, "node1".into()), (9000.0, "node3".into())],
             },
         ];
-        let svg = timeline("L2 failover", &lanes, -100.0, 500.0);
+        let svg = timeline("L2 failover", &lanes, &[(-100.0, 500.0)]);
         assert_eq!(
             svg.matches("<circle").count(),
             4 + 3,
@@ -217,6 +254,9 @@ mod tests {
         assert!(svg.contains("ferrolb &lt;defaults&gt; &amp; more"), "{svg}");
         assert_eq!(svg.matches(PALETTE[1]).count(), 2, "node2's reply and legend:\n{svg}");
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
+        // A second, wider panel shows the late reply too.
+        let svg = timeline("L2 failover", &lanes, &[(-100.0, 500.0), (-100.0, 10000.0)]);
+        assert_eq!(svg.matches("<circle").count(), 4 + 5 + 3, "{svg}");
     }
 
     #[test]
