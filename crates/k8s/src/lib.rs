@@ -26,6 +26,7 @@ pub mod configuration_state;
 pub mod controller;
 pub mod events;
 pub mod lease;
+pub mod metrics_access;
 pub mod misplaced;
 pub mod state;
 pub mod status;

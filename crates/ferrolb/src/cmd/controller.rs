@@ -80,7 +80,8 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     super::health::serve_on_default_port(ready.clone(), Arc::clone(&render)).await;
     args.probes.serve_or_warn(ready.clone()).await;
     let secure = Some(std::net::SocketAddr::from(([0, 0, 0, 0], super::secure_metrics::PORT)));
-    args.secure_metrics.serve_or_warn(secure, &holder, ready, render).await;
+    let access = ferrolb_k8s::metrics_access::MetricsAccess::new(client.clone());
+    args.secure_metrics.serve_or_warn(secure, &holder, ready, render, Some(access)).await;
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let stopped = tokio::select! {

@@ -97,7 +97,7 @@ pub async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// The whole HTTP response to `request` (its first bytes suffice).
-fn response(
+pub(super) fn response(
     request: &[u8],
     ready: bool,
     metrics: Option<&(dyn Fn() -> String + Send + Sync)>,

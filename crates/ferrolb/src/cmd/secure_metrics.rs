@@ -12,21 +12,26 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
+use ferrolb_k8s::metrics_access::{Access, MetricsAccess};
 use rustls::crypto::ring::sign::any_supported_type;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::health::{Metrics, answer};
+use super::health::{Metrics, response};
 
 /// The HTTPS port of MetalLB's chart.
 pub const PORT: u16 = 9120;
 
-/// How long a client has to finish its TLS handshake.
+/// How long a client has to finish its TLS handshake and its request.
 const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// The most a request's head may hold (a ServiceAccount token is about 1 KiB).
+const MAX_HEAD: usize = 16 * 1024;
 
 /// The HTTPS metrics options of `speaker`, `controller` and `run`.
 #[derive(Clone, Debug, clap::Args)]
@@ -65,14 +70,17 @@ impl SecureMetricsArgs {
     }
 
     /// Serves HTTPS metrics on the address (the flag's, else `default`), for
-    /// the host `name`; a certificate that cannot be read, or a port already
-    /// taken, is logged, not fatal: the process still does its job.
+    /// the host `name`; with `access`, `/metrics` only to a bearer token the
+    /// API server says may read it (as MetalLB's). A certificate that cannot
+    /// be read, or a port already taken, is logged, not fatal: the process
+    /// still does its job.
     pub async fn serve_or_warn(
         &self,
         default: Option<SocketAddr>,
         name: &str,
         ready: watch::Receiver<bool>,
         metrics: Metrics,
+        access: Option<MetricsAccess>,
     ) {
         let Some(addr) = self.address(default) else { return };
         let served = async {
@@ -80,7 +88,7 @@ impl SecureMetricsArgs {
                 Some(dir) => Source::Files { cert: dir.join("tls.crt"), key: dir.join("tls.key") },
                 None => Source::SelfSigned(name.to_owned()),
             };
-            serve(addr, Certificate::new(source)?, ready, metrics).await
+            serve(addr, Certificate::new(source)?, ready, metrics, access.map(Arc::new)).await
         };
         if let Err(e) = served.await {
             tracing::error!(address = %addr, error = %format!("{e:#}"), "no HTTPS metrics");
@@ -94,6 +102,7 @@ async fn serve(
     certificate: Certificate,
     ready: watch::Receiver<bool>,
     metrics: Metrics,
+    access: Option<Arc<MetricsAccess>>,
 ) -> anyhow::Result<()> {
     let config =
         rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -103,21 +112,82 @@ async fn serve(
             .with_cert_resolver(Arc::new(certificate));
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
-    tracing::info!(address = %addr, "serving /metrics, /healthz and /readyz over HTTPS");
+    let checked = if access.is_some() { "; /metrics to authorized tokens only" } else { "" };
+    tracing::info!(address = %addr, "serving /metrics, /healthz and /readyz over HTTPS{checked}");
     tokio::spawn(async move {
         loop {
             let Ok((stream, peer)) = listener.accept().await else { continue };
             let (acceptor, metrics, ready) = (acceptor.clone(), Arc::clone(&metrics), *ready.borrow());
+            let access = access.clone();
             tokio::spawn(async move {
-                match tokio::time::timeout(HANDSHAKE, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => answer(tls, ready, Some(&*metrics)).await,
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "HTTPS metrics: handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "HTTPS metrics: no handshake in time"),
+                let answered = tokio::time::timeout(HANDSHAKE, async {
+                    let tls = acceptor.accept(stream).await?;
+                    answer(tls, ready, &metrics, access.as_deref()).await
+                });
+                match answered.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "HTTPS metrics: no answer"),
+                    Err(_) => tracing::debug!(%peer, "HTTPS metrics: no request in time"),
                 }
             });
         }
     });
     Ok(())
+}
+
+/// Reads a request's head from `stream` and answers it: `/metrics` only to
+/// a token `access` allows, when there is one to ask.
+async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    ready: bool,
+    metrics: &Metrics,
+    access: Option<&MetricsAccess>,
+) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(2048);
+    let mut chunk = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&chunk[..n]);
+    }
+    let refused = match access {
+        Some(access) if path(&head) == Some("/metrics") => {
+            match access.check(header(&head, "authorization").as_deref(), "/metrics").await {
+                Access::Allowed => None,
+                Access::Unauthenticated => Some(UNAUTHORIZED),
+                Access::Forbidden(user) => {
+                    tracing::debug!(user = %user, "HTTPS metrics: refused to a user without get on /metrics");
+                    Some(FORBIDDEN)
+                }
+            }
+        }
+        _ => None,
+    };
+    match refused {
+        Some(refusal) => stream.write_all(refusal.as_bytes()).await?,
+        None => stream.write_all(response(&head, ready, Some(&**metrics)).as_bytes()).await?,
+    }
+    stream.shutdown().await
+}
+
+const UNAUTHORIZED: &str = "HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\ncontent-length: 13\r\nconnection: close\r\n\r\nUnauthorized\n";
+const FORBIDDEN: &str = "HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 10\r\nconnection: close\r\n\r\nForbidden\n";
+
+/// The path of a request's head.
+fn path(head: &[u8]) -> Option<&str> {
+    let line = head.split(|b| *b == b'\r' || *b == b'\n').next()?;
+    std::str::from_utf8(line.split(|b| *b == b' ').nth(1)?).ok()
+}
+
+/// The value of the header `name` in a request's head (any case).
+fn header(head: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(head);
+    text.split("\r\n").skip(1).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim().to_owned())
+    })
 }
 
 /// Where the certificate comes from.
@@ -215,6 +285,15 @@ fn self_signed(name: &str) -> anyhow::Result<CertifiedKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_path_and_a_header_are_read_from_a_request_head() {
+        let head = b"GET /metrics HTTP/1.1\r\nHost: x\r\nauthorization: Bearer abc\r\n\r\n";
+        assert_eq!(path(head), Some("/metrics"));
+        assert_eq!(header(head, "Authorization").as_deref(), Some("Bearer abc"));
+        assert_eq!(header(head, "cookie"), None);
+        assert_eq!(path(b""), None);
+    }
 
     #[test]
     fn listen_takes_an_address_or_off() {

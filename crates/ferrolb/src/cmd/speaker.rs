@@ -82,6 +82,8 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         .await
         .context("connecting to the Kubernetes API server (in-cluster service account, or KUBECONFIG)")?;
     let mut watchers = Watchers::start(client.clone(), &namespace);
+    // Who may read the HTTPS metrics, asked of the API server (as MetalLB's).
+    let metrics_access = ferrolb_k8s::metrics_access::MetricsAccess::new(client.clone());
     // The owner of every object this speaker writes, when the DaemonSet
     // passes the pod's name and uid.
     let pod = super::controller::own_pod();
@@ -112,7 +114,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     super::health::serve_on_default_port(ready_rx.clone(), Arc::clone(&metrics)).await;
     args.probes.serve_or_warn(ready_rx.clone()).await;
     let secure = Some(SocketAddr::from(([0, 0, 0, 0], super::secure_metrics::PORT)));
-    args.secure_metrics.serve_or_warn(secure, &args.node, ready_rx, metrics).await;
+    args.secure_metrics.serve_or_warn(secure, &args.node, ready_rx, metrics, Some(metrics_access)).await;
     let observed = announcer.observed();
     let socket = super::status::socket_of(&args.node);
     let served = super::status::serve(&socket, observed.clone()).await;

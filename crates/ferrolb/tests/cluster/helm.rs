@@ -179,7 +179,11 @@ pub fn default_values_render_deploy_ferrolb_yaml(_cluster: &Cluster) {
         .collect();
     let names = |m: &BTreeMap<String, Value>| m.keys().cloned().collect::<Vec<_>>();
     assert_eq!(names(&rendered), names(&bundle), "the chart renders other objects than deploy/ferrolb.yaml");
-    assert_eq!(bundle.len(), 21, "9 CRDs, 2 ServiceAccounts, 4 roles, 4 bindings, 2 workloads");
+    assert_eq!(
+        bundle.len(),
+        22,
+        "9 CRDs, 2 ServiceAccounts, 5 roles (the metrics reader's), 4 bindings, 2 workloads"
+    );
     for (name, object) in &bundle {
         if let Some(path) = difference(&rendered[name], object, "") {
             panic!("{name} rendered by the chart differs from deploy/ferrolb.yaml's at {path}");

@@ -91,9 +91,16 @@ fn endpoints_on(namespace: &str, service: &str, node: &str) -> String {
 
 /// `curl -k URL` from inside `netns` (the speakers' certificates are self-signed).
 fn curl(netns: &ferrolb_lab::Netns, url: &str) -> String {
+    curl_with(netns, url, &[])
+}
+
+/// [`curl`] with more options (a bearer token's header).
+fn curl_with(netns: &ferrolb_lab::Netns, url: &str, args: &[&str]) -> String {
     let out = netns
         .command("curl")
-        .args(["-sfk", "--max-time", "5", url])
+        .args(["-sfk", "--max-time", "5"])
+        .args(args)
+        .arg(url)
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(out.status.success(), "curl {url}: {}", String::from_utf8_lossy(&out.stderr));
@@ -275,8 +282,40 @@ pub fn three_speakers_announce_by_bgp_and_l2(cluster: &Cluster) {
         "metallb_speaker_announced{{ip=\"{L2_VIP_V4}\",node=\"{}\",protocol=\"layer2\",service=\"{namespace}/web-l2\"}} 1",
         leader[0]
     );
-    for url in ["https://127.0.0.1:9120/metrics", "http://127.0.0.1:7472/metrics"] {
-        let text = curl(netns, url);
+    // HTTPS /metrics only to a token allowed to get it, as MetalLB's: a
+    // scraper bound to deploy/'s ferrolb-metrics-reader (as a Prometheus
+    // would be), not another account, not without a token.
+    for account in ["metrics-scraper", "metrics-nosy"] {
+        cleanup.delete(&["serviceaccount", "-n", NAMESPACE, account]);
+        cluster.kubectl(&["create", "serviceaccount", "-n", NAMESPACE, account]);
+    }
+    cleanup.delete(&["clusterrolebinding", "metrics-scraper"]);
+    let scraper = format!("{NAMESPACE}:metrics-scraper");
+    cluster.kubectl(&[
+        "create",
+        "clusterrolebinding",
+        "metrics-scraper",
+        "--clusterrole=ferrolb-metrics-reader",
+        &format!("--serviceaccount={scraper}"),
+    ]);
+    let bearer = |account: &str| {
+        let token = cluster.kubectl(&["create", "token", account, "-n", NAMESPACE]);
+        format!("Authorization: Bearer {}", token.trim())
+    };
+    let (allowed, nosy) = (bearer("metrics-scraper"), bearer("metrics-nosy"));
+    let code = |netns: &ferrolb_lab::Netns, url: &str, header: Option<&str>| {
+        let mut args = vec!["-o", "/dev/null", "-w", "%{http_code}"];
+        if let Some(header) = header {
+            args.extend(["-H", header]);
+        }
+        let out = netns.command("curl").args(["-sk", "--max-time", "5"]).args(&args).arg(url).output();
+        String::from_utf8_lossy(&out.unwrap_or_else(|e| panic!("{e}")).stdout).into_owned()
+    };
+    let https = "https://127.0.0.1:9120/metrics";
+    assert_eq!(code(netns, https, None), "401", "no token");
+    assert_eq!(code(netns, https, Some(&nosy)), "403", "a token without get on /metrics");
+    for (url, header) in [(https, Some(allowed.as_str())), ("http://127.0.0.1:7472/metrics", None)] {
+        let text = curl_with(netns, url, &header.map(|h| vec!["-H", h]).unwrap_or_default());
         assert!(text.lines().any(|l| l == format!("metallb_bgp_session_up{{{peer}}} 1")), "{url}:\n{text}");
         assert!(text.lines().any(|l| l == announced), "{url}: no {announced}:\n{text}");
     }
@@ -299,7 +338,7 @@ pub fn three_speakers_announce_by_bgp_and_l2(cluster: &Cluster) {
         "{status}"
     );
     let controller_metrics = std::process::Command::new("curl")
-        .args(["-sfk", "--max-time", "5", &format!("https://{secure}/metrics")])
+        .args(["-sfk", "--max-time", "5", "-H", &allowed, &format!("https://{secure}/metrics")])
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     let text = String::from_utf8_lossy(&controller_metrics.stdout);

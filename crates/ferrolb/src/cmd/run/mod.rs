@@ -110,7 +110,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let metrics: crate::cmd::health::Metrics = Arc::new(move || metrics.metrics().render());
     crate::cmd::health::serve_or_warn(args.metrics_address, ready.clone(), Arc::clone(&metrics)).await;
     // Standalone, plain HTTP is the default (as MetalLB's older releases); HTTPS when asked.
-    args.secure_metrics.serve_or_warn(None, &args.node, ready, metrics).await;
+    args.secure_metrics.serve_or_warn(None, &args.node, ready, metrics, None).await;
     let socket = args.control_socket.clone().unwrap_or_else(|| crate::cmd::status::socket_of(&args.node));
     let served = crate::cmd::status::serve(&socket, observed.clone()).await;
     if let Err(e) = &served {
