@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use ferrolb_types::IpFamily;
 
-use crate::{Router, afi_keyword, header, ip_keyword, millis, seconds, short};
+use crate::ios::{Words, bgp_head, prefix_list};
+use crate::{Router, afi_keyword, header, millis, short};
 
 /// IOS installs at most this many BGP paths per prefix (most platforms).
 const MAXIMUM_PATHS: usize = 32;
@@ -15,14 +16,7 @@ pub(crate) fn render(router: &Router, suffix: &str, out: &mut String) {
     let families = router.families();
     let _ = writeln!(w, "!");
     for &family in &families {
-        let (ip, list) = (ip_keyword(family), list_name(family, suffix));
-        for (i, a) in router.accepted_of(family).enumerate() {
-            let _ = write!(w, "{ip} prefix-list {list} seq {} permit {}", (i + 1) * 5, a.within);
-            if a.is_range() {
-                let _ = write!(w, " ge {}", a.length);
-            }
-            w.push('\n');
-        }
+        prefix_list(router, family, &list_name(family, suffix), w);
         let _ = writeln!(w, "!");
     }
     let _ = writeln!(w, "route-map FERROLB-OUT{suffix} deny 10\n!");
@@ -41,35 +35,13 @@ pub(crate) fn render(router: &Router, suffix: &str, out: &mut String) {
             p.name.to_uppercase()
         );
     }
-    let _ = writeln!(w, "router bgp {}", router.asn);
-    if let Some(id) = router.router_id() {
-        let _ = writeln!(w, " bgp router-id {id}");
-    }
-    let _ = writeln!(w, " bgp log-neighbor-changes\n no bgp default ipv4-unicast");
-    if router.mixed_asns() {
-        let _ = writeln!(w, " bgp bestpath as-path multipath-relax");
-    }
-    if router.graceful_restart {
-        let _ = writeln!(w, " bgp graceful-restart");
-    }
-    for n in &router.neighbors {
-        let a = n.address;
-        let _ = writeln!(w, " neighbor {a} remote-as {}", n.asn);
-        let _ = writeln!(w, " neighbor {a} description {} (BGPPeer {})", n.node, n.peer);
-        if let Some(password) = &n.password {
-            let _ = writeln!(w, " neighbor {a} password 0 {password}");
-        }
-        if let Some(timers) = &n.timers {
-            let (keepalive, hold) = seconds(timers);
-            let _ = writeln!(w, " neighbor {a} timers {keepalive} {hold}");
-        }
-        if n.multihop && n.asn != router.asn {
-            let _ = writeln!(w, " neighbor {a} ebgp-multihop 255");
-        }
-        if n.bfd.is_some() {
-            let _ = writeln!(w, " neighbor {a} fall-over bfd");
-        }
-    }
+    let words = Words {
+        global: " bgp log-neighbor-changes\n",
+        password: "0 ",
+        multihop: " 255",
+        extended_nexthop: false,
+    };
+    bgp_head(router, &words, |n| n.bfd.as_ref().map(|_| "fall-over bfd".to_owned()), w);
     for &family in &families {
         let _ = writeln!(w, " !\n address-family {} unicast", afi_keyword(family));
         let paths = router.maximum_paths(family).min(MAXIMUM_PATHS);

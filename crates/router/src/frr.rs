@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use crate::{Router, afi_keyword, header, ip_keyword, millis, seconds, short};
+use crate::ios::{Words, bgp_head, prefix_list};
+use crate::{Router, afi_keyword, header, ip_keyword, millis, short};
 
 /// FRR installs at most this many paths per prefix (Debian's build).
 const MAXIMUM_PATHS: usize = 64;
@@ -14,14 +15,7 @@ pub(crate) fn render(router: &Router, suffix: &str, out: &mut String) {
     let _ = writeln!(w, "!");
     for &family in &families {
         let (ip, list) = (ip_keyword(family), format!("{}{suffix}", short(family)));
-        for (i, a) in router.accepted_of(family).enumerate() {
-            let _ =
-                write!(w, "{ip} prefix-list ferrolb-pools-{list} seq {} permit {}", (i + 1) * 5, a.within);
-            if a.is_range() {
-                let _ = write!(w, " ge {}", a.length);
-            }
-            w.push('\n');
-        }
+        prefix_list(router, family, &format!("ferrolb-pools-{list}"), w);
         let _ = writeln!(w, "!");
         let _ = writeln!(
             w,
@@ -30,39 +24,8 @@ pub(crate) fn render(router: &Router, suffix: &str, out: &mut String) {
     }
     // Nothing goes to the nodes: they need no route, and none can loop back.
     let _ = writeln!(w, "route-map ferrolb-out{suffix} deny 10\nexit\n!");
-    let _ = writeln!(w, "router bgp {}", router.asn);
-    if let Some(id) = router.router_id() {
-        let _ = writeln!(w, " bgp router-id {id}");
-    }
-    let _ = writeln!(w, " no bgp default ipv4-unicast");
-    if router.mixed_asns() {
-        let _ = writeln!(w, " bgp bestpath as-path multipath-relax");
-    }
-    if router.graceful_restart {
-        let _ = writeln!(w, " bgp graceful-restart");
-    }
-    for n in &router.neighbors {
-        let a = n.address;
-        let _ = writeln!(w, " neighbor {a} remote-as {}", n.asn);
-        let _ = writeln!(w, " neighbor {a} description {} (BGPPeer {})", n.node, n.peer);
-        if let Some(password) = &n.password {
-            let _ = writeln!(w, " neighbor {a} password {password}");
-        }
-        if let Some(timers) = &n.timers {
-            let (keepalive, hold) = seconds(timers);
-            let _ = writeln!(w, " neighbor {a} timers {keepalive} {hold}");
-        }
-        if n.multihop && n.asn != router.asn {
-            let _ = writeln!(w, " neighbor {a} ebgp-multihop");
-        }
-        if let Some(profile) = &n.bfd {
-            let _ = writeln!(w, " neighbor {a} bfd profile ferrolb-{}", profile.name);
-        }
-        // IPv4 routes over an IPv6 session carry an IPv6 next hop (RFC 8950).
-        if a.is_ipv6() && n.ipv4 {
-            let _ = writeln!(w, " neighbor {a} capability extended-nexthop");
-        }
-    }
+    let words = Words { global: "", password: "", multihop: "", extended_nexthop: true };
+    bgp_head(router, &words, |n| n.bfd.as_ref().map(|p| format!("bfd profile ferrolb-{}", p.name)), w);
     for &family in &families {
         let list = format!("{}{suffix}", short(family));
         let _ = writeln!(w, " !\n address-family {} unicast", afi_keyword(family));

@@ -29,6 +29,7 @@ use ipnet::IpNet;
 mod bird;
 mod cisco;
 mod frr;
+mod ios;
 
 /// A router's configuration language.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
