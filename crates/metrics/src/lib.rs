@@ -112,15 +112,19 @@ pub struct Configuration {
     pub stale: bool,
     /// How many configurations were taken into force.
     pub generation: u64,
+    /// When the last one was taken, in seconds since the epoch.
+    pub last_taken_unix_seconds: Option<u64>,
 }
 
 impl Configuration {
-    /// A configuration was taken into force: the `generation`-th.
+    /// A configuration was taken into force, now: the `generation`-th.
     pub fn taken(&mut self, generation: u64) {
         self.updates += 1;
         self.loaded = true;
         self.stale = false;
         self.generation = generation;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        self.last_taken_unix_seconds = now.ok().map(|d| d.as_secs());
     }
 
     /// A configuration was refused: the last one taken keeps running, and is now stale.
@@ -131,8 +135,99 @@ impl Configuration {
     }
 }
 
+/// The upper bounds of [`Durations`]' buckets, in seconds: a plan of one
+/// Service takes microseconds, of 100,000 about half a second.
+pub const DURATION_BUCKETS: [f64; 12] =
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+/// How long something took, each time, counted in buckets (a Prometheus
+/// histogram kept where the work is done).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Durations {
+    /// How many took at most each bound of [`DURATION_BUCKETS`] (not cumulative).
+    within: [u64; DURATION_BUCKETS.len()],
+    /// How many took longer than the last bound.
+    over: u64,
+    sum_seconds: f64,
+}
+
+impl Durations {
+    /// One more that took `took`.
+    pub fn observe(&mut self, took: std::time::Duration) {
+        let seconds = took.as_secs_f64();
+        match DURATION_BUCKETS.iter().position(|bound| seconds <= *bound) {
+            Some(i) => self.within[i] += 1,
+            None => self.over += 1,
+        }
+        self.sum_seconds += seconds;
+    }
+
+    /// How many were observed.
+    pub fn count(&self) -> u64 {
+        self.within.iter().sum::<u64>() + self.over
+    }
+
+    /// The histogram `name` in the text format, with `label` (`kind`) = `value`.
+    fn render(&self, label: (&str, &str), out: &mut String) {
+        use std::fmt::Write as _;
+        let (key, value) = label;
+        let mut cumulative = 0;
+        for (bound, n) in DURATION_BUCKETS.iter().zip(self.within) {
+            cumulative += n;
+            let _ = writeln!(out, "{PLAN_DURATION}_bucket{{{key}=\"{value}\",le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{PLAN_DURATION}_bucket{{{key}=\"{value}\",le=\"+Inf\"}} {}", self.count());
+        let _ = writeln!(out, "{PLAN_DURATION}_sum{{{key}=\"{value}\"}} {}", self.sum_seconds);
+        let _ = writeln!(out, "{PLAN_DURATION}_count{{{key}=\"{value}\"}} {}", self.count());
+    }
+}
+
+/// The histogram of planning times, by what was planned.
+const PLAN_DURATION: &str = "ferrolb_plan_duration_seconds";
+
+/// One more plan of `kind` that took `took`, in `plans`.
+fn planned(plans: &mut Vec<(&'static str, Durations)>, kind: &'static str, took: std::time::Duration) {
+    match plans.iter_mut().find(|(k, _)| *k == kind) {
+        Some((_, durations)) => durations.observe(took),
+        None => {
+            let mut durations = Durations::default();
+            durations.observe(took);
+            plans.push((kind, durations));
+            plans.sort_by_key(|(k, _)| *k);
+        }
+    }
+}
+
+impl Speaker {
+    /// One more plan of `kind` (`bgp`, `l2`, `allocation`) that took `took`.
+    pub fn planned(&mut self, kind: &'static str, took: std::time::Duration) {
+        planned(&mut self.plans, kind, took);
+    }
+}
+
+impl Controller {
+    /// One more allocation that took `took` (kind `allocation`).
+    pub fn planned(&mut self, kind: &'static str, took: std::time::Duration) {
+        planned(&mut self.plans, kind, took);
+    }
+}
+
+/// `plans` as the histogram [`PLAN_DURATION`] (appended to a rendering: the
+/// registry of the `prometheus` crate takes no histogram counted elsewhere).
+fn render_plans(plans: &[(&'static str, Durations)], out: &mut String) {
+    if plans.is_empty() {
+        return;
+    }
+    out.push_str(&format!(
+        "# HELP {PLAN_DURATION} How long planning took: the allocation (controller, run), the BGP routes and the L2 elections (speakers).\n# TYPE {PLAN_DURATION} histogram\n"
+    ));
+    for (kind, durations) in plans {
+        durations.render(("kind", kind), out);
+    }
+}
+
 /// What a speaker (`ferrolb run`, `ferrolb speaker`) reports.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Speaker {
     /// This node.
     pub node: String,
@@ -154,6 +249,8 @@ pub struct Speaker {
     /// The pools, where the speaker allocates too (`ferrolb run`); none in a cluster,
     /// where the controller allocates.
     pub pools: Vec<Pool>,
+    /// How long its plans took, by kind (`bgp`, `l2`, `allocation`).
+    pub plans: Vec<(&'static str, Durations)>,
 }
 
 /// One address pool, as the allocator sees it.
@@ -174,12 +271,14 @@ pub struct Pool {
 }
 
 /// What the controller reports.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Controller {
     /// The configuration it runs on.
     pub configuration: Configuration,
     /// Every pool.
     pub pools: Vec<Pool>,
+    /// How long its allocations took (kind `allocation`).
+    pub plans: Vec<(&'static str, Durations)>,
 }
 
 /// What one of a session's counters counts.
@@ -228,6 +327,24 @@ fn int(value: u64) -> i64 {
 
 fn configuration(families: &Families, c: &Configuration) {
     let none: &[&str] = &[];
+    families
+        .gauge(
+            "ferrolb_config_last_reload_successful",
+            "1 if the last configuration read was taken into force, 0 if it was refused (or none was read yet).",
+            none,
+        )
+        .with_label_values(none)
+        .set(i64::from(c.loaded && !c.stale));
+    if let Some(at) = c.last_taken_unix_seconds {
+        families
+            .gauge(
+                "ferrolb_config_last_reload_success_timestamp_seconds",
+                "When the configuration in force was taken, in seconds since the epoch.",
+                none,
+            )
+            .with_label_values(none)
+            .set(int(at));
+    }
     families
         .counter(
             "metallb_k8s_client_updates_total",
@@ -321,7 +438,9 @@ impl Speaker {
             .with_label_values(&[] as &[&str])
             .set(int(alive));
         }
-        f.render()
+        let mut out = f.render();
+        render_plans(&self.plans, &mut out);
+        out
     }
 
     fn render_bgp(&self, f: &Families) {
@@ -402,7 +521,9 @@ impl Controller {
         let f = Families::new();
         configuration(&f, &self.configuration);
         allocator(&f, &self.pools);
-        f.render()
+        let mut out = f.render();
+        render_plans(&self.plans, &mut out);
+        out
     }
 }
 
@@ -487,6 +608,7 @@ mod tests {
                 loaded: true,
                 stale: true,
                 generation: 2,
+                last_taken_unix_seconds: Some(1_765_000_000),
             },
             bgp: vec![BgpSession {
                 peer: "192.0.2.1:179".into(),
@@ -522,6 +644,13 @@ mod tests {
                 gratuitous_sent: 5,
             }],
             gossip_members_alive: Some(3),
+            plans: vec![("bgp", {
+                let mut d = Durations::default();
+                d.observe(std::time::Duration::from_micros(300));
+                d.observe(std::time::Duration::from_millis(30));
+                d.observe(std::time::Duration::from_secs(9));
+                d
+            })],
             layer2_without_leader: Some(0),
             pools: pools(&[ferrolb_ipam::PoolStats {
                 name: "vips".into(),
@@ -575,6 +704,14 @@ mod tests {
             "metallb_k8s_client_update_errors_total 1",
             "ferrolb_config_generation 2",
             "ferrolb_gossip_members_alive 3",
+            "ferrolb_config_last_reload_successful 0",
+            "ferrolb_config_last_reload_success_timestamp_seconds 1765000000",
+            "ferrolb_plan_duration_seconds_bucket{kind=\"bgp\",le=\"0.0005\"} 1",
+            "ferrolb_plan_duration_seconds_bucket{kind=\"bgp\",le=\"0.025\"} 1",
+            "ferrolb_plan_duration_seconds_bucket{kind=\"bgp\",le=\"0.05\"} 2",
+            "ferrolb_plan_duration_seconds_bucket{kind=\"bgp\",le=\"2.5\"} 2",
+            "ferrolb_plan_duration_seconds_bucket{kind=\"bgp\",le=\"+Inf\"} 3",
+            "ferrolb_plan_duration_seconds_count{kind=\"bgp\"} 3",
             "ferrolb_layer2_vips_without_leader 0",
             "metallb_allocator_addresses_total{pool=\"vips\"} 10",
             "metallb_allocator_addresses_in_use_total{pool=\"vips\"} 1",
@@ -587,6 +724,7 @@ mod tests {
     fn the_controller_has_the_allocators_metrics_per_pool() {
         let controller = Controller {
             configuration: Configuration { loaded: true, ..Configuration::default() },
+            plans: Vec::new(),
             pools: vec![Pool {
                 name: "v6".into(),
                 ipv4_total: 0,

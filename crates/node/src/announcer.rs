@@ -48,7 +48,19 @@ pub struct Announcer {
     observed: Observed,
 }
 
+/// `plan()`, and how long it took (measured where it runs, off the runtime's threads).
+fn timed<T>(plan: impl FnOnce() -> T) -> (T, std::time::Duration) {
+    let started = std::time::Instant::now();
+    (plan(), started.elapsed())
+}
+
 impl Announcer {
+    /// `planned`'s plan, its time shown to the observers as a plan of `kind`.
+    fn planned<T>(&self, kind: &'static str, (plan, took): (T, std::time::Duration)) -> T {
+        self.observed.planned(kind, took);
+        plan
+    }
+
     /// Announces nothing yet. With `host`, the host is made to accept the
     /// VIPs this node announces (local routes); without, something else
     /// does (kube-proxy in a cluster).
@@ -129,9 +141,12 @@ impl Announcer {
         let bgp = {
             let (config, snapshot, allocation, node) =
                 (Arc::clone(&config), Arc::clone(&snapshot), Arc::clone(&allocation), self.node.clone());
-            crate::off_thread(move || ferrolb_announce::plan_bgp(&config, &snapshot, &allocation, &node))
-                .await?
+            crate::off_thread(move || {
+                timed(|| ferrolb_announce::plan_bgp(&config, &snapshot, &allocation, &node))
+            })
+            .await?
         };
+        let bgp = self.planned("bgp", bgp);
         self.announce_planned(config, snapshot, allocation, bgp).await
     }
 
@@ -155,24 +170,27 @@ impl Announcer {
             let (config, snapshot, allocation, node) =
                 (Arc::clone(&config), Arc::clone(&snapshot), Arc::clone(&allocation), self.node.clone());
             crate::off_thread(move || {
-                // The plan in force is moved into the new one, not copied.
-                let previous = previous.map(Arc::try_unwrap);
-                let quick = match previous {
-                    Some(Ok(previous)) => ferrolb_announce::replan_bgp(
-                        previous,
-                        &config,
-                        &snapshot,
-                        &allocation,
-                        &changed.of(&snapshot),
-                        &node,
-                    )
-                    .ok(),
-                    _ => None,
-                };
-                quick.ok_or_else(|| ferrolb_announce::plan_bgp(&config, &snapshot, &allocation, &node))
+                timed(|| {
+                    // The plan in force is moved into the new one, not copied.
+                    let previous = previous.map(Arc::try_unwrap);
+                    let quick = match previous {
+                        Some(Ok(previous)) => ferrolb_announce::replan_bgp(
+                            previous,
+                            &config,
+                            &snapshot,
+                            &allocation,
+                            &changed.of(&snapshot),
+                            &node,
+                        )
+                        .ok(),
+                        _ => None,
+                    };
+                    quick.ok_or_else(|| ferrolb_announce::plan_bgp(&config, &snapshot, &allocation, &node))
+                })
             })
             .await?
         };
+        let planned = self.planned("bgp", planned);
         let replan = match planned {
             Ok(replan) => replan,
             Err(full) => {
@@ -242,11 +260,11 @@ impl Announcer {
             (Arc::clone(snapshot), Arc::clone(config), Arc::clone(allocation), self.node.clone());
         let plan = match crate::off_thread({
             let config = Arc::clone(&config);
-            move || ferrolb_announce::plan_l2(&config, &snapshot, &allocation, &node, &alive)
+            move || timed(|| ferrolb_announce::plan_l2(&config, &snapshot, &allocation, &node, &alive))
         })
         .await
         {
-            Ok(plan) => plan,
+            Ok(plan) => self.planned("l2", plan),
             Err(e) => {
                 warn!(error = %e, "could not elect the L2 leaders; keeping the last election");
                 return;

@@ -35,6 +35,8 @@ struct Observation {
     refused_because: Option<String>,
     /// The pools' counts, where this node allocates (`ferrolb run`).
     pools: Vec<ferrolb_metrics::Pool>,
+    /// How long its plans took.
+    plans: Speaker,
 }
 
 impl Observed {
@@ -75,6 +77,11 @@ impl Observed {
     /// reading at that moment keeps its copy: the runtime then plans anew.)
     pub(crate) fn release_plans(&self) {
         self.update(|o| (o.l2, o.bgp) = (None, None));
+    }
+
+    /// A plan of `kind` (`bgp`, `l2`, `allocation`) took `took`.
+    pub fn planned(&self, kind: &'static str, took: std::time::Duration) {
+        self.update(|o| o.plans.planned(kind, took));
     }
 
     /// This node allocated: the pools' counts (`ferrolb run` allocates; a speaker does not).
@@ -154,6 +161,7 @@ impl Observed {
             gossip_members_alive: o.alive.as_ref().map(|a| a.borrow().len() as u64),
             layer2_without_leader: o.l2.as_deref().map(without_leader),
             pools: o.pools.clone(),
+            plans: o.plans.plans.clone(),
             ..Speaker::default()
         };
         for session in &o.sessions {

@@ -64,8 +64,20 @@ fn run_serves_metallbs_metrics_of_what_it_does() {
         "ferrolb_config_generation 1",
         &format!("metallb_bgp_opens_sent{{peer=\"{PEER}\"}} 1"),
         &format!("metallb_bgp_opens_received{{peer=\"{PEER}\"}} 1"),
+        "ferrolb_config_last_reload_successful 1",
     ] {
         assert!(has(&text, sample), "{sample} missing in\n{text}\n{}", ferrolb.log());
+    }
+    // ferrolb's own: when the configuration was taken, and how long each kind of plan took.
+    let value =
+        |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok());
+    assert!(
+        value("ferrolb_config_last_reload_success_timestamp_seconds").is_some_and(|t| t > 1.7e9),
+        "{text}"
+    );
+    for kind in ["allocation", "bgp", "l2"] {
+        let count = value(&format!("ferrolb_plan_duration_seconds_count{{kind=\"{kind}\"}}"));
+        assert!(count.is_some_and(|n| n >= 1.0), "no {kind} plan counted:\n{text}");
     }
     // The exposition format passes Prometheus' own check but for its naming
     // lint on MetalLB's names (gauges ending in `_total`, counters without
@@ -94,6 +106,7 @@ fn run_serves_metallbs_metrics_of_what_it_does() {
     wait_for("the configuration stale in the metrics", TIMEOUT, || {
         has(&scrape(&node), "metallb_k8s_client_config_stale_bool 1")
     });
+    assert!(has(&scrape(&node), "ferrolb_config_last_reload_successful 0"), "{}", scrape(&node));
     assert!(has(&scrape(&node), "metallb_k8s_client_update_errors_total 1"), "{}", scrape(&node));
     // The router shuts the session: down in the metrics.
     frr.shutdown_neighbor(NODE_IP).unwrap();

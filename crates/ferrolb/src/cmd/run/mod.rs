@@ -188,6 +188,12 @@ struct Running {
 type Loaded = (Arc<Snapshot>, Arc<ServiceDocuments>);
 
 impl Running {
+    /// `allocated`'s allocation, its time shown to the observers.
+    fn allocated_in<T>(&self, (allocated, took): (T, std::time::Duration)) -> T {
+        self.announcer.observed().planned("allocation", took);
+        allocated
+    }
+
     /// Shows observers the configuration taken, the next `generation`, and its allocation.
     fn taken(&self, generation: &mut u64) {
         *generation += 1;
@@ -209,9 +215,14 @@ impl Running {
             let (typed, snapshot, options) =
                 (Arc::clone(&config.config), Arc::clone(&snapshot), options.clone());
             let previous = self.previous();
-            off_thread(move || ferrolb_ipam::allocate(&typed, &snapshot, &previous.assignments(), &options))
-                .await?
+            off_thread(move || {
+                let started = std::time::Instant::now();
+                let allocation = ferrolb_ipam::allocate(&typed, &snapshot, &previous.assignments(), &options);
+                (allocation, started.elapsed())
+            })
+            .await?
         };
+        let allocation = self.allocated_in(allocation);
         match self.announce_in_full(config.config, snapshot, allocation).await? {
             Some(allocation) => self.save(allocation, state).await,
             None => Ok(()),
@@ -275,10 +286,11 @@ impl Running {
         drop_elsewhere(applied);
 
         let previous = self.announcer.take_allocation();
-        let (allocated, previous) = {
+        let timed = {
             let (config, snapshot, options, changed) =
                 (Arc::clone(&config), Arc::clone(&snapshot), options.clone(), changed.clone());
             off_thread(move || {
+                let started = std::time::Instant::now();
                 let quick = match previous.map(Arc::try_unwrap) {
                     // Indexed anew at each edit: the announcer keeps the
                     // allocation alone (a pass over the outcomes, as the
@@ -295,16 +307,18 @@ impl Running {
                     Some(Err(shared)) => Err(Some(shared)),
                     None => Err(None),
                 };
-                match quick {
+                let allocated = match quick {
                     Ok(quick) => (Ok(quick), None),
                     Err(previous) => {
                         let assignments = Previous::InForce(previous.clone()).assignments();
                         (Err(ferrolb_ipam::allocate(&config, &snapshot, &assignments, &options)), previous)
                     }
-                }
+                };
+                (allocated, started.elapsed())
             })
             .await?
         };
+        let (allocated, previous) = self.allocated_in(timed);
         let reallocated = allocated.is_ok();
         let (allocation, replanned) = match allocated {
             Ok(allocation) => {
