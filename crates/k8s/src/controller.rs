@@ -276,17 +276,13 @@ impl Controller {
         let options = self.options.allocation.clone();
         // Off the runtime's threads, as the snapshot build: many Services
         // take long enough to delay the watchers.
-        let decided = tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            let decided = decide(run, last, &options);
-            (decided, started.elapsed())
-        })
-        .await;
+        let decided =
+            tokio::task::spawn_blocking(move || ferrolb_metrics::timed(|| decide(run, last, &options))).await;
         let Ok((decided, took)) = decided else {
             return 0; // the runtime is shutting down
         };
         if let Ok(mut metrics) = self.options.metrics.lock() {
-            metrics.planned("allocation", took);
+            metrics.plans.planned("allocation", took);
         }
         let mut plan = plan_decision(&decided, &self.options.allocation, &mut self.warned);
         // A snapshot built while the previous writes were under way can

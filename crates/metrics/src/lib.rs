@@ -185,36 +185,35 @@ impl Durations {
 /// The histogram of planning times, by what was planned.
 const PLAN_DURATION: &str = "ferrolb_plan_duration_seconds";
 
-/// One more plan of `kind` that took `took`, in `plans`.
-fn planned(plans: &mut Vec<(&'static str, Durations)>, kind: &'static str, took: std::time::Duration) {
-    match plans.iter_mut().find(|(k, _)| *k == kind) {
-        Some((_, durations)) => durations.observe(took),
-        None => {
-            let mut durations = Durations::default();
-            durations.observe(took);
-            plans.push((kind, durations));
-            plans.sort_by_key(|(k, _)| *k);
+/// `work()`, and how long it took: timed where it runs (off the runtime's
+/// threads), for [`Plans::planned`].
+pub fn timed<T>(work: impl FnOnce() -> T) -> (T, std::time::Duration) {
+    let started = std::time::Instant::now();
+    (work(), started.elapsed())
+}
+
+/// How long plans took, by kind (`allocation`, `bgp`, `l2`), each kind once, by name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plans(Vec<(&'static str, Durations)>);
+
+impl Plans {
+    /// One more plan of `kind` that took `took`.
+    pub fn planned(&mut self, kind: &'static str, took: std::time::Duration) {
+        match self.0.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, durations)) => durations.observe(took),
+            None => {
+                let mut durations = Durations::default();
+                durations.observe(took);
+                self.0.push((kind, durations));
+                self.0.sort_by_key(|(k, _)| *k);
+            }
         }
-    }
-}
-
-impl Speaker {
-    /// One more plan of `kind` (`bgp`, `l2`, `allocation`) that took `took`.
-    pub fn planned(&mut self, kind: &'static str, took: std::time::Duration) {
-        planned(&mut self.plans, kind, took);
-    }
-}
-
-impl Controller {
-    /// One more allocation that took `took` (kind `allocation`).
-    pub fn planned(&mut self, kind: &'static str, took: std::time::Duration) {
-        planned(&mut self.plans, kind, took);
     }
 }
 
 /// `plans` as the histogram [`PLAN_DURATION`] (appended to a rendering: the
 /// registry of the `prometheus` crate takes no histogram counted elsewhere).
-fn render_plans(plans: &[(&'static str, Durations)], out: &mut String) {
+fn render_plans(Plans(plans): &Plans, out: &mut String) {
     if plans.is_empty() {
         return;
     }
@@ -250,7 +249,7 @@ pub struct Speaker {
     /// where the controller allocates.
     pub pools: Vec<Pool>,
     /// How long its plans took, by kind (`bgp`, `l2`, `allocation`).
-    pub plans: Vec<(&'static str, Durations)>,
+    pub plans: Plans,
 }
 
 /// One address pool, as the allocator sees it.
@@ -278,7 +277,7 @@ pub struct Controller {
     /// Every pool.
     pub pools: Vec<Pool>,
     /// How long its allocations took (kind `allocation`).
-    pub plans: Vec<(&'static str, Durations)>,
+    pub plans: Plans,
 }
 
 /// What one of a session's counters counts.
@@ -644,13 +643,13 @@ mod tests {
                 gratuitous_sent: 5,
             }],
             gossip_members_alive: Some(3),
-            plans: vec![("bgp", {
-                let mut d = Durations::default();
-                d.observe(std::time::Duration::from_micros(300));
-                d.observe(std::time::Duration::from_millis(30));
-                d.observe(std::time::Duration::from_secs(9));
-                d
-            })],
+            plans: {
+                let mut plans = Plans::default();
+                for took in [300, 30_000, 9_000_000] {
+                    plans.planned("bgp", std::time::Duration::from_micros(took));
+                }
+                plans
+            },
             layer2_without_leader: Some(0),
             pools: pools(&[ferrolb_ipam::PoolStats {
                 name: "vips".into(),
@@ -724,7 +723,7 @@ mod tests {
     fn the_controller_has_the_allocators_metrics_per_pool() {
         let controller = Controller {
             configuration: Configuration { loaded: true, ..Configuration::default() },
-            plans: Vec::new(),
+            plans: Plans::default(),
             pools: vec![Pool {
                 name: "v6".into(),
                 ipv4_total: 0,

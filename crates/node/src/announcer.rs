@@ -48,12 +48,6 @@ pub struct Announcer {
     observed: Observed,
 }
 
-/// `plan()`, and how long it took (measured where it runs, off the runtime's threads).
-fn timed<T>(plan: impl FnOnce() -> T) -> (T, std::time::Duration) {
-    let started = std::time::Instant::now();
-    (plan(), started.elapsed())
-}
-
 impl Announcer {
     /// `planned`'s plan, its time shown to the observers as a plan of `kind`.
     fn planned<T>(&self, kind: &'static str, (plan, took): (T, std::time::Duration)) -> T {
@@ -142,7 +136,7 @@ impl Announcer {
             let (config, snapshot, allocation, node) =
                 (Arc::clone(&config), Arc::clone(&snapshot), Arc::clone(&allocation), self.node.clone());
             crate::off_thread(move || {
-                timed(|| ferrolb_announce::plan_bgp(&config, &snapshot, &allocation, &node))
+                ferrolb_metrics::timed(|| ferrolb_announce::plan_bgp(&config, &snapshot, &allocation, &node))
             })
             .await?
         };
@@ -170,7 +164,7 @@ impl Announcer {
             let (config, snapshot, allocation, node) =
                 (Arc::clone(&config), Arc::clone(&snapshot), Arc::clone(&allocation), self.node.clone());
             crate::off_thread(move || {
-                timed(|| {
+                ferrolb_metrics::timed(|| {
                     // The plan in force is moved into the new one, not copied.
                     let previous = previous.map(Arc::try_unwrap);
                     let quick = match previous {
@@ -260,7 +254,11 @@ impl Announcer {
             (Arc::clone(snapshot), Arc::clone(config), Arc::clone(allocation), self.node.clone());
         let plan = match crate::off_thread({
             let config = Arc::clone(&config);
-            move || timed(|| ferrolb_announce::plan_l2(&config, &snapshot, &allocation, &node, &alive))
+            move || {
+                ferrolb_metrics::timed(|| {
+                    ferrolb_announce::plan_l2(&config, &snapshot, &allocation, &node, &alive)
+                })
+            }
         })
         .await
         {

@@ -36,7 +36,7 @@ struct Observation {
     /// The pools' counts, where this node allocates (`ferrolb run`).
     pools: Vec<ferrolb_metrics::Pool>,
     /// How long its plans took.
-    plans: Speaker,
+    plans: ferrolb_metrics::Plans,
 }
 
 impl Observed {
@@ -161,7 +161,7 @@ impl Observed {
             gossip_members_alive: o.alive.as_ref().map(|a| a.borrow().len() as u64),
             layer2_without_leader: o.l2.as_deref().map(without_leader),
             pools: o.pools.clone(),
-            plans: o.plans.plans.clone(),
+            plans: o.plans.clone(),
             ..Speaker::default()
         };
         for session in &o.sessions {

@@ -33,9 +33,7 @@ pub struct Args {
     #[arg(long)]
     no_leader_election: bool,
     #[command(flatten)]
-    secure_metrics: super::secure_metrics::SecureMetricsArgs,
-    #[command(flatten)]
-    probes: super::health::ProbeArgs,
+    endpoints: super::health::DaemonEndpoints,
     #[command(flatten)]
     log: super::LogArgs,
 }
@@ -77,11 +75,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let render = move || metrics.lock().map(|m| m.render()).unwrap_or_default();
     let ready = tokio::sync::watch::channel(true).1;
     let render: super::health::Metrics = Arc::new(render);
-    super::health::serve_on_default_port(ready.clone(), Arc::clone(&render)).await;
-    args.probes.serve_or_warn(ready.clone()).await;
-    let secure = Some(std::net::SocketAddr::from(([0, 0, 0, 0], super::secure_metrics::PORT)));
-    let access = ferrolb_k8s::metrics_access::MetricsAccess::new(client.clone());
-    args.secure_metrics.serve_or_warn(secure, &holder, ready, render, Some(access)).await;
+    args.endpoints.serve(&holder, ready, render, client.clone()).await;
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let stopped = tokio::select! {

@@ -21,7 +21,7 @@ pub const PROBE_PORT: u16 = 17472;
 /// What `/metrics` answers: the metrics in Prometheus' text format, rendered at each scrape.
 pub type Metrics = Arc<dyn Fn() -> String + Send + Sync>;
 
-/// The probes' port of `speaker` and `controller`.
+/// The probes' port of the cluster daemons.
 #[derive(Clone, Debug, clap::Args)]
 pub struct ProbeArgs {
     /// The port of /healthz and /readyz alone, which the pods' probes ask (MetalLB's flag); 0 for none.
@@ -43,11 +43,34 @@ impl ProbeArgs {
     }
 }
 
-/// Serves health and `metrics` on port [`PORT`] of every address; a port
-/// already taken is logged, not fatal (the process still does its job, the
-/// probes will say so).
-pub async fn serve_on_default_port(ready: watch::Receiver<bool>, metrics: Metrics) {
-    serve_or_warn(SocketAddr::from(([0, 0, 0, 0], PORT)), ready, metrics).await;
+/// The endpoints of the cluster daemons (`controller`, `speaker`), as
+/// MetalLB's: metrics and health on 7472, the probes alone on 17472, and
+/// metrics over HTTPS on 9120 to the tokens the API server allows.
+#[derive(Clone, Debug, clap::Args)]
+pub struct DaemonEndpoints {
+    #[command(flatten)]
+    secure_metrics: super::secure_metrics::SecureMetricsArgs,
+    #[command(flatten)]
+    probes: ProbeArgs,
+}
+
+impl DaemonEndpoints {
+    /// Serves them all for the host `name`, asking `client`'s API server who
+    /// may read the HTTPS metrics; a port already taken is logged, not fatal
+    /// (the process still does its job, the probes will say so).
+    pub async fn serve(
+        &self,
+        name: &str,
+        ready: watch::Receiver<bool>,
+        metrics: Metrics,
+        client: kube::Client,
+    ) {
+        serve_or_warn(SocketAddr::from(([0, 0, 0, 0], PORT)), ready.clone(), Arc::clone(&metrics)).await;
+        self.probes.serve_or_warn(ready.clone()).await;
+        let secure = SocketAddr::from(([0, 0, 0, 0], super::secure_metrics::PORT));
+        let access = ferrolb_k8s::metrics_access::MetricsAccess::new(client);
+        self.secure_metrics.serve_or_warn(Some(secure), name, ready, metrics, Some(access)).await;
+    }
 }
 
 /// Serves health and `metrics` on `addr`; a port already taken is logged, not fatal.

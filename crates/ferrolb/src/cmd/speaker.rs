@@ -18,7 +18,6 @@
 //! The speaker does not make the host accept VIP traffic (no local routes):
 //! in a cluster kube-proxy does, on every node.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,9 +63,7 @@ pub struct Args {
     #[command(flatten)]
     gossip: GossipArgs,
     #[command(flatten)]
-    secure_metrics: super::secure_metrics::SecureMetricsArgs,
-    #[command(flatten)]
-    probes: super::health::ProbeArgs,
+    endpoints: super::health::DaemonEndpoints,
     #[command(flatten)]
     log: super::LogArgs,
 }
@@ -82,8 +79,8 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
         .await
         .context("connecting to the Kubernetes API server (in-cluster service account, or KUBECONFIG)")?;
     let mut watchers = Watchers::start(client.clone(), &namespace);
-    // Who may read the HTTPS metrics, asked of the API server (as MetalLB's).
-    let metrics_access = ferrolb_k8s::metrics_access::MetricsAccess::new(client.clone());
+    // Who may read the HTTPS metrics is asked of the API server (as MetalLB's).
+    let client_for_metrics = client.clone();
     // The owner of every object this speaker writes, when the DaemonSet
     // passes the pod's name and uid.
     let pod = super::controller::own_pod();
@@ -111,10 +108,7 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let (ready, ready_rx) = tokio::sync::watch::channel(false);
     let observed = announcer.observed();
     let metrics: super::health::Metrics = Arc::new(move || observed.metrics().render());
-    super::health::serve_on_default_port(ready_rx.clone(), Arc::clone(&metrics)).await;
-    args.probes.serve_or_warn(ready_rx.clone()).await;
-    let secure = Some(SocketAddr::from(([0, 0, 0, 0], super::secure_metrics::PORT)));
-    args.secure_metrics.serve_or_warn(secure, &args.node, ready_rx, metrics, Some(metrics_access)).await;
+    args.endpoints.serve(&args.node, ready_rx, metrics, client_for_metrics).await;
     let observed = announcer.observed();
     let socket = super::status::socket_of(&args.node);
     let served = super::status::serve(&socket, observed.clone()).await;

@@ -9,7 +9,8 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::support::{Cleanup, Cluster, NAMESPACE, deploy_dir, documents, go_tools_path, parse_documents};
+use crate::documents::parse_documents;
+use crate::support::{Cleanup, Cluster, NAMESPACE, deploy_dir, documents, go_tools_path};
 
 /// The labels the chart puts on every object beyond deploy/'s.
 const HELM_LABELS: &[&str] = &[

@@ -12,6 +12,8 @@
 mod controller;
 mod conversion;
 mod deploy;
+#[path = "../common/documents.rs"]
+mod documents;
 mod helm;
 mod metallb;
 mod metallb_speaker;

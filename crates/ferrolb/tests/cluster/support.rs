@@ -188,13 +188,7 @@ impl Component {
 /// The documents of a YAML file, as JSON.
 pub fn documents(file: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    let (documents, error) = ferrolb_api::yaml::parse_documents(&text);
-    assert_eq!(error, None, "{}: YAML syntax", file.display());
-    documents
-        .iter()
-        .filter(|d| !d.is_null())
-        .map(|d| ferrolb_api::yaml::de::from_node::<Value>(d, &[]).expect("JSON-like YAML").0)
-        .collect()
+    crate::documents::parse_documents(&text)
 }
 
 /// Polls `check` every 100 ms until it holds; panics after `timeout`.
@@ -286,17 +280,6 @@ impl Drop for Cleanup<'_> {
             }
         }
     }
-}
-
-/// The documents of a YAML stream, as JSON.
-pub fn parse_documents(text: &str) -> Vec<Value> {
-    let (documents, error) = ferrolb_api::yaml::parse_documents(text);
-    assert_eq!(error, None, "YAML syntax");
-    documents
-        .iter()
-        .filter(|d| !d.is_null())
-        .map(|d| ferrolb_api::yaml::de::from_node::<Value>(d, &[]).expect("JSON-like YAML").0)
-        .collect()
 }
 
 /// What `scripts/go-tools paths` prints for `name` (`FERROLB_HELM_BIN`, ...),

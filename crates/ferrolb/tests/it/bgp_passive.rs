@@ -15,43 +15,15 @@ use std::time::Duration;
 
 use ferrolb_lab::{Frr, FrrConfig, Netns, veth};
 
-use crate::support::{Ferrolb, established, has_route, lab_ready, wait_for};
+use crate::support::{Ferrolb, bgp_cluster, established, has_route, lab_ready, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const NODE_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
 
 /// One Service, and a BGPPeer with the extra `peer` spec fields.
 fn cluster(peer: &str) -> String {
-    format!(
-        "apiVersion: metallb.io/v1beta1
-kind: IPAddressPool
-metadata: {{name: vips}}
-spec:
-  addresses: [203.0.113.10-203.0.113.20]
----
-apiVersion: metallb.io/v1beta2
-kind: BGPPeer
-metadata: {{name: router}}
-spec: {{myASN: 64512, peerASN: 64513, peerAddress: 192.0.2.1, holdTime: 9s{peer}}}
----
-apiVersion: metallb.io/v1beta1
-kind: BGPAdvertisement
-metadata: {{name: up}}
----
-apiVersion: v1
-kind: Node
-metadata: {{name: node1}}
-status:
-  addresses: [{{type: InternalIP, address: 192.0.2.11}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web, namespace: default}}
-spec:
-  type: LoadBalancer
-  ports: [{{port: 80}}]
-"
-    )
+    bgp_cluster("203.0.113.10-203.0.113.20", &["web"])
+        .replace("holdTime: 9s}", &format!("holdTime: 9s{peer}}}"))
 }
 
 /// The router and node namespaces, linked, with FRR started with `extra` config lines.

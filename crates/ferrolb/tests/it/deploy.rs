@@ -12,6 +12,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use crate::documents::parse_documents;
+
 /// The one image every manifest runs (deploy/README.md says how to build it).
 const IMAGE: &str = "ghcr.io/ferrolb/ferrolb:latest";
 /// The command that rewrites the generated files.
@@ -48,7 +50,8 @@ fn generated_crds() -> Vec<(String, String)> {
     documents
         .into_iter()
         .map(|document| {
-            let name = parse(&document)[0]["metadata"]["name"].as_str().expect("a CRD name").to_owned();
+            let name =
+                parse_documents(&document)[0]["metadata"]["name"].as_str().expect("a CRD name").to_owned();
             (format!("{name}.yaml"), format!("{GENERATED}{document}"))
         })
         .collect()
@@ -113,17 +116,6 @@ fn generated_files_are_up_to_date() {
     compare_or_write(&format!("{CHART_FILES}/ferrolb-rules.yaml"), &format!("{GENERATED}{copy}{rules}"));
 }
 
-/// Every document of a YAML stream, as JSON.
-fn parse(text: &str) -> Vec<Value> {
-    let (documents, error) = ferrolb_api::yaml::parse_documents(text);
-    assert_eq!(error, None, "YAML syntax");
-    documents
-        .iter()
-        .filter(|d| !d.is_null())
-        .map(|d| ferrolb_api::yaml::de::from_node::<Value>(d, &[]).expect("JSON-like YAML").0)
-        .collect()
-}
-
 /// Every object of every manifest under deploy/ but the bundle (which holds
 /// the same objects).
 fn objects() -> Vec<Value> {
@@ -134,7 +126,7 @@ fn objects() -> Vec<Value> {
     for entry in std::fs::read_dir(deploy().join("crds")).expect("deploy/crds") {
         files.push(entry.unwrap().path());
     }
-    files.iter().flat_map(|f| parse(&std::fs::read_to_string(f).expect("readable"))).collect()
+    files.iter().flat_map(|f| parse_documents(&std::fs::read_to_string(f).expect("readable"))).collect()
 }
 
 fn of_kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
@@ -147,7 +139,7 @@ fn strings(value: &Value) -> Vec<&str> {
 
 #[test]
 fn bundle_holds_every_object_once_in_apply_order() {
-    let bundle = parse(&std::fs::read_to_string(deploy().join("ferrolb.yaml")).unwrap());
+    let bundle = parse_documents(&std::fs::read_to_string(deploy().join("ferrolb.yaml")).unwrap());
     assert_eq!(bundle.len(), objects().len());
     let kinds: Vec<&str> = bundle.iter().map(|o| o["kind"].as_str().unwrap()).collect();
     let position = |kind: &str| kinds.iter().position(|k| *k == kind).unwrap();

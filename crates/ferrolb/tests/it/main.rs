@@ -10,6 +10,8 @@ mod bgp_passive;
 mod cli;
 mod demo;
 mod deploy;
+#[path = "../common/documents.rs"]
+mod documents;
 mod l2;
 mod metrics;
 mod monitoring;

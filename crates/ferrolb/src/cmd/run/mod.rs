@@ -216,9 +216,9 @@ impl Running {
                 (Arc::clone(&config.config), Arc::clone(&snapshot), options.clone());
             let previous = self.previous();
             off_thread(move || {
-                let started = std::time::Instant::now();
-                let allocation = ferrolb_ipam::allocate(&typed, &snapshot, &previous.assignments(), &options);
-                (allocation, started.elapsed())
+                ferrolb_metrics::timed(|| {
+                    ferrolb_ipam::allocate(&typed, &snapshot, &previous.assignments(), &options)
+                })
             })
             .await?
         };
@@ -290,31 +290,34 @@ impl Running {
             let (config, snapshot, options, changed) =
                 (Arc::clone(&config), Arc::clone(&snapshot), options.clone(), changed.clone());
             off_thread(move || {
-                let started = std::time::Instant::now();
-                let quick = match previous.map(Arc::try_unwrap) {
-                    // Indexed anew at each edit: the announcer keeps the
-                    // allocation alone (a pass over the outcomes, as the
-                    // short way always made).
-                    Some(Ok(previous)) => ferrolb_ipam::reallocate(
-                        Kept::new(previous),
-                        &config,
-                        &snapshot,
-                        &changed.of(&snapshot),
-                        &options,
-                    )
-                    .map(Kept::into_allocation)
-                    .map_err(|previous| Some(Arc::new(previous.into_allocation()))),
-                    Some(Err(shared)) => Err(Some(shared)),
-                    None => Err(None),
-                };
-                let allocated = match quick {
-                    Ok(quick) => (Ok(quick), None),
-                    Err(previous) => {
-                        let assignments = Previous::InForce(previous.clone()).assignments();
-                        (Err(ferrolb_ipam::allocate(&config, &snapshot, &assignments, &options)), previous)
+                ferrolb_metrics::timed(|| {
+                    let quick = match previous.map(Arc::try_unwrap) {
+                        // Indexed anew at each edit: the announcer keeps the
+                        // allocation alone (a pass over the outcomes, as the
+                        // short way always made).
+                        Some(Ok(previous)) => ferrolb_ipam::reallocate(
+                            Kept::new(previous),
+                            &config,
+                            &snapshot,
+                            &changed.of(&snapshot),
+                            &options,
+                        )
+                        .map(Kept::into_allocation)
+                        .map_err(|previous| Some(Arc::new(previous.into_allocation()))),
+                        Some(Err(shared)) => Err(Some(shared)),
+                        None => Err(None),
+                    };
+                    match quick {
+                        Ok(quick) => (Ok(quick), None),
+                        Err(previous) => {
+                            let assignments = Previous::InForce(previous.clone()).assignments();
+                            (
+                                Err(ferrolb_ipam::allocate(&config, &snapshot, &assignments, &options)),
+                                previous,
+                            )
+                        }
                     }
-                };
-                (allocated, started.elapsed())
+                })
             })
             .await?
         };
