@@ -179,6 +179,11 @@ impl Router {
 /// Why a router's side is not written as the configuration asks.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Problem {
+    /// The configuration names no router at all.
+    #[error(
+        "no BGPPeer in the configuration: there is no router to write for (expected a BGPPeer with peerAddress and peerASN)"
+    )]
+    NoBgpPeer,
     /// The router's AS is learned from its OPEN, not written down.
     #[error(
         "BGPPeer {peer}: dynamicASN leaves the router's AS unknown (expected peerASN to write the router's side)"
@@ -294,7 +299,7 @@ impl Problem {
     /// ferrolb can write for.
     pub fn address(&self) -> Option<IpAddr> {
         match self {
-            Problem::DynamicAsn { .. } | Problem::Unnumbered { .. } => None,
+            Problem::NoBgpPeer | Problem::DynamicAsn { .. } | Problem::Unnumbered { .. } => None,
             Problem::AsnConflict { address, .. }
             | Problem::NeighborConflict { address, .. }
             | Problem::NoNeighbor { address, .. }
@@ -322,6 +327,9 @@ impl Problem {
 /// being what the configuration asks.
 pub fn routers(config: &Config, snapshot: &Snapshot) -> (Vec<Router>, Vec<Problem>) {
     let mut problems = Vec::new();
+    if config.peers.is_empty() {
+        problems.push(Problem::NoBgpPeer);
+    }
     let mut routers: BTreeMap<IpAddr, Router> = BTreeMap::new();
     // Which BGPPeer first named each router, for the AS conflict's message.
     let mut first_peer: BTreeMap<IpAddr, &str> = BTreeMap::new();

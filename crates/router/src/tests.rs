@@ -150,6 +150,12 @@ fn problems_name_the_object_and_what_was_expected() {
     );
     assert!(problems[0].is_error());
 
+    // An L2-only configuration: nothing to write, said so.
+    let (routers, problems) = routers_of(POOLS);
+    assert_eq!(routers, vec![]);
+    assert_eq!(problems, vec![Problem::NoBgpPeer]);
+    assert!(problems[0].is_error());
+
     let (_, problems) = routers_of(&format!("{POOLS}{PEER}"));
     assert!(matches!(problems.as_slice(), [Problem::NoNeighbor { .. }]) && problems[0].is_error());
 
