@@ -28,7 +28,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::{MemberId, Membership, Output, Timer, Timing};
+use crate::{MemberId, Membership, Output, Timer, Timing, Unresponsive};
 
 /// Gossip port, as MetalLB's memberlist.
 pub const DEFAULT_PORT: u16 = 7946;
@@ -166,7 +166,7 @@ pub struct MembershipHandle {
     id: MemberId,
     local_addr: SocketAddr,
     alive: watch::Receiver<BTreeSet<String>>,
-    unresponsive: watch::Receiver<BTreeSet<String>>,
+    unresponsive: watch::Receiver<Unresponsive>,
     resumed: watch::Receiver<u64>,
     commands: mpsc::Sender<Command>,
     _task: AbortOnDrop,
@@ -210,7 +210,7 @@ impl MembershipHandle {
             );
         }
         let (alive_tx, alive) = watch::channel(membership.alive().clone());
-        let (unresponsive_tx, unresponsive) = watch::channel(BTreeSet::new());
+        let (unresponsive_tx, unresponsive) = watch::channel(Unresponsive::new());
         let (resumed_tx, resumed) = watch::channel(0);
         let (commands, command_rx) = mpsc::channel(8);
         let gossip = Gossip {
@@ -243,7 +243,7 @@ impl MembershipHandle {
 
     /// Watched members (see [`MembershipHandle::watch`]) that stopped answering, updated on
     /// every change: tens of milliseconds after a death, long before the group agrees.
-    pub fn unresponsive(&self) -> watch::Receiver<BTreeSet<String>> {
+    pub fn unresponsive(&self) -> watch::Receiver<Unresponsive> {
         self.unresponsive.clone()
     }
 
@@ -282,7 +282,7 @@ struct Gossip {
     timers: BTreeMap<(Instant, u8, u64), Timer>,
     next_seq: u64,
     alive: watch::Sender<BTreeSet<String>>,
-    unresponsive: watch::Sender<BTreeSet<String>>,
+    unresponsive: watch::Sender<Unresponsive>,
     resumed: watch::Sender<u64>,
 }
 
@@ -375,7 +375,7 @@ impl Gossip {
                     self.alive.send_replace(alive);
                 }
                 Output::UnresponsiveChanged(silent) => {
-                    tracing::info!(node = %node, unresponsive = ?silent, "watched members not answering");
+                    tracing::info!(node = %node, unresponsive = ?silent.keys().collect::<Vec<_>>(), "watched members not answering");
                     self.unresponsive.send_replace(silent);
                 }
                 Output::WatcherResumed(watcher) => {

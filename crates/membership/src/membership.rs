@@ -167,12 +167,17 @@ pub enum Output {
     Rejoined(MemberId),
     /// The set of alive node names (ourselves included) changed; this is the new one.
     AliveChanged(BTreeSet<String>),
-    /// The set of watched members that stopped answering changed; this is the new one.
-    UnresponsiveChanged(BTreeSet<String>),
+    /// The watched members that stopped answering changed; these are the new ones.
+    UnresponsiveChanged(Unresponsive),
     /// A member watching us pings again after a silence longer than its timeout: it
     /// may have taken over what we lead and handed it back, so announce it again.
     WatcherResumed(SocketAddr),
 }
+
+/// Watched members that stopped answering, each with the moment its last
+/// answer came (or watching began): the leader was alive until then, so a
+/// takeover's outage is at most the time since.
+pub type Unresponsive = BTreeMap<String, Instant>;
 
 /// Counters of datagrams that were refused, for metrics and logs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -206,7 +211,7 @@ pub struct Membership {
 #[derive(Default)]
 struct Heartbeat {
     watched: BTreeMap<String, Watched>,
-    unresponsive: BTreeSet<String>,
+    unresponsive: Unresponsive,
     armed: bool,
     sequence: u64,
     /// Who watches us (their reply address), and when their last ping came.
@@ -379,7 +384,7 @@ impl Membership {
 
     /// Watched members that have not answered within `heartbeat_timeout`
     /// (and not for longer than `unconfirmed_limit` while gossip holds them alive).
-    pub fn unresponsive(&self) -> &BTreeSet<String> {
+    pub fn unresponsive(&self) -> &Unresponsive {
         &self.heartbeat.unresponsive
     }
 
@@ -441,7 +446,7 @@ impl Membership {
 
     fn update_unresponsive(&mut self, now: Instant) {
         let timing = &self.timing;
-        let unresponsive: BTreeSet<String> = self
+        let unresponsive: Unresponsive = self
             .heartbeat
             .watched
             .iter()
@@ -451,7 +456,7 @@ impl Membership {
                     && w.unanswered > MISSED_PINGS
                     && !(self.alive.contains(*name) && silent > timing.unconfirmed_limit)
             })
-            .map(|(name, _)| name.clone())
+            .map(|(name, w)| (name.clone(), w.heard))
             .collect();
         if unresponsive != self.heartbeat.unresponsive {
             self.heartbeat.unresponsive = unresponsive.clone();

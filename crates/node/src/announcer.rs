@@ -14,11 +14,11 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use ferrolb_announce::{BgpPlan, BgpReplan, L2Plan};
+use ferrolb_announce::{Alive, BgpPlan, BgpReplan, L2Plan};
 use ferrolb_api::Snapshot;
 use ferrolb_api::config::Config;
 use ferrolb_ipam::{Allocation, ServiceChange, ServiceKey};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::NodeError;
 use crate::bgp::BgpSessions;
@@ -248,6 +248,7 @@ impl Announcer {
             return;
         };
         let alive = self.l2.alive(snapshot);
+        let elected_among = alive.clone();
         // Off this thread, as every plan: at 100k Services an election takes
         // a few hundred milliseconds, which gossip and keepalives cannot wait.
         let (snapshot, config, allocation, node) =
@@ -276,9 +277,27 @@ impl Announcer {
             }
         }
         self.l2.converge(&config, &plan);
+        if let Some(old) = &self.l2_plan {
+            self.count_takeovers(old, &plan, &elected_among);
+        }
         self.l2.watch_leaders(&plan);
         self.l2_plan = Some(Arc::new(plan));
         self.show_observers();
+    }
+
+    /// Counts (and logs) the VIPs `new` takes over from leaders that stopped
+    /// answering, once the responder announces them: the outage ends here.
+    fn count_takeovers(&self, old: &L2Plan, new: &L2Plan, alive: &Alive) {
+        for (leader, vips) in l2::takeovers(old, new, alive) {
+            let outage = self.l2.silent_for(&leader);
+            info!(
+                leader = %leader,
+                vips,
+                since_last_answer_ms = outage.map(|o| o.as_millis() as u64),
+                "took over the VIPs of a leader that stopped answering"
+            );
+            self.observed.took_over(vips, outage);
+        }
     }
 
     /// The next thing the gossip tells, or the time to release VIPs the

@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ferrolb_announce::l2::{Interfaces, L2Vip};
 use ferrolb_announce::{Alive, L2Plan};
@@ -24,6 +25,7 @@ use ferrolb_api::Snapshot;
 use ferrolb_api::config::Config;
 use ferrolb_l2::driver::{HostLink, Responder, ResponderConfig, interfaces_for};
 use ferrolb_l2::{Leadership, MacAddr};
+use ferrolb_membership::Unresponsive;
 use ferrolb_membership::driver::{MembershipConfig, MembershipHandle, SECRET_ENV, secret_from};
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -67,8 +69,8 @@ pub enum L2Event {
 struct Gossiping {
     handle: MembershipHandle,
     alive: watch::Receiver<BTreeSet<String>>,
-    /// The leaders we watch that stopped answering our pings.
-    unresponsive: watch::Receiver<BTreeSet<String>>,
+    /// The leaders we watch that stopped answering our pings, with their last answer.
+    unresponsive: watch::Receiver<Unresponsive>,
     /// Bumped when a member watching us pings again after a silence.
     resumed: watch::Receiver<u64>,
 }
@@ -170,10 +172,19 @@ impl L2Mode {
             Gossip::Running(g) => {
                 let (alive, unresponsive) = (&g.alive, &g.unresponsive);
                 let silent = unresponsive.borrow();
-                alive.borrow().iter().filter(|n| !silent.contains(*n)).cloned().collect()
+                alive.borrow().iter().filter(|n| !silent.contains_key(*n)).cloned().collect()
             }
             Gossip::NotStarted | Gossip::Failed => Alive::every_node(snapshot),
         }
+    }
+
+    /// How long ago `leader`, a leader we watch that stopped answering, last
+    /// answered; `None` if it is not one (the gossip alone declared it down).
+    pub fn silent_for(&self, leader: &str) -> Option<std::time::Duration> {
+        let Gossip::Running(g) = &self.gossip else { return None };
+        let heard = *g.unresponsive.borrow().get(leader)?;
+        // The gossip's clock is tokio's (paused in tests), as this one.
+        Some(tokio::time::Instant::now().into_std().saturating_duration_since(heard))
     }
 
     /// The speakers the gossip sees alive now; `None` without gossip.
@@ -256,7 +267,7 @@ impl L2Mode {
 fn leaders_to_watch(
     plan: &L2Plan,
     alive: &BTreeSet<String>,
-    unresponsive: &BTreeSet<String>,
+    unresponsive: &Unresponsive,
 ) -> BTreeSet<String> {
     let mut watched: BTreeSet<String> = plan
         .vips
@@ -265,7 +276,7 @@ fn leaders_to_watch(
         .filter_map(|v| v.candidates.first().map(|c| c.node.to_string()))
         .filter(|leader| *leader != plan.node)
         .collect();
-    watched.extend(unresponsive.iter().filter(|n| alive.contains(*n)).cloned());
+    watched.extend(unresponsive.keys().filter(|n| alive.contains(*n)).cloned());
     watched
 }
 
@@ -335,6 +346,22 @@ fn served_links(config: &Config) -> BTreeMap<String, ServedLink> {
     out
 }
 
+/// The leaders this node took VIPs over from in `new`, each with how many:
+/// VIPs it leads in `new` that `old` had elected another node for, which
+/// is not `alive` now. (A handback, or a configuration that moves VIPs,
+/// takes them from live nodes: that is no failover.)
+pub fn takeovers(old: &L2Plan, new: &L2Plan, alive: &Alive) -> BTreeMap<Arc<str>, u64> {
+    let mut taken: BTreeMap<Arc<str>, u64> = BTreeMap::new();
+    for vip in new.led() {
+        let before = old.vips_of(&vip.service).find(|v| v.ip == vip.ip);
+        let Some(leader) = before.and_then(|v| v.election.leader()) else { continue };
+        if *leader.node != *new.node && !alive.contains(&leader.node) {
+            *taken.entry(Arc::clone(&leader.node)).or_default() += 1;
+        }
+    }
+    taken
+}
+
 /// The IPs this node leads in `plan`.
 pub fn led_vips(plan: &L2Plan) -> BTreeSet<IpAddr> {
     plan.led().map(|v| v.ip).collect()
@@ -349,6 +376,11 @@ mod tests {
     /// Three nodes, one L2Advertisement for everything and one for `named`
     /// on eth1 only, and `services` Services.
     fn plan_of(node: &str, services: usize) -> L2Plan {
+        plan_among(node, services, &["n1", "n2", "n3"])
+    }
+
+    /// [`plan_of`], elected among the `alive` nodes.
+    fn plan_among(node: &str, services: usize, alive: &[&str]) -> L2Plan {
         let mut yaml = String::from(
             "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: lan}\nspec: {addresses: [192.0.2.0/26]}\n---\n\
              apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: named}\nspec: {addresses: [198.51.100.0/26], autoAssign: false}\n---\n\
@@ -371,7 +403,7 @@ mod tests {
         let (config, broken) = ferrolb_api::validate::validated(&snapshot, &Default::default());
         assert!(!diagnostics.iter().chain(&broken).any(|d| d.is_error()), "{diagnostics:?} {broken:?}");
         let allocation = ferrolb_ipam::allocate(&config, &snapshot, &Default::default(), &Default::default());
-        ferrolb_announce::plan_l2(&config, &snapshot, &allocation, node, &Alive::every_node(&snapshot))
+        ferrolb_announce::plan_l2(&config, &snapshot, &allocation, node, &alive.iter().copied().collect())
     }
 
     fn names(names: &[&str]) -> BTreeSet<String> {
@@ -388,16 +420,41 @@ mod tests {
             .map(|v| v.candidates[0].node.to_string())
             .collect();
         assert!(!expected.is_empty() && !expected.contains("n2"), "{expected:?}");
-        let none = BTreeSet::new();
+        let none = Unresponsive::new();
         assert_eq!(leaders_to_watch(&plan, &names(&["n1", "n2", "n3"]), &none), expected);
         // Replaced but still alive in the gossip: watched to hand back; gone: not.
-        let all = names(&["n1", "n3"]);
+        let heard = std::time::Instant::now();
+        let all: Unresponsive = ["n1", "n3"].map(|n| (n.to_owned(), heard)).into();
         let watched = leaders_to_watch(&plan, &names(&["n1", "n2"]), &all);
         assert!(
             watched.contains("n1")
                 && watched.is_superset(&expected.iter().filter(|n| *n != "n3").cloned().collect())
         );
         assert_eq!(watched.contains("n3"), expected.contains("n3"));
+    }
+
+    #[test]
+    fn a_node_takes_over_from_a_dead_leader_only() {
+        let all = ["n1", "n2", "n3"];
+        let before = plan_of("n2", 30);
+        let n1_led = before.vips.iter().filter(|v| v.election.leader().unwrap().node.as_ref() == "n1");
+        let to_n2 = n1_led.filter(|v| v.candidates[1].node.as_ref() == "n2").count() as u64;
+        assert!(to_n2 > 0, "n2 is runner-up of none of n1's VIPs");
+        // n1 dies: n2 takes over the VIPs whose runner-up it was, from n1.
+        let after = plan_among("n2", 30, &["n2", "n3"]);
+        let alive: Alive = ["n2", "n3"].into_iter().collect();
+        let taken = takeovers(&before, &after, &alive);
+        assert_eq!(taken.into_iter().collect::<Vec<_>>(), [(Arc::from("n1"), to_n2)]);
+        // The same VIPs moved to n2 while n1 is alive (as a configuration
+        // that leaves n1 out moves them): no failover.
+        let every: Alive = all.into_iter().collect();
+        assert!(takeovers(&before, &after, &every).is_empty());
+        // n1 comes back: n2 hands back, and takes over nothing.
+        assert!(takeovers(&after, &plan_of("n2", 30), &every).is_empty());
+        // A Service added or the same plan again: nothing taken from anyone.
+        assert!(takeovers(&before, &plan_of("n2", 31), &every).is_empty());
+        // Unchanged while n1 is gone: no takeover counted twice.
+        assert!(takeovers(&after, &after, &alive).is_empty());
     }
 
     #[test]

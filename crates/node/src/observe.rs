@@ -37,6 +37,8 @@ struct Observation {
     pools: Vec<ferrolb_metrics::Pool>,
     /// How long its plans took.
     plans: ferrolb_metrics::Plans,
+    /// Its L2 takeovers.
+    failovers: ferrolb_metrics::Failovers,
 }
 
 impl Observed {
@@ -82,6 +84,12 @@ impl Observed {
     /// A plan of `kind` (`bgp`, `l2`, `allocation`) took `took`.
     pub fn planned(&self, kind: &'static str, took: std::time::Duration) {
         self.update(|o| o.plans.planned(kind, took));
+    }
+
+    /// This node took over `vips` VIPs from a leader that stopped
+    /// answering, `outage` after its last answer when it watched it.
+    pub fn took_over(&self, vips: u64, outage: Option<std::time::Duration>) {
+        self.update(|o| o.failovers.took_over(vips, outage));
     }
 
     /// This node allocated: the pools' counts (`ferrolb run` allocates; a speaker does not).
@@ -160,6 +168,7 @@ impl Observed {
             configuration: o.configuration.clone(),
             gossip_members_alive: o.alive.as_ref().map(|a| a.borrow().len() as u64),
             layer2_without_leader: o.l2.as_deref().map(without_leader),
+            layer2_failovers: o.l2.as_ref().map(|_| o.failovers.clone()),
             pools: o.pools.clone(),
             plans: o.plans.clone(),
             ..Speaker::default()

@@ -21,6 +21,7 @@ use ferrolb_lab::outage::{self, Prober};
 use ferrolb_lab::traffic::Flows;
 use ferrolb_lab::{Netns, Topology, probe};
 
+use crate::metrics::{has, scrape};
 use crate::support::{Ferrolb, lab_ready, wait_for};
 
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -216,6 +217,21 @@ fn when_the_leader_dies_another_node_serves_and_its_return_leaves_one_answer() {
         lab.served_by(VIP6) == Some(format!("node{}", next + 1))
     });
     assert_eq!(lab.arping_macs(), [lab.macs[next].clone()]);
+    // The new leader counts one failover (the Service's two VIPs) and its
+    // outage; the third node took nothing over.
+    let taker = scrape(&lab.topology.nodes[next].netns);
+    for sample in [
+        "ferrolb_layer2_failovers_total 1",
+        "ferrolb_layer2_failover_vips_total 2",
+        "ferrolb_layer2_failover_outage_seconds_count 1",
+    ] {
+        assert!(has(&taker, sample), "{sample} missing in\n{taker}");
+    }
+    let counted = taker.lines().find(|l| l.starts_with("ferrolb_layer2_failover_outage_seconds_sum"));
+    eprintln!("the new leader's own count: {counted:?}");
+    let third = (0..3).find(|&i| i != leader && i != next).unwrap();
+    let bystander = scrape(&lab.topology.nodes[third].netns);
+    assert!(has(&bystander, "ferrolb_layer2_failovers_total 0"), "{bystander}");
 
     // It comes back: at no point do two nodes answer, and one leader remains.
     lab.topology.segment.netns().ip(&["link", "set", &lab.topology.nodes[leader].port, "up"]).unwrap();

@@ -30,13 +30,13 @@ fn cluster(services: usize) -> String {
 }
 
 /// `GET /metrics` from inside the node's namespace.
-fn scrape(node: &Netns) -> String {
+pub(crate) fn scrape(node: &Netns) -> String {
     let out = node.command("curl").args(["-sf", "--max-time", "5", "http://127.0.0.1:7472/metrics"]).output();
     out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
 }
 
 /// Whether the scraped `text` has the sample line `sample`.
-fn has(text: &str, sample: &str) -> bool {
+pub(crate) fn has(text: &str, sample: &str) -> bool {
     text.lines().any(|l| l == sample)
 }
 
