@@ -37,6 +37,8 @@ tls:
   speakerMetricsTLSSecret: speaker-metrics-tls
 prometheus:
   metricsPort: 9443
+  serviceAccount: prometheus-k8s
+  namespace: monitoring
   serviceMonitor:
     enabled: true
     interval: 15s
@@ -208,7 +210,8 @@ pub fn other_values_render_what_they_say(cluster: &Cluster) {
             assert_eq!(object["metadata"]["namespace"], "lb-system", "{name}");
         }
         for subject in object["subjects"].as_array().into_iter().flatten() {
-            assert_eq!(subject["namespace"], "lb-system", "{name}");
+            let prometheus = subject["name"] == "prometheus-k8s";
+            assert_eq!(subject["namespace"], if prometheus { "monitoring" } else { "lb-system" }, "{name}");
         }
     }
     // The workloads.
@@ -288,6 +291,7 @@ pub fn other_values_render_what_they_say(cluster: &Cluster) {
             (&json!("metricshttps"), &json!("/metrics"), &json!("https"), &json!("15s"))
         );
         assert_eq!(endpoint["tlsConfig"], json!({"insecureSkipVerify": true}));
+        assert_eq!(endpoint["bearerTokenFile"], "/var/run/secrets/kubernetes.io/serviceaccount/token");
         let ports = &pod["spec"]["containers"][0]["ports"];
         assert_eq!((&ports[0]["name"], &ports[0]["containerPort"]), (&json!("monitoring"), &json!(7472)));
         assert_eq!((&ports[1]["name"], &ports[1]["containerPort"]), (&json!("metricshttps"), &json!(9443)));
@@ -296,6 +300,25 @@ pub fn other_values_render_what_they_say(cluster: &Cluster) {
         let extra = monitor["metadata"]["labels"].get("release").cloned();
         assert_eq!(extra, (component == "controller").then(|| json!("kube-prometheus")), "{name}");
     }
+    // rbacPrometheus (MetalLB's default): the Prometheus may find the pods, and read /metrics.
+    let binding = |kind: &str| {
+        let found =
+            of_kind(&objects, kind).into_iter().find(|b| b["metadata"]["name"] == "edge-ferrolb-prometheus");
+        let found = found.unwrap_or_else(|| panic!("no {kind} edge-ferrolb-prometheus"));
+        assert_eq!(
+            found["subjects"],
+            json!([{"kind": "ServiceAccount", "name": "prometheus-k8s", "namespace": "monitoring"}])
+        );
+        found["roleRef"]["name"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(binding("RoleBinding"), "edge-ferrolb-prometheus");
+    assert_eq!(binding("ClusterRoleBinding"), "edge-ferrolb-metrics-reader");
+    let role =
+        of_kind(&objects, "Role").into_iter().find(|r| r["metadata"]["name"] == "edge-ferrolb-prometheus");
+    assert_eq!(
+        role.expect("the Prometheus' Role")["rules"],
+        json!([{"apiGroups": [""], "resources": ["pods", "services", "endpoints"], "verbs": ["get", "list", "watch"]}])
+    );
     // The PrometheusRule holds deploy/monitoring's groups.
     let rules = of_kind(&objects, "PrometheusRule");
     assert_eq!(rules.len(), 1);
@@ -326,6 +349,10 @@ pub fn values_ferrolb_cannot_honour_fail_rendering(_cluster: &Cluster) {
         ("tls.minVersion=VersionTLS12", "ferrolb serves TLS 1.3 only"),
         ("tls.cipherSuites=TLS_AES_128_GCM_SHA256", "tls.cipherSuites: ferrolb serves TLS 1.3 only"),
         ("prometheus.podMonitor.enabled=true", "use prometheus.serviceMonitor.enabled=true"),
+        (
+            "prometheus.serviceMonitor.enabled=true",
+            "prometheus.serviceAccount must be defined when prometheus.serviceMonitor.enabled and prometheus.rbacPrometheus are true",
+        ),
         ("controller.logLevel=verbose", "/controller/logLevel': value must be one of 'all'"),
         ("tls.webhookSecret=x", "additional properties 'webhookSecret' not allowed"),
         ("speaker.frr.image.tag=10.5.3", "additional properties 'image' not allowed"),
@@ -336,9 +363,14 @@ pub fn values_ferrolb_cannot_honour_fail_rendering(_cluster: &Cluster) {
             Err(e) => assert!(e.contains(says), "--set {set}: expected {says:?} in:\n{e}"),
         }
     }
-    // And with speaker.frr.enabled false, as MetalLB's default, it renders.
-    run(&helm, &["template", "ferrolb", chart, "--set", "speaker.frr.enabled=false"])
-        .unwrap_or_else(|e| panic!("{e}"));
+    // And with speaker.frr.enabled false, as MetalLB's default, it renders;
+    // ServiceMonitors without rbacPrometheus need no Prometheus named.
+    for set in [
+        "speaker.frr.enabled=false",
+        "prometheus.serviceMonitor.enabled=true,prometheus.rbacPrometheus=false",
+    ] {
+        run(&helm, &["template", "ferrolb", chart, "--set", set]).unwrap_or_else(|e| panic!("{e}"));
+    }
 }
 
 /// What the chart renders is accepted by kube-apiserver: with the default
