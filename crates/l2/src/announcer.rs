@@ -7,6 +7,12 @@
 //! issue #172 (a client that rate-limits ARP updates to one per second). The defaults of
 //! [`AnnounceConfig`] do the same; unlike MetalLB, losing a VIP stops its repeats at once
 //! (MetalLB has a TODO for that).
+//!
+//! For switches and hosts that forget (MetalLB's `--gratuitous-arp-interval`, v0.16.2),
+//! [`AnnounceConfig::periodic`] announces every led VIP again at a fixed interval, off by
+//! default. Its cost: per interval, one frame per led VIP and interface (a 60-octet
+//! broadcast ARP, an 86-octet NA to all nodes) that every host of the segment receives
+//! and processes; 1,000 VIPs every 10 s is 100 frames a second on the LAN.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -23,12 +29,14 @@ pub struct AnnounceConfig {
     pub count: u32,
     /// Time between two announcements of one VIP.
     pub interval: Duration,
+    /// Announce every led VIP again this often, whatever happens (`None`: never).
+    pub periodic: Option<Duration>,
 }
 
 impl Default for AnnounceConfig {
-    /// Five announcements 1.1 s apart, as MetalLB.
+    /// Five announcements 1.1 s apart, as MetalLB, and none periodic.
     fn default() -> Self {
-        AnnounceConfig { count: 5, interval: Duration::from_millis(1100) }
+        AnnounceConfig { count: 5, interval: Duration::from_millis(1100), periodic: None }
     }
 }
 
@@ -90,12 +98,14 @@ pub struct Announcer {
     config: AnnounceConfig,
     leadership: Leadership,
     repeats: BTreeMap<(String, IpAddr), Repeat>,
+    /// When every led VIP is announced next, with [`AnnounceConfig::periodic`].
+    next_periodic: Option<Instant>,
 }
 
 impl Announcer {
     /// An announcer that leads nothing yet.
     pub fn new(config: AnnounceConfig) -> Self {
-        Announcer { config, leadership: Leadership::new(), repeats: BTreeMap::new() }
+        Announcer { config, leadership: Leadership::new(), repeats: BTreeMap::new(), next_periodic: None }
     }
 
     /// The leadership it answers for.
@@ -105,7 +115,7 @@ impl Announcer {
 
     /// When to call [`Self::handle`] with [`Input::Timeout`] next, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.repeats.values().map(|r| r.next).min()
+        self.repeats.values().map(|r| r.next).chain(self.next_periodic).min()
     }
 
     /// Takes in what happened at `now`; returns the frames to send.
@@ -118,7 +128,11 @@ impl Announcer {
                 .map(|frame| Output::Answer { iface: iface.to_owned(), vip: answered(&frame), frame })
                 .into_iter()
                 .collect(),
-            Input::Timeout => self.repeat_due(now),
+            Input::Timeout => {
+                let mut out = self.repeat_due(now);
+                self.announce_periodically(now, &mut out);
+                out
+            }
             Input::AnnounceAgain => {
                 let mut out = Vec::new();
                 let led: Vec<(String, MacAddr, IpAddr)> =
@@ -176,7 +190,30 @@ impl Announcer {
         for (iface, mac, vip) in new {
             self.start_announcing(now, &iface, mac, vip, &mut out);
         }
+        if let Some(period) = self.config.periodic {
+            self.next_periodic.get_or_insert(now + period);
+        }
         out
+    }
+
+    /// With [`AnnounceConfig::periodic`], when it is time: every led VIP once, on each of
+    /// its interfaces (those in the middle of their takeover announcements too, as
+    /// MetalLB's ticker does).
+    fn announce_periodically(&mut self, now: Instant, out: &mut Vec<Output>) {
+        let (Some(period), Some(next)) = (self.config.periodic, self.next_periodic) else { return };
+        if next > now {
+            return;
+        }
+        for (iface, mac, vip) in self.leadership.pairs() {
+            out.push(Output::Announce {
+                iface: iface.to_owned(),
+                vip,
+                remaining: 0,
+                frame: leadership::announcement(mac, vip),
+            });
+        }
+        // From now: a late timer (a stalled host) does not make a burst to catch up.
+        self.next_periodic = Some(now + period);
     }
 
     fn repeat_due(&mut self, now: Instant) -> Vec<Output> {
@@ -278,9 +315,41 @@ mod tests {
     }
 
     #[test]
+    fn periodic_announcements_repeat_every_led_vip_at_their_interval_for_ever() {
+        let t0 = Instant::now();
+        let periodic = Some(Duration::from_secs(10));
+        let mut a = Announcer::new(AnnounceConfig { periodic, ..AnnounceConfig::default() });
+        let vips: [IpAddr; 2] = [VIP4.into(), VIP6.into()];
+        a.handle(t0, Input::SetLeadership(leading(&vips)));
+        let sent = run_timers(&mut a, t0 + Duration::from_secs(35));
+        let at = |secs: u64| -> Vec<(Instant, IpAddr)> {
+            vips.iter().map(|v| (t0 + Duration::from_secs(secs), *v)).collect()
+        };
+        // The takeover's four repeats (1.1 s apart), then both VIPs at 10, 20 and 30 s.
+        let periodic_ones: Vec<(Instant, IpAddr)> =
+            sent.iter().copied().filter(|(t, _)| *t - t0 >= Duration::from_secs(10)).collect();
+        assert_eq!(sent.len() - periodic_ones.len(), 8, "{sent:?}");
+        assert_eq!(periodic_ones, [at(10), at(20), at(30)].concat());
+        // A VIP lost is announced no more; one gained joins the next round.
+        a.handle(t0 + Duration::from_secs(35), Input::SetLeadership(leading(&vips[1..])));
+        let sent = run_timers(&mut a, t0 + Duration::from_secs(41));
+        assert_eq!(sent, [(t0 + Duration::from_secs(40), vips[1])]);
+    }
+
+    #[test]
+    fn without_periodic_announcements_nothing_is_due_after_the_takeover() {
+        let t0 = Instant::now();
+        let mut a = Announcer::new(AnnounceConfig::default());
+        a.handle(t0, Input::SetLeadership(leading(&[VIP4.into()])));
+        assert_eq!(run_timers(&mut a, t0 + Duration::from_secs(3600)).len(), 4);
+        assert_eq!(a.poll_timeout(), None);
+    }
+
+    #[test]
     fn count_and_interval_are_configurable() {
         let t0 = Instant::now();
-        let mut a = Announcer::new(AnnounceConfig { count: 3, interval: Duration::from_millis(200) });
+        let mut a =
+            Announcer::new(AnnounceConfig { count: 3, interval: Duration::from_millis(200), periodic: None });
         a.handle(t0, Input::SetLeadership(leading(&[VIP4.into()])));
         let offsets: Vec<u128> = run_timers(&mut a, t0 + Duration::from_secs(60))
             .iter()
@@ -291,7 +360,8 @@ mod tests {
 
     #[test]
     fn a_count_of_zero_announces_nothing_but_still_answers() {
-        let mut a = Announcer::new(AnnounceConfig { count: 0, interval: Duration::from_secs(1) });
+        let mut a =
+            Announcer::new(AnnounceConfig { count: 0, interval: Duration::from_secs(1), periodic: None });
         let now = Instant::now();
         assert!(a.handle(now, Input::SetLeadership(leading(&[VIP4.into()]))).is_empty());
         assert_eq!(a.poll_timeout(), None);

@@ -23,7 +23,7 @@ use tracing::{info, warn};
 use crate::NodeError;
 use crate::bgp::BgpSessions;
 use crate::host::HostVips;
-use crate::l2::{self, GossipOptions, L2Event, L2Mode};
+use crate::l2::{self, L2Event, L2Mode, L2Options};
 use crate::observe::Observed;
 
 /// What this node announces, and the sessions, gossip and responder that
@@ -58,7 +58,7 @@ impl Announcer {
     /// Announces nothing yet. With `host`, the host is made to accept the
     /// VIPs this node announces (local routes); without, something else
     /// does (kube-proxy in a cluster).
-    pub fn new(node: &str, gossip: GossipOptions, host: Option<HostVips>) -> Announcer {
+    pub fn new(node: &str, l2: L2Options, host: Option<HostVips>) -> Announcer {
         Announcer {
             node: node.to_owned(),
             snapshot: None,
@@ -69,7 +69,7 @@ impl Announcer {
             bgp_plan: None,
             host,
             bgp: BgpSessions::listening(ferrolb_bgp::driver::BGP_PORT),
-            l2: L2Mode::new(gossip),
+            l2: L2Mode::new(l2),
             observed: Observed::new(node),
         }
     }

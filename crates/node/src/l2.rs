@@ -40,20 +40,28 @@ pub const JOIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// node handing a VIP back to it has released it first.
 const HANDOVER_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Gossip settings (`run` and `speaker` read them from their command line).
+/// L2 mode's settings (`run` and `speaker` read them from their command line).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GossipOptions {
+pub struct L2Options {
     /// UDP port of the gossip between speakers (L2 mode), on every node.
     pub port: u16,
     /// A file holding the gossip's shared secret (or a directory with a
     /// `secretkey` file, as MetalLB's memberlist Secret is mounted); without
     /// it, the FERROLB_MEMBERLIST_SECRET environment variable.
     pub secret_file: Option<PathBuf>,
+    /// Announce every VIP led here again this often (gratuitous ARP,
+    /// unsolicited NA), for networks whose switches forget; `None`: only at
+    /// a takeover, as MetalLB by default.
+    pub gratuitous_interval: Option<std::time::Duration>,
 }
 
-impl Default for GossipOptions {
+impl Default for L2Options {
     fn default() -> Self {
-        GossipOptions { port: ferrolb_membership::driver::DEFAULT_PORT, secret_file: None }
+        L2Options {
+            port: ferrolb_membership::driver::DEFAULT_PORT,
+            secret_file: None,
+            gratuitous_interval: None,
+        }
     }
 }
 
@@ -77,7 +85,7 @@ struct Gossiping {
 
 /// Gossip, and the responder once something is led.
 pub struct L2Mode {
-    options: GossipOptions,
+    options: L2Options,
     gossip: Gossip,
     responder: Option<Responder>,
 }
@@ -93,7 +101,7 @@ enum Gossip {
 
 impl L2Mode {
     /// L2 mode with nothing started.
-    pub fn new(options: GossipOptions) -> L2Mode {
+    pub fn new(options: L2Options) -> L2Mode {
         L2Mode { options, gossip: Gossip::NotStarted, responder: None }
     }
 
@@ -247,7 +255,11 @@ impl L2Mode {
             warn!(vip = %vip.ip, interfaces = ?vip.interfaces().map(ToString::to_string), "leads the VIP but has none of its interfaces");
         }
         self.responder
-            .get_or_insert_with(|| Responder::start(ResponderConfig::default()))
+            .get_or_insert_with(|| {
+                let mut config = ResponderConfig::default();
+                config.announce.periodic = self.options.gratuitous_interval;
+                Responder::start(config)
+            })
             .set_leadership(leadership);
     }
 

@@ -35,7 +35,7 @@ use tracing::{info, warn};
 
 use ferrolb_node::{Announcer, Stop};
 
-use super::run::GossipArgs;
+use super::run::L2Args;
 
 /// Changes within this window give one snapshot, as the controller's.
 const DEBOUNCE: Duration = Duration::from_millis(200);
@@ -61,7 +61,7 @@ pub struct Args {
     #[arg(long)]
     lb_class: Option<String>,
     #[command(flatten)]
-    gossip: GossipArgs,
+    l2: L2Args,
     #[command(flatten)]
     endpoints: super::health::DaemonEndpoints,
     #[command(flatten)]
@@ -101,8 +101,8 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     let mut retry: Option<tokio::time::Instant> = None;
     let mut snapshots = watchers.snapshots(DEBOUNCE);
     let options = Options { lb_class: args.lb_class.clone() };
-    let gossip = args.gossip.options();
-    let mut announcer = Announcer::new(&args.node, gossip, None);
+    let l2 = args.l2.options();
+    let mut announcer = Announcer::new(&args.node, l2, None);
     info!(node = %args.node, namespace = %namespace, "speaker starting");
     // Ready once the first snapshot is announced.
     let (ready, ready_rx) = tokio::sync::watch::channel(false);

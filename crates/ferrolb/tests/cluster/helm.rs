@@ -51,6 +51,7 @@ prometheus:
       release: kube-prometheus
 speaker:
   logLevel: debug
+  gratuitousARPInterval: 30
   frr:
     enabled: false
   tolerations:
@@ -234,6 +235,7 @@ pub fn other_values_render_what_they_say(cluster: &Cluster) {
     );
     // The speakers' metrics certificate from its Secret; the controller's self-signed.
     let speaker_args = strings(&speaker["spec"]["containers"][0]["args"]);
+    assert!(speaker_args.join(" ").contains("--gratuitous-arp-interval 30"), "{speaker_args:?}");
     assert_eq!(speaker_args[speaker_args.len() - 2..], ["--metrics-cert-dir", "/etc/metrics"]);
     let mounted = speaker["spec"]["containers"][0]["volumeMounts"].as_array().unwrap();
     assert!(

@@ -334,7 +334,14 @@ fn speaker_help_names_its_flags() {
     let out = ferrolb(&["speaker", "--help"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let help = text(&out.stdout);
-    for flag in ["--node", "--namespace", "--lb-class", "--gossip-port", "--gossip-secret-file"] {
+    for flag in [
+        "--node",
+        "--namespace",
+        "--lb-class",
+        "--gossip-port",
+        "--gossip-secret-file",
+        "--gratuitous-arp-interval",
+    ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
     assert!(help.contains("[default: 7946]"), "{help}");

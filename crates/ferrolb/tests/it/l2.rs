@@ -77,6 +77,11 @@ struct Lab {
 
 impl Lab {
     fn start() -> Lab {
+        Lab::start_with(&[])
+    }
+
+    /// [`Lab::start`] with more arguments to each `ferrolb run`.
+    fn start_with(args: &[&str]) -> Lab {
         let topology = Topology::new(3).unwrap();
         let config = cluster(&topology);
         let mut speakers = Vec::new();
@@ -86,7 +91,7 @@ impl Lab {
             probe::start_name_server(&node.netns, &name, WEB).unwrap();
             outage::start_name_server(&node.netns, &name, ECHO).unwrap();
             macs.push(probe::mac(&node.netns, "eth0").unwrap());
-            speakers.push(Some(Ferrolb::start(&node.netns, &name, &config)));
+            speakers.push(Some(Ferrolb::start_with(&node.netns, &name, &config, args)));
         }
         for node in &topology.nodes {
             node.netns.wait_tcp_listening(WEB, TIMEOUT).unwrap();
@@ -395,4 +400,126 @@ fn a_graceful_restart_of_the_leader_loses_no_request() {
     for speaker in lab.speakers.iter_mut().flatten() {
         speaker.assert_running();
     }
+}
+
+/// The states the client's neighbour entry for `vip` went through, as `ip
+/// monitor neigh` printed them in `log`.
+fn neighbour_states(log: &str, vip: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.split_whitespace().next() == Some(vip))
+        .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+        .collect()
+}
+
+/// A client whose neighbour entry for a VIP went STALE checks it with
+/// unicast probes to the leader's MAC (Neighbor Unreachability Detection
+/// for IPv6, ARP unicast probes for IPv4): the leader answers them, so the
+/// entry comes back REACHABLE and never FAILS (MetalLB's NDP responder
+/// ignores unicast solicitations, and its users lose traffic each time:
+/// metallb#2920). The client's timers are shortened so that NUD runs every
+/// few seconds, and it may not fall back to multicast (`mcast_resolicit` 0,
+/// Linux's default). An RFC 5227 probe (sender 0.0.0.0) is answered too.
+#[test]
+fn a_client_checking_a_stale_entry_with_unicast_probes_gets_answers_from_the_leader() {
+    if !lab_ready(TOOLS) {
+        return;
+    }
+    let lab = Lab::start();
+    let leader = lab.leader(&[0, 1, 2]);
+    let client = &lab.topology.client;
+    for family in ["ipv4", "ipv6"] {
+        for (key, value) in [
+            ("base_reachable_time_ms", "500"),
+            ("delay_first_probe_time", "1"),
+            ("retrans_time_ms", "200"),
+            ("ucast_solicit", "3"),
+            ("mcast_resolicit", "0"),
+        ] {
+            client.sysctl(&format!("net.{family}.neigh.eth0.{key}"), value).unwrap();
+        }
+    }
+    for vip in [VIP4, VIP6] {
+        wait_for("the client served by the leader", TIMEOUT, || {
+            lab.served_by(vip) == Some(format!("node{}", leader + 1))
+        });
+    }
+    let log = client.dir().join("neigh-monitor.log");
+    let mut monitor = client.command("ip");
+    monitor.args(["monitor", "neigh", "dev", "eth0"]);
+    let monitor = client.spawn(monitor, &log).unwrap();
+    let probers: Vec<Prober> = [VIP4, VIP6]
+        .map(|vip| Prober::start(client, vip.parse().unwrap(), ECHO, Duration::from_millis(20)).unwrap())
+        .into();
+    // Several rounds of STALE, DELAY (1 s), PROBE: each ends REACHABLE or FAILED.
+    let rounds = |vip| neighbour_states(&std::fs::read_to_string(&log).unwrap_or_default(), vip);
+    for vip in [VIP4, VIP6] {
+        wait_for(&format!("three rounds of unicast probes for {vip}"), TIMEOUT, || {
+            let states = rounds(vip);
+            states.windows(2).filter(|w| w[0] == "PROBE" && w[1] != "PROBE").count() >= 3
+        });
+    }
+    for prober in probers {
+        prober.stop().unwrap();
+    }
+    client.stop(monitor, Duration::from_secs(1));
+    for vip in [VIP4, VIP6] {
+        let states = rounds(vip);
+        eprintln!("{vip}: {states:?}");
+        assert!(
+            !states.iter().any(|s| s == "FAILED" || s == "INCOMPLETE"),
+            "{vip}: unanswered probes: {states:?}"
+        );
+        let after_probe: Vec<&String> =
+            states.windows(2).filter(|w| w[0] == "PROBE").map(|w| &w[1]).collect();
+        assert!(after_probe.iter().all(|s| *s == "REACHABLE"), "{vip}: {states:?}");
+    }
+
+    // RFC 5227: a host checking whether the VIP is free (an ARP probe, sender
+    // 0.0.0.0: Habets' arping -0) learns that the leader has it.
+    let probe =
+        client.command("arping").args(["-0", "-c", "2", "-w", "3", "-i", "eth0", VIP4]).output().unwrap();
+    let said = String::from_utf8_lossy(&probe.stdout).to_lowercase();
+    assert!(
+        said.contains(&lab.macs[leader].to_lowercase()),
+        "the VIP looks free to an RFC 5227 probe:\n{said}"
+    );
+}
+
+/// With `--gratuitous-arp-interval` (MetalLB's flag), the leader announces
+/// its VIPs again and again: the count of gratuitous ARPs and NAs grows in
+/// every window longer than the interval. Without it, the announcements of
+/// a takeover end (five, 1.1 s apart) and the count stops. (The schedule
+/// itself is the announcer's unit tests'; this checks the flag reaches it.)
+#[test]
+fn periodic_gratuitous_announcements_go_on_after_the_takeover_only_when_asked() {
+    if !lab_ready(TOOLS) {
+        return;
+    }
+    let sent = |lab: &Lab, leader: usize, vip: &str| -> u64 {
+        let text = scrape(&lab.topology.nodes[leader].netns);
+        let prefix = format!("metallb_layer2_gratuitous_sent{{ip=\"{vip}\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(&prefix)).and_then(|n| n.parse().ok()).unwrap_or(0)
+    };
+    const WINDOW: Duration = Duration::from_millis(2500);
+    let lab = Lab::start_with(&["--gratuitous-arp-interval", "1"]);
+    let leader = lab.leader(&[0, 1, 2]);
+    wait_for("the takeover's announcements", TIMEOUT, || sent(&lab, leader, VIP6) >= 5);
+    for _ in 0..4 {
+        let before = [VIP4, VIP6].map(|vip| sent(&lab, leader, vip));
+        std::thread::sleep(WINDOW);
+        let after = [VIP4, VIP6].map(|vip| sent(&lab, leader, vip));
+        assert!(
+            after[0] > before[0] && after[1] > before[1],
+            "no announcement in {WINDOW:?}: {before:?} {after:?}"
+        );
+    }
+    drop(lab);
+
+    let lab = Lab::start();
+    let leader = lab.leader(&[0, 1, 2]);
+    wait_for("the takeover's announcements to end", TIMEOUT, || {
+        let before = sent(&lab, leader, VIP4);
+        std::thread::sleep(WINDOW);
+        before >= 5 && sent(&lab, leader, VIP4) == before
+    });
 }

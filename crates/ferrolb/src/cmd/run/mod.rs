@@ -75,7 +75,7 @@ pub struct Args {
     #[arg(long)]
     control_socket: Option<PathBuf>,
     #[command(flatten)]
-    gossip: GossipArgs,
+    l2: L2Args,
     #[command(flatten)]
     namespace: crate::cmd::validate::NamespaceArg,
     #[command(flatten)]
@@ -102,8 +102,8 @@ async fn serve(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let previous = state.load().with_context(|| format!("reading {}", state.path().display()))?;
     let host = HostVips::open().await.context("opening a netlink socket")?;
-    let gossip = args.gossip.options();
-    let announcer = Announcer::new(&args.node, gossip, Some(host));
+    let l2 = args.l2.options();
+    let announcer = Announcer::new(&args.node, l2, Some(host));
     let observed = announcer.observed();
     let metrics = observed.clone();
     let ready = tokio::sync::watch::channel(true).1;
@@ -479,9 +479,9 @@ async fn load(args: &Args, previous: Option<Loaded>) -> Result<Config, Vec<ferro
     }
 }
 
-/// Gossip settings from the command line (`run` and `speaker`).
+/// L2 mode's settings from the command line (`run` and `speaker`).
 #[derive(Clone, Debug, clap::Args)]
-pub struct GossipArgs {
+pub struct L2Args {
     /// UDP port of the gossip between speakers (L2 mode), on every node.
     #[arg(long = "gossip-port", default_value_t = ferrolb_membership::driver::DEFAULT_PORT)]
     port: u16,
@@ -490,12 +490,24 @@ pub struct GossipArgs {
     /// it, the FERROLB_MEMBERLIST_SECRET environment variable.
     #[arg(long = "gossip-secret-file")]
     secret_file: Option<PathBuf>,
+    /// Announce every VIP led here again every SECONDS (gratuitous ARP,
+    /// unsolicited NA), for switches that forget where a VIP is; 0: only at
+    /// a takeover (MetalLB's flag and default). Costs one frame per VIP and
+    /// interface each time, which every host of the segment receives.
+    #[arg(long = "gratuitous-arp-interval", value_name = "SECONDS", default_value_t = 0,
+          value_parser = clap::value_parser!(u32).range(0..=i32::MAX as i64))]
+    gratuitous_arp_interval: u32,
 }
 
-impl GossipArgs {
+impl L2Args {
     /// The node runtime's settings.
-    pub fn options(&self) -> ferrolb_node::GossipOptions {
-        ferrolb_node::GossipOptions { port: self.port, secret_file: self.secret_file.clone() }
+    pub fn options(&self) -> ferrolb_node::L2Options {
+        ferrolb_node::L2Options {
+            port: self.port,
+            secret_file: self.secret_file.clone(),
+            gratuitous_interval: (self.gratuitous_arp_interval > 0)
+                .then(|| std::time::Duration::from_secs(self.gratuitous_arp_interval.into())),
+        }
     }
 }
 
