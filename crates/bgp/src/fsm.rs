@@ -41,6 +41,10 @@ use crate::types::{AfiSafi, Asn, HoldTime, RouterId};
 /// The hold timer while waiting for the peer's OPEN (RFC 4271 §8.2.2: "4 minutes is suggested").
 pub const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
 
+/// The least send hold time (RFC 9687 §3: "8 minutes or 2 times the negotiated HoldTime,
+/// whichever is greater").
+pub const MIN_SEND_HOLD_TIME: Duration = Duration::from_secs(480);
+
 /// Which AS the peer must announce in its OPEN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerAs {
@@ -160,6 +164,9 @@ pub enum Input {
     HoldTimerExpired,
     /// KeepaliveTimer expired (event 11).
     KeepaliveTimerExpired,
+    /// The peer took nothing we had to send for [`Session::send_hold_time`] (RFC 9687
+    /// SendHoldTimer_Expires, event 29). The driver, which sees the writes, keeps this timer.
+    SendHoldTimerExpired,
     /// IdleHoldTimer expired (event 13): start again.
     IdleHoldTimerExpired,
     /// This connection lost collision detection (event 23, RFC 4271 §6.8).
@@ -217,12 +224,18 @@ pub struct Negotiated {
     pub graceful_restart: Option<GracefulRestart>,
     /// Both sides offered IPv4 unicast routes with IPv6 next hops (RFC 8950 §4).
     pub extended_next_hop_v4: bool,
+    /// The peer is in another AS (eBGP).
+    pub external: bool,
 }
 
 impl Negotiated {
     /// How to read this peer's messages.
     pub fn decode_context(&self) -> DecodeContext {
-        DecodeContext { four_octet_as: self.four_octet_as, families: self.families.clone() }
+        DecodeContext {
+            four_octet_as: self.four_octet_as,
+            families: self.families.clone(),
+            external: self.external,
+        }
     }
 
     /// How to write messages to this peer.
@@ -379,6 +392,13 @@ impl Session {
         &self.config
     }
 
+    /// How long the peer may take nothing of what we have to send before the session is
+    /// closed (RFC 9687 §3): twice the negotiated hold time, at least [`MIN_SEND_HOLD_TIME`].
+    pub fn send_hold_time(&self) -> Duration {
+        let hold = self.negotiated.as_ref().map_or(Duration::ZERO, |n| n.hold_time.as_duration());
+        (hold * 2).max(MIN_SEND_HOLD_TIME)
+    }
+
     /// Feeds one event at time `now`; returns what to do, in order.
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
@@ -499,8 +519,30 @@ impl Session {
             (_, Input::HoldTimerExpired) => {
                 self.stop(now, Some(Notification::hold_timer_expired()), true, &mut out)
             }
-            (_, Input::DecodeFailed(error)) => {
-                self.stop(now, Some(Notification::from(&error)), true, &mut out)
+            (_, Input::SendHoldTimerExpired) => {
+                self.stop(now, Some(Notification::send_hold_timer_expired()), true, &mut out)
+            }
+            (state, Input::DecodeFailed(error)) => {
+                let notification = Notification::from(&error);
+                // RFC 4271 §8.2.2: a header error (event 21) has its own NOTIFICATION in
+                // every state, an OPEN error (22) before Established; an UPDATE error (28)
+                // in OpenSent or OpenConfirm, and an OPEN error in Established, are
+                // unexpected messages first (RFC 6608).
+                let unexpected = match (state, notification.code) {
+                    (State::Established, code::OPEN_MESSAGE) => Some(message_type::OPEN),
+                    (State::OpenSent | State::OpenConfirm, code::UPDATE_MESSAGE) => {
+                        Some(message_type::UPDATE)
+                    }
+                    (State::OpenSent | State::OpenConfirm, code::ROUTE_REFRESH_MESSAGE) => {
+                        Some(message_type::ROUTE_REFRESH)
+                    }
+                    _ => None,
+                };
+                let notification = match unexpected {
+                    Some(kind) => fsm_error(state, kind),
+                    None => notification,
+                };
+                self.stop(now, Some(notification), true, &mut out)
             }
             (_, Input::MessageReceived(Message::Notification(_))) => self.stop(now, None, true, &mut out),
             (_, Input::TcpClosed | Input::TcpFailed) => self.stop(now, None, true, &mut out),
@@ -509,14 +551,8 @@ impl Session {
                 // The other connection carries on: no automatic restart from this one.
                 self.stop(now, Some(cease), false, &mut out);
             }
-            (state, Input::MessageReceived(_)) => {
-                // RFC 6608: an unexpected message is an FSM error whose subcode names the state.
-                let fsm_subcode = match state {
-                    State::OpenSent => 1,
-                    State::OpenConfirm => 2,
-                    _ => 3,
-                };
-                self.stop(now, Some(Notification::new(code::FSM, fsm_subcode)), true, &mut out);
+            (state, Input::MessageReceived(message)) => {
+                self.stop(now, Some(fsm_error(state, message.kind())), true, &mut out);
             }
             // Stray timer expiries or connection events the driver raced with: nothing to do.
             (_, _) => {}
@@ -627,8 +663,28 @@ impl Session {
             }),
             extended_next_hop_v4: offers_ipv4_over_ipv6(&self.config.capabilities)
                 && offers_ipv4_over_ipv6(&open.capabilities),
+            external: open.asn != local,
         })
     }
+}
+
+/// Message type codes (RFC 4271 §4.1, RFC 2918 §3), the data of an FSM error.
+mod message_type {
+    pub const OPEN: u8 = 1;
+    pub const UPDATE: u8 = 2;
+    pub const ROUTE_REFRESH: u8 = 5;
+}
+
+/// RFC 6608 §4: an unexpected message is a Finite State Machine Error whose subcode
+/// names the state (1 OpenSent, 2 OpenConfirm, 3 Established) and whose data is the
+/// type of the message, one octet.
+fn fsm_error(state: State, message_type: u8) -> Notification {
+    let subcode = match state {
+        State::OpenSent => subcode::UNEXPECTED_MESSAGE_IN_OPEN_SENT,
+        State::OpenConfirm => subcode::UNEXPECTED_MESSAGE_IN_OPEN_CONFIRM,
+        _ => subcode::UNEXPECTED_MESSAGE_IN_ESTABLISHED,
+    };
+    Notification { code: code::FSM, subcode, data: vec![message_type] }
 }
 
 /// Whether `capabilities` offer IPv4 unicast routes with an IPv6 next hop (RFC 8950 §3).

@@ -59,6 +59,8 @@ pub enum PeerInput {
     Received(Slot, Message),
     /// A message arrived that did not decode.
     Malformed(Slot, DecodeError),
+    /// The peer took nothing sent on this connection for the send hold time (RFC 9687).
+    SendHoldTimerExpired(Slot),
 }
 
 /// What the driver must do, in order.
@@ -135,6 +137,14 @@ impl Peer {
         &self.main
     }
 
+    /// The session of `slot`, if it has one.
+    pub fn slot_session(&self, slot: Slot) -> Option<&Session> {
+        match slot {
+            Slot::Main => Some(&self.main),
+            Slot::Candidate => self.candidate.as_ref(),
+        }
+    }
+
     /// Whether a candidate connection is being run.
     pub fn has_candidate(&self) -> bool {
         self.candidate.is_some()
@@ -202,6 +212,9 @@ impl Peer {
             }
             PeerInput::Malformed(slot, error) => {
                 self.slot_input(now, slot, Input::DecodeFailed(error), &mut out)
+            }
+            PeerInput::SendHoldTimerExpired(slot) => {
+                self.slot_input(now, slot, Input::SendHoldTimerExpired, &mut out)
             }
         }
         out

@@ -247,7 +247,11 @@ mod tests {
             panic!("{reach:?}")
         };
         assert_eq!((next_hop.global, nlri.len()), (global, 1));
-        let ctx = DecodeContext { four_octet_as: true, families: vec![crate::types::AfiSafi::IPV4_UNICAST] };
+        let ctx = DecodeContext {
+            four_octet_as: true,
+            families: vec![crate::types::AfiSafi::IPV4_UNICAST],
+            ..DecodeContext::default()
+        };
         let bytes = messages[1].to_bytes(&EncodeContext { four_octet_as: true });
         assert_eq!(Message::decode(&bytes, &ctx).unwrap(), messages[1]);
     }

@@ -235,9 +235,11 @@ enum Fault {
 }
 
 /// The RFC 7606 action for a malformed attribute of this type.
-fn action_for(type_code: u8) -> Option<RevisedAction> {
+fn action_for(type_code: u8, ctx: &DecodeContext) -> Option<RevisedAction> {
     use self::type_code as t;
     match type_code {
+        // RFC 7606 §7.5: from an external peer LOCAL_PREF is discarded, malformed or not.
+        t::LOCAL_PREF if ctx.external => Some(RevisedAction::AttributeDiscard),
         t::ORIGIN
         | t::AS_PATH
         | t::NEXT_HOP
@@ -271,13 +273,19 @@ struct Received {
     as4_aggregator: Option<Aggregator>,
 }
 
+/// What [`PathAttributes::decode`] found besides the attributes.
+pub(super) struct Found {
+    /// An MP_REACH_NLRI attribute was there, of a family read or not.
+    pub mp_reach: bool,
+}
+
 impl PathAttributes {
     /// Decodes the path attributes field; session-reset errors are `Err`, RFC 7606 ones go to `malformed`.
     pub(super) fn decode(
         buf: &[u8],
         ctx: &DecodeContext,
         malformed: &mut Vec<Malformed>,
-    ) -> Result<PathAttributes, DecodeError> {
+    ) -> Result<(PathAttributes, Found), DecodeError> {
         let mut received = Received::default();
         let mut seen = [false; 256];
         let mut r = Reader::new(buf);
@@ -317,7 +325,8 @@ impl PathAttributes {
                 Err(Fault::Revised(action, error)) => malformed.push(Malformed { action, error }),
             }
         }
-        Ok(received.merge_as4(ctx))
+        let found = Found { mp_reach: seen[usize::from(type_code::MP_REACH_NLRI)] };
+        Ok((received.merge_as4(ctx), found))
     }
 
     /// Appends the attributes in type code order (RFC 4271 §5 "SHOULD").
@@ -423,7 +432,7 @@ impl Received {
             }
             return Ok(());
         }
-        let fault = |error: DecodeError| match action_for(code) {
+        let fault = |error: DecodeError| match action_for(code, ctx) {
             Some(action) => Fault::Revised(action, error),
             None => Fault::Reset(error),
         };
@@ -463,7 +472,11 @@ impl Received {
                 a.med = Some(u32::from_be_bytes(value.try_into().map_err(|_| length_error())?))
             }
             t::LOCAL_PREF => {
-                a.local_pref = Some(u32::from_be_bytes(value.try_into().map_err(|_| length_error())?));
+                let local_pref = u32::from_be_bytes(value.try_into().map_err(|_| length_error())?);
+                // RFC 4271 §5.1.5: from an external peer it MUST be ignored.
+                if !ctx.external {
+                    a.local_pref = Some(local_pref);
+                }
             }
             t::ATOMIC_AGGREGATE if value.is_empty() => a.atomic_aggregate = true,
             t::ATOMIC_AGGREGATE => return Err(length_error()),
@@ -724,6 +737,14 @@ impl Ipv6NextHop {
 }
 
 impl MpReach {
+    /// Whether it carries no route.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            MpReach::Ipv4Unicast { nlri, .. } => nlri.is_empty(),
+            MpReach::Ipv6Unicast { nlri, .. } => nlri.is_empty(),
+        }
+    }
+
     /// The family of the routes.
     pub fn family(&self) -> AfiSafi {
         match self {

@@ -59,12 +59,19 @@ pub struct DecodeContext {
     pub four_octet_as: bool,
     /// Families whose MP_REACH/MP_UNREACH_NLRI are read; others are ignored (RFC 4760 §7).
     pub families: Vec<AfiSafi>,
+    /// The peer is in another AS (eBGP): LOCAL_PREF is discarded, malformed or not
+    /// (RFC 4271 §5.1.5, RFC 7606 §7.5).
+    pub external: bool,
 }
 
 impl Default for DecodeContext {
-    /// Before OPENs are exchanged: 2-octet ASNs, IPv4 and IPv6 unicast.
+    /// Before OPENs are exchanged: 2-octet ASNs, IPv4 and IPv6 unicast, as from an internal peer.
     fn default() -> Self {
-        DecodeContext { four_octet_as: false, families: vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST] }
+        DecodeContext {
+            four_octet_as: false,
+            families: vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST],
+            external: false,
+        }
     }
 }
 

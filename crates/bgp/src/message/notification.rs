@@ -24,10 +24,12 @@ pub mod code {
     pub const CEASE: u8 = 6;
     /// ROUTE-REFRESH Message Error (RFC 7313).
     pub const ROUTE_REFRESH_MESSAGE: u8 = 7;
+    /// Send Hold Timer Expired (RFC 9687).
+    pub const SEND_HOLD_TIMER_EXPIRED: u8 = 8;
 }
 
 /// Error subcodes, grouped by the code they go with (RFC 4271 §4.5, RFC 4486, RFC 5492,
-/// RFC 8538, RFC 9384).
+/// RFC 6608, RFC 8538, RFC 9384).
 pub mod subcode {
     /// Any code: no more specific subcode.
     pub const UNSPECIFIC: u8 = 0;
@@ -72,6 +74,13 @@ pub mod subcode {
     pub const INVALID_NETWORK_FIELD: u8 = 10;
     /// UPDATE Message Error: malformed AS_PATH.
     pub const MALFORMED_AS_PATH: u8 = 11;
+
+    /// Finite State Machine Error: unexpected message in OpenSent (RFC 6608).
+    pub const UNEXPECTED_MESSAGE_IN_OPEN_SENT: u8 = 1;
+    /// Finite State Machine Error: unexpected message in OpenConfirm (RFC 6608).
+    pub const UNEXPECTED_MESSAGE_IN_OPEN_CONFIRM: u8 = 2;
+    /// Finite State Machine Error: unexpected message in Established (RFC 6608).
+    pub const UNEXPECTED_MESSAGE_IN_ESTABLISHED: u8 = 3;
 
     /// Cease: maximum number of prefixes reached (RFC 4486).
     pub const MAXIMUM_PREFIXES_REACHED: u8 = 1;
@@ -128,6 +137,11 @@ impl Notification {
         Notification::new(code::HOLD_TIMER_EXPIRED, subcode::UNSPECIFIC)
     }
 
+    /// Send Hold Timer Expired (RFC 9687 §4): the peer took nothing we sent for the send hold time.
+    pub fn send_hold_timer_expired() -> Notification {
+        Notification::new(code::SEND_HOLD_TIMER_EXPIRED, subcode::UNSPECIFIC)
+    }
+
     /// Cease / BFD Down (RFC 9384): the forwarding path to the peer failed.
     pub fn bfd_down() -> Notification {
         Notification::new(code::CEASE, subcode::BFD_DOWN)
@@ -157,6 +171,15 @@ impl Notification {
             (code::OPEN_MESSAGE, _) => "OPEN Message Error",
             (code::UPDATE_MESSAGE, _) => "UPDATE Message Error",
             (code::HOLD_TIMER_EXPIRED, _) => "Hold Timer Expired",
+            (code::FSM, s::UNEXPECTED_MESSAGE_IN_OPEN_SENT) => {
+                "Finite State Machine Error / Receive Unexpected Message in OpenSent State"
+            }
+            (code::FSM, s::UNEXPECTED_MESSAGE_IN_OPEN_CONFIRM) => {
+                "Finite State Machine Error / Receive Unexpected Message in OpenConfirm State"
+            }
+            (code::FSM, s::UNEXPECTED_MESSAGE_IN_ESTABLISHED) => {
+                "Finite State Machine Error / Receive Unexpected Message in Established State"
+            }
             (code::FSM, _) => "Finite State Machine Error",
             (code::CEASE, s::MAXIMUM_PREFIXES_REACHED) => "Cease / Maximum Number of Prefixes Reached",
             (code::CEASE, s::ADMINISTRATIVE_SHUTDOWN) => "Cease / Administrative Shutdown",
@@ -170,6 +193,7 @@ impl Notification {
             (code::CEASE, s::BFD_DOWN) => "Cease / BFD Down",
             (code::CEASE, _) => "Cease",
             (code::ROUTE_REFRESH_MESSAGE, _) => "ROUTE-REFRESH Message Error",
+            (code::SEND_HOLD_TIMER_EXPIRED, _) => "Send Hold Timer Expired",
             _ => return None,
         })
     }

@@ -84,7 +84,16 @@ impl Update {
         let withdrawn = nlri::decode_v4(withdrawn).ok_or(DecodeError::InvalidNetworkField)?;
         let nlri = nlri::decode_v4(nlri).ok_or(DecodeError::InvalidNetworkField)?;
         let mut malformed = Vec::new();
-        let attributes = PathAttributes::decode(attributes, ctx, &mut malformed)?;
+        let (attributes, found) = PathAttributes::decode(attributes, ctx, &mut malformed)?;
+        let reachable = !nlri.is_empty()
+            || found.mp_reach && !attributes.mp_reach.as_ref().is_some_and(MpReach::is_empty);
+        // RFC 7606 §5.2: attributes with no reachable NLRI cannot show that the NLRI were
+        // parsed right, so an attribute error calling for more than attribute discard
+        // resets the session (with the error's own NOTIFICATION).
+        if !reachable && let Some(m) = malformed.iter().find(|m| m.action != RevisedAction::AttributeDiscard)
+        {
+            return Err(m.error.clone());
+        }
         let mut update = Update { withdrawn, attributes, nlri, malformed };
         update.check_mandatory();
         Ok(update)

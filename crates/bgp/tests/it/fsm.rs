@@ -560,3 +560,101 @@ fn failures_in_a_row_double_the_wait_before_starting_again_up_to_30_seconds() {
     winner.handle(now, Input::TcpFailed);
     assert_eq!(winner.timer(Timer::IdleHold), Some(now + Duration::from_secs(30)));
 }
+
+// RFC 6608 §4: an unexpected message is a Finite State Machine Error whose subcode names
+// the state and whose data is "a 1-octet, unsigned integer that indicates the type of the
+// unexpected message".
+
+/// The NOTIFICATION among `outputs`, whole: code, subcode, data.
+fn notification_sent(outputs: &[Output]) -> Option<Notification> {
+    sent(outputs)
+        .into_iter()
+        .find_map(|m| if let Message::Notification(n) = m { Some(n.clone()) } else { None })
+}
+
+fn fsm_error(subcode: u8, message_type: u8) -> Option<Notification> {
+    Some(Notification { code: 5, subcode, data: vec![message_type] })
+}
+
+/// A session in some state, how to make it.
+type Make = fn() -> Session;
+
+fn route_refresh() -> Message {
+    Message::RouteRefresh(ferrolb_bgp::message::RouteRefresh::new(AfiSafi::IPV4_UNICAST))
+}
+
+#[test]
+fn an_unexpected_message_names_its_type_in_the_fsm_error() {
+    let cases: [(Make, Message, Option<Notification>); 7] = [
+        (|| open_sent_session(config()), Message::Keepalive, fsm_error(1, 4)),
+        (|| open_sent_session(config()), Message::Update(Update::default()), fsm_error(1, 2)),
+        (|| open_sent_session(config()), route_refresh(), fsm_error(1, 5)),
+        (open_confirm_session, Message::Update(Update::default()), fsm_error(2, 2)),
+        (open_confirm_session, remote_open(64513, 90), fsm_error(2, 1)),
+        (open_confirm_session, route_refresh(), fsm_error(2, 5)),
+        (established_session, remote_open(64513, 90), fsm_error(3, 1)),
+    ];
+    for (session, message, expected) in cases {
+        let mut session = session();
+        let state = session.state();
+        let out = session.handle(t0(), Input::MessageReceived(message.clone()));
+        assert_eq!(notification_sent(&out), expected, "{message:?} in {state:?}");
+        assert_eq!(session.state(), State::Idle);
+    }
+}
+
+/// RFC 4271 §8.2.2: an UPDATE that fails its checks (event 28) is as unexpected in OpenSent
+/// and OpenConfirm as a good one (an FSM error, not an UPDATE Message Error); an OPEN that
+/// fails its checks (event 22) in Established is an FSM error too. Header errors (event 21)
+/// keep their §6.1 NOTIFICATION in every state, OPEN errors theirs before Established.
+#[test]
+fn a_malformed_message_out_of_its_state_is_an_fsm_error() {
+    let update_error = || DecodeError::InvalidNetworkField;
+    let refresh_error = || DecodeError::BadRouteRefreshLength { message: vec![0xff; 24] };
+    let open_error = || DecodeError::UnsupportedVersion { version: 3 };
+    let header_error = || DecodeError::BadMessageLength { length: 18 };
+    let header = Some(Notification { code: 1, subcode: 2, data: vec![0, 18] });
+    let version = Some(Notification { code: 2, subcode: 1, data: vec![0, 4] });
+    let cases: [(Make, DecodeError, Option<Notification>); 10] = [
+        (|| open_sent_session(config()), update_error(), fsm_error(1, 2)),
+        (|| open_sent_session(config()), refresh_error(), fsm_error(1, 5)),
+        (|| open_sent_session(config()), open_error(), version.clone()),
+        (|| open_sent_session(config()), header_error(), header.clone()),
+        (open_confirm_session, update_error(), fsm_error(2, 2)),
+        (open_confirm_session, open_error(), version.clone()),
+        (open_confirm_session, header_error(), header.clone()),
+        (established_session, open_error(), fsm_error(3, 1)),
+        (established_session, header_error(), header.clone()),
+        (established_session, update_error(), Some(Notification { code: 3, subcode: 10, data: vec![] })),
+    ];
+    for (session, error, expected) in cases {
+        let mut session = session();
+        let state = session.state();
+        let out = session.handle(t0(), Input::DecodeFailed(error.clone()));
+        assert_eq!(notification_sent(&out), expected, "{error:?} in {state:?}");
+        assert_eq!(session.state(), State::Idle);
+    }
+}
+
+/// RFC 9687: a peer that takes nothing for the send hold time is sent (as far as it goes)
+/// Send Hold Timer Expired, code 8, subcode 0, and the session starts over.
+#[test]
+fn send_hold_timer_expiry_sends_send_hold_timer_expired_and_starts_over() {
+    for mut session in [open_sent_session(config()), open_confirm_session(), established_session()] {
+        let out = session.handle(t0(), Input::SendHoldTimerExpired);
+        assert_eq!(notification_sent(&out), Some(Notification::new(8, 0)));
+        assert!(out.contains(&Output::Disconnect));
+        assert_eq!(session.state(), State::Idle);
+        assert!(armed(&session, Timer::IdleHold).is_some());
+    }
+}
+
+#[test]
+fn the_send_hold_time_is_eight_minutes_or_twice_the_hold_time() {
+    let mut session = open_sent_session(SessionConfig { hold_time: HoldTime::new(400).unwrap(), ..config() });
+    assert_eq!(session.send_hold_time(), Duration::from_secs(480), "before the hold time is negotiated");
+    session.handle(t0(), Input::MessageReceived(remote_open(64513, 300)));
+    assert_eq!(session.send_hold_time(), Duration::from_secs(600), "twice the negotiated 300 s");
+    let session = established_session();
+    assert_eq!(session.send_hold_time(), Duration::from_secs(480), "hold 90: 8 minutes");
+}

@@ -32,7 +32,11 @@ pub fn hex(text: &str) -> Vec<u8> {
 /// A session that negotiated 4-octet ASNs and IPv4 + IPv6 unicast.
 pub fn four_octet() -> (DecodeContext, EncodeContext) {
     (
-        DecodeContext { four_octet_as: true, families: vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST] },
+        DecodeContext {
+            four_octet_as: true,
+            families: vec![AfiSafi::IPV4_UNICAST, AfiSafi::IPV6_UNICAST],
+            external: false,
+        },
         EncodeContext { four_octet_as: true },
     )
 }

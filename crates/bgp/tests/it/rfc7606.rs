@@ -3,7 +3,8 @@
 use std::net::Ipv4Addr;
 
 use ferrolb_bgp::message::{
-    AsPath, DecodeError, Malformed, Message, Origin, RevisedAction, UnknownAttribute, Update,
+    AsPath, DecodeContext, DecodeError, Malformed, Message, Notification, Origin, RevisedAction,
+    UnknownAttribute, Update,
 };
 use ferrolb_bgp::types::Asn;
 
@@ -272,4 +273,106 @@ fn a_discarded_attribute_does_not_hide_a_missing_mandatory_one() {
     assert!(
         update.malformed.iter().any(|m| m.error == DecodeError::MissingWellKnownAttribute { type_code: 2 })
     );
+}
+
+/// Decodes an UPDATE of `attributes`, `nlri` and `withdrawn` with a 4-octet session; the
+/// NOTIFICATION it resets the session with, if it does.
+fn decode_update(withdrawn: &str, attributes: &str, nlri: &str) -> Result<Update, Notification> {
+    let bytes = update_message(&hex(withdrawn), &hex(attributes), &hex(nlri));
+    match Message::decode(&bytes, &four_octet().0) {
+        Ok(Message::Update(update)) => Ok(update),
+        Ok(other) => panic!("not an UPDATE: {other:?}"),
+        Err(e) => Err(Notification::from(&e)),
+    }
+}
+
+fn notification(code: u8, subcode: u8, data: &str) -> Notification {
+    Notification { code, subcode, data: hex(data) }
+}
+
+/// RFC 7606 §5.2: an UPDATE with path attributes (other than MP_UNREACH_NLRI) and no
+/// reachable NLRI cannot prove its NLRI were parsed, so any attribute error calling for more
+/// than attribute discard resets the session, with that error's NOTIFICATION.
+#[test]
+fn an_attribute_error_without_reachable_nlri_resets_the_session() {
+    let origin_7 = "40 01 01 07  40 02 06 02 01 0000fc00  40 03 04 c0000201";
+    assert_eq!(decode_update("", origin_7, ""), Err(notification(3, 6, "40 01 01 07")));
+    // Withdrawn routes are no reachable NLRI either.
+    assert_eq!(
+        decode_update("18 c63364", "40 01 01 00  80 04 02 0001", ""),
+        Err(notification(3, 5, "80 04 02 0001"))
+    );
+    // An attribute running past the attributes field (RFC 7606 §4).
+    assert_eq!(
+        decode_update("", "40 01 01 00  c0 08 08 fc000064", ""),
+        Err(notification(3, 5, "c0 08 08 fc000064"))
+    );
+    // An MP_REACH_NLRI without NLRI is no reachable NLRI.
+    let empty_reach = "80 0e 15 0002 01 10 20010db8000000000000000000000001 00";
+    assert_eq!(
+        decode_update("", &format!("{empty_reach} 40 01 01 07 40 02 00"), ""),
+        Err(notification(3, 6, "40 01 01 07"))
+    );
+}
+
+#[test]
+fn attribute_discard_without_reachable_nlri_keeps_the_session() {
+    let update = decode_update("", "40 01 01 00  40 02 00  c0 07 05 0000fc00 c0", "").expect("no reset");
+    assert_eq!(update.malformed[0].action, RevisedAction::AttributeDiscard);
+    assert_eq!(update.attributes.aggregator, None);
+}
+
+#[test]
+fn with_reachable_nlri_the_same_errors_are_treated_as_withdraw() {
+    let reach =
+        "80 0e 26 0002 01 10 20010db8000000000000000000000001 00  80 20010db8000000000000000000000010";
+    let update = decode_update("", &format!("{reach} 40 01 01 07 40 02 00"), "").expect("no reset");
+    assert!(update.treat_as_withdraw());
+    let update = decode_update("", "40 01 01 07  40 02 00  40 03 04 c0000201", NLRI).expect("no reset");
+    assert!(update.treat_as_withdraw());
+}
+
+#[test]
+fn end_of_rib_and_withdrawals_alone_are_no_error() {
+    assert_eq!(decode_update("", "", "").map(|u| u.is_end_of_rib()), Ok(true));
+    assert_eq!(decode_update("", "80 0f 03 0002 01", "").map(|u| u.is_end_of_rib()), Ok(true));
+    assert_eq!(decode_update("18 c63364", "", "").map(|u| u.malformed.is_empty()), Ok(true));
+}
+
+/// A session with a peer in another AS: 4-octet ASNs, IPv4 + IPv6 unicast, external.
+fn external() -> DecodeContext {
+    DecodeContext { external: true, ..four_octet().0 }
+}
+
+fn decode_external(attributes: &str, nlri: &str) -> Result<Update, Notification> {
+    let bytes = update_message(&[], &hex(attributes), &hex(nlri));
+    match Message::decode(&bytes, &external()) {
+        Ok(Message::Update(update)) => Ok(update),
+        Ok(other) => panic!("not an UPDATE: {other:?}"),
+        Err(e) => Err(Notification::from(&e)),
+    }
+}
+
+/// RFC 4271 §5.1.5: LOCAL_PREF from an external peer is ignored; RFC 7606 §7.5: it is
+/// discarded ("attribute discard"), malformed or not, instead of treated as withdraw.
+#[test]
+fn local_pref_from_an_external_peer_is_discarded() {
+    let update = decode_external(&format!("{MANDATORY} 40 05 04 00000064"), NLRI).expect("decodes");
+    assert_eq!(update.attributes.local_pref, None);
+    assert!(update.malformed.is_empty(), "a well-formed one is ignored, not malformed");
+    for attribute in ["40 05 05 0000000001", "80 05 04 00000064", "40 05 00"] {
+        let update = decode_external(&format!("{MANDATORY} {attribute}"), NLRI).expect("decodes");
+        assert!(!update.treat_as_withdraw(), "{attribute}");
+        assert_eq!(update.malformed.len(), 1, "{attribute}");
+        assert_eq!(update.malformed[0].action, RevisedAction::AttributeDiscard, "{attribute}");
+        assert_eq!(update.attributes.local_pref, None);
+    }
+    // Without NLRI, a discard resets nothing (RFC 7606 §5.2).
+    assert!(decode_external("40 01 01 00  40 05 05 0000000001", "").is_ok());
+}
+
+#[test]
+fn local_pref_from_an_internal_peer_is_kept_or_treated_as_withdraw() {
+    assert_eq!(update_with("40 05 04 00000064").attributes.local_pref, Some(100));
+    assert!(update_with("40 05 05 0000000001").treat_as_withdraw());
 }
