@@ -43,6 +43,11 @@ pub use netns::{Netns, Nexthop, Route, STOP_GRACE, Segment, Via, check_documenta
 pub use topology::{Node, ROUTER_V4, ROUTER_V6, Topology};
 pub use wait::wait_until;
 
+/// MetalLB's memberlist Secret as a document of a cluster file: the gossip
+/// secret every L2 lab gives its nodes (`ferrolb run` refuses L2 mode without
+/// one). A lab's secret, known to everyone: never one for a real network.
+pub const GOSSIP_SECRET_DOCUMENT: &str = "---\napiVersion: v1\nkind: Secret\nmetadata: {name: memberlist, namespace: metallb-system}\nstringData: {secretkey: lab-gossip-secret}\n";
+
 /// Every binary the network tests use, with the Debian package that provides it.
 pub const REQUIRED_BINARIES: &[(&str, &str)] = &[
     ("ip", "iproute2"),

@@ -28,7 +28,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::{MemberId, Membership, Output, Timer, Timing, Unresponsive};
+use crate::{Admitted, MemberId, Membership, Output, Timer, Timing, Unresponsive};
 
 /// Gossip port, as MetalLB's memberlist.
 pub const DEFAULT_PORT: u16 = 7946;
@@ -53,6 +53,8 @@ pub struct MembershipConfig {
     pub seeds: Vec<SocketAddr>,
     /// Shared secret authenticating every datagram; `None` gossips unauthenticated.
     pub secret: Option<Vec<u8>>,
+    /// Who may be a member (each Node's name and addresses); `None`: anyone.
+    pub admitted: Option<Admitted>,
     /// Probe and suspicion timing.
     pub timing: Timing,
 }
@@ -66,6 +68,7 @@ impl MembershipConfig {
             port: DEFAULT_PORT,
             seeds: Vec::new(),
             secret: None,
+            admitted: None,
             timing: Timing::lan(),
         }
     }
@@ -158,6 +161,7 @@ impl Drop for AbortOnDrop {
 enum Command {
     Leave(oneshot::Sender<()>),
     Watch(BTreeSet<String>),
+    Admit(Admitted),
 }
 
 /// A running member of the gossip group. Dropping it stops gossip at once without telling the
@@ -192,7 +196,7 @@ impl MembershipHandle {
         let id = MemberId::new(config.node.clone(), local_addr, generation);
         // Probe order only needs to differ between members, not to be unpredictable.
         let rng_seed = RandomState::new().hash_one(&id);
-        let membership = Membership::new(
+        let mut membership = Membership::new(
             id.clone(),
             config.seeds.iter().copied(),
             config.secret.as_deref(),
@@ -200,6 +204,9 @@ impl MembershipHandle {
             rng_seed,
             now(),
         );
+        if let Some(admitted) = config.admitted.clone() {
+            membership.admit(now(), admitted);
+        }
         if membership.is_authenticated() {
             tracing::info!(node = %config.node, addr = %local_addr, generation, seeds = ?config.seeds, "gossip started");
         } else {
@@ -253,6 +260,14 @@ impl MembershipHandle {
         self.resumed.clone()
     }
 
+    /// Admits as members only these Nodes at these addresses from now on (see
+    /// [`Membership::admit`]); datagrams from other addresses are dropped.
+    pub fn admit(&self, admitted: Admitted) {
+        if self.commands.try_send(Command::Admit(admitted)).is_err() {
+            tracing::warn!(node = %self.id.name(), "gossip task busy or gone; admitted members not updated");
+        }
+    }
+
     /// Pings exactly these members every few milliseconds from now on (the L2 runner-up
     /// watches the leader it would replace).
     pub fn watch(&self, members: BTreeSet<String>) {
@@ -291,7 +306,8 @@ impl Gossip {
         // Any datagram larger than what members send is refused by the tag or by foca; the
         // buffer only has to hold the largest UDP payload to see it whole.
         let mut buf = vec![0u8; 65536];
-        let mut unauthenticated = self.membership.stats().unauthenticated;
+        let (mut unauthenticated, mut strangers) =
+            (self.membership.stats().unauthenticated, self.membership.stats().strangers);
         let mut last_refusal_log: Option<Instant> = None;
         self.perform().await;
         loop {
@@ -302,18 +318,26 @@ impl Gossip {
                 biased;
                 received = self.socket.recv_from(&mut buf) => match received {
                     Ok((len, from)) => {
-                        self.membership.handle_datagram(now(), &buf[..len]);
+                        self.membership.handle_datagram_from(now(), from, &buf[..len]);
                         let stats = self.membership.stats();
-                        if stats.unauthenticated > unauthenticated {
-                            unauthenticated = stats.unauthenticated;
-                            // One line per 10 s per speaker: a misconfigured peer retries forever.
-                            if last_refusal_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                                last_refusal_log = Some(now());
-                                tracing::warn!(
-                                    node = %self.membership.id().name(), from = %from, refused = stats.unauthenticated,
-                                    "gossip datagram refused: wrong or missing secret"
-                                );
-                            }
+                        let why = if stats.unauthenticated > unauthenticated {
+                            Some("wrong or missing secret")
+                        } else if stats.strangers > strangers {
+                            Some("from an address no Node of the configuration has")
+                        } else {
+                            None
+                        };
+                        (unauthenticated, strangers) = (stats.unauthenticated, stats.strangers);
+                        // One line per 10 s per speaker: a misconfigured peer retries forever.
+                        if let Some(why) = why
+                            && last_refusal_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10))
+                        {
+                            last_refusal_log = Some(now());
+                            tracing::warn!(
+                                node = %self.membership.id().name(), from = %from,
+                                unauthenticated = stats.unauthenticated, strangers = stats.strangers,
+                                "gossip datagram refused: {why}"
+                            );
                         }
                     }
                     // ICMP errors (a seed not up yet) surface here on some systems; not fatal.
@@ -340,6 +364,9 @@ impl Gossip {
                     Some(Command::Watch(members)) => {
                         self.membership.watch(now(), &members);
                     }
+                    Some(Command::Admit(admitted)) => {
+                        self.membership.admit(now(), admitted);
+                    }
                     // The handle is gone; its drop aborts us anyway.
                     None => return,
                 },
@@ -363,6 +390,9 @@ impl Gossip {
                 }
                 Output::MemberUp(id) => {
                     tracing::info!(node = %node, member = %id.name(), addr = %id.addr(), generation = id.generation(), "member up");
+                }
+                Output::Refused(id) => {
+                    tracing::warn!(node = %node, member = %id.name(), addr = %id.addr(), "gossip member refused: its address is not its Node's; it does not count as alive");
                 }
                 Output::MemberDown(id) => {
                     tracing::info!(node = %node, member = %id.name(), addr = %id.addr(), generation = id.generation(), "member down");

@@ -29,4 +29,4 @@ mod id;
 mod membership;
 
 pub use id::MemberId;
-pub use membership::{Membership, Output, Stats, Timer, Timing, Unresponsive};
+pub use membership::{Admitted, Membership, Output, Stats, Timer, Timing, Unresponsive};

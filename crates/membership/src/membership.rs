@@ -163,6 +163,9 @@ pub enum Output {
     MemberUp(MemberId),
     /// A member left or was declared down.
     MemberDown(MemberId),
+    /// A member joined whose address is not its Node's (see [`Admitted`]): it is
+    /// not counted alive.
+    Refused(MemberId),
     /// We were declared down and rejoined as this new generation.
     Rejoined(MemberId),
     /// The set of alive node names (ourselves included) changed; this is the new one.
@@ -179,6 +182,11 @@ pub enum Output {
 /// takeover's outage is at most the time since.
 pub type Unresponsive = BTreeMap<String, Instant>;
 
+/// Who may be a member: each Node's name with its addresses. A member
+/// whose address is not one of its Node's (an impostor using a real node's
+/// name, or a host naming itself) never counts as alive.
+pub type Admitted = BTreeMap<String, BTreeSet<std::net::IpAddr>>;
+
 /// Counters of datagrams that were refused, for metrics and logs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -188,6 +196,8 @@ pub struct Stats {
     pub malformed: u64,
     /// Valid messages foca refused to act on (stale probe, message from ourselves...).
     pub protocol_errors: u64,
+    /// From an address no admitted Node has (see [`Membership::admit`]).
+    pub strangers: u64,
 }
 
 type Swim = Foca<MemberId, PostcardCodec, SmallRng, NoCustomBroadcast>;
@@ -205,6 +215,8 @@ pub struct Membership {
     left: bool,
     stats: Stats,
     heartbeat: Heartbeat,
+    /// Who may be a member; `None`: anyone (tests, and before the caller says).
+    admitted: Option<Admitted>,
 }
 
 /// Direct pings to the few members whose death must be noticed fastest.
@@ -266,6 +278,7 @@ impl Membership {
             left: false,
             stats: Stats::default(),
             heartbeat: Heartbeat::default(),
+            admitted: None,
         };
         membership.retry_seeds(now);
         membership
@@ -291,6 +304,24 @@ impl Membership {
         &self.alive
     }
 
+    /// Only members whose address is one of their Node's count as alive
+    /// from now on (the Nodes of the configuration, as they change).
+    pub fn admit(&mut self, now: Instant, admitted: Admitted) {
+        let refused: Vec<MemberId> = self
+            .swim
+            .iter_members()
+            .map(|m| m.id().clone())
+            .filter(|id| !is_admitted(&admitted, id))
+            .collect();
+        self.admitted = Some(admitted);
+        self.outputs.extend(refused.into_iter().map(Output::Refused));
+        self.collect(now);
+    }
+
+    fn admits(&self, id: &MemberId) -> bool {
+        self.admitted.as_ref().is_none_or(|admitted| is_admitted(admitted, id))
+    }
+
     /// Counters of refused datagrams.
     pub fn stats(&self) -> Stats {
         self.stats
@@ -299,6 +330,18 @@ impl Membership {
     /// Whether [`Membership::leave`] was called.
     pub fn has_left(&self) -> bool {
         self.left
+    }
+
+    /// A datagram arrived from `from`: refused and counted when no admitted
+    /// Node has that address (see [`Membership::admit`]), else handled.
+    pub fn handle_datagram_from(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        if let Some(admitted) = &self.admitted
+            && !admitted.values().any(|addresses| addresses.contains(&from.ip()))
+        {
+            self.stats.strangers += 1;
+            return;
+        }
+        self.handle_datagram(now, datagram);
     }
 
     /// A datagram arrived. Anything unauthenticated or malformed is dropped and counted.
@@ -366,8 +409,12 @@ impl Membership {
     /// Pings these members every `heartbeat_interval` (the L2 runner-up
     /// watches its leader); a name that is not an alive member is ignored.
     pub fn watch(&mut self, now: Instant, names: &BTreeSet<String>) {
-        let members: BTreeMap<&str, SocketAddr> =
-            self.swim.iter_members().map(|m| (m.id().name(), m.id().addr())).collect();
+        let members: BTreeMap<&str, SocketAddr> = self
+            .swim
+            .iter_members()
+            .filter(|m| self.admits(m.id()))
+            .map(|m| (m.id().name(), m.id().addr()))
+            .collect();
         let watched = &mut self.heartbeat.watched;
         watched.retain(|name, _| names.contains(name));
         for name in names {
@@ -512,6 +559,9 @@ impl Membership {
         }
         while let Some(notification) = self.runtime.to_notify() {
             match notification {
+                OwnedNotification::MemberUp(id) if !self.admits(&id) => {
+                    self.outputs.push_back(Output::Refused(id))
+                }
                 OwnedNotification::MemberUp(id) => self.outputs.push_back(Output::MemberUp(id)),
                 OwnedNotification::MemberDown(id) => self.outputs.push_back(Output::MemberDown(id)),
                 OwnedNotification::Rejoin(id) => self.outputs.push_back(Output::Rejoined(id)),
@@ -522,7 +572,7 @@ impl Membership {
             BTreeSet::new()
         } else {
             std::iter::once(self.swim.identity().name())
-                .chain(self.swim.iter_members().map(|m| m.id().name()))
+                .chain(self.swim.iter_members().filter(|m| self.admits(m.id())).map(|m| m.id().name()))
                 .filter(|name| !name.is_empty())
                 .map(str::to_owned)
                 .collect()
@@ -532,4 +582,9 @@ impl Membership {
             self.outputs.push_back(Output::AliveChanged(alive));
         }
     }
+}
+
+/// Whether `id`'s address is one of its Node's.
+fn is_admitted(admitted: &Admitted, id: &MemberId) -> bool {
+    admitted.get(id.name()).is_some_and(|addresses| addresses.contains(&id.addr().ip()))
 }

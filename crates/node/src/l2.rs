@@ -25,8 +25,8 @@ use ferrolb_api::Snapshot;
 use ferrolb_api::config::Config;
 use ferrolb_l2::driver::{HostLink, Responder, ResponderConfig, interfaces_for};
 use ferrolb_l2::{Leadership, MacAddr};
-use ferrolb_membership::Unresponsive;
 use ferrolb_membership::driver::{MembershipConfig, MembershipHandle, SECRET_ENV, secret_from};
+use ferrolb_membership::{Admitted, Unresponsive};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -81,6 +81,8 @@ struct Gossiping {
     unresponsive: watch::Receiver<Unresponsive>,
     /// Bumped when a member watching us pings again after a silence.
     resumed: watch::Receiver<u64>,
+    /// The Nodes (and addresses) the gossip admits as members.
+    admitted: Admitted,
 }
 
 /// Gossip, and the responder once something is led.
@@ -109,10 +111,18 @@ impl L2Mode {
     /// (at most [`JOIN_WAIT`]) to hear from the other Nodes of the file: a
     /// speaker that believed itself alone would claim every VIP.
     pub async fn start_gossip_if_needed(&mut self, config: &Config, snapshot: &Snapshot, node: &str) {
+        if let Gossip::Running(g) = &mut self.gossip {
+            // Nodes come and go: only they, at their addresses, are members.
+            let admitted = admitted(snapshot);
+            if admitted != g.admitted {
+                g.handle.admit(admitted.clone());
+                g.admitted = admitted;
+            }
+        }
         if !matches!(self.gossip, Gossip::NotStarted) || config.l2_advertisements.is_empty() {
             return;
         }
-        self.gossip = match self.spawn_gossip(snapshot, node) {
+        self.gossip = match self.spawn_gossip(config, snapshot, node) {
             Ok(handle) => {
                 let mut alive = handle.alive();
                 let others: BTreeSet<&str> =
@@ -132,7 +142,8 @@ impl L2Mode {
                 let members: Vec<String> = alive.borrow().iter().cloned().collect();
                 info!(node, address = %handle.local_addr(), ?members, all_nodes_seen = joined, "gossip started");
                 let (unresponsive, resumed) = (handle.unresponsive(), handle.watchers_resumed());
-                Gossip::Running(Box::new(Gossiping { handle, alive, unresponsive, resumed }))
+                let admitted = admitted(snapshot);
+                Gossip::Running(Box::new(Gossiping { handle, alive, unresponsive, resumed, admitted }))
             }
             Err(reason) => {
                 warn!(
@@ -145,7 +156,12 @@ impl L2Mode {
         };
     }
 
-    fn spawn_gossip(&self, snapshot: &Snapshot, node: &str) -> Result<MembershipHandle, String> {
+    fn spawn_gossip(
+        &self,
+        config: &Config,
+        snapshot: &Snapshot,
+        node: &str,
+    ) -> Result<MembershipHandle, String> {
         let own = internal_ips(snapshot, node);
         // IPv4 first, as MetalLB's memberlist binds the first InternalIP it prefers.
         let bind = own
@@ -154,8 +170,11 @@ impl L2Mode {
             .or_else(|| own.first())
             .copied()
             .ok_or_else(|| format!("Node {node} has no InternalIP to gossip from"))?;
+        let secret = gossip_secret(&self.options, config)?;
         let mut config = MembershipConfig::new(node, bind);
         config.port = self.options.port;
+        config.admitted = Some(admitted(snapshot));
+        config.secret = secret;
         config.seeds = snapshot
             .nodes
             .iter()
@@ -166,8 +185,6 @@ impl L2Mode {
             })
             .map(|ip| SocketAddr::new(ip, config.port))
             .collect();
-        config.secret =
-            secret_from(self.options.secret_file.as_deref(), SECRET_ENV).map_err(|e| e.to_string())?;
         MembershipHandle::spawn(config).map_err(|e| e.to_string())
     }
 
@@ -271,6 +288,25 @@ impl L2Mode {
             g.handle.leave().await;
         }
     }
+}
+
+/// Who may be a gossip member: every Node of `snapshot` at its InternalIPs.
+fn admitted(snapshot: &Snapshot) -> Admitted {
+    snapshot
+        .nodes
+        .iter()
+        .filter_map(|n| n.metadata.name.as_deref())
+        .map(|name| (name.to_owned(), internal_ips(snapshot, name).into_iter().collect()))
+        .collect()
+}
+
+/// The gossip's secret: the file given (`--gossip-secret-file`), else the
+/// environment variable, else MetalLB's `memberlist` Secret in the
+/// configuration; `None` without any (and an error for one that cannot be
+/// read or is empty).
+pub fn gossip_secret(options: &L2Options, config: &Config) -> Result<Option<Vec<u8>>, String> {
+    let given = secret_from(options.secret_file.as_deref(), SECRET_ENV).map_err(|e| e.to_string())?;
+    Ok(given.or_else(|| config.gossip_secret.as_ref().map(|s| s.0.clone())))
 }
 
 /// The leaders this node watches: those of the VIPs whose runner-up it is

@@ -24,7 +24,7 @@ use std::net::IpAddr;
 use ferrolb_api::Snapshot;
 
 pub use announcer::{Announcer, ChangedServices, Event, Stop};
-pub use l2::{L2Event, L2Options};
+pub use l2::{L2Event, L2Options, gossip_secret};
 pub use observe::Observed;
 
 /// What can fail in the node runtime.

@@ -4,7 +4,7 @@
 //! Kubernetes controller and the node runtime read the same answer.
 //!
 //! ```text
-//!  Snapshot ──► resolve ──► Config { pools, peers, bgp/l2 advertisements }
+//!  Snapshot ──► resolve ──► Config { pools, peers, bgp/l2 advertisements, gossip secret }
 //!     │            └──► per-object errors (an address that does not parse, a
 //!     │                 selector Kubernetes would refuse, ...)
 //!     └──────────► Services, Nodes, Namespaces, EndpointSlices: read as they are
@@ -21,6 +21,7 @@
 
 mod advertisement;
 mod bfd;
+mod gossip;
 mod peer;
 mod pool;
 
@@ -29,6 +30,7 @@ use kube_core::Resource;
 pub use advertisement::{BgpAdvertisement, L2Advertisement, Preference, Scope};
 pub(crate) use advertisement::{aggregation_field, aggregation_length, in_range};
 pub use bfd::BfdProfile;
+pub use gossip::GossipSecret;
 pub use peer::{Password, Peer, PeerAddress, PeerAs};
 pub use pool::{Pool, PoolRange, ServiceAllocation};
 
@@ -92,6 +94,8 @@ pub struct Config {
     pub bgp_advertisements: Vec<BgpAdvertisement>,
     /// `L2Advertisement`s.
     pub l2_advertisements: Vec<L2Advertisement>,
+    /// The gossip's secret, from MetalLB's `memberlist` Secret when it is there.
+    pub gossip_secret: Option<GossipSecret>,
 }
 
 impl Config {
@@ -129,7 +133,8 @@ pub(crate) fn resolve_into(snapshot: &Snapshot, options: &Options, findings: &mu
     let l2_advertisements = in_namespace(&snapshot.l2_advertisements, namespace)
         .map(|(i, a)| advertisement::resolve_l2(i, a, findings))
         .collect();
-    Config { pools, peers, bgp_advertisements, l2_advertisements }
+    let gossip_secret = gossip::resolve(snapshot, namespace, findings);
+    Config { pools, peers, bgp_advertisements, l2_advertisements, gossip_secret }
 }
 
 /// The objects of `objects` in `namespace`, with their indexes.

@@ -63,7 +63,7 @@ spec:
             node.ipv6
         );
     }
-    out
+    out + ferrolb_lab::GOSSIP_SECRET_DOCUMENT
 }
 
 /// The lab with ferrolb and a name server on every node.
@@ -84,6 +84,11 @@ impl Lab {
     fn start_with(args: &[&str]) -> Lab {
         let topology = Topology::new(3).unwrap();
         let config = cluster(&topology);
+        Lab::start_on(topology, config, args)
+    }
+
+    /// [`Lab::start_with`] with `config` as the nodes' file.
+    fn start_on(topology: Topology, config: String, args: &[&str]) -> Lab {
         let mut speakers = Vec::new();
         let mut macs = Vec::new();
         for (i, node) in topology.nodes.iter().enumerate() {
@@ -337,6 +342,7 @@ spec:
         );
         macs.push(probe::mac(&node.netns, "eth1").unwrap());
     }
+    config.push_str(ferrolb_lab::GOSSIP_SECRET_DOCUMENT);
     for (i, node) in topology.nodes.iter().enumerate() {
         let name = format!("node{}", i + 1);
         probe::start_name_server(&node.netns, &name, WEB).unwrap();
@@ -522,4 +528,117 @@ fn periodic_gratuitous_announcements_go_on_after_the_takeover_only_when_asked() 
         std::thread::sleep(WINDOW);
         before >= 5 && sent(&lab, leader, VIP4) == before
     });
+}
+
+/// A host of the LAN that runs ferrolb with a file of its own: named `name`
+/// (a fourth node, or an impostor taking node3's name) at `address`, with
+/// the three nodes as seeds and nothing to announce (it must not answer ARP
+/// itself: the test is about the group's view).
+fn start_rogue(
+    lab: &Lab,
+    name: &str,
+    address: &str,
+    secret: Option<&str>,
+    args: &[&str],
+) -> (Netns, Ferrolb) {
+    let rogue = Netns::new("rogue").unwrap();
+    lab.topology.segment.attach(&rogue, "eth0").unwrap();
+    rogue.add_addr("eth0", &format!("{address}/24")).unwrap();
+    let mut file = String::from(
+        "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: lan}\nspec: {addresses: [198.51.100.250/32]}\n---\napiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: lan}\n",
+    );
+    for (i, node) in lab.topology.nodes.iter().enumerate().filter(|(i, _)| format!("node{}", i + 1) != name) {
+        let _ = write!(
+            file,
+            "---\napiVersion: v1\nkind: Node\nmetadata: {{name: node{}}}\nstatus: {{addresses: [{{type: InternalIP, address: {}}}]}}\n",
+            i + 1,
+            node.ipv4
+        );
+    }
+    let _ = write!(
+        file,
+        "---\napiVersion: v1\nkind: Node\nmetadata: {{name: {name}}}\nstatus: {{addresses: [{{type: InternalIP, address: {address}}}]}}\n"
+    );
+    if let Some(secret) = secret {
+        file.push_str(&ferrolb_lab::GOSSIP_SECRET_DOCUMENT.replace("lab-gossip-secret", secret));
+    }
+    let ferrolb = Ferrolb::start_with(&rogue, name, &file, args);
+    (rogue, ferrolb)
+}
+
+/// Hosts of the LAN that gossip as members without being the Nodes of the
+/// configuration: a fourth one named in its own file, and an impostor that
+/// claims to be node3 from another address. Without a secret (the group
+/// runs with --insecure-gossip) the Nodes' addresses keep them out; with
+/// the secret known to them too (an insider's file), the addresses still
+/// do. Each time the three nodes count three members, and the VIP stays
+/// with its leader, answered by one MAC.
+#[test]
+fn hosts_that_are_not_the_nodes_never_become_gossip_members() {
+    if !lab_ready(TOOLS) {
+        return;
+    }
+    for secure in [false, true] {
+        let topology = Topology::new(3).unwrap();
+        let mut config = cluster(&topology);
+        let mut args: Vec<&str> = Vec::new();
+        if !secure {
+            config = config.replace(ferrolb_lab::GOSSIP_SECRET_DOCUMENT, "");
+            args.push("--insecure-gossip");
+        }
+        let lab = Lab::start_on(topology, config, &args);
+        let leader = lab.leader(&[0, 1, 2]);
+        wait_for("the client served by the leader", TIMEOUT, || {
+            lab.served_by(VIP4) == Some(format!("node{}", leader + 1))
+        });
+        let secret = secure.then_some("lab-gossip-secret");
+        let rogues = [
+            start_rogue(&lab, "node4", "198.51.100.14", secret, &args),
+            start_rogue(&lab, "node3", "198.51.100.15", secret, &args),
+        ];
+        wait_for("the rogues' gossip refused", TIMEOUT, || {
+            (0..3).all(|i| lab.speakers[i].as_ref().unwrap().log().contains("gossip datagram refused"))
+        });
+        // Several gossip rounds later, still three members everywhere.
+        std::thread::sleep(Duration::from_secs(2));
+        for (i, node) in lab.topology.nodes.iter().enumerate() {
+            let text = scrape(&node.netns);
+            assert!(has(&text, "ferrolb_gossip_members_alive 3"), "secure={secure} node{}:\n{text}", i + 1);
+        }
+        assert_eq!(lab.leader(&[0, 1, 2]), leader, "secure={secure}: the VIP moved");
+        assert_eq!(lab.arping_macs(), [lab.macs[leader].clone()], "secure={secure}");
+        drop(rogues);
+    }
+}
+
+/// `ferrolb run` refuses L2 mode without a gossip secret, saying where to
+/// put one, unless --insecure-gossip says so.
+#[test]
+fn l2_mode_without_a_gossip_secret_is_refused_unless_insecure_gossip() {
+    if !lab_ready(TOOLS) {
+        return;
+    }
+    let topology = Topology::new(1).unwrap();
+    let config = cluster(&topology).replace(ferrolb_lab::GOSSIP_SECRET_DOCUMENT, "");
+    let node = &topology.nodes[0].netns;
+    let path = node.dir().join("no-secret.yaml");
+    std::fs::write(&path, &config).unwrap();
+    let out = node
+        .command(env!("CARGO_BIN_EXE_ferrolb"))
+        .args(["run", "--node", "node1", "--state-dir"])
+        .arg(node.dir().join("state"))
+        .arg("--config")
+        .arg(&path)
+        .env_remove("FERROLB_MEMBERLIST_SECRET")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("L2 mode needs a gossip secret") && said.contains("memberlist"), "{said}");
+    let mut allowed = Ferrolb::start_with(node, "node1", &config, &["--insecure-gossip"]);
+    wait_for("the VIP accepted", TIMEOUT, || {
+        node.ip(&["route", "get", VIP4]).is_ok_and(|r| r.starts_with("local "))
+    });
+    allowed.assert_running();
+    assert!(allowed.log().contains("UNAUTHENTICATED"), "{}", allowed.log());
 }

@@ -193,6 +193,7 @@ status:
   addresses: [{type: InternalIP, address: 192.0.2.11}]
 ",
     );
+    cluster.push_str(ferrolb_lab::GOSSIP_SECRET_DOCUMENT);
     for i in 0..40 {
         cluster.push_str(&format!(
             "---\napiVersion: v1\nkind: Service\nmetadata: {{name: web{i}, namespace: default}}\nspec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n"

@@ -76,6 +76,7 @@ metadata: {{name: web, namespace: default, annotations: {{metallb.io/address-poo
 spec: {{type: LoadBalancer, ports: [{{port: 80}}]}}
 "
     );
+    out.push_str(ferrolb_lab::GOSSIP_SECRET_DOCUMENT);
     for i in 0..bgp_services {
         out.push_str(&format!(
             "---\napiVersion: v1\nkind: Service\nmetadata: {{name: api{i}, namespace: default, annotations: {{metallb.io/address-pool: routed}}}}\nspec: {{type: LoadBalancer, ports: [{{port: 80}}]}}\n"

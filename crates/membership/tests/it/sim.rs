@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use ferrolb_membership::{MemberId, Membership, Output, Timer, Timing};
+use ferrolb_membership::{Admitted, MemberId, Membership, Output, Timer, Timing};
 use proptest::prelude::*;
 
 /// One-way delay of the fake LAN.
@@ -18,6 +18,8 @@ struct Node {
     ups: Vec<MemberId>,
     /// How many times a watcher's pings resumed after a silence.
     resumed: u32,
+    /// Members refused: their address is not their Node's.
+    refused: Vec<MemberId>,
 }
 
 struct Datagram {
@@ -82,22 +84,41 @@ impl Lan {
 
     /// Starts (or restarts) node `i` with `generation`; `secret` overrides the group's.
     fn start_node(&mut self, i: usize, generation: u64, secret: Option<Option<&[u8]>>) {
-        let name = format!("node{i}");
+        self.start_as(&format!("node{i}"), &format!("node{i}"), addr(i), generation, secret);
+    }
+
+    /// Starts a member named `name` at `at`, known to the test as `label`
+    /// (an impostor takes a real node's name).
+    fn start_as(
+        &mut self,
+        label: &str,
+        name: &str,
+        at: SocketAddr,
+        generation: u64,
+        secret: Option<Option<&[u8]>>,
+    ) {
         let seeds = (1..=9).map(addr);
         let rng_seed = self.random();
         let secret = secret.unwrap_or(self.secret.as_deref());
         let membership = Membership::new(
-            MemberId::new(&name, addr(i), generation),
+            MemberId::new(name, at, generation),
             seeds,
             secret,
             Timing::lan(),
             rng_seed,
             self.now,
         );
-        let node = Node { membership, timers: Vec::new(), crashed: false, ups: Vec::new(), resumed: 0 };
-        self.nodes.insert(addr(i), node);
-        self.names.insert(name, addr(i));
-        self.perform(addr(i));
+        let node = Node {
+            membership,
+            timers: Vec::new(),
+            crashed: false,
+            ups: Vec::new(),
+            resumed: 0,
+            refused: Vec::new(),
+        };
+        self.nodes.insert(at, node);
+        self.names.insert(label.to_owned(), at);
+        self.perform(at);
     }
 
     /// Deterministic pseudo-random numbers (an LCG is plenty to pick probe order and losses).
@@ -152,6 +173,7 @@ impl Lan {
                 | Output::AliveChanged(_)
                 | Output::UnresponsiveChanged(_) => {}
                 Output::WatcherResumed(_) => node.resumed += 1,
+                Output::Refused(id) => node.refused.push(id),
             }
         }
     }
@@ -479,6 +501,33 @@ fn member_with_the_wrong_secret_never_joins() {
     assert!(lan.node("node3").membership.stats().unauthenticated > 0);
     assert!(lan.node("node4").membership.stats().unauthenticated > 0);
     assert!(!lan.node("node4").membership.is_authenticated());
+}
+
+#[test]
+fn members_at_other_addresses_than_their_nodes_never_count_as_alive() {
+    // No secret: the Nodes' addresses are what keeps them out.
+    let mut lan = Lan::new(None, 11);
+    let admitted: Admitted = (1..=3).map(|i| (format!("node{i}"), BTreeSet::from([addr(i).ip()]))).collect();
+    for i in 1..=3 {
+        lan.start_node(i, 1, None);
+        let now = lan.now;
+        lan.node_mut(&format!("node{i}")).membership.admit(now, admitted.clone());
+    }
+    // A host that names itself in its own file, and one that takes node3's name.
+    lan.start_as("node4", "node4", addr(4), 1, None);
+    lan.start_as("impostor", "node3", addr(5), 1, None);
+    lan.run_for(Duration::from_secs(5));
+    let three = names(&["node1", "node2", "node3"]);
+    for node in ["node1", "node2", "node3"] {
+        assert_eq!(*lan.alive(node), three, "{node}");
+        let refused: BTreeSet<SocketAddr> = lan.node(node).refused.iter().map(MemberId::addr).collect();
+        assert_eq!(refused, BTreeSet::from([addr(4), addr(5)]), "{node}");
+    }
+    // The real node3 dies: its name is not kept alive by the impostor.
+    lan.crash("node3");
+    lan.run_until(Duration::from_secs(2), |lan| !lan.alive("node1").contains("node3"))
+        .expect("node3 declared down although an impostor has its name");
+    assert_eq!(*lan.alive("node2"), names(&["node1", "node2"]));
 }
 
 #[test]

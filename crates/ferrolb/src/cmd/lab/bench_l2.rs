@@ -375,7 +375,7 @@ fn cluster(nodes: &[Ipv4Addr]) -> String {
             node_name(i)
         );
     }
-    out
+    out + ferrolb_lab::GOSSIP_SECRET_DOCUMENT
 }
 
 /// The median; the mean of the two middle values for an even count.

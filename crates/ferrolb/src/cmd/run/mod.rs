@@ -76,6 +76,13 @@ pub struct Args {
     control_socket: Option<PathBuf>,
     #[command(flatten)]
     l2: L2Args,
+    /// Gossip between the nodes without a secret (L2 mode): anyone who can
+    /// reach the gossip port can then join the group or evict a member.
+    /// Without this flag, a configuration with an L2Advertisement and no
+    /// secret (MetalLB's `memberlist` Secret in the file,
+    /// --gossip-secret-file, or FERROLB_MEMBERLIST_SECRET) is refused.
+    #[arg(long)]
+    insecure_gossip: bool,
     #[command(flatten)]
     namespace: crate::cmd::validate::NamespaceArg,
     #[command(flatten)]
@@ -473,10 +480,38 @@ const CHANGES_LOGGED_ONE_BY_ONE: usize = 100;
 async fn load(args: &Args, previous: Option<Loaded>) -> Result<Config, Vec<ferrolb_api::Diagnostic>> {
     let (path, node, options) = (args.config.clone(), args.node.clone(), args.namespace.options());
     let load = move || Config::load(&path, &node, &options, previous.as_ref().map(|(s, d)| (&**s, &**d)));
-    match tokio::task::spawn_blocking(load).await {
-        Ok(loaded) => loaded,
+    let config = match tokio::task::spawn_blocking(load).await {
+        Ok(loaded) => loaded?,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    match gossip_refused(args, &config) {
+        Some(refused) => Err(vec![refused]),
+        None => Ok(config),
     }
+}
+
+/// Why `config` cannot run: it uses L2 mode, whose gossip has no secret,
+/// and `--insecure-gossip` does not allow that.
+fn gossip_refused(args: &Args, config: &Config) -> Option<ferrolb_api::Diagnostic> {
+    if args.insecure_gossip || config.config.l2_advertisements.is_empty() {
+        return None;
+    }
+    let why = match ferrolb_node::gossip_secret(&args.l2.options(), &config.config) {
+        Ok(Some(_)) => return None,
+        Ok(None) => "L2 mode needs a gossip secret, and there is none: without one anyone who reaches the \
+             gossip port joins the group or evicts a member (expected MetalLB's `memberlist` Secret, key \
+             `secretkey`, in the file — the same on every node —, --gossip-secret-file, or \
+             FERROLB_MEMBERLIST_SECRET; --insecure-gossip runs without)"
+            .to_owned(),
+        Err(e) => e,
+    };
+    let object = config.config.l2_advertisements.first().map(|a| format!("L2Advertisement/{}", a.name));
+    Some(ferrolb_api::Diagnostic::error(
+        ferrolb_api::diagnostic::Location::new(args.config.display().to_string(), 0),
+        object.unwrap_or_default(),
+        "",
+        why,
+    ))
 }
 
 /// L2 mode's settings from the command line (`run` and `speaker`).
