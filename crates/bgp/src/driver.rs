@@ -46,16 +46,36 @@
 //! [`crate::backoff`]): the driver sleeps until the earliest and hands it the
 //! time, read from tokio's clock (so a test on a paused clock sees what
 //! production sees).
+//!
+//! Writes never wait. A message goes to the connection's queue and out as
+//! fast as the peer takes it, while the task keeps reading, running timers and
+//! taking route changes, so that a peer that stops reading cannot stop the
+//! session's clock: its hold timer still ends a silent peer, and a peer that
+//! talks but takes nothing is closed after the send hold time (RFC 9687, Send
+//! Hold Timer Expired). What such a peer costs stays bounded:
+//! - a KEEPALIVE is not queued behind anything (what waits will do its work);
+//! - once [`QUEUE_HIGH`] octets wait, route changes and ROUTE-REFRESH requests
+//!   wait too, as the desired set (at most one more copy of the routes) and a
+//!   family list, until the queue is down to half of that;
+//! - a NOTIFICATION drops what was not yet begun, and a closed connection has
+//!   [`LINGER`] to deliver its last octets before it is reset.
+//!
+//! So the queue holds at most one full table of UPDATEs (the first, at
+//! Established, or a whole set replaced at once) beyond [`QUEUE_HIGH`].
+//!
+//! RFC 7606: an UPDATE whose malformed attributes are handled without a reset
+//! (treat-as-withdraw, attribute discard) is logged with its prefixes and its
+//! bytes (§6), the first ones of a session as warnings, the rest at debug.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{self, IoSlice};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncWriteExt, Interest, Ready};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -64,7 +84,7 @@ use tracing::{debug, info, warn};
 
 use crate::fsm::{Keep, Negotiated, SessionConfig, State, Timer};
 use crate::message::{
-    Capability, DecodeContext, EncodeContext, HEADER_LEN, MAX_MESSAGE_LEN, Message, Notification,
+    Capability, DecodeContext, EncodeContext, HEADER_LEN, MAX_MESSAGE_LEN, Message, MpReach, Notification,
     RouteRefresh, Update, message_len,
 };
 use crate::next_hop::NextHops;
@@ -92,6 +112,19 @@ enum RoutesChange {
 
 /// The BGP port we listen on (RFC 4271 §8.2.1.2: 179).
 pub const BGP_PORT: u16 = 179;
+
+/// Octets waiting on a connection above which route changes wait as well (see the module).
+pub const QUEUE_HIGH: usize = 256 * 1024;
+
+/// How long a closed connection may take to deliver what it was last sent (a
+/// NOTIFICATION) before it is reset.
+pub const LINGER: Duration = Duration::from_secs(5);
+
+/// The most octets read from a connection at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Malformed UPDATEs of a session logged as warnings (RFC 7606 §6); the rest at debug.
+const MALFORMED_WARNINGS: u32 = 10;
 
 /// How to reach one peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -392,16 +425,115 @@ async fn accept_loop(listener: Arc<TcpListener>, shared: Arc<Shared>) {
 /// An open connection to the peer.
 struct Connection {
     stream: TcpStream,
+    /// Received octets not yet framed into messages.
     buffer: Vec<u8>,
     local: SocketAddr,
     /// We opened it.
     outgoing: bool,
+    /// Encoded messages not yet written, oldest first; the first may be partly written.
+    queue: VecDeque<Vec<u8>>,
+    /// Octets of the first queued message already written.
+    written: usize,
+    /// Octets queued and not yet written.
+    queued: usize,
+    /// Since when something waits and the peer took nothing (RFC 9687's SendHoldTimer).
+    stalled_since: Option<Instant>,
 }
 
 impl Connection {
     fn new(stream: TcpStream, outgoing: bool) -> Connection {
         let local = stream.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        Connection { stream, buffer: Vec::new(), local, outgoing }
+        Connection {
+            stream,
+            buffer: Vec::new(),
+            local,
+            outgoing,
+            queue: VecDeque::new(),
+            written: 0,
+            queued: 0,
+            stalled_since: None,
+        }
+    }
+
+    /// Queues one encoded message.
+    fn push(&mut self, bytes: Vec<u8>) {
+        if self.queue.is_empty() {
+            self.stalled_since = Some(Instant::now());
+        }
+        self.queued += bytes.len();
+        self.queue.push_back(bytes);
+    }
+
+    /// Drops the queued messages not yet begun: a NOTIFICATION comes next, and last.
+    fn drop_unbegun(&mut self) {
+        let keep = usize::from(self.written > 0);
+        for message in self.queue.drain(keep..) {
+            self.queued -= message.len();
+        }
+        if self.queue.is_empty() {
+            self.stalled_since = None;
+        }
+    }
+
+    /// Writes what the socket takes now, without waiting.
+    fn flush(&mut self) -> io::Result<()> {
+        while let Some(first) = self.queue.front() {
+            let slices: Vec<IoSlice<'_>> = std::iter::once(IoSlice::new(&first[self.written..]))
+                .chain(self.queue.iter().skip(1).take(63).map(|m| IoSlice::new(m)))
+                .collect();
+            let mut n = match self.stream.try_write_vectored(&slices) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            };
+            self.queued -= n;
+            self.stalled_since = Some(Instant::now());
+            while let Some(first) = self.queue.front() {
+                let left = first.len() - self.written;
+                if n < left {
+                    self.written += n;
+                    break;
+                }
+                n -= left;
+                self.queue.pop_front();
+                self.written = 0;
+            }
+        }
+        if self.queue.is_empty() {
+            self.stalled_since = None;
+        }
+        Ok(())
+    }
+
+    /// Reads what has arrived, without waiting: `Ok(0)` once the peer has closed.
+    fn read(&mut self) -> io::Result<usize> {
+        self.buffer.reserve(READ_CHUNK);
+        self.stream.try_read_buf(&mut self.buffer)
+    }
+
+    /// Ends the connection: what is queued goes out if the peer takes it within
+    /// [`LINGER`], then the write side is shut; otherwise it is reset. `None` when
+    /// done at once, else the task finishing it.
+    fn close(mut self) -> Option<JoinHandle<()>> {
+        if self.flush().is_ok() && self.queue.is_empty() {
+            let _ = socket2::SockRef::from(&self.stream).shutdown(std::net::Shutdown::Write);
+            return None;
+        }
+        Some(tokio::spawn(async move {
+            let delivered = tokio::time::timeout(LINGER, async {
+                while !self.queue.is_empty() {
+                    self.stream.writable().await?;
+                    self.flush()?;
+                }
+                self.stream.shutdown().await
+            })
+            .await;
+            if !matches!(delivered, Ok(Ok(()))) {
+                // Not taken: reset, so that neither side keeps the octets.
+                let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+            }
+        }))
     }
 }
 
@@ -429,6 +561,12 @@ struct PeerTask {
     /// Whether the forwarding path is up; `None` once the handle is gone.
     path: Option<watch::Receiver<bool>>,
     status: watch::Sender<PeerStatus>,
+    /// Families whose ROUTE-REFRESH waits for the queue to go down.
+    refresh_due: Vec<AfiSafi>,
+    /// Closed connections still delivering their last octets ([`LINGER`]).
+    lingering: Vec<JoinHandle<()>>,
+    /// Malformed UPDATEs logged in this session (RFC 7606 §6).
+    malformed_logged: u32,
 }
 
 impl PeerTask {
@@ -456,13 +594,20 @@ impl PeerTask {
             incoming,
             path: Some(path),
             status,
+            refresh_due: Vec::new(),
+            lingering: Vec::new(),
+            malformed_logged: 0,
         }
     }
 
     async fn run(mut self, mut stop: oneshot::Receiver<Stop>) {
         self.input(PeerInput::Start).await;
         loop {
+            if self.routes_wait() && !self.congested(QUEUE_HIGH / 2) {
+                self.send_waiting_routes().await;
+            }
             let next_timer = self.peer.poll_timeout().map(Instant::from_std);
+            let send_hold = self.send_hold_deadline();
             tokio::select! {
                 how = &mut stop => {
                     let message = match how {
@@ -476,8 +621,12 @@ impl PeerTask {
                     if let Some(message) = message {
                         self.input(PeerInput::Stop(Some(message))).await;
                     }
-                    for mut c in [self.main.take(), self.candidate.take()].into_iter().flatten() {
-                        let _ = c.stream.shutdown().await;
+                    for slot in [Slot::Main, Slot::Candidate] {
+                        self.close(slot);
+                    }
+                    // What was sent last (the NOTIFICATION) leaves before the task ends.
+                    for task in std::mem::take(&mut self.lingering) {
+                        let _ = task.await;
                     }
                     return;
                 }
@@ -485,6 +634,7 @@ impl PeerTask {
                     let outputs = self.peer.handle_timeout(now());
                     self.perform_all(outputs, None).await;
                 }
+                () = sleep_until(send_hold) => self.send_hold_expired().await,
                 connected = join(&mut self.connecting) => {
                     self.connecting = None;
                     match connected {
@@ -506,8 +656,8 @@ impl PeerTask {
                     }
                     None => self.incoming = None,
                 },
-                read = read_some(&mut self.main) => self.read(Slot::Main, read).await,
-                read = read_some(&mut self.candidate) => self.read(Slot::Candidate, read).await,
+                ready = io_ready(&self.main) => self.io(Slot::Main, ready).await,
+                ready = io_ready(&self.candidate) => self.io(Slot::Candidate, ready).await,
                 up = path_changed(&mut self.path) => match up {
                     Some(up) => self.path_changed(up).await,
                     None => self.path = None,
@@ -560,20 +710,117 @@ impl PeerTask {
         }
     }
 
-    /// Bytes (or the end) arrived on the connection of `slot`.
-    async fn read(&mut self, slot: Slot, read: io::Result<usize>) {
-        match read {
-            Ok(0) | Err(_) => {
-                match slot {
-                    Slot::Main => info!(peer = %self.spec.name, "TCP connection closed"),
-                    Slot::Candidate => {
-                        debug!(peer = %self.spec.name, "accepted connection closed before its OPEN")
-                    }
-                }
-                *self.connection(slot) = None;
-                self.input(PeerInput::Closed(slot)).await;
+    /// The connection of `slot` can be written to, or read from (or has ended).
+    async fn io(&mut self, slot: Slot, ready: io::Result<Ready>) {
+        let Some(connection) = self.connection(slot).as_mut() else { return };
+        let ready = match ready {
+            Ok(ready) => ready,
+            Err(e) => return self.lost(slot, &e).await,
+        };
+        if ready.is_writable()
+            && let Err(e) = connection.flush()
+        {
+            return self.lost(slot, &e).await;
+        }
+        if ready.is_readable() {
+            let Some(connection) = self.connection(slot).as_mut() else { return };
+            match connection.read() {
+                Ok(0) => self.lost(slot, &io::Error::from(io::ErrorKind::UnexpectedEof)).await,
+                Ok(_) => self.receive(slot).await,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => self.lost(slot, &e).await,
             }
-            Ok(_) => self.receive(slot).await,
+        }
+    }
+
+    /// The connection of `slot` ended (closed by the peer, or failed).
+    async fn lost(&mut self, slot: Slot, error: &io::Error) {
+        match slot {
+            Slot::Main => info!(peer = %self.spec.name, reason = %error, "TCP connection closed"),
+            Slot::Candidate => {
+                debug!(peer = %self.spec.name, reason = %error, "accepted connection closed before its OPEN")
+            }
+        }
+        *self.connection(slot) = None;
+        self.input(PeerInput::Closed(slot)).await;
+    }
+
+    /// Ends the connection of `slot`, letting its last octets go out ([`Connection::close`]).
+    fn close(&mut self, slot: Slot) {
+        if let Some(connection) = self.connection(slot).take()
+            && let Some(task) = connection.close()
+        {
+            self.lingering.retain(|t| !t.is_finished());
+            self.lingering.push(task);
+        }
+    }
+
+    /// When the first connection that has taken nothing for its send hold time is due.
+    fn send_hold_deadline(&self) -> Option<Instant> {
+        [(Slot::Main, &self.main), (Slot::Candidate, &self.candidate)]
+            .into_iter()
+            .filter_map(|(slot, c)| {
+                let since = c.as_ref()?.stalled_since?;
+                Some(since + self.peer.slot_session(slot)?.send_hold_time())
+            })
+            .min()
+    }
+
+    /// RFC 9687: the connections whose peer took nothing for the send hold time end.
+    async fn send_hold_expired(&mut self) {
+        let now_tokio = Instant::now();
+        for slot in [Slot::Main, Slot::Candidate] {
+            let stalled = self.connection(slot).as_ref().and_then(|c| c.stalled_since);
+            let hold = self.peer.slot_session(slot).map(|s| s.send_hold_time());
+            if let (Some(since), Some(hold)) = (stalled, hold)
+                && since + hold <= now_tokio
+            {
+                let queued = self.connection(slot).as_ref().map_or(0, |c| c.queued);
+                warn!(peer = %self.spec.name, ?slot, queued, send_hold = ?hold, "the peer took nothing we sent for the send hold time (RFC 9687)");
+                self.input(PeerInput::SendHoldTimerExpired(slot)).await;
+            }
+        }
+    }
+
+    /// Whether more than `limit` octets wait on the main connection.
+    fn congested(&self, limit: usize) -> bool {
+        self.main.as_ref().is_some_and(|c| c.queued > limit)
+    }
+
+    /// Whether route changes or ROUTE-REFRESH answers wait for the queue to go down.
+    fn routes_wait(&self) -> bool {
+        self.established.is_some() && (self.desired.is_some() || !self.refresh_due.is_empty())
+    }
+
+    /// Sends the route changes and ROUTE-REFRESH answers that waited for the queue to go down.
+    async fn send_waiting_routes(&mut self) {
+        if self.desired.is_some() {
+            self.send_route_changes(Vec::new()).await;
+            self.count_prefixes();
+        }
+        for family in std::mem::take(&mut self.refresh_due) {
+            self.route_refresh(RouteRefresh::new(family)).await;
+        }
+    }
+
+    /// Answers a ROUTE-REFRESH (RFC 2918 §4), once the queue has room for it.
+    async fn route_refresh(&mut self, refresh: RouteRefresh) {
+        let families = self.established.as_ref().map(|n| n.families.clone()).unwrap_or_default();
+        if self.congested(QUEUE_HIGH) || self.desired.is_some() {
+            if refresh.subtype == 0
+                && families.contains(&refresh.family)
+                && !self.refresh_due.contains(&refresh.family)
+            {
+                debug!(peer = %self.spec.name, ?refresh, "ROUTE-REFRESH waits for the peer to take what is queued");
+                self.refresh_due.push(refresh.family);
+            }
+            return;
+        }
+        match refreshed(&self.rib, &refresh, &families) {
+            Some(changes) => self.send_changes(&changes).await,
+            None => {
+                debug!(peer = %self.spec.name, ?refresh, "ROUTE-REFRESH ignored: a family not negotiated, or not a request")
+            }
         }
     }
 
@@ -651,9 +898,7 @@ impl PeerTask {
             PeerOutput::Adopt(_) | PeerOutput::Refuse => {} // in perform_all
             PeerOutput::Send(slot, message) => self.send_on(slot, &message).await,
             PeerOutput::Close(slot) => {
-                if let Some(mut c) = self.connection(slot).take() {
-                    let _ = c.stream.shutdown().await;
-                }
+                self.close(slot);
                 if slot == Slot::Main {
                     self.established = None;
                     self.forget_sent();
@@ -705,19 +950,12 @@ impl PeerTask {
                     .any(|c| matches!(c, Capability::GracefulRestart(_)));
                 self.end_of_rib_due = we_offered_gr && negotiated.graceful_restart.is_some();
                 self.established = Some(negotiated);
+                self.malformed_logged = 0;
                 self.send_route_changes(Vec::new()).await;
                 self.count_prefixes();
             }
             PeerOutput::Update(_) => {} // ferrolb announces; it does not learn routes
-            PeerOutput::RouteRefresh(refresh) => {
-                let families = self.established.as_ref().map(|n| n.families.clone()).unwrap_or_default();
-                match refreshed(&self.rib, &refresh, &families) {
-                    Some(changes) => self.send_changes(&changes).await,
-                    None => {
-                        debug!(peer = %self.spec.name, ?refresh, "ROUTE-REFRESH ignored: a family not negotiated, or not a request")
-                    }
-                }
-            }
+            PeerOutput::RouteRefresh(refresh) => self.route_refresh(refresh).await,
         }
     }
 
@@ -738,6 +976,13 @@ impl PeerTask {
             };
             match Message::decode(&bytes, &context) {
                 Ok(message) => {
+                    if let Message::Update(update) = &message
+                        && !update.malformed.is_empty()
+                        && slot == Slot::Main
+                        && self.established.is_some()
+                    {
+                        self.log_malformed(update, &bytes);
+                    }
                     if let Message::Notification(n) = &message {
                         // The peer's reason for closing: the first thing to look at.
                         info!(peer = %self.spec.name, reason = n.name().unwrap_or("unknown"), notification = ?n, "NOTIFICATION received");
@@ -755,6 +1000,33 @@ impl PeerTask {
                     self.input(PeerInput::Malformed(slot, e)).await;
                 }
             }
+        }
+    }
+
+    /// RFC 7606 §6: an UPDATE handled without a reset, logged with its prefixes and its bytes.
+    fn log_malformed(&mut self, update: &Update, bytes: &[u8]) {
+        self.malformed_logged = self.malformed_logged.saturating_add(1);
+        let warn = self.malformed_logged <= MALFORMED_WARNINGS;
+        let mut prefixes: Vec<String> = update.nlri.iter().map(ToString::to_string).collect();
+        match &update.attributes.mp_reach {
+            Some(MpReach::Ipv4Unicast { nlri, .. }) => prefixes.extend(nlri.iter().map(ToString::to_string)),
+            Some(MpReach::Ipv6Unicast { nlri, .. }) => prefixes.extend(nlri.iter().map(ToString::to_string)),
+            None => {}
+        }
+        let prefixes = prefixes.join(",");
+        let update_hex = hex(bytes);
+        for m in &update.malformed {
+            let n = Notification::from(&m.error);
+            let rfc4271 = format!("{}/{}", n.code, n.subcode);
+            let data = hex(&n.data);
+            if warn {
+                warn!(peer = %self.spec.name, action = %m.action, rfc4271 = %rfc4271, data = %data, error = %m.error, prefixes = %prefixes, update = %update_hex, "malformed attribute handled as RFC 7606 says, without a NOTIFICATION");
+            } else {
+                debug!(peer = %self.spec.name, action = %m.action, rfc4271 = %rfc4271, data = %data, error = %m.error, prefixes = %prefixes, update = %update_hex, "malformed attribute handled as RFC 7606 says, without a NOTIFICATION");
+            }
+        }
+        if self.malformed_logged == MALFORMED_WARNINGS {
+            warn!(peer = %self.spec.name, "further malformed UPDATEs of this session are logged at debug level");
         }
     }
 
@@ -784,17 +1056,28 @@ impl PeerTask {
         if let Message::Notification(n) = message {
             log_notification(&self.spec.name, n);
         }
-        if self.connection(slot).is_none() {
-            return;
+        let Some(connection) = self.connection(slot).as_mut() else { return };
+        // The type of the last message queued, if any: UPDATE is 2, KEEPALIVE 4 (RFC 4271 §4.1).
+        let last = connection.queue.back().map(|m| m[18]);
+        match message {
+            // An UPDATE or KEEPALIVE waiting restarts the peer's hold timer when it arrives, as
+            // this one would (RFC 4271 §4.4); one behind an OPEN confirms it, and goes.
+            Message::Keepalive if last.is_some_and(|kind| matches!(kind, 2 | 4)) => {
+                return;
+            }
+            // The last message: what was not begun would only delay it.
+            Message::Notification(_) => connection.drop_unbegun(),
+            _ => {}
         }
+        connection.push(bytes);
+        let flushed = connection.flush();
         self.status.send_modify(|s| {
             s.sent.count(message);
             if let Message::Notification(n) = message {
                 s.notification(n, true);
             }
         });
-        let Some(connection) = self.connection(slot).as_mut() else { return };
-        if let Err(e) = connection.stream.write_all(&bytes).await {
+        if let Err(e) = flushed {
             warn!(peer = %self.spec.name, error = %e, "write failed");
             *self.connection(slot) = None;
             Box::pin(self.input(PeerInput::Closed(slot))).await;
@@ -806,6 +1089,10 @@ impl PeerTask {
     /// (in sync, while Established) left to send.
     fn fold_route_changes(&mut self, first: RoutesChange) -> Vec<Changes<IpNet, RouteAttributes>> {
         let mut changes = Vec::new();
+        if self.desired.is_none() && self.congested(QUEUE_HIGH) {
+            // The peer has not taken what is queued: changes wait, as a desired set.
+            self.desired = Some(Arc::clone(self.rib.sent_shared()));
+        }
         let mut next = Some(first);
         while let Some(change) = next {
             match change {
@@ -827,11 +1114,16 @@ impl PeerTask {
         if self.established.is_none() {
             return;
         }
-        if let Some(desired) = self.desired.take() {
+        // The desired set waits while the peer has not taken what is queued (End-of-RIB with it).
+        let waits = self.congested(QUEUE_HIGH);
+        if !waits && let Some(desired) = self.desired.take() {
             changes.push(self.rib.converge(&desired));
         }
         for changes in &changes {
             self.send_changes(changes).await;
+        }
+        if waits {
+            return;
         }
         if std::mem::take(&mut self.end_of_rib_due) {
             // RFC 4724 §4: the initial routes are all out; a restarting peer
@@ -922,11 +1214,17 @@ async fn join(task: &mut Option<JoinHandle<io::Result<TcpStream>>>) -> io::Resul
     }
 }
 
-async fn read_some(connection: &mut Option<Connection>) -> io::Result<usize> {
+/// Waits until the connection can be read from, or written to while something is queued.
+async fn io_ready(connection: &Option<Connection>) -> io::Result<Ready> {
     match connection {
-        Some(c) => c.stream.read_buf(&mut c.buffer).await,
+        Some(c) if c.queue.is_empty() => c.stream.ready(Interest::READABLE).await,
+        Some(c) => c.stream.ready(Interest::READABLE | Interest::WRITABLE).await,
         None => std::future::pending().await,
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The path's new state; `None` once the handle is gone.
@@ -969,6 +1267,10 @@ fn now() -> std::time::Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fsm::PeerAs;
+    use crate::types::{Asn, HoldTime, RouterId};
+    use ferrolb_types::LargeCommunity;
+    use tokio::io::AsyncReadExt;
 
     #[test]
     fn a_route_refresh_sends_the_routes_of_its_family_alone() {
@@ -991,5 +1293,142 @@ mod tests {
         // A family the session does not carry, or a BoRR/EoRR marker: nothing.
         assert_eq!(prefixes(AfiSafi::IPV6_UNICAST, &[AfiSafi::IPV4_UNICAST], 0), None);
         assert_eq!(prefixes(AfiSafi::IPV4_UNICAST, &both, 1), None);
+    }
+
+    /// A session from 127.0.0.1 (AS 64512, hold 9 s) to `address` (AS 64513).
+    fn spec(address: SocketAddr) -> PeerSpec {
+        let router_id = RouterId::new(std::net::Ipv4Addr::new(192, 0, 2, 11)).unwrap();
+        let mut session =
+            SessionConfig::new(Asn::new(64512).unwrap(), router_id, PeerAs::Fixed(Asn::new(64513).unwrap()));
+        session.hold_time = HoldTime::new(9).unwrap();
+        PeerSpec {
+            name: "stalled".into(),
+            address,
+            source: None,
+            md5_key: None,
+            ttl: None,
+            vrf: None,
+            session,
+        }
+    }
+
+    /// `n` IPv6 /128s in 2001:db8::/32, each with its own 250 large communities: one UPDATE
+    /// of about 3.2 kB each, so that a few thousand fill any socket buffer.
+    fn bulky_routes(n: u32, from: u32) -> BTreeMap<IpNet, RouteAttributes> {
+        (from..from + n)
+            .map(|i| {
+                let prefix = IpNet::V6(
+                    ipnet::Ipv6Net::new(
+                        std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, (i >> 16) as u16, i as u16),
+                        128,
+                    )
+                    .unwrap(),
+                );
+                let large_communities = (0..250)
+                    .map(|j| LargeCommunity { global_admin: 64512, local_data_1: i, local_data_2: j })
+                    .collect();
+                (prefix, RouteAttributes { large_communities, ..RouteAttributes::default() })
+            })
+            .collect()
+    }
+
+    async fn read_message(stream: &mut TcpStream) -> Vec<u8> {
+        let mut message = vec![0; HEADER_LEN];
+        stream.read_exact(&mut message).await.unwrap();
+        let len = usize::from(u16::from_be_bytes([message[16], message[17]]));
+        message.resize(len, 0);
+        stream.read_exact(&mut message[HEADER_LEN..]).await.unwrap();
+        message
+    }
+
+    /// The peer's end of the session: OPEN (AS 64513, hold 9 s, IPv4 + IPv6 unicast) and
+    /// KEEPALIVE exchanged, and the first UPDATE read; its receive buffer is small. The
+    /// listener stays open, so that ferrolb's next connection does not fail.
+    async fn established_peer(routes: Routes) -> (PeerHandle, TcpStream, TcpListener) {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let handle = PeerHandle::spawn(spec(listener.local_addr().unwrap()), routes);
+        let (mut stream, _) = listener.accept().await.unwrap();
+        // On a paused clock, Nagle would hold a KEEPALIVE for an ACK due in real time.
+        stream.set_nodelay(true).unwrap();
+        assert_eq!(read_message(&mut stream).await[18], 1, "ferrolb's OPEN");
+        let router_id = RouterId::new(std::net::Ipv4Addr::new(192, 0, 2, 1)).unwrap();
+        let open = crate::message::Open::new(
+            Asn::new(64513).unwrap(),
+            HoldTime::new(9).unwrap(),
+            router_id,
+            vec![
+                Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
+                Capability::Multiprotocol(AfiSafi::IPV6_UNICAST),
+            ],
+        );
+        let ctx = EncodeContext::default();
+        stream.write_all(&Message::Open(open).to_bytes(&ctx)).await.unwrap();
+        stream.write_all(&Message::Keepalive.to_bytes(&ctx)).await.unwrap();
+        while read_message(&mut stream).await[18] != 2 {}
+        (handle, stream, listener)
+    }
+
+    /// Waits (on tokio's clock, which these tests pause) until `status` leaves Established.
+    async fn session_end(status: &mut watch::Receiver<PeerStatus>) -> PeerStatus {
+        tokio::time::timeout(Duration::from_secs(3600), status.wait_for(|s| s.state != State::Established))
+            .await
+            .expect("the session ended")
+            .unwrap()
+            .clone()
+    }
+
+    /// A peer that stops reading and says nothing more: its hold timer ends the session
+    /// (ferrolb attempts Hold Timer Expired), though ferrolb's writes are stuck.
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_peer_that_stopped_reading_ends_by_its_hold_time() {
+        let (handle, _stream, _listener) = established_peer(Arc::new(bulky_routes(3000, 0))).await;
+        let mut status = handle.status();
+        status.wait_for(|s| s.state == State::Established).await.unwrap();
+        let since = Instant::now();
+        let ended = session_end(&mut status).await;
+        assert_eq!(ended.last_error.as_deref(), Some("NOTIFICATION sent: Hold Timer Expired"));
+        let after = since.elapsed();
+        assert!(after >= Duration::from_secs(8) && after <= Duration::from_secs(10), "{after:?}");
+    }
+
+    /// RFC 9687: a peer that keeps talking but takes nothing is closed after the send hold
+    /// time (8 minutes, more than twice its hold time of 9 s), with Send Hold Timer Expired
+    /// attempted; meanwhile ferrolb reads it (its KEEPALIVEs keep the hold timer away), and
+    /// route changes wait as a set instead of as UPDATEs.
+    #[tokio::test(start_paused = true)]
+    async fn a_talking_peer_that_takes_nothing_ends_by_the_send_hold_time() {
+        let (handle, mut stream, _listener) = established_peer(Arc::new(bulky_routes(3000, 0))).await;
+        let mut status = handle.status();
+        status.wait_for(|s| s.state == State::Established).await.unwrap();
+        let since = Instant::now();
+        let keepalives = tokio::spawn(async move {
+            let keepalive = Message::Keepalive.to_bytes(&EncodeContext::default());
+            loop {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                if stream.write_all(&keepalive).await.is_err() {
+                    return;
+                }
+            }
+        });
+        // Stuck, with more than QUEUE_HIGH queued: new routes wait as a set.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let sent = status.borrow().sent.updates;
+        for i in 0..100 {
+            handle.patch_routes(RoutesPatch {
+                withdrawn: vec![],
+                announced: bulky_routes(1, 10_000 + i).into_iter().collect(),
+            });
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(status.borrow().sent.updates, sent, "no UPDATE queued behind what the peer did not take");
+        assert_eq!(status.borrow().desired_prefixes, 3100);
+        let ended = session_end(&mut status).await;
+        assert_eq!(ended.last_error.as_deref(), Some("NOTIFICATION sent: Send Hold Timer Expired"));
+        let after = since.elapsed();
+        assert!(after >= Duration::from_secs(480) && after <= Duration::from_secs(490), "{after:?}");
+        keepalives.abort();
     }
 }

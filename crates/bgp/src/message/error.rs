@@ -135,6 +135,16 @@ pub enum RevisedAction {
     AttributeDiscard,
 }
 
+impl std::fmt::Display for RevisedAction {
+    /// RFC 7606 §2's names: "treat-as-withdraw", "attribute-discard".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RevisedAction::TreatAsWithdraw => "treat-as-withdraw",
+            RevisedAction::AttributeDiscard => "attribute-discard",
+        })
+    }
+}
+
 /// A malformed attribute that RFC 7606 handles without a NOTIFICATION.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Malformed {
