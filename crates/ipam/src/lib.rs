@@ -21,6 +21,8 @@
 //!   the previous allocation ([`Kept`], with what it holds counted), without
 //!   redoing the passes for the others.
 //! - [`sorted`]: sorted vectors of 100,000 items changed in a few places.
+//! - [`state_file`]: the [`Assignments`] as `ferrolb run` keeps them on disk
+//!   between runs, read back without trusting them.
 
 mod allocate;
 mod assignments;
@@ -33,6 +35,7 @@ mod reallocate;
 pub mod request;
 mod sharing;
 pub mod sorted;
+pub mod state_file;
 
 #[cfg(test)]
 mod fixtures;
