@@ -78,8 +78,11 @@ pub enum Output {
         iface: String,
         /// The VIP announced.
         vip: IpAddr,
-        /// Announcements of this VIP still to come after this one.
+        /// Announcements of this VIP's takeover still to come after this one
+        /// (0 for a periodic announcement).
         remaining: u32,
+        /// One of [`AnnounceConfig::periodic`]'s, not of a takeover.
+        periodic: bool,
         /// The gratuitous ARP or unsolicited NA.
         frame: Frame,
     },
@@ -135,8 +138,19 @@ impl Announcer {
             }
             Input::AnnounceAgain => {
                 let mut out = Vec::new();
-                let led: Vec<(String, MacAddr, IpAddr)> =
-                    self.leadership.pairs().map(|(iface, mac, vip)| (iface.to_owned(), mac, vip)).collect();
+                // A schedule restarted less than one interval ago (its first repeat
+                // still to come) is not restarted again: a watcher stalled by CPU
+                // throttling asks many times a second, and the repeats already
+                // correct the clients.
+                let just_started = |r: &Repeat| r.remaining + 1 == self.config.count;
+                let led: Vec<(String, MacAddr, IpAddr)> = self
+                    .leadership
+                    .pairs()
+                    .filter(|(iface, _, vip)| {
+                        !self.repeats.get(&((*iface).to_owned(), *vip)).is_some_and(just_started)
+                    })
+                    .map(|(iface, mac, vip)| (iface.to_owned(), mac, vip))
+                    .collect();
                 for (iface, mac, vip) in led {
                     self.start_announcing(now, &iface, mac, vip, &mut out);
                 }
@@ -162,6 +176,7 @@ impl Announcer {
             iface: iface.to_owned(),
             vip,
             remaining,
+            periodic: false,
             frame: leadership::announcement(mac, vip),
         });
         if remaining > 0 {
@@ -209,6 +224,7 @@ impl Announcer {
                 iface: iface.to_owned(),
                 vip,
                 remaining: 0,
+                periodic: true,
                 frame: leadership::announcement(mac, vip),
             });
         }
@@ -228,6 +244,7 @@ impl Announcer {
                 iface: iface.clone(),
                 vip: *vip,
                 remaining: r.remaining,
+                periodic: false,
                 frame: leadership::announcement(r.mac, *vip),
             });
             r.next = now + interval;
@@ -277,6 +294,13 @@ mod tests {
         let again = a.handle(later, Input::AnnounceAgain);
         assert_eq!(announced(&again), [(IpAddr::V4(VIP4), 4), (IpAddr::V6(VIP6), 4)]);
         assert_eq!(run_timers(&mut a, later + Duration::from_secs(10)).len(), 8);
+        // Asked again before the first repeat: the running schedule is enough.
+        let soon = later + Duration::from_secs(20);
+        a.handle(soon, Input::AnnounceAgain);
+        assert!(a.handle(soon + Duration::from_millis(500), Input::AnnounceAgain).is_empty());
+        assert_eq!(run_timers(&mut a, soon + Duration::from_millis(1100)).len(), 2, "the first repeat");
+        let restarted = a.handle(soon + Duration::from_millis(1200), Input::AnnounceAgain);
+        assert_eq!(announced(&restarted), [(IpAddr::V4(VIP4), 4), (IpAddr::V6(VIP6), 4)]);
         // Nothing led, nothing announced.
         a.handle(later, Input::SetLeadership(Leadership::new()));
         assert!(a.handle(later, Input::AnnounceAgain).is_empty());

@@ -305,7 +305,9 @@ async fn run(
         };
         // One line per VIP while few are announced at once; a takeover of
         // thousands says so in one line (each VIP at debug level).
-        let announcing = outputs.iter().filter(|o| matches!(o, Output::Announce { .. })).count();
+        // Periodic announcements are routine: at debug level only.
+        let announcing =
+            outputs.iter().filter(|o| matches!(o, Output::Announce { periodic: false, .. })).count();
         let one_by_one = announcing <= ANNOUNCEMENTS_LOGGED_ONE_BY_ONE;
         if !one_by_one {
             tracing::info!(vips = announcing, "announcing (each VIP at debug level)");
@@ -316,8 +318,8 @@ async fn run(
                     tracing::debug!(interface = %iface, dst = %frame.dst, "answering");
                     (iface, vip, frame, true)
                 }
-                Output::Announce { iface, vip, remaining, frame } => {
-                    if one_by_one {
+                Output::Announce { iface, vip, remaining, periodic, frame } => {
+                    if one_by_one && !periodic {
                         tracing::info!(interface = %iface, %vip, remaining, "announcing");
                     } else {
                         tracing::debug!(interface = %iface, %vip, remaining, "announcing");

@@ -90,7 +90,13 @@ pub struct L2Mode {
     options: L2Options,
     gossip: Gossip,
     responder: Option<Responder>,
+    /// When "announcing again" was last logged at info level.
+    announced_again_logged: Option<std::time::Instant>,
 }
+
+/// At most one info line per this long for defensive re-announcements: a
+/// throttled watcher can ask many times a second (the rest go to debug).
+const ANNOUNCE_AGAIN_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 enum Gossip {
     /// No L2Advertisement yet.
@@ -104,7 +110,7 @@ enum Gossip {
 impl L2Mode {
     /// L2 mode with nothing started.
     pub fn new(options: L2Options) -> L2Mode {
-        L2Mode { options, gossip: Gossip::NotStarted, responder: None }
+        L2Mode { options, gossip: Gossip::NotStarted, responder: None, announced_again_logged: None }
     }
 
     /// Starts gossip the first time the configuration uses L2, and waits
@@ -246,11 +252,18 @@ impl L2Mode {
     /// Announces every VIP led here again: a runner-up that could not reach
     /// us may have taken them over for a moment and handed them back, and
     /// the clients still point at it.
-    pub fn announce_again(&self) {
-        if let Some(responder) = &self.responder {
-            info!("announcing the VIPs led here again: a watching node may have taken them over meanwhile");
-            responder.announce_again();
+    pub fn announce_again(&mut self) {
+        let Some(responder) = &self.responder else { return };
+        const WHY: &str =
+            "announcing the VIPs led here again: a watching node may have taken them over meanwhile";
+        let now = std::time::Instant::now();
+        if self.announced_again_logged.is_none_or(|at| now.duration_since(at) >= ANNOUNCE_AGAIN_LOG_EVERY) {
+            self.announced_again_logged = Some(now);
+            info!("{WHY} (again within {ANNOUNCE_AGAIN_LOG_EVERY:?}: at debug level)");
+        } else {
+            tracing::debug!("{WHY}");
         }
+        responder.announce_again();
     }
 
     /// Pings the leaders this node would replace (it is their runner-up),
