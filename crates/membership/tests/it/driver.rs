@@ -2,17 +2,25 @@
 //!
 //! Nothing leaves the namespace: the speakers gossip on 198.51.100.1-3 (documentation range)
 //! on its loopback.
+//!
+//! The drivers run on tokio's paused clock (the driver takes its time from tokio, as its
+//! sleeps do): time passes only while every speaker waits, and a datagram sent on the
+//! loopback is in its receiver's socket when `send_to` returns. So the times bounded here are
+//! the gossip's own, whatever else the machine is doing (a busy 2-core CI runner used to
+//! make the crash look slow). The protocol's timing over many seeds is `sim`'s, on a fake
+//! clock; what a failover costs on the real clock is `ferrolb lab bench l2-failover`'s.
 
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::net::{IpAddr, SocketAddr};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ferrolb_membership::driver::{MembershipConfig, MembershipHandle};
 use nix::sched::{CloneFlags, setns};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// A network namespace that is deleted when dropped, even if the test fails.
 struct Netns {
@@ -98,7 +106,7 @@ fn names(n: &[u8]) -> BTreeSet<String> {
     n.iter().map(|i| format!("node{i}")).collect()
 }
 
-/// Waits until every receiver shows `want`; returns how long that took.
+/// Waits until every receiver shows `want`; returns how long that took on the paused clock.
 async fn all_see(
     alive: &mut [watch::Receiver<BTreeSet<String>>],
     want: &BTreeSet<String>,
@@ -124,7 +132,11 @@ fn three_drivers_detect_crash_and_departure_and_rejoin() {
     let report = std::thread::scope(|s| {
         s.spawn(|| {
             ns.enter();
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .unwrap();
             runtime.block_on(scenario())
         })
         .join()
