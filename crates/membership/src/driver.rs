@@ -16,6 +16,32 @@
 //!
 //! The task owns the [`Membership`] outright, so nothing is shared or locked; the handle only
 //! talks to it through channels.
+//!
+//! A speaker joins with its InternalIP and every node of the file as seeds, reads the alive
+//! set from a watch, and leaves on SIGTERM (here alone on the loopback, on a port the system
+//! picks):
+//!
+//! ```
+//! # use std::net::{IpAddr, Ipv4Addr};
+//! use std::net::SocketAddr;
+//!
+//! use ferrolb_membership::driver::{MembershipConfig, MembershipHandle, SECRET_ENV, secret_from};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let (internal_ip, nodes, secret_file) = (IpAddr::V4(Ipv4Addr::LOCALHOST), Vec::<IpAddr>::new(), None);
+//! let mut config = MembershipConfig::new("node1", internal_ip);
+//! # config.port = 0;
+//! config.seeds = nodes.iter().map(|ip| SocketAddr::new(*ip, config.port)).collect();
+//! config.secret = secret_from(secret_file, SECRET_ENV)?;
+//! let membership = MembershipHandle::spawn(config)?;
+//! let alive = membership.alive(); // watch::Receiver<BTreeSet<String>>
+//! assert!(alive.borrow().contains("node1"), "a speaker counts itself");
+//! // ... on SIGTERM:
+//! membership.leave().await;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, RandomState};

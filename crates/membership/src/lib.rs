@@ -10,17 +10,8 @@
 //! `driver` (feature `driver`) performs them over a UDP socket.
 //!
 //! With the driver, a speaker joins with its InternalIP and every node of the file as seeds,
-//! reads the alive set from a watch, and leaves on SIGTERM:
-//!
-//! ```ignore
-//! let mut config = MembershipConfig::new("node1", internal_ip);
-//! config.seeds = nodes.iter().map(|ip| SocketAddr::new(*ip, config.port)).collect();
-//! config.secret = secret_from(secret_file, SECRET_ENV)?;
-//! let membership = MembershipHandle::spawn(config)?;
-//! let mut alive = membership.alive(); // watch::Receiver<BTreeSet<String>>
-//! // ... on SIGTERM:
-//! membership.leave().await;
-//! ```
+//! reads the alive set from a watch, and leaves on SIGTERM: the example of `driver`'s module
+//! documentation, compiled and run as a doctest when the `driver` feature is on.
 
 mod auth;
 #[cfg(feature = "driver")]
