@@ -7,6 +7,7 @@ mod bgp_graceful_restart;
 mod bgp_interop;
 mod bgp_malformed;
 mod bgp_passive;
+mod chaos;
 mod cli;
 mod demo;
 mod deploy;

@@ -174,6 +174,43 @@ fn run_keeps_ips_across_restarts() {
     runner.stop();
 }
 
+/// A damaged state file is not trusted and stops nothing: run says so,
+/// keeps it aside, and starts from the one before it, so every Service
+/// keeps its IPs — here "web" gave up .10 to nobody, and "db", assigned
+/// after the previous file was written, gets the same address again. A
+/// state directory that cannot be written is said, and the VIPs run on.
+#[test]
+fn a_damaged_state_file_is_set_aside_and_the_previous_one_keeps_the_ips() {
+    let scratch = Scratch::new("damaged");
+    // "api" sorts before "web": without a state it would take .10.
+    scratch.write(&(BASE.to_owned() + &service("web")));
+    let runner = scratch.start();
+    scratch.wait_for(|s| ips(s, "web") == ["192.0.2.10"]);
+    scratch.write(&(BASE.to_owned() + &service("web") + &service("db") + &service("api")));
+    let before = scratch.wait_for(|s| !ips(s, "api").is_empty());
+    runner.stop();
+
+    let bytes = std::fs::read(scratch.state()).unwrap();
+    std::fs::write(scratch.state(), &bytes[..bytes.len() / 2]).unwrap();
+    let runner = scratch.start();
+    let after = scratch.wait_for(|s| !ips(s, "api").is_empty());
+    for name in ["web", "db", "api"] {
+        assert_eq!(ips(&after, name), ips(&before, name), "{name}");
+    }
+    assert!(scratch.state().with_extension("json.damaged").exists());
+    // The state directory made unwritable (chmod does not stop root: a file in its way).
+    let dir = scratch.dir.join("state");
+    std::fs::remove_file(scratch.state().with_extension("json.prev")).unwrap();
+    std::fs::create_dir(scratch.state().with_extension("json.tmp")).unwrap();
+    scratch
+        .write(&(BASE.to_owned() + &service("web") + &service("db") + &service("api") + &service("cache")));
+    std::thread::sleep(Duration::from_millis(800));
+    let log = runner.stop();
+    assert!(log.contains("the state file is damaged and is not trusted"), "{log}");
+    assert!(log.contains("cannot save the assignments"), "{log}");
+    assert!(dir.exists());
+}
+
 #[test]
 fn many_services_assigned_or_removed_are_one_line_each_time_not_one_per_service() {
     let scratch = Scratch::new("many");

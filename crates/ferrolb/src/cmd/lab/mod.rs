@@ -14,6 +14,7 @@ mod bench_l2;
 mod bench_plan;
 mod bench_reconcile;
 mod bgp_shape;
+mod chaos;
 mod demo;
 mod memory;
 mod plot;
@@ -31,6 +32,11 @@ pub enum Command {
     /// nodes, two clients), run ferrolb on every node, show L2 and BGP mode
     /// and a measured failover, then remove everything.
     Demo(demo::Args),
+    /// Inject a seeded random series of faults (kills, pauses, links down,
+    /// FRR restarts, edits, a damaged state file) into nodes running ferrolb
+    /// with a thousand VIPs, and check after each that clients and the router
+    /// see every VIP served by exactly the nodes that should.
+    Chaos(chaos::Args),
     /// Measure ferrolb, printing ratios between sizes or against a peer.
     Bench {
         #[command(subcommand)]
@@ -82,6 +88,7 @@ pub enum Bench {
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Demo(args) => demo::run(&args),
+        Command::Chaos(args) => chaos::run(&args),
         Command::Bench { target: Bench::Plan(args) } => bench_plan::run(&args),
         Command::Bench { target: Bench::Bgp(args) } => bench_bgp::run(&args),
         Command::Bench { target: Bench::Edit(args) } => bench_edit::run(&args),

@@ -369,9 +369,15 @@ impl Running {
             state.save(&assignments).with_context(|| format!("writing {}", state.path().display()))?;
             Ok(Some(digest))
         })
-        .await??;
-        if written.is_some() {
-            self.saved = written;
+        .await?;
+        match written {
+            Ok(Some(digest)) => self.saved = Some(digest),
+            Ok(None) => {}
+            // The VIPs keep running; the next change tries again (`saved` is
+            // unchanged). A restart before then starts from the file as it is.
+            Err(e) => {
+                warn!(error = %format!("{e:#}"), "cannot save the assignments; they hold in memory, and the next change writes them")
+            }
         }
         Ok(())
     }

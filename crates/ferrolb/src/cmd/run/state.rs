@@ -10,7 +10,8 @@ use ferrolb_ipam::Assignments;
 use ferrolb_ipam::state_file;
 pub use ferrolb_ipam::state_file::digest;
 
-/// `STATE_DIR/NODE.assignments.json`, written atomically.
+/// `STATE_DIR/NODE.assignments.json`, written atomically; the one it
+/// replaced is kept as `….prev`, to start from if the file is damaged.
 #[derive(Clone)]
 pub struct StateFile {
     path: PathBuf,
@@ -27,14 +28,38 @@ impl StateFile {
         &self.path
     }
 
-    /// The saved assignments; none when there is no file yet, an error when
-    /// it is damaged.
+    /// The saved assignments; none when there is no file yet. A damaged
+    /// file is never trusted: it is said so, kept aside as `….damaged`, and
+    /// the one before it (`….prev`) is used — the same file with one change
+    /// less, from which this node's allocation comes to the others' again —
+    /// or none. Only a file that cannot be read at all is an error.
     pub fn load(&self) -> anyhow::Result<Assignments> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => Ok(state_file::decode(&bytes)?),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Assignments::default()),
-            Err(e) => Err(e.into()),
+        let previous = self.previous();
+        match read(&self.path) {
+            Ok(Some(assignments)) => return Ok(assignments),
+            Ok(None) => {}
+            Err(Damaged(why)) => {
+                let aside = self.path.with_extension("json.damaged");
+                tracing::error!(file = %self.path.display(), error = %why, kept_as = %aside.display(),
+                    "the state file is damaged and is not trusted; starting from the one before it");
+                std::fs::rename(&self.path, &aside)?;
+            }
         }
+        match read(&previous) {
+            Ok(Some(assignments)) => {
+                tracing::warn!(file = %previous.display(), services = assignments.len(), "starting from the previous state file");
+                Ok(assignments)
+            }
+            Ok(None) => Ok(Assignments::default()),
+            Err(Damaged(why)) => {
+                tracing::error!(file = %previous.display(), error = %why, "the previous state file is damaged too: starting from none");
+                Ok(Assignments::default())
+            }
+        }
+    }
+
+    fn previous(&self) -> PathBuf {
+        self.path.with_extension("json.prev")
     }
 
     /// Replaces the file with `assignments` ([`Assignments`], or those of an
@@ -49,7 +74,26 @@ impl StateFile {
         state_file::encode(&mut file, assignments)?;
         io::Write::flush(&mut file)?;
         drop(file);
+        // The file replaced stays as the previous one. (Between the two
+        // renames there is no file, and `load` takes the previous one.)
+        match std::fs::rename(&self.path, self.previous()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
         std::fs::rename(&tmp, &self.path)?;
         Ok(())
+    }
+}
+
+/// Why a state file cannot be trusted.
+struct Damaged(String);
+
+/// The assignments of `path`; `None` when there is no such file.
+fn read(path: &Path) -> Result<Option<Assignments>, Damaged> {
+    match std::fs::read(path) {
+        Ok(bytes) => state_file::decode(&bytes).map(Some).map_err(|e| Damaged(e.to_string())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Damaged(e.to_string())),
     }
 }

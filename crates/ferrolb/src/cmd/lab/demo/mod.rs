@@ -289,13 +289,13 @@ impl Network {
 }
 
 /// The router's side of `cluster`, as `ferrolb router-config --for frr` writes it.
-fn router_frr_config(cluster: &str) -> anyhow::Result<String> {
+pub(super) fn router_frr_config(cluster: &str) -> anyhow::Result<String> {
     let (snapshot, loaded) = ferrolb_api::load::load_str("demo.yaml", cluster);
     let (config, broken) =
         ferrolb_api::validate::validated(&snapshot, &ferrolb_api::config::Options::default());
     let errors: Vec<String> =
         loaded.iter().chain(&broken).filter(|d| d.is_error()).map(|d| d.to_string()).collect();
-    anyhow::ensure!(errors.is_empty(), "the demo's configuration is invalid: {}", errors.join("; "));
+    anyhow::ensure!(errors.is_empty(), "the lab's configuration is invalid: {}", errors.join("; "));
     let (routers, problems) = ferrolb_router::routers(&config, &snapshot);
     anyhow::ensure!(
         problems.is_empty(),

@@ -1,0 +1,85 @@
+//! The faults of the chaos loop, drawn from a seeded generator: the same
+//! seed gives the same faults in the same order.
+
+use std::time::Duration;
+
+use super::Rng;
+
+/// One fault, and its target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Fault {
+    /// SIGKILL, then a restart after `down`.
+    Kill { node: usize, down: Duration },
+    /// SIGSTOP for `paused` (a throttled or swapped process), then SIGCONT.
+    Stop { node: usize, paused: Duration },
+    /// The node's link to the segment down for `down`, then up.
+    LinkFlap { node: usize, down: Duration },
+    /// FRR stopped and started again.
+    RouterRestart,
+    /// Services added to the file.
+    AddServices(usize),
+    /// Services removed from the file.
+    RemoveServices(usize),
+    /// A Service moved to another pool (its address changes).
+    MoveService,
+    /// A file that does not validate, for `lasting`, then the good one again.
+    InvalidEdit { lasting: Duration },
+    /// The node's state file truncated while it is down, then a restart.
+    TruncatedState { node: usize },
+}
+
+impl Fault {
+    /// The next fault for a lab of `nodes` nodes.
+    pub(super) fn draw(rng: &mut Rng, nodes: usize) -> Fault {
+        let node = rng.below(nodes);
+        let ms = |rng: &mut Rng, low: u64, high: u64| {
+            Duration::from_millis(low + rng.below((high - low) as usize) as u64)
+        };
+        match rng.below(10) {
+            0 => Fault::Kill { node, down: ms(rng, 500, 3000) },
+            // Short enough for the gossip to keep it (a runner-up takes over
+            // and hands back), and long enough for its verdict.
+            1 => Fault::Stop { node, paused: ms(rng, 200, 400) },
+            2 => Fault::Stop { node, paused: ms(rng, 1500, 4000) },
+            3 => Fault::LinkFlap { node, down: ms(rng, 500, 3000) },
+            4 => Fault::RouterRestart,
+            5 => Fault::AddServices(1 + rng.below(10)),
+            6 => Fault::RemoveServices(1 + rng.below(10)),
+            7 => Fault::MoveService,
+            8 => Fault::InvalidEdit { lasting: ms(rng, 1000, 3000) },
+            _ => Fault::TruncatedState { node },
+        }
+    }
+
+    /// What it is, for the fault log.
+    pub(super) fn describe(&self) -> String {
+        match self {
+            Fault::Kill { node, down } => {
+                format!("SIGKILL node{}, restart after {} ms", node + 1, down.as_millis())
+            }
+            Fault::Stop { node, paused } => format!("SIGSTOP node{} for {} ms", node + 1, paused.as_millis()),
+            Fault::LinkFlap { node, down } => {
+                format!("link of node{} down for {} ms", node + 1, down.as_millis())
+            }
+            Fault::RouterRestart => "FRR restarted".to_owned(),
+            Fault::AddServices(n) => format!("{n} Services added"),
+            Fault::RemoveServices(n) => format!("{n} Services removed"),
+            Fault::MoveService => "a Service moved to another pool".to_owned(),
+            Fault::InvalidEdit { lasting } => {
+                format!("a file that does not validate for {} ms", lasting.as_millis())
+            }
+            Fault::TruncatedState { node } => format!("state file of node{} truncated, restart", node + 1),
+        }
+    }
+
+    /// The node whose process this fault kills or pauses, if any.
+    pub(super) fn node(&self) -> Option<usize> {
+        match self {
+            Fault::Kill { node, .. }
+            | Fault::Stop { node, .. }
+            | Fault::LinkFlap { node, .. }
+            | Fault::TruncatedState { node } => Some(*node),
+            _ => None,
+        }
+    }
+}

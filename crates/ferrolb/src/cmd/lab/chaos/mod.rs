@@ -1,0 +1,529 @@
+//! `ferrolb lab chaos`: nodes running `ferrolb run`, a real FRR router and
+//! a client in network namespaces, a thousand VIPs in L2 and BGP mode, and
+//! a seeded random loop of faults (SIGKILL and restart, SIGSTOP, a link
+//! down, FRR restarted, Services added, removed and moved, a file that does
+//! not validate, a truncated state file). After each fault, observers that
+//! are not ferrolb check the invariants:
+//! - every L2 VIP is answered by exactly one MAC, a node's, as the client
+//!   hears it (ARP and NDP); while a node is down, every VIP is answered again
+//!   by the others;
+//! - the router holds a path from every node for every BGP VIP, and no other;
+//! - every node gives every Service the same addresses, and a Service keeps
+//!   its addresses across restarts and faults unless the file moved it;
+//! - no panic; open files and memory stay flat.
+//!
+//! It prints each fault with how long VIPs were answered twice, how long the
+//! L2 VIPs took to be answered again, and how long everything took to
+//! settle, then each process's memory and open files; it fails (exit 1) on
+//! the first invariant broken, with the fault log and the seed.
+//!
+//! ```text
+//!  ┌─ client .2 ─┐ ┌─ node1 .11 ─┐ … ┌─ nodeN ─┐ ┌─ router .1 (FRR, AS 64513) ─┐
+//!  └──────┬──────┘ └──────┬──────┘   └────┬────┘ └─────────────┬───────────────┘
+//!  ┌──────┴───────────────┴───────────────┴────────────────────┴───────────────┐
+//!  │ br0 198.51.100.0/24, 2001:db8:100::/64: L2 VIPs .100-.199 and ::1:0/112   │
+//!  │ BGP VIPs 192.0.2.0/24 (AS 64512, every node, ECMP at the router)          │
+//!  └───────────────────────────────────────────────────────────────────────────┘
+//! ```
+
+mod cluster;
+mod fault;
+mod observe;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ferrolb_lab::{Frr, Topology, probe};
+
+use cluster::{Cluster, Kind};
+use fault::Fault;
+
+/// Arguments of `ferrolb lab chaos`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Nodes running `ferrolb run` (3 to 5).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(3..=5))]
+    nodes: u8,
+    /// LoadBalancer Services at the start (a quarter in BGP, the rest in L2).
+    #[arg(long, default_value_t = 1000)]
+    services: usize,
+    /// Faults to inject, one after the other.
+    #[arg(long, default_value_t = 20)]
+    faults: usize,
+    /// The seed of the faults: the same seed gives the same run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// How long the lab may take to settle after a fault before that counts as a broken invariant.
+    #[arg(long, default_value_t = 30)]
+    settle_secs: u64,
+}
+
+/// A small seeded generator (xorshift64*): the faults of a seed are always the same.
+pub(super) struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub(super) fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1) as u64) as usize
+    }
+}
+
+/// One node's `ferrolb run`.
+struct Node {
+    /// Its process, while it runs.
+    pid: Option<u32>,
+    /// Processes started so far (each logs to its own file).
+    starts: u32,
+    /// Its current process's resident memory (KiB) and open files once settled the first time.
+    first: Option<(u32, u64, usize)>,
+}
+
+/// What one fault did.
+struct Record {
+    fault: String,
+    /// The longest time two MACs answered for one VIP.
+    doubled: Option<Duration>,
+    /// While a node was down: time until the others answered for every L2 VIP.
+    answered_again: Option<Duration>,
+    /// Time until every invariant held again, from the end of the fault.
+    settled: Duration,
+}
+
+/// The running lab; dropping it stops every process and removes every namespace.
+struct Lab {
+    nodes: Vec<Node>,
+    // FRR stops before the namespaces go.
+    frr: Option<Frr>,
+    frr_conf: String,
+    topology: Topology,
+    macs: Vec<String>,
+    exe: PathBuf,
+    cluster: Cluster,
+    /// The addresses of each Service, as every node agreed at the last settle.
+    assigned: BTreeMap<String, BTreeSet<IpAddr>>,
+    /// Services whose addresses may change at the next settle (added, moved).
+    changing: BTreeSet<String>,
+    /// Since when some VIP is answered by two MACs.
+    doubled_since: Option<Instant>,
+    doubled_longest: Option<Duration>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            if let Some(pid) = node.pid.take() {
+                let _ = std::process::Command::new("kill").args(["-CONT", &pid.to_string()]).status();
+                self.topology.nodes[i].netns.stop(pid, Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Runs the chaos loop.
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    if let Some(reason) = ferrolb_lab::missing_requirements(&[
+        "ip",
+        "/usr/lib/frr/zebra",
+        "/usr/lib/frr/bgpd",
+        "vtysh",
+        "python3",
+    ]) {
+        anyhow::bail!("the chaos lab cannot run here: {reason}");
+    }
+    let exe = std::env::current_exe().context("cannot find the ferrolb binary")?;
+    let settle = Duration::from_secs(args.settle_secs);
+    println!(
+        "ferrolb lab chaos: {} nodes, FRR, a client, {} Services; {} faults, seed {}",
+        args.nodes, args.services, args.faults, args.seed
+    );
+    let mut lab = Lab::build(exe, usize::from(args.nodes), args.services)?;
+    let started = lab.settle(settle).context("the lab did not settle before the first fault")?;
+    println!("settled in {} ms: every invariant holds", started.as_millis());
+    lab.note_resources();
+    let mut rng = Rng::new(args.seed);
+    let mut records = Vec::new();
+    for n in 1..=args.faults {
+        let fault = Fault::draw(&mut rng, lab.nodes.len());
+        println!("fault {n}/{}: {}", args.faults, fault.describe());
+        match lab.inject(&fault, &mut rng, settle) {
+            Ok(record) => records.push(record),
+            Err(broken) => {
+                print_records(&records);
+                println!(
+                    "INVARIANT BROKEN after fault {n} ({}), seed {}: {broken:#}",
+                    fault.describe(),
+                    args.seed
+                );
+                println!("logs are in {}", lab.topology.nodes[0].netns.dir().display());
+                // Keep the lab for a look? No: the namespaces go; the logs are printed below.
+                lab.print_log_tails();
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    print_records(&records);
+    let flat = lab.print_resources();
+    lab.check_no_panic()?;
+    if !flat {
+        println!("open files grew: a leak (seed {})", args.seed);
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("every invariant held through {} faults (seed {})", args.faults, args.seed);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_records(records: &[Record]) {
+    let ms = |d: Option<Duration>| d.map_or_else(|| "-".to_owned(), |d| d.as_millis().to_string());
+    println!(
+        "\n{:>3}  {:<52} {:>14} {:>16} {:>12}",
+        "#", "fault", "two MACs (ms)", "answered (ms)", "settled (ms)"
+    );
+    for (i, r) in records.iter().enumerate() {
+        println!(
+            "{:>3}  {:<52} {:>14} {:>16} {:>12}",
+            i + 1,
+            r.fault,
+            ms(r.doubled),
+            ms(r.answered_again),
+            r.settled.as_millis()
+        );
+    }
+}
+
+impl Lab {
+    fn build(exe: PathBuf, nodes: usize, services: usize) -> anyhow::Result<Lab> {
+        let topology = Topology::new(nodes)?;
+        let addresses: Vec<String> = topology.nodes.iter().map(|n| n.ipv4.to_string()).collect();
+        let cluster = Cluster::new(addresses, services);
+        let frr_conf = super::demo::router_frr_config(&cluster.render())?;
+        let frr = Frr::start_with_text(&topology.router, &frr_conf, false)?;
+        let macs =
+            topology.nodes.iter().map(|n| probe::mac(&n.netns, "eth0")).collect::<Result<Vec<_>, _>>()?;
+        let mut lab = Lab {
+            nodes: (0..nodes).map(|_| Node { pid: None, starts: 0, first: None }).collect(),
+            frr: Some(frr),
+            frr_conf,
+            topology,
+            macs,
+            exe,
+            cluster,
+            assigned: BTreeMap::new(),
+            changing: BTreeSet::new(),
+            doubled_since: None,
+            doubled_longest: None,
+        };
+        lab.write_file(&lab.cluster.render())?;
+        for i in 0..nodes {
+            lab.start_node(i)?;
+        }
+        lab.changing = lab.cluster.services.keys().cloned().collect();
+        Ok(lab)
+    }
+
+    fn node_dir(&self, i: usize) -> PathBuf {
+        self.topology.nodes[i].netns.dir().to_owned()
+    }
+
+    fn socket(&self, i: usize) -> PathBuf {
+        self.node_dir(i).join("control.sock")
+    }
+
+    /// Writes the cluster file of every node as an editor does (beside, then renamed).
+    fn write_file(&self, text: &str) -> anyhow::Result<()> {
+        for i in 0..self.nodes.len() {
+            let dir = self.node_dir(i);
+            std::fs::write(dir.join("cluster.yaml.new"), text)?;
+            std::fs::rename(dir.join("cluster.yaml.new"), dir.join("cluster.yaml"))?;
+        }
+        Ok(())
+    }
+
+    fn start_node(&mut self, i: usize) -> anyhow::Result<()> {
+        let dir = self.node_dir(i);
+        let node = &mut self.nodes[i];
+        node.starts += 1;
+        let netns = &self.topology.nodes[i].netns;
+        let mut c = netns.command(&self.exe.to_string_lossy());
+        c.args(["run", "--node", &format!("node{}", i + 1), "--config"])
+            .arg(dir.join("cluster.yaml"))
+            .arg("--state-dir")
+            .arg(dir.join("state"))
+            .arg("--control-socket")
+            .arg(dir.join("control.sock"))
+            .env("RUST_LOG", "info");
+        node.pid = Some(netns.spawn(c, &dir.join(format!("ferrolb-{}.log", node.starts)))?);
+        node.first = None;
+        Ok(())
+    }
+
+    fn signal(&self, i: usize, signal: &str) {
+        if let Some(pid) = self.nodes[i].pid {
+            let _ = std::process::Command::new("kill").args([signal, &pid.to_string()]).status();
+        }
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(pid) = self.nodes[i].pid.take() {
+            self.topology.nodes[i].netns.kill(pid);
+        }
+    }
+
+    /// The addresses of the Services of `kind`, as they were last agreed.
+    fn vips(&self, kind: Kind) -> Vec<IpAddr> {
+        self.cluster.of(kind).filter_map(|s| self.assigned.get(s)).flatten().copied().collect()
+    }
+
+    /// Asks the client who answers for every L2 VIP; notes two answers.
+    /// Whether every VIP is answered by exactly one MAC, of a node not in `down`.
+    fn l2_answered(&mut self, down: Option<usize>) -> anyhow::Result<bool> {
+        let vips = [self.vips(Kind::L2V4), self.vips(Kind::L2V6)].concat();
+        let answers = observe::l2_answers(&self.topology.client, &vips)?;
+        let doubled = answers.values().any(|macs| macs.len() > 1);
+        match (doubled, self.doubled_since) {
+            (true, None) => self.doubled_since = Some(Instant::now()),
+            (false, Some(since)) => {
+                let lasted = since.elapsed();
+                self.doubled_longest = Some(self.doubled_longest.map_or(lasted, |l| l.max(lasted)));
+                self.doubled_since = None;
+            }
+            _ => {}
+        }
+        let live: BTreeSet<&String> =
+            self.macs.iter().enumerate().filter(|(i, _)| Some(*i) != down).map(|(_, m)| m).collect();
+        Ok(vips.iter().all(|vip| {
+            answers.get(vip).is_some_and(|macs| macs.len() == 1 && macs.iter().all(|m| live.contains(m)))
+        }))
+    }
+
+    /// Whether the router holds a path from every node for every BGP VIP, and no other route of the pool.
+    fn bgp_converged(&self) -> anyhow::Result<bool> {
+        let Some(frr) = &self.frr else { return Ok(false) };
+        let paths = observe::bgp_paths(frr)?;
+        let every: BTreeSet<String> = self.topology.nodes.iter().map(|n| n.ipv4.to_string()).collect();
+        let expected: BTreeSet<IpAddr> = self.vips(Kind::Bgp).into_iter().collect();
+        let held: BTreeSet<IpAddr> = paths.keys().copied().collect();
+        Ok(held == expected && expected.iter().all(|vip| paths[vip] == every))
+    }
+
+    /// Whether every node gives every Service of the file the same
+    /// addresses, the ones last agreed for those not `changing`. Errors when
+    /// one that was not changing has moved: a broken invariant, not a wait.
+    fn assignments_agree(&mut self) -> anyhow::Result<bool> {
+        let mut views = Vec::new();
+        for i in 0..self.nodes.len() {
+            match observe::assignments(&self.exe, &self.socket(i)) {
+                Ok(view) => views.push(view),
+                Err(_) => return Ok(false),
+            }
+        }
+        for (name, ips) in &views[0] {
+            if let Some(before) = self.assigned.get(name)
+                && !self.changing.contains(name)
+                && before != ips
+            {
+                anyhow::bail!(
+                    "Service {name} moved from {before:?} to {ips:?} although the file did not move it"
+                );
+            }
+        }
+        let services: BTreeSet<&String> = self.cluster.services.keys().collect();
+        let agreed =
+            views.iter().all(|v| *v == views[0]) && views[0].keys().collect::<BTreeSet<_>>() == services;
+        if agreed {
+            self.assigned = views.swap_remove(0);
+            self.changing.clear();
+        }
+        Ok(agreed)
+    }
+
+    /// Waits until every invariant holds; how long it took.
+    fn settle(&mut self, timeout: Duration) -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        loop {
+            let agreed = self.assignments_agree()?;
+            if agreed && self.l2_answered(None)? && self.bgp_converged()? {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > timeout {
+                let (l2, bgp) = (self.l2_answered(None)?, self.bgp_converged()?);
+                anyhow::bail!(
+                    "not settled after {timeout:?}: nodes agree on the addresses: {agreed}; every L2 VIP answered by one node: {l2}; the router's paths as expected: {bgp}"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Watches the L2 answers for `during` (two MACs are noted).
+    fn watch(&mut self, during: Duration) -> anyhow::Result<()> {
+        let end = Instant::now() + during;
+        while Instant::now() < end {
+            self.l2_answered(None)?;
+        }
+        Ok(())
+    }
+
+    /// While node `down` is down: waits until the others answer every L2 VIP.
+    fn answered_without(&mut self, down: usize, timeout: Duration) -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        while !self.l2_answered(Some(down))? {
+            anyhow::ensure!(
+                start.elapsed() < timeout,
+                "node{} down: L2 VIPs not answered by the others after {timeout:?}",
+                down + 1
+            );
+        }
+        Ok(start.elapsed())
+    }
+
+    fn inject(&mut self, fault: &Fault, rng: &mut Rng, settle: Duration) -> anyhow::Result<Record> {
+        self.doubled_longest = None;
+        self.doubled_since = None;
+        let mut answered_again = None;
+        match fault {
+            Fault::Kill { node, down } => {
+                let killed = Instant::now();
+                self.kill(*node);
+                answered_again = Some(self.answered_without(*node, settle)?);
+                std::thread::sleep(down.saturating_sub(killed.elapsed()));
+                self.start_node(*node)?;
+            }
+            Fault::Stop { node, paused } => {
+                self.signal(*node, "-STOP");
+                self.watch(*paused)?;
+                self.signal(*node, "-CONT");
+            }
+            Fault::LinkFlap { node, down } => {
+                let port = self.topology.nodes[*node].port.clone();
+                self.topology.segment.netns().ip(&["link", "set", &port, "down"])?;
+                let cut = Instant::now();
+                answered_again = Some(self.answered_without(*node, settle)?);
+                std::thread::sleep(down.saturating_sub(cut.elapsed()));
+                self.topology.segment.netns().ip(&["link", "set", &port, "up"])?;
+            }
+            Fault::RouterRestart => {
+                drop(self.frr.take());
+                self.frr = Some(Frr::start_with_text(&self.topology.router, &self.frr_conf, false)?);
+            }
+            Fault::AddServices(n) => {
+                let added = self.cluster.add_some(*n, rng);
+                self.changing.extend(added);
+                self.write_file(&self.cluster.render())?;
+            }
+            Fault::RemoveServices(n) => {
+                self.cluster.remove_some(*n, rng);
+                self.write_file(&self.cluster.render())?;
+            }
+            Fault::MoveService => {
+                self.changing.extend(self.cluster.move_one(rng));
+                self.write_file(&self.cluster.render())?;
+            }
+            Fault::InvalidEdit { lasting } => {
+                self.write_file(&self.cluster.render_invalid())?;
+                // The last good configuration keeps running: everything holds meanwhile.
+                let end = Instant::now() + *lasting;
+                while Instant::now() < end {
+                    anyhow::ensure!(
+                        self.l2_answered(None)?,
+                        "an L2 VIP went unanswered while the file did not validate"
+                    );
+                }
+                anyhow::ensure!(
+                    self.bgp_converged()?,
+                    "the router's paths changed while the file did not validate"
+                );
+                self.write_file(&self.cluster.render())?;
+            }
+            Fault::TruncatedState { node } => {
+                self.kill(*node);
+                let state =
+                    self.node_dir(*node).join("state").join(format!("node{}.assignments.json", node + 1));
+                let bytes = std::fs::read(&state).unwrap_or_default();
+                std::fs::write(&state, &bytes[..bytes.len() / 2])?;
+                self.start_node(*node)?;
+            }
+        }
+        let settled = self.settle(settle)?;
+        if let Some(since) = self.doubled_since.take() {
+            self.doubled_longest =
+                Some(self.doubled_longest.map_or(since.elapsed(), |l| l.max(since.elapsed())));
+        }
+        if fault.node().is_some() {
+            self.note_resources();
+        }
+        Ok(Record { fault: fault.describe(), doubled: self.doubled_longest, answered_again, settled })
+    }
+
+    /// Notes each process's memory and open files, once per process.
+    fn note_resources(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(pid) = node.pid
+                && node.first.is_none_or(|(p, _, _)| p != pid)
+                && let Some((rss, fds)) = observe::resources(pid)
+            {
+                node.first = Some((pid, rss, fds));
+            }
+        }
+    }
+
+    /// Prints memory and open files at the start of each process and now;
+    /// whether open files stayed flat (at most 16 more).
+    fn print_resources(&self) -> bool {
+        println!("\nnode    pid      RSS first/now (MiB)   open files first/now");
+        let mut flat = true;
+        for (i, node) in self.nodes.iter().enumerate() {
+            let (Some((pid, rss, fds)), Some(now)) = (node.first, node.pid.and_then(observe::resources))
+            else {
+                continue;
+            };
+            println!(
+                "node{}  {pid:>7}  {:>8.1} / {:<8.1}      {fds:>5} / {}",
+                i + 1,
+                rss as f64 / 1024.0,
+                now.0 as f64 / 1024.0,
+                now.1
+            );
+            flat &= now.1 <= fds + 16;
+        }
+        flat
+    }
+
+    fn logs(&self) -> Vec<(String, String)> {
+        let mut logs = Vec::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            for start in 1..=node.starts {
+                let path = self.node_dir(i).join(format!("ferrolb-{start}.log"));
+                logs.push((
+                    format!("node{} run {start}", i + 1),
+                    std::fs::read_to_string(path).unwrap_or_default(),
+                ));
+            }
+        }
+        logs
+    }
+
+    fn check_no_panic(&self) -> anyhow::Result<()> {
+        for (name, log) in self.logs() {
+            anyhow::ensure!(!log.contains("panicked at"), "{name} panicked:\n{log}");
+        }
+        Ok(())
+    }
+
+    fn print_log_tails(&self) {
+        for (name, log) in self.logs() {
+            let lines: Vec<&str> = log.lines().collect();
+            println!("--- {name} (last 15 lines)\n{}", lines[lines.len().saturating_sub(15)..].join("\n"));
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! A short run of `ferrolb lab chaos` (its own doc says what it checks):
+//! the invariants must hold through a seeded series of faults. The timings it
+//! prints are for reading; only the invariants are asserted (its exit code).
+
+use std::process::Command;
+
+use crate::support::lab_ready;
+
+#[test]
+fn the_invariants_hold_through_a_short_chaos_run() {
+    if !lab_ready(&["ip", "/usr/lib/frr/zebra", "/usr/lib/frr/bgpd", "vtysh", "python3"]) {
+        return;
+    }
+    // Between them, the first eight faults of seeds 3 and 7 are every kind:
+    // Services added, removed and moved, SIGSTOP short and long, a link down,
+    // a truncated state file (3); FRR restarted, a file that does not
+    // validate, SIGKILL (7).
+    for seed in ["3", "7"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ferrolb"))
+            .args(["lab", "chaos", "--services", "150", "--faults", "8", "--seed", seed])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        eprintln!("{said}");
+        assert!(out.status.success(), "seed {seed}:\n{said}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(said.contains("every invariant held through 8 faults"), "{said}");
+    }
+}
