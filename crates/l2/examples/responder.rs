@@ -35,6 +35,8 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Plain text in the tests' log files, which they read (`remaining=0`), as `ferrolb` does.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let mut args = std::env::args().skip(1);
     let Some(iface) = args.next() else { return usage("missing IFACE") };

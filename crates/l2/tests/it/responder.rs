@@ -212,7 +212,7 @@ fn a_takeover_moves_the_clients_neighbor_entries_to_the_new_leader() {
     lab.node1.stop(first, STOP_GRACE);
     let started = Instant::now();
     lab.node2.stop(lab.node2.started_pids()[0], STOP_GRACE);
-    lab.responder(&lab.node2, &[VIP4, VIP6]);
+    let second = lab.responder(&lab.node2, &[VIP4, VIP6]);
     for vip in [VIP4, VIP6] {
         wait_for(&format!("the client's entry for {vip} to move to node2"), Duration::from_secs(8), || {
             neighbor(&lab.client, vip).as_deref() == Some(lab.mac2.as_str())
@@ -220,14 +220,38 @@ fn a_takeover_moves_the_clients_neighbor_entries_to_the_new_leader() {
     }
     eprintln!("neighbor entries moved {:?} after node2 started", started.elapsed());
 
-    // Let the whole burst go out: five of each, 1.1 s apart (MetalLB's schedule).
-    std::thread::sleep(Duration::from_millis(5500).saturating_sub(started.elapsed()));
+    // The whole burst: five of each, 1.1 s apart (MetalLB's schedule, which the announcer's
+    // unit tests check on a fake clock). Counted, not timed: once the responder has logged the
+    // last of each (`remaining=0`) it is stopped, so that nothing more can go out, and the
+    // client must have seen exactly what it logged.
+    wait_for("the last announcement of each VIP", Duration::from_secs(30), || {
+        let log = lab.log(&lab.node2);
+        [VIP4, VIP6].iter().all(|vip| log.lines().any(|l| announces(l, vip) && l.ends_with(" remaining=0")))
+    });
+    lab.node2.stop(second, STOP_GRACE);
+    let log = lab.log(&lab.node2);
+    for vip in [VIP4, VIP6] {
+        assert_eq!(log.lines().filter(|l| announces(l, vip)).count(), 5, "announcements of {vip}:\n{log}");
+    }
+    let arp = format!("Request who-has {VIP4} tell {VIP4}");
+    let na = format!("ff02::1: ICMP6, neighbor advertisement, tgt is {VIP6}");
+    let from_node2 = |text: &str, needle: &str| {
+        text.lines().filter(|l| l.starts_with_mac(&lab.mac2) && l.contains(needle)).count()
+    };
+    // The frames are on the wire once sent; tcpdump may print them a moment later.
+    wait_for("the client to see them", Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&capture).unwrap_or_default();
+        from_node2(&text, &arp) >= 5 && from_node2(&text, &na) >= 5
+    });
     lab.client.stop(tcpdump, STOP_GRACE);
     let text = std::fs::read_to_string(&capture).unwrap();
-    let from_node2 =
-        |needle: &str| text.lines().filter(|l| l.starts_with_mac(&lab.mac2) && l.contains(needle)).count();
-    assert_eq!(from_node2(&format!("Request who-has {VIP4} tell {VIP4}")), 5, "{text}");
-    assert_eq!(from_node2(&format!("ff02::1: ICMP6, neighbor advertisement, tgt is {VIP6}")), 5, "{text}");
+    assert_eq!(from_node2(&text, &arp), 5, "{text}");
+    assert_eq!(from_node2(&text, &na), 5, "{text}");
+}
+
+/// Whether a responder's log line tells of an announcement of `vip`, first or repeated.
+fn announces(line: &str, vip: &str) -> bool {
+    line.contains(" announcing ") && line.split_whitespace().any(|word| word == format!("vip={vip}"))
 }
 
 trait StartsWithMac {
