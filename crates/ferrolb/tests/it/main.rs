@@ -4,6 +4,7 @@ mod bgp;
 mod bgp_bfd;
 mod bgp_families;
 mod bgp_graceful_restart;
+mod bgp_hostile;
 mod bgp_interop;
 mod bgp_malformed;
 mod bgp_passive;
