@@ -254,6 +254,7 @@ impl MembershipHandle {
             alive: alive_tx,
             unresponsive: unresponsive_tx,
             resumed: resumed_tx,
+            resumed_logged: None,
         };
         let task = AbortOnDrop(tokio::spawn(gossip.run(command_rx)));
         Ok(Self { id, local_addr, alive, unresponsive, resumed, commands, _task: task })
@@ -325,6 +326,8 @@ struct Gossip {
     alive: watch::Sender<BTreeSet<String>>,
     unresponsive: watch::Sender<Unresponsive>,
     resumed: watch::Sender<u64>,
+    /// When "a member watching us pings again" was last logged at info level.
+    resumed_logged: Option<Instant>,
 }
 
 impl Gossip {
@@ -435,7 +438,14 @@ impl Gossip {
                     self.unresponsive.send_replace(silent);
                 }
                 Output::WatcherResumed(watcher) => {
-                    tracing::info!(node = %node, %watcher, "a member watching us pings again after a silence");
+                    // A throttled process sees this many times a second: one line per 10 s.
+                    const WHY: &str = "a member watching us pings again after a silence";
+                    if self.resumed_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+                        self.resumed_logged = Some(now());
+                        tracing::info!(node = %node, %watcher, "{WHY} (more within 10 s at debug level)");
+                    } else {
+                        tracing::debug!(node = %node, %watcher, "{WHY}");
+                    }
                     self.resumed.send_modify(|n| *n += 1);
                 }
             }

@@ -241,7 +241,22 @@ struct Watched {
     /// keeps a watcher that was itself not scheduled for a while (its pings
     /// not sent, the answers waiting in its socket) from blaming the leader.
     unanswered: u32,
+    /// How long it may be silent: `heartbeat_timeout`, doubled each time it
+    /// answered again after being held unresponsive (a stall, not a death:
+    /// a throttled leader), up to [`MAX_BACKOFF`] times; halved back after
+    /// [`CALM`] without one.
+    timeout: Duration,
+    /// Since when its timeout last changed.
+    since: Instant,
 }
+
+/// How far a watched member's timeout grows after false alarms: 16 × 20 ms
+/// is 320 ms, still well under a second for a real death.
+const MAX_BACKOFF: u32 = 16;
+
+/// How long a watched member must answer without a false alarm before its
+/// timeout halves back towards `heartbeat_timeout`.
+const CALM: Duration = Duration::from_secs(30);
 
 /// Pings that must go unanswered (besides `heartbeat_timeout` passing) before
 /// a watched member is unresponsive.
@@ -422,7 +437,13 @@ impl Membership {
         watched.retain(|name, _| names.contains(name));
         for name in names {
             if let Some(addr) = members.get(name.as_str()) {
-                watched.entry(name.clone()).or_insert(Watched { addr: *addr, heard: now, unanswered: 0 });
+                watched.entry(name.clone()).or_insert(Watched {
+                    addr: *addr,
+                    heard: now,
+                    unanswered: 0,
+                    timeout: self.timing.heartbeat_timeout,
+                    since: now,
+                });
             }
         }
         self.update_unresponsive(now);
@@ -487,9 +508,18 @@ impl Membership {
             self.stats.malformed += 1;
             return;
         };
+        let base = self.timing.heartbeat_timeout;
+        let false_alarm = self.heartbeat.unresponsive.contains_key(name);
         if let Some(watched) = self.heartbeat.watched.get_mut(name) {
             watched.heard = now;
             watched.unanswered = 0;
+            if false_alarm {
+                watched.timeout = (watched.timeout * 2).min(base * MAX_BACKOFF);
+                watched.since = now;
+            } else if watched.timeout > base && now.saturating_duration_since(watched.since) > CALM {
+                watched.timeout = (watched.timeout / 2).max(base);
+                watched.since = now;
+            }
         }
         self.update_unresponsive(now);
     }
@@ -502,7 +532,7 @@ impl Membership {
             .iter()
             .filter(|(name, w)| {
                 let silent = now.saturating_duration_since(w.heard);
-                silent > timing.heartbeat_timeout
+                silent > w.timeout
                     && w.unanswered > MISSED_PINGS
                     && !(self.alive.contains(*name) && silent > timing.unconfirmed_limit)
             })

@@ -359,6 +359,40 @@ fn a_member_unresponsive_to_us_alone_is_trusted_again_after_the_limit() {
 }
 
 #[test]
+fn a_watched_member_that_stalls_again_and_again_is_given_longer_each_time() {
+    let mut lan = Lan::with_nodes(3, 13);
+    lan.run_for(Duration::from_secs(1));
+    let now = lan.now;
+    lan.node_mut("node2").membership.watch(now, &names(&["node1"]));
+    let at = lan.names["node2"];
+    lan.perform(at);
+    lan.run_for(Duration::from_millis(100));
+    // node1 stalls for 60 ms six times (a throttled process): its answers to node2 are late.
+    let (from, to) = (lan.names["node1"], lan.names["node2"]);
+    let mut alarms = Vec::new();
+    for _ in 0..6 {
+        lan.cut.insert((from, to));
+        let alarm = lan.run_until(Duration::from_millis(60), |lan| {
+            lan.node("node2").membership.unresponsive().contains_key("node1")
+        });
+        lan.run_for(Duration::from_millis(60).saturating_sub(alarm.unwrap_or(Duration::from_millis(60))));
+        lan.cut.clear();
+        lan.run_for(Duration::from_millis(200));
+        alarms.push(alarm.is_some());
+    }
+    // 20 ms, then 40: both shorter than the stall; from 80 ms on, none.
+    assert_eq!(alarms, [true, true, false, false, false, false]);
+    // A real death is still seen within the longer timeout.
+    lan.crash("node1");
+    let took = lan
+        .run_until(Duration::from_secs(1), |lan| {
+            lan.node("node2").membership.unresponsive().contains_key("node1")
+        })
+        .expect("a dead leader is unresponsive");
+    assert!(took < Duration::from_millis(100), "{took:?}");
+}
+
+#[test]
 fn a_leader_hears_when_its_watcher_pings_again_after_a_silence() {
     let mut lan = Lan::with_nodes(3, 11);
     lan.run_for(Duration::from_secs(1));
