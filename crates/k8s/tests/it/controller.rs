@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use ferrolb_k8s::{Controller, ControllerOptions};
+use futures_util::FutureExt;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
@@ -34,21 +35,50 @@ pub fn service_holding(name: &str, ips: &[&str]) -> Value {
     service
 }
 
-/// A controller over `fake`, aborted when the handle is dropped.
+/// A controller in a task of the test's runtime, aborted when the handle is
+/// dropped. It runs until aborted: one that stopped by itself (it panicked,
+/// or `Controller::run` returned) fails the test when its handle is dropped,
+/// with its own panic, so that a test of what it does not write cannot pass
+/// because it never ran.
 pub struct Running(JoinHandle<()>);
+
+impl Running {
+    /// `Controller::run` over `client` with `options`, in namespace [`NS`].
+    pub fn spawn(client: kube::Client, options: ControllerOptions) -> Running {
+        Running(tokio::spawn(async move {
+            match Controller::run(client, NS, options).await {
+                Ok(()) => panic!("the controller returned; it runs until aborted"),
+                Err(error) => panic!("the controller failed: {error}"),
+            }
+        }))
+    }
+
+    /// Panics unless the controller is still running: with its own panic
+    /// when it panicked.
+    pub fn assert_running(&mut self) {
+        if !self.0.is_finished() {
+            return;
+        }
+        match (&mut self.0).now_or_never() {
+            Some(Err(error)) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            ended => panic!("the controller stopped by itself: {ended:?}"),
+        }
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
+        // A test that already fails keeps its own message.
+        if !std::thread::panicking() {
+            self.assert_running();
+        }
         self.0.abort();
     }
 }
 
 pub fn start(fake: &FakeApi) -> Running {
-    let client = fake.client();
     let options = ControllerOptions { debounce: Duration::from_millis(200), ..ControllerOptions::default() };
-    Running(tokio::spawn(async move {
-        Controller::run(client, NS, options).await.expect("runs until aborted");
-    }))
+    Running::spawn(fake.client(), options)
 }
 
 /// Lets the controller work until it has nothing left to do: with the
@@ -113,10 +143,22 @@ async fn a_service_already_holding_its_address_gets_no_write() {
     let mut pool = objects::pool(NS, "a", &["192.0.2.0/28"]);
     pool["status"] = json!({"assignedIPv4": 1, "assignedIPv6": 0, "availableIPv4": 15, "availableIPv6": 0});
     fake.apply(pool);
-    let _controller = start(&fake);
+    let mut controller = start(&fake);
     settle().await;
     let writes = fake.writes_except_configuration_states();
     assert!(writes.is_empty(), "{writes:?}");
+
+    // Not because it never ran: it is running, judged the configuration,
+    // and counts web's address when a second Service comes.
+    controller.assert_running();
+    assert!(!fake.configuration_state_writes().is_empty(), "the controller wrote its ConfigurationState");
+    fake.apply(objects::service("default", "api"));
+    settle().await;
+    let patches = fake.status_patches();
+    assert_eq!(patches.len(), 1, "api only: {patches:?}");
+    assert_eq!(patches[0].path, "/api/v1/namespaces/default/services/api/status");
+    let pool = fake.get("IPAddressPool", NS, "a").unwrap();
+    assert_eq!(pool["status"]["assignedIPv4"], 2, "web's address and api's: {pool}");
 }
 
 #[tokio::test(start_paused = true)]

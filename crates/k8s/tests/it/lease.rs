@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use ferrolb_k8s::{Controller, ControllerOptions, Election, LeaseOptions};
+use ferrolb_k8s::{ControllerOptions, Election, LeaseOptions};
 use serde_json::{Value, json};
 
-use crate::controller::{NS, cluster, ingress};
+use crate::controller::{NS, Running, cluster, ingress};
 use crate::fake::{FakeApi, objects};
 
 /// The Lease as another replica holds it, renewed at second `renewed`.
@@ -40,8 +40,7 @@ async fn a_lease_held_by_another_replica_keeps_this_one_passive_until_it_expires
         leading: Some(election.leading()),
         ..ControllerOptions::default()
     };
-    let client = fake.client();
-    let controller = tokio::spawn(async move { Controller::run(client, NS, options).await });
+    let mut controller = Running::spawn(fake.client(), options);
 
     // The other replica renews every 2 s for a minute.
     for i in 1..=30 {
@@ -50,6 +49,7 @@ async fn a_lease_held_by_another_replica_keeps_this_one_passive_until_it_expires
         assert!(!*election.leading().borrow(), "passive while the other renews (at {}s)", 2 * i);
     }
     assert!(fake.status_patches().is_empty(), "a passive replica writes nothing");
+    controller.assert_running();
     assert_eq!(lease(&fake)["spec"]["holderIdentity"], "other");
 
     // It stops renewing: after the Lease's 15 s this replica takes over.
@@ -60,7 +60,6 @@ async fn a_lease_held_by_another_replica_keeps_this_one_passive_until_it_expires
     assert_eq!(lease["spec"]["leaseTransitions"], 1);
     assert_eq!(fake.status_patches().len(), 1, "the new leader allocates");
     assert_eq!(ingress(&fake, "web"), ["192.0.2.0"]);
-    controller.abort();
 }
 
 #[tokio::test(start_paused = true)]
@@ -92,8 +91,7 @@ async fn a_replica_whose_lease_is_taken_stops_writing() {
         leading: Some(election.leading()),
         ..ControllerOptions::default()
     };
-    let client = fake.client();
-    let controller = tokio::spawn(async move { Controller::run(client, NS, options).await });
+    let mut controller = Running::spawn(fake.client(), options);
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert!(*election.leading().borrow());
 
@@ -110,7 +108,14 @@ async fn a_replica_whose_lease_is_taken_stops_writing() {
     tokio::time::sleep(Duration::from_secs(8)).await;
     assert!(fake.status_patches().is_empty(), "a replica that lost the Lease writes nothing");
     assert_eq!(lease(&fake)["spec"]["holderIdentity"], "other");
-    controller.abort();
+
+    // Not because it stopped: it is running, and once the Lease goes
+    // unrenewed for its 15 s it leads and writes.
+    controller.assert_running();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(*election.leading().borrow(), "leads once the other's Lease expired");
+    assert_eq!(fake.status_patches().len(), 1, "the new leader allocates");
+    assert_eq!(ingress(&fake, "web"), ["192.0.2.0"]);
 }
 
 #[tokio::test(start_paused = true)]
