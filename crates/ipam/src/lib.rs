@@ -36,6 +36,7 @@ pub mod request;
 mod sharing;
 pub mod sorted;
 pub mod state_file;
+mod work;
 
 #[cfg(test)]
 mod fixtures;

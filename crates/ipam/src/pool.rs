@@ -42,6 +42,7 @@ impl Range {
     pub fn first_free(&mut self, avoid_buggy: bool, used: impl Fn(u128) -> Option<u128>) -> Option<u128> {
         let mut n = self.next?;
         loop {
+            crate::work::count(crate::work::Step::FreeProbe);
             let last = match used(n) {
                 Some(last) => last.max(n),
                 None if avoid_buggy && is_buggy(self.family, n) => n,

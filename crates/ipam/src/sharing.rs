@@ -342,6 +342,7 @@ impl<'o> Usage<'o> {
         let mut clashing = Vec::new();
         let mut found = None;
         for &n in candidates[fam].range(start..=end) {
+            crate::work::count(crate::work::Step::SharedCandidate);
             if avoid_buggy && is_buggy(family, n) {
                 continue;
             }
