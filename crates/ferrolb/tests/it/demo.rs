@@ -25,6 +25,48 @@ fn assert_tells(stdout: &str, lines: &[&str]) {
     }
 }
 
+/// The text after `marker` on the first line holding it.
+fn after<'a>(stdout: &'a str, marker: &str) -> &'a str {
+    stdout
+        .lines()
+        .find_map(|l| l.split_once(marker).map(|(_, rest)| rest))
+        .unwrap_or_else(|| panic!("no {marker:?} in:\n{stdout}"))
+}
+
+/// The nodes of a list of owners as the demo prints them: `MAC (node2), MAC (node2)`.
+fn owners(list: &str) -> Vec<&str> {
+    list.split(", ")
+        .map(|o| o.rsplit_once(" (").and_then(|(_, n)| n.strip_suffix(')')).unwrap_or(o))
+        .collect()
+}
+
+/// What the L2 steps of either demo saw, not only their words: every ARP
+/// reply from `leader`, then after its failure an answer from another node,
+/// which alone answers ARP. Returns that node.
+fn assert_l2_story<'a>(stdout: &'a str, leader: &str) -> &'a str {
+    let (replies, _) = after(stdout, "ARP replies: ")
+        .split_once(" (only the leader answers")
+        .unwrap_or_else(|| panic!("no claim about the leader in:\n{stdout}"));
+    let replies = owners(replies);
+    assert!(
+        !replies.is_empty() && replies.iter().all(|o| *o == leader),
+        "{replies:?}, not {leader}:\n{stdout}"
+    );
+    let outage = after(stdout, "got no answer for ");
+    let (ms, rest) = outage.split_once(" ms; then ").unwrap_or_else(|| panic!("{outage}"));
+    assert!(ms.parse::<u32>().is_ok(), "{outage}");
+    let next = rest.strip_suffix(" answered").unwrap_or_else(|| panic!("{outage}"));
+    assert!(next.starts_with("node") && next != leader, "{next} answered after {leader} failed:\n{stdout}");
+    let now = owners(after(stdout, "ARP replies now: "));
+    assert!(!now.is_empty() && now.iter().all(|o| *o == next), "{now:?}, not {next}:\n{stdout}");
+    next
+}
+
+/// The gateways of `A, B, C` (the router's kernel route).
+fn gateways(list: &str) -> Vec<&str> {
+    list.split(", ").collect()
+}
+
 /// Every namespace the demo named is gone.
 fn assert_namespaces_removed(stdout: &str) {
     let namespaces = stdout.lines().find_map(|l| l.trim().strip_prefix("namespaces: ")).unwrap();
@@ -51,6 +93,15 @@ fn the_demo_shows_l2_bgp_and_a_failover_then_removes_its_namespaces() {
             "done.",
         ],
     );
+    let leader = after(&stdout, "L2: ").strip_suffix(" elected (gossip among node1..3)").expect("the leader");
+    assert_l2_story(&stdout, leader);
+    assert_eq!(after(&stdout, "from the client → "), leader, "the leader serves the VIP");
+    assert_eq!(gateways(after(&stdout, "router's kernel: 192.0.2.100 via ")).len(), 3, "{stdout}");
+    let (away, _) = after(&stdout, "whose kernel route is via ")
+        .strip_suffix(" s later")
+        .and_then(|r| r.rsplit_once(' '))
+        .expect("the route after SIGTERM");
+    assert_eq!(gateways(away).len(), 2, "one path fewer after SIGTERM:\n{stdout}");
     assert_namespaces_removed(&stdout);
 }
 
@@ -81,6 +132,9 @@ fn the_kubernetes_demo_tells_the_story_with_kubectl_then_removes_the_control_pla
             "done.",
         ],
     );
+    let leader = after(&stdout, "only the leader answers: ").split_once(',').expect("the leader").0;
+    let next = assert_l2_story(&stdout, leader);
+    assert!(stdout.contains(&format!("  {next} leads now, as its ServiceL2Status says")), "{stdout}");
     assert_namespaces_removed(&stdout);
     let dir = stdout
         .lines()

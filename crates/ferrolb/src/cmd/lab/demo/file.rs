@@ -77,7 +77,15 @@ impl Demo {
         );
 
         step(4, &format!("L2 mode: the client on the segment asks who has {L2_VIP}"));
-        println!("  ARP replies: {} (only the leader answers)", self.network.arp_owners(2)?.join(", "));
+        let owners = self.network.arp_owners(2)?;
+        let leader_mac = self.network.owner(&self.network.macs[leader]);
+        anyhow::ensure!(
+            !owners.is_empty() && owners.iter().all(|o| *o == leader_mac),
+            "ARP replies from {}, but {} is the leader",
+            owners.join(", "),
+            node_name(leader)
+        );
+        println!("  ARP replies: {} (only the leader answers)", owners.join(", "));
         let page = self.network.fetch(&self.network.topology.client, L2_VIP)?;
         println!("  curl http://{L2_VIP}:{WEB}/ from the client → {page}");
 
