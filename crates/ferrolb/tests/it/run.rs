@@ -1,9 +1,11 @@
 //! `ferrolb run` without Kubernetes: it plans from the file, keeps IPs across
 //! restarts, follows changes, keeps the last good config, stops on SIGTERM.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ferrolb_lab::Netns;
@@ -54,7 +56,7 @@ impl Scratch {
         std::fs::rename(&tmp, self.config()).unwrap();
     }
     fn start(&self) -> Runner {
-        let child = Command::new(env!("CARGO_BIN_EXE_ferrolb"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrolb"))
             .args(["run", "--node", "node1", "--config"])
             .arg(self.config())
             .arg("--state-dir")
@@ -62,7 +64,20 @@ impl Scratch {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        Runner { child }
+        // Read as it comes: the test waits for lines, and a full pipe would stop ferrolb.
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let reader = std::thread::spawn({
+            let log = Arc::clone(&log);
+            move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }
+        });
+        Runner { child, log, reader: Some(reader) }
     }
     /// The IPs of `name` in the state file, once `done` holds (10 s at most).
     fn wait_for(&self, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
@@ -102,9 +117,23 @@ fn ips(state: &serde_json::Value, name: &str) -> Vec<String> {
 
 struct Runner {
     child: Child,
+    /// What it logged so far.
+    log: Arc<Mutex<String>>,
+    /// Reads its stderr into `log` until it exits.
+    reader: Option<JoinHandle<()>>,
 }
 
 impl Runner {
+    /// Waits until it has logged `line` (10 s at most): the time it takes
+    /// to act on a change is not the test's to bound.
+    fn wait_for_log(&self, line: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log.lock().unwrap().contains(line) {
+            assert!(Instant::now() < deadline, "no {line:?} in:\n{}", self.log.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGTERM and returns what it logged, once it has exited.
     fn stop(mut self) -> String {
         let pid = self.child.id().to_string();
@@ -118,9 +147,10 @@ impl Runner {
             std::thread::sleep(Duration::from_millis(20));
         };
         assert!(status.success(), "{status}");
-        let mut log = String::new();
-        self.child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
-        log
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        self.log.lock().unwrap().clone()
     }
 }
 
@@ -145,7 +175,7 @@ fn run_follows_the_file_and_keeps_the_last_good_config() {
     // A change that does not validate is refused; the last good config stays.
     let broken = BASE.replace("192.0.2.10-192.0.2.20", "192.0.2.20-192.0.2.10") + &service("web");
     scratch.write(&broken);
-    std::thread::sleep(Duration::from_millis(800));
+    runner.wait_for_log("configuration change rejected");
     let state = read_json(&scratch.state()).unwrap();
     assert_eq!(
         (ips(&state, "web"), ips(&state, "api")),
@@ -204,7 +234,7 @@ fn a_damaged_state_file_is_set_aside_and_the_previous_one_keeps_the_ips() {
     std::fs::create_dir(scratch.state().with_extension("json.tmp")).unwrap();
     scratch
         .write(&(BASE.to_owned() + &service("web") + &service("db") + &service("api") + &service("cache")));
-    std::thread::sleep(Duration::from_millis(800));
+    runner.wait_for_log("cannot save the assignments");
     let log = runner.stop();
     assert!(log.contains("the state file is damaged and is not trusted"), "{log}");
     assert!(log.contains("cannot save the assignments"), "{log}");
