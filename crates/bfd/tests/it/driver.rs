@@ -13,7 +13,7 @@ use ferrolb_bfd::{Diagnostic, SessionConfig, State};
 use ferrolb_lab::{Netns, lab_ready, veth};
 use tokio::sync::watch;
 
-use crate::netns::{enter, in_netns, up, wait_state};
+use crate::netns::{enter, in_netns_on_paused_clock, up, wait_state};
 
 const A: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1));
 const B: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 2));
@@ -34,10 +34,11 @@ fn two_drivers_come_up_refuse_bad_requests_and_say_admin_down_on_removal_and_dro
     b.add_addr("eth0", "203.0.113.2/24").expect("address");
     let key_a = PeerKey { peer: B, local: A, multihop: false };
     let key_b = PeerKey { peer: A, local: B, multihop: false };
-    // MetalLB's defaults (300 ms, multiplier 3): no spurious detection on a busy machine.
+    // MetalLB's defaults (300 ms, multiplier 3), on tokio's paused clock: no spurious detection,
+    // however busy the machine.
     let config = SessionConfig::default();
 
-    in_netns(&a, |runtime| {
+    in_netns_on_paused_clock(&a, |runtime| {
         let _entered = runtime.enter();
         let bfd_a = Bfd::spawn(&[Ipv4Addr::UNSPECIFIED.into()]).expect("listen in a");
         let mut rx_a = bfd_a.add_peer(key_a, config).expect("add peer in a");

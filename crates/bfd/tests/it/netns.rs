@@ -16,15 +16,29 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 /// Runs `body` on a thread inside `ns`, with a tokio runtime whose worker threads and sockets
 /// live there too. A panic in `body` fails the test.
 pub fn in_netns<T: Send>(ns: &Netns, body: impl FnOnce(&Runtime) -> T + Send) -> T {
+    on_a_thread_in(ns, body, || {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()
+    })
+}
+
+/// As [`in_netns`], on one thread and tokio's paused clock, for drivers that talk only to each
+/// other (the driver takes its time from tokio): time passes only while both wait, so a busy
+/// machine cannot stretch an interval into a detection time.
+pub fn in_netns_on_paused_clock<T: Send>(ns: &Netns, body: impl FnOnce(&Runtime) -> T + Send) -> T {
+    on_a_thread_in(ns, body, || {
+        tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build()
+    })
+}
+
+fn on_a_thread_in<T: Send>(
+    ns: &Netns,
+    body: impl FnOnce(&Runtime) -> T + Send,
+    runtime: impl FnOnce() -> std::io::Result<Runtime> + Send,
+) -> T {
     std::thread::scope(|scope| {
         let thread = scope.spawn(|| {
             enter(ns);
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
-            body(&runtime)
+            body(&runtime().expect("tokio runtime"))
         });
         thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
