@@ -157,6 +157,10 @@ const NEIGHBOR_SOLICIT_FILTER: &[(u16, u8, u8, u32)] = &[
     (0x06, 0, 0, 0),      // drop
 ];
 
+/// The receive queue of each packet socket: about 4,000 requests (a frame
+/// costs about 1 KiB of queue in the kernel's bookkeeping).
+const RECEIVE_BUFFER: usize = 4 << 20;
+
 impl Link {
     fn open(
         name: &str,
@@ -164,9 +168,18 @@ impl Link {
         config: &ResponderConfig,
     ) -> io::Result<Link> {
         let ifindex = read_ifindex(name)?;
-        let arp = Arc::new(register(PacketSocket::open(ETH_P_ARP, ifindex)?)?);
+        let arp = PacketSocket::open(ETH_P_ARP, ifindex)?;
         let v6 = PacketSocket::open(ETH_P_IPV6, ifindex)?;
         v6.attach_filter(NEIGHBOR_SOLICIT_FILTER)?;
+        for socket in [&arp, &v6] {
+            // After a takeover every client of the segment asks at once, while this
+            // process may be busy electing: the kernel's default queue (about 270
+            // frames) drops the rest, and those clients wait for their retry.
+            if let Err(e) = socket.set_receive_buffer(RECEIVE_BUFFER) {
+                tracing::warn!(interface = name, error = %e, "cannot enlarge the receive queue; a burst of requests may be dropped");
+            }
+        }
+        let arp = Arc::new(register(arp)?);
         let ipv6 = Arc::new(register(v6)?);
         // Joining the solicited-node groups at the IP layer (rather than PACKET_MR_ALLMULTI
         // on the packet socket) programs the NIC's multicast filter for exactly those groups

@@ -26,6 +26,11 @@ use crate::host::HostVips;
 use crate::l2::{self, L2Event, L2Mode, L2Options};
 use crate::observe::Observed;
 
+/// Elections made at most for one change of the alive speakers: when the
+/// gossip changed its mind meanwhile, the election is made again (a third
+/// stands, so that a flapping member cannot keep the node from acting).
+const STALE_ELECTIONS: u32 = 3;
+
 /// What this node announces, and the sessions, gossip and responder that
 /// announce it.
 pub struct Announcer {
@@ -247,26 +252,34 @@ impl Announcer {
         else {
             return;
         };
-        let alive = self.l2.alive(snapshot);
-        let elected_among = alive.clone();
-        // Off this thread, as every plan: at 100k Services an election takes
-        // a few hundred milliseconds, which gossip and keepalives cannot wait.
-        let (snapshot, config, allocation, node) =
-            (Arc::clone(snapshot), Arc::clone(config), Arc::clone(allocation), self.node.clone());
-        let plan = match crate::off_thread({
-            let config = Arc::clone(&config);
-            move || {
-                ferrolb_metrics::timed(|| {
-                    ferrolb_announce::plan_l2(&config, &snapshot, &allocation, &node, &alive)
-                })
-            }
-        })
-        .await
-        {
-            Ok(plan) => self.planned("l2", plan),
-            Err(e) => {
-                warn!(error = %e, "could not elect the L2 leaders; keeping the last election");
-                return;
+        let (snapshot, config, allocation) =
+            (Arc::clone(snapshot), Arc::clone(config), Arc::clone(allocation));
+        // The gossip may change its mind while an election runs (a watched
+        // leader answers again a few ms after it was held unresponsive): an
+        // election among speakers no longer the alive ones is not acted on
+        // (that would take VIPs over and hand them back), but made again.
+        let mut attempts = 0;
+        let (plan, elected_among) = loop {
+            attempts += 1;
+            let alive = self.l2.alive(&snapshot);
+            let elected_among = alive.clone();
+            // Off this thread, as every plan: at 100k Services an election takes
+            // a few hundred milliseconds, which gossip and keepalives cannot wait.
+            let (of, config, allocation, node) =
+                (Arc::clone(&snapshot), Arc::clone(&config), Arc::clone(&allocation), self.node.clone());
+            let plan = match crate::off_thread(move || {
+                ferrolb_metrics::timed(|| ferrolb_announce::plan_l2(&config, &of, &allocation, &node, &alive))
+            })
+            .await
+            {
+                Ok(plan) => self.planned("l2", plan),
+                Err(e) => {
+                    warn!(error = %e, "could not elect the L2 leaders; keeping the last election");
+                    return;
+                }
+            };
+            if attempts >= STALE_ELECTIONS || self.l2.alive(&snapshot) == elected_among {
+                break (plan, elected_among);
             }
         };
         let led = l2::led_vips(&plan);

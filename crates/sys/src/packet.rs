@@ -114,6 +114,46 @@ impl PacketSocket {
         if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
     }
 
+    /// Queues up to about `bytes` of received frames (`SO_RCVBUFFORCE`, which
+    /// CAP_NET_ADMIN may set beyond `net.core.rmem_max`; `SO_RCVBUF` without it).
+    pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<()> {
+        let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+        let set = |option| {
+            // SAFETY: `value` is a live c_int and the length passed is its size; the kernel copies it.
+            unsafe {
+                libc::setsockopt(
+                    self.fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    option,
+                    (&raw const value).cast(),
+                    size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            }
+        };
+        if set(libc::SO_RCVBUFFORCE) == 0 || set(libc::SO_RCVBUF) == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    /// The size of the receive queue, in bytes (the kernel doubles what was set, for its bookkeeping).
+    pub fn receive_buffer(&self) -> io::Result<usize> {
+        let mut value: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `value` and `len` are live and sized as passed; the kernel writes at most `len` bytes.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&raw mut value).cast(),
+                &raw mut len,
+            )
+        };
+        if rc == 0 { Ok(usize::try_from(value).unwrap_or(0)) } else { Err(io::Error::last_os_error()) }
+    }
+
     /// The interface this socket is bound to.
     pub fn ifindex(&self) -> u32 {
         self.ifindex
@@ -216,6 +256,17 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(50));
         let mut buf = [0u8; 128];
         assert_eq!(socket.recv(&mut buf).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    }
+
+    #[test]
+    fn the_receive_queue_takes_a_burst_of_requests() {
+        if !is_root() {
+            return;
+        }
+        let socket = PacketSocket::open(0x88B7, 1).unwrap();
+        let before = socket.receive_buffer().unwrap();
+        socket.set_receive_buffer(4 << 20).unwrap();
+        assert!(socket.receive_buffer().unwrap() >= 4 << 20, "from {before}");
     }
 
     #[test]

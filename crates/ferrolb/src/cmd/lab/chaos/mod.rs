@@ -117,6 +117,8 @@ struct Lab {
     /// Since when some VIP is answered by two MACs.
     doubled_since: Option<Instant>,
     doubled_longest: Option<Duration>,
+    /// What the last L2 observation saw, for a broken invariant's message.
+    l2_seen: String,
 }
 
 impl Drop for Lab {
@@ -222,6 +224,7 @@ impl Lab {
             changing: BTreeSet::new(),
             doubled_since: None,
             doubled_longest: None,
+            l2_seen: String::new(),
         };
         lab.write_file(&lab.cluster.render())?;
         for i in 0..nodes {
@@ -301,9 +304,22 @@ impl Lab {
         }
         let live: BTreeSet<&String> =
             self.macs.iter().enumerate().filter(|(i, _)| Some(*i) != down).map(|(_, m)| m).collect();
-        Ok(vips.iter().all(|vip| {
-            answers.get(vip).is_some_and(|macs| macs.len() == 1 && macs.iter().all(|m| live.contains(m)))
-        }))
+        let wrong: Vec<(&IpAddr, Option<&BTreeSet<String>>)> = vips
+            .iter()
+            .map(|vip| (vip, answers.get(vip)))
+            .filter(|(_, macs)| !macs.is_some_and(|m| m.len() == 1 && m.iter().all(|m| live.contains(m))))
+            .collect();
+        self.l2_seen = match wrong.first() {
+            None => format!("all {} L2 VIPs answered by one node", vips.len()),
+            Some((vip, macs)) => format!(
+                "{} of {} L2 VIPs not answered by exactly one live node, e.g. {vip}: {:?} (nodes' MACs {:?})",
+                wrong.len(),
+                vips.len(),
+                macs,
+                self.macs
+            ),
+        };
+        Ok(wrong.is_empty())
     }
 
     /// Whether the router holds a path from every node for every BGP VIP, and no other route of the pool.
@@ -358,7 +374,8 @@ impl Lab {
             if start.elapsed() > timeout {
                 let (l2, bgp) = (self.l2_answered(None)?, self.bgp_converged()?);
                 anyhow::bail!(
-                    "not settled after {timeout:?}: nodes agree on the addresses: {agreed}; every L2 VIP answered by one node: {l2}; the router's paths as expected: {bgp}"
+                    "not settled after {timeout:?}: nodes agree on the addresses: {agreed}; every L2 VIP answered by one node: {l2} ({}); the router's paths as expected: {bgp}",
+                    self.l2_seen
                 );
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -436,7 +453,8 @@ impl Lab {
                 while Instant::now() < end {
                     anyhow::ensure!(
                         self.l2_answered(None)?,
-                        "an L2 VIP went unanswered while the file did not validate"
+                        "while the file did not validate: {}",
+                        self.l2_seen
                     );
                 }
                 anyhow::ensure!(

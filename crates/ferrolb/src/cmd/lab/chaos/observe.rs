@@ -11,8 +11,8 @@ use anyhow::Context;
 use ferrolb_lab::{Frr, Netns};
 
 /// Asks, from the client's interface, who has each address of a file (one
-/// per line): an ARP request for IPv4, a Neighbor Solicitation for IPv6,
-/// all at once; prints `ADDRESS MAC` for each answer heard within the
+/// per line): an ARP request for IPv4, a Neighbor Solicitation for IPv6, 50
+/// at a time 2 ms apart (as many clients would, not one burst); prints `ADDRESS MAC` for each answer heard within the
 /// window (an address answered by two MACs prints twice).
 const PROBER: &str = r#"
 import socket, struct, sys, time
@@ -20,6 +20,9 @@ iface, path, window = sys.argv[1], sys.argv[2], float(sys.argv[3])
 src4 = socket.inet_aton("198.51.100.2")
 src6 = socket.inet_pton(socket.AF_INET6, "2001:db8:100::2")
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+# Room for every answer, our own requests looped back and the nodes'
+# announcements while we send (SO_RCVBUFFORCE: past rmem_max, as root).
+s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)
 s.bind((iface, 0))
 mac = s.getsockname()[4]
 def checksum(data):
@@ -29,10 +32,12 @@ def checksum(data):
     while total >> 16:
         total = (total & 0xffff) + (total >> 16)
     return ~total & 0xffff
-for line in open(path):
+for n, line in enumerate(open(path)):
     vip = line.strip()
     if not vip:
         continue
+    if n % 50 == 49:
+        time.sleep(0.002)
     if ":" in vip:
         target = socket.inet_pton(socket.AF_INET6, vip)
         group = bytes.fromhex("ff0200000000000000000001ff") + target[13:]
