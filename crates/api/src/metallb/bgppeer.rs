@@ -127,15 +127,19 @@ pub struct BGPPeerSpec {
     pub peer_port: u16,
     /// Hold time proposed in OPEN (RFC 4271): 0, or at least 3 s. Default 90 s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Go's reading, checked before kube's, which panics on some of what Go refuses.
+    #[serde(deserialize_with = "crate::metallb::duration::deserialize_option")]
     // MetalLB truncates it to whole seconds first.
     #[x_kube(validation = Rule::new("duration(self).getSeconds() == 0 || duration(self).getSeconds() >= 3")
         .message("holdTime is too short (expected 0 or at least 3s)"))]
     pub hold_time: Option<Duration>,
     /// Interval between KEEPALIVEs; at most the hold time. Default a third of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::metallb::duration::deserialize_option")]
     pub keepalive_time: Option<Duration>,
     /// Wait between connection attempts, whole seconds from 1 to 65535.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "crate::metallb::duration::deserialize_option")]
     #[x_kube(
         validation = Rule::new("duration(self).getSeconds() >= 1 && duration(self).getSeconds() <= 65535")
             .message("connectTime is out of range (expected 1s to 65535s)"),
@@ -286,9 +290,11 @@ pub mod v1beta1 {
         pub peer_port: u16,
         /// Hold time proposed in OPEN.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(deserialize_with = "crate::metallb::duration::deserialize_option")]
         pub hold_time: Option<Duration>,
         /// Interval between KEEPALIVEs.
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(deserialize_with = "crate::metallb::duration::deserialize_option")]
         pub keepalive_time: Option<Duration>,
         /// BGP identifier sent to the peer.
         #[serde(default, rename = "routerID", skip_serializing_if = "String::is_empty")]

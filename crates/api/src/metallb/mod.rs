@@ -22,6 +22,7 @@ mod bfdprofile;
 mod bgpadvertisement;
 mod bgppeer;
 mod community;
+mod duration;
 mod ipaddresspool;
 mod l2advertisement;
 mod schema;
