@@ -60,6 +60,10 @@ pub struct Args {
     /// How long the lab may take to settle after a fault before that counts as a broken invariant.
     #[arg(long, default_value_t = 30)]
     settle_secs: u64,
+    /// After the faults, a soak of this many minutes: a Service added and
+    /// one removed every 100 ms, then memory and open files compared.
+    #[arg(long, default_value_t = 0)]
+    soak_minutes: u64,
 }
 
 /// A small seeded generator (xorshift64*): the faults of a seed are always the same.
@@ -167,14 +171,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     fault.describe(),
                     args.seed
                 );
-                println!("logs are in {}", lab.topology.nodes[0].netns.dir().display());
-                // Keep the lab for a look? No: the namespaces go; the logs are printed below.
                 lab.print_log_tails();
                 return Ok(ExitCode::FAILURE);
             }
         }
     }
     print_records(&records);
+    if args.soak_minutes > 0 {
+        lab.soak(Duration::from_secs(args.soak_minutes * 60), &mut rng, settle)?;
+    }
     let flat = lab.print_resources();
     lab.check_no_panic()?;
     if !flat {
@@ -481,6 +486,40 @@ impl Lab {
             self.note_resources();
         }
         Ok(Record { fault: fault.describe(), doubled: self.doubled_longest, answered_again, settled })
+    }
+
+    /// A Service added and one removed every 100 ms for `during` (the
+    /// Services' count stays), then every invariant again; prints memory and
+    /// open files as they go.
+    fn soak(&mut self, during: Duration, rng: &mut Rng, settle: Duration) -> anyhow::Result<()> {
+        println!("\nsoak: a Service added and one removed every 100 ms for {} min", during.as_secs() / 60);
+        let start = Instant::now();
+        let mut edits = 0u64;
+        let mut next_report = Duration::ZERO;
+        while start.elapsed() < during {
+            let added = self.cluster.add_some(1, rng);
+            self.changing.extend(added);
+            self.cluster.remove_some(1, rng);
+            self.write_file(&self.cluster.render())?;
+            edits += 1;
+            if start.elapsed() >= next_report {
+                let now: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .filter_map(|n| n.pid.and_then(observe::resources))
+                    .map(|(rss, fds)| format!("{:.1} MiB {fds} files", rss as f64 / 1024.0))
+                    .collect();
+                println!("  {:>5} s, {edits} edits: {}", start.elapsed().as_secs(), now.join(" | "));
+                next_report += Duration::from_secs(60);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let settled = self.settle(settle)?;
+        println!(
+            "soak over: {edits} edits, settled {} ms after the last, every invariant holds",
+            settled.as_millis()
+        );
+        Ok(())
     }
 
     /// Notes each process's memory and open files, once per process.
