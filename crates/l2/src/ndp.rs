@@ -280,8 +280,8 @@ pub struct NdpPacket {
 
 impl NdpPacket {
     /// Reads an NS or NA from an IPv6 packet, checking what RFC 4861 §7.1.1 and §7.1.2 ask of
-    /// a receiver: hop limit 255, a good checksum, code 0, a unicast target, options of non-zero
-    /// length; an NS from `::` goes to a solicited-node address and has no source MAC, an NA
+    /// a receiver: hop limit 255, a source that is not multicast, a good checksum, code 0, a
+    /// unicast target, options of non-zero length; an NS from `::` goes to a solicited-node address and has no source MAC, an NA
     /// to a multicast address is not solicited. Unknown options are skipped (§4.6).
     pub fn parse<T: AsRef<[u8]>>(ip: &Ipv6Packet<T>) -> Result<NdpPacket, Error> {
         if ip.next_header() != NEXT_HEADER_ICMPV6 {
@@ -294,6 +294,11 @@ impl NdpPacket {
             return Err(Error::HopLimit(ip.hop_limit()));
         }
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        if src.is_multicast() {
+            // RFC 4291 §2.7: a multicast address is never a source. Answering one
+            // would send a solicited advertisement to a group (found by fuzzing).
+            return Err(Error::Malformed("ND message from a multicast source address"));
+        }
         let computed = icmpv6_checksum(src, dst, ip.payload());
         if computed != 0 {
             let mut zeroed = ip.payload().to_vec();
@@ -441,6 +446,15 @@ mod tests {
     fn the_solicited_node_address_keeps_the_last_24_bits() {
         let a: Ipv6Addr = "2001:db8::abcd:1234".parse().unwrap();
         assert_eq!(solicited_node(a), "ff02::1:ffcd:1234".parse::<Ipv6Addr>().unwrap());
+    }
+
+    #[test]
+    fn a_solicitation_from_a_multicast_address_is_refused() {
+        let from_group = NdpPacket { src: "ffff:ff00::".parse().unwrap(), ..ns() };
+        assert_eq!(
+            parse(&emitted(&from_group)),
+            Err(Error::Malformed("ND message from a multicast source address"))
+        );
     }
 
     #[test]
