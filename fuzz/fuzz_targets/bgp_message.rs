@@ -1,6 +1,7 @@
 //! A BGP peer sends any bytes it likes on TCP 179: framing and decoding (header,
 //! OPEN with its capabilities, UPDATE with its path attributes and NLRI, NOTIFICATION,
-//! KEEPALIVE, ROUTE-REFRESH), before and after a 4-octet AS capability is negotiated,
+//! KEEPALIVE, ROUTE-REFRESH), before and after a 4-octet AS capability is negotiated, from
+//! an internal and from an external peer (which LOCAL_PREF is discarded from),
 //! must report errors, never panic, and whatever decodes must encode and decode back to
 //! itself. The attribute and capability decoders are not public: they are reached
 //! through UPDATEs and OPENs, which the seeds (captures and golden messages) hold.
@@ -11,7 +12,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = message_len(data);
-    decode_both_ways(data);
+    decode_in_every_context(data);
     // The same bytes with the header's length field made true, so that inserting or
     // erasing bytes reaches the body decoders instead of stopping at the length check.
     if let Ok(length) = u16::try_from(data.len())
@@ -20,16 +21,15 @@ fuzz_target!(|data: &[u8]| {
         let mut framed = data.to_vec();
         framed[16..18].copy_from_slice(&length.to_be_bytes());
         if framed != data {
-            decode_both_ways(&framed);
+            decode_in_every_context(&framed);
         }
     }
 });
 
-/// Decodes `data` as from a 2-octet and from a 4-octet AS speaker.
-fn decode_both_ways(data: &[u8]) {
-    let old = DecodeContext { four_octet_as: false, ..DecodeContext::default() };
-    let new = DecodeContext { four_octet_as: true, ..DecodeContext::default() };
-    for ctx in [&old, &new] {
+/// Decodes `data` as from a 2-octet and from a 4-octet AS speaker, internal and external.
+fn decode_in_every_context(data: &[u8]) {
+    for (four_octet_as, external) in [(false, false), (false, true), (true, false), (true, true)] {
+        let ctx = &DecodeContext { four_octet_as, external, ..DecodeContext::default() };
         match Message::decode(data, ctx) {
             Err(error) => {
                 let _ = Notification::from(&error);
