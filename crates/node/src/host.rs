@@ -21,7 +21,7 @@ use ipnet::{IpNet, Ipv4Subnets, Ipv6Subnets};
 use rtnetlink::packet_route::route::{RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType};
 use rtnetlink::{Handle, RouteMessageBuilder};
 use tokio::time::Instant;
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::NodeError;
 
@@ -29,6 +29,11 @@ use crate::NodeError;
 pub const PROTOCOL: u8 = 248;
 /// The kernel's `local` table.
 const LOCAL_TABLE: u32 = 255;
+
+/// Local routes logged one by one at info level in one change; beyond,
+/// one summary line (a takeover of many scattered VIPs is thousands).
+const PREFIXES_LOGGED_ONE_BY_ONE: usize = 16;
+
 /// The interface local routes point at.
 pub const INTERFACE: &str = "lo";
 
@@ -155,13 +160,31 @@ impl HostVips {
     }
 
     async fn perform(&mut self, steps: Steps) -> Result<(), NodeError> {
+        // One line per prefix while few change; a takeover of thousands of
+        // scattered VIPs says so in one line (each prefix at debug level).
+        let one_by_one = steps.add.len() + steps.remove.len() <= PREFIXES_LOGGED_ONE_BY_ONE;
+        if !one_by_one {
+            info!(
+                accepted = steps.add.len(),
+                no_longer = steps.remove.len(),
+                "this host's local routes for VIPs changed (each prefix at debug level)"
+            );
+        }
         for prefix in steps.add {
             self.handle.route().add(self.local_route(prefix)).replace().execute().await?;
-            info!(vips = %prefix, "this host accepts the VIPs");
+            if one_by_one {
+                info!(vips = %prefix, "this host accepts the VIPs");
+            } else {
+                debug!(vips = %prefix, "this host accepts the VIPs");
+            }
         }
         for prefix in steps.remove {
             self.handle.route().del(self.local_route(prefix)).execute().await?;
-            info!(vips = %prefix, "this host no longer accepts the VIPs");
+            if one_by_one {
+                info!(vips = %prefix, "this host no longer accepts the VIPs");
+            } else {
+                debug!(vips = %prefix, "this host no longer accepts the VIPs");
+            }
         }
         Ok(())
     }
