@@ -1394,6 +1394,43 @@ mod tests {
         assert!(after >= Duration::from_secs(8) && after <= Duration::from_secs(10), "{after:?}");
     }
 
+    /// A peer that negotiates a hold time of 0 and never sends its KEEPALIVE: RFC 4271
+    /// §8.2.2 would leave the session in OpenConfirm for ever; the large hold timer ends
+    /// it after 4 minutes with Hold Timer Expired, which reaches the peer.
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_never_confirms_a_hold_time_of_zero_is_closed_after_the_large_hold_time() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let handle = PeerHandle::spawn(spec(listener.local_addr().unwrap()), Arc::new(BTreeMap::new()));
+        let (mut stream, _) = listener.accept().await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        assert_eq!(read_message(&mut stream).await[18], 1, "ferrolb's OPEN");
+        let router_id = RouterId::new(std::net::Ipv4Addr::new(192, 0, 2, 1)).unwrap();
+        let open =
+            crate::message::Open::new(Asn::new(64513).unwrap(), HoldTime::new(0).unwrap(), router_id, vec![]);
+        stream.write_all(&Message::Open(open).to_bytes(&EncodeContext::default())).await.unwrap();
+        assert_eq!(read_message(&mut stream).await[18], 4, "ferrolb's KEEPALIVE");
+        let mut status = handle.status();
+        status.wait_for(|s| s.state == State::OpenConfirm).await.unwrap();
+        let since = Instant::now();
+        let ended = tokio::time::timeout(
+            Duration::from_secs(3600),
+            status.wait_for(|s| s.state != State::OpenConfirm),
+        )
+        .await
+        .expect("OpenConfirm ended")
+        .unwrap()
+        .clone();
+        assert_eq!(ended.last_error.as_deref(), Some("NOTIFICATION sent: Hold Timer Expired"));
+        let after = since.elapsed();
+        assert!(
+            after >= crate::fsm::OPEN_HOLD_TIME
+                && after <= crate::fsm::OPEN_HOLD_TIME + Duration::from_secs(1),
+            "{after:?}"
+        );
+        let notification = read_message(&mut stream).await;
+        assert_eq!(notification[18..], [3, 4, 0], "Hold Timer Expired on the wire");
+    }
+
     /// RFC 9687: a peer that keeps talking but takes nothing is closed after the send hold
     /// time (8 minutes, more than twice its hold time of 9 s), with Send Hold Timer Expired
     /// attempted; meanwhile ferrolb reads it (its KEEPALIVEs keep the hold timer away), and

@@ -470,6 +470,13 @@ impl Session {
                 Ok(negotiated) => {
                     out.push(Output::Send(Message::Keepalive));
                     self.arm_session_timers(now, &negotiated);
+                    if negotiated.hold_time.is_disabled() {
+                        // RFC 4271 §8.2.2 starts no hold timer for a hold time of 0, so a
+                        // peer that never sends its KEEPALIVE would keep the session in
+                        // OpenConfirm for ever. It gets as long as an OPEN does (the large
+                        // hold timer, 4 minutes); the KEEPALIVE cancels it.
+                        self.arm(Timer::Hold, now + OPEN_HOLD_TIME);
+                    }
                     self.negotiated = Some(negotiated);
                     self.transition(now, State::OpenConfirm, &mut out);
                 }

@@ -46,14 +46,16 @@ pub(super) mod type_code {
     pub const AGGREGATOR: u8 = 7;
     pub const COMMUNITIES: u8 = 8;
     pub const MP_REACH_NLRI: u8 = 14;
+    pub const EXTENDED_COMMUNITIES: u8 = 16;
     pub const MP_UNREACH_NLRI: u8 = 15;
     pub const AS4_PATH: u8 = 17;
     pub const AS4_AGGREGATOR: u8 = 18;
+    pub const IPV6_EXTENDED_COMMUNITIES: u8 = 25;
     pub const LARGE_COMMUNITY: u8 = 32;
 
     /// Whether ferrolb interprets this type (others are kept or dropped by their flags).
     pub fn is_known(code: u8) -> bool {
-        matches!(code, 1..=8 | 14 | 15 | 17 | 18 | 32)
+        matches!(code, 1..=8 | 14..=18 | 25 | 32)
     }
 }
 
@@ -184,6 +186,15 @@ pub enum MpUnreach {
     Ipv6Unicast(Vec<Ipv6Net>),
 }
 
+/// One extended community (RFC 4360 §2): type, subtype and value, 8 octets that
+/// ferrolb keeps as received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExtendedCommunity(pub [u8; 8]);
+
+/// One IPv6 address specific extended community (RFC 5701 §2): 20 octets kept as received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ipv6ExtendedCommunity(pub [u8; 20]);
+
 /// An optional transitive attribute ferrolb does not interpret, passed on as received.
 ///
 /// It is always encoded with the Partial bit set (RFC 4271 §5): whoever
@@ -220,6 +231,10 @@ pub struct PathAttributes {
     pub mp_reach: Option<MpReach>,
     /// MP_UNREACH_NLRI (type 15, RFC 4760).
     pub mp_unreach: Option<MpUnreach>,
+    /// EXTENDED_COMMUNITIES (type 16, RFC 4360); empty means absent.
+    pub extended_communities: Vec<ExtendedCommunity>,
+    /// IPv6 Address Specific Extended Community (type 25, RFC 5701); empty means absent.
+    pub ipv6_extended_communities: Vec<Ipv6ExtendedCommunity>,
     /// LARGE_COMMUNITY (type 32, RFC 8092); empty means absent.
     pub large_communities: Vec<LargeCommunity>,
     /// Unknown optional transitive attributes, in type code order.
@@ -246,6 +261,8 @@ fn action_for(type_code: u8, ctx: &DecodeContext) -> Option<RevisedAction> {
         | t::MULTI_EXIT_DISC
         | t::LOCAL_PREF
         | t::COMMUNITIES
+        | t::EXTENDED_COMMUNITIES
+        | t::IPV6_EXTENDED_COMMUNITIES
         | t::LARGE_COMMUNITY => Some(RevisedAction::TreatAsWithdraw),
         t::ATOMIC_AGGREGATE | t::AGGREGATOR | t::AS4_PATH | t::AS4_AGGREGATOR => {
             Some(RevisedAction::AttributeDiscard)
@@ -271,6 +288,8 @@ struct Received {
     attributes: PathAttributes,
     as4_path: Option<AsPath>,
     as4_aggregator: Option<Aggregator>,
+    /// AS4_PATH held confederation segments, dropped (RFC 6793 §6).
+    segments_dropped: bool,
 }
 
 /// What [`PathAttributes::decode`] found besides the attributes.
@@ -325,6 +344,10 @@ impl PathAttributes {
                 Err(Fault::Revised(action, error)) => malformed.push(Malformed { action, error }),
             }
         }
+        if received.segments_dropped {
+            let error = DecodeError::MalformedAsPath;
+            malformed.push(Malformed { action: RevisedAction::SegmentDiscard, error });
+        }
         let found = Found { mp_reach: seen[usize::from(type_code::MP_REACH_NLRI)] };
         Ok((received.merge_as4(ctx), found))
     }
@@ -372,6 +395,10 @@ impl PathAttributes {
         if let Some(unreach) = &self.mp_unreach {
             put(out, t::MP_UNREACH_NLRI, flag::OPTIONAL_NON_TRANSITIVE, &unreach.encode());
         }
+        if !self.extended_communities.is_empty() {
+            let value: Vec<u8> = self.extended_communities.iter().flat_map(|c| c.0).collect();
+            put(out, t::EXTENDED_COMMUNITIES, flag::OPTIONAL_TRANSITIVE, &value);
+        }
         if !ctx.four_octet_as {
             // RFC 6793 §4.2.2: an old peer sees AS_TRANS; the real path rides along in AS4_PATH.
             if let Some(path) = self.as_path.as_ref().filter(|p| p.has_four_octet_asn()) {
@@ -382,6 +409,10 @@ impl PathAttributes {
             if let Some(aggregator) = self.aggregator.filter(|a| !a.asn.is_two_octet()) {
                 put(out, t::AS4_AGGREGATOR, flag::OPTIONAL_TRANSITIVE, &aggregator.encode(true));
             }
+        }
+        if !self.ipv6_extended_communities.is_empty() {
+            let value: Vec<u8> = self.ipv6_extended_communities.iter().flat_map(|c| c.0).collect();
+            put(out, t::IPV6_EXTENDED_COMMUNITIES, flag::OPTIONAL_TRANSITIVE, &value);
         }
         if !self.large_communities.is_empty() {
             let value: Vec<u8> = self
@@ -396,6 +427,14 @@ impl PathAttributes {
             write_attribute(out, flag::OPTIONAL_TRANSITIVE | flag::PARTIAL, u.type_code, &u.value);
         }
     }
+}
+
+/// The value cut into `N`-octet items; `None` unless its length is a non-zero multiple of `N`.
+fn fixed_size<const N: usize>(value: &[u8]) -> Option<Vec<[u8; N]>> {
+    if value.is_empty() || !value.len().is_multiple_of(N) {
+        return None;
+    }
+    Some(value.chunks_exact(N).filter_map(|c| c.try_into().ok()).collect())
 }
 
 /// Appends one attribute, with the Extended Length bit when the value needs it.
@@ -454,10 +493,16 @@ impl Received {
                 });
             }
             t::AS_PATH => {
-                a.as_path = Some(
-                    AsPath::decode(value, ctx.four_octet_as)
-                        .ok_or_else(|| fault(DecodeError::MalformedAsPath))?,
-                );
+                let path = AsPath::decode(value, ctx.four_octet_as)
+                    .ok_or_else(|| fault(DecodeError::MalformedAsPath))?;
+                // RFC 5065 §5.3: confederation segments from a peer outside our
+                // confederation make the AS_PATH malformed, and RFC 7606 §7.2 has a
+                // malformed AS_PATH treated as withdraw. ferrolb belongs to no
+                // confederation, so every external peer is outside it.
+                if ctx.external && path.has_confederation() {
+                    return Err(fault(DecodeError::MalformedAsPath));
+                }
+                a.as_path = Some(path);
             }
             t::NEXT_HOP => {
                 let octets: [u8; 4] = value.try_into().map_err(|_| length_error())?;
@@ -494,8 +539,21 @@ impl Received {
                     .map(|c| Community::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
                     .collect();
             }
+            t::EXTENDED_COMMUNITIES => {
+                // RFC 7606 §7.14: a non-zero multiple of 8.
+                a.extended_communities =
+                    fixed_size(value).ok_or_else(length_error)?.into_iter().map(ExtendedCommunity).collect();
+            }
+            t::IPV6_EXTENDED_COMMUNITIES => {
+                // RFC 7606 §7.15: a non-zero multiple of 20.
+                a.ipv6_extended_communities = fixed_size(value)
+                    .ok_or_else(length_error)?
+                    .into_iter()
+                    .map(Ipv6ExtendedCommunity)
+                    .collect();
+            }
             t::LARGE_COMMUNITY => {
-                // RFC 8092 §6: a non-zero multiple of 12.
+                // RFC 8092 §5: a non-zero multiple of 12.
                 if value.is_empty() || !value.len().is_multiple_of(12) {
                     return Err(length_error());
                 }
@@ -519,10 +577,16 @@ impl Received {
             // RFC 6793 §4.1: between two 4-octet speakers AS4_PATH and AS4_AGGREGATOR are ignored.
             t::AS4_PATH | t::AS4_AGGREGATOR if ctx.four_octet_as => {}
             t::AS4_PATH => {
+                // RFC 6793 §6: malformed also when it cannot carry one AS (under 6 octets).
                 let path = AsPath::decode(value, true)
-                    .filter(|p| p.segments.iter().all(|s| !s.kind.is_confederation()))
+                    .filter(|p| !p.is_empty())
                     .ok_or_else(|| fault(DecodeError::MalformedAsPath))?;
-                self.as4_path = Some(path);
+                // RFC 6793 §6: confederation segments in AS4_PATH are dropped, not the
+                // attribute, and the rest is used; the drop is logged.
+                if path.has_confederation() {
+                    self.segments_dropped = true;
+                }
+                self.as4_path = Some(path.without_confederations());
             }
             t::AS4_AGGREGATOR => {
                 self.as4_aggregator = Some(Aggregator::decode(value, 4).map_err(|e| fault(e(attribute())))?);
@@ -608,6 +672,11 @@ impl AsPath {
 
     fn has_four_octet_asn(&self) -> bool {
         self.segments.iter().flat_map(|s| &s.asns).any(|a| !a.is_two_octet())
+    }
+
+    /// Whether a segment is an RFC 5065 confederation segment.
+    pub fn has_confederation(&self) -> bool {
+        self.segments.iter().any(|s| s.kind.is_confederation())
     }
 
     fn without_confederations(&self) -> AsPath {

@@ -133,14 +133,18 @@ pub enum RevisedAction {
     TreatAsWithdraw,
     /// The attribute is dropped and the UPDATE otherwise used (RFC 7606 §2).
     AttributeDiscard,
+    /// The confederation segments of an AS4_PATH are dropped and the rest of it
+    /// used (RFC 6793 §6); the attribute is not malformed, but the case is logged.
+    SegmentDiscard,
 }
 
 impl std::fmt::Display for RevisedAction {
-    /// RFC 7606 §2's names: "treat-as-withdraw", "attribute-discard".
+    /// RFC 7606 §2's names: "treat-as-withdraw", "attribute-discard"; "segment-discard".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             RevisedAction::TreatAsWithdraw => "treat-as-withdraw",
             RevisedAction::AttributeDiscard => "attribute-discard",
+            RevisedAction::SegmentDiscard => "segment-discard",
         })
     }
 }

@@ -24,8 +24,8 @@ mod update;
 mod wire;
 
 pub use attribute::{
-    Aggregator, AsPath, AsSegment, AsSegmentKind, Community, Ipv6NextHop, LargeCommunity, MpNextHop, MpReach,
-    MpUnreach, Origin, PathAttributes, UnknownAttribute,
+    Aggregator, AsPath, AsSegment, AsSegmentKind, Community, ExtendedCommunity, Ipv6ExtendedCommunity,
+    Ipv6NextHop, LargeCommunity, MpNextHop, MpReach, MpUnreach, Origin, PathAttributes, UnknownAttribute,
 };
 pub use capability::{Capability, ExtendedNextHop, GracefulRestart, GracefulRestartFamily};
 pub use error::{DecodeError, Malformed, RevisedAction};

@@ -90,8 +90,7 @@ impl Update {
         // RFC 7606 §5.2: attributes with no reachable NLRI cannot show that the NLRI were
         // parsed right, so an attribute error calling for more than attribute discard
         // resets the session (with the error's own NOTIFICATION).
-        if !reachable && let Some(m) = malformed.iter().find(|m| m.action != RevisedAction::AttributeDiscard)
-        {
+        if !reachable && let Some(m) = malformed.iter().find(|m| m.action == RevisedAction::TreatAsWithdraw) {
             return Err(m.error.clone());
         }
         let mut update = Update { withdrawn, attributes, nlri, malformed };

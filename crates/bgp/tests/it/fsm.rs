@@ -265,13 +265,34 @@ fn open_confirm_on_update_sends_fsm_error_for_open_confirm() {
 }
 
 #[test]
-fn hold_time_zero_disables_the_hold_and_keepalive_timers() {
+fn hold_time_zero_disables_the_hold_and_keepalive_timers_once_established() {
     let mut session = open_sent_session(config());
     session.handle(t0(), Input::MessageReceived(remote_open(64513, 0)));
+    assert!(cancels(&session, Timer::Keepalive));
+    assert_eq!(session.negotiated().unwrap().keepalive, None);
+    session.handle(t0(), Input::MessageReceived(Message::Keepalive));
+    assert_eq!(session.state(), State::Established);
     assert!(cancels(&session, Timer::Hold));
     assert!(cancels(&session, Timer::Keepalive));
-    assert_eq!(armed(&session, Timer::Keepalive), None);
-    assert_eq!(session.negotiated().unwrap().keepalive, None);
+    assert_eq!(session.poll_timeout(), None, "no timer at all");
+}
+
+/// RFC 4271 §8.2.2 arms no hold timer in OpenConfirm for a hold time of 0; a peer that
+/// never sends its KEEPALIVE gets the large hold timer instead of holding the session
+/// there for ever, and the session ends with Hold Timer Expired.
+#[test]
+fn hold_time_zero_in_open_confirm_still_ends_by_the_large_hold_timer() {
+    let mut session = open_sent_session(config());
+    session.handle(t0(), Input::MessageReceived(remote_open(64513, 0)));
+    assert_eq!(session.state(), State::OpenConfirm);
+    assert_eq!(armed(&session, Timer::Hold), Some(OPEN_HOLD_TIME));
+    assert_eq!(session.poll_timeout(), Some(t0() + OPEN_HOLD_TIME));
+    assert_eq!(session.handle_timeout(t0() + OPEN_HOLD_TIME - Duration::from_millis(1)), []);
+    assert_eq!(session.state(), State::OpenConfirm);
+    let out = session.handle_timeout(t0() + OPEN_HOLD_TIME);
+    assert_eq!(notification(&out), Some((4, 0)));
+    assert!(out.contains(&Output::Disconnect));
+    assert_eq!(session.state(), State::Idle);
 }
 
 #[test]

@@ -3,8 +3,8 @@
 use std::net::Ipv4Addr;
 
 use ferrolb_bgp::message::{
-    AsPath, DecodeContext, DecodeError, Malformed, Message, Notification, Origin, RevisedAction,
-    UnknownAttribute, Update,
+    AsPath, AsSegment, AsSegmentKind, DecodeContext, DecodeError, ExtendedCommunity, Ipv6ExtendedCommunity,
+    Malformed, Message, Notification, Origin, RevisedAction, UnknownAttribute, Update,
 };
 use ferrolb_bgp::types::Asn;
 
@@ -108,6 +108,41 @@ fn large_communities_must_be_a_non_zero_multiple_of_twelve() {
     let attribute = "c0 20 0b 0000fc00 00000001 000000";
     let update = update_with(attribute);
     assert_treat_as_withdraw(&update, DecodeError::AttributeLengthError { attribute: hex(attribute) });
+}
+
+/// RFC 7606 §7.14: EXTENDED_COMMUNITIES whose length is not a non-zero multiple of 8.
+#[test]
+fn extended_communities_must_be_a_non_zero_multiple_of_eight() {
+    for attribute in ["c0 10 00", "c0 10 07 0002fc02000000", "c0 10 09 0002fc0200000001 00"] {
+        let update = update_with(attribute);
+        assert_treat_as_withdraw(&update, DecodeError::AttributeLengthError { attribute: hex(attribute) });
+    }
+    let update = update_with("c0 10 10 0002fc0200000001 4004fc024b180000");
+    assert!(update.malformed.is_empty());
+    assert_eq!(
+        update.attributes.extended_communities,
+        [
+            ExtendedCommunity(hex("0002fc0200000001").try_into().unwrap()),
+            ExtendedCommunity(hex("4004fc024b180000").try_into().unwrap())
+        ]
+    );
+}
+
+/// RFC 7606 §7.15: IPv6 Address Specific Extended Community (RFC 5701) whose length is
+/// not a non-zero multiple of 20.
+#[test]
+fn ipv6_extended_communities_must_be_a_non_zero_multiple_of_twenty() {
+    let community = "0002 20010db8000000000000000000000001 0001";
+    for attribute in ["c0 19 00".to_owned(), format!("c0 19 13 {}", &community.replace(' ', "")[..38])] {
+        let update = update_with(&attribute);
+        assert_treat_as_withdraw(&update, DecodeError::AttributeLengthError { attribute: hex(&attribute) });
+    }
+    let update = update_with(&format!("c0 19 14 {community}"));
+    assert!(update.malformed.is_empty());
+    assert_eq!(
+        update.attributes.ipv6_extended_communities,
+        [Ipv6ExtendedCommunity(hex(community).try_into().unwrap())]
+    );
 }
 
 #[test]
@@ -244,6 +279,40 @@ fn malformed_as4_path_is_discarded_and_as_path_used() {
 }
 
 #[test]
+fn as4_path_without_an_asn_is_discarded() {
+    let update = decode2("40 01 01 00  40 02 04 02 01 5ba0  40 03 04 c0000201  c0 11 00");
+    assert_eq!(
+        update.malformed,
+        [Malformed { action: RevisedAction::AttributeDiscard, error: DecodeError::MalformedAsPath }]
+    );
+    assert_eq!(update.attributes.as_path, Some(AsPath::sequence([Asn::TRANS])));
+}
+
+/// RFC 6793 §6: confederation segments in AS4_PATH are dropped, not the attribute: the
+/// rest of it still rebuilds the 4-octet path.
+#[test]
+fn confederation_segments_of_as4_path_are_dropped_and_the_rest_used() {
+    // AS_PATH 64513 AS_TRANS; AS4_PATH (64515) 4200000001, its confederation segment first.
+    let update = decode2(
+        "40 01 01 00  40 02 06 02 02 fc01 5ba0  40 03 04 c0000201
+         c0 11 0c 03 01 0000fc03 02 01 fa56ea01",
+    );
+    assert!(!update.treat_as_withdraw());
+    assert_eq!(
+        update.malformed,
+        [Malformed { action: RevisedAction::SegmentDiscard, error: DecodeError::MalformedAsPath }]
+    );
+    assert_eq!(update.attributes.as_path, Some(AsPath::sequence([asn(64513), asn(4_200_000_001)])));
+    // Without NLRI it resets nothing either (RFC 7606 §5.2 is about treat-as-withdraw).
+    let bytes = update_message(
+        &[],
+        &hex("40 01 01 00  40 02 04 02 01 5ba0  c0 11 0c 03 01 0000fc03 02 01 fa56ea01"),
+        &[],
+    );
+    assert!(Message::decode(&bytes, &two_octet().0).is_ok());
+}
+
+#[test]
 fn as4_path_between_new_speakers_is_ignored() {
     let update = update_with("c0 11 06 02 01 fa56ea01");
     assert_eq!(update.attributes.as_path, Some(AsPath::sequence([asn(64512)])));
@@ -369,6 +438,25 @@ fn local_pref_from_an_external_peer_is_discarded() {
     }
     // Without NLRI, a discard resets nothing (RFC 7606 §5.2).
     assert!(decode_external("40 01 01 00  40 05 05 0000000001", "").is_ok());
+}
+
+/// RFC 5065 §5.3: AS_CONFED_SEQUENCE or AS_CONFED_SET from a peer outside our
+/// confederation (ferrolb is in none: any external peer) is a malformed AS_PATH, which
+/// RFC 7606 §7.2 treats as withdraw.
+#[test]
+fn confederation_segments_from_an_external_peer_are_treated_as_withdraw() {
+    for segment in ["03 01 0000fc01", "04 01 0000fc01"] {
+        let attributes = format!("40 01 01 00  40 02 0c {segment} 02 01 0000fc02  40 03 04 c0000201");
+        let update = decode_external(&attributes, NLRI).expect("no reset");
+        assert_treat_as_withdraw(&update, DecodeError::MalformedAsPath);
+        // Without NLRI, treat-as-withdraw becomes a reset (RFC 7606 §5.2).
+        assert_eq!(decode_external(&attributes, ""), Err(notification(3, 11, "")));
+    }
+    // From an internal peer, which may be a member of a confederation's member AS.
+    let update = update_of("40 01 01 00  40 02 0c 03 01 0000fc01 02 01 0000fc02  40 03 04 c0000201");
+    assert!(update.malformed.is_empty());
+    let confed = AsSegment { kind: AsSegmentKind::ConfedSequence, asns: vec![asn(64513)] };
+    assert_eq!(update.attributes.as_path.unwrap().segments[0], confed);
 }
 
 #[test]

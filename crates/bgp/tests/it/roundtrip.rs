@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ferrolb_bgp::message::{
-    Aggregator, AsPath, AsSegment, AsSegmentKind, Capability, Community, ExtendedNextHop, GracefulRestart,
-    GracefulRestartFamily, Ipv6NextHop, LargeCommunity, Message, MpNextHop, MpReach, MpUnreach, Notification,
-    Open, Origin, PathAttributes, RouteRefresh, UnknownAttribute, Update,
+    Aggregator, AsPath, AsSegment, AsSegmentKind, Capability, Community, ExtendedCommunity, ExtendedNextHop,
+    GracefulRestart, GracefulRestartFamily, Ipv6ExtendedCommunity, Ipv6NextHop, LargeCommunity, Message,
+    MpNextHop, MpReach, MpUnreach, Notification, Open, Origin, PathAttributes, RouteRefresh,
+    UnknownAttribute, Update,
 };
 use ferrolb_bgp::types::{AfiSafi, Asn, HoldTime, RouterId};
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -161,9 +162,14 @@ fn update(confederations: bool) -> impl Strategy<Value = Update> {
             0..3,
         ),
         (prop::option::of(mp_reach()), prop::option::of(mp_unreach())),
+        (
+            vec(any::<[u8; 8]>().prop_map(ExtendedCommunity), 0..3),
+            vec(any::<[u8; 20]>().prop_map(Ipv6ExtendedCommunity), 0..3),
+        ),
         btree_map(
-            any::<u8>()
-                .prop_filter("unknown type", |t| ![1, 2, 3, 4, 5, 6, 7, 8, 14, 15, 17, 18, 32].contains(t)),
+            any::<u8>().prop_filter("unknown type", |t| {
+                ![1, 2, 3, 4, 5, 6, 7, 8, 14, 15, 16, 17, 18, 25, 32].contains(t)
+            }),
             vec(any::<u8>(), 0..10),
             0..3,
         ),
@@ -176,8 +182,9 @@ fn update(confederations: bool) -> impl Strategy<Value = Update> {
                 communities,
                 large_communities,
                 (mp_reach, mp_unreach),
+                (extended_communities, ipv6_extended_communities),
                 unknown,
-            ): (_, _, _, _, _, _, BTreeMap<u8, Vec<u8>>)| PathAttributes {
+            ): (_, _, _, _, _, _, _, BTreeMap<u8, Vec<u8>>)| PathAttributes {
                 origin,
                 as_path,
                 next_hop,
@@ -189,6 +196,8 @@ fn update(confederations: bool) -> impl Strategy<Value = Update> {
                 large_communities,
                 mp_reach,
                 mp_unreach,
+                extended_communities,
+                ipv6_extended_communities,
                 unknown: unknown
                     .into_iter()
                     .map(|(type_code, value)| UnknownAttribute { type_code, value })

@@ -506,6 +506,11 @@ fn cases() -> Vec<Case> {
     let notification = |code: u8, subcode: u8, data: &[u8]| message(NOTIFICATION, &cat(&[&[code, subcode], data]));
     let aggregator_5 = attr(0xc0, 7, &[0, 0, 0xfc, 2, 198]);
     let large_11 = attr(0xc0, 32, &large[3..14]);
+    let extended_7 = attr(0xc0, 16, &extended[3..10]);
+    let ipv6_extended = attr(0xc0, 25, &cat(&[&[0, 2], &[0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2], &[0, 1]]));
+    let ipv6_extended_19 = attr(0xc0, 25, &ipv6_extended[3..22]);
+    let confed_sequence = [0x40, 2, 12, 3, 1, 0, 0, 0xfc, 3, 2, 1, 0, 0, 0xfc, 2];
+    let confed_set = [0x40, 2, 12, 4, 1, 0, 0, 0xfc, 3, 2, 1, 0, 0, 0xfc, 2];
     vec![
         // RFC 4271 §6.1, Message Header Error: code 1; data the Length or the Type.
         Case::new("§6.1 marker not all ones", header(15, 0xfe), reset(1, 1, &[])),
@@ -583,7 +588,11 @@ fn cases() -> Vec<Case> {
         Case::new("RFC 7607 §2 AGGREGATOR from AS 0: attribute discard", routed(&[0xc0, 7, 8, 0, 0, 0, 0, 198, 51, 100, 2]), discard(9, &[0xc0, 7, 8, 0, 0, 0, 0, 198, 51, 100, 2])),
         Case::new("RFC 7606 §7.8 COMMUNITIES of 0 octets: treat-as-withdraw", routed(&[0xc0, 8, 0]), withdraw(5, &[0xc0, 8, 0])),
         Case::new("RFC 7606 §7.8 COMMUNITIES of 3 octets: treat-as-withdraw", routed(&[0xc0, 8, 3, 0xfc, 2, 0]), withdraw(5, &[0xc0, 8, 3, 0xfc, 2, 0])),
-        Case::new("RFC 8092 §6 LARGE_COMMUNITY of 11 octets: treat-as-withdraw", routed(&large_11), withdraw(5, &large_11)),
+        Case::new("RFC 8092 §5 LARGE_COMMUNITY of 11 octets: treat-as-withdraw", routed(&large_11), withdraw(5, &large_11)),
+        Case::new("RFC 7606 §7.14 EXTENDED_COMMUNITIES of 7 octets: treat-as-withdraw", routed(&extended_7), withdraw(5, &extended_7)),
+        Case::new("RFC 7606 §7.15 IPv6 extended community of 19 octets: treat-as-withdraw", routed(&ipv6_extended_19), withdraw(5, &ipv6_extended_19)),
+        Case::new("RFC 5065 §5.3, RFC 7606 §7.2 AS_CONFED_SEQUENCE from an external peer: treat-as-withdraw", update(&[], &cat(&[&ORIGIN_IGP, &confed_sequence, &NEXT_HOP]), &NLRI), withdraw(11, &[])),
+        Case::new("RFC 5065 §5.3, RFC 7606 §7.2 AS_CONFED_SET from an external peer: treat-as-withdraw", update(&[], &cat(&[&ORIGIN_IGP, &confed_set, &NEXT_HOP]), &NLRI), withdraw(11, &[])),
         Case::new("RFC 7606 §4 last attribute running past the attributes: treat-as-withdraw", routed(&[0xc0, 8, 8, 0xfc, 2, 0, 1]), withdraw(5, &[0xc0, 8, 8, 0xfc, 2, 0, 1])),
         Case::new("RFC 7606 §4 two octets of an attribute header: treat-as-withdraw", routed(&[0xc0, 8]), withdraw(5, &[0xc0, 8])),
         Case::new("RFC 7606 §3(h) ORIGIN 7 and AGGREGATOR of 5 octets: both, treat-as-withdraw wins", update(&[], &cat(&[&[0x40, 1, 1, 7], &AS_PATH, &NEXT_HOP, &aggregator_5]), &NLRI), Expect::Stay(vec![Revised { action: "treat-as-withdraw", subcode: 6, data: vec![0x40, 1, 1, 7] }, Revised { action: "attribute-discard", subcode: 5, data: aggregator_5.clone() }])),
@@ -612,12 +621,14 @@ fn cases() -> Vec<Case> {
         Case::new("RFC 6793 §4.1 AS4_AGGREGATOR between 4-octet speakers: ignored", routed(&attr(0xc0, 18, &[0, 0, 0xfc, 2, 198, 51, 100, 2])), stays()),
         Case::new("RFC 1997 COMMUNITIES", routed(&communities), stays()),
         Case::new("RFC 4360 extended communities", routed(&extended), stays()),
+        Case::new("RFC 5701 IPv6 extended community", routed(&ipv6_extended), stays()),
         Case::new("RFC 8092 LARGE_COMMUNITY", routed(&large), stays()),
         Case::new("RFC 7606 §7.9, §7.10 ORIGINATOR_ID and CLUSTER_LIST from an external peer: discarded", routed(&cat(&[&[0x80, 9, 4, 198, 51, 100, 2], &[0x80, 10, 4, 198, 51, 100, 2]])), stays()),
         Case::new("§4.1 UPDATE of 4096 octets, 1014 prefixes", full, stays()),
         Case::new("RFC 6793 §4.2.3 AGGREGATOR of 6 octets, AS4_AGGREGATOR, AS4_PATH from a 2-octet speaker", routed_2(&cat(&[&[0xc0, 7, 6, 0x5b, 0xa0, 198, 51, 100, 2], &attr(0xc0, 18, &[0, 1, 0, 0, 198, 51, 100, 2]), &attr(0xc0, 17, &[2, 1, 0, 0, 0xfc, 2])])), stays()).open_2(peer_open_2()),
         Case::new("RFC 7606 §7.7 AGGREGATOR of 8 octets on a 2-octet session: attribute discard", routed_2(&aggregator_4), discard(5, &aggregator_4)).open_2(peer_open_2()),
-        Case::new("RFC 6793 §6 AS4_PATH with AS_CONFED_SEQUENCE: attribute discard", routed_2(&attr(0xc0, 17, &[3, 1, 0, 0, 0xfc, 2])), discard(11, &[])).open_2(peer_open_2()),
+        Case::new("RFC 6793 §6 AS4_PATH with AS_CONFED_SEQUENCE: the segment discarded, the rest used", routed_2(&attr(0xc0, 17, &[3, 1, 0, 0, 0xfc, 3, 2, 1, 0, 0, 0xfc, 2])), Expect::Stay(vec![Revised { action: "segment-discard", subcode: 11, data: vec![] }])).open_2(peer_open_2()),
+        Case::new("RFC 6793 §6 AS4_PATH without an AS: attribute discard", routed_2(&attr(0xc0, 17, &[])), discard(11, &[])).open_2(peer_open_2()),
         Case::new("RFC 6793 §6 AS4_AGGREGATOR of 6 octets: attribute discard", routed_2(&attr(0xc0, 18, &[0xfc, 2, 198, 51, 100, 2])), discard(5, &[0xc0, 18, 6, 0xfc, 2, 198, 51, 100, 2])).open_2(peer_open_2()),
         // RFC 4271 §6.4 and §6.7: a NOTIFICATION is never answered with one.
         Case::new("§6.4 NOTIFICATION of an unknown code 99: closed without one", notification(99, 1, &[]), Expect::Close),
@@ -626,6 +637,9 @@ fn cases() -> Vec<Case> {
         // RFC 4271 §6.5, Hold Timer Expired: code 4, after the hold time (the peer's 3 s).
         Case::new("§6.5 silence in Established for the hold time", vec![], reset(4, 0, &[])).open(peer_open_hold(3)),
         Case::at("§6.5 silence in OpenConfirm for the hold time", OpenConfirm, vec![], reset(4, 0, &[])).open(peer_open_hold(3)),
+        // §4.2 hold time 0: no KEEPALIVE either way, the session stays (its bound in
+        // OpenConfirm, the 4-minute large hold timer, is tested on the FSM's clock).
+        Case::new("§4.2 hold time 0: Established without timers", vec![], stays()).open(peer_open_hold(0)),
         // RFC 4271 §6.6, Finite State Machine Error: code 5; RFC 6608 subcode by state, data the type.
         Case::at("RFC 6608 KEEPALIVE in OpenSent", OpenSent, keepalive.clone(), reset(5, 1, &[4])),
         Case::at("RFC 6608 UPDATE in OpenSent", OpenSent, routed(&[]), reset(5, 1, &[2])),
