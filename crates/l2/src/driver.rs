@@ -317,10 +317,16 @@ async fn run(
             () = sleep => announcer.handle(now(), Input::Timeout),
         };
         // One line per VIP while few are announced at once; a takeover of
-        // thousands says so in one line (each VIP at debug level).
-        // Periodic announcements are routine: at debug level only.
-        let announcing =
-            outputs.iter().filter(|o| matches!(o, Output::Announce { periodic: false, .. })).count();
+        // thousands says so in one line (each VIP at debug level). The
+        // repeats of a takeover's announcement and periodic ones are
+        // routine: at debug level only (a throttled node's watchers can ask
+        // for announcements again every few seconds).
+        let first_of_takeover =
+            |remaining: u32, periodic: bool| !periodic && remaining + 1 == config.announce.count;
+        let announcing = outputs
+            .iter()
+            .filter(|o| matches!(o, Output::Announce { remaining, periodic, .. } if first_of_takeover(*remaining, *periodic)))
+            .count();
         let one_by_one = announcing <= ANNOUNCEMENTS_LOGGED_ONE_BY_ONE;
         if !one_by_one {
             tracing::info!(vips = announcing, "announcing (each VIP at debug level)");
@@ -332,7 +338,7 @@ async fn run(
                     (iface, vip, frame, true)
                 }
                 Output::Announce { iface, vip, remaining, periodic, frame } => {
-                    if one_by_one && !periodic {
+                    if one_by_one && first_of_takeover(*remaining, *periodic) {
                         tracing::info!(interface = %iface, %vip, remaining, "announcing");
                     } else {
                         tracing::debug!(interface = %iface, %vip, remaining, "announcing");

@@ -12,6 +12,7 @@
 //! lab created. Needs root and the Debian packages listed by [`REQUIRED_BINARIES`].
 
 mod bird;
+mod cgroup;
 pub mod cmd;
 mod daemon;
 mod error;
@@ -33,6 +34,7 @@ pub use bird::{
     BIRD_BFD_PROTOCOL, Bird, BirdBfdNeighbor, BirdBfdSession, BirdConfig, BirdNeighbor, BirdProtocol,
     parse_bfd_sessions, parse_protocols,
 };
+pub use cgroup::{CpuLimit, Throttling};
 pub use daemon::ScratchDir;
 pub use error::{Error, Result};
 pub use frr::{FRR_DIR, Frr, FrrBfdPeer, FrrConfig, FrrNeighbor};
@@ -54,6 +56,7 @@ pub const REQUIRED_BINARIES: &[(&str, &str)] = &[
     ("ss", "iproute2"),
     ("ping", "iputils-ping"),
     ("sysctl", "procps"),
+    ("nsenter", "util-linux"),
     ("/usr/lib/frr/zebra", "frr"),
     ("/usr/lib/frr/bgpd", "frr"),
     ("/usr/lib/frr/bfdd", "frr"),

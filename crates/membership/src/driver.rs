@@ -338,6 +338,9 @@ impl Gossip {
         let (mut unauthenticated, mut strangers) =
             (self.membership.stats().unauthenticated, self.membership.stats().strangers);
         let mut last_refusal_log: Option<Instant> = None;
+        // A CPU limit can be set or changed while we run (a resized Pod).
+        let mut cpu_limit = tokio::time::interval(CPU_LIMIT_CHECK);
+        let mut stall_bound = None;
         self.perform().await;
         loop {
             let next_deadline = self.timers.first_key_value().map(|((at, _, _), _)| *at);
@@ -380,6 +383,18 @@ impl Gossip {
                         }
                         let timer = entry.remove();
                         self.membership.handle_timer(now, timer);
+                    }
+                }
+                _ = cpu_limit.tick() => {
+                    let bound = ferrolb_sys::cpu_quota::stall_bound();
+                    if bound != stall_bound {
+                        tracing::info!(
+                            node = %self.membership.id().name(),
+                            stall_bound_ms = bound.unwrap_or_default().as_millis(),
+                            "CPU limit: watchers allow this long a silence more before a takeover"
+                        );
+                        stall_bound = bound;
+                        self.membership.set_stall_bound(bound.unwrap_or_default());
                     }
                 }
                 command = commands.recv() => match command {
@@ -438,8 +453,8 @@ impl Gossip {
                     self.unresponsive.send_replace(silent);
                 }
                 Output::WatcherResumed(watcher) => {
-                    // A throttled process sees this many times a second: one line per 10 s.
-                    const WHY: &str = "a member watching us pings again after a silence";
+                    // A throttled process can see this every few seconds: one line per 10 s.
+                    const WHY: &str = "a member watching us held us unresponsive or lost us a while";
                     if self.resumed_logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
                         self.resumed_logged = Some(now());
                         tracing::info!(node = %node, %watcher, "{WHY} (more within 10 s at debug level)");
@@ -452,6 +467,9 @@ impl Gossip {
         }
     }
 }
+
+/// How often the process's CPU limit is read again.
+const CPU_LIMIT_CHECK: Duration = Duration::from_secs(5);
 
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {

@@ -175,8 +175,9 @@ pub enum Output {
     AliveChanged(BTreeSet<String>),
     /// The watched members that stopped answering changed; these are the new ones.
     UnresponsiveChanged(Unresponsive),
-    /// A member watching us pings again after a silence longer than its timeout: it
-    /// may have taken over what we lead and handed it back, so announce it again.
+    /// A member watching us held us unresponsive, or pings again after the
+    /// gossip could have declared us down: it may have taken over what we
+    /// lead and handed it back, so announce it again.
     WatcherResumed(SocketAddr),
 }
 
@@ -229,8 +230,12 @@ struct Heartbeat {
     unresponsive: Unresponsive,
     armed: bool,
     sequence: u64,
-    /// Who watches us (their reply address), and when their last ping came.
-    watchers: BTreeMap<SocketAddr, Instant>,
+    /// Who watches us (their reply address): when their last ping came,
+    /// and whether it said they held us unresponsive.
+    watchers: BTreeMap<SocketAddr, (Instant, bool)>,
+    /// How long this process may be stalled (a CPU limit's period), told
+    /// to our watchers in every answer.
+    stall_bound: Duration,
 }
 
 struct Watched {
@@ -241,6 +246,9 @@ struct Watched {
     /// keeps a watcher that was itself not scheduled for a while (its pings
     /// not sent, the answers waiting in its socket) from blaming the leader.
     unanswered: u32,
+    /// How long its CPU limit may stall it, as its last answer said: added
+    /// to its timeout (a silence that short is a throttled process, not a death).
+    stall_bound: Duration,
     /// How long it may be silent: `heartbeat_timeout`, doubled each time it
     /// answered again after being held unresponsive (a stall, not a death:
     /// a throttled leader), up to [`MAX_BACKOFF`] times; halved back after
@@ -261,6 +269,17 @@ const CALM: Duration = Duration::from_secs(30);
 /// Pings that must go unanswered (besides `heartbeat_timeout` passing) before
 /// a watched member is unresponsive.
 const MISSED_PINGS: u32 = 3;
+
+/// The top bit of a ping's sequence: the watcher holds us unresponsive (it
+/// may have taken over what we lead). Older speakers echo the sequence and
+/// answer as before.
+const HELD_UNRESPONSIVE: u64 = 1 << 63;
+
+/// An answer echoes the ping's sequence with bits 48 to 62 replaced by the
+/// answering member's stall bound in milliseconds (older speakers read only
+/// the name of an answer; a sequence never reaches 2^48).
+const STALL_SHIFT: u32 = 48;
+const STALL_MAX_MS: u64 = 0x7fff;
 
 /// What follows the seal: gossip, or a heartbeat ping or answer.
 const INNER_SWIM: u8 = 0;
@@ -441,6 +460,7 @@ impl Membership {
                     addr: *addr,
                     heard: now,
                     unanswered: 0,
+                    stall_bound: Duration::ZERO,
                     timeout: self.timing.heartbeat_timeout,
                     since: now,
                 });
@@ -451,6 +471,13 @@ impl Membership {
             self.heartbeat.armed = true;
             self.beat(now);
         }
+    }
+
+    /// How long a CPU limit may stall this process (see
+    /// `ferrolb_sys::cpu_quota`): its watchers wait that much longer before
+    /// they hold it unresponsive.
+    pub fn set_stall_bound(&mut self, bound: Duration) {
+        self.heartbeat.stall_bound = bound;
     }
 
     /// Watched members that have not answered within `heartbeat_timeout`
@@ -464,12 +491,14 @@ impl Membership {
             self.heartbeat.armed = false;
             return;
         }
-        self.heartbeat.sequence += 1;
+        self.heartbeat.sequence = (self.heartbeat.sequence + 1) & !HELD_UNRESPONSIVE;
         let own = self.swim.identity().addr().to_string();
-        for watched in self.heartbeat.watched.values_mut() {
+        for (name, watched) in &mut self.heartbeat.watched {
             watched.unanswered = watched.unanswered.saturating_add(1);
+            let held = self.heartbeat.unresponsive.contains_key(name);
+            let sequence = self.heartbeat.sequence | if held { HELD_UNRESPONSIVE } else { 0 };
             let mut message = vec![INNER_PING];
-            message.extend_from_slice(&self.heartbeat.sequence.to_be_bytes());
+            message.extend_from_slice(&sequence.to_be_bytes());
             message.extend_from_slice(own.as_bytes());
             self.outputs.push_back(Output::Send { to: watched.addr, datagram: self.seal.seal(&message) });
         }
@@ -479,32 +508,51 @@ impl Membership {
     }
 
     /// A ping: `SEQUENCE (8 octets) | reply address as text`; answered with our name.
+    ///
+    /// Whether the watcher may have taken over what we lead, so that we
+    /// announce it again ([`Output::WatcherResumed`]): when it starts saying
+    /// it holds us unresponsive (its heartbeat's verdict), or pings again
+    /// after a silence long enough for the gossip's verdict (it stopped
+    /// watching us: we were down to it). A shorter silence is a stall of one
+    /// of us — a throttled process, tens of milliseconds — and no news: the
+    /// watcher's flag says whether it acted on it.
     fn answer_ping(&mut self, now: Instant, message: &[u8]) {
-        let Some(to) = message
-            .get(8..)
-            .and_then(|a| std::str::from_utf8(a).ok())
-            .and_then(|a| a.parse::<SocketAddr>().ok())
-        else {
+        let (Some(sequence), Some(to)) = (
+            message.get(..8).and_then(|s| s.try_into().ok()).map(u64::from_be_bytes),
+            message
+                .get(8..)
+                .and_then(|a| std::str::from_utf8(a).ok())
+                .and_then(|a| a.parse::<SocketAddr>().ok()),
+        ) else {
             self.stats.malformed += 1;
             return;
         };
+        let held = sequence & HELD_UNRESPONSIVE != 0;
         let forget = self.timing.unconfirmed_limit * 5;
+        let verdict = self.timing.probe_rtt + self.timing.suspect_to_down_after;
         let watchers = &mut self.heartbeat.watchers;
-        watchers.retain(|_, last| now.saturating_duration_since(*last) < forget);
-        if let Some(last) = watchers.insert(to, now)
-            && now.saturating_duration_since(last) > self.timing.heartbeat_timeout
-        {
+        watchers.retain(|_, (last, _)| now.saturating_duration_since(*last) < forget);
+        let resumed = match watchers.insert(to, (now, held)) {
+            Some((last, was_held)) => (held && !was_held) || now.saturating_duration_since(last) > verdict,
+            None => held,
+        };
+        if resumed {
             self.outputs.push_back(Output::WatcherResumed(to));
         }
+        let stall = (self.heartbeat.stall_bound.as_millis() as u64).min(STALL_MAX_MS);
+        let echo = (sequence & ((1 << STALL_SHIFT) - 1)) | stall << STALL_SHIFT;
         let mut answer = vec![INNER_ACK];
-        answer.extend_from_slice(&message[..8]);
+        answer.extend_from_slice(&echo.to_be_bytes());
         answer.extend_from_slice(self.swim.identity().name().as_bytes());
         self.outputs.push_back(Output::Send { to, datagram: self.seal.seal(&answer) });
     }
 
     /// An answer: `SEQUENCE (8 octets) | name`.
     fn heard(&mut self, now: Instant, message: &[u8]) {
-        let Some(name) = message.get(8..).and_then(|n| std::str::from_utf8(n).ok()) else {
+        let (Some(echo), Some(name)) = (
+            message.get(..8).and_then(|s| s.try_into().ok()).map(u64::from_be_bytes),
+            message.get(8..).and_then(|n| std::str::from_utf8(n).ok()),
+        ) else {
             self.stats.malformed += 1;
             return;
         };
@@ -513,6 +561,7 @@ impl Membership {
         if let Some(watched) = self.heartbeat.watched.get_mut(name) {
             watched.heard = now;
             watched.unanswered = 0;
+            watched.stall_bound = Duration::from_millis((echo >> STALL_SHIFT) & STALL_MAX_MS);
             if false_alarm {
                 watched.timeout = (watched.timeout * 2).min(base * MAX_BACKOFF);
                 watched.since = now;
@@ -532,7 +581,7 @@ impl Membership {
             .iter()
             .filter(|(name, w)| {
                 let silent = now.saturating_duration_since(w.heard);
-                silent > w.timeout
+                silent > w.timeout + w.stall_bound
                     && w.unanswered > MISSED_PINGS
                     && !(self.alive.contains(*name) && silent > timing.unconfirmed_limit)
             })

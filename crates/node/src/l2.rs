@@ -79,7 +79,8 @@ struct Gossiping {
     alive: watch::Receiver<BTreeSet<String>>,
     /// The leaders we watch that stopped answering our pings, with their last answer.
     unresponsive: watch::Receiver<Unresponsive>,
-    /// Bumped when a member watching us pings again after a silence.
+    /// Bumped when a member watching us may have taken over what we lead
+    /// (see [`ferrolb_membership::Output::WatcherResumed`]).
     resumed: watch::Receiver<u64>,
     /// The Nodes (and addresses) the gossip admits as members.
     admitted: Admitted,

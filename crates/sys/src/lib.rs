@@ -4,6 +4,7 @@
 //! [`usage`]'s call to `getrusage` and [`allocator`]'s calls to mimalloc.
 
 pub mod allocator;
+pub mod cpu_quota;
 pub mod md5;
 pub mod packet;
 pub mod usage;

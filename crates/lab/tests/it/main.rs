@@ -4,6 +4,7 @@
 
 mod bgp;
 mod captures;
+mod cgroup;
 mod keepalived;
 mod mrt;
 mod netns;

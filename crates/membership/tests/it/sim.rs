@@ -392,6 +392,36 @@ fn a_watched_member_that_stalls_again_and_again_is_given_longer_each_time() {
     assert!(took < Duration::from_millis(100), "{took:?}");
 }
 
+/// A leader under a CPU limit tells its watchers how long it may be stalled
+/// (one CFS period): a 60 ms stall raises no alarm, a death still does, that
+/// much later.
+#[test]
+fn a_leader_under_a_cpu_limit_is_given_its_stall_bound_more() {
+    let mut lan = Lan::with_nodes(3, 17);
+    lan.run_for(Duration::from_secs(1));
+    lan.node_mut("node1").membership.set_stall_bound(Duration::from_millis(100));
+    let now = lan.now;
+    lan.node_mut("node2").membership.watch(now, &names(&["node1"]));
+    let at = lan.names["node2"];
+    lan.perform(at);
+    lan.run_for(Duration::from_millis(100));
+    let (from, to) = (lan.names["node1"], lan.names["node2"]);
+    lan.cut.insert((from, to));
+    let alarm = lan.run_until(Duration::from_millis(60), |lan| {
+        lan.node("node2").membership.unresponsive().contains_key("node1")
+    });
+    assert_eq!(alarm, None, "a stall within the bound is no alarm");
+    lan.cut.clear();
+    lan.run_for(Duration::from_millis(100));
+    lan.crash("node1");
+    let took = lan
+        .run_until(Duration::from_secs(1), |lan| {
+            lan.node("node2").membership.unresponsive().contains_key("node1")
+        })
+        .expect("a dead leader is unresponsive");
+    assert!(took > Duration::from_millis(100) && took < Duration::from_millis(200), "{took:?}");
+}
+
 #[test]
 fn a_leader_hears_when_its_watcher_pings_again_after_a_silence() {
     let mut lan = Lan::with_nodes(3, 11);
@@ -410,6 +440,33 @@ fn a_leader_hears_when_its_watcher_pings_again_after_a_silence() {
     lan.run_for(Duration::from_millis(50));
     assert_eq!(lan.node("node1").resumed, 1, "node2 may have taken over and handed back");
     assert!(lan.node("node2").membership.unresponsive().is_empty());
+}
+
+/// A watcher that stops pinging for a moment (itself stalled, or briefly
+/// not watching) did not act on it: no announcements again. One that stops
+/// for longer than the gossip needs to declare the leader down may have.
+#[test]
+fn a_short_silence_of_a_watcher_that_held_nothing_is_no_news() {
+    let mut lan = Lan::with_nodes(3, 11);
+    lan.run_for(Duration::from_secs(1));
+    let at = lan.names["node2"];
+    for (pause, resumed) in [(100, 0), (120, 0), (1000, 1)] {
+        let now = lan.now;
+        lan.node_mut("node2").membership.watch(now, &names(&["node1"]));
+        lan.perform(at);
+        lan.run_for(Duration::from_millis(200));
+        let now = lan.now;
+        lan.node_mut("node2").membership.watch(now, &names(&[]));
+        lan.perform(at);
+        let before = lan.node("node1").resumed;
+        lan.run_for(Duration::from_millis(pause));
+        let now = lan.now;
+        lan.node_mut("node2").membership.watch(now, &names(&["node1"]));
+        lan.perform(at);
+        lan.run_for(Duration::from_millis(100));
+        assert_eq!(lan.node("node1").resumed - before, resumed, "after {pause} ms without pings");
+        assert!(lan.node("node2").membership.unresponsive().is_empty());
+    }
 }
 
 #[test]

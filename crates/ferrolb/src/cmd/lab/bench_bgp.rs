@@ -142,19 +142,20 @@ struct Change {
 
 /// Runs every size with every speaker; prints the table.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    if let Some(reason) = ferrolb_lab::missing_requirements(&[
-        "ip",
-        "/usr/lib/frr/zebra",
-        "/usr/lib/frr/bgpd",
-        "vtysh",
-        "bird",
-        "birdc",
-        "gobgpd",
-        "gobgp",
-        "tcpdump",
-    ]) {
-        anyhow::bail!("the BGP benchmark cannot run here: {reason}");
-    }
+    super::require(
+        "the BGP benchmark",
+        &[
+            "ip",
+            "/usr/lib/frr/zebra",
+            "/usr/lib/frr/bgpd",
+            "vtysh",
+            "bird",
+            "birdc",
+            "gobgpd",
+            "gobgp",
+            "tcpdump",
+        ],
+    )?;
     let exe = std::env::current_exe().context("cannot find the ferrolb binary")?;
     let cap = Duration::from_secs(args.cap_secs);
     let mut rows = Vec::new();

@@ -207,17 +207,10 @@ impl Series {
 
 /// Runs every case `runs` times; prints the table.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    if let Some(reason) = ferrolb_lab::missing_requirements(&[
-        "ip",
-        "/usr/lib/frr/zebra",
-        "/usr/lib/frr/bgpd",
-        "/usr/lib/frr/bfdd",
-        "vtysh",
-        "bird",
-        "birdc",
-    ]) {
-        anyhow::bail!("the BGP failover benchmark cannot run here: {reason}");
-    }
+    super::require(
+        "the BGP failover benchmark",
+        &["ip", "/usr/lib/frr/zebra", "/usr/lib/frr/bgpd", "/usr/lib/frr/bfdd", "vtysh", "bird", "birdc"],
+    )?;
     anyhow::ensure!(args.runs > 0, "--runs must be at least 1");
     anyhow::ensure!(args.hold_time >= 3, "--hold-time must be at least 3 (seconds), as BGP requires");
     let exe = std::env::current_exe().context("cannot find the ferrolb binary")?;

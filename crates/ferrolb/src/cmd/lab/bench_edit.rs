@@ -83,15 +83,10 @@ impl Measured {
 
 /// Runs every shape at every size; prints the table.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    if let Some(reason) = ferrolb_lab::missing_requirements(&[
-        "ip",
-        "/usr/lib/frr/zebra",
-        "/usr/lib/frr/bgpd",
-        "vtysh",
-        "tcpdump",
-    ]) {
-        anyhow::bail!("the edit benchmark cannot run here: {reason}");
-    }
+    super::require(
+        "the edit benchmark",
+        &["ip", "/usr/lib/frr/zebra", "/usr/lib/frr/bgpd", "vtysh", "tcpdump"],
+    )?;
     let exe = std::env::current_exe().context("cannot find the ferrolb binary")?;
     let shapes: Vec<Shape> = if args.shapes.is_empty() {
         Shape::ALL.into_iter().filter(|s| runs(*s)).collect()

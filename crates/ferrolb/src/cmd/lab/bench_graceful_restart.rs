@@ -108,16 +108,10 @@ struct Round {
 
 /// Runs every case `runs` times; prints the table.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    if let Some(reason) = ferrolb_lab::missing_requirements(&[
-        "ip",
-        "/usr/lib/frr/zebra",
-        "/usr/lib/frr/bgpd",
-        "vtysh",
-        "bird",
-        "birdc",
-    ]) {
-        anyhow::bail!("the graceful restart benchmark cannot run here: {reason}");
-    }
+    super::require(
+        "the graceful restart benchmark",
+        &["ip", "/usr/lib/frr/zebra", "/usr/lib/frr/bgpd", "vtysh", "bird", "birdc"],
+    )?;
     anyhow::ensure!(args.runs > 0, "--runs must be at least 1");
     let exe = std::env::current_exe().context("cannot find the ferrolb binary")?;
     let mut rounds: Vec<(Shape, Case, Vec<Round>)> = args

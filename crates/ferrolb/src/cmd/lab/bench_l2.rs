@@ -126,9 +126,7 @@ impl Series {
 
 /// Runs every setup `runs` times; prints the table.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    if let Some(reason) = ferrolb_lab::missing_requirements(&["ip", "python3", "keepalived"]) {
-        anyhow::bail!("the L2 failover benchmark cannot run here: {reason}");
-    }
+    super::require("the L2 failover benchmark", &["ip", "python3", "keepalived"])?;
     anyhow::ensure!(args.runs > 0, "--runs must be at least 1");
     anyhow::ensure!((1..=1000).contains(&args.interval_ms), "--interval-ms must be 1 to 1000");
     let exe = std::env::current_exe().context("cannot find the ferrolb binary")?;

@@ -100,3 +100,12 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Bench { target: Bench::PlanOnce(args) } => bench_plan::once(&args),
     }
 }
+
+/// Fails, saying what is missing (root, binaries with their Debian package),
+/// when `what` cannot run here.
+fn require(what: &str, binaries: &[&str]) -> anyhow::Result<()> {
+    match ferrolb_lab::missing_requirements(binaries) {
+        Some(reason) => anyhow::bail!("{what} cannot run here: {reason}"),
+        None => Ok(()),
+    }
+}

@@ -12,6 +12,10 @@ pub(super) enum Fault {
     Kill { node: usize, down: Duration },
     /// SIGSTOP for `paused` (a throttled or swapped process), then SIGCONT.
     Stop { node: usize, paused: Duration },
+    /// Every node under a CPU limit of `millicores` (100m: a namespace's
+    /// LimitRange default; CFS throttling stalls a process that used its
+    /// share for the rest of a 100 ms period) for `lasting`.
+    CpuLimit { millicores: u64, lasting: Duration },
     /// The node's link to the segment down for `down`, then up.
     LinkFlap { node: usize, down: Duration },
     /// FRR stopped and started again.
@@ -35,7 +39,7 @@ impl Fault {
         let ms = |rng: &mut Rng, low: u64, high: u64| {
             Duration::from_millis(low + rng.below((high - low) as usize) as u64)
         };
-        match rng.below(10) {
+        match rng.below(11) {
             0 => Fault::Kill { node, down: ms(rng, 500, 3000) },
             // Short enough for the gossip to keep it (a runner-up takes over
             // and hands back), and long enough for its verdict.
@@ -47,6 +51,7 @@ impl Fault {
             6 => Fault::RemoveServices(1 + rng.below(10)),
             7 => Fault::MoveService,
             8 => Fault::InvalidEdit { lasting: ms(rng, 1000, 3000) },
+            9 => Fault::CpuLimit { millicores: [100, 50, 20][rng.below(3)], lasting: ms(rng, 5000, 15_000) },
             _ => Fault::TruncatedState { node },
         }
     }
@@ -58,6 +63,9 @@ impl Fault {
                 format!("SIGKILL node{}, restart after {} ms", node + 1, down.as_millis())
             }
             Fault::Stop { node, paused } => format!("SIGSTOP node{} for {} ms", node + 1, paused.as_millis()),
+            Fault::CpuLimit { millicores, lasting } => {
+                format!("every node under {millicores}m CPU for {} ms", lasting.as_millis())
+            }
             Fault::LinkFlap { node, down } => {
                 format!("link of node{} down for {} ms", node + 1, down.as_millis())
             }
@@ -81,5 +89,35 @@ impl Fault {
             | Fault::TruncatedState { node } => Some(*node),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kind of a fault, a short SIGSTOP apart from a long one.
+    fn kind(fault: &Fault) -> String {
+        match fault {
+            Fault::Stop { paused, .. } if *paused < Duration::from_secs(1) => "short stop".to_owned(),
+            other => format!("{:?}", std::mem::discriminant(other)),
+        }
+    }
+
+    /// The CI run (tests/it/chaos.rs) relies on it: between them, the first
+    /// eight faults of its two seeds are every kind of fault.
+    #[test]
+    fn the_ci_seeds_draw_every_kind_of_fault() {
+        let draws = |seed| {
+            let mut rng = Rng::new(seed);
+            (0..8).map(|_| kind(&Fault::draw(&mut rng, 3))).collect::<Vec<_>>()
+        };
+        let seen: std::collections::BTreeSet<String> = [1, 70].into_iter().flat_map(draws).collect();
+        let every: std::collections::BTreeSet<String> = {
+            let mut rng = Rng::new(1);
+            (0..10_000).map(|_| kind(&Fault::draw(&mut rng, 3))).collect()
+        };
+        assert_eq!(every.len(), 11);
+        assert_eq!(seen, every);
     }
 }

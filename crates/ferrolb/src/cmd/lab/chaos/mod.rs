@@ -1,15 +1,20 @@
 //! `ferrolb lab chaos`: nodes running `ferrolb run`, a real FRR router and
-//! a client in network namespaces, a thousand VIPs in L2 and BGP mode, and
-//! a seeded random loop of faults (SIGKILL and restart, SIGSTOP, a link
-//! down, FRR restarted, Services added, removed and moved, a file that does
-//! not validate, a truncated state file). After each fault, observers that
-//! are not ferrolb check the invariants:
-//! - every L2 VIP is answered by exactly one MAC, a node's, as the client
-//!   hears it (ARP and NDP); while a node is down, every VIP is answered again
-//!   by the others;
-//! - the router holds a path from every node for every BGP VIP, and no other;
-//! - every node gives every Service the same addresses, and a Service keeps
-//!   its addresses across restarts and faults unless the file moved it;
+//! a client in network namespaces, a thousand VIPs of every shape a user has
+//! (L2 over IPv4 and IPv6, L2 and BGP restricted to some nodes by
+//! nodeSelectors, Services sharing a requested address, BGP from every
+//! node), and a seeded random loop of faults (SIGKILL and restart, SIGSTOP,
+//! every node under a 100m CPU limit, a link down, FRR restarted, Services
+//! added, removed and moved, a file that does not validate, a truncated
+//! state file). After each fault, observers that are not ferrolb check the
+//! invariants:
+//! - every L2 VIP is answered by exactly one MAC, of a node its
+//!   advertisement selects, as the client hears it (ARP and NDP); while a
+//!   node is down, every VIP is answered again by the others;
+//! - the router holds a path from every node selected for every BGP VIP,
+//!   and no other;
+//! - every node gives every Service the same addresses, Services sharing
+//!   one hold the address they requested, and a Service keeps its addresses
+//!   across restarts and faults unless the file moved it;
 //! - no panic; open files and memory stay flat.
 //!
 //! It prints each fault with how long VIPs were answered twice, how long the
@@ -102,6 +107,8 @@ struct Record {
     answered_again: Option<Duration>,
     /// Time until every invariant held again, from the end of the fault.
     settled: Duration,
+    /// What else the fault showed (the CPU limit's counts).
+    note: Option<String>,
 }
 
 /// The running lab; dropping it stops every process and removes every namespace.
@@ -123,6 +130,8 @@ struct Lab {
     doubled_longest: Option<Duration>,
     /// What the last L2 observation saw, for a broken invariant's message.
     l2_seen: String,
+    /// Who answered each L2 VIP at the last observation.
+    l2_answers: BTreeMap<IpAddr, BTreeSet<String>>,
 }
 
 impl Drop for Lab {
@@ -138,15 +147,10 @@ impl Drop for Lab {
 
 /// Runs the chaos loop.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    if let Some(reason) = ferrolb_lab::missing_requirements(&[
-        "ip",
-        "/usr/lib/frr/zebra",
-        "/usr/lib/frr/bgpd",
-        "vtysh",
-        "python3",
-    ]) {
-        anyhow::bail!("the chaos lab cannot run here: {reason}");
-    }
+    super::require(
+        "the chaos lab",
+        &["ip", "/usr/lib/frr/zebra", "/usr/lib/frr/bgpd", "vtysh", "python3", "nsenter"],
+    )?;
     let exe = std::env::current_exe().context("cannot find the ferrolb binary")?;
     let settle = Duration::from_secs(args.settle_secs);
     println!(
@@ -157,10 +161,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let started = lab.settle(settle).context("the lab did not settle before the first fault")?;
     println!("settled in {} ms: every invariant holds", started.as_millis());
     lab.note_resources();
-    let mut rng = Rng::new(args.seed);
+    // The faults of a seed do not depend on the edits' draws.
+    let (mut faults, mut rng) = (Rng::new(args.seed), Rng::new(!args.seed));
     let mut records = Vec::new();
     for n in 1..=args.faults {
-        let fault = Fault::draw(&mut rng, lab.nodes.len());
+        let fault = Fault::draw(&mut faults, lab.nodes.len());
         println!("fault {n}/{}: {}", args.faults, fault.describe());
         match lab.inject(&fault, &mut rng, settle) {
             Ok(record) => records.push(record),
@@ -205,6 +210,9 @@ fn print_records(records: &[Record]) {
             ms(r.answered_again),
             r.settled.as_millis()
         );
+        if let Some(note) = &r.note {
+            println!("     {note}");
+        }
     }
 }
 
@@ -230,6 +238,7 @@ impl Lab {
             doubled_since: None,
             doubled_longest: None,
             l2_seen: String::new(),
+            l2_answers: BTreeMap::new(),
         };
         lab.write_file(&lab.cluster.render())?;
         for i in 0..nodes {
@@ -287,15 +296,32 @@ impl Lab {
         }
     }
 
-    /// The addresses of the Services of `kind`, as they were last agreed.
-    fn vips(&self, kind: Kind) -> Vec<IpAddr> {
+    /// The addresses of the Services of `kind`, as they were last agreed
+    /// (a shared one once).
+    fn vips(&self, kind: Kind) -> BTreeSet<IpAddr> {
         self.cluster.of(kind).filter_map(|s| self.assigned.get(s)).flatten().copied().collect()
     }
 
+    /// Each VIP of the kinds `bgp` says, with the nodes that may announce
+    /// it: those its advertisement selects, less the one `down`.
+    fn expected(&self, bgp: bool, down: Option<usize>) -> BTreeMap<IpAddr, BTreeSet<usize>> {
+        let nodes = self.nodes.len();
+        Kind::ALL
+            .into_iter()
+            .filter(|kind| kind.is_bgp() == bgp)
+            .flat_map(|kind| {
+                let eligible: BTreeSet<usize> = kind.eligible(nodes).filter(|i| Some(*i) != down).collect();
+                self.vips(kind).into_iter().map(move |vip| (vip, eligible.clone()))
+            })
+            .collect()
+    }
+
     /// Asks the client who answers for every L2 VIP; notes two answers.
-    /// Whether every VIP is answered by exactly one MAC, of a node not in `down`.
+    /// Whether every VIP is answered by exactly one MAC, of a node its
+    /// advertisement selects, not `down`.
     fn l2_answered(&mut self, down: Option<usize>) -> anyhow::Result<bool> {
-        let vips = [self.vips(Kind::L2V4), self.vips(Kind::L2V6)].concat();
+        let expected = self.expected(false, down);
+        let vips: Vec<IpAddr> = expected.keys().copied().collect();
         let answers = observe::l2_answers(&self.topology.client, &vips)?;
         let doubled = answers.values().any(|macs| macs.len() > 1);
         match (doubled, self.doubled_since) {
@@ -307,34 +333,46 @@ impl Lab {
             }
             _ => {}
         }
-        let live: BTreeSet<&String> =
-            self.macs.iter().enumerate().filter(|(i, _)| Some(*i) != down).map(|(_, m)| m).collect();
-        let wrong: Vec<(&IpAddr, Option<&BTreeSet<String>>)> = vips
+        let macs = &self.macs;
+        let wrong: Vec<(&IpAddr, Option<&BTreeSet<String>>)> = expected
             .iter()
-            .map(|vip| (vip, answers.get(vip)))
-            .filter(|(_, macs)| !macs.is_some_and(|m| m.len() == 1 && m.iter().all(|m| live.contains(m))))
+            .map(|(vip, eligible)| (vip, eligible, answers.get(vip)))
+            .filter(|(_, eligible, answered)| {
+                !answered.is_some_and(|m| {
+                    m.len() == 1 && m.iter().all(|m| eligible.iter().any(|i| macs[*i] == *m))
+                })
+            })
+            .map(|(vip, _, answered)| (vip, answered))
             .collect();
         self.l2_seen = match wrong.first() {
             None => format!("all {} L2 VIPs answered by one node", vips.len()),
-            Some((vip, macs)) => format!(
-                "{} of {} L2 VIPs not answered by exactly one live node, e.g. {vip}: {:?} (nodes' MACs {:?})",
+            Some((vip, answered)) => format!(
+                "{} of {} L2 VIPs not answered by exactly one live node it may be, e.g. {vip}: {:?} (may be nodes {:?}; nodes' MACs {:?})",
                 wrong.len(),
                 vips.len(),
-                macs,
+                answered,
+                expected[vip].iter().map(|i| format!("node{}", i + 1)).collect::<Vec<_>>(),
                 self.macs
             ),
         };
-        Ok(wrong.is_empty())
+        let settled = wrong.is_empty();
+        self.l2_answers = answers;
+        Ok(settled)
     }
 
-    /// Whether the router holds a path from every node for every BGP VIP, and no other route of the pool.
+    /// Whether the router holds a path from every node selected for every
+    /// BGP VIP, and no other route of the pools.
     fn bgp_converged(&self) -> anyhow::Result<bool> {
         let Some(frr) = &self.frr else { return Ok(false) };
         let paths = observe::bgp_paths(frr)?;
-        let every: BTreeSet<String> = self.topology.nodes.iter().map(|n| n.ipv4.to_string()).collect();
-        let expected: BTreeSet<IpAddr> = self.vips(Kind::Bgp).into_iter().collect();
-        let held: BTreeSet<IpAddr> = paths.keys().copied().collect();
-        Ok(held == expected && expected.iter().all(|vip| paths[vip] == every))
+        let expected: BTreeMap<IpAddr, BTreeSet<String>> = self
+            .expected(true, None)
+            .into_iter()
+            .map(|(vip, nodes)| {
+                (vip, nodes.iter().map(|i| self.topology.nodes[*i].ipv4.to_string()).collect())
+            })
+            .collect();
+        Ok(paths == expected)
     }
 
     /// Whether every node gives every Service of the file the same
@@ -362,6 +400,14 @@ impl Lab {
         let agreed =
             views.iter().all(|v| *v == views[0]) && views[0].keys().collect::<BTreeSet<_>>() == services;
         if agreed {
+            for (name, ips) in &views[0] {
+                if let Some(requested) = self.cluster.requested(name) {
+                    anyhow::ensure!(
+                        *ips == BTreeSet::from([requested]),
+                        "Service {name} has {ips:?}, not the address {requested} it requested to share"
+                    );
+                }
+            }
             self.assigned = views.swap_remove(0);
             self.changing.clear();
         }
@@ -413,6 +459,7 @@ impl Lab {
         self.doubled_longest = None;
         self.doubled_since = None;
         let mut answered_again = None;
+        let mut note = None;
         match fault {
             Fault::Kill { node, down } => {
                 let killed = Instant::now();
@@ -425,6 +472,9 @@ impl Lab {
                 self.signal(*node, "-STOP");
                 self.watch(*paused)?;
                 self.signal(*node, "-CONT");
+            }
+            Fault::CpuLimit { millicores, lasting } => {
+                note = Some(self.cpu_limited(*millicores, *lasting, rng)?)
             }
             Fault::LinkFlap { node, down } => {
                 let port = self.topology.nodes[*node].port.clone();
@@ -485,7 +535,74 @@ impl Lab {
         if fault.node().is_some() {
             self.note_resources();
         }
-        Ok(Record { fault: fault.describe(), doubled: self.doubled_longest, answered_again, settled })
+        Ok(Record { fault: fault.describe(), doubled: self.doubled_longest, answered_again, settled, note })
+    }
+
+    /// Every node under a CPU limit of `millicores` for `lasting`, with a Service added
+    /// every 500 ms (work that makes the limit bite: an idle speaker uses
+    /// far less), the L2 answers watched meanwhile; what the limit did, in
+    /// counts: the periods the nodes were stalled in, the L2 VIPs another
+    /// node answered meanwhile, the announcements the client heard and the
+    /// info lines logged.
+    fn cpu_limited(&mut self, millicores: u64, lasting: Duration, rng: &mut Rng) -> anyhow::Result<String> {
+        // One limit per node, as each speaker Pod has its own. A Pod has it
+        // from its start: wait until the nodes have read it (they look every
+        // 5 s) and the announcements of the last fault's takeovers are over
+        // (five, 1.1 s apart), so that what the client hears is the limit's doing.
+        let mut limits = Vec::new();
+        for (i, pid) in self.nodes.iter().enumerate().filter_map(|(i, n)| Some((i, n.pid?))) {
+            let limit = ferrolb_lab::CpuLimit::new(&format!("chaos-node{}", i + 1), millicores)?;
+            limit.add(pid)?;
+            limits.push(limit);
+        }
+        std::thread::sleep(Duration::from_secs(6));
+        self.l2_answered(None)?;
+        let before = self.l2_answers.clone();
+        let lines_before = self.info_lines();
+        let throttled_before: Vec<ferrolb_lab::Throttling> =
+            limits.iter().map(ferrolb_lab::CpuLimit::throttling).collect::<Result<_, _>>()?;
+        let listener = observe::Announcements::count(&self.topology.client, lasting)?;
+        let end = Instant::now() + lasting;
+        let mut moved = BTreeSet::new();
+        let mut next_edit = Instant::now();
+        while Instant::now() < end {
+            if Instant::now() >= next_edit {
+                // Added only: a new Service's address is none of `before`'s.
+                let added = self.cluster.add_some(1, rng);
+                self.changing.extend(added);
+                self.write_file(&self.cluster.render())?;
+                next_edit += Duration::from_millis(500);
+            }
+            self.l2_answered(None)?;
+            moved.extend(
+                self.l2_answers
+                    .iter()
+                    .filter(|(vip, macs)| before.get(*vip).is_some_and(|b| !b.is_superset(macs)))
+                    .map(|(vip, _)| *vip),
+            );
+        }
+        let mut stalled = ferrolb_lab::Throttling::default();
+        for (limit, before) in limits.iter().zip(throttled_before) {
+            let now = limit.throttling()?;
+            stalled.periods += now.periods - before.periods;
+            stalled.throttled += now.throttled - before.throttled;
+            stalled.stalled += now.stalled - before.stalled;
+        }
+        drop(limits);
+        Ok(format!(
+            "nodes stalled in {} of {} periods ({} ms in all); {} L2 VIPs answered by another node meanwhile; {} announcements heard; {} info lines logged",
+            stalled.throttled,
+            stalled.periods,
+            stalled.stalled.as_millis(),
+            moved.len(),
+            listener.heard()?,
+            self.info_lines() - lines_before
+        ))
+    }
+
+    /// Info lines the nodes logged so far (every run).
+    fn info_lines(&self) -> usize {
+        self.logs().iter().map(|(_, log)| log.lines().filter(|l| l.contains(" INFO ")).count()).sum()
     }
 
     /// A Service added and one removed every 100 ms for `during` (the

@@ -97,6 +97,54 @@ pub(super) fn l2_answers(
     Ok(answers)
 }
 
+/// Counts, from the client's interface, what the nodes announce unasked for
+/// a number of seconds: gratuitous ARP (sender and target address the same)
+/// and unsolicited Neighbor Advertisements (Solicited flag clear); prints the count.
+const LISTENER: &str = r#"
+import socket, sys, time
+iface, secs = sys.argv[1], float(sys.argv[2])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)
+s.bind((iface, 0))
+s.settimeout(0.05)
+count = 0
+end = time.monotonic() + secs
+while time.monotonic() < end:
+    try:
+        frame = s.recv(2048)
+    except socket.timeout:
+        continue
+    kind = frame[12:14]
+    if kind == b"\x08\x06" and frame[28:32] == frame[38:42]:
+        count += 1
+    elif kind == b"\x86\xdd" and frame[20] == 58 and frame[54] == 136 and not frame[58] & 0x40:
+        count += 1
+print(count)
+"#;
+
+/// The client counting the nodes' unasked announcements (see [`LISTENER`]).
+pub(super) struct Announcements(std::process::Child);
+
+impl Announcements {
+    /// Starts counting on the client for `during`.
+    pub(super) fn count(client: &Netns, during: std::time::Duration) -> anyhow::Result<Announcements> {
+        let child = client
+            .command("python3")
+            .args(["-c", LISTENER, "eth0", &during.as_secs_f64().to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("starting the announcement listener")?;
+        Ok(Announcements(child))
+    }
+
+    /// How many it heard, once its time is over.
+    pub(super) fn heard(self) -> anyhow::Result<u64> {
+        let out = self.0.wait_with_output().context("the announcement listener")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.trim().parse().with_context(|| format!("the announcement listener said {text:?}"))
+    }
+}
+
 /// The BGP paths the router holds: prefix address → the peers it came from.
 pub(super) fn bgp_paths(frr: &Frr) -> anyhow::Result<BTreeMap<IpAddr, BTreeSet<String>>> {
     let rib = frr.bgp_ipv4_unicast()?;

@@ -55,17 +55,11 @@ pub struct Args {
 
 /// Runs the demo.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    if let Some(reason) = ferrolb_lab::missing_requirements(&[
-        "ip",
-        "/usr/lib/frr/zebra",
-        "/usr/lib/frr/bgpd",
-        "vtysh",
-        "python3",
-        "curl",
-        "arping",
-    ]) {
-        anyhow::bail!("the demo cannot run here: {reason} (./scripts/demo installs what is missing)");
-    }
+    super::require(
+        "the demo",
+        &["ip", "/usr/lib/frr/zebra", "/usr/lib/frr/bgpd", "vtysh", "python3", "curl", "arping"],
+    )
+    .map_err(|e| anyhow::anyhow!("{e} (./scripts/demo installs what is missing)"))?;
     // Before anything is built: a missing control plane is a message, not a half-built lab.
     let tools = args.kubernetes.then(kubernetes::tools).transpose()?;
     catch_interrupts();
