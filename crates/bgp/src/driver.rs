@@ -85,7 +85,7 @@ use tracing::{debug, info, warn};
 use crate::fsm::{Keep, Negotiated, SessionConfig, State, Timer};
 use crate::message::{
     Capability, DecodeContext, EncodeContext, HEADER_LEN, MAX_MESSAGE_LEN, Message, MpReach, Notification,
-    RouteRefresh, Update, message_len,
+    RouteRefresh, Update, message_len, refresh_subtype,
 };
 use crate::next_hop::NextHops;
 use crate::peer::{Peer, PeerInput, PeerOutput, Slot};
@@ -816,7 +816,15 @@ impl PeerTask {
             }
             return;
         }
+        let enhanced = self.established.as_ref().is_some_and(|n| n.enhanced_route_refresh);
         match refreshed(&self.rib, &refresh, &families) {
+            // RFC 7313 §4: with enhanced route refresh the routes go between BoRR and
+            // EoRR, so that the peer can drop what it had and we did not send again.
+            Some(changes) if enhanced => {
+                self.send(&Message::RouteRefresh(RouteRefresh::begin(refresh.family))).await;
+                self.send_changes(&changes).await;
+                self.send(&Message::RouteRefresh(RouteRefresh::end(refresh.family))).await;
+            }
             Some(changes) => self.send_changes(&changes).await,
             None => {
                 debug!(peer = %self.spec.name, ?refresh, "ROUTE-REFRESH ignored: a family not negotiated, or not a request")
@@ -1244,14 +1252,16 @@ async fn recv(incoming: &mut Option<mpsc::Receiver<TcpStream>>) -> Option<TcpStr
 
 /// What a ROUTE-REFRESH asks to be sent again (RFC 2918 §4): the routes of
 /// its family alone. `None` (ignored) for a family the session did not
-/// negotiate, and for a message that is not a request (RFC 7313's BoRR and
-/// EoRR subtypes, which we never negotiate).
+/// negotiate, and for a message that is not a request: a BoRR or EoRR from the
+/// peer changes nothing, since ferrolb stores no route it receives (there is no
+/// Adj-RIB-In to mark stale or purge, RFC 7313 §4), and subtypes 3 to 255 are
+/// ignored (RFC 7313 §5).
 fn refreshed(
     rib: &AdjRibOut<IpNet, RouteAttributes>,
     refresh: &RouteRefresh,
     negotiated: &[AfiSafi],
 ) -> Option<Changes<IpNet, RouteAttributes>> {
-    if refresh.subtype != 0 || !negotiated.contains(&refresh.family) {
+    if refresh.subtype != refresh_subtype::REQUEST || !negotiated.contains(&refresh.family) {
         return None;
     }
     // IPv4 routes keep AFI 1 when they ride an IPv6 session (RFC 8950).
@@ -1345,6 +1355,14 @@ mod tests {
     /// KEEPALIVE exchanged, and the first UPDATE read; its receive buffer is small. The
     /// listener stays open, so that ferrolb's next connection does not fail.
     async fn established_peer(routes: Routes) -> (PeerHandle, TcpStream, TcpListener) {
+        established_peer_offering(routes, vec![]).await
+    }
+
+    /// The same, the peer's OPEN offering `capabilities` besides its families.
+    async fn established_peer_offering(
+        routes: Routes,
+        capabilities: Vec<Capability>,
+    ) -> (PeerHandle, TcpStream, TcpListener) {
         let socket = TcpSocket::new_v4().unwrap();
         socket.set_recv_buffer_size(4096).unwrap();
         socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
@@ -1359,10 +1377,13 @@ mod tests {
             Asn::new(64513).unwrap(),
             HoldTime::new(9).unwrap(),
             router_id,
-            vec![
+            [
                 Capability::Multiprotocol(AfiSafi::IPV4_UNICAST),
                 Capability::Multiprotocol(AfiSafi::IPV6_UNICAST),
-            ],
+            ]
+            .into_iter()
+            .chain(capabilities)
+            .collect(),
         );
         let ctx = EncodeContext::default();
         stream.write_all(&Message::Open(open).to_bytes(&ctx)).await.unwrap();
@@ -1392,6 +1413,81 @@ mod tests {
         assert_eq!(ended.last_error.as_deref(), Some("NOTIFICATION sent: Hold Timer Expired"));
         let after = since.elapsed();
         assert!(after >= Duration::from_secs(8) && after <= Duration::from_secs(10), "{after:?}");
+    }
+
+    /// IPv4 routes for the route refresh tests (one UPDATE).
+    fn ipv4_routes() -> Routes {
+        Arc::new(
+            ["192.0.2.10/32", "198.51.100.0/24"]
+                .iter()
+                .map(|p| (p.parse().unwrap(), RouteAttributes::default()))
+                .collect(),
+        )
+    }
+
+    /// Sends a ROUTE-REFRESH of `subtype` for `family`.
+    async fn send_refresh(stream: &mut TcpStream, family: AfiSafi, subtype: u8) {
+        let refresh = RouteRefresh { family, subtype };
+        stream.write_all(&Message::RouteRefresh(refresh).to_bytes(&EncodeContext::default())).await.unwrap();
+    }
+
+    /// The messages ferrolb sends up to and including the first one `last` accepts,
+    /// KEEPALIVEs left out.
+    async fn read_until(stream: &mut TcpStream, last: impl Fn(&[u8]) -> bool) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        loop {
+            let message = read_message(stream).await;
+            if message[18] == 4 {
+                continue;
+            }
+            let done = last(&message);
+            out.push(message);
+            if done {
+                return out;
+            }
+        }
+    }
+
+    /// RFC 7313 §4: with enhanced route refresh on both sides, a request is answered with
+    /// BoRR, the routes of its family (one UPDATE of both prefixes), then EoRR; a family
+    /// without routes (IPv6 here) with BoRR and EoRR alone. A BoRR or EoRR from the peer,
+    /// or a subtype 3 to 255, is answered with nothing. On
+    /// the real clock: a paused one jumps to the next timer whenever a socket wakes a task.
+    #[tokio::test]
+    async fn an_enhanced_route_refresh_is_framed_by_borr_and_eorr() {
+        let offered = vec![Capability::RouteRefresh, Capability::EnhancedRouteRefresh];
+        let (_handle, mut stream, _listener) = established_peer_offering(ipv4_routes(), offered).await;
+        for subtype in [1, 2, 3, 255] {
+            send_refresh(&mut stream, AfiSafi::IPV4_UNICAST, subtype).await;
+        }
+        send_refresh(&mut stream, AfiSafi::IPV4_UNICAST, 0).await;
+        send_refresh(&mut stream, AfiSafi::IPV6_UNICAST, 0).await;
+        let answer = read_until(&mut stream, |m| m[18] == 5 && m[20] == 2 && m[21] == 2).await;
+        // Marker, length 23, ROUTE-REFRESH, AFI, subtype 1 (BoRR) or 2 (EoRR), SAFI 1.
+        let marker = |afi: &str, subtype: &str| format!("{}001705{afi}{subtype}01", "ff".repeat(16));
+        let kinds: Vec<u8> = answer.iter().map(|m| m[18]).collect();
+        assert_eq!(kinds, [5, 2, 5, 5, 5], "nothing but the two answers: {answer:02x?}");
+        assert_eq!(hex(&answer[0]), marker("0001", "01"));
+        assert_eq!(hex(&answer[2]), marker("0001", "02"));
+        assert_eq!(hex(&answer[3]), marker("0002", "01"));
+        assert_eq!(hex(&answer[4]), marker("0002", "02"));
+        let update =
+            Message::decode(&answer[1], &DecodeContext { four_octet_as: true, ..DecodeContext::default() });
+        let Ok(Message::Update(update)) = update else { panic!("{update:?}") };
+        assert_eq!(update.nlri, ["192.0.2.10/32".parse().unwrap(), "198.51.100.0/24".parse().unwrap()]);
+    }
+
+    /// RFC 2918: with route refresh alone, the routes are the whole answer, no BoRR or EoRR.
+    #[tokio::test]
+    async fn a_plain_route_refresh_is_answered_with_the_routes_alone() {
+        let (_handle, mut stream, _listener) =
+            established_peer_offering(ipv4_routes(), vec![Capability::RouteRefresh]).await;
+        // Twice: what follows the first answer is the second, no EoRR between them.
+        for _ in 0..2 {
+            send_refresh(&mut stream, AfiSafi::IPV4_UNICAST, 0).await;
+            let answer = read_until(&mut stream, |m| m[18] == 2).await;
+            assert_eq!(answer.len(), 1, "the UPDATE alone: {answer:02x?}");
+        }
     }
 
     /// A peer that negotiates a hold time of 0 and never sends its KEEPALIVE: RFC 4271

@@ -102,10 +102,21 @@ impl SessionConfig {
     }
 
     /// The OPEN this config sends.
+    ///
+    /// Route refresh is offered enhanced as well (RFC 7313 §3 offers the two together):
+    /// the session always answers a request with BoRR, the routes and EoRR when the
+    /// peer offered it too, so whoever sets up `capabilities` need not list it.
     pub fn open(&self) -> Open {
         let mut capabilities: Vec<Capability> =
             self.families.iter().copied().map(Capability::Multiprotocol).collect();
-        capabilities.extend(self.capabilities.iter().cloned());
+        for capability in &self.capabilities {
+            capabilities.push(capability.clone());
+            if *capability == Capability::RouteRefresh
+                && !self.capabilities.contains(&Capability::EnhancedRouteRefresh)
+            {
+                capabilities.push(Capability::EnhancedRouteRefresh);
+            }
+        }
         Open::new(self.local_as, self.hold_time, self.router_id, capabilities)
     }
 }
@@ -220,6 +231,8 @@ pub struct Negotiated {
     pub families: Vec<AfiSafi>,
     /// The peer supports ROUTE-REFRESH (RFC 2918).
     pub route_refresh: bool,
+    /// Both sides offered enhanced route refresh: answers are framed by BoRR and EoRR (RFC 7313 §4).
+    pub enhanced_route_refresh: bool,
     /// The peer's graceful restart capability (RFC 4724), if any.
     pub graceful_restart: Option<GracefulRestart>,
     /// Both sides offered IPv4 unicast routes with IPv6 next hops (RFC 8950 §4).
@@ -664,6 +677,12 @@ impl Session {
             four_octet_as: open.four_octet_as(),
             families,
             route_refresh: open.capabilities.contains(&Capability::RouteRefresh),
+            enhanced_route_refresh: self
+                .config
+                .open()
+                .capabilities
+                .contains(&Capability::EnhancedRouteRefresh)
+                && open.capabilities.contains(&Capability::EnhancedRouteRefresh),
             graceful_restart: open.capabilities.iter().find_map(|c| match c {
                 Capability::GracefulRestart(gr) => Some(gr.clone()),
                 _ => None,

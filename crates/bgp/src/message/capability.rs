@@ -11,6 +11,7 @@ mod code {
     pub const EXTENDED_NEXT_HOP: u8 = 5;
     pub const GRACEFUL_RESTART: u8 = 64;
     pub const FOUR_OCTET_AS: u8 = 65;
+    pub const ENHANCED_ROUTE_REFRESH: u8 = 70;
 }
 
 /// One capability (RFC 5492 §4): code, length, value.
@@ -30,6 +31,8 @@ pub enum Capability {
     Multiprotocol(AfiSafi),
     /// ROUTE-REFRESH support (RFC 2918 §2).
     RouteRefresh,
+    /// Enhanced route refresh: a refresh is framed by BoRR and EoRR (RFC 7313 §3).
+    EnhancedRouteRefresh,
     /// Next hops of another address family for some NLRI families (RFC 8950 §3).
     ExtendedNextHop(Vec<ExtendedNextHop>),
     /// Graceful restart (RFC 4724 §3).
@@ -133,6 +136,8 @@ impl Capability {
             },
             code::ROUTE_REFRESH if value.is_empty() => Capability::RouteRefresh,
             code::ROUTE_REFRESH => return Err(DecodeError::MalformedOpen),
+            code::ENHANCED_ROUTE_REFRESH if value.is_empty() => Capability::EnhancedRouteRefresh,
+            code::ENHANCED_ROUTE_REFRESH => return Err(DecodeError::MalformedOpen),
             code::EXTENDED_NEXT_HOP => {
                 if value.is_empty() || !value.len().is_multiple_of(6) {
                     return Err(DecodeError::MalformedOpen);
@@ -184,7 +189,7 @@ impl Capability {
                 out.extend_from_slice(&family.afi.to_be_bytes());
                 out.extend_from_slice(&[0, family.safi]);
             }
-            Capability::RouteRefresh => {}
+            Capability::RouteRefresh | Capability::EnhancedRouteRefresh => {}
             Capability::ExtendedNextHop(tuples) => {
                 for t in tuples {
                     for field in [t.nlri_afi, t.nlri_safi, t.next_hop_afi] {
@@ -218,6 +223,7 @@ impl Capability {
         match self {
             Capability::Multiprotocol(_) => code::MULTIPROTOCOL,
             Capability::RouteRefresh => code::ROUTE_REFRESH,
+            Capability::EnhancedRouteRefresh => code::ENHANCED_ROUTE_REFRESH,
             Capability::ExtendedNextHop(_) => code::EXTENDED_NEXT_HOP,
             Capability::GracefulRestart(_) => code::GRACEFUL_RESTART,
             Capability::FourOctetAs(_) => code::FOUR_OCTET_AS,

@@ -101,7 +101,11 @@ pub enum Message {
     RouteRefresh(RouteRefresh),
 }
 
-/// A ROUTE-REFRESH request (RFC 2918 §3; the reserved octet is RFC 7313's subtype).
+/// A ROUTE-REFRESH message (RFC 2918 §3; the reserved octet is RFC 7313's subtype).
+///
+/// Subtype 0 asks for the routes of a family again, 1 (BoRR) and 2 (EoRR) frame the
+/// answer when both sides offered enhanced route refresh (RFC 7313 §4); others are
+/// reserved and ignored (RFC 7313 §5).
 ///
 /// ```text
 ///  0       7      15      23      31
@@ -111,10 +115,20 @@ pub enum Message {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteRefresh {
-    /// The family whose Adj-RIB-Out the peer should send again.
+    /// The family whose Adj-RIB-Out the peer should send again, or that BoRR/EoRR frame.
     pub family: AfiSafi,
     /// The reserved octet: 0 (RFC 2918), or an RFC 7313 subtype (1 BoRR, 2 EoRR).
     pub subtype: u8,
+}
+
+/// RFC 7313 §3.2 message subtypes of ROUTE-REFRESH.
+pub mod refresh_subtype {
+    /// A request (RFC 2918).
+    pub const REQUEST: u8 = 0;
+    /// Beginning of Route Refresh.
+    pub const BORR: u8 = 1;
+    /// End of Route Refresh.
+    pub const EORR: u8 = 2;
 }
 
 /// The length of the message at the start of a TCP stream, once its header has arrived.
@@ -208,7 +222,17 @@ impl Message {
 impl RouteRefresh {
     /// A plain RFC 2918 request for one family.
     pub fn new(family: AfiSafi) -> RouteRefresh {
-        RouteRefresh { family, subtype: 0 }
+        RouteRefresh { family, subtype: refresh_subtype::REQUEST }
+    }
+
+    /// The Beginning of Route Refresh marker of `family` (RFC 7313 §4).
+    pub fn begin(family: AfiSafi) -> RouteRefresh {
+        RouteRefresh { family, subtype: refresh_subtype::BORR }
+    }
+
+    /// The End of Route Refresh marker of `family` (RFC 7313 §4).
+    pub fn end(family: AfiSafi) -> RouteRefresh {
+        RouteRefresh { family, subtype: refresh_subtype::EORR }
     }
 
     /// Decodes the body; `message` is the whole message, the error's data (RFC 7313 §5).

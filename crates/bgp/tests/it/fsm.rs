@@ -295,6 +295,45 @@ fn hold_time_zero_in_open_confirm_still_ends_by_the_large_hold_timer() {
     assert_eq!(session.state(), State::Idle);
 }
 
+/// RFC 7313 §3: enhanced route refresh is offered with route refresh, right after it.
+#[test]
+fn route_refresh_is_offered_enhanced_too() {
+    let offered = config().open().capabilities;
+    let at = offered.iter().position(|c| *c == Capability::RouteRefresh).unwrap();
+    assert_eq!(offered[at + 1], Capability::EnhancedRouteRefresh);
+    assert_eq!(offered.iter().filter(|c| **c == Capability::EnhancedRouteRefresh).count(), 1);
+    let listed = SessionConfig {
+        capabilities: vec![Capability::EnhancedRouteRefresh, Capability::RouteRefresh],
+        ..config()
+    };
+    assert_eq!(
+        listed.open().capabilities.iter().filter(|c| **c == Capability::EnhancedRouteRefresh).count(),
+        1
+    );
+    let without = SessionConfig { capabilities: vec![], ..config() };
+    assert!(!without.open().capabilities.contains(&Capability::EnhancedRouteRefresh));
+}
+
+/// RFC 7313 §4: BoRR and EoRR frame a refresh only when both sides offered the capability.
+#[test]
+fn enhanced_route_refresh_is_negotiated_when_both_sides_offer_it() {
+    let open_with = |capabilities: Vec<Capability>| {
+        Message::Open(Open::new(asn(64513), HoldTime::new(90).unwrap(), router_id(2), capabilities))
+    };
+    let negotiated = |config: SessionConfig, open: Message| {
+        let mut session = open_sent_session(config);
+        session.handle(t0(), Input::MessageReceived(open));
+        session.negotiated().unwrap().enhanced_route_refresh
+    };
+    let both = vec![Capability::RouteRefresh, Capability::EnhancedRouteRefresh];
+    assert!(negotiated(config(), open_with(both.clone())));
+    assert!(!negotiated(config(), remote_open(64513, 90)), "the peer offered route refresh alone");
+    assert!(
+        !negotiated(SessionConfig { capabilities: vec![], ..config() }, open_with(both)),
+        "we did not offer it"
+    );
+}
+
 #[test]
 fn configured_keepalive_is_used_when_shorter_than_a_third_of_the_hold_time() {
     let mut session =

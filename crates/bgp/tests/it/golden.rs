@@ -47,7 +47,7 @@ fn open_with_every_capability_kind() {
         05 06 0001 0001 0002                 # extended next hop: IPv4 unicast over IPv6
         40 06 4078 0001 01 80                # graceful restart: N bit, 120 s; IPv4 unicast, F bit
         41 04 0000fc00                       # 4-octet AS 64512
-        46 00                                # enhanced route refresh (kept as unknown)
+        46 00                                # enhanced route refresh
     ");
     let open = Open {
         asn: asn(64512),
@@ -68,7 +68,7 @@ fn open_with_every_capability_kind() {
                 }],
             }),
             Capability::FourOctetAs(asn(64512)),
-            Capability::Unknown { code: 70, value: vec![] },
+            Capability::EnhancedRouteRefresh,
         ],
     };
     assert_golden(&bytes, &Message::Open(open), four_octet());
@@ -447,12 +447,12 @@ fn open_with_capabilities_in_two_parameters_decodes_as_one_list() {
         04 fc00 005a c0000201                # version 4, AS 64512, hold 90, 192.0.2.1
         0a                                   # optional parameters length 10
         02 02 02 00                          # parameter: capabilities: route refresh
-        02 04 46 02 abcd                     # parameter: capabilities: code 70, 2 octets
+        02 04 2a 02 abcd                     # parameter: capabilities: code 42 (unassigned), 2 octets
     ");
     let Message::Open(open) = super::decode4(&bytes) else { panic!("not an OPEN") };
     assert_eq!(
         open.capabilities,
-        [Capability::RouteRefresh, Capability::Unknown { code: 70, value: vec![0xab, 0xcd] }]
+        [Capability::RouteRefresh, Capability::Unknown { code: 42, value: vec![0xab, 0xcd] }]
     );
 }
 

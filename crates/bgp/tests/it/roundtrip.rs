@@ -51,6 +51,7 @@ fn capability() -> impl Strategy<Value = Capability> {
     prop_oneof![
         family().prop_map(Capability::Multiprotocol),
         Just(Capability::RouteRefresh),
+        Just(Capability::EnhancedRouteRefresh),
         vec((any::<u16>(), any::<u16>(), any::<u16>()), 1..4).prop_map(|tuples| Capability::ExtendedNextHop(
             tuples
                 .into_iter()
@@ -78,7 +79,10 @@ fn capability() -> impl Strategy<Value = Capability> {
             )
         ),
         asn().prop_map(Capability::FourOctetAs),
-        (any::<u8>().prop_filter("unknown code", |c| ![1, 2, 5, 64, 65].contains(c)), vec(any::<u8>(), 0..8))
+        (
+            any::<u8>().prop_filter("unknown code", |c| ![1, 2, 5, 64, 65, 70].contains(c)),
+            vec(any::<u8>(), 0..8)
+        )
             .prop_map(|(code, value)| Capability::Unknown { code, value }),
     ]
 }

@@ -19,12 +19,14 @@
 //! - a NOTIFICATION, compared byte for byte (code, subcode, data), then the connection closes;
 //! - or it closes without one (it got a NOTIFICATION: RFC 4271 §6.4);
 //! - or nothing: the session stays up (a ROUTE-REFRESH sent after the message is answered
-//!   with the VIP on the same connection, and the session is still up after the FRR checks),
+//!   with the VIP on the same connection, between BoRR and EoRR when both sides offered
+//!   enhanced route refresh, and the session is still up after the FRR checks),
 //!   and ferrolb's log names exactly the RFC 7606 actions taken (treat-as-withdraw or
 //!   attribute-discard, with the NOTIFICATION RFC 4271 alone would have sent), none for a
 //!   message that is valid or offers what ferrolb ignores.
 //!
 //! Between cases the test checks that the FRR session never dropped and still carries the VIP.
+//! A second test asks FRR itself for a refresh (RFC 7313, enhanced on both sides).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -122,6 +124,15 @@ class Conn:
             if not data:
                 self.closed = True
             self.buf += data
+
+    def buffered(self):
+        """The whole messages already read from the socket, taken out of the buffer."""
+        out = []
+        while len(self.buf) >= 19 and len(self.buf) >= struct.unpack("!H", self.buf[16:18])[0] >= 19:
+            length = struct.unpack("!H", self.buf[16:18])[0]
+            out.append(self.buf[:length].hex())
+            self.buf = self.buf[length:]
+        return out
 
     def send(self, data):
         try:
@@ -228,7 +239,7 @@ def main():
         except Exception as e:  # reported, so the test fails with the reason
             conn, result = None, {"case": command.get("case"), "error": repr(e)}
         if conn is not None and command["expect"] == "stay" and not conn.closed and "error" not in result:
-            kept, kept_seen, last_keepalive = conn, [], time.monotonic()
+            kept, kept_seen, last_keepalive = conn, conn.buffered(), time.monotonic()
         elif conn is not None:
             conn.end()
         print(json.dumps(result), flush=True)
@@ -263,6 +274,9 @@ fn kind(message_hex: &str) -> &str {
 
 const KEEPALIVE: u8 = 4;
 const NOTIFICATION: u8 = 3;
+/// RFC 7313 §4 markers of IPv4 unicast: ROUTE-REFRESH (type 5), AFI 1, subtype 1 or 2, SAFI 1.
+const BORR_IPV4: &str = "ffffffffffffffffffffffffffffffff00170500010101";
+const EORR_IPV4: &str = "ffffffffffffffffffffffffffffffff00170500010201";
 
 /// An UPDATE: withdrawn routes, path attributes, NLRI, with their lengths (RFC 4271 §4.3).
 fn update(withdrawn: &[u8], attributes: &[u8], nlri: &[u8]) -> Vec<u8> {
@@ -429,12 +443,23 @@ struct Case {
     expect: Expect,
     /// The UPDATE ferrolb announces the VIP with on this session.
     announce: Vec<u8>,
+    /// Both sides offer enhanced route refresh: the ROUTE-REFRESH of a case that stays is
+    /// answered with BoRR, the VIP and EoRR (RFC 7313 §4), else with the VIP alone.
+    enhanced_refresh: bool,
 }
 
 impl Case {
     /// `send` once Established, after the usual OPEN.
     fn new(name: &'static str, send: Vec<u8>, expect: Expect) -> Case {
-        Case { name, open: peer_open(), at: At::Established, send, expect, announce: announce() }
+        Case {
+            name,
+            open: peer_open(),
+            at: At::Established,
+            send,
+            expect,
+            announce: announce(),
+            enhanced_refresh: false,
+        }
     }
 
     /// `send` at `at`.
@@ -450,6 +475,11 @@ impl Case {
     /// With this OPEN from the peer, without the 4-octet AS capability.
     fn open_2(self, open: Vec<u8>) -> Case {
         Case { open, announce: announce_2(), ..self }
+    }
+
+    /// With this OPEN from the peer, which offers enhanced route refresh.
+    fn open_enhanced(self, open: Vec<u8>) -> Case {
+        Case { open, enhanced_refresh: true, ..self }
     }
 }
 
@@ -476,7 +506,6 @@ fn cases() -> Vec<Case> {
         mp_ipv4(), as4(64514), cap(2, &[]),
         cap(69, &[0, 1, 1, 3]),                               // ADD-PATH, IPv4 unicast, send/receive
         cap(6, &[]),                                          // extended message
-        cap(70, &[]),                                         // enhanced route refresh
         cap(73, &cat(&[&[4], b"peer", &[7], b"example"])),    // FQDN
         cap(75, &cat(&[&[8], b"script/1"])),             // software version
         cap(9, &[3]),                                         // BGP role: customer
@@ -547,7 +576,10 @@ fn cases() -> Vec<Case> {
         Case::at("§6.2 capability running past its parameter: unspecific", OpenSent, o(4, 64514, 9, PEER_ID, &[2, 4, 65, 4, 0, 0]), reset(2, 0, &[])),
         Case::at("§6.2 4-octet AS capability of 2 octets, recognized but malformed: unspecific", OpenSent, o(4, 64514, 9, PEER_ID, &caps(&[cap(65, &[0xfc, 2])])), reset(2, 0, &[])),
         // RFC 5492: capabilities ferrolb does not know change nothing (§3), nor their layout (§4).
-        Case::new("RFC 5492 §3 ADD-PATH, extended message, enhanced refresh, FQDN, software version, role, code 42", vec![], stays()).open(o(4, 64514, 9, PEER_ID, &unknown_caps)),
+        Case::new("RFC 5492 §3 ADD-PATH, extended message, FQDN, software version, role, code 42", vec![], stays()).open(o(4, 64514, 9, PEER_ID, &unknown_caps)),
+        // RFC 7313 §4: both offer enhanced route refresh, so a request is framed by BoRR and EoRR.
+        Case::new("RFC 7313 §4 enhanced route refresh: BoRR, the VIP, EoRR", vec![], stays()).open_enhanced(o(4, 64514, 9, PEER_ID, &caps(&[mp_ipv4(), as4(64514), cap(2, &[]), cap(70, &[])]))),
+        Case::new("RFC 7313 §4 BoRR and EoRR from the peer change nothing", cat(&[&message(5, &[0, 1, 1, 1]), &message(5, &[0, 1, 2, 1])]), stays()).open_enhanced(o(4, 64514, 9, PEER_ID, &caps(&[mp_ipv4(), as4(64514), cap(2, &[]), cap(70, &[])]))),
         Case::new("RFC 5492 §4 one capability per optional parameter", vec![], stays()).open(o(4, 64514, 9, PEER_ID, &one_per_parameter)),
         Case::new("RFC 4271 §4.2 OPEN without optional parameters: IPv4, 2-octet ASNs", vec![], stays()).open_2(o(4, 64514, 9, PEER_ID, &[])),
         // RFC 4271 §6.3, UPDATE Message Error: code 3; as RFC 7606 revises it.
@@ -823,9 +855,19 @@ fn malformed_messages_get_their_notification_and_the_other_peer_is_unaffected() 
             }
             Expect::Stay(_) => {
                 // No NOTIFICATION, and the ROUTE-REFRESH sent after the message was answered
-                // with the VIP on the same connection.
+                // with the VIP on the same connection, after a BoRR when enhanced (the script
+                // stops reading at the VIP: the EoRR is checked with the status below).
                 assert!(after.iter().all(|m| kind(m) != "03"), "{}", context());
-                assert_eq!(after.last().copied(), Some(hex(&case.announce).as_str()), "{}", context());
+                let answer: Vec<&str> = after.iter().copied().filter(|m| kind(m) != "04").collect();
+                let announce = hex(&case.announce);
+                let expected: Vec<&str> =
+                    if case.enhanced_refresh { vec![BORR_IPV4, &announce] } else { vec![&announce] };
+                assert!(answer.ends_with(&expected), "{}", context());
+                assert!(
+                    answer[..answer.len() - expected.len()].iter().all(|m| kind(m) != "05"),
+                    "{}",
+                    context()
+                );
                 assert_eq!(result["closed"], false, "{}", context());
             }
         }
@@ -844,10 +886,63 @@ fn malformed_messages_get_their_notification_and_the_other_peer_is_unaffected() 
             // Still up on the scripted side too, after the FRR checks took their time.
             let status = scripted.ask(&json!({"status": true}));
             assert_eq!(status["open"], true, "case {}: {status}\n{}", case.name, ferrolb.log());
-            assert!(strings(&status["seen"]).iter().all(|m| kind(m) != "03"), "case {}: {status}", case.name);
+            let seen = strings(&status["seen"]);
+            assert!(seen.iter().all(|m| kind(m) != "03"), "case {}: {status}", case.name);
+            // The EoRR and nothing else but KEEPALIVEs: no answer to a BoRR or EoRR of the peer.
+            let others: Vec<&str> = seen.into_iter().filter(|m| kind(m) != "04").collect();
+            let expected: &[&str] = if case.enhanced_refresh { &[EORR_IPV4] } else { &[] };
+            assert_eq!(others, expected, "case {}: {status}", case.name);
         }
         eprintln!("case {:?}: ok in {:?}", case.name, case_started.elapsed());
     }
     assert_frr_unaffected(&mut ferrolb, "every case");
     eprintln!("malformed-message lab: {} cases in {:?}", cases.len(), started.elapsed());
+}
+
+/// FRR's counter of ROUTE-REFRESH messages (requests, BoRR and EoRR alike) received from
+/// and sent to `neighbor`.
+fn frr_refresh_counters(frr: &Frr, neighbor: IpAddr) -> (u64, u64) {
+    let json = frr.vtysh_json(&format!("show bgp neighbors {neighbor} json")).unwrap();
+    let stats = &json[neighbor.to_string()]["messageStats"];
+    match (stats["routeRefreshRecv"].as_u64(), stats["routeRefreshSent"].as_u64()) {
+        (Some(received), Some(sent)) => (received, sent),
+        _ => panic!("no ROUTE-REFRESH counters in {json}"),
+    }
+}
+
+/// RFC 7313 against a real FRR: both sides advertise enhanced route refresh, and a soft
+/// inbound clear (FRR asks for ferrolb's routes again) is answered with BoRR, the VIP and
+/// EoRR; FRR, which marks the routes stale at the BoRR and drops those still stale at the
+/// EoRR, keeps the VIP, and the session stays up.
+#[test]
+fn frr_refreshes_with_enhanced_route_refresh_and_keeps_the_vip() {
+    if !lab_ready(&["ip", "vtysh"]) {
+        return;
+    }
+    let (router, node) = crate::support::pair(&["192.0.2.11/24"]);
+    let frr = crate::support::frr_with_node1(&router);
+    let neighbor = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
+    let mut ferrolb =
+        Ferrolb::start(&node, "node1", &crate::support::bgp_cluster("203.0.113.10-203.0.113.20", &["api"]));
+    frr.wait_established(neighbor, TIMEOUT).unwrap();
+    crate::support::wait_for("the VIP at the router", TIMEOUT, || has_route(&router, VIP));
+    let json = frr.vtysh_json(&format!("show bgp neighbors {neighbor} json")).unwrap();
+    let capabilities = &json[neighbor.to_string()]["neighborCapabilities"];
+    eprintln!("FRR's view of the capabilities: {capabilities}");
+    assert_eq!(capabilities["enhancedRouteRefresh"], "advertisedAndReceived", "{capabilities}");
+    let sessions = frr_session_counters(&frr, neighbor);
+    let (received, sent) = frr_refresh_counters(&frr, neighbor);
+
+    frr.vtysh(&format!("clear bgp {neighbor} soft in")).unwrap();
+    // FRR sent one request and got BoRR and EoRR back.
+    crate::support::wait_for("BoRR and EoRR at FRR", TIMEOUT, || {
+        frr_refresh_counters(&frr, neighbor) == (received + 2, sent + 1)
+    });
+    // What FRR then holds: the VIP, not stale, on the same session.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(frr_refresh_counters(&frr, neighbor), (received + 2, sent + 1), "one answer, framed once");
+    assert!(has_route(&router, VIP), "FRR dropped the VIP after the refresh:\n{}", ferrolb.log());
+    assert_eq!(crate::support::stale(&frr, VIP), Some(false), "the VIP is left stale");
+    assert_eq!(frr_session_counters(&frr, neighbor), sessions, "the session flapped");
+    ferrolb.assert_running();
 }
