@@ -1,34 +1,23 @@
 //! Hostile load on `ferrolb run`'s BGP speaker, each with the bound it must keep, while its
 //! session with a real FRR router never drops and keeps the VIP.
 //!
-//! ```text
-//!   ┌─ router ──────────┐       ┌─ node ─────────────────────┐       ┌─ peer ───────────────┐
-//!   │ FRR, AS 64513     │ veth  │ ferrolb run --node node1   │ veth  │ python3 scripts      │
-//!   │ 192.0.2.1         ├───────┤ 192.0.2.11     AS 64512    ├───────┤ 198.51.100.2, .9     │
-//!   │ learns the VIP    │ eth0  │ 198.51.100.11  :179   eth1 │ eth0  │ 2001:db8:1::2        │
-//!   │                   │       │ 2001:db8:1::11             │       │ AS 64514 (a BGPPeer) │
-//!   └───────────────────┘       └────────────────────────────┘       └──────────────────────┘
-//! ```
+//! The lab is [`ScriptedLab`]'s: FRR (AS 64513) learns the VIP from the node (AS 64512), and
+//! python3 scripts in the peer's namespace (198.51.100.2 and .9, 2001:db8:1::2; AS 64514 a
+//! BGPPeer) play the hostile peers.
 //!
 //! The scripted BGPPeer's port is 1179, where nothing listens, so the script is the one that
 //! connects (to ferrolb's port 179). Memory is ferrolb's resident set (`VmRSS`), open
 //! connections its open file descriptors, both read from `/proc`. Every bound is about memory
 //! or behaviour; waiting for an event has a timeout, nothing is timed as a performance.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
-use ferrolb_lab::{Frr, FrrConfig, Netns, veth};
 use serde_json::{Value, json};
 
-use crate::support::{Ferrolb, has_route, lab_ready, wait_for};
+use crate::support::lab_ready;
+use crate::support::scripted_peer::{PythonScript, ScriptedLab};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
-const VIP: &str = "203.0.113.10";
 const MIB: u64 = 1024;
 
 /// The scripts, run with `python3 hostile.py MODE ARGS...` in the peer's namespace; they
@@ -319,149 +308,9 @@ const SCRIPTED_V4: &str =
 const SCRIPTED_V6: &str =
     "{myASN: 64512, peerASN: 64514, peerAddress: \"2001:db8:1::2\", peerPort: 1179, holdTime: 9s}";
 
-/// The three namespaces, FRR, and `ferrolb run` with `config`, FRR's session up with the VIP.
-struct Lab {
-    router: Netns,
-    _node: Netns,
-    peer: Netns,
-    frr: Frr,
-    ferrolb: Ferrolb,
-    neighbor: IpAddr,
-    frr_counters: (u64, u64),
-}
-
-impl Lab {
-    fn start(config: &str) -> Lab {
-        let router = Netns::new("router").unwrap();
-        let node = Netns::new("node").unwrap();
-        let peer = Netns::new("peer").unwrap();
-        veth(&router, "eth0", &node, "eth0").unwrap();
-        veth(&peer, "eth0", &node, "eth1").unwrap();
-        router.add_addr("eth0", "192.0.2.1/24").unwrap();
-        node.add_addr("eth0", "192.0.2.11/24").unwrap();
-        node.add_addr("eth1", "198.51.100.11/24").unwrap();
-        node.add_addr("eth1", "2001:db8:1::11/64").unwrap();
-        peer.add_addr("eth0", "198.51.100.2/24").unwrap();
-        peer.add_addr("eth0", "198.51.100.9/24").unwrap();
-        peer.add_addr("eth0", "2001:db8:1::2/64").unwrap();
-        let neighbor = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
-        let frr = Frr::start(
-            &router,
-            &FrrConfig::new(64513, Ipv4Addr::new(192, 0, 2, 1)).neighbor(neighbor, 64512, false),
-        )
-        .unwrap();
-        let ferrolb = Ferrolb::start(&node, "node1", config);
-        node.wait_tcp_listening(179, TIMEOUT).unwrap();
-        frr.wait_established(neighbor, TIMEOUT).unwrap();
-        wait_for("the VIP at the router", TIMEOUT, || has_route(&router, VIP));
-        let frr_counters = frr_session_counters(&frr, neighbor);
-        Lab { router, _node: node, peer, frr, ferrolb, neighbor, frr_counters }
-    }
-
-    /// FRR's session with the node never dropped and still carries the VIP; ferrolb runs.
-    fn assert_frr_unaffected(&mut self, after: &str) {
-        self.ferrolb.assert_running();
-        let state = self.frr.neighbor_state(self.neighbor).unwrap();
-        assert_eq!(state.as_deref(), Some("Established"), "after {after}:\n{}", self.ferrolb.log());
-        assert_eq!(
-            frr_session_counters(&self.frr, self.neighbor),
-            self.frr_counters,
-            "FRR's session flapped after {after}"
-        );
-        assert!(has_route(&self.router, VIP), "the router lost the VIP after {after}");
-    }
-
-    /// ferrolb's resident set, KiB.
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.ferrolb.pid())).unwrap();
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-        line.split_whitespace().nth(1).unwrap().parse().unwrap()
-    }
-
-    /// ferrolb's open file descriptors.
-    fn fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.ferrolb.pid())).unwrap().count()
-    }
-
-    /// Waits until ferrolb's RSS has not moved by more than 256 KiB for a second (it settled
-    /// after a start or a burst), and returns it.
-    fn settled_rss(&self) -> u64 {
-        let mut last = self.rss_kib();
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
-            let now = self.rss_kib();
-            if now.abs_diff(last) <= 256 || Instant::now() > deadline {
-                return now;
-            }
-            last = now;
-        }
-    }
-
-    fn script(&self, args: &[&str]) -> Script {
-        Script::start(&self.peer, args)
-    }
-}
-
-/// FRR's counters of the session with the node: (established, dropped).
-fn frr_session_counters(frr: &Frr, neighbor: IpAddr) -> (u64, u64) {
-    let json = frr.vtysh_json(&format!("show bgp neighbors {neighbor} json")).unwrap();
-    let n = &json[neighbor.to_string()];
-    match (n["connectionsEstablished"].as_u64(), n["connectionsDropped"].as_u64()) {
-        (Some(established), Some(dropped)) => (established, dropped),
-        _ => panic!("no connection counters in {json}"),
-    }
-}
-
-/// One run of the script in the peer's namespace: JSON lines in and out.
-struct Script {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-    log: PathBuf,
-}
-
-impl Script {
-    fn start(ns: &Netns, args: &[&str]) -> Script {
-        let path = ns.dir().join("hostile.py");
-        std::fs::write(&path, SCRIPT).unwrap();
-        let log = ns.dir().join(format!("hostile-{}.log", args[0]));
-        let mut child = ns
-            .command("python3")
-            .arg(&path)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Script { child, stdin, stdout, log }
-    }
-
-    /// The next result line (the script bounds its own waits).
-    fn read(&mut self) -> Value {
-        let mut line = String::new();
-        let n = self.stdout.read_line(&mut line).unwrap();
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        assert!(n > 0, "the script exited:\n{log}");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}\n{log}"))
-    }
-
-    fn tell(&mut self, command: &Value) {
-        let stdin = self.stdin.as_mut().unwrap();
-        writeln!(stdin, "{command}").unwrap();
-        stdin.flush().unwrap();
-    }
-}
-
-impl Drop for Script {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Runs the script with `args`, its mode first, in the peer's namespace.
+fn script(lab: &ScriptedLab, args: &[&str]) -> PythonScript {
+    PythonScript::start(&lab.peer, "hostile.py", SCRIPT, args, &format!("hostile-{}.log", args[0]))
 }
 
 /// (a) Connections from an address that is no BGPPeer (198.51.100.9): 1000 of them, 100 open
@@ -474,9 +323,9 @@ fn connections_from_an_address_that_is_no_bgppeer_are_closed_at_once() {
     if !lab_ready(&["ip", "vtysh", "python3"]) {
         return;
     }
-    let mut lab = Lab::start(&cluster(None, 0));
+    let mut lab = ScriptedLab::start(&cluster(None, 0));
     let (rss, fds) = (lab.settled_rss(), lab.fds());
-    let mut stranger = lab.script(&["stranger", "198.51.100.9", "198.51.100.11", "1000", "100"]);
+    let mut stranger = script(&lab, &["stranger", "198.51.100.9", "198.51.100.11", "1000", "100"]);
     let result = stranger.read();
     assert_eq!(
         result,
@@ -504,9 +353,9 @@ fn a_peer_that_stops_reading_ends_by_hold_time_in_bounded_memory() {
         return;
     }
     const SERVICES: usize = 50_000;
-    let mut lab = Lab::start(&cluster(Some(SCRIPTED_V6), SERVICES));
+    let mut lab = ScriptedLab::start(&cluster(Some(SCRIPTED_V6), SERVICES));
     let rss = lab.settled_rss();
-    let mut peer = lab.script(&["stalled", "2001:db8:1::2", "2001:db8:1::11"]);
+    let mut peer = script(&lab, &["stalled", "2001:db8:1::2", "2001:db8:1::11"]);
     assert_eq!(peer.read(), json!({"established": true}), "{}", lab.ferrolb.log());
     let stuck_since = Instant::now();
     // The session ends by the hold time: ferrolb's NOTIFICATION to the silent peer, logged.
@@ -550,8 +399,8 @@ fn a_full_table_from_a_peer_is_ignored_without_storing_it() {
     if !lab_ready(&["ip", "vtysh", "python3"]) {
         return;
     }
-    let mut lab = Lab::start(&cluster(Some(SCRIPTED_V6), 1));
-    let mut peer = lab.script(&["table", "2001:db8:1::2", "2001:db8:1::11", "250000"]);
+    let mut lab = ScriptedLab::start(&cluster(Some(SCRIPTED_V6), 1));
+    let mut peer = script(&lab, &["table", "2001:db8:1::2", "2001:db8:1::11", "250000"]);
     assert_eq!(peer.read(), json!({"established": true}), "{}", lab.ferrolb.log());
     let rss = lab.settled_rss();
     peer.tell(&json!({"send": true}));
@@ -584,9 +433,9 @@ fn an_open_that_never_comes_is_given_up_after_the_opensent_hold_time() {
     if !lab_ready(&["ip", "vtysh", "python3"]) {
         return;
     }
-    let mut lab = Lab::start(&cluster(Some(SCRIPTED_V4), 0));
+    let mut lab = ScriptedLab::start(&cluster(Some(SCRIPTED_V4), 0));
     let fds = lab.fds();
-    let mut peer = lab.script(&["silent", "198.51.100.2", "198.51.100.11", "20"]);
+    let mut peer = script(&lab, &["silent", "198.51.100.2", "198.51.100.11", "20"]);
     let opened = peer.read();
     assert_eq!(
         opened,

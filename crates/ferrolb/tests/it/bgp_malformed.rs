@@ -2,13 +2,8 @@
 //! RFC 7606, and what ferrolb offers nothing for (capabilities, attributes), and checks
 //! ferrolb's exact answer, while `ferrolb run` keeps serving its other peer, a real FRR router.
 //!
-//! ```text
-//!   ┌─ router ──────────┐       ┌─ node ─────────────────────┐       ┌─ peer ──────────────┐
-//!   │ FRR, AS 64513     │ veth  │ ferrolb run --node node1   │ veth  │ python3 scripted    │
-//!   │ 192.0.2.1         ├───────┤ 192.0.2.11     AS 64512    ├───────┤ BGP peer, AS 64514  │
-//!   │ learns the VIP    │ eth0  │ 198.51.100.11 :179   eth1  │ eth0  │ 198.51.100.2        │
-//!   └───────────────────┘       └────────────────────────────┘       └─────────────────────┘
-//! ```
+//! The lab is [`ScriptedLab`]'s: FRR (AS 64513) learns the VIP from the node (AS 64512), and
+//! a python3 script in the peer's namespace (198.51.100.2, AS 64514) plays the scripted peer.
 //!
 //! The scripted BGPPeer's port is 1179, where nothing listens: ferrolb's own connections
 //! to it fail, and each case connects to ferrolb's port 179 instead (an accepted connection
@@ -28,20 +23,16 @@
 //! Between cases the test checks that the FRR session never dropped and still carries the VIP.
 //! A second test asks FRR itself for a refresh (RFC 7313, enhanced on both sides).
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
-use ferrolb_lab::{Frr, FrrConfig, Netns, veth};
+use ferrolb_lab::Frr;
 use serde_json::{Value, json};
 
-use crate::support::{Ferrolb, lab_ready};
+use crate::support::scripted_peer::{PythonScript, ScriptedLab, VIP, frr_session_counters};
+use crate::support::{Ferrolb, has_route, lab_ready};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-const VIP: &str = "203.0.113.10";
 
 const CONFIG: &str = "apiVersion: metallb.io/v1beta1
 kind: IPAddressPool
@@ -685,74 +676,8 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-/// The python3 scripted peer: one JSON command a line on its stdin, one JSON result a line back.
-struct ScriptedPeer {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    log: PathBuf,
-}
-
-impl ScriptedPeer {
-    fn start(ns: &Netns, address: &str, ferrolb: &str) -> ScriptedPeer {
-        let script = ns.dir().join("peer.py");
-        std::fs::write(&script, SCRIPT).unwrap();
-        let log = ns.dir().join("peer.log");
-        let mut child = ns
-            .command("python3")
-            .arg(&script)
-            .args([address, ferrolb])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut peer = ScriptedPeer { child, stdin, stdout, log };
-        assert_eq!(peer.read(), json!({"ready": true}));
-        peer
-    }
-
-    fn ask(&mut self, command: &Value) -> Value {
-        writeln!(self.stdin, "{command}").unwrap();
-        self.stdin.flush().unwrap();
-        self.read()
-    }
-
-    /// The next result; the script bounds every wait, so this returns.
-    fn read(&mut self) -> Value {
-        let mut line = String::new();
-        let n = self.stdout.read_line(&mut line).unwrap();
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        assert!(n > 0, "the scripted peer exited:\n{log}");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}\n{log}"))
-    }
-}
-
-impl Drop for ScriptedPeer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn strings(value: &Value) -> Vec<&str> {
     value.as_array().into_iter().flatten().filter_map(Value::as_str).collect()
-}
-
-/// FRR's counters of the session with the node: (established, dropped).
-fn frr_session_counters(frr: &Frr, neighbor: IpAddr) -> (u64, u64) {
-    let json = frr.vtysh_json(&format!("show bgp neighbors {neighbor} json")).unwrap();
-    let n = &json[neighbor.to_string()];
-    match (n["connectionsEstablished"].as_u64(), n["connectionsDropped"].as_u64()) {
-        (Some(established), Some(dropped)) => (established, dropped),
-        _ => panic!("no connection counters in {json}"),
-    }
-}
-
-fn has_route(router: &Netns, vip: &str) -> bool {
-    router.routes(false).unwrap().iter().any(|r| r.dst == vip && r.gateway.as_deref() == Some("192.0.2.11"))
 }
 
 /// The RFC 7606 actions ferrolb logged, in order: (action, "3/subcode", data in hex).
@@ -777,48 +702,17 @@ fn malformed_messages_get_their_notification_and_the_other_peer_is_unaffected() 
         return;
     }
     let started = Instant::now();
-    let router = Netns::new("router").unwrap();
-    let node = Netns::new("node").unwrap();
-    let peer_ns = Netns::new("peer").unwrap();
-    veth(&router, "eth0", &node, "eth0").unwrap();
-    veth(&peer_ns, "eth0", &node, "eth1").unwrap();
-    router.add_addr("eth0", "192.0.2.1/24").unwrap();
-    node.add_addr("eth0", "192.0.2.11/24").unwrap();
-    node.add_addr("eth1", "198.51.100.11/24").unwrap();
-    peer_ns.add_addr("eth0", "198.51.100.2/24").unwrap();
-    let neighbor = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
-    let frr = Frr::start(
-        &router,
-        &FrrConfig::new(64513, Ipv4Addr::new(192, 0, 2, 1)).neighbor(neighbor, 64512, false),
-    )
-    .unwrap();
-
-    let mut ferrolb = Ferrolb::start(&node, "node1", CONFIG);
-    node.wait_tcp_listening(179, TIMEOUT).unwrap();
-    let mut scripted = ScriptedPeer::start(&peer_ns, "198.51.100.2", "198.51.100.11");
-    frr.wait_established(neighbor, TIMEOUT).unwrap();
-    let deadline = Instant::now() + TIMEOUT;
-    while !has_route(&router, VIP) {
-        assert!(Instant::now() < deadline, "timed out waiting for the VIP at the router");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let frr_counters = frr_session_counters(&frr, neighbor);
-
-    // ferrolb keeps serving FRR: the same session (never dropped), the VIP, the process.
-    let assert_frr_unaffected = |ferrolb: &mut Ferrolb, after: &str| {
-        ferrolb.assert_running();
-        let state = frr.neighbor_state(neighbor).unwrap();
-        assert_eq!(state.as_deref(), Some("Established"), "after {after}:\n{}", ferrolb.log());
-        assert_eq!(frr_session_counters(&frr, neighbor), frr_counters, "FRR's session flapped after {after}");
-        assert!(has_route(&router, VIP), "the router lost the VIP after {after}");
-    };
+    let mut lab = ScriptedLab::start(CONFIG);
+    let peer_args = ["198.51.100.2", "198.51.100.11"];
+    let mut scripted = PythonScript::start(&lab.peer, "peer.py", SCRIPT, &peer_args, "peer.log");
+    assert_eq!(scripted.read(), json!({"ready": true}));
 
     let cases = cases();
     let mut names = std::collections::HashSet::new();
     assert!(cases.iter().all(|c| names.insert(c.name)), "case names are unique");
     for case in &cases {
         let case_started = Instant::now();
-        let revised_before = revised_in(&ferrolb.log()).len();
+        let revised_before = revised_in(&lab.ferrolb.log()).len();
         let expect = match &case.expect {
             Expect::Reset(..) => "reset",
             Expect::Close => "close",
@@ -834,7 +728,7 @@ fn malformed_messages_get_their_notification_and_the_other_peer_is_unaffected() 
             "expect": expect, "announce": hex(&case.announce),
         });
         let result = scripted.ask(&command);
-        let context = || format!("case {}: {result}\nferrolb:\n{}", case.name, ferrolb.log());
+        let context = || format!("case {}: {result}\nferrolb:\n{}", case.name, lab.ferrolb.log());
         assert!(result["error"].is_null(), "{}", context());
         let after = strings(&result["after"]);
         match &case.expect {
@@ -872,7 +766,7 @@ fn malformed_messages_get_their_notification_and_the_other_peer_is_unaffected() 
             }
         }
         // The RFC 7606 actions logged: exactly the expected ones, none for a reset or a valid message.
-        let logged: Vec<_> = revised_in(&ferrolb.log()).into_iter().skip(revised_before).collect();
+        let logged: Vec<_> = revised_in(&lab.ferrolb.log()).into_iter().skip(revised_before).collect();
         let expected: Vec<_> = match &case.expect {
             Expect::Stay(revised) => revised
                 .iter()
@@ -881,11 +775,11 @@ fn malformed_messages_get_their_notification_and_the_other_peer_is_unaffected() 
             _ => Vec::new(),
         };
         assert_eq!(logged, expected, "RFC 7606 actions logged: {}", context());
-        assert_frr_unaffected(&mut ferrolb, case.name);
+        lab.assert_frr_unaffected(case.name);
         if matches!(case.expect, Expect::Stay(_)) {
             // Still up on the scripted side too, after the FRR checks took their time.
             let status = scripted.ask(&json!({"status": true}));
-            assert_eq!(status["open"], true, "case {}: {status}\n{}", case.name, ferrolb.log());
+            assert_eq!(status["open"], true, "case {}: {status}\n{}", case.name, lab.ferrolb.log());
             let seen = strings(&status["seen"]);
             assert!(seen.iter().all(|m| kind(m) != "03"), "case {}: {status}", case.name);
             // The EoRR and nothing else but KEEPALIVEs: no answer to a BoRR or EoRR of the peer.
@@ -895,7 +789,7 @@ fn malformed_messages_get_their_notification_and_the_other_peer_is_unaffected() 
         }
         eprintln!("case {:?}: ok in {:?}", case.name, case_started.elapsed());
     }
-    assert_frr_unaffected(&mut ferrolb, "every case");
+    lab.assert_frr_unaffected("every case");
     eprintln!("malformed-message lab: {} cases in {:?}", cases.len(), started.elapsed());
 }
 

@@ -10,6 +10,8 @@ use ferrolb_lab::{Frr, Netns};
 
 pub use ferrolb_lab::lab_ready;
 
+pub mod scripted_peer;
+
 /// Whether the router's kernel routes `vip` through the node at 192.0.2.11
 /// (the node of the BGP tests), as FRR installs a route it learned.
 pub fn has_route(router: &Netns, vip: &str) -> bool {
