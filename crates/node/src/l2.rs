@@ -83,7 +83,9 @@ struct Gossiping {
     /// (see [`ferrolb_membership::Output::WatcherResumed`]).
     resumed: watch::Receiver<u64>,
     /// The Nodes (and addresses) the gossip admits as members.
-    admitted: Admitted,
+    admitted: watch::Sender<Admitted>,
+    /// Makes the kernel resolve unreachable speakers again at once; stops with the gossip.
+    _resolver: crate::neighbours::Resolver,
 }
 
 /// Gossip, and the responder once something is led.
@@ -121,9 +123,9 @@ impl L2Mode {
         if let Gossip::Running(g) = &mut self.gossip {
             // Nodes come and go: only they, at their addresses, are members.
             let admitted = admitted(snapshot);
-            if admitted != g.admitted {
+            if admitted != *g.admitted.borrow() {
                 g.handle.admit(admitted.clone());
-                g.admitted = admitted;
+                g.admitted.send_replace(admitted);
             }
         }
         if !matches!(self.gossip, Gossip::NotStarted) || config.l2_advertisements.is_empty() {
@@ -149,8 +151,20 @@ impl L2Mode {
                 let members: Vec<String> = alive.borrow().iter().cloned().collect();
                 info!(node, address = %handle.local_addr(), ?members, all_nodes_seen = joined, "gossip started");
                 let (unresponsive, resumed) = (handle.unresponsive(), handle.watchers_resumed());
-                let admitted = admitted(snapshot);
-                Gossip::Running(Box::new(Gossiping { handle, alive, unresponsive, resumed, admitted }))
+                let admitted = watch::Sender::new(admitted(snapshot));
+                let _resolver = crate::neighbours::Resolver::spawn(
+                    alive.clone(),
+                    handle.unresponsive(),
+                    admitted.subscribe(),
+                );
+                Gossip::Running(Box::new(Gossiping {
+                    handle,
+                    alive,
+                    unresponsive,
+                    resumed,
+                    admitted,
+                    _resolver,
+                }))
             }
             Err(reason) => {
                 warn!(

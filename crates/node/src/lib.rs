@@ -17,6 +17,7 @@ pub mod announcer;
 pub mod bgp;
 pub mod host;
 pub mod l2;
+pub mod neighbours;
 pub mod observe;
 
 use std::net::IpAddr;
