@@ -152,6 +152,14 @@ impl Lan {
         self.perform(at);
     }
 
+    /// Makes `watcher` ping `leaders` (none: stop watching), as an L2 runner-up does.
+    fn watch(&mut self, watcher: &str, leaders: &[&str]) {
+        let now = self.now;
+        self.node_mut(watcher).membership.watch(now, &names(leaders));
+        let at = self.names[watcher];
+        self.perform(at);
+    }
+
     /// Carries out the outputs of the node at `at`.
     fn perform(&mut self, at: SocketAddr) {
         let now = self.now;
@@ -314,10 +322,7 @@ fn a_watched_member_that_dies_is_unresponsive_within_50ms_long_before_the_verdic
     for seed in 0..20 {
         let mut lan = Lan::with_nodes(3, seed);
         lan.run_for(Duration::from_millis(1000 + seed * 7));
-        let now = lan.now;
-        lan.node_mut("node2").membership.watch(now, &names(&["node1"]));
-        let at = lan.names["node2"];
-        lan.perform(at);
+        lan.watch("node2", &["node1"]);
         // Alive and answering: never unresponsive, even on a lossy LAN.
         lan.loss_per_mille = 20;
         lan.run_for(Duration::from_secs(2));
@@ -338,10 +343,7 @@ fn a_watched_member_that_dies_is_unresponsive_within_50ms_long_before_the_verdic
 fn a_member_unresponsive_to_us_alone_is_trusted_again_after_the_limit() {
     let mut lan = Lan::with_nodes(3, 7);
     lan.run_for(Duration::from_secs(1));
-    let now = lan.now;
-    lan.node_mut("node2").membership.watch(now, &names(&["node3"]));
-    let at = lan.names["node2"];
-    lan.perform(at);
+    lan.watch("node2", &["node3"]);
     // An asymmetric partition: nothing from node3 reaches node2; node1 still relays.
     let (from, to) = (lan.names["node3"], lan.names["node2"]);
     lan.cut.insert((from, to));
@@ -362,10 +364,7 @@ fn a_member_unresponsive_to_us_alone_is_trusted_again_after_the_limit() {
 fn a_watched_member_that_stalls_again_and_again_is_given_longer_each_time() {
     let mut lan = Lan::with_nodes(3, 13);
     lan.run_for(Duration::from_secs(1));
-    let now = lan.now;
-    lan.node_mut("node2").membership.watch(now, &names(&["node1"]));
-    let at = lan.names["node2"];
-    lan.perform(at);
+    lan.watch("node2", &["node1"]);
     lan.run_for(Duration::from_millis(100));
     // node1 stalls for 60 ms six times (a throttled process): its answers to node2 are late.
     let (from, to) = (lan.names["node1"], lan.names["node2"]);
@@ -400,10 +399,7 @@ fn a_leader_under_a_cpu_limit_is_given_its_stall_bound_more() {
     let mut lan = Lan::with_nodes(3, 17);
     lan.run_for(Duration::from_secs(1));
     lan.node_mut("node1").membership.set_stall_bound(Duration::from_millis(100));
-    let now = lan.now;
-    lan.node_mut("node2").membership.watch(now, &names(&["node1"]));
-    let at = lan.names["node2"];
-    lan.perform(at);
+    lan.watch("node2", &["node1"]);
     lan.run_for(Duration::from_millis(100));
     let (from, to) = (lan.names["node1"], lan.names["node2"]);
     lan.cut.insert((from, to));
@@ -426,10 +422,7 @@ fn a_leader_under_a_cpu_limit_is_given_its_stall_bound_more() {
 fn a_leader_hears_when_its_watcher_pings_again_after_a_silence() {
     let mut lan = Lan::with_nodes(3, 11);
     lan.run_for(Duration::from_secs(1));
-    let now = lan.now;
-    lan.node_mut("node2").membership.watch(now, &names(&["node1"]));
-    let at = lan.names["node2"];
-    lan.perform(at);
+    lan.watch("node2", &["node1"]);
     lan.run_for(Duration::from_millis(500));
     assert_eq!(lan.node("node1").resumed, 0, "steady pings are no news");
     let (from, to) = (lan.names["node2"], lan.names["node1"]);
@@ -449,20 +442,13 @@ fn a_leader_hears_when_its_watcher_pings_again_after_a_silence() {
 fn a_short_silence_of_a_watcher_that_held_nothing_is_no_news() {
     let mut lan = Lan::with_nodes(3, 11);
     lan.run_for(Duration::from_secs(1));
-    let at = lan.names["node2"];
     for (pause, resumed) in [(100, 0), (120, 0), (1000, 1)] {
-        let now = lan.now;
-        lan.node_mut("node2").membership.watch(now, &names(&["node1"]));
-        lan.perform(at);
+        lan.watch("node2", &["node1"]);
         lan.run_for(Duration::from_millis(200));
-        let now = lan.now;
-        lan.node_mut("node2").membership.watch(now, &names(&[]));
-        lan.perform(at);
+        lan.watch("node2", &[]);
         let before = lan.node("node1").resumed;
         lan.run_for(Duration::from_millis(pause));
-        let now = lan.now;
-        lan.node_mut("node2").membership.watch(now, &names(&["node1"]));
-        lan.perform(at);
+        lan.watch("node2", &["node1"]);
         lan.run_for(Duration::from_millis(100));
         assert_eq!(lan.node("node1").resumed - before, resumed, "after {pause} ms without pings");
         assert!(lan.node("node2").membership.unresponsive().is_empty());
