@@ -82,9 +82,7 @@ impl CpuLimit {
         } else {
             "mountpoint -q /sys/fs/cgroup || mount -t cgroup2 cgroup2 /sys/fs/cgroup"
         };
-        let mut nsenter = std::process::Command::new("nsenter");
-        nsenter.args(["-t", &pid.to_string(), "-m", "sh", "-c", mounts]);
-        crate::cmd::run(&mut nsenter, crate::cmd::DEFAULT_TIMEOUT)?;
+        crate::cmd::in_mount_namespace(pid, mounts)?;
         Ok(())
     }
 

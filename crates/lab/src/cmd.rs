@@ -81,6 +81,15 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Runs shell `script` in the mount namespace of process `pid` (as root):
+/// what a process started by `ip netns exec` sees of the file system is its
+/// own, and changes made there stay there.
+pub fn in_mount_namespace(pid: u32, script: &str) -> Result<String> {
+    let mut nsenter = Command::new("nsenter");
+    nsenter.args(["-t", &pid.to_string(), "-m", "sh", "-c", script]);
+    run(&mut nsenter, DEFAULT_TIMEOUT)
+}
+
 /// Turns a non-zero exit into [`Error::Command`] carrying the command line and its stderr.
 pub fn check(cmd: &Command, out: &Output) -> Result<()> {
     if out.status.success() {

@@ -30,6 +30,9 @@ pub(super) enum Fault {
     InvalidEdit { lasting: Duration },
     /// The node's state file truncated while it is down, then a restart.
     TruncatedState { node: usize },
+    /// The node's state directory read-only for `lasting` while Services
+    /// are added (a full or failing disk), then writable, then a restart.
+    UnwritableState { node: usize, lasting: Duration },
 }
 
 impl Fault {
@@ -39,7 +42,7 @@ impl Fault {
         let ms = |rng: &mut Rng, low: u64, high: u64| {
             Duration::from_millis(low + rng.below((high - low) as usize) as u64)
         };
-        match rng.below(11) {
+        match rng.below(12) {
             0 => Fault::Kill { node, down: ms(rng, 500, 3000) },
             // Short enough for the gossip to keep it (a runner-up takes over
             // and hands back), and long enough for its verdict.
@@ -52,6 +55,7 @@ impl Fault {
             7 => Fault::MoveService,
             8 => Fault::InvalidEdit { lasting: ms(rng, 1000, 3000) },
             9 => Fault::CpuLimit { millicores: [100, 50, 20][rng.below(3)], lasting: ms(rng, 5000, 15_000) },
+            10 => Fault::UnwritableState { node, lasting: ms(rng, 1000, 3000) },
             _ => Fault::TruncatedState { node },
         }
     }
@@ -77,6 +81,9 @@ impl Fault {
                 format!("a file that does not validate for {} ms", lasting.as_millis())
             }
             Fault::TruncatedState { node } => format!("state file of node{} truncated, restart", node + 1),
+            Fault::UnwritableState { node, lasting } => {
+                format!("state of node{} unwritable for {} ms, restart", node + 1, lasting.as_millis())
+            }
         }
     }
 
@@ -86,7 +93,8 @@ impl Fault {
             Fault::Kill { node, .. }
             | Fault::Stop { node, .. }
             | Fault::LinkFlap { node, .. }
-            | Fault::TruncatedState { node } => Some(*node),
+            | Fault::TruncatedState { node }
+            | Fault::UnwritableState { node, .. } => Some(*node),
             _ => None,
         }
     }
@@ -112,12 +120,12 @@ mod tests {
             let mut rng = Rng::new(seed);
             (0..8).map(|_| kind(&Fault::draw(&mut rng, 3))).collect::<Vec<_>>()
         };
-        let seen: std::collections::BTreeSet<String> = [1, 70].into_iter().flat_map(draws).collect();
+        let seen: std::collections::BTreeSet<String> = [5, 237].into_iter().flat_map(draws).collect();
         let every: std::collections::BTreeSet<String> = {
             let mut rng = Rng::new(1);
             (0..10_000).map(|_| kind(&Fault::draw(&mut rng, 3))).collect()
         };
-        assert_eq!(every.len(), 11);
+        assert_eq!(every.len(), 12);
         assert_eq!(seen, every);
     }
 }

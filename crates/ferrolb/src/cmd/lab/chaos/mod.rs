@@ -3,10 +3,10 @@
 //! (L2 over IPv4 and IPv6, L2 and BGP restricted to some nodes by
 //! nodeSelectors, Services sharing a requested address, BGP from every
 //! node), and a seeded random loop of faults (SIGKILL and restart, SIGSTOP,
-//! every node under a 100m CPU limit, a link down, FRR restarted, Services
-//! added, removed and moved, a file that does not validate, a truncated
-//! state file). After each fault, observers that are not ferrolb check the
-//! invariants:
+//! every node under a CPU limit, a link down, FRR restarted, Services added,
+//! removed and moved, a file that does not validate, a truncated state
+//! file, a state directory that cannot be written). After each fault,
+//! observers that are not ferrolb check the invariants:
 //! - every L2 VIP is answered by exactly one MAC, of a node its
 //!   advertisement selects, as the client hears it (ARP and NDP); while a
 //!   node is down, every VIP is answered again by the others;
@@ -518,6 +518,9 @@ impl Lab {
                 );
                 self.write_file(&self.cluster.render())?;
             }
+            Fault::UnwritableState { node, lasting } => {
+                self.unwritable_state(*node, *lasting, rng, settle)?
+            }
             Fault::TruncatedState { node } => {
                 self.kill(*node);
                 let state =
@@ -598,6 +601,46 @@ impl Lab {
             listener.heard()?,
             self.info_lines() - lines_before
         ))
+    }
+
+    /// Node `node`'s state directory read-only for `lasting` (root ignores
+    /// permissions: a read-only bind mount in the node's own mount
+    /// namespace), Services added meanwhile, which it serves but cannot
+    /// save; then writable again, a Service added (the next save), and a
+    /// restart: the addresses it gives must be the ones it gave.
+    fn unwritable_state(
+        &mut self,
+        node: usize,
+        lasting: Duration,
+        rng: &mut Rng,
+        settle: Duration,
+    ) -> anyhow::Result<()> {
+        let Some(pid) = self.nodes[node].pid else { return Ok(()) };
+        let state = self.node_dir(node).join("state");
+        let state = state.to_string_lossy();
+        ferrolb_lab::cmd::in_mount_namespace(
+            pid,
+            &format!("mount --bind '{state}' '{state}' && mount -o remount,bind,ro '{state}' '{state}'"),
+        )?;
+        let added = self.cluster.add_some(3, rng);
+        self.changing.extend(added);
+        self.write_file(&self.cluster.render())?;
+        self.settle(settle)?;
+        std::thread::sleep(lasting);
+        ferrolb_lab::cmd::in_mount_namespace(pid, &format!("umount '{state}'"))?;
+        // The fault bit: the node could not save what it served meanwhile.
+        anyhow::ensure!(
+            self.logs().iter().any(|(name, log)| name.starts_with(&format!("node{} ", node + 1))
+                && log.contains("cannot save the assignments")),
+            "node{} saved its assignments into a read-only directory",
+            node + 1
+        );
+        let added = self.cluster.add_some(1, rng);
+        self.changing.extend(added);
+        self.write_file(&self.cluster.render())?;
+        self.settle(settle)?;
+        self.kill(node);
+        self.start_node(node)
     }
 
     /// Info lines the nodes logged so far (every run).
