@@ -100,15 +100,22 @@ impl PacketSocket {
         let len = u16::try_from(filters.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "BPF program too long"))?;
         let prog = libc::sock_fprog { len, filter: filters.as_mut_ptr() };
-        // SAFETY: `prog` points at `filters`, which lives (unmoved) for the whole call; the
-        // kernel copies the program and checks it before use.
+        // `prog` points at `filters`, which lives (unmoved) for the whole call; the kernel
+        // copies the program and checks it before use.
+        self.set_option(libc::SO_ATTACH_FILTER, &prog)
+    }
+
+    /// Sets socket-level option `name` to `value` (`setsockopt(SOL_SOCKET)`).
+    fn set_option<T>(&self, name: libc::c_int, value: &T) -> io::Result<()> {
+        // SAFETY: `value` is a live `T` and the length passed is its size; the kernel copies
+        // it (and what it points at) before returning.
         let rc = unsafe {
             libc::setsockopt(
                 self.fd.as_raw_fd(),
                 libc::SOL_SOCKET,
-                libc::SO_ATTACH_FILTER,
-                (&raw const prog).cast(),
-                size_of::<libc::sock_fprog>() as libc::socklen_t,
+                name,
+                std::ptr::from_ref(value).cast(),
+                size_of::<T>() as libc::socklen_t,
             )
         };
         if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
@@ -118,23 +125,7 @@ impl PacketSocket {
     /// CAP_NET_ADMIN may set beyond `net.core.rmem_max`; `SO_RCVBUF` without it).
     pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<()> {
         let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-        let set = |option| {
-            // SAFETY: `value` is a live c_int and the length passed is its size; the kernel copies it.
-            unsafe {
-                libc::setsockopt(
-                    self.fd.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    option,
-                    (&raw const value).cast(),
-                    size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            }
-        };
-        if set(libc::SO_RCVBUFFORCE) == 0 || set(libc::SO_RCVBUF) == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        self.set_option(libc::SO_RCVBUFFORCE, &value).or_else(|_| self.set_option(libc::SO_RCVBUF, &value))
     }
 
     /// The size of the receive queue, in bytes (the kernel doubles what was set, for its bookkeeping).
